@@ -1,0 +1,68 @@
+#pragma once
+
+/// A synchronous AMQP client for tools and tests: the `warren send`, `call`
+/// and `dlq` commands use it. It blocks the calling thread, so never use it
+/// inside an actor; actors publish through the node's publisher.
+
+#include "warren/bridges/broker.hpp"
+#include "warren/bridges/envelope.hpp"
+#include "warren/bridges/topology.hpp"
+
+#include <caf/expected.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace warren::bridges {
+
+namespace detail {
+class amqp_connection;
+} // namespace detail
+
+class blocking_client {
+public:
+  /// Connects (first answering endpoint). Errors: `errc::connection_failed`.
+  static caf::expected<std::unique_ptr<blocking_client>>
+  connect(const broker_settings& settings);
+
+  ~blocking_client();
+
+  caf::error declare(const topology& topo);
+
+  /// Publishes and waits up to `timeout` for the broker's confirm. A
+  /// mandatory message no queue takes fails with `errc::unroutable`.
+  caf::error publish(const outgoing_message& msg,
+                     std::chrono::milliseconds timeout);
+
+  /// Sends `request` with a fresh exclusive reply queue and correlation id,
+  /// and waits up to `timeout` for the reply (`errc::timeout`).
+  caf::expected<envelope> call(outgoing_message request,
+                               std::chrono::milliseconds timeout);
+
+  /// Takes up to `max` messages from `queue`, waiting at most `idle_timeout`
+  /// for each next one. `ack`: remove them; otherwise they are requeued.
+  caf::expected<std::vector<envelope>>
+  receive(const std::string& queue, std::size_t max,
+          std::chrono::milliseconds idle_timeout, bool ack);
+
+  caf::expected<uint32_t> message_count(const std::string& queue);
+  caf::expected<uint32_t> purge(const std::string& queue);
+  caf::error delete_queue(const std::string& queue);
+
+private:
+  explicit blocking_client(std::unique_ptr<detail::amqp_connection> conn);
+
+  caf::error ensure_confirm_channel();
+
+  caf::expected<envelope> call_once(outgoing_message request,
+                                    std::chrono::milliseconds timeout);
+
+  std::unique_ptr<detail::amqp_connection> conn_;
+  bool confirm_channel_open_ = false;
+  uint64_t next_tag_ = 1;
+};
+
+} // namespace warren::bridges

@@ -1,0 +1,67 @@
+#pragma once
+
+/// The publisher: one connection-owner actor with its own rabbitmq-c
+/// connection and a channel in confirm mode.
+///
+/// Protocol:
+///   (publish_atom, outgoing_message) -> ok_atom
+///       Answered when the broker confirms the message (basic.ack). Errors:
+///       `errc::publish_nacked` (basic.nack), `errc::unroutable` (a mandatory
+///       message came back with basic.return), `errc::shutting_down`.
+///   (drain_atom) -> ok_atom
+///       Answered once every message accepted so far is confirmed.
+///   (stats_atom) -> publisher_stats
+///
+/// Confirms are batched by the broker (multiple acks) and read as they come;
+/// at most `max_unconfirmed` messages are at the broker unconfirmed. Past that
+/// bound requests wait in order, and so do their senders, who wait for the
+/// answer: back-pressure, not unbounded buffering.
+///
+/// Failure: a lost connection or channel is reopened with exponential backoff
+/// (broker_settings::reconnect_min..max), the topology declared again, and
+/// every unconfirmed message republished before newer ones. A message is thus
+/// published at least once; receivers de-duplicate by `message_id`.
+///
+/// Spawned detached; stops when sent an exit message, answering pending
+/// requests with `errc::shutting_down`.
+
+#include "warren/bridges/broker.hpp"
+#include "warren/bridges/envelope.hpp"
+#include "warren/bridges/topology.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace warren::bridges {
+
+struct publisher_config {
+  broker_settings broker;
+  /// Declared on every (re)connect before publishing.
+  topology topo;
+  /// Default 1000.
+  std::size_t max_unconfirmed = 1000;
+};
+
+struct publisher_stats {
+  uint64_t published = 0;
+  uint64_t confirmed = 0;
+  uint64_t nacked = 0;
+  uint64_t returned = 0;
+  uint64_t republished = 0;
+  uint64_t reconnects = 0;
+  std::size_t unconfirmed = 0;
+  std::size_t waiting = 0;
+  bool connected = false;
+};
+
+/// Spawns a publisher. It connects in the background; requests made before
+/// the connection is up wait for it.
+caf::actor spawn_publisher(caf::actor_system& sys, publisher_config cfg);
+
+} // namespace warren::bridges
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::bridges::publisher_stats)

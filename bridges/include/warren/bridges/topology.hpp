@@ -1,0 +1,92 @@
+#pragma once
+
+/// Exchanges, queues and bindings a node declares on every (re)connect.
+/// Declarations are idempotent at the broker; a declaration that conflicts
+/// with an existing entity (406) fails with `errc::topology_failed`.
+
+#include "warren/bridges/envelope.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace warren::bridges {
+
+enum class exchange_type { direct, fanout, topic, headers };
+
+const char* to_string(exchange_type t) noexcept;
+
+struct exchange_spec {
+  std::string name;
+  exchange_type type = exchange_type::direct;
+  /// Default true.
+  bool durable = true;
+  bool auto_delete = false;
+  bool internal = false;
+};
+
+/// What a full queue does (`x-overflow`).
+enum class overflow_mode { drop_head, reject_publish, reject_publish_dlx };
+
+const char* to_string(overflow_mode m) noexcept;
+
+enum class queue_type { classic, quorum };
+
+const char* to_string(queue_type t) noexcept;
+
+struct queue_spec {
+  std::string name;
+  /// Default true.
+  bool durable = true;
+  bool exclusive = false;
+  bool auto_delete = false;
+  queue_type type = queue_type::classic;
+  /// `x-message-ttl` in milliseconds.
+  std::optional<int64_t> message_ttl_ms;
+  /// `x-expires`: delete the queue after it is unused this long.
+  std::optional<int64_t> expires_ms;
+  /// `x-dead-letter-exchange` (may be "" for the default exchange).
+  std::optional<std::string> dead_letter_exchange;
+  /// `x-dead-letter-routing-key`.
+  std::optional<std::string> dead_letter_routing_key;
+  /// `x-max-length` in messages.
+  std::optional<int64_t> max_length;
+  /// `x-max-length-bytes`.
+  std::optional<int64_t> max_length_bytes;
+  /// `x-overflow`; the broker's default is drop_head.
+  std::optional<overflow_mode> overflow;
+  /// `x-max-priority` (classic queues only), 1..255.
+  std::optional<int64_t> max_priority;
+  /// `x-single-active-consumer`.
+  bool single_active_consumer = false;
+  /// Declare `<name>.dlq` (durable) for warren's dead letters. Default true.
+  bool dead_letter_queue = true;
+};
+
+struct binding_spec {
+  std::string exchange;
+  std::string queue;
+  std::string routing_key;
+  /// Binding arguments; for headers exchanges the header values to match and
+  /// `x-match` ("all" or "any").
+  field_table arguments;
+};
+
+struct topology {
+  std::vector<exchange_spec> exchanges;
+  std::vector<queue_spec> queues;
+  std::vector<binding_spec> bindings;
+};
+
+/// The queue arguments table for a spec (`x-message-ttl`, ...).
+field_table queue_arguments(const queue_spec& spec);
+
+/// warren's own exchange for addressing actors by name: a durable direct
+/// exchange; an actor's queue is bound with the actor's name as routing key.
+constexpr const char* actors_exchange = "warren.actors";
+
+/// The name of the dead-letter queue warren keeps for `queue`.
+std::string dead_letter_queue_name(const std::string& queue);
+
+} // namespace warren::bridges

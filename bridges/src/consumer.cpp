@@ -1,0 +1,405 @@
+#include "warren/bridges/consumer.hpp"
+
+#include "connection_actor.hpp"
+#include "warren/bridges/publisher.hpp"
+
+#include <caf/all.hpp>
+
+#include <boost/json/parse.hpp>
+
+#include <deque>
+#include <iostream>
+
+namespace warren::bridges {
+
+namespace {
+
+constexpr uint16_t consume_channel = 3;
+constexpr std::chrono::milliseconds idle_poll{200};
+constexpr int events_per_poll = 256;
+
+bool is_json_content_type(const std::string& type) {
+  if (type.empty() || type == "application/json" || type == "text/json")
+    return true;
+  // "application/json; charset=utf-8", "application/vnd.x+json"
+  auto base = type.substr(0, type.find(';'));
+  return base == "application/json" || base == "text/json"
+         || (base.size() > 5 && base.compare(base.size() - 5, 5, "+json") == 0);
+}
+
+} // namespace
+
+std::optional<outcome> prepare_delivery(envelope& env,
+                                        std::size_t max_body_bytes) {
+  if (env.properties.message_id.empty())
+    env.properties.message_id = derive_message_id(
+      env.exchange, env.routing_key, env.properties.timestamp, env.raw_body);
+  if (env.raw_body.size() > max_body_bytes)
+    return outcome::reject(errc::oversized_body,
+                           "body of " + std::to_string(env.raw_body.size())
+                             + " bytes exceeds the limit of "
+                             + std::to_string(max_body_bytes) + " bytes");
+  if (!is_json_content_type(env.properties.content_type))
+    return outcome::reject(errc::malformed_body,
+                           "unsupported content type '"
+                             + env.properties.content_type
+                             + "' (expected application/json)");
+  if (env.raw_body.empty()) {
+    env.body = nullptr;
+    return std::nullopt;
+  }
+  boost::json::error_code ec;
+  env.body = boost::json::parse(env.raw_body, ec);
+  if (ec)
+    return outcome::reject(errc::malformed_body,
+                           "body is not valid JSON: " + ec.message());
+  return std::nullopt;
+}
+
+outgoing_message make_dead_letter(const envelope& env, const outcome& why,
+                                  const std::string& actor_name,
+                                  const std::string& node_name) {
+  outgoing_message msg;
+  msg.exchange = "";
+  msg.routing_key = dead_letter_queue_name(env.queue);
+  msg.properties = env.properties;
+  // A dead letter must not expire in the dead-letter queue.
+  msg.properties.expiration.clear();
+  msg.properties.delivery_mode = 2;
+  auto& h = msg.properties.headers;
+  set_field(h, header::error, why.reason);
+  set_field(h, header::error_code, std::string{to_string(why.code)});
+  set_field(h, header::actor, actor_name);
+  set_field(h, header::attempts, attempt_of(env.properties));
+  set_field(h, header::original_exchange, env.exchange);
+  set_field(h, header::original_routing_key, env.routing_key);
+  set_field(h, header::node, node_name);
+  msg.body = env.raw_body;
+  // Mandatory: if the dead-letter queue is missing the broker returns the
+  // copy, and the original is requeued instead of lost.
+  msg.mandatory = true;
+  return msg;
+}
+
+namespace {
+
+// One unacked delivery.
+struct in_flight_delivery {
+  enum class state : uint8_t { working, ack_due, settled };
+  uint64_t tag = 0;
+  state st = state::working;
+  // The delivered message (deliver_atom, envelope), shared with the actor;
+  // kept to build a dead letter without copying the envelope up front.
+  caf::message content;
+};
+
+class consumer_impl : public detail::connection_actor {
+public:
+  consumer_impl(caf::actor_config& cfg, consumer_config config)
+    : connection_actor(cfg), config_(std::move(config)), conn_(config_.broker) {
+    if (config_.ack_batch == 0)
+      config_.ack_batch = std::max<uint16_t>(1, config_.prefetch / 2);
+    set_exit_handler([this](const caf::exit_msg& msg) {
+      // Unacked deliveries go back to the broker when the connection closes.
+      conn_.close();
+      quit(msg.reason);
+    });
+  }
+
+  caf::behavior make_behavior() override {
+    send(this, reconnect_atom::value);
+    return {
+      [this](pause_atom) -> caf::ok_atom {
+        paused_ = true;
+        if (conn_.connected() && !consumer_tag_.empty()) {
+          if (auto err = conn_.cancel(consume_channel, consumer_tag_))
+            std::cerr << "warren: cancelling consumer of '" << config_.queue
+                      << "': " << describe(err) << "\n";
+          consumer_tag_.clear();
+        }
+        return caf::ok_atom::value;
+      },
+      [this](drain_atom) -> caf::result<caf::ok_atom> {
+        if (in_flight_.empty())
+          return caf::ok_atom::value;
+        auto promise = make_response_promise();
+        drains_.push_back(promise);
+        return promise;
+      },
+      [this](stats_atom) -> consumer_stats {
+        stats_.in_flight = in_flight_.size();
+        stats_.consuming = !consumer_tag_.empty();
+        return stats_;
+      },
+      [this](poll_atom) {
+        poll_started();
+        poll();
+      },
+      [this](reconnect_atom) { reconnect(); },
+    };
+  }
+
+private:
+  void reconnect() {
+    if (conn_.connected())
+      return;
+    auto err = conn_.connect();
+    if (!err)
+      err = conn_.declare(config_.topo);
+    if (!err)
+      err = conn_.open_channel(consume_channel);
+    if (!err && !config_.no_ack)
+      err = conn_.qos(consume_channel, config_.prefetch);
+    if (!err && !paused_) {
+      auto tag = conn_.consume(consume_channel, config_.queue, config_.no_ack,
+                               config_.exclusive);
+      if (tag)
+        consumer_tag_ = std::move(*tag);
+      else
+        err = std::move(tag.error());
+    }
+    if (err) {
+      conn_.destroy();
+      auto delay = next_backoff(config_.broker);
+      std::cerr << "warren: consumer of '" << config_.queue
+                << "' cannot connect (" << describe(err) << "); retrying in "
+                << delay.count() << " ms\n";
+      delayed_send(this, delay, reconnect_atom::value);
+      return;
+    }
+    if (stats_.reconnects++ > 0)
+      std::cerr << "warren: consumer of '" << config_.queue
+                << "' resumed on " << conn_.endpoint_name() << "\n";
+    reset_backoff();
+    ++generation_;
+    schedule_poll();
+  }
+
+  void connection_lost(const std::string& why) {
+    std::cerr << "warren: consumer of '" << config_.queue
+              << "' lost its connection: " << why << "\n";
+    conn_.destroy();
+    consumer_tag_.clear();
+    // The broker requeues every unacked delivery of the dead channel; late
+    // outcomes for them carry the old generation and are ignored.
+    stats_.requeued += in_flight_.size();
+    in_flight_.clear();
+    answer_drains();
+    delayed_send(this, next_backoff(config_.broker), reconnect_atom::value);
+  }
+
+  void poll() {
+    if (!conn_.connected())
+      return;
+    auto readable = wait_for_io(conn_, idle_poll);
+    int events = 0;
+    if (readable) {
+      for (; events < events_per_poll; ++events) {
+        auto ev = conn_.next_event();
+        using kind = detail::amqp_event::kind;
+        if (ev.what == kind::none)
+          break;
+        switch (ev.what) {
+          case kind::delivery:
+            on_delivery(std::move(ev.message));
+            break;
+          case kind::consumer_cancelled:
+            connection_lost("the broker cancelled the consumer (queue '"
+                            + config_.queue + "' deleted?)");
+            return;
+          case kind::channel_closed:
+          case kind::connection_lost:
+            connection_lost(ev.reason);
+            return;
+          default:
+            break;
+        }
+      }
+    } else {
+      // Service heartbeats while idle.
+      auto ev = conn_.next_event();
+      if (ev.what == detail::amqp_event::kind::connection_lost) {
+        connection_lost(ev.reason);
+        return;
+      }
+    }
+    // Quiet socket: send what acks we owe now instead of waiting for a batch.
+    if (events == 0)
+      flush_acks();
+    if (conn_.connected())
+      schedule_poll();
+  }
+
+  void on_delivery(envelope&& env) {
+    ++stats_.delivered;
+    env.queue = config_.queue;
+    env.channel_generation = generation_;
+    auto tag = env.delivery_tag;
+    auto bad = prepare_delivery(env, config_.max_body_bytes);
+    if (config_.no_ack) {
+      if (!bad)
+        send(next_target(), deliver_atom::value, std::move(env));
+      return;
+    }
+    in_flight_.push_back(
+      {tag, in_flight_delivery::state::working,
+       caf::make_message(deliver_atom::value, std::move(env))});
+    if (bad) {
+      dead_letter(in_flight_.back(), *bad);
+      return;
+    }
+    auto gen = generation_;
+    request(next_target(), caf::infinite, in_flight_.back().content)
+      .then(
+        [this, tag, gen](outcome& result) { on_outcome(tag, gen, result); },
+        [this, tag, gen](caf::error& err) {
+          // The actor died or could not answer: give the message back.
+          on_outcome(tag, gen,
+                     outcome::retry(errc::handler_failed,
+                                    "actor failed: " + describe(err)));
+        });
+  }
+
+  const caf::actor& next_target() {
+    const auto& target = config_.targets[next_target_];
+    next_target_ = (next_target_ + 1) % config_.targets.size();
+    return target;
+  }
+
+  in_flight_delivery* find(uint64_t tag, uint64_t gen) {
+    if (gen != generation_ || in_flight_.empty()
+        || tag < in_flight_.front().tag)
+      return nullptr;
+    // Tags on one channel are consecutive and we keep every one of them.
+    auto index = tag - in_flight_.front().tag;
+    if (index >= in_flight_.size() || in_flight_[index].tag != tag)
+      return nullptr;
+    return &in_flight_[index];
+  }
+
+  void on_outcome(uint64_t tag, uint64_t gen, const outcome& result) {
+    auto* slot = find(tag, gen);
+    if (slot == nullptr || slot->st != in_flight_delivery::state::working)
+      return;
+    switch (result.what) {
+      case outcome::status::done:
+        slot->st = in_flight_delivery::state::ack_due;
+        slot->content = caf::message{};
+        break;
+      case outcome::status::retry:
+        requeue(*slot, result.reason);
+        break;
+      case outcome::status::reject:
+        dead_letter(*slot, result);
+        return;
+    }
+    advance();
+  }
+
+  void requeue(in_flight_delivery& slot, const std::string& why) {
+    std::cerr << "warren: requeueing a message of '" << config_.queue
+              << "': " << why << "\n";
+    ++stats_.requeued;
+    if (auto err = conn_.nack(consume_channel, slot.tag, false, true)) {
+      connection_lost(describe(err));
+      return;
+    }
+    slot.st = in_flight_delivery::state::settled;
+    slot.content = caf::message{};
+  }
+
+  void dead_letter(in_flight_delivery& slot, const outcome& why) {
+    const auto& env = slot.content.get_as<envelope>(1);
+    auto letter = make_dead_letter(env, why, config_.actor_name,
+                                   config_.node_name);
+    auto tag = slot.tag;
+    auto gen = generation_;
+    request(config_.publisher, caf::infinite, publish_atom::value,
+            std::move(letter))
+      .then(
+        [this, tag, gen](caf::ok_atom) {
+          if (auto* s = find(tag, gen)) {
+            ++stats_.dead_lettered;
+            s->st = in_flight_delivery::state::ack_due;
+            s->content = caf::message{};
+            advance();
+          }
+        },
+        [this, tag, gen](caf::error& err) {
+          if (auto* s = find(tag, gen)) {
+            requeue(*s, "dead-lettering failed: " + describe(err));
+            advance();
+          }
+        });
+  }
+
+  // Acks once enough settled deliveries lead the queue.
+  void advance() {
+    size_t due = 0;
+    for (const auto& slot : in_flight_) {
+      if (slot.st == in_flight_delivery::state::working)
+        break;
+      if (slot.st == in_flight_delivery::state::ack_due)
+        ++due;
+    }
+    if (due >= config_.ack_batch)
+      flush_acks();
+  }
+
+  void flush_acks() {
+    if (!conn_.connected())
+      return;
+    // One multiple-ack for the settled prefix, up to its last ack-due tag.
+    uint64_t last_due = 0;
+    size_t prefix = 0;
+    size_t acked = 0;
+    for (const auto& slot : in_flight_) {
+      if (slot.st == in_flight_delivery::state::working)
+        break;
+      ++prefix;
+      if (slot.st == in_flight_delivery::state::ack_due) {
+        last_due = slot.tag;
+        ++acked;
+      }
+    }
+    if (last_due != 0) {
+      if (auto err = conn_.ack(consume_channel, last_due, true)) {
+        connection_lost(describe(err));
+        return;
+      }
+      stats_.acked += acked;
+    }
+    in_flight_.erase(in_flight_.begin(),
+                     in_flight_.begin() + static_cast<std::ptrdiff_t>(prefix));
+    answer_drains_if_idle();
+  }
+
+  void answer_drains_if_idle() {
+    if (in_flight_.empty())
+      answer_drains();
+  }
+
+  void answer_drains() {
+    for (auto& promise : drains_)
+      promise.deliver(caf::ok_atom::value);
+    drains_.clear();
+  }
+
+  consumer_config config_;
+  detail::amqp_connection conn_;
+  std::string consumer_tag_;
+  uint64_t generation_ = 0;
+  size_t next_target_ = 0;
+  bool paused_ = false;
+  std::deque<in_flight_delivery> in_flight_;
+  std::vector<caf::response_promise> drains_;
+  consumer_stats stats_;
+};
+
+} // namespace
+
+caf::actor spawn_consumer(caf::actor_system& sys, consumer_config cfg) {
+  return sys.spawn<consumer_impl, caf::detached>(std::move(cfg));
+}
+
+} // namespace warren::bridges

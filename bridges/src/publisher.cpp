@@ -1,0 +1,251 @@
+#include "warren/bridges/publisher.hpp"
+
+#include "connection_actor.hpp"
+#include "warren/errc.hpp"
+
+#include <caf/all.hpp>
+
+#include <deque>
+#include <iostream>
+
+namespace warren::bridges {
+
+namespace {
+
+constexpr uint16_t publish_channel = 2;
+// While messages wait or confirms are due, poll without sleeping; otherwise
+// sleep up to this long (heartbeats are serviced at least this often).
+constexpr std::chrono::milliseconds idle_poll{200};
+// Events read per poll before the mailbox gets its turn again.
+constexpr int events_per_poll = 512;
+
+struct pending_publish {
+  uint64_t tag = 0;
+  outgoing_message msg;
+  caf::response_promise promise;
+  bool returned = false;
+  bool settled = false;
+  std::string return_reason;
+};
+
+class publisher_impl : public detail::connection_actor {
+public:
+  publisher_impl(caf::actor_config& cfg, publisher_config config)
+    : connection_actor(cfg), config_(std::move(config)), conn_(config_.broker) {
+    set_exit_handler([this](const caf::exit_msg& msg) {
+      fail_all(make_error(errc::shutting_down, "publisher stopped"));
+      conn_.close();
+      quit(msg.reason);
+    });
+  }
+
+  caf::behavior make_behavior() override {
+    send(this, reconnect_atom::value);
+    return {
+      [this](publish_atom, outgoing_message& msg) -> caf::result<caf::ok_atom> {
+        auto promise = make_response_promise();
+        waiting_.push_back(pending_publish{0, std::move(msg), promise, false, false, {}});
+        publish_waiting();
+        return promise;
+      },
+      [this](drain_atom) -> caf::result<caf::ok_atom> {
+        if (unconfirmed_.empty() && waiting_.empty())
+          return caf::ok_atom::value;
+        auto promise = make_response_promise();
+        drains_.push_back(promise);
+        return promise;
+      },
+      [this](stats_atom) -> publisher_stats {
+        stats_.unconfirmed = unconfirmed_.size();
+        stats_.waiting = waiting_.size();
+        stats_.connected = conn_.connected();
+        return stats_;
+      },
+      [this](poll_atom) {
+        poll_started();
+        poll();
+      },
+      [this](reconnect_atom) { reconnect(); },
+    };
+  }
+
+private:
+  void reconnect() {
+    if (conn_.connected())
+      return;
+    auto err = conn_.connect();
+    if (!err)
+      err = conn_.declare(config_.topo);
+    if (!err)
+      err = conn_.open_channel(publish_channel);
+    if (!err)
+      err = conn_.confirm_select(publish_channel);
+    if (err) {
+      conn_.destroy();
+      auto delay = next_backoff(config_.broker);
+      std::cerr << "warren: publisher cannot connect (" << describe(err)
+                << "); retrying in " << delay.count() << " ms\n";
+      delayed_send(this, delay, reconnect_atom::value);
+      return;
+    }
+    if (stats_.reconnects++ > 0 || !unconfirmed_.empty())
+      std::cerr << "warren: publisher connected to " << conn_.endpoint_name()
+                << "\n";
+    reset_backoff();
+    next_tag_ = 1;
+    publish_waiting();
+    schedule_poll();
+  }
+
+  void connection_lost(const std::string& why) {
+    std::cerr << "warren: publisher lost its connection: " << why << "\n";
+    conn_.destroy();
+    // Unconfirmed messages go back to the front, in their original order.
+    while (!unconfirmed_.empty()) {
+      if (!unconfirmed_.back().settled) {
+        ++stats_.republished;
+        waiting_.push_front(std::move(unconfirmed_.back()));
+      }
+      unconfirmed_.pop_back();
+    }
+    delayed_send(this, next_backoff(config_.broker), reconnect_atom::value);
+  }
+
+  void publish_waiting() {
+    if (!conn_.connected())
+      return;
+    while (!waiting_.empty() && unconfirmed_.size() < config_.max_unconfirmed) {
+      auto& next = waiting_.front();
+      if (auto err = conn_.publish(publish_channel, next.msg)) {
+        connection_lost(describe(err));
+        return;
+      }
+      next.tag = next_tag_++;
+      next.returned = false;
+      next.settled = false;
+      ++stats_.published;
+      unconfirmed_.push_back(std::move(next));
+      waiting_.pop_front();
+    }
+    schedule_poll();
+  }
+
+  void poll() {
+    if (!conn_.connected())
+      return;
+    auto busy = !unconfirmed_.empty() || !waiting_.empty();
+    wait_for_io(conn_, busy ? std::chrono::milliseconds{50} : idle_poll);
+    for (int i = 0; i < events_per_poll; ++i) {
+      auto ev = conn_.next_event();
+      using kind = detail::amqp_event::kind;
+      if (ev.what == kind::none)
+        break;
+      switch (ev.what) {
+        case kind::confirm:
+          on_confirm(ev.delivery_tag, ev.multiple, ev.ack);
+          break;
+        case kind::returned:
+          on_return(ev);
+          break;
+        case kind::channel_closed:
+        case kind::connection_lost:
+          // A closed publish channel loses its confirm state: start over on
+          // a fresh connection so delivery tags restart cleanly.
+          connection_lost(ev.reason);
+          return;
+        default:
+          break;
+      }
+    }
+    publish_waiting();
+    if (unconfirmed_.empty() && waiting_.empty())
+      answer_drains();
+    schedule_poll();
+  }
+
+  void on_confirm(uint64_t tag, bool multiple, bool ack) {
+    auto settle = [&](pending_publish& p) {
+      if (p.settled)
+        return;
+      p.settled = true;
+      if (!ack) {
+        ++stats_.nacked;
+        p.promise.deliver(make_error(errc::publish_nacked,
+                                     "broker nacked message "
+                                       + p.msg.properties.message_id));
+      } else if (p.returned) {
+        ++stats_.returned;
+        p.promise.deliver(make_error(
+          errc::unroutable, "no queue took the message sent to exchange '"
+                              + p.msg.exchange + "' with routing key '"
+                              + p.msg.routing_key + "': " + p.return_reason));
+      } else {
+        ++stats_.confirmed;
+        p.promise.deliver(caf::ok_atom::value);
+      }
+    };
+    if (unconfirmed_.empty() || tag < unconfirmed_.front().tag)
+      return;
+    if (multiple) {
+      while (!unconfirmed_.empty() && unconfirmed_.front().tag <= tag) {
+        settle(unconfirmed_.front());
+        unconfirmed_.pop_front();
+      }
+    } else {
+      // Tags are consecutive and entries keep theirs until popped, so the
+      // position follows from the tag.
+      auto index = tag - unconfirmed_.front().tag;
+      if (index < unconfirmed_.size())
+        settle(unconfirmed_[index]);
+    }
+    while (!unconfirmed_.empty() && unconfirmed_.front().settled)
+      unconfirmed_.pop_front();
+  }
+
+  void on_return(const detail::amqp_event& ev) {
+    // basic.return comes before the ack of the same message; match by id.
+    const auto& id = ev.message.properties.message_id;
+    for (auto it = unconfirmed_.rbegin(); it != unconfirmed_.rend(); ++it) {
+      if (it->msg.properties.message_id == id) {
+        it->returned = true;
+        it->return_reason = ev.reason;
+        return;
+      }
+    }
+  }
+
+  void answer_drains() {
+    for (auto& promise : drains_)
+      promise.deliver(caf::ok_atom::value);
+    drains_.clear();
+  }
+
+  void fail_all(const caf::error& err) {
+    for (auto& p : unconfirmed_)
+      if (!p.settled)
+        p.promise.deliver(err);
+    for (auto& p : waiting_)
+      p.promise.deliver(err);
+    unconfirmed_.clear();
+    waiting_.clear();
+    for (auto& promise : drains_)
+      promise.deliver(err);
+    drains_.clear();
+  }
+
+  publisher_config config_;
+  detail::amqp_connection conn_;
+  uint64_t next_tag_ = 1;
+  std::deque<pending_publish> unconfirmed_;
+  std::deque<pending_publish> waiting_;
+  std::vector<caf::response_promise> drains_;
+  publisher_stats stats_;
+};
+
+} // namespace
+
+caf::actor spawn_publisher(caf::actor_system& sys, publisher_config cfg) {
+  return sys.spawn<publisher_impl, caf::detached>(std::move(cfg));
+}
+
+} // namespace warren::bridges

@@ -1,0 +1,61 @@
+#pragma once
+
+// The `warren` subcommands. Each returns the process exit code.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace warren::cli {
+
+/// Exit codes, stable for scripts.
+enum exit_code : int {
+  exit_ok = 0,
+  /// The command ran and failed (e.g. publish nacked, unroutable).
+  exit_failure = 1,
+  /// Bad command line.
+  exit_usage = 2,
+  /// The config file is invalid, or a plugin/kind is missing.
+  exit_config = 3,
+  /// The broker cannot be reached or refused the login.
+  exit_broker = 4,
+  /// A call got no reply in time.
+  exit_timeout = 5,
+  /// The service answered with an error reply.
+  exit_remote_error = 6,
+};
+
+struct broker_choice {
+  std::string config_file;
+  std::string uri;
+};
+
+struct send_options {
+  broker_choice broker;
+  std::string actor;
+  std::string exchange;
+  std::string routing_key;
+  std::string type;
+  std::string message_id;
+  std::vector<std::string> headers;
+  int priority = -1;
+  bool transient = false;
+  bool raw = false;
+  bool mandatory = true;
+  std::string body;
+};
+
+struct call_options {
+  broker_choice broker;
+  std::string service;
+  std::string type;
+  int64_t timeout_ms = 5000;
+  std::string body;
+};
+
+int run(const std::string& config_file, int64_t ready_timeout_ms);
+int check(const std::string& config_file);
+int send(const send_options& opts);
+int call(const call_options& opts);
+
+} // namespace warren::cli

@@ -1,0 +1,107 @@
+// warren: run, check and talk to warren nodes.
+//
+//   warren run node.json            run a node until SIGINT/SIGTERM
+//   warren check node.json          validate a config (and its plugins)
+//   warren send --actor NAME BODY   publish a JSON message
+//   warren call SERVICE BODY        request-response, prints the reply
+//
+// Exit codes: see commands.hpp (0 ok, 1 failed, 2 usage, 3 config, 4 broker,
+// 5 timeout, 6 error reply).
+
+#include "commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+namespace {
+
+void add_broker_options(CLI::App& cmd, warren::cli::broker_choice& broker) {
+  cmd.add_option("-c,--config", broker.config_file,
+                 "take the broker settings from this node config");
+  cmd.add_option("-u,--uri", broker.uri,
+                 "broker URI (default: $WARREN_BROKER_URI, else "
+                 "amqp://guest:guest@localhost:5672/)");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  using namespace warren::cli;
+  CLI::App app{"warren: a C++ actor runtime bridged to RabbitMQ"};
+  app.set_version_flag("-V,--version", std::string{"warren "} + WARREN_VERSION);
+  app.require_subcommand(1);
+
+  std::string config_file;
+  int64_t ready_timeout_ms = 30000;
+  auto* run_cmd = app.add_subcommand("run", "run a node from its config file");
+  run_cmd->add_option("CONFIG", config_file, "node config (JSON)")->required();
+  run_cmd->add_option("--ready-timeout", ready_timeout_ms,
+                      "ms to wait for the broker before reporting");
+
+  auto* check_cmd = app.add_subcommand(
+    "check", "validate a config file and its plugins without connecting");
+  check_cmd->add_option("CONFIG", config_file, "node config (JSON)")
+    ->required();
+
+  send_options send_opts;
+  auto* send_cmd = app.add_subcommand(
+    "send", "publish one JSON message (with publisher confirm)");
+  add_broker_options(*send_cmd, send_opts.broker);
+  auto* to_actor = send_cmd->add_option("-a,--actor", send_opts.actor,
+                                        "send to an actor by name");
+  auto* to_exchange = send_cmd->add_option("-e,--exchange", send_opts.exchange,
+                                           "publish to this exchange");
+  to_actor->excludes(to_exchange);
+  send_cmd->add_option("-k,--routing-key", send_opts.routing_key,
+                       "routing key (with --exchange)");
+  send_cmd->add_option("-t,--type", send_opts.type, "message type");
+  send_cmd->add_option("--message-id", send_opts.message_id,
+                       "message id (default: a new unique id)");
+  send_cmd->add_option("-H,--header", send_opts.headers,
+                       "header KEY=VALUE (repeatable; integers stay integers)");
+  send_cmd->add_option("-p,--priority", send_opts.priority, "priority 0-255")
+    ->check(CLI::Range(0, 255));
+  send_cmd->add_flag("--transient", send_opts.transient,
+                     "delivery_mode 1 instead of persistent");
+  send_cmd->add_flag("--raw", send_opts.raw,
+                     "send BODY bytes as they are, without checking JSON");
+  send_cmd->add_flag("!--no-mandatory", send_opts.mandatory,
+                     "do not fail when no queue takes the message");
+  send_cmd->add_option("BODY", send_opts.body, "JSON body, or - for stdin")
+    ->required();
+
+  call_options call_opts;
+  auto* call_cmd = app.add_subcommand(
+    "call", "call a service and print its reply body");
+  add_broker_options(*call_cmd, call_opts.broker);
+  call_cmd->add_option("SERVICE", call_opts.service, "service actor name")
+    ->required();
+  call_cmd->add_option("BODY", call_opts.body, "JSON body, or - for stdin")
+    ->required();
+  call_cmd->add_option("-t,--type", call_opts.type, "message type");
+  call_cmd->add_option("--timeout", call_opts.timeout_ms,
+                       "ms to wait for the reply (default 5000)")
+    ->check(CLI::PositiveNumber);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    auto code = app.exit(e);
+    return code == 0 ? exit_ok : exit_usage;
+  }
+  if (*run_cmd)
+    return run(config_file, ready_timeout_ms);
+  if (*check_cmd)
+    return check(config_file);
+  if (*send_cmd) {
+    if (send_opts.actor.empty() && send_opts.exchange.empty()) {
+      std::cerr << "warren send: give --actor NAME or --exchange EXCHANGE\n";
+      return exit_usage;
+    }
+    return send(send_opts);
+  }
+  if (*call_cmd)
+    return call(call_opts);
+  return exit_usage;
+}

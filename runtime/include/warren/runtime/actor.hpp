@@ -1,0 +1,282 @@
+#pragma once
+
+/// The C++ API for custom actors.
+///
+/// A custom actor is a class derived from `warren::actor` that registers
+/// typed handlers in `setup`. Messages are mapped to and from JSON with
+/// Boost.JSON's `value_to`/`value_from`, so a message type needs either
+/// `BOOST_DESCRIBE_STRUCT` or `tag_invoke` overloads:
+///
+/// ~~~
+/// struct greet { std::string name; };
+/// BOOST_DESCRIBE_STRUCT(greet, (), (name))
+/// struct greeting { std::string text; };
+/// BOOST_DESCRIBE_STRUCT(greeting, (), (text))
+///
+/// class greeter : public warren::actor {
+/// public:
+///   using warren::actor::actor;
+///   void setup(warren::handlers& on) override {
+///     on.message<greet>("greet", [](warren::context& ctx, const greet& g) {
+///       ctx.reply(greeting{"hello, " + g.name});
+///     });
+///   }
+/// };
+///
+/// WARREN_PLUGIN(registry) { registry.add_kind<greeter>("hello.greeter"); }
+/// ~~~
+///
+/// Handler outcome: returning normally (or returning `status::ok()`) means
+/// the message is done; everything the handler sent through the context is
+/// published with confirms before the delivery is acked. An exception, or a
+/// returned `status::fail`, never crashes the node: the message is
+/// dead-lettered with the reason in `x-warren-error` (a `service` also sends
+/// the caller a structured error reply). A body that does not fit the
+/// handler's type is a permanent `validation_failed`; a `type` with no
+/// handler is a permanent `unknown_type`.
+///
+/// Handlers run on CAF's scheduler: never block in them. To wait for another
+/// service use `context::call`, whose continuation runs when the reply (or a
+/// timeout) arrives; the message is settled only after every continuation ran.
+
+#include "warren/bridges/envelope.hpp"
+#include "warren/errc.hpp"
+
+#include <caf/expected.hpp>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+namespace warren {
+
+using bridges::envelope;
+using bridges::field_table;
+using bridges::field_value;
+
+/// What a handler made of a message.
+class status {
+public:
+  /// The message is done.
+  static status ok() { return status{}; }
+
+  /// The message failed. `permanent` failures (bad input the sender must
+  /// fix) are never retried; transient ones may be (see the retry policy).
+  static status fail(std::string reason, bool permanent = false) {
+    status s;
+    s.code_ = permanent ? errc::validation_failed : errc::handler_failed;
+    s.reason_ = std::move(reason);
+    s.permanent_ = permanent;
+    return s;
+  }
+
+  static status fail(errc code, std::string reason, bool permanent) {
+    status s;
+    s.code_ = code;
+    s.reason_ = std::move(reason);
+    s.permanent_ = permanent;
+    return s;
+  }
+
+  bool is_ok() const noexcept { return code_ == errc::none; }
+  bool permanent() const noexcept { return permanent_; }
+  errc code() const noexcept { return code_; }
+  const std::string& reason() const noexcept { return reason_; }
+
+private:
+  errc code_ = errc::none;
+  std::string reason_;
+  bool permanent_ = false;
+};
+
+/// Throw from a handler to fail the message permanently (no retries).
+class permanent_error : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Options for `context::publish`.
+struct publish_options {
+  /// Fail the message if no queue takes the publish. Default true.
+  bool mandatory = true;
+  /// Default true (delivery_mode 2).
+  bool persistent = true;
+  std::optional<uint8_t> priority;
+  /// Per-message TTL in milliseconds; 0 means none.
+  int64_t ttl_ms = 0;
+  field_table headers;
+};
+
+/// What a call continuation receives: the reply body, or an error
+/// (`errc::timeout`, `errc::remote_error` with the service's message,
+/// `errc::unroutable` when no such service exists).
+using call_result = caf::expected<boost::json::value>;
+
+class context;
+
+/// Continuation of `context::call`.
+using call_continuation = std::function<void(context&, call_result)>;
+
+/// The per-message context handed to handlers. Everything sent through it
+/// is published after the handler returns, with confirms, before the
+/// delivery is acked.
+class context {
+public:
+  virtual ~context();
+
+  /// The message being handled.
+  virtual const envelope& message() const = 0;
+
+  /// The name of the actor handling it.
+  virtual const std::string& actor_name() const = 0;
+
+  /// The actor's `options` from the node config.
+  virtual const boost::json::object& options() const = 0;
+
+  /// Replies to the sender (`reply_to`, with the request's correlation id).
+  /// Without `reply_to` the reply is dropped with a warning.
+  virtual void reply_json(boost::json::value body, std::string type = {}) = 0;
+
+  /// Sends to an actor by name (through the `warren.actors` exchange).
+  virtual void send_json(const std::string& actor, std::string type,
+                         boost::json::value body) = 0;
+
+  /// Publishes to an exchange.
+  virtual void publish_json(const std::string& exchange,
+                            const std::string& routing_key, std::string type,
+                            boost::json::value body,
+                            publish_options opts = {}) = 0;
+
+  /// Calls a service actor by name and runs `then` with its reply. A zero
+  /// timeout means the node's default (`calls.timeout_ms`).
+  virtual void call_json(const std::string& service, std::string type,
+                         boost::json::value body, call_continuation then,
+                         std::chrono::milliseconds timeout = {}) = 0;
+
+  /// Marks the message failed even though the handler returns normally
+  /// (e.g. from a call continuation).
+  virtual void fail(status why) = 0;
+
+  /// Typed conveniences: `T` is converted with `boost::json::value_from`.
+  template <class T>
+  void reply(const T& body, std::string type = {}) {
+    reply_json(boost::json::value_from(body), std::move(type));
+  }
+
+  template <class T>
+  void send(const std::string& actor, std::string type, const T& body) {
+    send_json(actor, std::move(type), boost::json::value_from(body));
+  }
+
+  template <class T>
+  void publish(const std::string& exchange, const std::string& routing_key,
+               std::string type, const T& body, publish_options opts = {}) {
+    publish_json(exchange, routing_key, std::move(type),
+                 boost::json::value_from(body), std::move(opts));
+  }
+
+  template <class T>
+  void call(const std::string& service, std::string type, const T& body,
+            call_continuation then, std::chrono::milliseconds timeout = {}) {
+    call_json(service, std::move(type), boost::json::value_from(body),
+              std::move(then), timeout);
+  }
+};
+
+/// Handlers of one actor, by message type.
+class handlers {
+public:
+  using json_handler
+    = std::function<status(context&, const boost::json::value&)>;
+
+  /// Handles messages of `type` whose body converts to `T`. `fn` is called
+  /// as `fn(context&, const T&)` and returns `void` or `status`.
+  template <class T, class F>
+  handlers& message(std::string type, F fn) {
+    return json(std::move(type),
+                [fn = std::move(fn)](context& ctx,
+                                     const boost::json::value& body) {
+                  auto typed = boost::json::try_value_to<T>(body);
+                  if (!typed)
+                    return status::fail(errc::validation_failed,
+                                        "body does not match the message "
+                                        "type: "
+                                          + typed.error().message(),
+                                        true);
+                  return invoke(fn, ctx, *typed);
+                });
+  }
+
+  /// Handles messages of `type` with the body as JSON.
+  handlers& json(std::string type, json_handler fn);
+
+  /// Handles messages without a `type`, or with a type nobody else handles.
+  /// Without a default, such messages fail permanently (`unknown_type`).
+  handlers& otherwise(json_handler fn);
+
+  /// The handler for `type`, or nullptr.
+  const json_handler* find(const std::string& type) const;
+
+private:
+  template <class F, class T>
+  static status invoke(F& fn, context& ctx, const T& arg) {
+    if constexpr (std::is_same_v<decltype(fn(ctx, arg)), void>) {
+      fn(ctx, arg);
+      return status::ok();
+    } else {
+      return fn(ctx, arg);
+    }
+  }
+
+  std::unordered_map<std::string, json_handler> by_type_;
+  json_handler default_;
+};
+
+class registry;
+
+/// What an actor instance is made from.
+struct actor_init {
+  /// The actor's name from the config.
+  std::string name;
+  std::string node_name;
+  /// The actor's `options` object from the config.
+  boost::json::object options;
+  /// 0-based index among the actor's instances.
+  uint32_t instance = 0;
+  /// `actors[].handler` from the config (used by `service` and `subscriber`).
+  std::string handler;
+  /// The node's kinds, for actors that wrap another kind.
+  const registry* kinds = nullptr;
+};
+
+/// Base class of custom actors. One instance per configured instance; a
+/// restarted actor is a new instance.
+class actor {
+public:
+  explicit actor(const actor_init& init) : init_(init) {}
+  virtual ~actor();
+
+  /// Registers the handlers. Called once, before the first message.
+  virtual void setup(handlers& on) = 0;
+
+  /// True for request-response services: a failed request also gets a
+  /// structured error reply so the caller need not wait for a timeout.
+  virtual bool replies_with_errors() const { return false; }
+
+  const std::string& name() const noexcept { return init_.name; }
+  const boost::json::object& options() const noexcept { return init_.options; }
+  const actor_init& init() const noexcept { return init_; }
+
+private:
+  actor_init init_;
+};
+
+} // namespace warren

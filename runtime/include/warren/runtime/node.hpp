@@ -1,0 +1,76 @@
+#pragma once
+
+/// A node: the publisher, the call router, and for every configured actor
+/// its instances (hosts of `warren::actor` objects) and a consumer bridge on
+/// its queue.
+///
+/// Start-up: declare the topology (config topology plus, for every actor, its
+/// queue, its `<queue>.dlq` and a binding of the queue to `warren.actors`
+/// with the actor's name), then consume.
+///
+/// Graceful stop, in this order: stop consuming (basic.cancel), let in-flight
+/// deliveries finish and be acked, wait for every publish to be confirmed,
+/// close the connections. Whatever was not acked stays in the broker.
+
+#include "warren/bridges/topology.hpp"
+#include "warren/runtime/config.hpp"
+#include "warren/runtime/registry.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+namespace warren::runtime {
+
+/// Applies the node config to CAF's config (scheduler threads).
+void configure_system(caf::actor_system_config& cfg, const node_config& node);
+
+/// Checks that every actor's kind and handler are registered (after plugins
+/// are loaded). Errors: `errc::unknown_kind` naming the file and JSON path.
+caf::error check_kinds(const node_config& cfg, const registry& kinds);
+
+/// The topology the node declares: the config's, plus the `warren.actors`
+/// exchange and each actor's queue (unless declared) and binding.
+bridges::topology effective_topology(const node_config& cfg);
+
+/// Registers the kinds built into the runtime (none yet; see warren::actors).
+class node {
+public:
+  node(caf::actor_system& sys, node_config cfg, const registry& kinds);
+  ~node();
+
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  /// Spawns everything and waits up to `ready_timeout` for every consumer to
+  /// be consuming. On timeout the node keeps trying in the background and the
+  /// error says which consumers are not ready.
+  caf::error start(std::chrono::milliseconds ready_timeout);
+
+  /// Graceful stop (see above). Idempotent.
+  void stop();
+
+  const node_config& config() const noexcept { return cfg_; }
+
+  /// The publisher, for tools and tests that publish through the node.
+  const caf::actor& publisher() const noexcept { return publisher_; }
+
+  /// The call router: (call_atom, outgoing_message, int64_t timeout_ms).
+  const caf::actor& call_router() const noexcept { return call_router_; }
+
+private:
+  caf::actor_system& sys_;
+  node_config cfg_;
+  const registry& kinds_;
+  caf::actor publisher_;
+  caf::actor call_router_;
+  std::vector<caf::actor> hosts_;
+  std::vector<caf::actor> consumers_;
+  bool running_ = false;
+};
+
+} // namespace warren::runtime

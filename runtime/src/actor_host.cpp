@@ -1,0 +1,304 @@
+#include "actor_host.hpp"
+
+#include "runtime_atoms.hpp"
+#include "warren/bridges/atoms.hpp"
+#include "warren/bridges/topology.hpp"
+
+#include <caf/all.hpp>
+
+#include <boost/json/serialize.hpp>
+
+#include <ctime>
+#include <iostream>
+
+namespace warren::detail {
+
+namespace {
+
+using bridges::outcome;
+using bridges::outgoing_message;
+
+// Everything about one delivery while it is being handled: the delivery
+// itself (shared with the consumer, not copied), what its handlers want
+// published, and how many publishes and calls are still outstanding.
+struct message_scope {
+  caf::event_based_actor* self = nullptr;
+  std::shared_ptr<const host_services> services;
+  const actor* user = nullptr;
+  caf::message delivery; // (deliver_atom, envelope)
+  caf::response_promise promise;
+  std::vector<outgoing_message> outbox;
+  struct pending_call {
+    outgoing_message request;
+    std::chrono::milliseconds timeout;
+    call_continuation then;
+  };
+  std::vector<pending_call> calls;
+  int outstanding = 0;
+  status failure = status::ok();
+  bool replied = false;
+  bool answered = false;
+
+  const envelope& message() const { return delivery.get_as<envelope>(1); }
+};
+
+using scope_ptr = std::shared_ptr<message_scope>;
+
+uint64_t now_seconds() {
+  return static_cast<uint64_t>(std::time(nullptr));
+}
+
+outgoing_message make_outgoing(const envelope& cause, std::string exchange,
+                               std::string routing_key, std::string type,
+                               const boost::json::value& body) {
+  outgoing_message msg;
+  msg.exchange = std::move(exchange);
+  msg.routing_key = std::move(routing_key);
+  msg.properties.message_id = bridges::make_message_id();
+  msg.properties.type = std::move(type);
+  msg.properties.timestamp = now_seconds();
+  // Carry the trace id along so a chain of messages can be followed.
+  if (auto* trace = bridges::find_field(cause.properties.headers,
+                                        bridges::header::trace))
+    bridges::set_field(msg.properties.headers, bridges::header::trace, *trace);
+  else if (!cause.properties.message_id.empty())
+    bridges::set_field(msg.properties.headers, bridges::header::trace,
+                       cause.properties.message_id);
+  msg.body = boost::json::serialize(body);
+  return msg;
+}
+
+class context_impl : public context {
+public:
+  explicit context_impl(scope_ptr scope) : scope_(std::move(scope)) {}
+
+  const envelope& message() const override { return scope_->message(); }
+
+  const std::string& actor_name() const override {
+    return scope_->user->name();
+  }
+
+  const boost::json::object& options() const override {
+    return scope_->user->options();
+  }
+
+  void reply_json(boost::json::value body, std::string type) override {
+    const auto& req = message();
+    if (req.properties.reply_to.empty()) {
+      std::cerr << "warren: " << actor_name()
+                << ": reply dropped, the request has no reply_to\n";
+      return;
+    }
+    auto msg = make_outgoing(req, "", req.properties.reply_to,
+                             std::move(type), body);
+    msg.properties.correlation_id = req.properties.correlation_id;
+    // Replies are as durable as their request; a caller that is gone no
+    // longer has a queue, and the broker drops the reply (not mandatory).
+    msg.properties.delivery_mode = req.properties.delivery_mode;
+    scope_->outbox.push_back(std::move(msg));
+    scope_->replied = true;
+  }
+
+  void send_json(const std::string& actor, std::string type,
+                 boost::json::value body) override {
+    auto msg = make_outgoing(message(), bridges::actors_exchange, actor,
+                             std::move(type), body);
+    msg.mandatory = true;
+    scope_->outbox.push_back(std::move(msg));
+  }
+
+  void publish_json(const std::string& exchange, const std::string& routing_key,
+                    std::string type, boost::json::value body,
+                    publish_options opts) override {
+    auto msg = make_outgoing(message(), exchange, routing_key, std::move(type),
+                             body);
+    msg.mandatory = opts.mandatory;
+    msg.properties.delivery_mode = opts.persistent ? 2 : 1;
+    msg.properties.priority = opts.priority;
+    if (opts.ttl_ms > 0)
+      msg.properties.expiration = std::to_string(opts.ttl_ms);
+    for (auto& [key, value] : opts.headers)
+      bridges::set_field(msg.properties.headers, key, std::move(value));
+    scope_->outbox.push_back(std::move(msg));
+  }
+
+  void call_json(const std::string& service, std::string type,
+                 boost::json::value body, call_continuation then,
+                 std::chrono::milliseconds timeout) override {
+    auto msg = make_outgoing(message(), bridges::actors_exchange, service,
+                             std::move(type), body);
+    msg.mandatory = true;
+    // Requests are transient: a reply to a caller that restarted is useless.
+    msg.properties.delivery_mode = 1;
+    if (timeout.count() <= 0)
+      timeout = scope_->services->call_timeout;
+    scope_->calls.push_back({std::move(msg), timeout, std::move(then)});
+  }
+
+  void fail(status why) override {
+    if (scope_->failure.is_ok())
+      scope_->failure = std::move(why);
+  }
+
+private:
+  scope_ptr scope_;
+};
+
+void finish_if_done(const scope_ptr& scope);
+
+// Runs a handler or continuation, turning exceptions into failures.
+template <class F>
+void run_guarded(const scope_ptr& scope, F&& fn) {
+  try {
+    auto result = fn();
+    if (!result.is_ok() && scope->failure.is_ok())
+      scope->failure = std::move(result);
+  } catch (const permanent_error& e) {
+    if (scope->failure.is_ok())
+      scope->failure = status::fail(errc::handler_failed, e.what(), true);
+  } catch (const std::exception& e) {
+    if (scope->failure.is_ok())
+      scope->failure = status::fail(
+        errc::handler_failed, std::string{"handler threw: "} + e.what(),
+        false);
+  } catch (...) {
+    if (scope->failure.is_ok())
+      scope->failure = status::fail(
+        errc::handler_failed, "handler threw a non-standard exception", false);
+  }
+}
+
+// Publishes what the handler produced (only if it succeeded) and starts its
+// calls; each decrements `outstanding` when settled.
+void flush_effects(const scope_ptr& scope) {
+  auto outbox = std::move(scope->outbox);
+  auto calls = std::move(scope->calls);
+  scope->outbox.clear();
+  scope->calls.clear();
+  if (!scope->failure.is_ok())
+    return; // A failed message sends nothing.
+  auto* self = scope->self;
+  for (auto& msg : outbox) {
+    ++scope->outstanding;
+    self
+      ->request(scope->services->publisher, caf::infinite,
+                bridges::publish_atom::value, std::move(msg))
+      .then(
+        [scope](caf::ok_atom) {
+          --scope->outstanding;
+          finish_if_done(scope);
+        },
+        [scope](caf::error& err) {
+          --scope->outstanding;
+          if (scope->failure.is_ok())
+            scope->failure = status::fail(code_of(err), describe(err), false);
+          finish_if_done(scope);
+        });
+  }
+  for (auto& call : calls) {
+    ++scope->outstanding;
+    auto then = std::make_shared<call_continuation>(std::move(call.then));
+    auto run = [scope, then](call_result result) {
+      --scope->outstanding;
+      context_impl ctx{scope};
+      run_guarded(scope, [&] {
+        (*then)(ctx, std::move(result));
+        return status::ok();
+      });
+      flush_effects(scope);
+      finish_if_done(scope);
+    };
+    self
+      ->request(scope->services->call_router, caf::infinite, call_atom::value,
+                std::move(call.request),
+                static_cast<int64_t>(call.timeout.count()))
+      .then([run](boost::json::value& reply) { run(std::move(reply)); },
+            [run](caf::error& err) { run(std::move(err)); });
+  }
+}
+
+void answer(const scope_ptr& scope, outcome result) {
+  scope->answered = true;
+  scope->promise.deliver(std::move(result));
+}
+
+void finish_if_done(const scope_ptr& scope) {
+  if (scope->outstanding > 0 || scope->answered)
+    return;
+  if (scope->failure.is_ok()) {
+    answer(scope, outcome::done());
+    return;
+  }
+  const auto& why = scope->failure;
+  // Issue-2 policy: every failure is dead-lettered (reject). The retry
+  // ladder for transient failures comes with the supervision work.
+  auto result = outcome::reject(why.code(), why.reason());
+  const auto& req = scope->message();
+  if (!scope->user->replies_with_errors() || req.properties.reply_to.empty()) {
+    answer(scope, std::move(result));
+    return;
+  }
+  // A service tells its caller what went wrong instead of letting it time out.
+  boost::json::object error;
+  error["code"] = to_string(why.code());
+  error["message"] = why.reason();
+  boost::json::object body;
+  body["error"] = std::move(error);
+  auto reply = make_outgoing(req, "", req.properties.reply_to, "warren.error",
+                             body);
+  reply.properties.correlation_id = req.properties.correlation_id;
+  reply.properties.delivery_mode = req.properties.delivery_mode;
+  bridges::set_field(reply.properties.headers, bridges::header::error,
+                     why.reason());
+  bridges::set_field(reply.properties.headers, bridges::header::error_code,
+                     std::string{to_string(why.code())});
+  scope->answered = true;
+  auto promise = scope->promise;
+  scope->self
+    ->request(scope->services->publisher, caf::infinite,
+              bridges::publish_atom::value, std::move(reply))
+    .then([promise, result](caf::ok_atom) mutable { promise.deliver(result); },
+          [promise, result](caf::error&) mutable { promise.deliver(result); });
+}
+
+} // namespace
+
+caf::behavior actor_host(caf::event_based_actor* self,
+                         std::shared_ptr<actor> user, host_services services) {
+  auto table = std::make_shared<handlers>();
+  user->setup(*table);
+  auto shared_services = std::make_shared<host_services>(std::move(services));
+  return {
+    [self, user, table, shared_services](bridges::deliver_atom,
+                                         const envelope& env)
+      -> caf::result<outcome> {
+      auto scope = std::make_shared<message_scope>();
+      scope->self = self;
+      scope->services = shared_services;
+      scope->user = user.get();
+      scope->delivery = self->current_mailbox_element()->copy_content_to_message();
+      scope->promise = self->make_response_promise();
+      const auto* handler = table->find(env.properties.type);
+      if (handler == nullptr) {
+        scope->failure = status::fail(
+          errc::unknown_type,
+          env.properties.type.empty()
+            ? "message has no type and the actor has no default handler"
+            : "unknown message type '" + env.properties.type + "'",
+          true);
+      } else {
+        context_impl ctx{scope};
+        run_guarded(scope, [&] { return (*handler)(ctx, env.body); });
+        if (scope->failure.is_ok() && user->replies_with_errors()
+            && !scope->replied && !env.properties.reply_to.empty())
+          std::cerr << "warren: " << user->name()
+                    << ": handler finished without replying to a request\n";
+      }
+      flush_effects(scope);
+      finish_if_done(scope);
+      return scope->promise;
+    },
+  };
+}
+
+} // namespace warren::detail

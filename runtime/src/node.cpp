@@ -1,0 +1,244 @@
+#include "warren/runtime/node.hpp"
+
+#include "actor_host.hpp"
+#include "call_router.hpp"
+#include "runtime_atoms.hpp"
+#include "warren/bridges/atoms.hpp"
+#include "warren/bridges/consumer.hpp"
+#include "warren/bridges/publisher.hpp"
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+#include <iostream>
+#include <thread>
+
+namespace warren::runtime {
+
+void configure_system(caf::actor_system_config& cfg, const node_config& node) {
+  auto threads = node.scheduler_threads;
+  if (threads == 0)
+    threads = std::max(1u, std::thread::hardware_concurrency());
+  cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
+  // Our own logging goes to stderr; keep CAF's console quiet.
+  cfg.set("logger.console", caf::atom("none"));
+}
+
+caf::error check_kinds(const node_config& cfg, const registry& kinds) {
+  for (size_t i = 0; i < cfg.actors.size(); ++i) {
+    const auto& spec = cfg.actors[i];
+    auto where = cfg.source_file + ": $.actors[" + std::to_string(i) + "]";
+    auto known = [&kinds] {
+      auto names = kinds.kinds();
+      std::string list;
+      for (const auto& n : names)
+        list += (list.empty() ? "" : ", ") + n;
+      return list;
+    };
+    if (!kinds.contains(spec.kind))
+      return make_error(errc::unknown_kind,
+                        where + ".kind: unknown actor kind '" + spec.kind
+                          + "' (registered kinds: " + known()
+                          + "; is its plugin listed under plugins?)");
+    if (!spec.handler.empty() && kinds.find(spec.handler) == nullptr)
+      return make_error(errc::unknown_kind,
+                        where + ".handler: unknown handler kind '"
+                          + spec.handler + "' (registered kinds: " + known()
+                          + ")");
+  }
+  return caf::none;
+}
+
+bridges::topology effective_topology(const node_config& cfg) {
+  auto topo = cfg.topology;
+  auto has_exchange = [&topo](const std::string& name) {
+    return std::any_of(topo.exchanges.begin(), topo.exchanges.end(),
+                       [&](const auto& e) { return e.name == name; });
+  };
+  auto has_queue = [&topo](const std::string& name) {
+    return std::any_of(topo.queues.begin(), topo.queues.end(),
+                       [&](const auto& q) { return q.name == name; });
+  };
+  if (!has_exchange(bridges::actors_exchange)) {
+    bridges::exchange_spec actors;
+    actors.name = bridges::actors_exchange;
+    actors.type = bridges::exchange_type::direct;
+    topo.exchanges.insert(topo.exchanges.begin(), actors);
+  }
+  for (const auto& spec : cfg.actors) {
+    if (!has_queue(spec.queue)) {
+      bridges::queue_spec q;
+      q.name = spec.queue;
+      topo.queues.push_back(q);
+    }
+    bridges::binding_spec b;
+    b.exchange = bridges::actors_exchange;
+    b.queue = spec.queue;
+    b.routing_key = spec.name;
+    topo.bindings.push_back(b);
+  }
+  return topo;
+}
+
+node::node(caf::actor_system& sys, node_config cfg, const registry& kinds)
+  : sys_(sys), cfg_(std::move(cfg)), kinds_(kinds) {
+  // Nothing to do.
+}
+
+node::~node() {
+  stop();
+}
+
+namespace {
+
+std::shared_ptr<actor> make_user_actor(const registry& kinds,
+                                       const actor_spec& spec,
+                                       const node_config& cfg,
+                                       uint32_t instance) {
+  actor_init init;
+  init.name = spec.name;
+  init.node_name = cfg.node_name;
+  init.options = spec.options;
+  init.instance = instance;
+  init.handler = spec.handler;
+  init.kinds = &kinds;
+  const auto* factory = kinds.find(spec.kind);
+  return factory != nullptr ? std::shared_ptr<actor>{(*factory)(init)}
+                            : nullptr;
+}
+
+} // namespace
+
+caf::error node::start(std::chrono::milliseconds ready_timeout) {
+  if (running_)
+    return caf::none;
+  if (auto err = check_kinds(cfg_, kinds_))
+    return err;
+  auto topo = effective_topology(cfg_);
+  bridges::publisher_config pc;
+  pc.broker = cfg_.broker;
+  pc.topo = topo;
+  pc.max_unconfirmed = cfg_.publisher.max_unconfirmed;
+  publisher_ = bridges::spawn_publisher(sys_, std::move(pc));
+  detail::call_router_config rc;
+  rc.broker = cfg_.broker;
+  rc.publisher = publisher_;
+  rc.node_name = cfg_.node_name;
+  call_router_ = sys_.spawn(detail::call_router, std::move(rc));
+  detail::host_services services;
+  services.publisher = publisher_;
+  services.call_router = call_router_;
+  services.node_name = cfg_.node_name;
+  services.call_timeout = cfg_.call_timeout;
+  for (const auto& spec : cfg_.actors) {
+    std::vector<caf::actor> targets;
+    for (uint32_t i = 0; i < spec.instances; ++i) {
+      caf::actor host;
+      if (const auto* raw = kinds_.find_raw(spec.kind)) {
+        actor_init init;
+        init.name = spec.name;
+        init.node_name = cfg_.node_name;
+        init.options = spec.options;
+        init.instance = i;
+        init.kinds = &kinds_;
+        auto make = *raw;
+        host = sys_.spawn([make, init](caf::event_based_actor* self) {
+          return make(self, init);
+        });
+      } else {
+        std::shared_ptr<actor> user;
+        try {
+          user = make_user_actor(kinds_, spec, cfg_, i);
+        } catch (const std::exception& e) {
+          return make_error(errc::handler_failed,
+                            "actor '" + spec.name
+                              + "' could not be created: " + e.what());
+        }
+        host = sys_.spawn(detail::actor_host, std::move(user), services);
+      }
+      hosts_.push_back(host);
+      targets.push_back(host);
+    }
+    bridges::consumer_config cc;
+    cc.broker = cfg_.broker;
+    cc.broker.connection_name = cfg_.broker.connection_name + " " + spec.name;
+    cc.topo = topo;
+    cc.queue = spec.queue;
+    cc.prefetch = spec.prefetch;
+    cc.targets = std::move(targets);
+    cc.publisher = publisher_;
+    cc.actor_name = spec.name;
+    cc.node_name = cfg_.node_name;
+    cc.max_body_bytes = cfg_.max_body_bytes;
+    consumers_.push_back(bridges::spawn_consumer(sys_, std::move(cc)));
+  }
+  running_ = true;
+  // Ready when the reply queue and every actor's queue are being consumed.
+  caf::scoped_actor self{sys_};
+  auto deadline = std::chrono::steady_clock::now() + ready_timeout;
+  auto is_consuming = [&](const caf::actor& who) {
+    bool consuming = false;
+    self->request(who, std::chrono::seconds{5}, bridges::stats_atom::value)
+      .receive([&](const bridges::consumer_stats& st) { consuming = st.consuming; },
+               [&](const caf::error&) {});
+    return consuming;
+  };
+  std::vector<caf::actor> watch = consumers_;
+  watch.push_back(call_router_);
+  while (!watch.empty()) {
+    watch.erase(std::remove_if(watch.begin(), watch.end(), is_consuming),
+                watch.end());
+    if (watch.empty())
+      break;
+    if (std::chrono::steady_clock::now() >= deadline)
+      return make_error(errc::connection_failed,
+                        std::to_string(watch.size())
+                          + " consumer(s) not consuming after "
+                          + std::to_string(ready_timeout.count())
+                          + " ms; still trying (see the messages above)");
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  return caf::none;
+}
+
+void node::stop() {
+  if (!running_)
+    return;
+  running_ = false;
+  caf::scoped_actor self{sys_};
+  auto timeout = cfg_.shutdown_timeout;
+  // 1. Stop consuming; 2. let in-flight deliveries settle and be acked.
+  for (const auto& c : consumers_)
+    self->request(c, timeout, bridges::pause_atom::value)
+      .receive([](caf::ok_atom) {}, [](const caf::error&) {});
+  for (const auto& c : consumers_)
+    self->request(c, timeout, bridges::drain_atom::value)
+      .receive([](caf::ok_atom) {},
+               [](const caf::error& err) {
+                 std::cerr << "warren: in-flight work not finished in time: "
+                           << describe(err) << "\n";
+               });
+  // 3. Every publish confirmed.
+  self->request(publisher_, timeout, bridges::drain_atom::value)
+    .receive([](caf::ok_atom) {},
+             [](const caf::error& err) {
+               std::cerr << "warren: publishes not confirmed in time: "
+                         << describe(err) << "\n";
+             });
+  // 4. Close: consumers first (their unacked deliveries return to the
+  // broker), then hosts, the call router and the publisher.
+  auto stop_all = [&](const std::vector<caf::actor>& actors) {
+    for (const auto& a : actors)
+      self->send_exit(a, caf::exit_reason::user_shutdown);
+    for (const auto& a : actors)
+      self->wait_for(a);
+  };
+  stop_all(consumers_);
+  stop_all(hosts_);
+  stop_all({call_router_});
+  stop_all({publisher_});
+  consumers_.clear();
+  hosts_.clear();
+}
+
+} // namespace warren::runtime
