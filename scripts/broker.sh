@@ -41,6 +41,8 @@ broker_env() {
   export RABBITMQ_PID_FILE="$base/rabbit.pid"
   export RABBITMQ_CONF_ENV_FILE="$base/rabbitmq-env.conf"
   export ERL_EPMD_ADDRESS=127.0.0.1
+  # Erlang distribution on loopback only.
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 }
 
 ctl() { "$rabbit_bin/rabbitmqctl" -n "$nodename" "$@"; }

@@ -310,6 +310,10 @@ private:
 
   void dead_letter(in_flight_delivery& slot, const outcome& why) {
     const auto& env = slot.content.get_as<envelope>(1);
+    std::cerr << "warren: " << config_.actor_name << ": dead-lettering message "
+              << env.properties.message_id << " to "
+              << dead_letter_queue_name(config_.queue) << ": " << why.reason
+              << "\n";
     auto letter = make_dead_letter(env, why, config_.actor_name,
                                    config_.node_name);
     auto tag = slot.tag;
