@@ -191,36 +191,30 @@ private:
   void poll() {
     if (!conn_.connected())
       return;
-    auto readable = wait_for_io(conn_, idle_poll);
+    wait_for_io(conn_, idle_poll);
+    // Read whatever is there even when woken by a message rather than the
+    // socket: a delivery may have arrived meanwhile, and reading services
+    // heartbeats.
     int events = 0;
-    if (readable) {
-      for (; events < events_per_poll; ++events) {
-        auto ev = conn_.next_event();
-        using kind = detail::amqp_event::kind;
-        if (ev.what == kind::none)
-          break;
-        switch (ev.what) {
-          case kind::delivery:
-            on_delivery(std::move(ev.message));
-            break;
-          case kind::consumer_cancelled:
-            connection_lost("the broker cancelled the consumer (queue '"
-                            + config_.queue + "' deleted?)");
-            return;
-          case kind::channel_closed:
-          case kind::connection_lost:
-            connection_lost(ev.reason);
-            return;
-          default:
-            break;
-        }
-      }
-    } else {
-      // Service heartbeats while idle.
+    for (; events < events_per_poll; ++events) {
       auto ev = conn_.next_event();
-      if (ev.what == detail::amqp_event::kind::connection_lost) {
-        connection_lost(ev.reason);
-        return;
+      using kind = detail::amqp_event::kind;
+      if (ev.what == kind::none)
+        break;
+      switch (ev.what) {
+        case kind::delivery:
+          on_delivery(std::move(ev.message));
+          break;
+        case kind::consumer_cancelled:
+          connection_lost("the broker cancelled the consumer (queue '"
+                          + config_.queue + "' deleted?)");
+          return;
+        case kind::channel_closed:
+        case kind::connection_lost:
+          connection_lost(ev.reason);
+          return;
+        default:
+          break;
       }
     }
     // Quiet socket: send what acks we owe now instead of waiting for a batch.

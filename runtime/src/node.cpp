@@ -9,6 +9,8 @@
 
 #include <caf/all.hpp>
 
+#include <boost/json/serialize.hpp>
+
 #include <algorithm>
 #include <iostream>
 #include <thread>
@@ -199,6 +201,26 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
   return caf::none;
+}
+
+caf::expected<boost::json::value>
+node::call(const std::string& service, std::string type,
+           const boost::json::value& body, std::chrono::milliseconds timeout) {
+  bridges::outgoing_message request;
+  request.exchange = bridges::actors_exchange;
+  request.routing_key = service;
+  request.mandatory = true;
+  request.properties.type = std::move(type);
+  request.properties.delivery_mode = 1;
+  request.body = boost::json::serialize(body);
+  caf::scoped_actor self{sys_};
+  caf::expected<boost::json::value> result{boost::json::value{}};
+  self
+    ->request(call_router_, caf::infinite, call_atom::value,
+              std::move(request), static_cast<int64_t>(timeout.count()))
+    .receive([&](boost::json::value& reply) { result = std::move(reply); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
 }
 
 void node::stop() {

@@ -19,6 +19,9 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/expected.hpp>
+
+#include <boost/json/value.hpp>
 
 #include <chrono>
 #include <memory>
@@ -59,8 +62,15 @@ public:
   /// The publisher, for tools and tests that publish through the node.
   const caf::actor& publisher() const noexcept { return publisher_; }
 
-  /// The call router: (call_atom, outgoing_message, int64_t timeout_ms).
+  /// The call router; its protocol is in warren/runtime/call.hpp.
   const caf::actor& call_router() const noexcept { return call_router_; }
+
+  /// Calls a service by name from outside any actor, blocking the calling
+  /// thread until the reply or the timeout. Errors as in call.hpp.
+  caf::expected<boost::json::value> call(const std::string& service,
+                                         std::string type,
+                                         const boost::json::value& body,
+                                         std::chrono::milliseconds timeout);
 
 private:
   caf::actor_system& sys_;

@@ -1,0 +1,77 @@
+#pragma once
+
+/// A raw rabbitmq-c baseline (no warren code, no CAF) that the benchmark runs
+/// in the same process run as warren's own figures, so the cost warren adds
+/// over the bare client library can be read off directly.
+///
+/// Every function opens its own connections (one per thread, as rabbitmq-c
+/// requires), declares the queue it uses fresh, deletes it afterwards, and
+/// throws std::runtime_error with a message naming the failing AMQP step on
+/// any library or broker error, or when no progress is made for 30 s.
+
+#include <cstddef>
+#include <string>
+
+namespace warren::bench {
+
+/// End-to-end throughput of one run.
+struct throughput_result {
+  std::size_t messages;
+  /// From the first publish to the last message consumed.
+  double seconds;
+  double msgs_per_sec;
+};
+
+/// Sequential request/reply latency of one run.
+struct latency_result {
+  std::size_t calls;
+  /// From the first request published to the last reply received.
+  double seconds;
+  double calls_per_sec;
+  /// Nearest-rank percentiles of the per-call round trip, in microseconds.
+  double p50_us;
+  double p99_us;
+};
+
+/// Where the baseline connects. Plain TCP only (no TLS).
+struct broker_target {
+  std::string host;
+  int port;
+  std::string user, password, vhost;
+};
+
+/// Parses `amqp://[user[:password]@]host[:port][/vhost]`. Defaults: user and
+/// password "guest", port 5672, vhost "/" (also for an empty path or a lone
+/// "/"); user, password and vhost are percent-decoded ("/%2f" is "/"), as in
+/// warren's own parse_broker_uri. A query string is ignored. Throws
+/// std::invalid_argument for another scheme (amqps is not supported here), a
+/// bad port or a bad percent escape.
+broker_target parse_target(const std::string& amqp_uri);
+
+/// Measures persistent throughput with rabbitmq-c alone: one publisher and
+/// one consumer thread, each with its own connection, through a fresh durable
+/// classic queue named `queue` (deleted first if it exists, and again after
+/// the run).
+///
+/// The publisher sends `messages` persistent (delivery_mode 2) messages of
+/// `body_bytes` bytes in batches of 100 with publisher confirms, waiting for
+/// every batch to be confirmed before the next (a nack aborts the run). The
+/// consumer uses basic.qos prefetch 500 and manual acks, acknowledging every
+/// 100 messages with multiple=true plus a final ack. Timed from the first
+/// publish to the last message consumed; connection setup is not included.
+throughput_result raw_throughput(const broker_target& target,
+                                 const std::string& queue, std::size_t messages,
+                                 std::size_t body_bytes = 256);
+
+/// Measures sequential RPC latency with rabbitmq-c alone. A server thread
+/// consumes the fresh durable classic queue `request_queue` (prefetch 100,
+/// manual acks), publishes each reply (transient, no confirm) to the request's
+/// reply_to with its correlation_id, then acks the request. A client thread
+/// with its own server-named exclusive auto-delete reply queue (consumed with
+/// no_ack) sends `calls` transient 64-byte JSON requests one after the other,
+/// each with a unique correlation_id, and times each round trip. The request
+/// queue is deleted after the run.
+latency_result raw_rpc(const broker_target& target,
+                       const std::string& request_queue, std::size_t calls);
+
+} // namespace warren::bench

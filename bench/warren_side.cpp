@@ -1,0 +1,238 @@
+#include "warren_side.hpp"
+
+#include "stats.hpp"
+
+#include "warren/actors/builtin.hpp"
+#include "warren/bridges/atoms.hpp"
+#include "warren/bridges/client.hpp"
+#include "warren/runtime/call.hpp"
+#include "warren/runtime/node.hpp"
+
+#include <caf/all.hpp>
+
+#include <boost/json/parse.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace warren::bench {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+// The counting subscriber reports here; one benchmark runs at a time.
+struct finish_line {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::size_t target = 0;
+  std::size_t seen = 0;
+  clock_type::time_point last;
+};
+
+finish_line* current_finish = nullptr;
+
+class counter : public warren::actor {
+public:
+  using warren::actor::actor;
+  void setup(handlers& on) override {
+    on.otherwise([](context&, const boost::json::value&) {
+      auto& f = *current_finish;
+      std::lock_guard<std::mutex> guard{f.mtx};
+      if (++f.seen == f.target) {
+        f.last = clock_type::now();
+        f.cv.notify_all();
+      }
+      return status::ok();
+    });
+  }
+};
+
+runtime::node_config make_config(const std::string& uri) {
+  runtime::node_config cfg;
+  cfg.source_file = "bench";
+  cfg.node_name = "bench";
+  auto ep = bridges::parse_broker_uri(uri);
+  if (!ep)
+    throw std::runtime_error("bad URI: " + describe(ep.error()));
+  cfg.broker.endpoints.push_back(*ep);
+  cfg.broker.connection_name = "warren bench";
+  cfg.scheduler_threads = 2;
+  return cfg;
+}
+
+void delete_queues(const runtime::node_config& cfg, const std::string& queue) {
+  auto client = bridges::blocking_client::connect(cfg.broker);
+  if (!client)
+    throw std::runtime_error("connect: " + describe(client.error()));
+  (*client)->delete_queue(queue);
+  (*client)->delete_queue(bridges::dead_letter_queue_name(queue));
+}
+
+// Keeps up to `window` publish requests outstanding until all are confirmed.
+caf::behavior publish_driver(caf::event_based_actor* self, caf::actor publisher,
+                             bridges::outgoing_message prototype,
+                             std::size_t total, std::size_t window,
+                             std::shared_ptr<std::promise<std::size_t>> done) {
+  struct state {
+    std::size_t sent = 0;
+    std::size_t confirmed = 0;
+    std::size_t failed = 0;
+  };
+  auto st = std::make_shared<state>();
+  auto send_one = std::make_shared<std::function<void()>>();
+  auto settled = [=] {
+    if (st->confirmed + st->failed == total) {
+      done->set_value(st->failed);
+      *send_one = nullptr; // break the self-reference
+      self->quit();
+      return;
+    }
+    (*send_one)();
+  };
+  *send_one = [=] {
+    if (st->sent >= total)
+      return;
+    auto msg = prototype;
+    msg.properties.message_id = std::to_string(st->sent++);
+    self->request(publisher, caf::infinite, bridges::publish_atom::value,
+                  std::move(msg))
+      .then(
+        [=](caf::ok_atom) {
+          ++st->confirmed;
+          settled();
+        },
+        [=](caf::error&) {
+          ++st->failed;
+          settled();
+        });
+  };
+  for (std::size_t i = 0; i < window && i < total; ++i)
+    (*send_one)();
+  return {[](caf::ok_atom) {}};
+}
+
+} // namespace
+
+throughput_result warren_throughput(const std::string& uri,
+                                    const std::string& queue,
+                                    std::size_t messages,
+                                    std::size_t body_bytes) {
+  auto cfg = make_config(uri);
+  delete_queues(cfg, queue);
+  runtime::actor_spec spec;
+  spec.name = queue;
+  spec.kind = "bench.counter";
+  spec.queue = queue;
+  spec.prefetch = 500;
+  cfg.actors.push_back(spec);
+  registry kinds;
+  kinds.add_kind<counter>("bench.counter");
+  finish_line finish;
+  finish.target = messages;
+  current_finish = &finish;
+  caf::actor_system_config sys_cfg;
+  runtime::configure_system(sys_cfg, cfg);
+  caf::actor_system sys{sys_cfg};
+  throughput_result result{messages, 0, 0};
+  {
+    runtime::node node{sys, cfg, kinds};
+    if (auto err = node.start(std::chrono::seconds{30}))
+      throw std::runtime_error("node start: " + describe(err));
+    bridges::outgoing_message prototype;
+    prototype.routing_key = queue;
+    prototype.properties.delivery_mode = 2;
+    prototype.properties.type = "bench";
+    // A JSON string of exactly body_bytes bytes.
+    prototype.body = "\"" + std::string(body_bytes > 2 ? body_bytes - 2 : 0, 'x') + "\"";
+    auto done = std::make_shared<std::promise<std::size_t>>();
+    auto confirmed = done->get_future();
+    auto start = clock_type::now();
+    sys.spawn(publish_driver, node.publisher(), prototype, messages,
+              std::size_t{1000}, done);
+    if (confirmed.wait_for(std::chrono::seconds{120})
+        != std::future_status::ready)
+      throw std::runtime_error("warren publish did not finish in 120 s");
+    if (auto failed = confirmed.get(); failed > 0)
+      throw std::runtime_error(std::to_string(failed) + " publishes failed");
+    std::unique_lock<std::mutex> guard{finish.mtx};
+    if (!finish.cv.wait_for(guard, std::chrono::seconds{120},
+                            [&] { return finish.seen >= finish.target; }))
+      throw std::runtime_error("warren subscriber saw only "
+                               + std::to_string(finish.seen) + " of "
+                               + std::to_string(messages));
+    result.seconds = std::chrono::duration<double>(finish.last - start).count();
+    result.msgs_per_sec = static_cast<double>(messages) / result.seconds;
+    guard.unlock();
+    node.stop();
+  }
+  current_finish = nullptr;
+  delete_queues(cfg, queue);
+  return result;
+}
+
+latency_result warren_rpc(const std::string& uri, const std::string& service,
+                          std::size_t calls) {
+  auto cfg = make_config(uri);
+  delete_queues(cfg, service);
+  runtime::actor_spec spec;
+  spec.name = service;
+  spec.kind = "service";
+  spec.handler = "echo";
+  spec.queue = service;
+  spec.prefetch = 100;
+  cfg.actors.push_back(spec);
+  registry kinds;
+  actors::register_builtin_kinds(kinds);
+  caf::actor_system_config sys_cfg;
+  runtime::configure_system(sys_cfg, cfg);
+  caf::actor_system sys{sys_cfg};
+  latency_result result{calls, 0, 0, 0, 0};
+  {
+    runtime::node node{sys, cfg, kinds};
+    if (auto err = node.start(std::chrono::seconds{30}))
+      throw std::runtime_error("node start: " + describe(err));
+    bridges::outgoing_message prototype;
+    prototype.exchange = bridges::actors_exchange;
+    prototype.routing_key = service;
+    prototype.mandatory = true;
+    prototype.properties.delivery_mode = 1;
+    prototype.body = R"({"op":"echo","payload":"0123456789abcdef0123456789ab"})";
+    std::vector<double> latencies;
+    latencies.reserve(calls);
+    caf::scoped_actor self{sys};
+    auto start = clock_type::now();
+    for (std::size_t i = 0; i < calls; ++i) {
+      auto t0 = clock_type::now();
+      bool ok = false;
+      std::string why;
+      self
+        ->request(node.call_router(), caf::infinite, call_atom::value,
+                  prototype, int64_t{10000})
+        .receive([&](boost::json::value&) { ok = true; },
+                 [&](caf::error& err) { why = describe(err); });
+      if (!ok)
+        throw std::runtime_error("warren call failed: " + why);
+      latencies.push_back(
+        std::chrono::duration<double, std::micro>(clock_type::now() - t0)
+          .count());
+    }
+    result.seconds
+      = std::chrono::duration<double>(clock_type::now() - start).count();
+    result.calls_per_sec = static_cast<double>(calls) / result.seconds;
+    std::sort(latencies.begin(), latencies.end());
+    result.p50_us = percentile_sorted(latencies, 50);
+    result.p99_us = percentile_sorted(latencies, 99);
+    node.stop();
+  }
+  delete_queues(cfg, service);
+  return result;
+}
+
+} // namespace warren::bench

@@ -1,0 +1,30 @@
+#pragma once
+
+/// The same workloads as raw_baseline.hpp, run through warren: messages are
+/// published through warren's publisher (confirms, bounded unconfirmed) and
+/// consumed by a warren subscriber actor (consumer bridge + actor host, acked
+/// after the actor's outcome); calls go through a node's call router to a
+/// warren `echo` service.
+
+#include "raw_baseline.hpp"
+
+#include <cstddef>
+#include <string>
+
+namespace warren::bench {
+
+/// Publishes `messages` persistent messages of `body_bytes` (a JSON string)
+/// to `queue` through warren's publisher and consumes them with a counting
+/// subscriber actor (prefetch 500). Timed from the first publish to the last
+/// message handled.
+throughput_result warren_throughput(const std::string& uri,
+                                    const std::string& queue,
+                                    std::size_t messages,
+                                    std::size_t body_bytes = 256);
+
+/// Sequential calls to a warren echo service named `service` through a
+/// node's call router, with a ~64-byte JSON body.
+latency_result warren_rpc(const std::string& uri, const std::string& service,
+                          std::size_t calls);
+
+} // namespace warren::bench
