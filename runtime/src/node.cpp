@@ -12,6 +12,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -22,6 +23,13 @@ void configure_system(caf::actor_system_config& cfg, const node_config& node) {
   if (threads == 0)
     threads = std::max(1u, std::thread::hardware_concurrency());
   cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
+  // The sharing policy parks idle workers on a condition variable. CAF's
+  // default work stealing spins and sleep-polls when idle, which on a small
+  // machine takes CPU from the broker and delays wake-ups.
+  if (const char* policy = std::getenv("WARREN_SCHEDULER_POLICY"))
+    cfg.set("scheduler.policy", caf::atom_from_string(policy));
+  else
+    cfg.set("scheduler.policy", caf::atom("sharing"));
   // Our own logging goes to stderr; keep CAF's console quiet.
   cfg.set("logger.console", caf::atom("none"));
 }
