@@ -213,7 +213,7 @@ latency_result warren_rpc(const std::string& uri, const std::string& service,
       bool ok = false;
       std::string why;
       self
-        ->request(node.call_router(), caf::infinite, call_atom::value,
+        ->request(node.requester(), caf::infinite, call_atom::value,
                   prototype, int64_t{10000})
         .receive([&](boost::json::value&) { ok = true; },
                  [&](caf::error& err) { why = describe(err); });

@@ -42,7 +42,9 @@ broker_env() {
   export RABBITMQ_CONF_ENV_FILE="$base/rabbitmq-env.conf"
   export ERL_EPMD_ADDRESS=127.0.0.1
   # Erlang distribution on loopback only.
-  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+  # No scheduler busy-waiting: on a small shared machine spinning Erlang
+  # schedulers take the CPU from the clients the broker is waiting for.
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none"
 }
 
 ctl() { "$rabbit_bin/rabbitmqctl" -n "$nodename" "$@"; }

@@ -1,6 +1,5 @@
 #include "actor_host.hpp"
 
-#include "runtime_atoms.hpp"
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/topology.hpp"
 
@@ -209,7 +208,8 @@ void flush_effects(const scope_ptr& scope) {
       finish_if_done(scope);
     };
     self
-      ->request(scope->services->call_router, caf::infinite, call_atom::value,
+      ->request(scope->services->requester, caf::infinite,
+                bridges::call_atom::value,
                 std::move(call.request),
                 static_cast<int64_t>(call.timeout.count()))
       .then([run](boost::json::value& reply) { run(std::move(reply)); },

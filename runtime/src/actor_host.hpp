@@ -24,7 +24,7 @@ namespace warren::detail {
 /// What every host of a node shares.
 struct host_services {
   caf::actor publisher;
-  caf::actor call_router;
+  caf::actor requester;
   std::string node_name;
   std::chrono::milliseconds call_timeout{5000};
 };

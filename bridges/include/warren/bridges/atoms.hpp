@@ -2,7 +2,10 @@
 
 /// Atoms of the bridge protocols (CAF 0.17 caps atom text at 10 characters).
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
+
+#include <boost/json/value.hpp>
 
 namespace warren::bridges {
 
@@ -17,6 +20,10 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using pause_atom = caf::atom_constant<caf::atom("pause")>;
 /// Ask for a counters snapshot.
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+/// Request-response call (see requester.hpp).
+using call_atom = caf::atom_constant<caf::atom("call")>;
+/// Internal: a call's timer ran out.
+using call_timeout_atom = caf::atom_constant<caf::atom("calltimeo")>;
 /// Internal: poll the socket (connection-owner actors only).
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
 /// Internal: try to (re)connect.
@@ -25,3 +32,5 @@ using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
 } // namespace warren::bridges
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(boost::json::value)

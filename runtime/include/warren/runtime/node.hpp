@@ -1,6 +1,6 @@
 #pragma once
 
-/// A node: the publisher, the call router, and for every configured actor
+/// A node: the publisher, the requester (for calls), and for every configured actor
 /// its instances (hosts of `warren::actor` objects) and a consumer bridge on
 /// its queue.
 ///
@@ -62,8 +62,8 @@ public:
   /// The publisher, for tools and tests that publish through the node.
   const caf::actor& publisher() const noexcept { return publisher_; }
 
-  /// The call router; its protocol is in warren/runtime/call.hpp.
-  const caf::actor& call_router() const noexcept { return call_router_; }
+  /// The node's requester; its protocol is in warren/runtime/call.hpp.
+  const caf::actor& requester() const noexcept { return requester_; }
 
   /// Calls a service by name from outside any actor, blocking the calling
   /// thread until the reply or the timeout. Errors as in call.hpp.
@@ -77,7 +77,7 @@ private:
   node_config cfg_;
   const registry& kinds_;
   caf::actor publisher_;
-  caf::actor call_router_;
+  caf::actor requester_;
   std::vector<caf::actor> hosts_;
   std::vector<caf::actor> consumers_;
   bool running_ = false;

@@ -1,0 +1,260 @@
+#include "warren/bridges/requester.hpp"
+
+#include "connection_actor.hpp"
+#include "warren/bridges/atoms.hpp"
+#include "warren/bridges/consumer.hpp"
+#include "warren/bridges/envelope.hpp"
+#include "warren/errc.hpp"
+
+#include <caf/all.hpp>
+
+#include <boost/json/parse.hpp>
+
+#include <deque>
+#include <iostream>
+#include <map>
+#include <unordered_map>
+
+namespace warren::bridges {
+
+namespace {
+
+constexpr uint16_t request_channel = 2;
+constexpr uint16_t reply_channel = 3;
+constexpr std::chrono::milliseconds idle_poll{200};
+constexpr int events_per_poll = 256;
+
+struct pending_call {
+  caf::response_promise promise;
+  // Delivery tag of the request's publish, to match basic.return (which
+  // precedes the confirm of the same message) and nacks.
+  uint64_t publish_tag = 0;
+};
+
+class requester_impl : public detail::connection_actor {
+public:
+  requester_impl(caf::actor_config& cfg, requester_config config)
+    : connection_actor(cfg), config_(std::move(config)), conn_(config_.broker) {
+    reply_queue_ = "warren.reply." + config_.node_name + "."
+                   + make_message_id().substr(0, 12);
+    set_exit_handler([this](const caf::exit_msg& msg) {
+      fail_all(make_error(errc::shutting_down, "requester stopped"));
+      conn_.close();
+      quit(msg.reason);
+    });
+  }
+
+  caf::behavior make_behavior() override {
+    send(this, reconnect_atom::value);
+    return {
+      [this](call_atom, outgoing_message& request,
+             int64_t timeout_ms) -> caf::result<boost::json::value> {
+        auto id = make_message_id();
+        request.properties.reply_to = reply_queue_;
+        request.properties.correlation_id = id;
+        if (request.properties.message_id.empty())
+          request.properties.message_id = id;
+        request.mandatory = true;
+        auto promise = make_response_promise();
+        calls_.emplace(id, pending_call{promise, 0});
+        delayed_send(this, std::chrono::milliseconds{timeout_ms},
+                     call_timeout_atom::value, id);
+        waiting_.push_back(std::move(request));
+        publish_waiting();
+        return promise;
+      },
+      [this](call_timeout_atom, const std::string& id) {
+        finish(id, make_error(errc::timeout, "no reply within the call "
+                                             "timeout"));
+      },
+      [this](stats_atom) -> consumer_stats {
+        consumer_stats st;
+        st.consuming = conn_.connected();
+        st.in_flight = calls_.size();
+        return st;
+      },
+      [this](poll_atom) {
+        poll_started();
+        poll();
+      },
+      [this](reconnect_atom) { reconnect(); },
+    };
+  }
+
+private:
+  void reconnect() {
+    if (conn_.connected())
+      return;
+    queue_spec reply;
+    reply.name = reply_queue_;
+    reply.durable = false;
+    reply.exclusive = true;
+    reply.auto_delete = true;
+    reply.dead_letter_queue = false;
+    caf::error err = conn_.connect();
+    if (!err)
+      if (auto declared = conn_.declare_queue(reply); !declared)
+        err = declared.error();
+    if (!err)
+      err = conn_.open_channel(request_channel);
+    if (!err)
+      err = conn_.confirm_select(request_channel);
+    if (!err)
+      err = conn_.open_channel(reply_channel);
+    if (!err)
+      if (auto tag = conn_.consume(reply_channel, reply_queue_, true, true);
+          !tag)
+        err = tag.error();
+    if (err) {
+      conn_.destroy();
+      auto delay = next_backoff(config_.broker);
+      std::cerr << "warren: requester cannot connect (" << describe(err)
+                << "); retrying in " << delay.count() << " ms\n";
+      delayed_send(this, delay, reconnect_atom::value);
+      return;
+    }
+    reset_backoff();
+    next_tag_ = 1;
+    publish_waiting();
+    schedule_poll();
+  }
+
+  void connection_lost(const std::string& why) {
+    std::cerr << "warren: requester lost its connection: " << why << "\n";
+    conn_.destroy();
+    // Requests already out may or may not have reached their service: fail
+    // them rather than call twice. Unsent ones wait for the reconnect.
+    std::vector<std::string> out;
+    for (auto& [id, call] : calls_)
+      if (call.publish_tag != 0)
+        out.push_back(id);
+    for (auto& id : out)
+      finish(id, make_error(errc::connection_lost,
+                            "connection lost while the call was out: " + why));
+    by_tag_.clear();
+    delayed_send(this, next_backoff(config_.broker), reconnect_atom::value);
+  }
+
+  void publish_waiting() {
+    if (!conn_.connected())
+      return;
+    while (!waiting_.empty()) {
+      auto& request = waiting_.front();
+      const auto& id = request.properties.correlation_id;
+      auto i = calls_.find(id);
+      if (i != calls_.end()) { // still wanted (not timed out)
+        if (auto err = conn_.publish(request_channel, request)) {
+          connection_lost(describe(err));
+          return;
+        }
+        i->second.publish_tag = next_tag_;
+        by_tag_.emplace(next_tag_, id);
+        ++next_tag_;
+      }
+      waiting_.pop_front();
+    }
+    schedule_poll();
+  }
+
+  void poll() {
+    if (!conn_.connected())
+      return;
+    wait_for_io(conn_, idle_poll);
+    for (int n = 0; n < events_per_poll; ++n) {
+      auto ev = conn_.next_event();
+      using kind = detail::amqp_event::kind;
+      if (ev.what == kind::none)
+        break;
+      switch (ev.what) {
+        case kind::delivery:
+          on_reply(ev.message);
+          break;
+        case kind::confirm:
+          on_confirm(ev.delivery_tag, ev.multiple, ev.ack);
+          break;
+        case kind::returned:
+          // basic.return comes before the confirm of the same message.
+          finish(ev.message.properties.correlation_id,
+                 make_error(errc::unroutable,
+                            "no service '" + ev.message.routing_key
+                              + "' (no queue took the request: " + ev.reason
+                              + ")"));
+          break;
+        case kind::consumer_cancelled:
+        case kind::channel_closed:
+        case kind::connection_lost:
+          connection_lost(ev.reason.empty() ? "reply consumer cancelled"
+                                            : ev.reason);
+          return;
+        default:
+          break;
+      }
+    }
+    schedule_poll();
+  }
+
+  void on_confirm(uint64_t tag, bool multiple, bool ack) {
+    auto first = multiple ? by_tag_.begin() : by_tag_.find(tag);
+    while (first != by_tag_.end() && first->first <= tag) {
+      if (!ack)
+        finish(first->second,
+               make_error(errc::publish_nacked, "the broker nacked the request"));
+      first = by_tag_.erase(first);
+      if (!multiple)
+        break;
+    }
+  }
+
+  void on_reply(const envelope& reply) {
+    const auto& id = reply.properties.correlation_id;
+    if (calls_.count(id) == 0)
+      return; // Late or foreign reply.
+    if (reply.properties.type == "warren.error") {
+      std::string text = "the service failed";
+      if (auto* msg = find_field(reply.properties.headers, header::error))
+        if (auto* s = std::get_if<std::string>(msg))
+          text = *s;
+      finish(id, make_error(errc::remote_error, text));
+      return;
+    }
+    boost::json::error_code ec;
+    auto body = reply.raw_body.empty() ? boost::json::value{}
+                                       : boost::json::parse(reply.raw_body, ec);
+    if (ec)
+      finish(id, make_error(errc::malformed_body,
+                            "the reply is not JSON: " + ec.message()));
+    else
+      finish(id, std::move(body));
+  }
+
+  template <class T>
+  void finish(const std::string& id, T&& result) {
+    auto i = calls_.find(id);
+    if (i == calls_.end())
+      return;
+    i->second.promise.deliver(std::forward<T>(result));
+    calls_.erase(i);
+  }
+
+  void fail_all(const caf::error& err) {
+    for (auto& entry : calls_)
+      entry.second.promise.deliver(err);
+    calls_.clear();
+  }
+
+  requester_config config_;
+  detail::amqp_connection conn_;
+  std::string reply_queue_;
+  uint64_t next_tag_ = 1;
+  std::unordered_map<std::string, pending_call> calls_;
+  std::map<uint64_t, std::string> by_tag_;
+  std::deque<outgoing_message> waiting_;
+};
+
+} // namespace
+
+caf::actor spawn_requester(caf::actor_system& sys, requester_config cfg) {
+  return sys.spawn<requester_impl, caf::detached>(std::move(cfg));
+}
+
+} // namespace warren::bridges

@@ -1,0 +1,201 @@
+// Actor kinds for the integration tests, loaded by `warren run` as a plugin
+// (`plugins` in the node config). Each kind does one thing a test needs to
+// provoke; none is meant as an example of a real actor.
+//
+//   test.faulty     type "boom" throws std::runtime_error; type "fail" returns
+//                   status::fail; type "ok" records (options.path, optional)
+//                   and replies {"ok": true, "body": <body>} to a request.
+//   test.strict     typed handler for type "strict", body {"a": <int>}:
+//                   records and replies {"doubled": 2a}. Any other body is
+//                   validation_failed, any other type unknown_type.
+//   test.forwarder  on any message: with options.send_to, ctx.send()s the
+//                   message (type and body) to that actor; with
+//                   options.call, ctx.call()s that service and replies with
+//                   its answer (a failed call fails the message).
+
+#include "warren/errc.hpp"
+#include "warren/runtime/actor.hpp"
+#include "warren/runtime/registry.hpp"
+
+#include <boost/describe.hpp>
+#include <boost/json/serialize.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+using boost::json::value;
+using warren::context;
+using warren::status;
+
+/// Appends one JSON line per message to `options.path`, like the built-in
+/// `record` kind, so tests read both the same way. No path: records nothing.
+class recorder {
+ public:
+  explicit recorder(const boost::json::object& options) {
+    const auto* path = options.if_contains("path");
+    if (path == nullptr)
+      return;
+    if (!path->is_string())
+      throw std::invalid_argument("options.path must be a string");
+    auto name = std::string{path->as_string()};
+    file_.reset(std::fopen(name.c_str(), "a"));
+    if (!file_)
+      throw std::invalid_argument("cannot open " + name + ": " +
+                                  std::strerror(errno));
+  }
+
+  status write(const context& ctx, const value& body) {
+    if (!file_)
+      return status::ok();
+    const auto& msg = ctx.message();
+    boost::json::object line;
+    line["message_id"] = msg.properties.message_id;
+    line["type"] = msg.properties.type;
+    line["redelivered"] = msg.redelivered;
+    line["body"] = body;
+    auto text = boost::json::serialize(line) + "\n";
+    if (std::fwrite(text.data(), 1, text.size(), file_.get()) != text.size() ||
+        std::fflush(file_.get()) != 0)
+      return status::fail("test recorder: write failed");
+    return status::ok();
+  }
+
+ private:
+  struct closer {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  std::unique_ptr<std::FILE, closer> file_;
+};
+
+bool is_request(const context& ctx) {
+  return !ctx.message().properties.reply_to.empty();
+}
+
+class faulty : public warren::actor {
+ public:
+  explicit faulty(const warren::actor_init& init)
+    : actor(init), recorder_(init.options) {
+    // Nothing else to do.
+  }
+
+  void setup(warren::handlers& on) override {
+    on.json("boom", [](context&, const value&) -> status {
+      throw std::runtime_error("boom requested by the test");
+    });
+    on.json("fail", [](context&, const value&) {
+      return status::fail("failure requested by the test");
+    });
+    on.json("ok", [this](context& ctx, const value& body) {
+      if (is_request(ctx)) {
+        boost::json::object answer;
+        answer["ok"] = true;
+        answer["body"] = body;
+        ctx.reply_json(std::move(answer), "ok");
+      }
+      return recorder_.write(ctx, body);
+    });
+  }
+
+ private:
+  recorder recorder_;
+};
+
+struct strict_request {
+  int a = 0;
+};
+BOOST_DESCRIBE_STRUCT(strict_request, (), (a))
+
+struct strict_reply {
+  int doubled = 0;
+};
+BOOST_DESCRIBE_STRUCT(strict_reply, (), (doubled))
+
+class strict : public warren::actor {
+ public:
+  explicit strict(const warren::actor_init& init)
+    : actor(init), recorder_(init.options) {
+    // Nothing else to do.
+  }
+
+  void setup(warren::handlers& on) override {
+    on.message<strict_request>(
+      "strict", [this](context& ctx, const strict_request& r) {
+        if (is_request(ctx))
+          ctx.reply(strict_reply{2 * r.a});
+        return recorder_.write(ctx, ctx.message().body);
+      });
+  }
+
+ private:
+  recorder recorder_;
+};
+
+std::string string_option(const boost::json::object& options, const char* key) {
+  const auto* v = options.if_contains(key);
+  if (v == nullptr)
+    return {};
+  if (!v->is_string())
+    throw std::invalid_argument(std::string{"options."} + key +
+                                " must be a string");
+  return std::string{v->as_string()};
+}
+
+/// A failure must carry a code: `errc::none` would read as success.
+warren::errc code_or_failed(const caf::error& err) {
+  auto code = warren::code_of(err);
+  return code == warren::errc::none ? warren::errc::handler_failed : code;
+}
+
+class forwarder : public warren::actor {
+ public:
+  explicit forwarder(const warren::actor_init& init)
+    : actor(init), send_to_(string_option(init.options, "send_to")),
+      call_(string_option(init.options, "call")) {
+    if (send_to_.empty() == call_.empty())
+      throw std::invalid_argument(
+        "test.forwarder needs exactly one of options.send_to, options.call");
+    if (const auto* t = init.options.if_contains("timeout_ms");
+        t != nullptr && t->is_int64())
+      timeout_ = std::chrono::milliseconds{t->as_int64()};
+  }
+
+  void setup(warren::handlers& on) override {
+    on.otherwise([this](context& ctx, const value& body) {
+      const auto& type = ctx.message().properties.type;
+      if (!send_to_.empty()) {
+        ctx.send_json(send_to_, type, body);
+        return status::ok();
+      }
+      ctx.call_json(
+        call_, type, body,
+        [](context& c, warren::call_result result) {
+          if (result)
+            c.reply_json(std::move(*result), "forwarded");
+          else
+            c.fail(status::fail(code_or_failed(result.error()),
+                                warren::describe(result.error()), false));
+        },
+        timeout_);
+      return status::ok();
+    });
+  }
+
+ private:
+  std::string send_to_;
+  std::string call_;
+  std::chrono::milliseconds timeout_{0};
+};
+
+} // namespace
+
+WARREN_PLUGIN(registry) {
+  registry.add_kind<faulty>("test.faulty");
+  registry.add_kind<strict>("test.strict");
+  registry.add_kind<forwarder>("test.forwarder");
+}
