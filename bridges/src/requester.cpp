@@ -24,8 +24,11 @@ constexpr uint16_t reply_channel = 3;
 constexpr std::chrono::milliseconds idle_poll{200};
 constexpr int events_per_poll = 256;
 
+using clock_type = std::chrono::steady_clock;
+
 struct pending_call {
   caf::response_promise promise;
+  clock_type::time_point deadline;
   // Delivery tag of the request's publish, to match basic.return (which
   // precedes the confirm of the same message) and nacks.
   uint64_t publish_tag = 0;
@@ -56,16 +59,14 @@ public:
           request.properties.message_id = id;
         request.mandatory = true;
         auto promise = make_response_promise();
-        calls_.emplace(id, pending_call{promise, 0});
-        delayed_send(this, std::chrono::milliseconds{timeout_ms},
-                     call_timeout_atom::value, id);
+        // Deadlines are checked by the poll loop: a timer per call would wake
+        // CAF's clock thread on the critical path of every call.
+        auto deadline = clock_type::now() + std::chrono::milliseconds{timeout_ms};
+        calls_.emplace(id, pending_call{promise, deadline, 0});
+        deadlines_.emplace(deadline, id);
         waiting_.push_back(std::move(request));
         publish_waiting();
         return promise;
-      },
-      [this](call_timeout_atom, const std::string& id) {
-        finish(id, make_error(errc::timeout, "no reply within the call "
-                                             "timeout"));
       },
       [this](stats_atom) -> consumer_stats {
         consumer_stats st;
@@ -78,6 +79,10 @@ public:
         poll();
       },
       [this](reconnect_atom) { reconnect(); },
+      [this](call_timeout_atom) {
+        expiry_armed_ = false;
+        arm_expiry();
+      },
     };
   }
 
@@ -107,6 +112,7 @@ private:
         err = tag.error();
     if (err) {
       conn_.destroy();
+      arm_expiry();
       auto delay = next_backoff(config_.broker);
       std::cerr << "warren: requester cannot connect (" << describe(err)
                 << "); retrying in " << delay.count() << " ms\n";
@@ -122,6 +128,7 @@ private:
   void connection_lost(const std::string& why) {
     std::cerr << "warren: requester lost its connection: " << why << "\n";
     conn_.destroy();
+    arm_expiry();
     // Requests already out may or may not have reached their service: fail
     // them rather than call twice. Unsent ones wait for the reconnect.
     std::vector<std::string> out;
@@ -156,10 +163,36 @@ private:
     schedule_poll();
   }
 
+  // Fails overdue calls; returns how long until the next deadline.
+  std::chrono::milliseconds expire_calls() {
+    auto now = clock_type::now();
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      finish(deadlines_.begin()->second,
+             make_error(errc::timeout, "no reply within the call timeout"));
+      deadlines_.erase(deadlines_.begin());
+    }
+    if (deadlines_.empty())
+      return idle_poll;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadlines_.begin()->first - now)
+                + std::chrono::milliseconds{1};
+    return std::min(left, idle_poll);
+  }
+
+  // While disconnected no poll loop runs; one timer keeps calls timing out.
+  void arm_expiry() {
+    auto next = expire_calls();
+    if (conn_.connected() || deadlines_.empty() || expiry_armed_)
+      return;
+    expiry_armed_ = true;
+    delayed_send(this, next, call_timeout_atom::value);
+  }
+
   void poll() {
+    auto timeout = expire_calls();
     if (!conn_.connected())
       return;
-    wait_for_io(conn_, idle_poll);
+    wait_for_io(conn_, timeout);
     for (int n = 0; n < events_per_poll; ++n) {
       auto ev = conn_.next_event();
       using kind = detail::amqp_event::kind;
@@ -233,6 +266,8 @@ private:
     if (i == calls_.end())
       return;
     i->second.promise.deliver(std::forward<T>(result));
+    // The deadline entry goes when it comes due; erasing it here would need
+    // a search, and a stale entry finds no call.
     calls_.erase(i);
   }
 
@@ -248,6 +283,8 @@ private:
   uint64_t next_tag_ = 1;
   std::unordered_map<std::string, pending_call> calls_;
   std::map<uint64_t, std::string> by_tag_;
+  std::multimap<clock_type::time_point, std::string> deadlines_;
+  bool expiry_armed_ = false;
   std::deque<outgoing_message> waiting_;
 };
 

@@ -22,7 +22,7 @@ using pause_atom = caf::atom_constant<caf::atom("pause")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 /// Request-response call (see requester.hpp).
 using call_atom = caf::atom_constant<caf::atom("call")>;
-/// Internal: a call's timer ran out.
+/// Internal: check call deadlines while disconnected.
 using call_timeout_atom = caf::atom_constant<caf::atom("calltimeo")>;
 /// Internal: poll the socket (connection-owner actors only).
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
