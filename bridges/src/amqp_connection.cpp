@@ -201,20 +201,25 @@ caf::error amqp_connection::lost(std::string what) {
   return make_error(errc::connection_lost, std::move(what));
 }
 
-caf::error amqp_connection::check_rpc(const char* what) {
+caf::error amqp_connection::not_connected() const {
+  return make_error(errc::connection_lost, "not connected");
+}
+
+caf::error amqp_connection::check_rpc(const char* what, uint16_t channel) {
   auto reply = amqp_get_rpc_reply(conn_);
   if (reply.reply_type == AMQP_RESPONSE_NORMAL)
     return caf::none;
   auto text = std::string{what} + ": " + describe_reply(reply);
   if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION
       && reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-    // The broker closed the control channel; answer and reopen it so the
-    // connection stays usable.
+    // The broker closed the channel; answer it so the connection stays
+    // usable, and reopen it if it is the control channel (the owner of any
+    // other channel decides when to reopen it).
     amqp_channel_close_ok_t close_ok;
-    amqp_send_method(conn_, control_channel, AMQP_CHANNEL_CLOSE_OK_METHOD,
-                     &close_ok);
-    if (auto err = open_channel(control_channel))
-      return err;
+    amqp_send_method(conn_, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+    if (channel == control_channel)
+      if (auto err = open_channel(control_channel))
+        return err;
     return make_error(errc::topology_failed, std::move(text));
   }
   return lost(std::move(text));
@@ -331,7 +336,7 @@ void amqp_connection::destroy() {
 
 caf::error amqp_connection::open_channel(uint16_t channel) {
   if (conn_ == nullptr)
-    return make_error(errc::connection_lost, "not connected");
+    return not_connected();
   amqp_channel_open(conn_, channel);
   auto reply = amqp_get_rpc_reply(conn_);
   if (reply.reply_type != AMQP_RESPONSE_NORMAL)
@@ -341,7 +346,7 @@ caf::error amqp_connection::open_channel(uint16_t channel) {
 
 caf::error amqp_connection::close_channel(uint16_t channel) {
   if (conn_ == nullptr)
-    return make_error(errc::connection_lost, "not connected");
+    return not_connected();
   auto reply = amqp_channel_close(conn_, channel, AMQP_REPLY_SUCCESS);
   if (reply.reply_type != AMQP_RESPONSE_NORMAL)
     return lost("channel.close: " + describe_reply(reply));
@@ -349,6 +354,8 @@ caf::error amqp_connection::close_channel(uint16_t channel) {
 }
 
 caf::error amqp_connection::declare_exchange(const exchange_spec& spec) {
+  if (conn_ == nullptr)
+    return not_connected();
   amqp_exchange_declare(conn_, control_channel, bytes_of(spec.name),
                         amqp_cstring_bytes(to_string(spec.type)), 0,
                         spec.durable, spec.auto_delete, spec.internal,
@@ -361,6 +368,8 @@ caf::error amqp_connection::declare_exchange(const exchange_spec& spec) {
 
 caf::expected<std::string>
 amqp_connection::declare_queue(const queue_spec& spec) {
+  if (conn_ == nullptr)
+    return not_connected();
   auto args = queue_arguments(spec);
   std::vector<amqp_table_entry_t> entries;
   auto table = encode_table(args, entries);
@@ -386,6 +395,8 @@ amqp_connection::declare_queue(const queue_spec& spec) {
 }
 
 caf::error amqp_connection::bind(const binding_spec& spec) {
+  if (conn_ == nullptr)
+    return not_connected();
   std::vector<amqp_table_entry_t> entries;
   auto table = encode_table(spec.arguments, entries);
   amqp_queue_bind(conn_, control_channel, bytes_of(spec.queue),
@@ -411,22 +422,28 @@ caf::error amqp_connection::declare(const topology& topo) {
 }
 
 caf::error amqp_connection::confirm_select(uint16_t channel) {
+  if (conn_ == nullptr)
+    return not_connected();
   amqp_confirm_select(conn_, channel);
-  return check_rpc("confirm.select");
+  return check_rpc("confirm.select", channel);
 }
 
 caf::error amqp_connection::qos(uint16_t channel, uint16_t prefetch) {
+  if (conn_ == nullptr)
+    return not_connected();
   amqp_basic_qos(conn_, channel, 0, prefetch, 0);
-  return check_rpc("basic.qos");
+  return check_rpc("basic.qos", channel);
 }
 
 caf::expected<std::string>
 amqp_connection::consume(uint16_t channel, const std::string& queue,
                          bool no_ack, bool exclusive) {
+  if (conn_ == nullptr)
+    return not_connected();
   auto* ok = amqp_basic_consume(conn_, channel, bytes_of(queue),
                                 amqp_empty_bytes, 0, no_ack, exclusive,
                                 amqp_empty_table);
-  if (auto err = check_rpc("basic.consume"))
+  if (auto err = check_rpc("basic.consume", channel))
     return make_error(code_of(err),
                       "consuming queue '" + queue + "': " + describe(err));
   return string_of(ok->consumer_tag);
@@ -434,8 +451,10 @@ amqp_connection::consume(uint16_t channel, const std::string& queue,
 
 caf::error amqp_connection::cancel(uint16_t channel,
                                    const std::string& consumer_tag) {
+  if (conn_ == nullptr)
+    return not_connected();
   amqp_basic_cancel(conn_, channel, bytes_of(consumer_tag));
-  return check_rpc("basic.cancel");
+  return check_rpc("basic.cancel", channel);
 }
 
 void amqp_connection::encode_properties(const message_properties& in) {
@@ -474,7 +493,7 @@ void amqp_connection::encode_properties(const message_properties& in) {
 caf::error amqp_connection::publish(uint16_t channel,
                                     const outgoing_message& msg) {
   if (conn_ == nullptr)
-    return make_error(errc::connection_lost, "not connected");
+    return not_connected();
   encode_properties(msg.properties);
   auto rc = amqp_basic_publish(conn_, channel, bytes_of(msg.exchange),
                                bytes_of(msg.routing_key), msg.mandatory, 0,
@@ -487,7 +506,7 @@ caf::error amqp_connection::publish(uint16_t channel,
 caf::error amqp_connection::ack(uint16_t channel, uint64_t tag,
                                 bool multiple) {
   if (conn_ == nullptr)
-    return make_error(errc::connection_lost, "not connected");
+    return not_connected();
   auto rc = amqp_basic_ack(conn_, channel, tag, multiple);
   if (rc != AMQP_STATUS_OK)
     return lost(std::string{"basic.ack: "} + amqp_error_string2(rc));
@@ -497,7 +516,7 @@ caf::error amqp_connection::ack(uint16_t channel, uint64_t tag,
 caf::error amqp_connection::nack(uint16_t channel, uint64_t tag, bool multiple,
                                  bool requeue) {
   if (conn_ == nullptr)
-    return make_error(errc::connection_lost, "not connected");
+    return not_connected();
   auto rc = amqp_basic_nack(conn_, channel, tag, multiple, requeue);
   if (rc != AMQP_STATUS_OK)
     return lost(std::string{"basic.nack: "} + amqp_error_string2(rc));
@@ -506,6 +525,8 @@ caf::error amqp_connection::nack(uint16_t channel, uint64_t tag, bool multiple,
 
 caf::expected<uint32_t>
 amqp_connection::queue_message_count(const std::string& queue) {
+  if (conn_ == nullptr)
+    return not_connected();
   auto* ok = amqp_queue_declare(conn_, control_channel, bytes_of(queue), 1, 0,
                                 0, 0, amqp_empty_table);
   if (auto err = check_rpc("queue.declare(passive)"))
@@ -514,6 +535,8 @@ amqp_connection::queue_message_count(const std::string& queue) {
 }
 
 caf::expected<uint32_t> amqp_connection::purge(const std::string& queue) {
+  if (conn_ == nullptr)
+    return not_connected();
   auto* ok = amqp_queue_purge(conn_, control_channel, bytes_of(queue));
   if (auto err = check_rpc("queue.purge"))
     return make_error(code_of(err), "queue '" + queue + "': " + describe(err));
@@ -521,6 +544,8 @@ caf::expected<uint32_t> amqp_connection::purge(const std::string& queue) {
 }
 
 caf::error amqp_connection::delete_queue(const std::string& queue) {
+  if (conn_ == nullptr)
+    return not_connected();
   amqp_queue_delete(conn_, control_channel, bytes_of(queue), 0, 0);
   return check_rpc("queue.delete");
 }

@@ -123,7 +123,9 @@ public:
   amqp_event next_event();
 
 private:
-  caf::error check_rpc(const char* what);
+  /// Checks the last synchronous call on `channel` (default: control).
+  caf::error check_rpc(const char* what, uint16_t channel = 1);
+  caf::error not_connected() const;
   caf::error lost(std::string what);
   void encode_properties(const message_properties& in);
 

@@ -3,6 +3,8 @@
 #include "amqp_connection.hpp"
 #include "warren/errc.hpp"
 
+#include <boost/json/parse.hpp>
+
 namespace warren::bridges {
 
 namespace {
@@ -17,6 +19,18 @@ std::chrono::milliseconds remaining(clock_type::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
     deadline - clock_type::now());
   return left.count() > 0 ? left : std::chrono::milliseconds{0};
+}
+
+// Fills `body` from `raw_body`; a body that is not JSON stays null (the
+// bytes are in raw_body), since tools must be able to show bad messages.
+envelope with_parsed_body(envelope env) {
+  if (!env.raw_body.empty()) {
+    boost::json::error_code ec;
+    auto value = boost::json::parse(env.raw_body, ec);
+    if (!ec)
+      env.body = std::move(value);
+  }
+  return env;
 }
 
 } // namespace
@@ -53,19 +67,23 @@ caf::error blocking_client::ensure_confirm_channel() {
 
 caf::error blocking_client::publish(const outgoing_message& msg,
                                     std::chrono::milliseconds timeout) {
+  std::vector<envelope> ignored;
+  return publish_and_confirm(msg, clock_type::now() + timeout, ignored);
+}
+
+caf::error blocking_client::publish_and_confirm(
+  const outgoing_message& msg, clock_type::time_point deadline,
+  std::vector<envelope>& deliveries) {
   if (auto err = ensure_confirm_channel())
     return err;
   if (auto err = conn_->publish(confirm_channel, msg))
     return err;
   auto tag = next_tag_++;
-  auto deadline = clock_type::now() + timeout;
   std::string returned;
   for (;;) {
     auto left = remaining(deadline);
     if (left.count() == 0)
-      return make_error(errc::timeout, "no publisher confirm within "
-                                         + std::to_string(timeout.count())
-                                         + " ms");
+      return make_error(errc::timeout, "no publisher confirm in time");
     if (!conn_->wait_readable(left, -1))
       continue;
     for (;;) {
@@ -73,21 +91,30 @@ caf::error blocking_client::publish(const outgoing_message& msg,
       using kind = detail::amqp_event::kind;
       if (ev.what == kind::none)
         break;
-      if (ev.what == kind::returned) {
+      if (ev.what == kind::delivery) {
+        // E.g. the reply to a persistent request, which often comes before
+        // the request's confirm (that waits for the disk).
+        deliveries.push_back(std::move(ev.message));
+      } else if (ev.what == kind::returned) {
         returned = ev.reason;
       } else if (ev.what == kind::confirm && ev.channel == confirm_channel
                  && (ev.delivery_tag == tag
                      || (ev.multiple && ev.delivery_tag >= tag))) {
         if (!ev.ack)
-          return make_error(errc::publish_nacked, "the broker nacked the message");
+          return make_error(errc::publish_nacked,
+                            "the broker nacked the message");
         if (!returned.empty())
           return make_error(errc::unroutable,
                             "no queue took the message (exchange '"
                               + msg.exchange + "', routing key '"
                               + msg.routing_key + "'): " + returned);
         return caf::none;
-      } else if (ev.what == kind::channel_closed
-                 || ev.what == kind::connection_lost) {
+      } else if (ev.what == kind::channel_closed) {
+        if (ev.channel == confirm_channel)
+          confirm_channel_open_ = false;
+        return make_error(errc::topology_failed,
+                          "the broker closed the channel: " + ev.reason);
+      } else if (ev.what == kind::connection_lost) {
         return make_error(errc::connection_lost, ev.reason);
       }
     }
@@ -126,9 +153,14 @@ blocking_client::call_once(outgoing_message request,
     request.properties.correlation_id = make_message_id();
   if (request.properties.message_id.empty())
     request.properties.message_id = request.properties.correlation_id;
-  if (auto err = publish(request, timeout))
-    return err;
   auto deadline = clock_type::now() + timeout;
+  const auto& cid = request.properties.correlation_id;
+  std::vector<envelope> early;
+  if (auto err = publish_and_confirm(request, deadline, early))
+    return err;
+  for (auto& env : early)
+    if (env.properties.correlation_id == cid)
+      return with_parsed_body(std::move(env));
   for (;;) {
     auto left = remaining(deadline);
     if (left.count() == 0)
@@ -143,9 +175,8 @@ blocking_client::call_once(outgoing_message request,
       if (ev.what == kind::none)
         break;
       if (ev.what == kind::delivery
-          && ev.message.properties.correlation_id
-               == request.properties.correlation_id)
-        return std::move(ev.message);
+          && ev.message.properties.correlation_id == cid)
+        return with_parsed_body(std::move(ev.message));
       if (ev.what == kind::channel_closed || ev.what == kind::connection_lost)
         return make_error(errc::connection_lost, ev.reason);
     }
@@ -160,13 +191,18 @@ blocking_client::receive(const std::string& queue, std::size_t max,
     return result;
   if (auto err = conn_->open_channel(receive_channel))
     return err;
-  if (auto err = conn_->qos(receive_channel,
-                            static_cast<uint16_t>(std::min<std::size_t>(max, 1000))))
+  // Taking messages without acking them holds them all unacked, so the
+  // prefetch must cover `max`; taking them with acks, ack as they come.
+  constexpr std::size_t ack_every = 500;
+  auto prefetch = ack ? std::min<std::size_t>(max, 2 * ack_every)
+                      : std::min<std::size_t>(max, 65535);
+  if (auto err = conn_->qos(receive_channel, static_cast<uint16_t>(prefetch)))
     return err;
   auto tag = conn_->consume(receive_channel, queue, false, false);
   if (!tag)
     return tag.error();
   auto deadline = clock_type::now() + idle_timeout;
+  std::size_t unacked = 0;
   while (result.size() < max) {
     auto left = remaining(deadline);
     if (left.count() == 0)
@@ -180,8 +216,14 @@ blocking_client::receive(const std::string& queue, std::size_t max,
         break;
       if (ev.what == kind::delivery && ev.channel == receive_channel) {
         ev.message.queue = queue;
-        result.push_back(std::move(ev.message));
+        result.push_back(with_parsed_body(std::move(ev.message)));
         deadline = clock_type::now() + idle_timeout;
+        if (ack && ++unacked >= ack_every) {
+          if (auto err = conn_->ack(receive_channel,
+                                    result.back().delivery_tag, true))
+            return err;
+          unacked = 0;
+        }
         if (result.size() >= max)
           break;
       } else if (ev.what == kind::channel_closed
@@ -192,7 +234,7 @@ blocking_client::receive(const std::string& queue, std::size_t max,
   }
   if (auto err = conn_->cancel(receive_channel, *tag))
     return err;
-  if (!result.empty()) {
+  if (!result.empty() && (!ack || unacked > 0)) {
     auto last = result.back().delivery_tag;
     auto err = ack ? conn_->ack(receive_channel, last, true)
                    : conn_->nack(receive_channel, last, true, true);

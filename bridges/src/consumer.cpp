@@ -7,6 +7,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <iostream>
 
@@ -261,14 +262,14 @@ private:
   }
 
   in_flight_delivery* find(uint64_t tag, uint64_t gen) {
-    if (gen != generation_ || in_flight_.empty()
-        || tag < in_flight_.front().tag)
+    if (gen != generation_)
       return nullptr;
-    // Tags on one channel are consecutive and we keep every one of them.
-    auto index = tag - in_flight_.front().tag;
-    if (index >= in_flight_.size() || in_flight_[index].tag != tag)
-      return nullptr;
-    return &in_flight_[index];
+    // Tags on one channel increase; search rather than assume no gaps.
+    auto i = std::lower_bound(in_flight_.begin(), in_flight_.end(), tag,
+                              [](const in_flight_delivery& d, uint64_t t) {
+                                return d.tag < t;
+                              });
+    return i != in_flight_.end() && i->tag == tag ? &*i : nullptr;
   }
 
   void on_outcome(uint64_t tag, uint64_t gen, const outcome& result) {

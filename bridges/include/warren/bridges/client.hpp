@@ -38,12 +38,16 @@ public:
                      std::chrono::milliseconds timeout);
 
   /// Sends `request` with a fresh exclusive reply queue and correlation id,
-  /// and waits up to `timeout` for the reply (`errc::timeout`).
+  /// and waits up to `timeout` for the reply (`errc::timeout`), whose JSON
+  /// body is parsed into `body`.
   caf::expected<envelope> call(outgoing_message request,
                                std::chrono::milliseconds timeout);
 
   /// Takes up to `max` messages from `queue`, waiting at most `idle_timeout`
-  /// for each next one. `ack`: remove them; otherwise they are requeued.
+  /// for each next one. `ack`: remove them (acked in batches as they come);
+  /// otherwise they are requeued at the end (then `max` is capped at 65535,
+  /// the largest prefetch). Bodies are parsed into `body` when they are JSON
+  /// and left null otherwise (the bytes are always in `raw_body`).
   caf::expected<std::vector<envelope>>
   receive(const std::string& queue, std::size_t max,
           std::chrono::milliseconds idle_timeout, bool ack);
@@ -59,6 +63,14 @@ private:
 
   caf::expected<envelope> call_once(outgoing_message request,
                                     std::chrono::milliseconds timeout);
+
+  using clock_type = std::chrono::steady_clock;
+
+  // Publishes on the confirm channel and waits for its confirm; deliveries
+  // read meanwhile are appended to `deliveries`.
+  caf::error publish_and_confirm(const outgoing_message& msg,
+                                 clock_type::time_point deadline,
+                                 std::vector<envelope>& deliveries);
 
   std::unique_ptr<detail::amqp_connection> conn_;
   bool confirm_channel_open_ = false;

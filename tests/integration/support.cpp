@@ -1,0 +1,678 @@
+#include "support.hpp"
+
+#include "warren/errc.hpp"
+
+#include <algorithm>
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+#include <array>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <signal.h>
+#include <sstream>
+#include <stdexcept>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace warren::test {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::string random_hex(std::size_t digits) {
+  thread_local std::mt19937_64 engine{
+    std::random_device{}() ^
+    static_cast<uint64_t>(clock_type::now().time_since_epoch().count())};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string result;
+  for (std::size_t i = 0; i < digits; ++i)
+    result += hex[engine() % 16];
+  return result;
+}
+
+// -- child processes ----------------------------------------------------------
+
+// Starts `argv` with stdin from /dev/null and stdout/stderr into files.
+// `env` entries (KEY=VALUE) replace or extend the inherited environment.
+// Everything the child needs is prepared before fork, so the child only makes
+// async-signal-safe calls.
+pid_t spawn(const std::vector<std::string>& argv,
+            const std::vector<std::string>& env, const std::string& out_path,
+            const std::string& err_path) {
+  REQUIRE(!argv.empty());
+  std::vector<char*> args;
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  auto overridden = [&env](const char* entry) {
+    for (const auto& e : env) {
+      auto key = e.substr(0, e.find('=') + 1);
+      if (std::strncmp(entry, key.c_str(), key.size()) == 0)
+        return true;
+    }
+    return false;
+  };
+  for (char** e = environ; *e != nullptr; ++e)
+    if (!overridden(*e))
+      env_strings.emplace_back(*e);
+  env_strings.insert(env_strings.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_strings)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+  int in_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int out_fd =
+    ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err_fd =
+    ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  REQUIRE(in_fd >= 0);
+  REQUIRE(out_fd >= 0);
+  REQUIRE(err_fd >= 0);
+  sigset_t none;
+  sigemptyset(&none);
+  auto pid = ::fork();
+  if (pid == 0) {
+    // A child must not outlive a crashed test run.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::dup2(in_fd, 0);
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(in_fd);
+  ::close(out_fd);
+  ::close(err_fd);
+  REQUIRE(pid > 0);
+  return pid;
+}
+
+int exit_code_of(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Waits up to `timeout` for `pid`; returns true (and the code) when it exited.
+bool wait_exit(pid_t pid, std::chrono::milliseconds timeout, int& code) {
+  auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    int status = 0;
+    auto rc = ::waitpid(pid, &status, WNOHANG);
+    if (rc == pid) {
+      code = exit_code_of(status);
+      return true;
+    }
+    if (rc < 0) {
+      code = -1;
+      return true;
+    }
+    if (clock_type::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+void kill_and_reap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+}
+
+// -- raw rabbitmq-c -----------------------------------------------------------
+
+std::string text_of(amqp_bytes_t bytes) {
+  return std::string{static_cast<const char*>(bytes.bytes), bytes.len};
+}
+
+std::string describe_reply(const amqp_rpc_reply_t& reply) {
+  switch (reply.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+      return "ok";
+    case AMQP_RESPONSE_NONE:
+      return "no reply";
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+      return amqp_error_string2(reply.library_error);
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+      if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        auto* m = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
+        return "channel closed: " + std::to_string(m->reply_code) + " " +
+               text_of(m->reply_text);
+      }
+      if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        auto* m = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
+        return "connection closed: " + std::to_string(m->reply_code) + " " +
+               text_of(m->reply_text);
+      }
+      return "server method " + std::to_string(reply.reply.id);
+  }
+  return "unknown reply";
+}
+
+// A plain rabbitmq-c connection with channel 1 open, for what the tests do
+// outside warren's own client: batch publishing and deleting exchanges.
+// Throws std::runtime_error on errors.
+class raw_connection {
+ public:
+  raw_connection() {
+    auto ep = bridges::parse_broker_uri(broker_uri());
+    if (!ep)
+      throw std::runtime_error("bad broker URI: " + describe(ep.error()));
+    conn_ = amqp_new_connection();
+    try {
+      connect(*ep);
+    } catch (...) {
+      amqp_destroy_connection(conn_);
+      throw;
+    }
+  }
+
+  ~raw_connection() {
+    amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(conn_);
+  }
+
+  raw_connection(const raw_connection&) = delete;
+  raw_connection& operator=(const raw_connection&) = delete;
+
+  amqp_connection_state_t get() const noexcept { return conn_; }
+
+  void connect(const bridges::broker_endpoint& ep) {
+    auto* socket = amqp_tcp_socket_new(conn_);
+    if (socket == nullptr)
+      throw std::runtime_error("cannot create a socket");
+    timeval tv{5, 0};
+    auto rc = amqp_socket_open_noblock(socket, ep.host.c_str(), ep.port, &tv);
+    if (rc != AMQP_STATUS_OK)
+      throw std::runtime_error(std::string{"cannot connect: "} +
+                               amqp_error_string2(rc));
+    check(amqp_login(conn_, ep.vhost.c_str(), 0, 131072, 0,
+                     AMQP_SASL_METHOD_PLAIN, ep.user.c_str(),
+                     ep.password.c_str()),
+          "login");
+    open_channel();
+  }
+
+  void open_channel() {
+    amqp_channel_open(conn_, channel);
+    check(amqp_get_rpc_reply(conn_), "channel.open");
+  }
+
+  // Throws on a failed RPC. A channel error (e.g. 404) is answered and the
+  // channel reopened first, so the connection stays usable.
+  void check(const amqp_rpc_reply_t& reply, const std::string& what) {
+    if (reply.reply_type == AMQP_RESPONSE_NORMAL)
+      return;
+    auto text = what + ": " + describe_reply(reply);
+    if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+        reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+      amqp_channel_close_ok_t close_ok;
+      amqp_send_method(conn_, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+      open_channel();
+    }
+    throw std::runtime_error(text);
+  }
+
+  static constexpr amqp_channel_t channel = 1;
+
+ private:
+  amqp_connection_state_t conn_ = nullptr;
+};
+
+amqp_bytes_t bytes_of(const std::string& s) {
+  return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
+}
+
+} // namespace
+
+// -- environment --------------------------------------------------------------
+
+std::string broker_uri() {
+  const char* uri = std::getenv("WARREN_TEST_AMQP_URI");
+  if (uri == nullptr || *uri == '\0')
+    FAIL("WARREN_TEST_AMQP_URI is not set: broker tests need the private test "
+         "broker; run them with scripts/test.sh (or start it with "
+         "scripts/broker.sh start and export WARREN_TEST_AMQP_URI, "
+         "WARREN_TEST_BROKER_SCRIPT and WARREN_TEST_BROKER_NAME)");
+  return uri;
+}
+
+bridges::broker_settings broker_settings() {
+  auto ep = bridges::parse_broker_uri(broker_uri());
+  if (!ep)
+    FAIL("WARREN_TEST_AMQP_URI does not parse: " << describe(ep.error()));
+  bridges::broker_settings settings;
+  settings.endpoints.push_back(*ep);
+  settings.connection_name = "warren integration test";
+  settings.reconnect_min = 100ms;
+  settings.reconnect_max = 1000ms;
+  return settings;
+}
+
+std::string warren_cli() {
+  return WARREN_BINARY_DIR "/runtime/cli/warren";
+}
+
+std::string test_plugin() {
+  return WARREN_TEST_PLUGIN;
+}
+
+std::string source_file(const std::string& relative) {
+  return WARREN_SOURCE_DIR "/tests/integration/" + relative;
+}
+
+std::string unique_name(const std::string& prefix) {
+  return prefix + "-" + random_hex(12);
+}
+
+// -- files --------------------------------------------------------------------
+
+temp_dir::temp_dir() {
+  auto base = fs::temp_directory_path() / ("warren-it-" + random_hex(12));
+  fs::create_directories(base);
+  path_ = base.string();
+}
+
+temp_dir::~temp_dir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string temp_dir::file(const std::string& name) const {
+  return path_ + "/" + name;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return {};
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out{path, std::ios::binary | std::ios::trunc};
+  out << text;
+  REQUIRE(out.good());
+}
+
+std::vector<record_line> read_records(const std::string& path) {
+  std::vector<record_line> result;
+  auto text = read_file(path);
+  std::size_t start = 0;
+  for (auto end = text.find('\n'); end != std::string::npos;
+       start = end + 1, end = text.find('\n', start)) {
+    auto line = text.substr(start, end - start);
+    // Checked by hand, not with REQUIRE: this runs in polling loops, and
+    // thousands of passing assertions per poll only slow the test down.
+    boost::json::error_code ec;
+    auto value = boost::json::parse(line, ec);
+    const auto* obj = value.if_object();
+    const auto* id = obj ? obj->if_contains("message_id") : nullptr;
+    const auto* type = obj ? obj->if_contains("type") : nullptr;
+    const auto* redelivered = obj ? obj->if_contains("redelivered") : nullptr;
+    if (ec || !id || !id->is_string() || !type || !type->is_string() ||
+        !redelivered || !redelivered->is_bool())
+      FAIL("record file " << path
+                          << " has a line that is not a record: " << line);
+    record_line rec;
+    rec.message_id = std::string{id->as_string()};
+    rec.type = std::string{type->as_string()};
+    rec.redelivered = redelivered->as_bool();
+    if (const auto* body = obj->if_contains("body"))
+      rec.body = *body;
+    result.push_back(std::move(rec));
+  }
+  return result;
+}
+
+std::vector<record_line> wait_for_records(const std::string& path,
+                                          std::size_t n,
+                                          std::chrono::milliseconds timeout) {
+  std::vector<record_line> records;
+  eventually(
+    [&] {
+      records = read_records(path);
+      return records.size() >= n;
+    },
+    timeout);
+  if (records.size() < n) {
+    auto text = read_file(path);
+    if (text.size() > 2000)
+      text = "...\n" + text.substr(text.size() - 2000);
+    FAIL("record file " << path << " has " << records.size() << " lines after "
+                        << timeout.count() << " ms, expected " << n << ":\n"
+                        << text);
+  }
+  return records;
+}
+
+bool eventually(const std::function<bool()>& done,
+                std::chrono::milliseconds timeout) {
+  auto deadline = clock_type::now() + timeout;
+  for (;;) {
+    if (done())
+      return true;
+    if (clock_type::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// -- processes ----------------------------------------------------------------
+
+command_result run_command(const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout) {
+  temp_dir dir;
+  auto out_path = dir.file("out");
+  auto err_path = dir.file("err");
+  auto pid = spawn(argv, {}, out_path, err_path);
+  command_result result;
+  if (!wait_exit(pid, timeout, result.exit_code)) {
+    kill_and_reap(pid);
+    FAIL(argv.front() << " still running after " << timeout.count()
+                      << " ms; stderr:\n"
+                      << read_file(err_path));
+  }
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
+  return result;
+}
+
+command_result warren(const std::vector<std::string>& args,
+                      std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv{warren_cli()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, timeout);
+}
+
+boost::json::object node_config(const temp_dir& dir) {
+  boost::json::object cfg;
+  cfg["node"] = unique_name("it-node");
+  cfg["state_dir"] = dir.file("state");
+  cfg["broker"] = boost::json::object{{"uri", broker_uri()}};
+  cfg["plugins"] = boost::json::array{boost::json::value(test_plugin())};
+  return cfg;
+}
+
+node_process::node_process(const temp_dir& dir, boost::json::object config) {
+  REQUIRE(config.contains("node"));
+  name_ = std::string{config.at("node").as_string()};
+  config_path_ = dir.file(name_ + ".json");
+  out_path_ = dir.file(name_ + ".out");
+  err_path_ = dir.file(name_ + ".err");
+  write_file(config_path_, boost::json::serialize(config));
+  pid_ = spawn({warren_cli(), "run", config_path_},
+               {"WARREN_BROKER_URI=" + broker_uri()}, out_path_, err_path_);
+  auto ready_line = "warren: node '" + name_ + "' ready";
+  auto deadline = clock_type::now() + 30s;
+  for (;;) {
+    if (err().find(ready_line) != std::string::npos)
+      return;
+    int code = 0;
+    if (wait_exit(pid_, 0ms, code)) {
+      pid_ = -1;
+      exit_code_ = code;
+      FAIL("warren run " << config_path_ << " exited with " << code
+                         << " before it was ready; stderr:\n"
+                         << err());
+    }
+    if (clock_type::now() >= deadline) {
+      kill_and_reap(pid_);
+      pid_ = -1;
+      FAIL("warren run " << config_path_ << " not ready after 30 s; stderr:\n"
+                         << err());
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+node_process::~node_process() {
+  stop();
+}
+
+int node_process::stop() {
+  if (pid_ < 0)
+    return exit_code_;
+  ::kill(pid_, SIGINT);
+  if (!wait_exit(pid_, 15s, exit_code_)) {
+    std::cerr << "warning: node " << name_
+              << " did not stop within 15 s of SIGINT; killing it\n";
+    kill_and_reap(pid_);
+    exit_code_ = -1;
+  }
+  pid_ = -1;
+  return exit_code_;
+}
+
+std::string node_process::err() const {
+  return read_file(err_path_);
+}
+
+std::string node_process::out() const {
+  return read_file(out_path_);
+}
+
+// -- broker -------------------------------------------------------------------
+
+std::string header_string(const bridges::envelope& env, const char* key) {
+  if (const auto* value = bridges::find_field(env.properties.headers, key))
+    if (const auto* text = std::get_if<std::string>(value))
+      return *text;
+  return {};
+}
+
+broker_scratch::broker_scratch() {
+  auto client = bridges::blocking_client::connect(broker_settings());
+  if (!client)
+    FAIL("cannot connect to the test broker " << broker_uri() << ": "
+                                              << describe(client.error()));
+  client_ = std::move(*client);
+}
+
+broker_scratch::~broker_scratch() {
+  client_.reset();
+  std::vector<std::string> queues;
+  for (const auto& q : queues_) {
+    queues.push_back(q);
+    queues.push_back(bridges::dead_letter_queue_name(q));
+  }
+  delete_entities(queues, exchanges_);
+}
+
+std::string broker_scratch::queue(const std::string& prefix) {
+  auto name = unique_name("it-" + prefix);
+  track_queue(name);
+  return name;
+}
+
+std::string broker_scratch::exchange(const std::string& prefix) {
+  auto name = unique_name("it-" + prefix);
+  exchanges_.push_back(name);
+  return name;
+}
+
+void broker_scratch::track_queue(std::string name) {
+  queues_.push_back(std::move(name));
+}
+
+bridges::blocking_client& broker_scratch::client() {
+  return *client_;
+}
+
+void broker_scratch::publish(const bridges::outgoing_message& msg) {
+  auto err = client_->publish(msg, 10s);
+  INFO("publishing to exchange '" << msg.exchange << "' with routing key '"
+                                  << msg.routing_key << "'");
+  if (err)
+    FAIL(describe(err));
+}
+
+void broker_scratch::publish_to_queue(const std::string& queue,
+                                      const std::string& body,
+                                      std::optional<uint8_t> priority) {
+  bridges::outgoing_message msg;
+  msg.routing_key = queue;
+  msg.mandatory = true;
+  msg.properties.message_id = bridges::make_message_id();
+  msg.properties.timestamp = static_cast<uint64_t>(std::time(nullptr));
+  msg.properties.priority = priority;
+  msg.body = body;
+  publish(msg);
+}
+
+std::vector<bridges::envelope>
+broker_scratch::receive(const std::string& queue, std::size_t max,
+                        std::chrono::milliseconds idle) {
+  auto got = client_->receive(queue, max, idle, true);
+  if (!got)
+    FAIL("receiving from " << queue << ": " << describe(got.error()));
+  return std::move(*got);
+}
+
+uint32_t broker_scratch::count(const std::string& queue) {
+  auto n = client_->message_count(queue);
+  if (!n)
+    FAIL("counting " << queue << ": " << describe(n.error()));
+  return *n;
+}
+
+uint32_t broker_scratch::wait_for_count(const std::string& queue, uint32_t n,
+                                        std::chrono::milliseconds timeout) {
+  uint32_t seen = 0;
+  eventually(
+    [&] {
+      seen = count(queue);
+      return seen >= n;
+    },
+    timeout);
+  if (seen < n)
+    FAIL("queue " << queue << " holds " << seen << " messages after "
+                  << timeout.count() << " ms, expected " << n);
+  return seen;
+}
+
+std::vector<bridges::envelope>
+broker_scratch::wait_and_receive(const std::string& queue, uint32_t n,
+                                 std::chrono::milliseconds timeout) {
+  wait_for_count(queue, n, timeout);
+  auto got = receive(queue, n);
+  REQUIRE(got.size() == n);
+  return got;
+}
+
+void publish_bulk(const std::string& exchange, const std::string& routing_key,
+                  const std::string& type, const std::vector<std::string>& ids,
+                  std::size_t batch) {
+  try {
+    raw_connection raw;
+    auto* conn = raw.get();
+    amqp_confirm_select(conn, raw_connection::channel);
+    raw.check(amqp_get_rpc_reply(conn), "confirm.select");
+    // acked[tag]: delivery tags start at 1 on a fresh confirm channel.
+    std::vector<bool> acked(ids.size() + 1, false);
+    uint64_t lowest_unacked = 1;
+    auto settle = [&](uint64_t tag, bool multiple) {
+      if (multiple)
+        for (auto t = lowest_unacked; t <= tag && t < acked.size(); ++t)
+          acked[t] = true;
+      else if (tag < acked.size())
+        acked[tag] = true;
+      while (lowest_unacked < acked.size() && acked[lowest_unacked])
+        ++lowest_unacked;
+    };
+    auto await_confirms = [&](uint64_t up_to) {
+      while (lowest_unacked <= up_to) {
+        amqp_frame_t frame;
+        timeval tv{30, 0};
+        auto rc = amqp_simple_wait_frame_noblock(conn, &frame, &tv);
+        if (rc != AMQP_STATUS_OK)
+          throw std::runtime_error(std::string{"waiting for confirms: "} +
+                                   amqp_error_string2(rc));
+        if (frame.frame_type != AMQP_FRAME_METHOD)
+          continue;
+        switch (frame.payload.method.id) {
+          case AMQP_BASIC_ACK_METHOD: {
+            auto* m =
+              static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+            settle(m->delivery_tag, m->multiple != 0);
+            break;
+          }
+          case AMQP_BASIC_NACK_METHOD:
+            throw std::runtime_error("the broker nacked a message");
+          case AMQP_CHANNEL_CLOSE_METHOD:
+          case AMQP_CONNECTION_CLOSE_METHOD:
+            throw std::runtime_error("the broker closed the channel");
+          default:
+            break;
+        }
+      }
+    };
+    amqp_basic_properties_t props{};
+    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG |
+                   AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
+                   AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG;
+    props.content_type = amqp_cstring_bytes("application/json");
+    props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    props.type = bytes_of(type);
+    props.timestamp = static_cast<uint64_t>(std::time(nullptr));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      auto body = "{\"seq\":" + std::to_string(i) + "}";
+      props.message_id = bytes_of(ids[i]);
+      auto rc =
+        amqp_basic_publish(conn, raw_connection::channel, bytes_of(exchange),
+                           bytes_of(routing_key), 0, 0, &props, bytes_of(body));
+      if (rc != AMQP_STATUS_OK)
+        throw std::runtime_error(std::string{"basic.publish: "} +
+                                 amqp_error_string2(rc));
+      if ((i + 1) % batch == 0 || i + 1 == ids.size())
+        await_confirms(i + 1);
+    }
+  } catch (const std::exception& e) {
+    FAIL("bulk publish to exchange '" << exchange << "': " << e.what());
+  }
+}
+
+bool delete_entities(const std::vector<std::string>& queues,
+                     const std::vector<std::string>& exchanges) {
+  try {
+    raw_connection raw;
+    auto* conn = raw.get();
+    for (const auto& q : queues) {
+      amqp_queue_delete(conn, raw_connection::channel, bytes_of(q), 0, 0);
+      raw.check(amqp_get_rpc_reply(conn), "deleting queue " + q);
+    }
+    for (const auto& e : exchanges) {
+      amqp_exchange_delete(conn, raw_connection::channel, bytes_of(e), 0);
+      raw.check(amqp_get_rpc_reply(conn), "deleting exchange " + e);
+    }
+    return true;
+  } catch (const std::exception& e) {
+    std::cerr << "warning: cleaning up the test broker: " << e.what() << "\n";
+    return false;
+  } catch (...) {
+    std::cerr << "warning: cleaning up the test broker failed\n";
+    return false;
+  }
+}
+
+} // namespace warren::test

@@ -1,0 +1,243 @@
+#pragma once
+
+// Helpers for the integration tests (tag [broker]): the private test broker,
+// names that never collide, `warren run` as a child process, and synchronous
+// broker operations that fail the running test instead of returning errors.
+//
+// The broker comes from scripts/test.sh, which starts a private RabbitMQ node
+// and exports WARREN_TEST_AMQP_URI, WARREN_TEST_BROKER_SCRIPT and
+// WARREN_TEST_BROKER_NAME. Without them a broker test fails (it never passes
+// silently). Everything a test creates on the broker gets a unique name and
+// is deleted when the test ends, so tests can run against a shared broker and
+// after each other.
+//
+// Usage, in the order the destructors need (nodes stop before their queues
+// are deleted, the directory goes last):
+//
+//   test::temp_dir dir;
+//   test::broker_scratch broker;
+//   auto name = broker.queue("echo");      // an actor name and its queue
+//   auto cfg = test::node_config(dir);
+//   cfg["actors"] = ...;
+//   test::node_process node{dir, cfg};     // running and consuming
+//   auto r = test::warren({"call", "-u", test::broker_uri(), name, "{}"});
+
+#include "warren/bridges/broker.hpp"
+#include "warren/bridges/client.hpp"
+#include "warren/bridges/envelope.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace warren::test {
+
+using namespace std::chrono_literals;
+
+// -- environment --------------------------------------------------------------
+
+/// The URI of the private test broker ($WARREN_TEST_AMQP_URI). Fails the
+/// running test, saying to use scripts/test.sh, when it is not set.
+std::string broker_uri();
+
+/// `broker_uri()` as settings for blocking_client and the bridge actors, with
+/// a short reconnect back-off (100 ms up to 1 s).
+bridges::broker_settings broker_settings();
+
+/// The `warren` CLI built with the tests.
+std::string warren_cli();
+
+/// The test plugin (tests/plugins/test_kinds.cpp).
+std::string test_plugin();
+
+/// A file under tests/integration in the source tree.
+std::string source_file(const std::string& relative);
+
+/// `<prefix>-<12 random hex digits>`: a valid actor, queue and exchange name
+/// that no other test (or earlier run) uses.
+std::string unique_name(const std::string& prefix);
+
+// -- files --------------------------------------------------------------------
+
+/// A fresh directory under $TMPDIR, removed with its content on destruction.
+class temp_dir {
+ public:
+  temp_dir();
+  ~temp_dir();
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const std::string& path() const noexcept { return path_; }
+
+  /// `<path>/<name>`.
+  std::string file(const std::string& name) const;
+
+ private:
+  std::string path_;
+};
+
+/// The whole content of a file; "" when it does not exist.
+std::string read_file(const std::string& path);
+
+void write_file(const std::string& path, const std::string& text);
+
+/// One line of a `record` actor's file.
+struct record_line {
+  std::string message_id;
+  std::string type;
+  bool redelivered = false;
+  boost::json::value body;
+};
+
+/// The complete lines of a record file so far (a line still being written is
+/// left out). Fails the test on a line that is not a record.
+std::vector<record_line> read_records(const std::string& path);
+
+/// Waits up to `timeout` until the record file has at least `n` lines and
+/// returns them; fails the test with what arrived when it does not.
+std::vector<record_line>
+wait_for_records(const std::string& path, std::size_t n,
+                 std::chrono::milliseconds timeout = 20s);
+
+/// Polls `done` every 20 ms until it returns true or `timeout` passes.
+bool eventually(const std::function<bool()>& done,
+                std::chrono::milliseconds timeout);
+
+// -- processes ----------------------------------------------------------------
+
+struct command_result {
+  /// The exit code, or -1 when the process died of a signal.
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs `argv` (argv[0] a path) with stdout and stderr captured, and waits up
+/// to `timeout`; a process still running then is killed and fails the test.
+command_result run_command(const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout = 60s);
+
+/// `run_command` of the warren CLI with `args`.
+command_result warren(const std::vector<std::string>& args,
+                      std::chrono::milliseconds timeout = 60s);
+
+/// A node config for `broker_uri()`: a unique node name, the state directory
+/// in `dir`, and the test plugin loaded. Tests add actors and topology.
+boost::json::object node_config(const temp_dir& dir);
+
+/// A `warren run` child process.
+class node_process {
+ public:
+  /// Writes `config` to `<dir>/<node>.json`, starts `warren run` on it (with
+  /// WARREN_BROKER_URI set to the test broker) and waits up to 30 s for
+  /// "warren: node '<node>' ready" on its stderr. Fails the test with the
+  /// node's stderr when it exits or is not ready in time.
+  node_process(const temp_dir& dir, boost::json::object config);
+
+  /// Stops the node (see `stop`).
+  ~node_process();
+
+  node_process(const node_process&) = delete;
+  node_process& operator=(const node_process&) = delete;
+
+  /// Graceful stop: SIGINT, then waits up to 15 s (SIGKILL after that).
+  /// Returns the exit code (-1 when killed). Idempotent.
+  int stop();
+
+  /// What the node wrote so far.
+  std::string err() const;
+  std::string out() const;
+
+  const std::string& name() const noexcept { return name_; }
+  const std::string& config_path() const noexcept { return config_path_; }
+
+ private:
+  std::string name_;
+  std::string config_path_;
+  std::string out_path_;
+  std::string err_path_;
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+};
+
+// -- broker -------------------------------------------------------------------
+
+/// The value of a string header ("" when missing or not a string).
+std::string header_string(const bridges::envelope& env, const char* key);
+
+/// A connection to the test broker for one test, and the queues and
+/// exchanges the test creates there, deleted on destruction (each queue
+/// with its `.dlq`). Every operation fails the test on error.
+class broker_scratch {
+ public:
+  broker_scratch();
+  ~broker_scratch();
+
+  broker_scratch(const broker_scratch&) = delete;
+  broker_scratch& operator=(const broker_scratch&) = delete;
+
+  /// A unique name for a queue (or an actor and its queue); deleted with
+  /// `<name>.dlq` when the test ends.
+  std::string queue(const std::string& prefix);
+
+  /// A unique exchange name, deleted when the test ends.
+  std::string exchange(const std::string& prefix);
+
+  /// Deletes `name` (and `<name>.dlq`) at the end too.
+  void track_queue(std::string name);
+
+  bridges::blocking_client& client();
+
+  /// Publishes with a confirm (10 s).
+  void publish(const bridges::outgoing_message& msg);
+
+  /// Publishes `body` to the default exchange, straight into `queue`.
+  void publish_to_queue(const std::string& queue, const std::string& body,
+                        std::optional<uint8_t> priority = std::nullopt);
+
+  /// Takes (and acks) up to `max` messages, waiting at most `idle` for each.
+  std::vector<bridges::envelope> receive(const std::string& queue,
+                                         std::size_t max,
+                                         std::chrono::milliseconds idle = 2s);
+
+  /// Ready messages in `queue`.
+  uint32_t count(const std::string& queue);
+
+  /// Waits until `queue` holds at least `n` ready messages; returns the last
+  /// count seen (fails the test on timeout).
+  uint32_t wait_for_count(const std::string& queue, uint32_t n,
+                          std::chrono::milliseconds timeout = 20s);
+
+  /// Waits until `queue` holds `n` messages and takes them.
+  std::vector<bridges::envelope>
+  wait_and_receive(const std::string& queue, uint32_t n,
+                   std::chrono::milliseconds timeout = 20s);
+
+ private:
+  std::unique_ptr<bridges::blocking_client> client_;
+  std::vector<std::string> queues_;
+  std::vector<std::string> exchanges_;
+};
+
+/// Publishes one persistent message per id in `ids` (body: {"seq": i}) to
+/// `exchange` with `routing_key`, with raw rabbitmq-c: publisher confirms
+/// waited for once per `batch` messages instead of per message. Fails the
+/// test on a nack or error.
+void publish_bulk(const std::string& exchange, const std::string& routing_key,
+                  const std::string& type, const std::vector<std::string>& ids,
+                  std::size_t batch = 100);
+
+/// Deletes queues and exchanges with raw rabbitmq-c, ignoring ones that do
+/// not exist. Never fails the test (used by destructors); returns false and
+/// prints a warning on errors.
+bool delete_entities(const std::vector<std::string>& queues,
+                     const std::vector<std::string>& exchanges);
+
+} // namespace warren::test
