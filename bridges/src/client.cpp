@@ -191,18 +191,17 @@ blocking_client::receive(const std::string& queue, std::size_t max,
     return result;
   if (auto err = conn_->open_channel(receive_channel))
     return err;
-  // Taking messages without acking them holds them all unacked, so the
-  // prefetch must cover `max`; taking them with acks, ack as they come.
-  constexpr std::size_t ack_every = 500;
-  auto prefetch = ack ? std::min<std::size_t>(max, 2 * ack_every)
-                      : std::min<std::size_t>(max, 65535);
+  // Prefetch exactly `max` and settle everything at the end: acking as they
+  // come would let the broker send more than we take, and those deliveries
+  // would still be buffered when the channel number is reused.
+  max = std::min<std::size_t>(max, 65535);
+  auto prefetch = max;
   if (auto err = conn_->qos(receive_channel, static_cast<uint16_t>(prefetch)))
     return err;
   auto tag = conn_->consume(receive_channel, queue, false, false);
   if (!tag)
     return tag.error();
   auto deadline = clock_type::now() + idle_timeout;
-  std::size_t unacked = 0;
   while (result.size() < max) {
     auto left = remaining(deadline);
     if (left.count() == 0)
@@ -218,12 +217,6 @@ blocking_client::receive(const std::string& queue, std::size_t max,
         ev.message.queue = queue;
         result.push_back(with_parsed_body(std::move(ev.message)));
         deadline = clock_type::now() + idle_timeout;
-        if (ack && ++unacked >= ack_every) {
-          if (auto err = conn_->ack(receive_channel,
-                                    result.back().delivery_tag, true))
-            return err;
-          unacked = 0;
-        }
         if (result.size() >= max)
           break;
       } else if (ev.what == kind::channel_closed
@@ -234,7 +227,7 @@ blocking_client::receive(const std::string& queue, std::size_t max,
   }
   if (auto err = conn_->cancel(receive_channel, *tag))
     return err;
-  if (!result.empty() && (!ack || unacked > 0)) {
+  if (!result.empty()) {
     auto last = result.back().delivery_tag;
     auto err = ack ? conn_->ack(receive_channel, last, true)
                    : conn_->nack(receive_channel, last, true, true);

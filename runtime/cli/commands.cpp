@@ -123,6 +123,17 @@ bridges::field_value header_value(const std::string& text) {
   return text;
 }
 
+// Addressing an actor goes through `warren.actors`; declaring it (as every
+// node does) makes "no such actor" an unroutable message, not a missing
+// exchange, even on a broker no node has used yet.
+caf::error declare_actors_exchange(bridges::blocking_client& client) {
+  bridges::topology topo;
+  bridges::exchange_spec actors;
+  actors.name = bridges::actors_exchange;
+  topo.exchanges.push_back(actors);
+  return client.declare(topo);
+}
+
 } // namespace
 
 int run(const std::string& config_file, int64_t ready_timeout_ms) {
@@ -224,6 +235,9 @@ int send(const send_options& opts) {
   auto client = bridges::blocking_client::connect(*settings);
   if (!client)
     return report("send", client.error());
+  if (!opts.actor.empty())
+    if (auto err = declare_actors_exchange(**client))
+      return report("send", err);
   if (auto err = (*client)->publish(msg, std::chrono::seconds{10}))
     return report("send", err);
   std::cout << msg.properties.message_id << "\n";
@@ -250,6 +264,8 @@ int call(const call_options& opts) {
   auto client = bridges::blocking_client::connect(*settings);
   if (!client)
     return report("call", client.error());
+  if (auto err = declare_actors_exchange(**client))
+    return report("call", err);
   auto reply = (*client)->call(std::move(msg),
                                std::chrono::milliseconds{opts.timeout_ms});
   if (!reply)

@@ -44,9 +44,8 @@ public:
                                std::chrono::milliseconds timeout);
 
   /// Takes up to `max` messages from `queue`, waiting at most `idle_timeout`
-  /// for each next one. `ack`: remove them (acked in batches as they come);
-  /// otherwise they are requeued at the end (then `max` is capped at 65535,
-  /// the largest prefetch). Bodies are parsed into `body` when they are JSON
+  /// for each next one (`max` is capped at 65535, the largest prefetch).
+  /// `ack`: remove them; otherwise they are requeued. Bodies are parsed into `body` when they are JSON
   /// and left null otherwise (the bytes are always in `raw_body`).
   caf::expected<std::vector<envelope>>
   receive(const std::string& queue, std::size_t max,
