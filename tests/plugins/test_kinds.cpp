@@ -26,6 +26,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -98,6 +99,18 @@ class faulty : public warren::actor {
         answer["body"] = body;
         ctx.reply_json(std::move(answer), "ok");
       }
+      return recorder_.write(ctx, body);
+    });
+    // Long work for shutdown tests: creates the file `started` names, then
+    // takes `ms` milliseconds, then records. It blocks its scheduler thread,
+    // which real handlers must not do; here it stands for work in flight.
+    on.json("slow", [this](context& ctx, const value& body) {
+      const auto& obj = body.as_object();
+      auto started = std::string{obj.at("started").as_string()};
+      if (auto* f = std::fopen(started.c_str(), "w"))
+        std::fclose(f);
+      std::this_thread::sleep_for(
+        std::chrono::milliseconds{obj.at("ms").to_number<int64_t>()});
       return recorder_.write(ctx, body);
     });
   }
