@@ -1,7 +1,6 @@
 #include "warren/bridges/consumer.hpp"
 
 #include "connection_actor.hpp"
-#include "warren/bridges/publisher.hpp"
 
 #include <caf/all.hpp>
 
@@ -82,19 +81,36 @@ outgoing_message make_dead_letter(const envelope& env, const outcome& why,
   return msg;
 }
 
+consumer_host::~consumer_host() = default;
+
+delivery_handler::~delivery_handler() = default;
+
 namespace {
+
+constexpr uint16_t publish_channel = 2;
 
 // One unacked delivery.
 struct in_flight_delivery {
   enum class state : uint8_t { working, ack_due, settled };
   uint64_t tag = 0;
   state st = state::working;
-  // The delivered message (deliver_atom, envelope), shared with the actor;
+  // The delivered message (deliver_atom, envelope), shared with the handler;
   // kept to build a dead letter without copying the envelope up front.
   caf::message content;
 };
 
-class consumer_impl : public detail::connection_actor {
+// A publish on the consumer's own channel, waiting for its confirm.
+struct pending_confirm {
+  uint64_t tag = 0;
+  std::string message_id;
+  std::function<void(const caf::error&)> confirmed;
+  bool returned = false;
+  std::string return_reason;
+  std::string exchange;
+  std::string routing_key;
+};
+
+class consumer_impl : public detail::connection_actor, public consumer_host {
 public:
   consumer_impl(caf::actor_config& cfg, consumer_config config)
     : connection_actor(cfg), config_(std::move(config)), conn_(config_.broker) {
@@ -140,6 +156,27 @@ public:
     };
   }
 
+  // -- consumer_host ---------------------------------------------------------
+
+  caf::event_based_actor* self() override { return this; }
+
+  void publish(outgoing_message msg,
+               std::function<void(const caf::error&)> confirmed) override {
+    if (!conn_.connected()) {
+      confirmed(make_error(errc::connection_lost, "not connected"));
+      return;
+    }
+    if (auto err = conn_.publish(publish_channel, msg)) {
+      auto callback = std::move(confirmed);
+      connection_lost(describe(err));
+      callback(err);
+      return;
+    }
+    confirms_.push_back({next_publish_tag_++, msg.properties.message_id,
+                         std::move(confirmed), false, {},
+                         std::move(msg.exchange), std::move(msg.routing_key)});
+  }
+
 private:
   void reconnect() {
     if (conn_.connected())
@@ -147,6 +184,10 @@ private:
     auto err = conn_.connect();
     if (!err)
       err = conn_.declare(config_.topo);
+    if (!err && !config_.no_ack)
+      err = conn_.open_channel(publish_channel);
+    if (!err && !config_.no_ack)
+      err = conn_.confirm_select(publish_channel);
     if (!err)
       err = conn_.open_channel(consume_channel);
     if (!err && !config_.no_ack)
@@ -173,6 +214,7 @@ private:
                 << "' resumed on " << conn_.endpoint_name() << "\n";
     reset_backoff();
     ++generation_;
+    next_publish_tag_ = 1;
     schedule_poll();
   }
 
@@ -185,6 +227,10 @@ private:
     // outcomes for them carry the old generation and are ignored.
     stats_.requeued += in_flight_.size();
     in_flight_.clear();
+    auto confirms = std::move(confirms_);
+    confirms_.clear();
+    for (auto& c : confirms)
+      c.confirmed(make_error(errc::connection_lost, why));
     answer_drains();
     delayed_send(this, next_backoff(config_.broker), reconnect_atom::value);
   }
@@ -197,7 +243,7 @@ private:
     // socket: a delivery may have arrived meanwhile, and reading services
     // heartbeats.
     int events = 0;
-    for (; events < events_per_poll; ++events) {
+    for (; events < events_per_poll && conn_.connected(); ++events) {
       auto ev = conn_.next_event();
       using kind = detail::amqp_event::kind;
       if (ev.what == kind::none)
@@ -205,6 +251,12 @@ private:
       switch (ev.what) {
         case kind::delivery:
           on_delivery(std::move(ev.message));
+          break;
+        case kind::confirm:
+          on_confirm(ev.delivery_tag, ev.multiple, ev.ack);
+          break;
+        case kind::returned:
+          on_return(ev);
           break;
         case kind::consumer_cancelled:
           connection_lost("the broker cancelled the consumer (queue '"
@@ -244,6 +296,16 @@ private:
       return;
     }
     auto gen = generation_;
+    if (config_.handler) {
+      // A copy (a reference count): a handler that settles at once may see
+      // its slot acked and erased before it returns.
+      auto content = in_flight_.back().content;
+      config_.handler->handle(*this, content,
+                              [this, tag, gen](outcome result) {
+                                on_outcome(tag, gen, result);
+                              });
+      return;
+    }
     request(next_target(), caf::infinite, in_flight_.back().content)
       .then(
         [this, tag, gen](outcome& result) { on_outcome(tag, gen, result); },
@@ -291,6 +353,54 @@ private:
     advance();
   }
 
+  void on_confirm(uint64_t tag, bool multiple, bool ack) {
+    auto settle = [&](pending_confirm& c) {
+      caf::error err;
+      if (!ack)
+        err = make_error(errc::publish_nacked,
+                         "the broker nacked message " + c.message_id);
+      else if (c.returned)
+        err = make_error(errc::unroutable,
+                         "no queue took the message sent to exchange '"
+                           + c.exchange + "' with routing key '"
+                           + c.routing_key + "': " + c.return_reason);
+      auto callback = std::move(c.confirmed);
+      callback(err);
+    };
+    // Confirms come in tag order; the callbacks may publish more, so take
+    // the settled entries out before running them.
+    std::vector<pending_confirm> settled;
+    while (!confirms_.empty() && confirms_.front().tag <= tag
+           && (multiple || confirms_.front().tag == tag)) {
+      settled.push_back(std::move(confirms_.front()));
+      confirms_.pop_front();
+    }
+    if (!multiple && settled.empty()) {
+      // A single ack out of order: find it.
+      for (auto i = confirms_.begin(); i != confirms_.end(); ++i) {
+        if (i->tag == tag) {
+          settled.push_back(std::move(*i));
+          confirms_.erase(i);
+          break;
+        }
+      }
+    }
+    for (auto& c : settled)
+      settle(c);
+  }
+
+  void on_return(const detail::amqp_event& ev) {
+    // basic.return comes before the confirm of the same message.
+    const auto& id = ev.message.properties.message_id;
+    for (auto i = confirms_.rbegin(); i != confirms_.rend(); ++i) {
+      if (i->message_id == id) {
+        i->returned = true;
+        i->return_reason = ev.reason;
+        return;
+      }
+    }
+  }
+
   void requeue(in_flight_delivery& slot, const std::string& why) {
     std::cerr << "warren: requeueing a message of '" << config_.queue
               << "': " << why << "\n";
@@ -309,27 +419,22 @@ private:
               << env.properties.message_id << " to "
               << dead_letter_queue_name(config_.queue) << ": " << why.reason
               << "\n";
-    auto letter = make_dead_letter(env, why, config_.actor_name,
-                                   config_.node_name);
     auto tag = slot.tag;
     auto gen = generation_;
-    request(config_.publisher, caf::infinite, publish_atom::value,
-            std::move(letter))
-      .then(
-        [this, tag, gen](caf::ok_atom) {
-          if (auto* s = find(tag, gen)) {
-            ++stats_.dead_lettered;
-            s->st = in_flight_delivery::state::ack_due;
-            s->content = caf::message{};
-            advance();
-          }
-        },
-        [this, tag, gen](caf::error& err) {
-          if (auto* s = find(tag, gen)) {
-            requeue(*s, "dead-lettering failed: " + describe(err));
-            advance();
-          }
-        });
+    publish(make_dead_letter(env, why, config_.actor_name, config_.node_name),
+            [this, tag, gen](const caf::error& err) {
+              auto* s = find(tag, gen);
+              if (s == nullptr)
+                return;
+              if (err) {
+                requeue(*s, "dead-lettering failed: " + describe(err));
+              } else {
+                ++stats_.dead_lettered;
+                s->st = in_flight_delivery::state::ack_due;
+                s->content = caf::message{};
+              }
+              advance();
+            });
   }
 
   // Acks once enough settled deliveries lead the queue.
@@ -370,10 +475,6 @@ private:
     }
     in_flight_.erase(in_flight_.begin(),
                      in_flight_.begin() + static_cast<std::ptrdiff_t>(prefix));
-    answer_drains_if_idle();
-  }
-
-  void answer_drains_if_idle() {
     if (in_flight_.empty())
       answer_drains();
   }
@@ -391,6 +492,8 @@ private:
   size_t next_target_ = 0;
   bool paused_ = false;
   std::deque<in_flight_delivery> in_flight_;
+  std::deque<pending_confirm> confirms_;
+  uint64_t next_publish_tag_ = 1;
   std::vector<caf::response_promise> drains_;
   consumer_stats stats_;
 };

@@ -1,6 +1,6 @@
 #include "warren/runtime/node.hpp"
 
-#include "actor_host.hpp"
+#include "dispatcher.hpp"
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/consumer.hpp"
 #include "warren/bridges/publisher.hpp"
@@ -133,16 +133,23 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
   rc.broker.connection_name = cfg_.broker.connection_name + " calls";
   rc.node_name = cfg_.node_name;
   requester_ = bridges::spawn_requester(sys_, std::move(rc));
-  detail::host_services services;
-  services.publisher = publisher_;
+  detail::dispatch_services services;
   services.requester = requester_;
   services.node_name = cfg_.node_name;
   services.call_timeout = cfg_.call_timeout;
   for (const auto& spec : cfg_.actors) {
-    std::vector<caf::actor> targets;
-    for (uint32_t i = 0; i < spec.instances; ++i) {
-      caf::actor host;
-      if (const auto* raw = kinds_.find_raw(spec.kind)) {
+    bridges::consumer_config cc;
+    cc.broker = cfg_.broker;
+    cc.broker.connection_name = cfg_.broker.connection_name + " " + spec.name;
+    cc.topo = topo;
+    cc.queue = spec.queue;
+    cc.prefetch = spec.prefetch;
+    cc.actor_name = spec.name;
+    cc.node_name = cfg_.node_name;
+    cc.max_body_bytes = cfg_.max_body_bytes;
+    if (const auto* raw = kinds_.find_raw(spec.kind)) {
+      // Raw CAF kinds are actors of their own; one consumer feeds them.
+      for (uint32_t i = 0; i < spec.instances; ++i) {
         actor_init init;
         init.name = spec.name;
         init.node_name = cfg_.node_name;
@@ -150,35 +157,30 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
         init.instance = i;
         init.kinds = &kinds_;
         auto make = *raw;
-        host = sys_.spawn([make, init](caf::event_based_actor* self) {
+        auto host = sys_.spawn([make, init](caf::event_based_actor* self) {
           return make(self, init);
         });
-      } else {
-        std::shared_ptr<actor> user;
-        try {
-          user = make_user_actor(kinds_, spec, cfg_, i);
-        } catch (const std::exception& e) {
-          return make_error(errc::handler_failed,
-                            "actor '" + spec.name
-                              + "' could not be created: " + e.what());
-        }
-        host = sys_.spawn(detail::actor_host, std::move(user), services);
+        hosts_.push_back(host);
+        cc.targets.push_back(host);
       }
-      hosts_.push_back(host);
-      targets.push_back(host);
+      consumers_.push_back(bridges::spawn_consumer(sys_, std::move(cc)));
+      continue;
     }
-    bridges::consumer_config cc;
-    cc.broker = cfg_.broker;
-    cc.broker.connection_name = cfg_.broker.connection_name + " " + spec.name;
-    cc.topo = topo;
-    cc.queue = spec.queue;
-    cc.prefetch = spec.prefetch;
-    cc.targets = std::move(targets);
-    cc.publisher = publisher_;
-    cc.actor_name = spec.name;
-    cc.node_name = cfg_.node_name;
-    cc.max_body_bytes = cfg_.max_body_bytes;
-    consumers_.push_back(bridges::spawn_consumer(sys_, std::move(cc)));
+    // A warren actor instance runs in its consumer's thread: one consumer
+    // (connection, thread, prefetch) per instance.
+    for (uint32_t i = 0; i < spec.instances; ++i) {
+      std::shared_ptr<actor> user;
+      try {
+        user = make_user_actor(kinds_, spec, cfg_, i);
+      } catch (const std::exception& e) {
+        return make_error(errc::handler_failed,
+                          "actor '" + spec.name
+                            + "' could not be created: " + e.what());
+      }
+      auto instance = cc;
+      instance.handler = detail::make_dispatcher(std::move(user), services);
+      consumers_.push_back(bridges::spawn_consumer(sys_, std::move(instance)));
+    }
   }
   running_ = true;
   // Ready when the reply queue and every actor's queue are being consumed.

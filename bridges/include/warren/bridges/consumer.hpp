@@ -1,13 +1,19 @@
 #pragma once
 
 /// The consumer bridge: a connection-owner actor that consumes one queue and
-/// hands each delivery to the actor(s) that handle it, acking only after the
-/// actor's outcome says the work is done.
+/// gets each delivery handled, acking only after the outcome says the work is
+/// done.
 ///
-/// Protocol towards the handling actors (round-robin over `targets`):
-///   (deliver_atom, envelope) -> outcome
-/// With `no_ack` (reply queues) deliveries are sent as (deliver_atom, envelope)
-/// without waiting for an outcome.
+/// Two ways to handle deliveries:
+/// - A `delivery_handler` (how warren actors run): called in the consumer's
+///   own thread, with no hand-off to another thread; what it publishes goes
+///   out on the consumer's own connection with confirms, and it reports the
+///   outcome through a callback, possibly later (from a continuation of a
+///   request the consumer actor made). One consumer is one actor instance.
+/// - `targets` (raw CAF kinds): each delivery is sent as
+///   (deliver_atom, envelope) -> outcome to the targets round-robin.
+/// With `no_ack` (reply queues) deliveries go to the targets as
+/// (deliver_atom, envelope) without waiting for an outcome.
 ///
 /// Protocol it answers:
 ///   (pause_atom) -> ok_atom      cancel the consumer; no new deliveries
@@ -15,12 +21,13 @@
 ///   (stats_atom) -> consumer_stats
 ///
 /// Back-pressure: `prefetch` bounds the unacked deliveries, so the backlog of a
-/// slow actor stays in the broker, not in memory.
+/// slow actor stays in the broker, not in memory. Publishes made while
+/// handling are bounded by it too (they belong to unacked deliveries).
 ///
-/// Bad input never reaches the actor: a body larger than `max_body_bytes`, a
-/// body that is not JSON, or an unsupported content type is dead-lettered at
-/// once. Dead-lettering publishes a copy of the delivery, byte for byte, to
-/// `<queue>.dlq` through the publisher with `x-warren-error`,
+/// Bad input never reaches the handler: a body larger than `max_body_bytes`,
+/// a body that is not JSON, or an unsupported content type is dead-lettered
+/// at once. Dead-lettering publishes a copy of the delivery, byte for byte, to
+/// `<queue>.dlq` (mandatory, with confirms) with `x-warren-error`,
 /// `x-warren-error-code`, `x-warren-actor`, `x-warren-attempts`,
 /// `x-warren-original-exchange` and `x-warren-original-routing-key` headers,
 /// and acks the original only once the copy is confirmed; if it cannot be
@@ -31,8 +38,8 @@
 ///
 /// Failure: a lost connection, channel or consumer (queue deleted) is
 /// reopened with backoff, the topology re-declared, and consuming resumed.
-/// Outcomes of deliveries from before the loss are ignored: the broker
-/// redelivers those messages (`redelivered` set).
+/// Outcomes and confirms of deliveries from before the loss are ignored: the
+/// broker redelivers those messages (`redelivered` set).
 
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/envelope.hpp"
@@ -41,9 +48,14 @@
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/message.hpp>
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,6 +84,37 @@ struct outcome {
   }
 };
 
+/// What a delivery handler may use of the consumer that runs it. Only valid
+/// in the consumer's thread: inside `delivery_handler::handle` and in the
+/// continuations of requests made through `self()`.
+class consumer_host {
+public:
+  virtual ~consumer_host();
+
+  /// The consumer actor: requests made through it are answered to it.
+  virtual caf::event_based_actor* self() = 0;
+
+  /// Publishes on the consumer's connection with a confirm; `confirmed` gets
+  /// `caf::none`, or the error (`errc::publish_nacked`, `errc::unroutable`
+  /// for a mandatory message no queue took, `errc::connection_lost`).
+  virtual void publish(outgoing_message msg,
+                       std::function<void(const caf::error&)> confirmed)
+    = 0;
+};
+
+/// Handles deliveries in the consumer's thread.
+class delivery_handler {
+public:
+  virtual ~delivery_handler();
+
+  /// Handles one delivery: `delivery` is (deliver_atom, envelope), shared, so
+  /// it can be kept without copying. Must call `done` exactly once, now or
+  /// later from a continuation running in the consumer.
+  virtual void handle(consumer_host& host, const caf::message& delivery,
+                      std::function<void(outcome)> done)
+    = 0;
+};
+
 struct consumer_config {
   broker_settings broker;
   /// Declared on every (re)connect before consuming.
@@ -84,10 +127,10 @@ struct consumer_config {
   /// Auto-ack (for reply queues whose messages are not worth redelivering).
   bool no_ack = false;
   bool exclusive = false;
-  /// The actors that handle deliveries; must not be empty.
+  /// Runs in the consumer's thread; when set, `targets` are not used.
+  std::shared_ptr<delivery_handler> handler;
+  /// The actors that handle deliveries when there is no `handler`.
   std::vector<caf::actor> targets;
-  /// Publishes dead letters. Required unless `no_ack`.
-  caf::actor publisher;
   /// Named in `x-warren-actor` on dead letters.
   std::string actor_name;
   std::string node_name;

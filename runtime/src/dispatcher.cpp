@@ -1,4 +1,4 @@
-#include "actor_host.hpp"
+#include "dispatcher.hpp"
 
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/topology.hpp"
@@ -21,11 +21,11 @@ using bridges::outgoing_message;
 // itself (shared with the consumer, not copied), what its handlers want
 // published, and how many publishes and calls are still outstanding.
 struct message_scope {
-  caf::event_based_actor* self = nullptr;
-  std::shared_ptr<const host_services> services;
+  bridges::consumer_host* host = nullptr;
+  std::shared_ptr<const dispatch_services> services;
   const actor* user = nullptr;
   caf::message delivery; // (deliver_atom, envelope)
-  caf::response_promise promise;
+  std::function<void(outcome)> done;
   std::vector<outgoing_message> outbox;
   struct pending_call {
     outgoing_message request;
@@ -176,23 +176,14 @@ void flush_effects(const scope_ptr& scope) {
   scope->calls.clear();
   if (!scope->failure.is_ok())
     return; // A failed message sends nothing.
-  auto* self = scope->self;
   for (auto& msg : outbox) {
     ++scope->outstanding;
-    self
-      ->request(scope->services->publisher, caf::infinite,
-                bridges::publish_atom::value, std::move(msg))
-      .then(
-        [scope](caf::ok_atom) {
-          --scope->outstanding;
-          finish_if_done(scope);
-        },
-        [scope](caf::error& err) {
-          --scope->outstanding;
-          if (scope->failure.is_ok())
-            scope->failure = status::fail(code_of(err), describe(err), false);
-          finish_if_done(scope);
-        });
+    scope->host->publish(std::move(msg), [scope](const caf::error& err) {
+      --scope->outstanding;
+      if (err && scope->failure.is_ok())
+        scope->failure = status::fail(code_of(err), describe(err), false);
+      finish_if_done(scope);
+    });
   }
   for (auto& call : calls) {
     ++scope->outstanding;
@@ -207,7 +198,7 @@ void flush_effects(const scope_ptr& scope) {
       flush_effects(scope);
       finish_if_done(scope);
     };
-    self
+    scope->host->self()
       ->request(scope->services->requester, caf::infinite,
                 bridges::call_atom::value,
                 std::move(call.request),
@@ -219,7 +210,8 @@ void flush_effects(const scope_ptr& scope) {
 
 void answer(const scope_ptr& scope, outcome result) {
   scope->answered = true;
-  scope->promise.deliver(std::move(result));
+  auto done = std::move(scope->done);
+  done(std::move(result));
 }
 
 void finish_if_done(const scope_ptr& scope) {
@@ -253,52 +245,63 @@ void finish_if_done(const scope_ptr& scope) {
   bridges::set_field(reply.properties.headers, bridges::header::error_code,
                      std::string{to_string(why.code())});
   scope->answered = true;
-  auto promise = scope->promise;
-  scope->self
-    ->request(scope->services->publisher, caf::infinite,
-              bridges::publish_atom::value, std::move(reply))
-    .then([promise, result](caf::ok_atom) mutable { promise.deliver(result); },
-          [promise, result](caf::error&) mutable { promise.deliver(result); });
+  auto done = std::move(scope->done);
+  scope->host->publish(std::move(reply),
+                       [done, result](const caf::error&) { done(result); });
 }
 
 } // namespace
 
-caf::behavior actor_host(caf::event_based_actor* self,
-                         std::shared_ptr<actor> user, host_services services) {
-  auto table = std::make_shared<handlers>();
-  user->setup(*table);
-  auto shared_services = std::make_shared<host_services>(std::move(services));
-  return {
-    [self, user, table, shared_services](bridges::deliver_atom,
-                                         const envelope& env)
-      -> caf::result<outcome> {
-      auto scope = std::make_shared<message_scope>();
-      scope->self = self;
-      scope->services = shared_services;
-      scope->user = user.get();
-      scope->delivery = self->current_mailbox_element()->copy_content_to_message();
-      scope->promise = self->make_response_promise();
-      const auto* handler = table->find(env.properties.type);
-      if (handler == nullptr) {
-        scope->failure = status::fail(
-          errc::unknown_type,
-          env.properties.type.empty()
-            ? "message has no type and the actor has no default handler"
-            : "unknown message type '" + env.properties.type + "'",
-          true);
-      } else {
-        context_impl ctx{scope};
-        run_guarded(scope, [&] { return (*handler)(ctx, env.body); });
-        if (scope->failure.is_ok() && user->replies_with_errors()
-            && !scope->replied && !env.properties.reply_to.empty())
-          std::cerr << "warren: " << user->name()
-                    << ": handler finished without replying to a request\n";
-      }
-      flush_effects(scope);
-      finish_if_done(scope);
-      return scope->promise;
-    },
-  };
+namespace {
+
+class dispatcher : public bridges::delivery_handler {
+public:
+  dispatcher(std::shared_ptr<actor> user, dispatch_services services)
+    : user_(std::move(user)),
+      services_(std::make_shared<dispatch_services>(std::move(services))) {
+    user_->setup(table_);
+  }
+
+  void handle(bridges::consumer_host& host, const caf::message& delivery,
+              std::function<void(outcome)> done) override {
+    auto scope = std::make_shared<message_scope>();
+    scope->host = &host;
+    scope->services = services_;
+    scope->user = user_.get();
+    scope->delivery = delivery;
+    scope->done = std::move(done);
+    const auto& env = scope->message();
+    const auto* handler = table_.find(env.properties.type);
+    if (handler == nullptr) {
+      scope->failure = status::fail(
+        errc::unknown_type,
+        env.properties.type.empty()
+          ? "message has no type and the actor has no default handler"
+          : "unknown message type '" + env.properties.type + "'",
+        true);
+    } else {
+      context_impl ctx{scope};
+      run_guarded(scope, [&] { return (*handler)(ctx, env.body); });
+      if (scope->failure.is_ok() && user_->replies_with_errors()
+          && !scope->replied && !env.properties.reply_to.empty())
+        std::cerr << "warren: " << user_->name()
+                  << ": handler finished without replying to a request\n";
+    }
+    flush_effects(scope);
+    finish_if_done(scope);
+  }
+
+private:
+  std::shared_ptr<actor> user_;
+  std::shared_ptr<const dispatch_services> services_;
+  handlers table_;
+};
+
+} // namespace
+
+std::shared_ptr<bridges::delivery_handler>
+make_dispatcher(std::shared_ptr<actor> user, dispatch_services services) {
+  return std::make_shared<dispatcher>(std::move(user), std::move(services));
 }
 
 } // namespace warren::detail

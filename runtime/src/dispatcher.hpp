@@ -1,0 +1,35 @@
+#pragma once
+
+// Private to warren::runtime: runs one `warren::actor` instance's handlers
+// for the deliveries of its consumer, in the consumer's own thread.
+//
+// For each delivery: find the handler by `type`, run it with a context that
+// collects what it sends, publish that (only if the handler succeeded) on the
+// consumer's connection with confirms, start its calls through the node's
+// requester, and report the outcome once every publish is confirmed and every
+// call continuation has run. A handler that throws or fails never takes the
+// consumer down: the outcome says reject and carries the reason.
+
+#include "warren/bridges/consumer.hpp"
+#include "warren/runtime/actor.hpp"
+
+#include <caf/actor.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace warren::detail {
+
+/// What every dispatcher of a node shares.
+struct dispatch_services {
+  caf::actor requester;
+  std::string node_name;
+  std::chrono::milliseconds call_timeout{5000};
+};
+
+/// Makes the handler a consumer runs for `user`'s deliveries.
+std::shared_ptr<bridges::delivery_handler>
+make_dispatcher(std::shared_ptr<actor> user, dispatch_services services);
+
+} // namespace warren::detail
