@@ -640,10 +640,13 @@ throughput_result raw_throughput(const broker_target& target,
 }
 
 latency_result raw_rpc(const broker_target& target,
-                       const std::string& request_queue, std::size_t calls) {
+                       const std::string& request_queue, std::size_t calls,
+                       rpc_server server_kind) {
   if (calls == 0)
     throw std::invalid_argument("raw_rpc needs at least one call");
-  recreate_queue(target, request_queue);
+  const bool external = server_kind == rpc_server::external;
+  if (!external)
+    recreate_queue(target, request_queue);
 
   run_state run;
   std::vector<double> latencies_us;
@@ -652,6 +655,10 @@ latency_result raw_rpc(const broker_target& target,
   steady::time_point last_reply;
 
   auto server = spawn(run, [&] {
+    if (external) {
+      run.set_ready(); // someone else serves the queue
+      return;
+    }
     connection conn{target, "warren-bench-raw-rpc-server"};
     auto* state = conn.get();
     amqp_basic_qos(state, channel_id, 0, rpc_prefetch, 0);
@@ -782,7 +789,13 @@ latency_result raw_rpc(const broker_target& target,
     }
   });
 
-  finish_run(run, server, client, target, request_queue);
+  if (external) {
+    server.join();
+    client.join();
+    run.rethrow_if_failed();
+  } else {
+    finish_run(run, server, client, target, request_queue);
+  }
   auto seconds = seconds_between(first_request, last_reply);
   std::sort(latencies_us.begin(), latencies_us.end());
   return {calls, seconds, static_cast<double>(calls) / seconds,

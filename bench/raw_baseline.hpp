@@ -71,7 +71,17 @@ throughput_result raw_throughput(const broker_target& target,
 /// no_ack) sends `calls` transient 64-byte JSON requests one after the other,
 /// each with a unique correlation_id, and times each round trip. The request
 /// queue is deleted after the run.
+/// Who serves the request queue in `raw_rpc`.
+enum class rpc_server {
+  /// A raw rabbitmq-c server thread on a fresh queue (deleted afterwards).
+  raw,
+  /// Someone else (a warren service) already consumes `request_queue`; only
+  /// the raw client runs, and the queue is left alone.
+  external,
+};
+
 latency_result raw_rpc(const broker_target& target,
-                       const std::string& request_queue, std::size_t calls);
+                       const std::string& request_queue, std::size_t calls,
+                       rpc_server server = rpc_server::raw);
 
 } // namespace warren::bench

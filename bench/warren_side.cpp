@@ -5,6 +5,7 @@
 #include "warren/actors/builtin.hpp"
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/client.hpp"
+#include "warren/bridges/publisher.hpp"
 #include "warren/runtime/call.hpp"
 #include "warren/runtime/node.hpp"
 
@@ -37,6 +38,11 @@ struct finish_line {
 };
 
 finish_line* current_finish = nullptr;
+
+// Batches of 100 in flight. Measured: 10 (1000 messages unconfirmed) gave
+// 13.7k msg/s, 4 gave 17.3k; a deeper pipeline only makes the broker throttle
+// the connection (credit flow).
+constexpr std::size_t window_batches = 4;
 
 class counter : public warren::actor {
 public:
@@ -75,10 +81,13 @@ void delete_queues(const runtime::node_config& cfg, const std::string& queue) {
   (*client)->delete_queue(bridges::dead_letter_queue_name(queue));
 }
 
-// Keeps up to `window` publish requests outstanding until all are confirmed.
+// Publishes `total` messages in batches of `batch` (one request and one
+// answer per batch, as the raw loop waits for confirms per 100), keeping up
+// to `window` batches outstanding, until all are confirmed.
 caf::behavior publish_driver(caf::event_based_actor* self, caf::actor publisher,
                              bridges::outgoing_message prototype,
-                             std::size_t total, std::size_t window,
+                             std::size_t total, std::size_t batch,
+                             std::size_t window,
                              std::shared_ptr<std::promise<std::size_t>> done) {
   struct state {
     std::size_t sent = 0;
@@ -87,7 +96,8 @@ caf::behavior publish_driver(caf::event_based_actor* self, caf::actor publisher,
   };
   auto st = std::make_shared<state>();
   auto send_one = std::make_shared<std::function<void()>>();
-  auto settled = [=] {
+  auto settled = [=](std::size_t n, bool ok) {
+    (ok ? st->confirmed : st->failed) += n;
     if (st->confirmed + st->failed == total) {
       done->set_value(st->failed);
       *send_one = nullptr; // break the self-reference
@@ -99,21 +109,19 @@ caf::behavior publish_driver(caf::event_based_actor* self, caf::actor publisher,
   *send_one = [=] {
     if (st->sent >= total)
       return;
-    auto msg = prototype;
-    msg.properties.message_id = std::to_string(st->sent++);
+    bridges::publish_batch msgs;
+    auto n = std::min(batch, total - st->sent);
+    msgs.messages.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      msgs.messages.push_back(prototype);
+      msgs.messages.back().properties.message_id = std::to_string(st->sent++);
+    }
     self->request(publisher, caf::infinite, bridges::publish_atom::value,
-                  std::move(msg))
-      .then(
-        [=](caf::ok_atom) {
-          ++st->confirmed;
-          settled();
-        },
-        [=](caf::error&) {
-          ++st->failed;
-          settled();
-        });
+                  std::move(msgs))
+      .then([=](caf::ok_atom) { settled(n, true); },
+            [=](caf::error&) { settled(n, false); });
   };
-  for (std::size_t i = 0; i < window && i < total; ++i)
+  for (std::size_t i = 0; i < window && i * batch < total; ++i)
     (*send_one)();
   return {[](caf::ok_atom) {}};
 }
@@ -155,7 +163,7 @@ throughput_result warren_throughput(const std::string& uri,
     auto confirmed = done->get_future();
     auto start = clock_type::now();
     sys.spawn(publish_driver, node.publisher(), prototype, messages,
-              std::size_t{1000}, done);
+              std::size_t{100}, window_batches, done);
     if (confirmed.wait_for(std::chrono::seconds{120})
         != std::future_status::ready)
       throw std::runtime_error("warren publish did not finish in 120 s");
@@ -177,8 +185,8 @@ throughput_result warren_throughput(const std::string& uri,
   return result;
 }
 
-latency_result warren_rpc(const std::string& uri, const std::string& service,
-                          std::size_t calls) {
+warren_rpc_result warren_rpc(const std::string& uri, const std::string& service,
+                             std::size_t calls) {
   auto cfg = make_config(uri);
   delete_queues(cfg, service);
   runtime::actor_spec spec;
@@ -193,11 +201,14 @@ latency_result warren_rpc(const std::string& uri, const std::string& service,
   caf::actor_system_config sys_cfg;
   runtime::configure_system(sys_cfg, cfg);
   caf::actor_system sys{sys_cfg};
-  latency_result result{calls, 0, 0, 0, 0};
+  warren_rpc_result both{{calls, 0, 0, 0, 0}, {calls, 0, 0, 0, 0}};
+  auto& result = both.call;
   {
     runtime::node node{sys, cfg, kinds};
     if (auto err = node.start(std::chrono::seconds{30}))
       throw std::runtime_error("node start: " + describe(err));
+    both.service = raw_rpc(parse_target(uri), service, calls,
+                           rpc_server::external);
     bridges::outgoing_message prototype;
     prototype.exchange = bridges::actors_exchange;
     prototype.routing_key = service;
@@ -232,7 +243,7 @@ latency_result warren_rpc(const std::string& uri, const std::string& service,
     node.stop();
   }
   delete_queues(cfg, service);
-  return result;
+  return both;
 }
 
 } // namespace warren::bench

@@ -22,9 +22,18 @@ throughput_result warren_throughput(const std::string& uri,
                                     std::size_t messages,
                                     std::size_t body_bytes = 256);
 
-/// Sequential calls to a warren echo service named `service` through a
-/// node's call router, with a ~64-byte JSON body.
-latency_result warren_rpc(const std::string& uri, const std::string& service,
-                          std::size_t calls);
+struct warren_rpc_result {
+  /// The raw rabbitmq-c client of raw_rpc calling a warren echo service: the
+  /// cost of the service side.
+  latency_result service;
+  /// warren to warren: calls through a node's requester (the path of
+  /// `context::call`) to the same service.
+  latency_result call;
+};
+
+/// Sequential calls to a warren echo service named `service`, ~64-byte JSON
+/// bodies, first from the raw client, then through warren's requester.
+warren_rpc_result warren_rpc(const std::string& uri, const std::string& service,
+                             std::size_t calls);
 
 } // namespace warren::bench

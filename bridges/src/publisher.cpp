@@ -19,10 +19,30 @@ constexpr std::chrono::milliseconds idle_poll{200};
 // Events read per poll before the mailbox gets its turn again.
 constexpr int events_per_poll = 512;
 
+// The requester of one publish request, shared by the messages of a batch:
+// answered once, when the last of them is settled (or the first fails).
+struct publish_request {
+  caf::response_promise promise;
+  std::size_t remaining = 0;
+  bool answered = false;
+
+  void settle(const caf::error& err) {
+    if (answered)
+      return;
+    if (err) {
+      answered = true;
+      promise.deliver(err);
+    } else if (--remaining == 0) {
+      answered = true;
+      promise.deliver(caf::ok_atom::value);
+    }
+  }
+};
+
 struct pending_publish {
   uint64_t tag = 0;
   outgoing_message msg;
-  caf::response_promise promise;
+  std::shared_ptr<publish_request> request;
   bool returned = false;
   bool settled = false;
   std::string return_reason;
@@ -43,10 +63,25 @@ public:
     send(this, reconnect_atom::value);
     return {
       [this](publish_atom, outgoing_message& msg) -> caf::result<caf::ok_atom> {
-        auto promise = make_response_promise();
-        waiting_.push_back(pending_publish{0, std::move(msg), promise, false, false, {}});
+        auto request = std::make_shared<publish_request>();
+        request->promise = make_response_promise();
+        request->remaining = 1;
+        waiting_.push_back(
+          pending_publish{0, std::move(msg), request, false, false, {}});
         publish_waiting();
-        return promise;
+        return request->promise;
+      },
+      [this](publish_atom, publish_batch& batch) -> caf::result<caf::ok_atom> {
+        if (batch.messages.empty())
+          return caf::ok_atom::value;
+        auto request = std::make_shared<publish_request>();
+        request->promise = make_response_promise();
+        request->remaining = batch.messages.size();
+        for (auto& msg : batch.messages)
+          waiting_.push_back(
+            pending_publish{0, std::move(msg), request, false, false, {}});
+        publish_waiting();
+        return request->promise;
       },
       [this](drain_atom) -> caf::result<caf::ok_atom> {
         if (unconfirmed_.empty() && waiting_.empty())
@@ -170,18 +205,18 @@ private:
       p.settled = true;
       if (!ack) {
         ++stats_.nacked;
-        p.promise.deliver(make_error(errc::publish_nacked,
+        p.request->settle(make_error(errc::publish_nacked,
                                      "broker nacked message "
                                        + p.msg.properties.message_id));
       } else if (p.returned) {
         ++stats_.returned;
-        p.promise.deliver(make_error(
+        p.request->settle(make_error(
           errc::unroutable, "no queue took the message sent to exchange '"
                               + p.msg.exchange + "' with routing key '"
                               + p.msg.routing_key + "': " + p.return_reason));
       } else {
         ++stats_.confirmed;
-        p.promise.deliver(caf::ok_atom::value);
+        p.request->settle(caf::none);
       }
     };
     if (unconfirmed_.empty() || tag < unconfirmed_.front().tag)
@@ -223,9 +258,9 @@ private:
   void fail_all(const caf::error& err) {
     for (auto& p : unconfirmed_)
       if (!p.settled)
-        p.promise.deliver(err);
+        p.request->settle(err);
     for (auto& p : waiting_)
-      p.promise.deliver(err);
+      p.request->settle(err);
     unconfirmed_.clear();
     waiting_.clear();
     for (auto& promise : drains_)

@@ -8,6 +8,10 @@
 ///       Answered when the broker confirms the message (basic.ack). Errors:
 ///       `errc::publish_nacked` (basic.nack), `errc::unroutable` (a mandatory
 ///       message came back with basic.return), `errc::shutting_down`.
+///   (publish_atom, publish_batch) -> ok_atom
+///       A batch, answered once: when all are confirmed, or with the first
+///       error. One request and one answer per batch instead of per message,
+///       for bulk producers.
 ///   (drain_atom) -> ok_atom
 ///       Answered once every message accepted so far is confirmed.
 ///   (stats_atom) -> publisher_stats
@@ -35,6 +39,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace warren::bridges {
 
@@ -44,6 +49,11 @@ struct publisher_config {
   topology topo;
   /// Default 1000.
   std::size_t max_unconfirmed = 1000;
+};
+
+/// Messages published as one request (see the protocol above).
+struct publish_batch {
+  std::vector<outgoing_message> messages;
 };
 
 struct publisher_stats {
@@ -65,3 +75,4 @@ caf::actor spawn_publisher(caf::actor_system& sys, publisher_config cfg);
 } // namespace warren::bridges
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::bridges::publisher_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::bridges::publish_batch)
