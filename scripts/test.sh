@@ -2,8 +2,7 @@
 # The whole test suite on a fresh Debian 12 machine: install what is missing,
 # build, start a private RabbitMQ node, run every test, stop the node.
 #
-#   scripts/test.sh             quick mode (default; CI)
-#   WARREN_TEST_FULL=1 scripts/test.sh   full fault matrices and long runs
+#   scripts/test.sh             every test (CI runs exactly this)
 #   scripts/test.sh -R regex    extra arguments go to ctest
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -115,7 +115,7 @@ public:
   consumer_impl(caf::actor_config& cfg, consumer_config config)
     : connection_actor(cfg), config_(std::move(config)), conn_(config_.broker) {
     if (config_.ack_batch == 0)
-      config_.ack_batch = std::max<uint16_t>(1, config_.prefetch / 2);
+      config_.ack_batch = std::max<uint16_t>(1, config_.prefetch / 5);
     set_exit_handler([this](const caf::exit_msg& msg) {
       // Unacked deliveries go back to the broker when the connection closes.
       conn_.close();

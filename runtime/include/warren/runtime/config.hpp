@@ -42,9 +42,11 @@ struct actor_spec {
   /// The queue consumed. Default: the actor's name. Declared as a durable
   /// classic queue unless `topology.queues` declares it.
   std::string queue;
-  /// Unacked deliveries in flight: the actor's mailbox bound. Default 100.
+  /// Unacked deliveries in flight per instance: its mailbox bound.
+  /// Default 100.
   uint16_t prefetch = 100;
-  /// Actor instances in this node competing on the queue. Default 1.
+  /// Actor instances in this node competing on the queue, each with its own
+  /// consumer connection and thread. Default 1.
   uint32_t instances = 1;
   /// Kind-specific settings handed to the actor as they are. Default {}.
   boost::json::object options;
