@@ -6,10 +6,15 @@
 #   scripts/broker.sh kill  [NAME]   kill -9 it (fault tests)
 #   scripts/broker.sh status [NAME]  exit 0 when it is running
 #   scripts/broker.sh uri   [NAME]   print its amqp:// URI
+#   scripts/broker.sh tls-uri [NAME] print its amqps:// URI (TLS listener)
+#   scripts/broker.sh ca    [NAME]   print the path of the CA that signed its certificate
 #
 # Everything of the node lives under .state/broker/NAME in the project: its own
 # node name, Erlang cookie (HOME), ports, config, data and log dirs. It never
-# touches a broker it did not start. Ports come from WARREN_BROKER_PORT (default
+# touches a broker it did not start. The node also listens for TLS on
+# WARREN_BROKER_TLS_PORT (default AMQP port + 1000) with a certificate for the
+# host name "localhost" only, signed by a CA generated for this node under
+# .state/broker/NAME/tls. Ports come from WARREN_BROKER_PORT (default
 # 5690) and WARREN_BROKER_DIST_PORT (default AMQP port + 20000). rabbitmqctl itself
 # binds dist port + 10000 and up, so keep the AMQP port out of that range.
 set -euo pipefail
@@ -20,6 +25,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 base="$root/.state/broker/$name"
 port=${WARREN_BROKER_PORT:-5690}
 dist_port=${WARREN_BROKER_DIST_PORT:-$((port + 20000))}
+tls_port=${WARREN_BROKER_TLS_PORT:-$((port + 1000))}
 host=$(hostname -s 2>/dev/null || echo localhost)
 nodename="$name@localhost"
 rabbit_bin=/usr/lib/rabbitmq/bin
@@ -53,6 +59,22 @@ is_running() {
   [ -f "$base/rabbit.pid" ] && kill -0 "$(cat "$base/rabbit.pid")" 2>/dev/null
 }
 
+# A throw-away CA and a server certificate for "localhost" (not 127.0.0.1, so
+# tests can show that host-name verification is on).
+make_certificates() {
+  local dir="$base/tls"
+  [ -f "$dir/server.pem" ] && return 0
+  command -v openssl >/dev/null || die "openssl is not installed (run scripts/setup.sh)"
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=warren test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$dir/ext.cnf"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+    -CAcreateserial -days 3650 -extfile "$dir/ext.cnf" -out "$dir/server.pem" 2>/dev/null
+}
+
 start() {
   [ -x "$rabbit_bin/rabbitmq-server" ] || die "rabbitmq-server is not installed (run scripts/setup.sh)"
   mkdir -p "$base/home" "$base/mnesia" "$base/log"
@@ -62,7 +84,14 @@ start() {
   fi
   # guest may log in from 127.0.0.1 only (RabbitMQ's default); the test node
   # needs nothing more. Modest disk/memory alarms suit a shared CI machine.
+  make_certificates
   cat > "$base/rabbitmq.conf" <<CONF
+listeners.ssl.default = 127.0.0.1:$tls_port
+ssl_options.cacertfile = $base/tls/ca.pem
+ssl_options.certfile = $base/tls/server.pem
+ssl_options.keyfile = $base/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
 loopback_users.guest = true
 disk_free_limit.absolute = 50MB
 vm_memory_high_watermark.relative = 0.4
@@ -110,5 +139,7 @@ case "$cmd" in
   kill) kill_node; echo "broker.sh: $nodename killed" ;;
   status) is_running ;;
   uri) echo "amqp://guest:guest@127.0.0.1:$port/" ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  tls-uri) echo "amqps://guest:guest@localhost:$tls_port/" ;;
+  ca) echo "$base/tls/ca.pem" ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
 esac

@@ -13,7 +13,7 @@ packages=(
   build-essential cmake pkg-config
   libcaf-dev librabbitmq-dev libsqlite3-dev sqlite3 libboost-json1.81-dev
   catch2 libcli11-dev
-  rabbitmq-server
+  rabbitmq-server openssl
   python3-pika amqp-tools
 )
 

@@ -17,6 +17,8 @@ cleanup() { "$root/scripts/broker.sh" stop "$broker_name" || true; }
 trap cleanup EXIT
 "$root/scripts/broker.sh" start "$broker_name"
 export WARREN_TEST_AMQP_URI=$("$root/scripts/broker.sh" uri "$broker_name")
+export WARREN_TEST_AMQPS_URI=$("$root/scripts/broker.sh" tls-uri "$broker_name")
+export WARREN_TEST_TLS_CA=$("$root/scripts/broker.sh" ca "$broker_name")
 export WARREN_TEST_BROKER_NAME=$broker_name
 export WARREN_TEST_BROKER_SCRIPT="$root/scripts/broker.sh"
 

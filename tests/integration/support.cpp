@@ -421,8 +421,10 @@ node_process::node_process(const temp_dir& dir, boost::json::object config) {
   out_path_ = dir.file(name_ + ".out");
   err_path_ = dir.file(name_ + ".err");
   write_file(config_path_, boost::json::serialize(config));
-  pid_ = spawn({warren_cli(), "run", config_path_},
-               {"WARREN_BROKER_URI=" + broker_uri()}, out_path_, err_path_);
+  // The config names the broker (node_config uses the test broker); an
+  // empty WARREN_BROKER_URI keeps a caller's environment from overriding it.
+  pid_ = spawn({warren_cli(), "run", config_path_}, {"WARREN_BROKER_URI="},
+               out_path_, err_path_);
   auto ready_line = "warren: node '" + name_ + "' ready";
   auto deadline = clock_type::now() + 30s;
   for (;;) {
