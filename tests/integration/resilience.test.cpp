@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <thread>
 
 using namespace warren;
 using namespace std::chrono_literals;
@@ -104,4 +105,29 @@ TEST_CASE("a graceful stop lets the delivery in flight finish and acks it "
   // Acked, not left for redelivery.
   CHECK(broker.count(name) == 0);
   CHECK(broker.count(bridges::dead_letter_queue_name(name)) == 0);
+}
+
+TEST_CASE("an idle node keeps its connections alive by servicing heartbeats",
+          "[broker][resilience]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("idle");
+  auto cfg = test::node_config(dir);
+  // With a 1 s heartbeat the broker closes a connection that stays silent
+  // for about 2 s; the node sits idle for 5. rabbitmq-c sends heartbeats only
+  // from inside its calls, so this fails if a connection owner stops reading
+  // its socket while idle (the broker's heartbeats wake it to answer).
+  cfg["broker"].as_object()["heartbeat_seconds"] = 1;
+  cfg["actors"] = json::array{json::object{
+    {"name", name}, {"kind", "service"}, {"handler", "echo"}}};
+  test::node_process node{dir, cfg};
+  std::this_thread::sleep_for(5s);
+  auto res = test::warren({"call", "-u", test::broker_uri(), "--timeout",
+                           "2000", name, R"({"still": "here"})"});
+  CHECK(res.exit_code == 0);
+  CHECK(res.out == "{\"still\":\"here\"}\n");
+  // No connection was lost and reopened meanwhile.
+  CHECK(node.err().find("lost its connection") == std::string::npos);
+  CHECK(node.err().find("heartbeat") == std::string::npos);
+  CHECK(node.stop() == 0);
 }
