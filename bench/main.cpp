@@ -1,11 +1,13 @@
 // warren-bench: raw rabbitmq-c vs warren, in one run, as machine-readable
 // lines `BENCH name=... value=... unit=...`.
 //
-//   build/bench/warren-bench [--uri URI] [--messages N] [--calls N] [--rounds N]
+//   build/bench/warren-bench [--uri URI] [--messages N] [--calls N] [--rounds
+//   N]
 //
-// URI defaults to $WARREN_TEST_AMQP_URI, then amqp://guest:guest@127.0.0.1:5690/.
-// Each round runs raw then warren back to back; figures are medians over the
-// rounds, ratios the medians of the per-round ratios.
+// URI defaults to $WARREN_TEST_AMQP_URI, then
+// amqp://guest:guest@127.0.0.1:5690/. Each round runs raw then warren back to
+// back; figures are medians over the rounds, ratios the medians of the
+// per-round ratios.
 //
 //   warren.rpc.*   the raw client calling a warren echo service (the cost of
 //                  warren's service side, against the raw server)
@@ -68,8 +70,8 @@ int main(int argc, char** argv) {
       std::cerr << "round " << r + 1 << ": throughput\n";
       raw_tp.push_back(
         raw_throughput(target, "bench.raw.throughput", messages).msgs_per_sec);
-      w_tp.push_back(
-        warren_throughput(uri, "bench.warren.throughput", messages).msgs_per_sec);
+      w_tp.push_back(warren_throughput(uri, "bench.warren.throughput", messages)
+                       .msgs_per_sec);
       tp_ratio.push_back(w_tp.back() / raw_tp.back());
       std::cerr << "round " << r + 1 << ": rpc\n";
       auto raw = raw_rpc(target, "bench.raw.rpc", calls);

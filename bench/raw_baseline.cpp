@@ -1,6 +1,8 @@
 #include "raw_baseline.hpp"
 
 #include "stats.hpp"
+#include "warren/bridges/broker.hpp"
+#include "warren/errc.hpp"
 
 #include <algorithm>
 #include <amqp.h>
@@ -452,94 +454,15 @@ void await_confirms(amqp_connection_state_t state, uint64_t first_tag,
 // -- public functions --------------------------------------------------------
 
 broker_target parse_target(const std::string& amqp_uri) {
-  auto decode = [&](const std::string& in, const char* part) {
-    std::string out;
-    out.reserve(in.size());
-    for (std::size_t i = 0; i < in.size(); ++i) {
-      if (in[i] != '%') {
-        out += in[i];
-        continue;
-      }
-      auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-          return c - '0';
-        if (c >= 'a' && c <= 'f')
-          return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-          return c - 'A' + 10;
-        return -1;
-      };
-      int hi = i + 2 < in.size() ? hex(in[i + 1]) : -1;
-      int lo = i + 2 < in.size() ? hex(in[i + 2]) : -1;
-      if (hi < 0 || lo < 0)
-        throw std::invalid_argument("bad percent escape in the " +
-                                    std::string{part} + " of '" + amqp_uri +
-                                    "'");
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
-    return out;
-  };
-
-  const std::string scheme = "amqp://";
-  if (amqp_uri.compare(0, scheme.size(), scheme) != 0)
+  // Parsing is not measured, so the baseline shares warren's parser.
+  auto endpoint = bridges::parse_broker_uri(amqp_uri);
+  if (!endpoint)
+    throw std::invalid_argument(describe(endpoint.error()));
+  if (endpoint->tls)
     throw std::invalid_argument("the raw baseline needs an amqp:// URI, got '" +
-                                amqp_uri + "'");
-  auto rest = amqp_uri.substr(scheme.size());
-  rest = rest.substr(0, rest.find('?'));
-  auto slash = rest.find('/');
-  auto authority = rest.substr(0, slash);
-  auto path = slash == std::string::npos ? std::string{} : rest.substr(slash);
-
-  broker_target target{"localhost", 5672, "guest", "guest", "/"};
-  // rfind: the host part never contains '@', an unescaped password might.
-  auto at = authority.rfind('@');
-  if (at != std::string::npos) {
-    auto userinfo = authority.substr(0, at);
-    authority = authority.substr(at + 1);
-    auto colon = userinfo.find(':');
-    target.user = decode(userinfo.substr(0, colon), "user");
-    if (colon != std::string::npos)
-      target.password = decode(userinfo.substr(colon + 1), "password");
-  }
-
-  std::string port_text;
-  if (!authority.empty() && authority.front() == '[') { // [IPv6]:port
-    auto close = authority.find(']');
-    if (close == std::string::npos)
-      throw std::invalid_argument("unterminated IPv6 host in '" + amqp_uri +
-                                  "'");
-    target.host = authority.substr(1, close - 1);
-    auto tail = authority.substr(close + 1);
-    if (!tail.empty()) {
-      if (tail.front() != ':')
-        throw std::invalid_argument("bad host in '" + amqp_uri + "'");
-      port_text = tail.substr(1);
-    }
-  } else {
-    auto colon = authority.find(':');
-    if (colon != std::string::npos) {
-      port_text = authority.substr(colon + 1);
-      authority = authority.substr(0, colon);
-    }
-    if (!authority.empty())
-      target.host = authority;
-  }
-  if (!port_text.empty()) {
-    if (port_text.size() > 5 ||
-        port_text.find_first_not_of("0123456789") != std::string::npos)
-      throw std::invalid_argument("bad port '" + port_text + "' in '" +
-                                  amqp_uri + "'");
-    target.port = std::stoi(port_text);
-    if (target.port < 1 || target.port > 65535)
-      throw std::invalid_argument("port out of range in '" + amqp_uri + "'");
-  }
-
-  // Like warren's parser (and pika): an empty path or a lone "/" means the
-  // default vhost "/", not the empty-named vhost of the strict AMQP URI spec.
-  if (path.size() > 1)
-    target.vhost = decode(path.substr(1), "vhost");
-  return target;
+                                endpoint->redacted() + "'");
+  return {endpoint->host, endpoint->port, endpoint->user, endpoint->password,
+          endpoint->vhost};
 }
 
 throughput_result raw_throughput(const broker_target& target,

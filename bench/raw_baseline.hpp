@@ -1,8 +1,9 @@
 #pragma once
 
-/// A raw rabbitmq-c baseline (no warren code, no CAF) that the benchmark runs
-/// in the same process run as warren's own figures, so the cost warren adds
-/// over the bare client library can be read off directly.
+/// A raw rabbitmq-c baseline (no warren code on the measured path, no CAF)
+/// that the benchmark runs in the same process run as warren's own figures,
+/// so the cost warren adds over the bare client library can be read off
+/// directly.
 ///
 /// Every function opens its own connections (one per thread, as rabbitmq-c
 /// requires), declares the queue it uses fresh, deletes it afterwards, and
@@ -40,12 +41,9 @@ struct broker_target {
   std::string user, password, vhost;
 };
 
-/// Parses `amqp://[user[:password]@]host[:port][/vhost]`. Defaults: user and
-/// password "guest", port 5672, vhost "/" (also for an empty path or a lone
-/// "/"); user, password and vhost are percent-decoded ("/%2f" is "/"), as in
-/// warren's own parse_broker_uri. A query string is ignored. Throws
-/// std::invalid_argument for another scheme (amqps is not supported here), a
-/// bad port or a bad percent escape.
+/// Parses an `amqp://` URI with warren's `parse_broker_uri` (the same
+/// defaults and percent-decoding). Throws std::invalid_argument for a bad URI
+/// or an `amqps://` one (the baseline is plain TCP).
 broker_target parse_target(const std::string& amqp_uri);
 
 /// Measures persistent throughput with rabbitmq-c alone: one publisher and

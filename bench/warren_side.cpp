@@ -1,7 +1,6 @@
 #include "warren_side.hpp"
 
 #include "stats.hpp"
-
 #include "warren/actors/builtin.hpp"
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/client.hpp"
@@ -9,11 +8,9 @@
 #include "warren/runtime/call.hpp"
 #include "warren/runtime/node.hpp"
 
-#include <caf/all.hpp>
-
-#include <boost/json/parse.hpp>
-
 #include <atomic>
+#include <boost/json/parse.hpp>
+#include <caf/all.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -45,7 +42,7 @@ finish_line* current_finish = nullptr;
 constexpr std::size_t window_batches = 4;
 
 class counter : public warren::actor {
-public:
+ public:
   using warren::actor::actor;
   void setup(handlers& on) override {
     on.otherwise([](context&, const boost::json::value&) {
@@ -116,14 +113,16 @@ caf::behavior publish_driver(caf::event_based_actor* self, caf::actor publisher,
       msgs.messages.push_back(prototype);
       msgs.messages.back().properties.message_id = std::to_string(st->sent++);
     }
-    self->request(publisher, caf::infinite, bridges::publish_atom::value,
-                  std::move(msgs))
+    self
+      ->request(publisher, caf::infinite, bridges::publish_atom::value,
+                std::move(msgs))
       .then([=](caf::ok_atom) { settled(n, true); },
             [=](caf::error&) { settled(n, false); });
   };
   for (std::size_t i = 0; i < window && i * batch < total; ++i)
     (*send_one)();
-  return {[](caf::ok_atom) {}};
+  return {[](caf::ok_atom) {
+  }};
 }
 
 } // namespace
@@ -158,23 +157,24 @@ throughput_result warren_throughput(const std::string& uri,
     prototype.properties.delivery_mode = 2;
     prototype.properties.type = "bench";
     // A JSON string of exactly body_bytes bytes.
-    prototype.body = "\"" + std::string(body_bytes > 2 ? body_bytes - 2 : 0, 'x') + "\"";
+    prototype.body =
+      "\"" + std::string(body_bytes > 2 ? body_bytes - 2 : 0, 'x') + "\"";
     auto done = std::make_shared<std::promise<std::size_t>>();
     auto confirmed = done->get_future();
     auto start = clock_type::now();
     sys.spawn(publish_driver, node.publisher(), prototype, messages,
               std::size_t{100}, window_batches, done);
-    if (confirmed.wait_for(std::chrono::seconds{120})
-        != std::future_status::ready)
+    if (confirmed.wait_for(std::chrono::seconds{120}) !=
+        std::future_status::ready)
       throw std::runtime_error("warren publish did not finish in 120 s");
     if (auto failed = confirmed.get(); failed > 0)
       throw std::runtime_error(std::to_string(failed) + " publishes failed");
     std::unique_lock<std::mutex> guard{finish.mtx};
     if (!finish.cv.wait_for(guard, std::chrono::seconds{120},
                             [&] { return finish.seen >= finish.target; }))
-      throw std::runtime_error("warren subscriber saw only "
-                               + std::to_string(finish.seen) + " of "
-                               + std::to_string(messages));
+      throw std::runtime_error("warren subscriber saw only " +
+                               std::to_string(finish.seen) + " of " +
+                               std::to_string(messages));
     result.seconds = std::chrono::duration<double>(finish.last - start).count();
     result.msgs_per_sec = static_cast<double>(messages) / result.seconds;
     guard.unlock();
@@ -207,14 +207,15 @@ warren_rpc_result warren_rpc(const std::string& uri, const std::string& service,
     runtime::node node{sys, cfg, kinds};
     if (auto err = node.start(std::chrono::seconds{30}))
       throw std::runtime_error("node start: " + describe(err));
-    both.service = raw_rpc(parse_target(uri), service, calls,
-                           rpc_server::external);
+    both.service =
+      raw_rpc(parse_target(uri), service, calls, rpc_server::external);
     bridges::outgoing_message prototype;
     prototype.exchange = bridges::actors_exchange;
     prototype.routing_key = service;
     prototype.mandatory = true;
     prototype.properties.delivery_mode = 1;
-    prototype.body = R"({"op":"echo","payload":"0123456789abcdef0123456789ab"})";
+    prototype.body =
+      R"({"op":"echo","payload":"0123456789abcdef0123456789ab"})";
     std::vector<double> latencies;
     latencies.reserve(calls);
     caf::scoped_actor self{sys};
@@ -224,8 +225,8 @@ warren_rpc_result warren_rpc(const std::string& uri, const std::string& service,
       bool ok = false;
       std::string why;
       self
-        ->request(node.requester(), caf::infinite, call_atom::value,
-                  prototype, int64_t{10000})
+        ->request(node.requester(), caf::infinite, call_atom::value, prototype,
+                  int64_t{10000})
         .receive([&](boost::json::value&) { ok = true; },
                  [&](caf::error& err) { why = describe(err); });
       if (!ok)
@@ -234,8 +235,8 @@ warren_rpc_result warren_rpc(const std::string& uri, const std::string& service,
         std::chrono::duration<double, std::micro>(clock_type::now() - t0)
           .count());
     }
-    result.seconds
-      = std::chrono::duration<double>(clock_type::now() - start).count();
+    result.seconds =
+      std::chrono::duration<double>(clock_type::now() - start).count();
     result.calls_per_sec = static_cast<double>(calls) / result.seconds;
     std::sort(latencies.begin(), latencies.end());
     result.p50_us = percentile_sorted(latencies, 50);

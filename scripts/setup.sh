@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${WARREN_BUILD_DIR:-$root/build}
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config clang-format
   libcaf-dev librabbitmq-dev libsqlite3-dev sqlite3 libboost-json1.81-dev
   catch2 libcli11-dev
   rabbitmq-server openssl

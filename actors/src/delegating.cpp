@@ -10,13 +10,12 @@ namespace {
 
 std::unique_ptr<actor> make_worker(const actor_init& init) {
   if (init.kinds == nullptr || init.handler.empty())
-    throw std::invalid_argument("actor '" + init.name
-                                + "' needs a handler kind");
+    throw std::invalid_argument("actor '" + init.name +
+                                "' needs a handler kind");
   const auto* factory = init.kinds->find(init.handler);
   if (factory == nullptr)
-    throw std::invalid_argument("actor '" + init.name
-                                + "': unknown handler kind '" + init.handler
-                                + "'");
+    throw std::invalid_argument(
+      "actor '" + init.name + "': unknown handler kind '" + init.handler + "'");
   return (*factory)(init);
 }
 
@@ -24,8 +23,7 @@ std::unique_ptr<actor> make_worker(const actor_init& init) {
 
 delegating_actor::delegating_actor(const actor_init& init,
                                    bool replies_with_errors)
-  : actor(init),
-    worker_(make_worker(init)),
+  : actor(init), worker_(make_worker(init)),
     replies_with_errors_(replies_with_errors) {
   // Nothing else to do.
 }

@@ -1,7 +1,6 @@
 #include "warren/actors/workers.hpp"
 
 #include <boost/json/serialize.hpp>
-
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -28,14 +27,14 @@ void log::setup(handlers& on) {
 record::record(const actor_init& init) : actor(init) {
   const auto* path = init.options.if_contains("path");
   if (path == nullptr || !path->is_string())
-    throw std::invalid_argument("record actor '" + init.name
-                                + "' needs options.path (a string)");
+    throw std::invalid_argument("record actor '" + init.name +
+                                "' needs options.path (a string)");
   auto file_name = std::string{path->as_string()};
   file_.reset(std::fopen(file_name.c_str(), "a"));
   if (!file_)
-    throw std::invalid_argument("record actor '" + init.name
-                                + "': cannot open " + file_name + ": "
-                                + std::strerror(errno));
+    throw std::invalid_argument("record actor '" + init.name +
+                                "': cannot open " + file_name + ": " +
+                                std::strerror(errno));
 }
 
 void record::setup(handlers& on) {
@@ -49,10 +48,10 @@ void record::setup(handlers& on) {
     auto text = boost::json::serialize(line);
     text += '\n';
     // A short write is a failure of this message, not of the node.
-    if (std::fwrite(text.data(), 1, text.size(), file_.get()) != text.size()
-        || std::fflush(file_.get()) != 0)
-      return status::fail(std::string{"record: write failed: "}
-                          + std::strerror(errno));
+    if (std::fwrite(text.data(), 1, text.size(), file_.get()) != text.size() ||
+        std::fflush(file_.get()) != 0)
+      return status::fail(std::string{"record: write failed: "} +
+                          std::strerror(errno));
     return status::ok();
   });
 }

@@ -5,11 +5,9 @@
 #include <amqp_framing.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
-
+#include <cstring>
 #include <poll.h>
 #include <sys/time.h>
-
-#include <cstring>
 
 namespace warren::bridges::detail {
 
@@ -51,13 +49,13 @@ std::string describe_reply(const amqp_rpc_reply_t& reply) {
       switch (reply.reply.id) {
         case AMQP_CONNECTION_CLOSE_METHOD: {
           auto* m = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
-          return "connection closed by broker: " + std::to_string(m->reply_code)
-                 + " " + string_of(m->reply_text);
+          return "connection closed by broker: " +
+                 std::to_string(m->reply_code) + " " + string_of(m->reply_text);
         }
         case AMQP_CHANNEL_CLOSE_METHOD: {
           auto* m = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
-          return "channel closed by broker: " + std::to_string(m->reply_code)
-                 + " " + string_of(m->reply_text);
+          return "channel closed by broker: " + std::to_string(m->reply_code) +
+                 " " + string_of(m->reply_text);
         }
         default:
           return "unexpected server method " + std::to_string(reply.reply.id);
@@ -210,8 +208,8 @@ caf::error amqp_connection::check_rpc(const char* what, uint16_t channel) {
   if (reply.reply_type == AMQP_RESPONSE_NORMAL)
     return caf::none;
   auto text = std::string{what} + ": " + describe_reply(reply);
-  if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION
-      && reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+  if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+      reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
     // The broker closed the channel; answer it so the connection stays
     // usable, and reopen it if it is the control channel (the owner of any
     // other channel decides when to reopen it).
@@ -242,20 +240,19 @@ caf::error amqp_connection::connect() {
         amqp_ssl_socket_set_verify_peer(socket, tls.verify_peer ? 1 : 0);
         amqp_ssl_socket_set_verify_hostname(socket,
                                             tls.verify_hostname ? 1 : 0);
-        if (!tls.ca_file.empty()
-            && amqp_ssl_socket_set_cacert(socket, tls.ca_file.c_str())
-                 != AMQP_STATUS_OK) {
-          failures += ep.redacted() + ": cannot load CA file " + tls.ca_file
-                      + "; ";
+        if (!tls.ca_file.empty() &&
+            amqp_ssl_socket_set_cacert(socket, tls.ca_file.c_str()) !=
+              AMQP_STATUS_OK) {
+          failures +=
+            ep.redacted() + ": cannot load CA file " + tls.ca_file + "; ";
           destroy();
           continue;
         }
-        if (!tls.cert_file.empty()
-            && amqp_ssl_socket_set_key(socket, tls.cert_file.c_str(),
-                                       tls.key_file.c_str())
-                 != AMQP_STATUS_OK) {
-          failures += ep.redacted() + ": cannot load client certificate "
-                      + tls.cert_file + "; ";
+        if (!tls.cert_file.empty() &&
+            amqp_ssl_socket_set_key(socket, tls.cert_file.c_str(),
+                                    tls.key_file.c_str()) != AMQP_STATUS_OK) {
+          failures += ep.redacted() + ": cannot load client certificate " +
+                      tls.cert_file + "; ";
           destroy();
           continue;
         }
@@ -305,8 +302,8 @@ caf::error amqp_connection::connect() {
       &client_properties, AMQP_SASL_METHOD_PLAIN, ep.user.c_str(),
       ep.password.c_str());
     if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
-      failures += ep.redacted() + ": login failed: " + describe_reply(reply)
-                  + "; ";
+      failures +=
+        ep.redacted() + ": login failed: " + describe_reply(reply) + "; ";
       destroy();
       continue;
     }
@@ -361,8 +358,8 @@ caf::error amqp_connection::declare_exchange(const exchange_spec& spec) {
                         spec.durable, spec.auto_delete, spec.internal,
                         amqp_empty_table);
   if (auto err = check_rpc("exchange.declare"))
-    return make_error(code_of(err), "exchange '" + spec.name + "': "
-                                      + describe(err));
+    return make_error(code_of(err),
+                      "exchange '" + spec.name + "': " + describe(err));
   return caf::none;
 }
 
@@ -373,9 +370,9 @@ amqp_connection::declare_queue(const queue_spec& spec) {
   auto args = queue_arguments(spec);
   std::vector<amqp_table_entry_t> entries;
   auto table = encode_table(args, entries);
-  auto* ok = amqp_queue_declare(conn_, control_channel, bytes_of(spec.name), 0,
-                                spec.durable, spec.exclusive, spec.auto_delete,
-                                table);
+  auto* ok =
+    amqp_queue_declare(conn_, control_channel, bytes_of(spec.name), 0,
+                       spec.durable, spec.exclusive, spec.auto_delete, table);
   if (auto err = check_rpc("queue.declare"))
     return make_error(code_of(err),
                       "queue '" + spec.name + "': " + describe(err));
@@ -402,9 +399,9 @@ caf::error amqp_connection::bind(const binding_spec& spec) {
   amqp_queue_bind(conn_, control_channel, bytes_of(spec.queue),
                   bytes_of(spec.exchange), bytes_of(spec.routing_key), table);
   if (auto err = check_rpc("queue.bind"))
-    return make_error(code_of(err), "binding of queue '" + spec.queue
-                                      + "' to '" + spec.exchange
-                                      + "': " + describe(err));
+    return make_error(code_of(err), "binding of queue '" + spec.queue +
+                                      "' to '" + spec.exchange +
+                                      "': " + describe(err));
   return caf::none;
 }
 
@@ -435,14 +432,15 @@ caf::error amqp_connection::qos(uint16_t channel, uint16_t prefetch) {
   return check_rpc("basic.qos", channel);
 }
 
-caf::expected<std::string>
-amqp_connection::consume(uint16_t channel, const std::string& queue,
-                         bool no_ack, bool exclusive) {
+caf::expected<std::string> amqp_connection::consume(uint16_t channel,
+                                                    const std::string& queue,
+                                                    bool no_ack,
+                                                    bool exclusive) {
   if (conn_ == nullptr)
     return not_connected();
-  auto* ok = amqp_basic_consume(conn_, channel, bytes_of(queue),
-                                amqp_empty_bytes, 0, no_ack, exclusive,
-                                amqp_empty_table);
+  auto* ok =
+    amqp_basic_consume(conn_, channel, bytes_of(queue), amqp_empty_bytes, 0,
+                       no_ack, exclusive, amqp_empty_table);
   if (auto err = check_rpc("basic.consume", channel))
     return make_error(code_of(err),
                       "consuming queue '" + queue + "': " + describe(err));
@@ -503,8 +501,7 @@ caf::error amqp_connection::publish(uint16_t channel,
   return caf::none;
 }
 
-caf::error amqp_connection::ack(uint16_t channel, uint64_t tag,
-                                bool multiple) {
+caf::error amqp_connection::ack(uint16_t channel, uint64_t tag, bool multiple) {
   if (conn_ == nullptr)
     return not_connected();
   auto rc = amqp_basic_ack(conn_, channel, tag, multiple);
@@ -563,7 +560,8 @@ bool amqp_connection::wait_readable(std::chrono::milliseconds timeout,
   fds[1].fd = wake_fd;
   fds[1].events = POLLIN;
   fds[1].revents = 0;
-  auto rc = ::poll(fds, wake_fd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
+  auto rc =
+    ::poll(fds, wake_fd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
   return rc > 0 && fds[0].revents != 0;
 }
 
@@ -604,7 +602,8 @@ amqp_event amqp_connection::next_event() {
   };
   switch (frame.payload.method.id) {
     case AMQP_BASIC_DELIVER_METHOD: {
-      auto* m = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);
+      auto* m =
+        static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);
       ev.what = amqp_event::kind::delivery;
       ev.consumer_tag = string_of(m->consumer_tag);
       ev.message.delivery_tag = m->delivery_tag;
@@ -634,7 +633,8 @@ amqp_event amqp_connection::next_event() {
     case AMQP_BASIC_RETURN_METHOD: {
       auto* m = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
       ev.what = amqp_event::kind::returned;
-      ev.reason = std::to_string(m->reply_code) + " " + string_of(m->reply_text);
+      ev.reason =
+        std::to_string(m->reply_code) + " " + string_of(m->reply_text);
       ev.message.exchange = string_of(m->exchange);
       ev.message.routing_key = string_of(m->routing_key);
       if (!read_content(frame.channel))
@@ -648,9 +648,11 @@ amqp_event amqp_connection::next_event() {
       break;
     }
     case AMQP_CHANNEL_CLOSE_METHOD: {
-      auto* m = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
+      auto* m =
+        static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
       ev.what = amqp_event::kind::channel_closed;
-      ev.reason = std::to_string(m->reply_code) + " " + string_of(m->reply_text);
+      ev.reason =
+        std::to_string(m->reply_code) + " " + string_of(m->reply_text);
       amqp_channel_close_ok_t close_ok;
       amqp_send_method(conn_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD,
                        &close_ok);
@@ -660,9 +662,9 @@ amqp_event amqp_connection::next_event() {
       auto* m =
         static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
       ev.what = amqp_event::kind::connection_lost;
-      ev.reason = "connection closed by broker: "
-                  + std::to_string(m->reply_code) + " "
-                  + string_of(m->reply_text);
+      ev.reason =
+        "connection closed by broker: " + std::to_string(m->reply_code) + " " +
+        string_of(m->reply_text);
       amqp_connection_close_ok_t close_ok;
       amqp_send_method(conn_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &close_ok);
       destroy();

@@ -11,11 +11,9 @@
 #include "warren/bridges/envelope.hpp"
 #include "warren/bridges/topology.hpp"
 
+#include <amqp.h>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
-
-#include <amqp.h>
-
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -53,7 +51,7 @@ struct amqp_event {
 };
 
 class amqp_connection {
-public:
+ public:
   explicit amqp_connection(broker_settings settings);
   ~amqp_connection();
 
@@ -122,7 +120,7 @@ public:
   /// Reads the next event without blocking. Services heartbeats.
   amqp_event next_event();
 
-private:
+ private:
   /// Checks the last synchronous call on `channel` (default: control).
   caf::error check_rpc(const char* what, uint16_t channel = 1);
   caf::error not_connected() const;

@@ -71,9 +71,10 @@ caf::error blocking_client::publish(const outgoing_message& msg,
   return publish_and_confirm(msg, clock_type::now() + timeout, ignored);
 }
 
-caf::error blocking_client::publish_and_confirm(
-  const outgoing_message& msg, clock_type::time_point deadline,
-  std::vector<envelope>& deliveries) {
+caf::error
+blocking_client::publish_and_confirm(const outgoing_message& msg,
+                                     clock_type::time_point deadline,
+                                     std::vector<envelope>& deliveries) {
   if (auto err = ensure_confirm_channel())
     return err;
   if (auto err = conn_->publish(confirm_channel, msg))
@@ -97,17 +98,17 @@ caf::error blocking_client::publish_and_confirm(
         deliveries.push_back(std::move(ev.message));
       } else if (ev.what == kind::returned) {
         returned = ev.reason;
-      } else if (ev.what == kind::confirm && ev.channel == confirm_channel
-                 && (ev.delivery_tag == tag
-                     || (ev.multiple && ev.delivery_tag >= tag))) {
+      } else if (ev.what == kind::confirm && ev.channel == confirm_channel &&
+                 (ev.delivery_tag == tag ||
+                  (ev.multiple && ev.delivery_tag >= tag))) {
         if (!ev.ack)
           return make_error(errc::publish_nacked,
                             "the broker nacked the message");
         if (!returned.empty())
           return make_error(errc::unroutable,
-                            "no queue took the message (exchange '"
-                              + msg.exchange + "', routing key '"
-                              + msg.routing_key + "'): " + returned);
+                            "no queue took the message (exchange '" +
+                              msg.exchange + "', routing key '" +
+                              msg.routing_key + "'): " + returned);
         return caf::none;
       } else if (ev.what == kind::channel_closed) {
         if (ev.channel == confirm_channel)
@@ -164,9 +165,9 @@ blocking_client::call_once(outgoing_message request,
   for (;;) {
     auto left = remaining(deadline);
     if (left.count() == 0)
-      return make_error(errc::timeout, "no reply within "
-                                         + std::to_string(timeout.count())
-                                         + " ms");
+      return make_error(errc::timeout, "no reply within " +
+                                         std::to_string(timeout.count()) +
+                                         " ms");
     if (!conn_->wait_readable(left, -1))
       continue;
     for (;;) {
@@ -174,8 +175,8 @@ blocking_client::call_once(outgoing_message request,
       using kind = detail::amqp_event::kind;
       if (ev.what == kind::none)
         break;
-      if (ev.what == kind::delivery
-          && ev.message.properties.correlation_id == cid)
+      if (ev.what == kind::delivery &&
+          ev.message.properties.correlation_id == cid)
         return with_parsed_body(std::move(ev.message));
       if (ev.what == kind::channel_closed || ev.what == kind::connection_lost)
         return make_error(errc::connection_lost, ev.reason);
@@ -219,8 +220,8 @@ blocking_client::receive(const std::string& queue, std::size_t max,
         deadline = clock_type::now() + idle_timeout;
         if (result.size() >= max)
           break;
-      } else if (ev.what == kind::channel_closed
-                 || ev.what == kind::connection_lost) {
+      } else if (ev.what == kind::channel_closed ||
+                 ev.what == kind::connection_lost) {
         return make_error(errc::connection_lost, ev.reason);
       }
     }
@@ -241,7 +242,8 @@ blocking_client::receive(const std::string& queue, std::size_t max,
   return result;
 }
 
-caf::expected<uint32_t> blocking_client::message_count(const std::string& queue) {
+caf::expected<uint32_t>
+blocking_client::message_count(const std::string& queue) {
   return conn_->queue_message_count(queue);
 }
 

@@ -1,10 +1,9 @@
 #include "connection_actor.hpp"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdint>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 namespace warren::bridges::detail {
 

@@ -11,16 +11,15 @@
 #include "amqp_connection.hpp"
 #include "warren/bridges/atoms.hpp"
 
+#include <atomic>
 #include <caf/event_based_actor.hpp>
 #include <caf/mailbox_element.hpp>
-
-#include <atomic>
 #include <chrono>
 
 namespace warren::bridges::detail {
 
 class connection_actor : public caf::event_based_actor {
-public:
+ public:
   using super = caf::event_based_actor;
 
   explicit connection_actor(caf::actor_config& cfg);
@@ -28,7 +27,7 @@ public:
 
   void enqueue(caf::mailbox_element_ptr ptr, caf::execution_unit* eu) override;
 
-protected:
+ protected:
   /// Waits until the socket has data, a message arrives, or `timeout` passes.
   /// Returns true when the socket has data.
   bool wait_for_io(amqp_connection& conn, std::chrono::milliseconds timeout);
@@ -43,7 +42,7 @@ protected:
   std::chrono::milliseconds next_backoff(const broker_settings& settings);
   void reset_backoff() { backoff_ = std::chrono::milliseconds{0}; }
 
-private:
+ private:
   int wake_fd_ = -1;
   std::atomic<bool> in_wait_{false};
   std::atomic<bool> pending_{false};

@@ -2,11 +2,9 @@
 
 #include "connection_actor.hpp"
 
-#include <caf/all.hpp>
-
-#include <boost/json/parse.hpp>
-
 #include <algorithm>
+#include <boost/json/parse.hpp>
+#include <caf/all.hpp>
 #include <deque>
 #include <iostream>
 
@@ -23,8 +21,8 @@ bool is_json_content_type(const std::string& type) {
     return true;
   // "application/json; charset=utf-8", "application/vnd.x+json"
   auto base = type.substr(0, type.find(';'));
-  return base == "application/json" || base == "text/json"
-         || (base.size() > 5 && base.compare(base.size() - 5, 5, "+json") == 0);
+  return base == "application/json" || base == "text/json" ||
+         (base.size() > 5 && base.compare(base.size() - 5, 5, "+json") == 0);
 }
 
 } // namespace
@@ -36,14 +34,14 @@ std::optional<outcome> prepare_delivery(envelope& env,
       env.exchange, env.routing_key, env.properties.timestamp, env.raw_body);
   if (env.raw_body.size() > max_body_bytes)
     return outcome::reject(errc::oversized_body,
-                           "body of " + std::to_string(env.raw_body.size())
-                             + " bytes exceeds the limit of "
-                             + std::to_string(max_body_bytes) + " bytes");
+                           "body of " + std::to_string(env.raw_body.size()) +
+                             " bytes exceeds the limit of " +
+                             std::to_string(max_body_bytes) + " bytes");
   if (!is_json_content_type(env.properties.content_type))
     return outcome::reject(errc::malformed_body,
-                           "unsupported content type '"
-                             + env.properties.content_type
-                             + "' (expected application/json)");
+                           "unsupported content type '" +
+                             env.properties.content_type +
+                             "' (expected application/json)");
   if (env.raw_body.empty()) {
     env.body = nullptr;
     return std::nullopt;
@@ -111,7 +109,7 @@ struct pending_confirm {
 };
 
 class consumer_impl : public detail::connection_actor, public consumer_host {
-public:
+ public:
   consumer_impl(caf::actor_config& cfg, consumer_config config)
     : connection_actor(cfg), config_(std::move(config)), conn_(config_.broker) {
     if (config_.ack_batch == 0)
@@ -172,12 +170,16 @@ public:
       callback(err);
       return;
     }
-    confirms_.push_back({next_publish_tag_++, msg.properties.message_id,
-                         std::move(confirmed), false, {},
-                         std::move(msg.exchange), std::move(msg.routing_key)});
+    confirms_.push_back({next_publish_tag_++,
+                         msg.properties.message_id,
+                         std::move(confirmed),
+                         false,
+                         {},
+                         std::move(msg.exchange),
+                         std::move(msg.routing_key)});
   }
 
-private:
+ private:
   void reconnect() {
     if (conn_.connected())
       return;
@@ -210,8 +212,8 @@ private:
       return;
     }
     if (stats_.reconnects++ > 0)
-      std::cerr << "warren: consumer of '" << config_.queue
-                << "' resumed on " << conn_.endpoint_name() << "\n";
+      std::cerr << "warren: consumer of '" << config_.queue << "' resumed on "
+                << conn_.endpoint_name() << "\n";
     reset_backoff();
     ++generation_;
     next_publish_tag_ = 1;
@@ -259,8 +261,8 @@ private:
           on_return(ev);
           break;
         case kind::consumer_cancelled:
-          connection_lost("the broker cancelled the consumer (queue '"
-                          + config_.queue + "' deleted?)");
+          connection_lost("the broker cancelled the consumer (queue '" +
+                          config_.queue + "' deleted?)");
           return;
         case kind::channel_closed:
         case kind::connection_lost:
@@ -300,21 +302,19 @@ private:
       // A copy (a reference count): a handler that settles at once may see
       // its slot acked and erased before it returns.
       auto content = in_flight_.back().content;
-      config_.handler->handle(*this, content,
-                              [this, tag, gen](outcome result) {
-                                on_outcome(tag, gen, result);
-                              });
+      config_.handler->handle(*this, content, [this, tag, gen](outcome result) {
+        on_outcome(tag, gen, result);
+      });
       return;
     }
     request(next_target(), caf::infinite, in_flight_.back().content)
-      .then(
-        [this, tag, gen](outcome& result) { on_outcome(tag, gen, result); },
-        [this, tag, gen](caf::error& err) {
-          // The actor died or could not answer: give the message back.
-          on_outcome(tag, gen,
-                     outcome::retry(errc::handler_failed,
-                                    "actor failed: " + describe(err)));
-        });
+      .then([this, tag, gen](outcome& result) { on_outcome(tag, gen, result); },
+            [this, tag, gen](caf::error& err) {
+              // The actor died or could not answer: give the message back.
+              on_outcome(tag, gen,
+                         outcome::retry(errc::handler_failed,
+                                        "actor failed: " + describe(err)));
+            });
   }
 
   const caf::actor& next_target() {
@@ -327,10 +327,9 @@ private:
     if (gen != generation_)
       return nullptr;
     // Tags on one channel increase; search rather than assume no gaps.
-    auto i = std::lower_bound(in_flight_.begin(), in_flight_.end(), tag,
-                              [](const in_flight_delivery& d, uint64_t t) {
-                                return d.tag < t;
-                              });
+    auto i = std::lower_bound(
+      in_flight_.begin(), in_flight_.end(), tag,
+      [](const in_flight_delivery& d, uint64_t t) { return d.tag < t; });
     return i != in_flight_.end() && i->tag == tag ? &*i : nullptr;
   }
 
@@ -361,17 +360,17 @@ private:
                          "the broker nacked message " + c.message_id);
       else if (c.returned)
         err = make_error(errc::unroutable,
-                         "no queue took the message sent to exchange '"
-                           + c.exchange + "' with routing key '"
-                           + c.routing_key + "': " + c.return_reason);
+                         "no queue took the message sent to exchange '" +
+                           c.exchange + "' with routing key '" + c.routing_key +
+                           "': " + c.return_reason);
       auto callback = std::move(c.confirmed);
       callback(err);
     };
     // Confirms come in tag order; the callbacks may publish more, so take
     // the settled entries out before running them.
     std::vector<pending_confirm> settled;
-    while (!confirms_.empty() && confirms_.front().tag <= tag
-           && (multiple || confirms_.front().tag == tag)) {
+    while (!confirms_.empty() && confirms_.front().tag <= tag &&
+           (multiple || confirms_.front().tag == tag)) {
       settled.push_back(std::move(confirms_.front()));
       confirms_.pop_front();
     }

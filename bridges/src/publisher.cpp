@@ -4,7 +4,6 @@
 #include "warren/errc.hpp"
 
 #include <caf/all.hpp>
-
 #include <deque>
 #include <iostream>
 
@@ -49,7 +48,7 @@ struct pending_publish {
 };
 
 class publisher_impl : public detail::connection_actor {
-public:
+ public:
   publisher_impl(caf::actor_config& cfg, publisher_config config)
     : connection_actor(cfg), config_(std::move(config)), conn_(config_.broker) {
     set_exit_handler([this](const caf::exit_msg& msg) {
@@ -104,7 +103,7 @@ public:
     };
   }
 
-private:
+ private:
   void reconnect() {
     if (conn_.connected())
       return;
@@ -205,15 +204,15 @@ private:
       p.settled = true;
       if (!ack) {
         ++stats_.nacked;
-        p.request->settle(make_error(errc::publish_nacked,
-                                     "broker nacked message "
-                                       + p.msg.properties.message_id));
+        p.request->settle(
+          make_error(errc::publish_nacked,
+                     "broker nacked message " + p.msg.properties.message_id));
       } else if (p.returned) {
         ++stats_.returned;
         p.request->settle(make_error(
-          errc::unroutable, "no queue took the message sent to exchange '"
-                              + p.msg.exchange + "' with routing key '"
-                              + p.msg.routing_key + "': " + p.return_reason));
+          errc::unroutable, "no queue took the message sent to exchange '" +
+                              p.msg.exchange + "' with routing key '" +
+                              p.msg.routing_key + "': " + p.return_reason));
       } else {
         ++stats_.confirmed;
         p.request->settle(caf::none);

@@ -6,10 +6,8 @@
 #include "warren/bridges/envelope.hpp"
 #include "warren/errc.hpp"
 
-#include <caf/all.hpp>
-
 #include <boost/json/parse.hpp>
-
+#include <caf/all.hpp>
 #include <deque>
 #include <iostream>
 #include <map>
@@ -35,11 +33,11 @@ struct pending_call {
 };
 
 class requester_impl : public detail::connection_actor {
-public:
+ public:
   requester_impl(caf::actor_config& cfg, requester_config config)
     : connection_actor(cfg), config_(std::move(config)), conn_(config_.broker) {
-    reply_queue_ = "warren.reply." + config_.node_name + "."
-                   + make_message_id().substr(0, 12);
+    reply_queue_ = "warren.reply." + config_.node_name + "." +
+                   make_message_id().substr(0, 12);
     set_exit_handler([this](const caf::exit_msg& msg) {
       fail_all(make_error(errc::shutting_down, "requester stopped"));
       conn_.close();
@@ -61,7 +59,8 @@ public:
         auto promise = make_response_promise();
         // Deadlines are checked by the poll loop: a timer per call would wake
         // CAF's clock thread on the critical path of every call.
-        auto deadline = clock_type::now() + std::chrono::milliseconds{timeout_ms};
+        auto deadline =
+          clock_type::now() + std::chrono::milliseconds{timeout_ms};
         calls_.emplace(id, pending_call{promise, deadline, 0});
         deadlines_.emplace(deadline, id);
         waiting_.push_back(std::move(request));
@@ -86,7 +85,7 @@ public:
     };
   }
 
-private:
+ private:
   void reconnect() {
     if (conn_.connected())
       return;
@@ -174,8 +173,8 @@ private:
     if (deadlines_.empty())
       return idle_poll;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  deadlines_.begin()->first - now)
-                + std::chrono::milliseconds{1};
+                  deadlines_.begin()->first - now) +
+                std::chrono::milliseconds{1};
     return std::min(left, idle_poll);
   }
 
@@ -209,9 +208,9 @@ private:
           // basic.return comes before the confirm of the same message.
           finish(ev.message.properties.correlation_id,
                  make_error(errc::unroutable,
-                            "no service '" + ev.message.routing_key
-                              + "' (no queue took the request: " + ev.reason
-                              + ")"));
+                            "no service '" + ev.message.routing_key +
+                              "' (no queue took the request: " + ev.reason +
+                              ")"));
           break;
         case kind::consumer_cancelled:
         case kind::channel_closed:
@@ -230,8 +229,8 @@ private:
     auto first = multiple ? by_tag_.begin() : by_tag_.find(tag);
     while (first != by_tag_.end() && first->first <= tag) {
       if (!ack)
-        finish(first->second,
-               make_error(errc::publish_nacked, "the broker nacked the request"));
+        finish(first->second, make_error(errc::publish_nacked,
+                                         "the broker nacked the request"));
       first = by_tag_.erase(first);
       if (!multiple)
         break;
@@ -260,7 +259,7 @@ private:
       finish(id, std::move(body));
   }
 
-  template <class T>
+  template<class T>
   void finish(const std::string& id, T&& result) {
     auto i = calls_.find(id);
     if (i == calls_.end())

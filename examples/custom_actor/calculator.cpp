@@ -2,10 +2,11 @@
 // package (find_package(warren)), and loaded by the stock `warren run`.
 //
 //   cmake --install build --prefix /tmp/warren
-//   cmake -S examples/custom_actor -B examples/custom_actor/build -DCMAKE_PREFIX_PATH=/tmp/warren
-//   cmake --build examples/custom_actor/build
+//   cmake -S examples/custom_actor -B examples/custom_actor/build
+//   -DCMAKE_PREFIX_PATH=/tmp/warren cmake --build examples/custom_actor/build
 //   /tmp/warren/bin/warren run examples/custom_actor/node.json &
-//   /tmp/warren/bin/warren call doubler -t double '{"x": 21}'      # {"result":42}
+//   /tmp/warren/bin/warren call doubler -t double '{"x": 21}'      #
+//   {"result":42}
 //
 // Two kinds:
 //   calc.arith    typed request-response: "add" and "div" on {"a", "b"};
@@ -14,9 +15,8 @@
 //   calc.doubler  "double" {"x"}: calls the arith service (a call with a
 //                 continuation; it never blocks) and replies with its result.
 
-#include <warren/runtime/registry.hpp>
-
 #include <boost/describe/class.hpp>
+#include <warren/runtime/registry.hpp>
 
 namespace calc {
 
@@ -37,7 +37,7 @@ struct double_request {
 BOOST_DESCRIBE_STRUCT(double_request, (), (x))
 
 class arith : public warren::actor {
-public:
+ public:
   using warren::actor::actor;
 
   void setup(warren::handlers& on) override {
@@ -54,25 +54,25 @@ public:
 };
 
 class doubler : public warren::actor {
-public:
+ public:
   using warren::actor::actor;
 
   void setup(warren::handlers& on) override {
-    on.message<double_request>(
-      "double", [this](warren::context& ctx, const double_request& req) {
-        ctx.call(arith_service(), "add", operands{req.x, req.x},
-                 [](warren::context& ctx, warren::call_result reply) {
-                   if (!reply) {
-                     ctx.fail(warren::status::fail(
-                       "arith call failed: " + warren::describe(reply.error())));
-                     return;
-                   }
-                   ctx.reply_json(*reply, "result");
-                 });
-      });
+    on.message<double_request>("double", [this](warren::context& ctx,
+                                                const double_request& req) {
+      ctx.call(arith_service(), "add", operands{req.x, req.x},
+               [](warren::context& ctx, warren::call_result reply) {
+                 if (!reply) {
+                   ctx.fail(warren::status::fail(
+                     "arith call failed: " + warren::describe(reply.error())));
+                   return;
+                 }
+                 ctx.reply_json(*reply, "result");
+               });
+    });
   }
 
-private:
+ private:
   // The service to call, from the actor's options (default "arith").
   std::string arith_service() const {
     if (const auto* s = options().if_contains("arith"))

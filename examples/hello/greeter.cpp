@@ -5,11 +5,9 @@
 //   build/runtime/cli/warren call greeter -t greet '{"name": "world"}'
 // or everything at once, broker included: scripts/demo.sh
 
-#include <warren/runtime/registry.hpp>
-
 #include <boost/describe/class.hpp>
-
 #include <string>
+#include <warren/runtime/registry.hpp>
 
 namespace hello {
 
@@ -30,7 +28,7 @@ BOOST_DESCRIBE_STRUCT(greeting, (), (text, greeter, count))
 /// Greets by name. An empty name is the caller's mistake: a permanent
 /// failure, answered with an error reply and dead-lettered.
 class greeter : public warren::actor {
-public:
+ public:
   explicit greeter(const warren::actor_init& init) : warren::actor(init) {
     if (const auto* p = init.options.if_contains("greeting"))
       if (p->is_string())
@@ -47,7 +45,7 @@ public:
     });
   }
 
-private:
+ private:
   std::string salutation_ = "hello";
   int64_t count_ = 0;
 };

@@ -8,12 +8,10 @@
 #include "warren/runtime/node.hpp"
 #include "warren/runtime/registry.hpp"
 
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
@@ -60,12 +58,12 @@ caf::expected<runtime::node_config> load_node(const std::string& file,
   actors::register_builtin_kinds(kinds);
   for (size_t i = 0; i < cfg->plugins.size(); ++i)
     if (auto err = load_plugin(cfg->plugins[i], kinds))
-      return make_error(errc::plugin_failed, file + ": $.plugins["
-                                               + std::to_string(i)
-                                               + "]: " + describe(err));
+      return make_error(errc::plugin_failed, file + ": $.plugins[" +
+                                               std::to_string(i) +
+                                               "]: " + describe(err));
   if (!kinds.problems().empty())
-    return make_error(errc::plugin_failed, file + ": $.plugins: "
-                                             + kinds.problems().front());
+    return make_error(errc::plugin_failed,
+                      file + ": $.plugins: " + kinds.problems().front());
   if (auto err = runtime::check_kinds(*cfg, kinds))
     return err;
   return cfg;
@@ -106,9 +104,9 @@ caf::expected<std::string> read_body(const std::string& arg, bool raw) {
   boost::json::error_code ec;
   auto value = boost::json::parse(text, ec);
   if (ec)
-    return make_error(errc::malformed_body,
-                      "BODY is not valid JSON (" + ec.message()
-                        + "); use --raw to send it anyway");
+    return make_error(errc::malformed_body, "BODY is not valid JSON (" +
+                                              ec.message() +
+                                              "); use --raw to send it anyway");
   return boost::json::serialize(value);
 }
 
@@ -213,9 +211,8 @@ int send(const send_options& opts) {
     msg.routing_key = opts.routing_key;
   }
   msg.mandatory = opts.mandatory;
-  msg.properties.message_id = opts.message_id.empty()
-                                ? bridges::make_message_id()
-                                : opts.message_id;
+  msg.properties.message_id =
+    opts.message_id.empty() ? bridges::make_message_id() : opts.message_id;
   msg.properties.type = opts.type;
   msg.properties.timestamp = static_cast<uint64_t>(std::time(nullptr));
   msg.properties.delivery_mode = opts.transient ? 1 : 2;
@@ -266,8 +263,8 @@ int call(const call_options& opts) {
     return report("call", client.error());
   if (auto err = declare_actors_exchange(**client))
     return report("call", err);
-  auto reply = (*client)->call(std::move(msg),
-                               std::chrono::milliseconds{opts.timeout_ms});
+  auto reply =
+    (*client)->call(std::move(msg), std::chrono::milliseconds{opts.timeout_ms});
   if (!reply)
     return report("call", reply.error());
   std::cout << reply->raw_body << "\n";

@@ -11,7 +11,6 @@
 #include "commands.hpp"
 
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 namespace {
@@ -72,16 +71,17 @@ int main(int argc, char** argv) {
     ->required();
 
   call_options call_opts;
-  auto* call_cmd = app.add_subcommand(
-    "call", "call a service and print its reply body");
+  auto* call_cmd =
+    app.add_subcommand("call", "call a service and print its reply body");
   add_broker_options(*call_cmd, call_opts.broker);
   call_cmd->add_option("SERVICE", call_opts.service, "service actor name")
     ->required();
   call_cmd->add_option("BODY", call_opts.body, "JSON body, or - for stdin")
     ->required();
   call_cmd->add_option("-t,--type", call_opts.type, "message type");
-  call_cmd->add_option("--timeout", call_opts.timeout_ms,
-                       "ms to wait for the reply (default 5000)")
+  call_cmd
+    ->add_option("--timeout", call_opts.timeout_ms,
+                 "ms to wait for the reply (default 5000)")
     ->check(CLI::PositiveNumber);
 
   try {

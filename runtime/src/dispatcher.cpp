@@ -3,10 +3,8 @@
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/topology.hpp"
 
-#include <caf/all.hpp>
-
 #include <boost/json/serialize.hpp>
-
+#include <caf/all.hpp>
 #include <ctime>
 #include <iostream>
 
@@ -57,8 +55,8 @@ outgoing_message make_outgoing(const envelope& cause, std::string exchange,
   msg.properties.type = std::move(type);
   msg.properties.timestamp = now_seconds();
   // Carry the trace id along so a chain of messages can be followed.
-  if (auto* trace = bridges::find_field(cause.properties.headers,
-                                        bridges::header::trace))
+  if (auto* trace =
+        bridges::find_field(cause.properties.headers, bridges::header::trace))
     bridges::set_field(msg.properties.headers, bridges::header::trace, *trace);
   else if (!cause.properties.message_id.empty())
     bridges::set_field(msg.properties.headers, bridges::header::trace,
@@ -68,7 +66,7 @@ outgoing_message make_outgoing(const envelope& cause, std::string exchange,
 }
 
 class context_impl : public context {
-public:
+ public:
   explicit context_impl(scope_ptr scope) : scope_(std::move(scope)) {}
 
   const envelope& message() const override { return scope_->message(); }
@@ -88,8 +86,8 @@ public:
                 << ": reply dropped, the request has no reply_to\n";
       return;
     }
-    auto msg = make_outgoing(req, "", req.properties.reply_to,
-                             std::move(type), body);
+    auto msg =
+      make_outgoing(req, "", req.properties.reply_to, std::move(type), body);
     msg.properties.correlation_id = req.properties.correlation_id;
     // Replies are as durable as their request; a caller that is gone no
     // longer has a queue, and the broker drops the reply (not mandatory).
@@ -109,8 +107,8 @@ public:
   void publish_json(const std::string& exchange, const std::string& routing_key,
                     std::string type, boost::json::value body,
                     publish_options opts) override {
-    auto msg = make_outgoing(message(), exchange, routing_key, std::move(type),
-                             body);
+    auto msg =
+      make_outgoing(message(), exchange, routing_key, std::move(type), body);
     msg.mandatory = opts.mandatory;
     msg.properties.delivery_mode = opts.persistent ? 2 : 1;
     msg.properties.priority = opts.priority;
@@ -139,14 +137,14 @@ public:
       scope_->failure = std::move(why);
   }
 
-private:
+ private:
   scope_ptr scope_;
 };
 
 void finish_if_done(const scope_ptr& scope);
 
 // Runs a handler or continuation, turning exceptions into failures.
-template <class F>
+template<class F>
 void run_guarded(const scope_ptr& scope, F&& fn) {
   try {
     auto result = fn();
@@ -158,8 +156,7 @@ void run_guarded(const scope_ptr& scope, F&& fn) {
   } catch (const std::exception& e) {
     if (scope->failure.is_ok())
       scope->failure = status::fail(
-        errc::handler_failed, std::string{"handler threw: "} + e.what(),
-        false);
+        errc::handler_failed, std::string{"handler threw: "} + e.what(), false);
   } catch (...) {
     if (scope->failure.is_ok())
       scope->failure = status::fail(
@@ -200,8 +197,7 @@ void flush_effects(const scope_ptr& scope) {
     };
     scope->host->self()
       ->request(scope->services->requester, caf::infinite,
-                bridges::call_atom::value,
-                std::move(call.request),
+                bridges::call_atom::value, std::move(call.request),
                 static_cast<int64_t>(call.timeout.count()))
       .then([run](boost::json::value& reply) { run(std::move(reply)); },
             [run](caf::error& err) { run(std::move(err)); });
@@ -236,8 +232,8 @@ void finish_if_done(const scope_ptr& scope) {
   error["message"] = why.reason();
   boost::json::object body;
   body["error"] = std::move(error);
-  auto reply = make_outgoing(req, "", req.properties.reply_to, "warren.error",
-                             body);
+  auto reply =
+    make_outgoing(req, "", req.properties.reply_to, "warren.error", body);
   reply.properties.correlation_id = req.properties.correlation_id;
   reply.properties.delivery_mode = req.properties.delivery_mode;
   bridges::set_field(reply.properties.headers, bridges::header::error,
@@ -255,7 +251,7 @@ void finish_if_done(const scope_ptr& scope) {
 namespace {
 
 class dispatcher : public bridges::delivery_handler {
-public:
+ public:
   dispatcher(std::shared_ptr<actor> user, dispatch_services services)
     : user_(std::move(user)),
       services_(std::make_shared<dispatch_services>(std::move(services))) {
@@ -282,8 +278,8 @@ public:
     } else {
       context_impl ctx{scope};
       run_guarded(scope, [&] { return (*handler)(ctx, env.body); });
-      if (scope->failure.is_ok() && user_->replies_with_errors()
-          && !scope->replied && !env.properties.reply_to.empty())
+      if (scope->failure.is_ok() && user_->replies_with_errors() &&
+          !scope->replied && !env.properties.reply_to.empty())
         std::cerr << "warren: " << user_->name()
                   << ": handler finished without replying to a request\n";
     }
@@ -291,7 +287,7 @@ public:
     finish_if_done(scope);
   }
 
-private:
+ private:
   std::shared_ptr<actor> user_;
   std::shared_ptr<const dispatch_services> services_;
   handlers table_;

@@ -14,7 +14,6 @@
 #include "warren/runtime/actor.hpp"
 
 #include <caf/actor.hpp>
-
 #include <chrono>
 #include <memory>
 #include <string>

@@ -7,11 +7,9 @@
 #include "warren/bridges/requester.hpp"
 #include "warren/runtime/call.hpp"
 
-#include <caf/all.hpp>
-
-#include <boost/json/serialize.hpp>
-
 #include <algorithm>
+#include <boost/json/serialize.hpp>
+#include <caf/all.hpp>
 #include <iostream>
 #include <thread>
 
@@ -45,14 +43,14 @@ caf::error check_kinds(const node_config& cfg, const registry& kinds) {
     };
     if (!kinds.contains(spec.kind))
       return make_error(errc::unknown_kind,
-                        where + ".kind: unknown actor kind '" + spec.kind
-                          + "' (registered kinds: " + known()
-                          + "; is its plugin listed under plugins?)");
+                        where + ".kind: unknown actor kind '" + spec.kind +
+                          "' (registered kinds: " + known() +
+                          "; is its plugin listed under plugins?)");
     if (!spec.handler.empty() && kinds.find(spec.handler) == nullptr)
       return make_error(errc::unknown_kind,
-                        where + ".handler: unknown handler kind '"
-                          + spec.handler + "' (registered kinds: " + known()
-                          + ")");
+                        where + ".handler: unknown handler kind '" +
+                          spec.handler + "' (registered kinds: " + known() +
+                          ")");
   }
   return caf::none;
 }
@@ -174,8 +172,8 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
         user = make_user_actor(kinds_, spec, cfg_, i);
       } catch (const std::exception& e) {
         return make_error(errc::handler_failed,
-                          "actor '" + spec.name
-                            + "' could not be created: " + e.what());
+                          "actor '" + spec.name +
+                            "' could not be created: " + e.what());
       }
       auto instance = cc;
       instance.handler = detail::make_dispatcher(std::move(user), services);
@@ -189,8 +187,9 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
   auto is_consuming = [&](const caf::actor& who) {
     bool consuming = false;
     self->request(who, std::chrono::seconds{5}, bridges::stats_atom::value)
-      .receive([&](const bridges::consumer_stats& st) { consuming = st.consuming; },
-               [&](const caf::error&) {});
+      .receive(
+        [&](const bridges::consumer_stats& st) { consuming = st.consuming; },
+        [&](const caf::error&) {});
     return consuming;
   };
   std::vector<caf::actor> watch = consumers_;
@@ -202,10 +201,10 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
       break;
     if (std::chrono::steady_clock::now() >= deadline)
       return make_error(errc::connection_failed,
-                        std::to_string(watch.size())
-                          + " consumer(s) not consuming after "
-                          + std::to_string(ready_timeout.count())
-                          + " ms; still trying (see the messages above)");
+                        std::to_string(watch.size()) +
+                          " consumer(s) not consuming after " +
+                          std::to_string(ready_timeout.count()) +
+                          " ms; still trying (see the messages above)");
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
   return caf::none;
@@ -224,8 +223,8 @@ node::call(const std::string& service, std::string type,
   caf::scoped_actor self{sys_};
   caf::expected<boost::json::value> result{boost::json::value{}};
   self
-    ->request(requester_, caf::infinite, call_atom::value,
-              std::move(request), static_cast<int64_t>(timeout.count()))
+    ->request(requester_, caf::infinite, call_atom::value, std::move(request),
+              static_cast<int64_t>(timeout.count()))
     .receive([&](boost::json::value& reply) { result = std::move(reply); },
              [&](caf::error& err) { result = std::move(err); });
   return result;

@@ -25,8 +25,7 @@ const registry::actor_factory* registry::find(const std::string& name) const {
   return i == kinds_.end() ? nullptr : &i->second;
 }
 
-const registry::raw_factory*
-registry::find_raw(const std::string& name) const {
+const registry::raw_factory* registry::find_raw(const std::string& name) const {
   auto i = raw_kinds_.find(name);
   return i == raw_kinds_.end() ? nullptr : &i->second;
 }
@@ -54,19 +53,19 @@ caf::error load_plugin(const std::string& path, registry& reg) {
                       "plugin " + path + ": " + ::dlerror());
   using version_fn = int (*)();
   using init_fn = void (*)(registry&);
-  auto version = reinterpret_cast<version_fn>(
-    ::dlsym(handle, "warren_plugin_abi_version"));
+  auto version =
+    reinterpret_cast<version_fn>(::dlsym(handle, "warren_plugin_abi_version"));
   auto init = reinterpret_cast<init_fn>(::dlsym(handle, "warren_plugin_init"));
   if (version == nullptr || init == nullptr)
     return make_error(errc::plugin_failed,
-                      "plugin " + path
-                        + ": no WARREN_PLUGIN entry point (expected symbols "
-                          "warren_plugin_init and warren_plugin_abi_version)");
+                      "plugin " + path +
+                        ": no WARREN_PLUGIN entry point (expected symbols "
+                        "warren_plugin_init and warren_plugin_abi_version)");
   if (version() != plugin_abi_version)
     return make_error(errc::plugin_failed,
-                      "plugin " + path + ": built for plugin ABI "
-                        + std::to_string(version()) + ", this node has "
-                        + std::to_string(plugin_abi_version));
+                      "plugin " + path + ": built for plugin ABI " +
+                        std::to_string(version()) + ", this node has " +
+                        std::to_string(plugin_abi_version));
   init(reg);
   return caf::none;
 }

@@ -1,13 +1,13 @@
 // The publisher actor on its own: batches, and what it answers.
 
+#include "warren/bridges/publisher.hpp"
+
 #include "support.hpp"
 #include "warren/bridges/atoms.hpp"
-#include "warren/bridges/publisher.hpp"
 #include "warren/errc.hpp"
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
-
 #include <set>
 #include <string>
 
@@ -40,8 +40,8 @@ caf::error publish_batch(const bridges::topology& topo,
   caf::error result;
   caf::scoped_actor self{sys};
   self
-    ->request(publisher, std::chrono::seconds{30},
-              bridges::publish_atom::value, std::move(batch))
+    ->request(publisher, std::chrono::seconds{30}, bridges::publish_atom::value,
+              std::move(batch))
     .receive([](caf::ok_atom) {}, [&](caf::error& err) { result = err; });
   self->send_exit(publisher, caf::exit_reason::user_shutdown);
   self->wait_for(publisher);

@@ -6,10 +6,8 @@
 
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
-
-#include <sys/stat.h>
-
 #include <string>
+#include <sys/stat.h>
 #include <thread>
 
 using namespace warren;
@@ -41,8 +39,8 @@ TEST_CASE("a subscriber whose queue is deleted under it declares the queue "
   auto name = broker.queue("deleted");
   auto records = dir.file("records.jsonl");
   auto cfg = test::node_config(dir);
-  cfg["actors"] = json::array{
-    actor(name, "subscriber", "record", {{"path", records}})};
+  cfg["actors"] =
+    json::array{actor(name, "subscriber", "record", {{"path", records}})};
   test::node_process node{dir, cfg};
   REQUIRE_FALSE(broker.client().delete_queue(name));
   // The broker cancels the consumer (consumer_cancel_notify); the node
@@ -52,8 +50,7 @@ TEST_CASE("a subscriber whose queue is deleted under it declares the queue "
     [&] {
       return test::warren({"send", "-u", test::broker_uri(), "--actor", name,
                            "-t", "after", R"({"n": 1})"})
-               .exit_code
-             == 0;
+               .exit_code == 0;
     },
     15s);
   REQUIRE(sent);
@@ -73,8 +70,8 @@ TEST_CASE("a call to a service that never answers times out with exit code 5",
   cfg["actors"] = json::array{
     actor(name, "subscriber", "record", {{"path", dir.file("r.jsonl")}})};
   test::node_process node{dir, cfg};
-  auto res = test::warren({"call", "-u", test::broker_uri(), "--timeout",
-                           "700", name, R"({"q": 1})"});
+  auto res = test::warren({"call", "-u", test::broker_uri(), "--timeout", "700",
+                           name, R"({"q": 1})"});
   CHECK(res.exit_code == 5);
   CHECK(res.err.find("no reply within 700 ms") != std::string::npos);
   CHECK(node.stop() == 0);
@@ -89,8 +86,8 @@ TEST_CASE("a graceful stop lets the delivery in flight finish and acks it "
   auto records = dir.file("records.jsonl");
   auto started = dir.file("started");
   auto cfg = test::node_config(dir);
-  cfg["actors"] = json::array{
-    actor(name, "subscriber", "test.faulty", {{"path", records}})};
+  cfg["actors"] =
+    json::array{actor(name, "subscriber", "test.faulty", {{"path", records}})};
   test::node_process node{dir, cfg};
   json::object body{{"started", started}, {"ms", 1500}};
   auto sent = test::warren({"send", "-u", test::broker_uri(), "--actor", name,
@@ -118,8 +115,8 @@ TEST_CASE("an idle node keeps its connections alive by servicing heartbeats",
   // from inside its calls, so this fails if a connection owner stops reading
   // its socket while idle (the broker's heartbeats wake it to answer).
   cfg["broker"].as_object()["heartbeat_seconds"] = 1;
-  cfg["actors"] = json::array{json::object{
-    {"name", name}, {"kind", "service"}, {"handler", "echo"}}};
+  cfg["actors"] = json::array{
+    json::object{{"name", name}, {"kind", "service"}, {"handler", "echo"}}};
   test::node_process node{dir, cfg};
   std::this_thread::sleep_for(5s);
   auto res = test::warren({"call", "-u", test::broker_uri(), "--timeout",

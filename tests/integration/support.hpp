@@ -136,8 +136,8 @@ boost::json::object node_config(const temp_dir& dir);
 class node_process {
  public:
   /// Writes `config` to `<dir>/<node>.json`, starts `warren run` on it (the
-  /// config names the broker; WARREN_BROKER_URI is cleared) and waits up to 30 s for
-  /// "warren: node '<node>' ready" on its stderr. Fails the test with the
+  /// config names the broker; WARREN_BROKER_URI is cleared) and waits up to 30
+  /// s for "warren: node '<node>' ready" on its stderr. Fails the test with the
   /// node's stderr when it exits or is not ready in time.
   node_process(const temp_dir& dir, boost::json::object config);
 

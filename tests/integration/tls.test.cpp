@@ -7,7 +7,6 @@
 #include "warren/errc.hpp"
 
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <string>
 
@@ -25,7 +24,8 @@ std::string env_or_fail(const char* name) {
 
 // The TLS endpoint, optionally reached through another host name.
 bridges::broker_settings tls_settings(const std::string& host = "localhost") {
-  auto endpoint = bridges::parse_broker_uri(env_or_fail("WARREN_TEST_AMQPS_URI"));
+  auto endpoint =
+    bridges::parse_broker_uri(env_or_fail("WARREN_TEST_AMQPS_URI"));
   REQUIRE(endpoint);
   endpoint->host = host;
   bridges::broker_settings settings;
@@ -46,12 +46,12 @@ TEST_CASE("a node whose broker URI is amqps serves calls over TLS with the "
   cfg["broker"] = json::object{
     {"uri", env_or_fail("WARREN_TEST_AMQPS_URI")},
     {"tls", json::object{{"ca_file", env_or_fail("WARREN_TEST_TLS_CA")}}}};
-  cfg["actors"] = json::array{json::object{
-    {"name", name}, {"kind", "service"}, {"handler", "echo"}}};
+  cfg["actors"] = json::array{
+    json::object{{"name", name}, {"kind", "service"}, {"handler", "echo"}}};
   test::node_process node{dir, cfg};
   // The CLI takes the same TLS settings from the node's config.
-  auto res = test::warren({"call", "-c", node.config_path(), name,
-                           R"({"over": "tls"})"});
+  auto res = test::warren(
+    {"call", "-c", node.config_path(), name, R"({"over": "tls"})"});
   CHECK(res.exit_code == 0);
   CHECK(res.out == "{\"over\":\"tls\"}\n");
   CHECK(node.stop() == 0);
@@ -65,8 +65,8 @@ TEST_CASE("a TLS connection is refused when the broker's certificate is not "
   auto client = bridges::blocking_client::connect(settings);
   REQUIRE_FALSE(client);
   CHECK(code_of(client.error()) == errc::connection_failed);
-  CHECK(describe(client.error()).find("verification failed")
-        != std::string::npos);
+  CHECK(describe(client.error()).find("verification failed") !=
+        std::string::npos);
 }
 
 TEST_CASE("a TLS connection is refused when the certificate does not name the "
@@ -76,8 +76,8 @@ TEST_CASE("a TLS connection is refused when the certificate does not name the "
   auto settings = tls_settings("127.0.0.1");
   auto refused = bridges::blocking_client::connect(settings);
   REQUIRE_FALSE(refused);
-  CHECK(describe(refused.error()).find("hostname verification failed")
-        != std::string::npos);
+  CHECK(describe(refused.error()).find("hostname verification failed") !=
+        std::string::npos);
   settings.tls.verify_hostname = false;
   auto accepted = bridges::blocking_client::connect(settings);
   CHECK(accepted);

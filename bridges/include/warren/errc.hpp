@@ -8,7 +8,6 @@
 #include <caf/atom.hpp>
 #include <caf/error.hpp>
 #include <caf/make_message.hpp>
-
 #include <cstdint>
 #include <string>
 

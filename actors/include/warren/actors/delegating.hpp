@@ -11,7 +11,7 @@
 namespace warren::actors {
 
 class delegating_actor : public actor {
-public:
+ public:
   /// Makes the handler kind named in `init.handler`. Throws
   /// std::invalid_argument when it is missing or unknown (the node checks
   /// kinds before spawning, so this means a misuse of the API).
@@ -21,22 +21,21 @@ public:
 
   bool replies_with_errors() const override { return replies_with_errors_; }
 
-private:
+ private:
   std::unique_ptr<actor> worker_;
   bool replies_with_errors_;
 };
 
 /// Request-response service (restart type: permanent).
 class service : public delegating_actor {
-public:
+ public:
   explicit service(const actor_init& init) : delegating_actor(init, true) {}
 };
 
 /// Queue subscriber (restart type: permanent).
 class subscriber : public delegating_actor {
-public:
-  explicit subscriber(const actor_init& init)
-    : delegating_actor(init, false) {}
+ public:
+  explicit subscriber(const actor_init& init) : delegating_actor(init, false) {}
 };
 
 } // namespace warren::actors

@@ -12,27 +12,27 @@ namespace warren::actors {
 
 /// Replies with the request's body and type.
 class echo : public actor {
-public:
+ public:
   using actor::actor;
   void setup(handlers& on) override;
 };
 
 /// Prints `<actor> <type> <body>` per message to stdout.
 class log : public actor {
-public:
+ public:
   using actor::actor;
   void setup(handlers& on) override;
 };
 
 /// Appends one JSON line per message to `options.path`.
 class record : public actor {
-public:
+ public:
   /// Throws std::invalid_argument when `options.path` is missing or the file
   /// cannot be opened for appending.
   explicit record(const actor_init& init);
   void setup(handlers& on) override;
 
-private:
+ private:
   struct file_closer {
     void operator()(std::FILE* f) const { std::fclose(f); }
   };

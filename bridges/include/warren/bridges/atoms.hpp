@@ -2,10 +2,9 @@
 
 /// Atoms of the bridge protocols (CAF 0.17 caps atom text at 10 characters).
 
+#include <boost/json/value.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
-
-#include <boost/json/value.hpp>
 
 namespace warren::bridges {
 
@@ -28,8 +27,6 @@ using call_timeout_atom = caf::atom_constant<caf::atom("calltimeo")>;
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
 /// Internal: try to (re)connect.
 using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
-/// Internal: flush batched acks.
-using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
 } // namespace warren::bridges
 

@@ -3,7 +3,6 @@
 /// Where and how to reach a RabbitMQ broker or broker cluster.
 
 #include <caf/expected.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <string>

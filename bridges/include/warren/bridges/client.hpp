@@ -9,7 +9,6 @@
 #include "warren/bridges/topology.hpp"
 
 #include <caf/expected.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -23,7 +22,7 @@ class amqp_connection;
 } // namespace detail
 
 class blocking_client {
-public:
+ public:
   /// Connects (first answering endpoint). Errors: `errc::connection_failed`.
   static caf::expected<std::unique_ptr<blocking_client>>
   connect(const broker_settings& settings);
@@ -45,8 +44,9 @@ public:
 
   /// Takes up to `max` messages from `queue`, waiting at most `idle_timeout`
   /// for each next one (`max` is capped at 65535, the largest prefetch).
-  /// `ack`: remove them; otherwise they are requeued. Bodies are parsed into `body` when they are JSON
-  /// and left null otherwise (the bytes are always in `raw_body`).
+  /// `ack`: remove them; otherwise they are requeued. Bodies are parsed into
+  /// `body` when they are JSON and left null otherwise (the bytes are always in
+  /// `raw_body`).
   caf::expected<std::vector<envelope>>
   receive(const std::string& queue, std::size_t max,
           std::chrono::milliseconds idle_timeout, bool ack);
@@ -55,7 +55,7 @@ public:
   caf::expected<uint32_t> purge(const std::string& queue);
   caf::error delete_queue(const std::string& queue);
 
-private:
+ private:
   explicit blocking_client(std::unique_ptr<detail::amqp_connection> conn);
 
   caf::error ensure_confirm_channel();

@@ -50,7 +50,6 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/message.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -88,7 +87,7 @@ struct outcome {
 /// in the consumer's thread: inside `delivery_handler::handle` and in the
 /// continuations of requests made through `self()`.
 class consumer_host {
-public:
+ public:
   virtual ~consumer_host();
 
   /// The consumer actor: requests made through it are answered to it.
@@ -98,21 +97,19 @@ public:
   /// `caf::none`, or the error (`errc::publish_nacked`, `errc::unroutable`
   /// for a mandatory message no queue took, `errc::connection_lost`).
   virtual void publish(outgoing_message msg,
-                       std::function<void(const caf::error&)> confirmed)
-    = 0;
+                       std::function<void(const caf::error&)> confirmed) = 0;
 };
 
 /// Handles deliveries in the consumer's thread.
 class delivery_handler {
-public:
+ public:
   virtual ~delivery_handler();
 
   /// Handles one delivery: `delivery` is (deliver_atom, envelope), shared, so
   /// it can be kept without copying. Must call `done` exactly once, now or
   /// later from a continuation running in the consumer.
   virtual void handle(consumer_host& host, const caf::message& delivery,
-                      std::function<void(outcome)> done)
-    = 0;
+                      std::function<void(outcome)> done) = 0;
 };
 
 struct consumer_config {

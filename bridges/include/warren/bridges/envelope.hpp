@@ -12,10 +12,8 @@
 ///
 /// Inside the node an `envelope` carries the same fields with the body parsed.
 
-#include <caf/allowed_unsafe_message_type.hpp>
-
 #include <boost/json/value.hpp>
-
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>

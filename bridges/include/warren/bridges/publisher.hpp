@@ -35,7 +35,6 @@
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <string>

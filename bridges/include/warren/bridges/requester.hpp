@@ -28,7 +28,6 @@
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
-
 #include <string>
 
 namespace warren::bridges {

@@ -42,13 +42,11 @@
 #include "warren/bridges/envelope.hpp"
 #include "warren/errc.hpp"
 
-#include <caf/expected.hpp>
-
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
-
+#include <caf/expected.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -64,7 +62,7 @@ using bridges::field_value;
 
 /// What a handler made of a message.
 class status {
-public:
+ public:
   /// The message is done.
   static status ok() { return status{}; }
 
@@ -91,7 +89,7 @@ public:
   errc code() const noexcept { return code_; }
   const std::string& reason() const noexcept { return reason_; }
 
-private:
+ private:
   errc code_ = errc::none;
   std::string reason_;
   bool permanent_ = false;
@@ -99,7 +97,7 @@ private:
 
 /// Throw from a handler to fail the message permanently (no retries).
 class permanent_error : public std::runtime_error {
-public:
+ public:
   using std::runtime_error::runtime_error;
 };
 
@@ -129,7 +127,7 @@ using call_continuation = std::function<void(context&, call_result)>;
 /// is published after the handler returns, with confirms, before the
 /// delivery is acked.
 class context {
-public:
+ public:
   virtual ~context();
 
   /// The message being handled.
@@ -166,24 +164,24 @@ public:
   virtual void fail(status why) = 0;
 
   /// Typed conveniences: `T` is converted with `boost::json::value_from`.
-  template <class T>
+  template<class T>
   void reply(const T& body, std::string type = {}) {
     reply_json(boost::json::value_from(body), std::move(type));
   }
 
-  template <class T>
+  template<class T>
   void send(const std::string& actor, std::string type, const T& body) {
     send_json(actor, std::move(type), boost::json::value_from(body));
   }
 
-  template <class T>
+  template<class T>
   void publish(const std::string& exchange, const std::string& routing_key,
                std::string type, const T& body, publish_options opts = {}) {
     publish_json(exchange, routing_key, std::move(type),
                  boost::json::value_from(body), std::move(opts));
   }
 
-  template <class T>
+  template<class T>
   void call(const std::string& service, std::string type, const T& body,
             call_continuation then, std::chrono::milliseconds timeout = {}) {
     call_json(service, std::move(type), boost::json::value_from(body),
@@ -193,26 +191,26 @@ public:
 
 /// Handlers of one actor, by message type.
 class handlers {
-public:
-  using json_handler
-    = std::function<status(context&, const boost::json::value&)>;
+ public:
+  using json_handler =
+    std::function<status(context&, const boost::json::value&)>;
 
   /// Handles messages of `type` whose body converts to `T`. `fn` is called
   /// as `fn(context&, const T&)` and returns `void` or `status`.
-  template <class T, class F>
+  template<class T, class F>
   handlers& message(std::string type, F fn) {
-    return json(std::move(type),
-                [fn = std::move(fn)](context& ctx,
-                                     const boost::json::value& body) {
-                  auto typed = boost::json::try_value_to<T>(body);
-                  if (!typed)
-                    return status::fail(errc::validation_failed,
-                                        "body does not match the message "
-                                        "type: "
-                                          + typed.error().message(),
-                                        true);
-                  return invoke(fn, ctx, *typed);
-                });
+    return json(
+      std::move(type),
+      [fn = std::move(fn)](context& ctx, const boost::json::value& body) {
+        auto typed = boost::json::try_value_to<T>(body);
+        if (!typed)
+          return status::fail(errc::validation_failed,
+                              "body does not match the message "
+                              "type: " +
+                                typed.error().message(),
+                              true);
+        return invoke(fn, ctx, *typed);
+      });
   }
 
   /// Handles messages of `type` with the body as JSON.
@@ -225,8 +223,8 @@ public:
   /// The handler for `type`, or nullptr.
   const json_handler* find(const std::string& type) const;
 
-private:
-  template <class F, class T>
+ private:
+  template<class F, class T>
   static status invoke(F& fn, context& ctx, const T& arg) {
     if constexpr (std::is_same_v<decltype(fn(ctx, arg)), void>) {
       fn(ctx, arg);
@@ -260,7 +258,7 @@ struct actor_init {
 /// Base class of custom actors. One instance per configured instance; a
 /// restarted actor is a new instance.
 class actor {
-public:
+ public:
   explicit actor(const actor_init& init) : init_(init) {}
   virtual ~actor();
 
@@ -275,7 +273,7 @@ public:
   const boost::json::object& options() const noexcept { return init_.options; }
   const actor_init& init() const noexcept { return init_; }
 
-private:
+ private:
   actor_init init_;
 };
 

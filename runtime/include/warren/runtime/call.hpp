@@ -1,7 +1,8 @@
 #pragma once
 
-/// The call protocol of a node's requester (bridges/requester.hpp), for code that calls services from outside an
-/// actor handler (embedding applications, tools, benchmarks):
+/// The call protocol of a node's requester (bridges/requester.hpp), for code
+/// that calls services from outside an actor handler (embedding applications,
+/// tools, benchmarks):
 ///
 ///   (call_atom, bridges::outgoing_message request, int64_t timeout_ms)
 ///     -> boost::json::value (the reply body)

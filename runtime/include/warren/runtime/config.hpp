@@ -17,10 +17,8 @@
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/topology.hpp"
 
-#include <caf/expected.hpp>
-
 #include <boost/json/object.hpp>
-
+#include <caf/expected.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

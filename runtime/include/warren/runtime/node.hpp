@@ -1,8 +1,8 @@
 #pragma once
 
-/// A node: the publisher, the requester (for calls), and for every configured actor
-/// its instances (hosts of `warren::actor` objects) and a consumer bridge on
-/// its queue.
+/// A node: the publisher, the requester (for calls), and for every configured
+/// actor its instances (hosts of `warren::actor` objects) and a consumer bridge
+/// on its queue.
 ///
 /// Start-up: declare the topology (config topology plus, for every actor, its
 /// queue, its `<queue>.dlq` and a binding of the queue to `warren.actors`
@@ -16,13 +16,11 @@
 #include "warren/runtime/config.hpp"
 #include "warren/runtime/registry.hpp"
 
+#include <boost/json/value.hpp>
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/expected.hpp>
-
-#include <boost/json/value.hpp>
-
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -42,7 +40,7 @@ bridges::topology effective_topology(const node_config& cfg);
 
 /// Registers the kinds built into the runtime (none yet; see warren::actors).
 class node {
-public:
+ public:
   node(caf::actor_system& sys, node_config cfg, const registry& kinds);
   ~node();
 
@@ -72,7 +70,7 @@ public:
                                          const boost::json::value& body,
                                          std::chrono::milliseconds timeout);
 
-private:
+ private:
   caf::actor_system& sys_;
   node_config cfg_;
   const registry& kinds_;

@@ -19,7 +19,6 @@
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/expected.hpp>
-
 #include <functional>
 #include <map>
 #include <memory>
@@ -29,14 +28,14 @@
 namespace warren {
 
 class registry {
-public:
-  using actor_factory
-    = std::function<std::unique_ptr<actor>(const actor_init&)>;
-  using raw_factory
-    = std::function<caf::behavior(caf::event_based_actor*, const actor_init&)>;
+ public:
+  using actor_factory =
+    std::function<std::unique_ptr<actor>(const actor_init&)>;
+  using raw_factory =
+    std::function<caf::behavior(caf::event_based_actor*, const actor_init&)>;
 
   /// Registers `T` (a `warren::actor` constructible from `actor_init`).
-  template <class T>
+  template<class T>
   void add_kind(std::string name) {
     add_kind(std::move(name), [](const actor_init& init) {
       return std::unique_ptr<actor>{new T(init)};
@@ -62,7 +61,7 @@ public:
     return problems_;
   }
 
-private:
+ private:
   std::map<std::string, actor_factory> kinds_;
   std::map<std::string, raw_factory> raw_kinds_;
   std::vector<std::string> problems_;
@@ -77,15 +76,16 @@ constexpr int plugin_abi_version = 1;
 
 } // namespace warren
 
-/// Defines a plugin's entry point: `WARREN_PLUGIN(reg) { reg.add_kind<...>("..."); }`
-#define WARREN_PLUGIN(registry_name)                                          \
-  static void warren_plugin_register(::warren::registry&);                    \
-  extern "C" __attribute__((visibility("default"))) int                       \
-  warren_plugin_abi_version() {                                               \
-    return ::warren::plugin_abi_version;                                      \
-  }                                                                           \
-  extern "C" __attribute__((visibility("default"))) void                      \
-  warren_plugin_init(::warren::registry& reg) {                               \
-    warren_plugin_register(reg);                                              \
-  }                                                                           \
+/// Defines a plugin's entry point: `WARREN_PLUGIN(reg) {
+/// reg.add_kind<...>("..."); }`
+#define WARREN_PLUGIN(registry_name)                                           \
+  static void warren_plugin_register(::warren::registry&);                     \
+  extern "C" __attribute__((visibility("default"))) int                        \
+  warren_plugin_abi_version() {                                                \
+    return ::warren::plugin_abi_version;                                       \
+  }                                                                            \
+  extern "C" __attribute__((visibility("default"))) void warren_plugin_init(   \
+    ::warren::registry& reg) {                                                 \
+    warren_plugin_register(reg);                                               \
+  }                                                                            \
   static void warren_plugin_register(::warren::registry& registry_name)
