@@ -1,6 +1,7 @@
 #include "warren/bridges/consumer.hpp"
 
 #include "connection_actor.hpp"
+#include "warren/bridges/detail/confirm_tracker.hpp"
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
@@ -97,13 +98,9 @@ struct in_flight_delivery {
   caf::message content;
 };
 
-// A publish on the consumer's own channel, waiting for its confirm.
+// Who waits for a publish on the consumer's own channel.
 struct pending_confirm {
-  uint64_t tag = 0;
-  std::string message_id;
   std::function<void(const caf::error&)> confirmed;
-  bool returned = false;
-  std::string return_reason;
   std::string exchange;
   std::string routing_key;
 };
@@ -170,13 +167,10 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
       callback(err);
       return;
     }
-    confirms_.push_back({next_publish_tag_++,
-                         msg.properties.message_id,
-                         std::move(confirmed),
-                         false,
-                         {},
-                         std::move(msg.exchange),
-                         std::move(msg.routing_key)});
+    auto id = msg.properties.message_id;
+    confirms_.add(std::move(id),
+                  pending_confirm{std::move(confirmed), std::move(msg.exchange),
+                                  std::move(msg.routing_key)});
   }
 
  private:
@@ -216,7 +210,6 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
                 << conn_.endpoint_name() << "\n";
     reset_backoff();
     ++generation_;
-    next_publish_tag_ = 1;
     schedule_poll();
   }
 
@@ -229,10 +222,8 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
     // outcomes for them carry the old generation and are ignored.
     stats_.requeued += in_flight_.size();
     in_flight_.clear();
-    auto confirms = std::move(confirms_);
-    confirms_.clear();
-    for (auto& c : confirms)
-      c.confirmed(make_error(errc::connection_lost, why));
+    for (auto& c : confirms_.take_unsettled())
+      c.payload.confirmed(make_error(errc::connection_lost, why));
     answer_drains();
     delayed_send(this, next_backoff(config_.broker), reconnect_atom::value);
   }
@@ -353,51 +344,25 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
   }
 
   void on_confirm(uint64_t tag, bool multiple, bool ack) {
-    auto settle = [&](pending_confirm& c) {
-      caf::error err;
-      if (!ack)
-        err = make_error(errc::publish_nacked,
-                         "the broker nacked message " + c.message_id);
-      else if (c.returned)
-        err = make_error(errc::unroutable,
-                         "no queue took the message sent to exchange '" +
-                           c.exchange + "' with routing key '" + c.routing_key +
-                           "': " + c.return_reason);
-      auto callback = std::move(c.confirmed);
-      callback(err);
-    };
-    // Confirms come in tag order; the callbacks may publish more, so take
-    // the settled entries out before running them.
-    std::vector<pending_confirm> settled;
-    while (!confirms_.empty() && confirms_.front().tag <= tag &&
-           (multiple || confirms_.front().tag == tag)) {
-      settled.push_back(std::move(confirms_.front()));
-      confirms_.pop_front();
-    }
-    if (!multiple && settled.empty()) {
-      // A single ack out of order: find it.
-      for (auto i = confirms_.begin(); i != confirms_.end(); ++i) {
-        if (i->tag == tag) {
-          settled.push_back(std::move(*i));
-          confirms_.erase(i);
-          break;
-        }
-      }
-    }
-    for (auto& c : settled)
-      settle(c);
+    confirms_.confirm(
+      tag, multiple, ack, [](auto& entry, detail::confirm_result result) {
+        auto& c = entry.payload;
+        caf::error err;
+        if (result == detail::confirm_result::nacked)
+          err = make_error(errc::publish_nacked,
+                           "the broker nacked message " + entry.message_id);
+        else if (result == detail::confirm_result::returned)
+          err = make_error(errc::unroutable,
+                           "no queue took the message sent to exchange '" +
+                             c.exchange + "' with routing key '" +
+                             c.routing_key + "': " + entry.return_reason);
+        auto callback = std::move(c.confirmed);
+        callback(err);
+      });
   }
 
   void on_return(const detail::amqp_event& ev) {
-    // basic.return comes before the confirm of the same message.
-    const auto& id = ev.message.properties.message_id;
-    for (auto i = confirms_.rbegin(); i != confirms_.rend(); ++i) {
-      if (i->message_id == id) {
-        i->returned = true;
-        i->return_reason = ev.reason;
-        return;
-      }
-    }
+    confirms_.returned(ev.message.properties.message_id, ev.reason);
   }
 
   void requeue(in_flight_delivery& slot, const std::string& why) {
@@ -491,8 +456,7 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
   size_t next_target_ = 0;
   bool paused_ = false;
   std::deque<in_flight_delivery> in_flight_;
-  std::deque<pending_confirm> confirms_;
-  uint64_t next_publish_tag_ = 1;
+  detail::confirm_tracker<pending_confirm> confirms_;
   std::vector<caf::response_promise> drains_;
   consumer_stats stats_;
 };

@@ -1,6 +1,7 @@
 #include "warren/bridges/publisher.hpp"
 
 #include "connection_actor.hpp"
+#include "warren/bridges/detail/confirm_tracker.hpp"
 #include "warren/errc.hpp"
 
 #include <caf/all.hpp>
@@ -38,13 +39,10 @@ struct publish_request {
   }
 };
 
+// A message and who waits for it, before and after it is published.
 struct pending_publish {
-  uint64_t tag = 0;
   outgoing_message msg;
   std::shared_ptr<publish_request> request;
-  bool returned = false;
-  bool settled = false;
-  std::string return_reason;
 };
 
 class publisher_impl : public detail::connection_actor {
@@ -65,8 +63,7 @@ class publisher_impl : public detail::connection_actor {
         auto request = std::make_shared<publish_request>();
         request->promise = make_response_promise();
         request->remaining = 1;
-        waiting_.push_back(
-          pending_publish{0, std::move(msg), request, false, false, {}});
+        waiting_.push_back(pending_publish{std::move(msg), request});
         publish_waiting();
         return request->promise;
       },
@@ -77,8 +74,7 @@ class publisher_impl : public detail::connection_actor {
         request->promise = make_response_promise();
         request->remaining = batch.messages.size();
         for (auto& msg : batch.messages)
-          waiting_.push_back(
-            pending_publish{0, std::move(msg), request, false, false, {}});
+          waiting_.push_back(pending_publish{std::move(msg), request});
         publish_waiting();
         return request->promise;
       },
@@ -126,7 +122,6 @@ class publisher_impl : public detail::connection_actor {
       std::cerr << "warren: publisher connected to " << conn_.endpoint_name()
                 << "\n";
     reset_backoff();
-    next_tag_ = 1;
     publish_waiting();
     schedule_poll();
   }
@@ -135,13 +130,10 @@ class publisher_impl : public detail::connection_actor {
     std::cerr << "warren: publisher lost its connection: " << why << "\n";
     conn_.destroy();
     // Unconfirmed messages go back to the front, in their original order.
-    while (!unconfirmed_.empty()) {
-      if (!unconfirmed_.back().settled) {
-        ++stats_.republished;
-        waiting_.push_front(std::move(unconfirmed_.back()));
-      }
-      unconfirmed_.pop_back();
-    }
+    auto back = unconfirmed_.take_unsettled();
+    stats_.republished += back.size();
+    for (auto i = back.rbegin(); i != back.rend(); ++i)
+      waiting_.push_front(std::move(i->payload));
     delayed_send(this, next_backoff(config_.broker), reconnect_atom::value);
   }
 
@@ -154,11 +146,9 @@ class publisher_impl : public detail::connection_actor {
         connection_lost(describe(err));
         return;
       }
-      next.tag = next_tag_++;
-      next.returned = false;
-      next.settled = false;
       ++stats_.published;
-      unconfirmed_.push_back(std::move(next));
+      auto id = next.msg.properties.message_id;
+      unconfirmed_.add(std::move(id), std::move(next));
       waiting_.pop_front();
     }
     schedule_poll();
@@ -198,54 +188,34 @@ class publisher_impl : public detail::connection_actor {
   }
 
   void on_confirm(uint64_t tag, bool multiple, bool ack) {
-    auto settle = [&](pending_publish& p) {
-      if (p.settled)
-        return;
-      p.settled = true;
-      if (!ack) {
-        ++stats_.nacked;
-        p.request->settle(
-          make_error(errc::publish_nacked,
-                     "broker nacked message " + p.msg.properties.message_id));
-      } else if (p.returned) {
-        ++stats_.returned;
-        p.request->settle(make_error(
-          errc::unroutable, "no queue took the message sent to exchange '" +
-                              p.msg.exchange + "' with routing key '" +
-                              p.msg.routing_key + "': " + p.return_reason));
-      } else {
-        ++stats_.confirmed;
-        p.request->settle(caf::none);
-      }
-    };
-    if (unconfirmed_.empty() || tag < unconfirmed_.front().tag)
-      return;
-    if (multiple) {
-      while (!unconfirmed_.empty() && unconfirmed_.front().tag <= tag) {
-        settle(unconfirmed_.front());
-        unconfirmed_.pop_front();
-      }
-    } else {
-      // Tags are consecutive and entries keep theirs until popped, so the
-      // position follows from the tag.
-      auto index = tag - unconfirmed_.front().tag;
-      if (index < unconfirmed_.size())
-        settle(unconfirmed_[index]);
-    }
-    while (!unconfirmed_.empty() && unconfirmed_.front().settled)
-      unconfirmed_.pop_front();
+    unconfirmed_.confirm(
+      tag, multiple, ack, [this](auto& entry, detail::confirm_result result) {
+        auto& p = entry.payload;
+        switch (result) {
+          case detail::confirm_result::confirmed:
+            ++stats_.confirmed;
+            p.request->settle(caf::none);
+            break;
+          case detail::confirm_result::nacked:
+            ++stats_.nacked;
+            p.request->settle(
+              make_error(errc::publish_nacked, "broker nacked message " +
+                                                 p.msg.properties.message_id));
+            break;
+          case detail::confirm_result::returned:
+            ++stats_.returned;
+            p.request->settle(
+              make_error(errc::unroutable,
+                         "no queue took the message sent to exchange '" +
+                           p.msg.exchange + "' with routing key '" +
+                           p.msg.routing_key + "': " + entry.return_reason));
+            break;
+        }
+      });
   }
 
   void on_return(const detail::amqp_event& ev) {
-    // basic.return comes before the ack of the same message; match by id.
-    const auto& id = ev.message.properties.message_id;
-    for (auto it = unconfirmed_.rbegin(); it != unconfirmed_.rend(); ++it) {
-      if (it->msg.properties.message_id == id) {
-        it->returned = true;
-        it->return_reason = ev.reason;
-        return;
-      }
-    }
+    unconfirmed_.returned(ev.message.properties.message_id, ev.reason);
   }
 
   void answer_drains() {
@@ -255,12 +225,10 @@ class publisher_impl : public detail::connection_actor {
   }
 
   void fail_all(const caf::error& err) {
-    for (auto& p : unconfirmed_)
-      if (!p.settled)
-        p.request->settle(err);
+    for (auto& e : unconfirmed_.take_unsettled())
+      e.payload.request->settle(err);
     for (auto& p : waiting_)
       p.request->settle(err);
-    unconfirmed_.clear();
     waiting_.clear();
     for (auto& promise : drains_)
       promise.deliver(err);
@@ -269,8 +237,7 @@ class publisher_impl : public detail::connection_actor {
 
   publisher_config config_;
   detail::amqp_connection conn_;
-  uint64_t next_tag_ = 1;
-  std::deque<pending_publish> unconfirmed_;
+  detail::confirm_tracker<pending_publish> unconfirmed_;
   std::deque<pending_publish> waiting_;
   std::vector<caf::response_promise> drains_;
   publisher_stats stats_;

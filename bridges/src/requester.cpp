@@ -3,6 +3,7 @@
 #include "connection_actor.hpp"
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/consumer.hpp"
+#include "warren/bridges/detail/confirm_tracker.hpp"
 #include "warren/bridges/envelope.hpp"
 #include "warren/errc.hpp"
 
@@ -27,9 +28,9 @@ using clock_type = std::chrono::steady_clock;
 struct pending_call {
   caf::response_promise promise;
   clock_type::time_point deadline;
-  // Delivery tag of the request's publish, to match basic.return (which
-  // precedes the confirm of the same message) and nacks.
-  uint64_t publish_tag = 0;
+  // Published: from then on a lost connection fails the call (the service
+  // may have acted on it), rather than publishing it again.
+  bool published = false;
 };
 
 class requester_impl : public detail::connection_actor {
@@ -61,7 +62,7 @@ class requester_impl : public detail::connection_actor {
         // CAF's clock thread on the critical path of every call.
         auto deadline =
           clock_type::now() + std::chrono::milliseconds{timeout_ms};
-        calls_.emplace(id, pending_call{promise, deadline, 0});
+        calls_.emplace(id, pending_call{promise, deadline, false});
         deadlines_.emplace(deadline, id);
         waiting_.push_back(std::move(request));
         publish_waiting();
@@ -119,7 +120,6 @@ class requester_impl : public detail::connection_actor {
       return;
     }
     reset_backoff();
-    next_tag_ = 1;
     publish_waiting();
     schedule_poll();
   }
@@ -132,12 +132,12 @@ class requester_impl : public detail::connection_actor {
     // them rather than call twice. Unsent ones wait for the reconnect.
     std::vector<std::string> out;
     for (auto& [id, call] : calls_)
-      if (call.publish_tag != 0)
+      if (call.published)
         out.push_back(id);
     for (auto& id : out)
       finish(id, make_error(errc::connection_lost,
                             "connection lost while the call was out: " + why));
-    by_tag_.clear();
+    confirms_.take_unsettled();
     delayed_send(this, next_backoff(config_.broker), reconnect_atom::value);
   }
 
@@ -153,9 +153,8 @@ class requester_impl : public detail::connection_actor {
           connection_lost(describe(err));
           return;
         }
-        i->second.publish_tag = next_tag_;
-        by_tag_.emplace(next_tag_, id);
-        ++next_tag_;
+        i->second.published = true;
+        confirms_.add(request.properties.message_id, id);
       }
       waiting_.pop_front();
     }
@@ -225,16 +224,14 @@ class requester_impl : public detail::connection_actor {
     schedule_poll();
   }
 
+  // Confirms matter only when they fail: a reply is what completes a call.
   void on_confirm(uint64_t tag, bool multiple, bool ack) {
-    auto first = multiple ? by_tag_.begin() : by_tag_.find(tag);
-    while (first != by_tag_.end() && first->first <= tag) {
-      if (!ack)
-        finish(first->second, make_error(errc::publish_nacked,
-                                         "the broker nacked the request"));
-      first = by_tag_.erase(first);
-      if (!multiple)
-        break;
-    }
+    confirms_.confirm(
+      tag, multiple, ack, [this](auto& entry, detail::confirm_result result) {
+        if (result == detail::confirm_result::nacked)
+          finish(entry.payload, make_error(errc::publish_nacked,
+                                           "the broker nacked the request"));
+      });
   }
 
   void on_reply(const envelope& reply) {
@@ -279,9 +276,9 @@ class requester_impl : public detail::connection_actor {
   requester_config config_;
   detail::amqp_connection conn_;
   std::string reply_queue_;
-  uint64_t next_tag_ = 1;
   std::unordered_map<std::string, pending_call> calls_;
-  std::map<uint64_t, std::string> by_tag_;
+  // Correlation ids of published requests, by publisher-confirm tag.
+  detail::confirm_tracker<std::string> confirms_;
   std::multimap<clock_type::time_point, std::string> deadlines_;
   bool expiry_armed_ = false;
   std::deque<outgoing_message> waiting_;
