@@ -158,7 +158,7 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
         auto host = sys_.spawn([make, init](caf::event_based_actor* self) {
           return make(self, init);
         });
-        hosts_.push_back(host);
+        raw_actors_.push_back(host);
         cc.targets.push_back(host);
       }
       consumers_.push_back(bridges::spawn_consumer(sys_, std::move(cc)));
@@ -255,7 +255,7 @@ void node::stop() {
                          << describe(err) << "\n";
              });
   // 4. Close: consumers first (their unacked deliveries return to the
-  // broker), then hosts, the call router and the publisher.
+  // broker), then raw-kind actors, the requester and the publisher.
   auto stop_all = [&](const std::vector<caf::actor>& actors) {
     for (const auto& a : actors)
       self->send_exit(a, caf::exit_reason::user_shutdown);
@@ -263,11 +263,11 @@ void node::stop() {
       self->wait_for(a);
   };
   stop_all(consumers_);
-  stop_all(hosts_);
+  stop_all(raw_actors_);
   stop_all({requester_});
   stop_all({publisher_});
   consumers_.clear();
-  hosts_.clear();
+  raw_actors_.clear();
 }
 
 } // namespace warren::runtime

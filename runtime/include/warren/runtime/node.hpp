@@ -1,8 +1,9 @@
 #pragma once
 
-/// A node: the publisher, the requester (for calls), and for every configured
-/// actor its instances (hosts of `warren::actor` objects) and a consumer bridge
-/// on its queue.
+/// A node: the publisher (for embedding code), the requester (for calls), and
+/// for every configured actor one consumer bridge per instance, which runs the
+/// instance's `warren::actor` handlers in its own thread (raw CAF kinds are
+/// actors of their own, fed by one consumer).
 ///
 /// Start-up: declare the topology (config topology plus, for every actor, its
 /// queue, its `<queue>.dlq` and a binding of the queue to `warren.actors`
@@ -38,7 +39,6 @@ caf::error check_kinds(const node_config& cfg, const registry& kinds);
 /// exchange and each actor's queue (unless declared) and binding.
 bridges::topology effective_topology(const node_config& cfg);
 
-/// Registers the kinds built into the runtime (none yet; see warren::actors).
 class node {
  public:
   node(caf::actor_system& sys, node_config cfg, const registry& kinds);
@@ -76,7 +76,8 @@ class node {
   const registry& kinds_;
   caf::actor publisher_;
   caf::actor requester_;
-  std::vector<caf::actor> hosts_;
+  /// Actors of raw CAF kinds (warren actors run inside their consumers).
+  std::vector<caf::actor> raw_actors_;
   std::vector<caf::actor> consumers_;
   bool running_ = false;
 };
