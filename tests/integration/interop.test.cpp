@@ -41,11 +41,7 @@ TEST_CASE("a message from amqp-publish is handled by a record subscriber",
   auto actor = broker.queue("sink");
   auto records = dir.file("records.jsonl");
   auto cfg = test::node_config(dir);
-  cfg["actors"] =
-    json::array{json::object{{"name", actor},
-                             {"kind", "subscriber"},
-                             {"handler", "record"},
-                             {"options", json::object{{"path", records}}}}};
+  cfg["actors"] = json::array{test::record_actor(actor, records)};
   test::node_process node{dir, cfg};
   // amqp-tools reads a URL ending in '/' as the empty vhost, not "/".
   auto url = test::broker_uri();

@@ -15,15 +15,6 @@ namespace json = boost::json;
 
 namespace {
 
-json::object recorder(const std::string& name, const std::string& path,
-                      int instances = 1) {
-  return {{"name", name},
-          {"kind", "subscriber"},
-          {"handler", "record"},
-          {"instances", instances},
-          {"options", json::object{{"path", path}}}};
-}
-
 std::vector<std::string> numbered_ids(const std::string& prefix,
                                       std::size_t n) {
   std::vector<std::string> ids;
@@ -42,7 +33,7 @@ TEST_CASE("messages sent while the node is down are handled when it starts "
   auto actor = broker.queue("later");
   auto records = dir.file("records.jsonl");
   auto cfg = test::node_config(dir);
-  cfg["actors"] = json::array{recorder(actor, records)};
+  cfg["actors"] = json::array{test::record_actor(actor, records)};
   {
     // The first run declares the queue and its binding, then stops.
     test::node_process first{dir, cfg};
@@ -69,7 +60,7 @@ TEST_CASE("three instances of one actor share its queue and handle each "
   auto actor = broker.queue("shared");
   auto records = dir.file("records.jsonl");
   auto cfg = test::node_config(dir);
-  cfg["actors"] = json::array{recorder(actor, records, 3)};
+  cfg["actors"] = json::array{test::record_actor(actor, records, 3)};
   test::node_process node{dir, cfg};
   auto ids = numbered_ids(test::unique_name("shared"), 1000);
   test::publish_bulk(bridges::actors_exchange, actor, "shared", ids);

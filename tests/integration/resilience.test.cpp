@@ -39,8 +39,7 @@ TEST_CASE("a subscriber whose queue is deleted under it declares the queue "
   auto name = broker.queue("deleted");
   auto records = dir.file("records.jsonl");
   auto cfg = test::node_config(dir);
-  cfg["actors"] =
-    json::array{actor(name, "subscriber", "record", {{"path", records}})};
+  cfg["actors"] = json::array{test::record_actor(name, records)};
   test::node_process node{dir, cfg};
   REQUIRE_FALSE(broker.client().delete_queue(name));
   // The broker cancels the consumer (consumer_cancel_notify); the node
@@ -67,8 +66,7 @@ TEST_CASE("a call to a service that never answers times out with exit code 5",
   // A subscriber takes the request and does not reply.
   auto name = broker.queue("silent");
   auto cfg = test::node_config(dir);
-  cfg["actors"] = json::array{
-    actor(name, "subscriber", "record", {{"path", dir.file("r.jsonl")}})};
+  cfg["actors"] = json::array{test::record_actor(name, dir.file("r.jsonl"))};
   test::node_process node{dir, cfg};
   auto res = test::warren({"call", "-u", test::broker_uri(), "--timeout", "700",
                            name, R"({"q": 1})"});

@@ -52,11 +52,8 @@ TEST_CASE("a fanout exchange delivers one message to all three bound "
   json::array bindings;
   for (int i = 0; i < 3; ++i) {
     names.push_back(broker.queue("sub" + std::to_string(i)));
-    actors.push_back(json::object{
-      {"name", names.back()},
-      {"kind", "subscriber"},
-      {"handler", "record"},
-      {"options", json::object{{"path", dir.file(names.back() + ".jsonl")}}}});
+    actors.push_back(
+      test::record_actor(names.back(), dir.file(names.back() + ".jsonl")));
     bindings.push_back(binding(fanout, names.back()));
   }
   auto cfg = test::node_config(dir);

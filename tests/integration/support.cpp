@@ -414,6 +414,15 @@ boost::json::object node_config(const temp_dir& dir) {
   return cfg;
 }
 
+boost::json::object record_actor(const std::string& name,
+                                 const std::string& path, int instances) {
+  return {{"name", name},
+          {"kind", "subscriber"},
+          {"handler", "record"},
+          {"instances", instances},
+          {"options", boost::json::object{{"path", path}}}};
+}
+
 node_process::node_process(const temp_dir& dir, boost::json::object config) {
   REQUIRE(config.contains("node"));
   name_ = std::string{config.at("node").as_string()};

@@ -132,6 +132,11 @@ command_result warren(const std::vector<std::string>& args,
 /// in `dir`, and the test plugin loaded. Tests add actors and topology.
 boost::json::object node_config(const temp_dir& dir);
 
+/// An `actors[]` entry: a subscriber whose `record` worker appends each
+/// message to `path` (read it with `read_records`).
+boost::json::object record_actor(const std::string& name,
+                                 const std::string& path, int instances = 1);
+
 /// A `warren run` child process.
 class node_process {
  public:

@@ -25,11 +25,7 @@ TEST_CASE("10,000 persistent messages through a subscriber are each handled "
   auto actor = broker.queue("bulk");
   auto records = dir.file("records.jsonl");
   auto cfg = test::node_config(dir);
-  cfg["actors"] =
-    json::array{json::object{{"name", actor},
-                             {"kind", "subscriber"},
-                             {"handler", "record"},
-                             {"options", json::object{{"path", records}}}}};
+  cfg["actors"] = json::array{test::record_actor(actor, records)};
   test::node_process node{dir, cfg};
 
   std::vector<std::string> ids;
