@@ -93,9 +93,9 @@ amqp_table_t encode_table(const field_table& fields,
   return table;
 }
 
-// Scalar header values come across; nested tables and arrays (e.g. the
-// broker's `x-death`) are rendered as a short marker rather than dropped
-// silently, since warren never routes on them.
+// Scalar header values come across; nested tables and arrays (the broker's
+// `x-death`) are left out: warren never routes on them, and copies of a
+// message (retries, dead letters) must not carry a mangled version.
 bool decode_field(const amqp_field_value_t& in, field_value& out) {
   switch (in.kind) {
     case AMQP_FIELD_KIND_BOOLEAN:
@@ -135,12 +135,6 @@ bool decode_field(const amqp_field_value_t& in, field_value& out) {
     case AMQP_FIELD_KIND_UTF8:
     case AMQP_FIELD_KIND_BYTES:
       out = string_of(in.value.bytes);
-      return true;
-    case AMQP_FIELD_KIND_ARRAY:
-      out = std::string{"[array]"};
-      return true;
-    case AMQP_FIELD_KIND_TABLE:
-      out = std::string{"[table]"};
       return true;
     default:
       return false;

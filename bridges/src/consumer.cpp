@@ -55,28 +55,57 @@ std::optional<outcome> prepare_delivery(envelope& env,
   return std::nullopt;
 }
 
-outgoing_message make_dead_letter(const envelope& env, const outcome& why,
-                                  const std::string& actor_name,
-                                  const std::string& node_name) {
+namespace {
+
+// A persistent, mandatory copy of a delivery, byte for byte, to `queue`
+// through the default exchange, saying why and by whom it was moved. The
+// first route is kept across retries (a message back from the retry ladder
+// arrives through the default exchange).
+outgoing_message make_copy(const envelope& env, const outcome& why,
+                           const std::string& actor_name,
+                           const std::string& node_name, std::string queue) {
   outgoing_message msg;
   msg.exchange = "";
-  msg.routing_key = dead_letter_queue_name(env.queue);
+  msg.routing_key = std::move(queue);
   msg.properties = env.properties;
-  // A dead letter must not expire in the dead-letter queue.
+  // The copy must not expire where it waits.
   msg.properties.expiration.clear();
   msg.properties.delivery_mode = 2;
   auto& h = msg.properties.headers;
   set_field(h, header::error, why.reason);
   set_field(h, header::error_code, std::string{to_string(why.code)});
   set_field(h, header::actor, actor_name);
-  set_field(h, header::attempts, attempt_of(env.properties));
-  set_field(h, header::original_exchange, env.exchange);
-  set_field(h, header::original_routing_key, env.routing_key);
   set_field(h, header::node, node_name);
+  if (find_field(h, header::original_exchange) == nullptr) {
+    set_field(h, header::original_exchange, env.exchange);
+    set_field(h, header::original_routing_key, env.routing_key);
+  }
   msg.body = env.raw_body;
-  // Mandatory: if the dead-letter queue is missing the broker returns the
-  // copy, and the original is requeued instead of lost.
+  // Mandatory: if the target queue is missing the broker returns the copy,
+  // and the original is requeued instead of lost.
   msg.mandatory = true;
+  return msg;
+}
+
+} // namespace
+
+outgoing_message make_dead_letter(const envelope& env, const outcome& why,
+                                  const std::string& actor_name,
+                                  const std::string& node_name) {
+  auto msg = make_copy(env, why, actor_name, node_name,
+                       dead_letter_queue_name(env.queue));
+  int64_t attempts =
+    why.attempt != 0 ? why.attempt : attempt_of(env.properties);
+  set_field(msg.properties.headers, header::attempts, attempts);
+  return msg;
+}
+
+outgoing_message make_retry_copy(const envelope& env, const outcome& why,
+                                 const std::string& actor_name,
+                                 const std::string& node_name) {
+  auto msg = make_copy(env, why, actor_name, node_name, why.target_queue);
+  set_field(msg.properties.headers, header::attempt,
+            static_cast<int64_t>(why.attempt));
   return msg;
 }
 
@@ -339,6 +368,9 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
       case outcome::status::reject:
         dead_letter(*slot, result);
         return;
+      case outcome::status::republish:
+        park_for_retry(*slot, result);
+        return;
     }
     advance();
   }
@@ -383,22 +415,37 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
               << env.properties.message_id << " to "
               << dead_letter_queue_name(config_.queue) << ": " << why.reason
               << "\n";
+    move_and_ack(
+      slot, make_dead_letter(env, why, config_.actor_name, config_.node_name),
+      &consumer_stats::dead_lettered);
+  }
+
+  void park_for_retry(in_flight_delivery& slot, const outcome& why) {
+    const auto& env = slot.content.get_as<envelope>(1);
+    move_and_ack(
+      slot, make_retry_copy(env, why, config_.actor_name, config_.node_name),
+      &consumer_stats::retried);
+  }
+
+  // Publishes `copy` and acks the delivery once the copy is confirmed; if it
+  // cannot be confirmed the delivery is requeued. Nothing is dropped.
+  void move_and_ack(in_flight_delivery& slot, outgoing_message copy,
+                    uint64_t consumer_stats::*counter) {
     auto tag = slot.tag;
     auto gen = generation_;
-    publish(make_dead_letter(env, why, config_.actor_name, config_.node_name),
-            [this, tag, gen](const caf::error& err) {
-              auto* s = find(tag, gen);
-              if (s == nullptr)
-                return;
-              if (err) {
-                requeue(*s, "dead-lettering failed: " + describe(err));
-              } else {
-                ++stats_.dead_lettered;
-                s->st = in_flight_delivery::state::ack_due;
-                s->content = caf::message{};
-              }
-              advance();
-            });
+    publish(std::move(copy), [this, tag, gen, counter](const caf::error& err) {
+      auto* s = find(tag, gen);
+      if (s == nullptr)
+        return;
+      if (err) {
+        requeue(*s, "moving the message failed: " + describe(err));
+      } else {
+        ++(stats_.*counter);
+        s->st = in_flight_delivery::state::ack_due;
+        s->content = caf::message{};
+      }
+      advance();
+    });
   }
 
   // Acks once enough settled deliveries lead the queue.

@@ -151,13 +151,41 @@ void check_actor_unique(config_reader& r, const object_reader& obj,
   }
 }
 
+/// `actors[].retry`: {"immediate": n, "delays_ms": [ms, ...]}.
+void read_retry(object_reader& actor, retry_policy& out) {
+  auto obj = actor.object("retry");
+  if (!obj)
+    return;
+  obj->allow({"immediate", "delays_ms"});
+  obj->integer("immediate", {0, 100}, out.immediate);
+  const auto* arr = obj->array("delays_ms");
+  if (arr == nullptr)
+    return;
+  auto path = obj->path_of("delays_ms");
+  if (arr->size() > max_retry_steps) {
+    obj->reader().fail(path, "expected at most " +
+                               std::to_string(max_retry_steps) +
+                               " delays, found " + std::to_string(arr->size()));
+    return;
+  }
+  out.delays.clear();
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    // Up to one day: RabbitMQ takes TTLs in milliseconds as 32-bit values.
+    auto ms =
+      obj->reader().integer((*arr)[i], element_path(path, i), {1, 86400000});
+    if (!ms)
+      return;
+    out.delays.push_back(std::chrono::milliseconds{*ms});
+  }
+}
+
 void read_actor(config_reader& r, const json::value& v, const std::string& path,
                 std::vector<actor_spec>& out) {
   auto obj = r.object(v, path);
   if (!obj)
     return;
-  obj->allow(
-    {"name", "kind", "handler", "queue", "prefetch", "instances", "options"});
+  obj->allow({"name", "kind", "handler", "queue", "prefetch", "instances",
+              "retry", "options"});
   actor_spec spec;
   if (auto name = obj->require("name"))
     if (auto text = plain_name(r, obj->path_of("name"), *name, max_actor_name))
@@ -169,6 +197,7 @@ void read_actor(config_reader& r, const json::value& v, const std::string& path,
   check_actor_unique(r, *obj, spec, out);
   obj->integer("prefetch", {1, 65535}, spec.prefetch);
   obj->integer("instances", {1, 64}, spec.instances);
+  read_retry(*obj, spec.retry);
   if (auto options = obj->object("options"))
     spec.options = options->json();
   out.push_back(std::move(spec));

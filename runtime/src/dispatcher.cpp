@@ -21,6 +21,10 @@ using bridges::outgoing_message;
 struct message_scope {
   bridges::consumer_host* host = nullptr;
   std::shared_ptr<const dispatch_services> services;
+  std::shared_ptr<const dispatch_settings> settings;
+  // Runs the handler again on `delivery` (an immediate retry).
+  std::function<void(caf::message delivery, std::function<void(outcome)> done)>
+    again;
   const actor* user = nullptr;
   caf::message delivery; // (deliver_atom, envelope)
   std::function<void(outcome)> done;
@@ -218,10 +222,37 @@ void finish_if_done(const scope_ptr& scope) {
     return;
   }
   const auto& why = scope->failure;
-  // Issue-2 policy: every failure is dead-lettered (reject). The retry
-  // ladder for transient failures comes with the supervision work.
-  auto result = outcome::reject(why.code(), why.reason());
   const auto& req = scope->message();
+  auto attempt = static_cast<uint32_t>(bridges::attempt_of(req.properties));
+  auto decision =
+    runtime::decide_retry(scope->settings->retry, attempt, why.permanent());
+  using action = runtime::retry_decision::action;
+  if (decision.what == action::retry_now) {
+    std::cerr << "warren: " << scope->user->name() << ": attempt " << attempt
+              << " of message " << req.properties.message_id << " failed ("
+              << why.reason() << "); retrying at once\n";
+    // The handler sees the attempt number, as it would after a redelivery.
+    auto next = req;
+    bridges::set_field(next.properties.headers, bridges::header::attempt,
+                       static_cast<int64_t>(decision.next_attempt));
+    scope->answered = true;
+    scope->again(
+      caf::make_message(bridges::deliver_atom::value, std::move(next)),
+      std::move(scope->done));
+    return;
+  }
+  if (decision.what == action::retry_later) {
+    std::cerr << "warren: " << scope->user->name() << ": attempt " << attempt
+              << " of message " << req.properties.message_id << " failed ("
+              << why.reason() << "); retrying through step " << decision.step
+              << " of the retry ladder\n";
+    answer(scope, outcome::republish(why.code(), why.reason(),
+                                     runtime::retry_queue_name(
+                                       scope->settings->queue, decision.step),
+                                     decision.next_attempt));
+    return;
+  }
+  auto result = outcome::reject(why.code(), why.reason(), attempt);
   if (!scope->user->replies_with_errors() || req.properties.reply_to.empty()) {
     answer(scope, std::move(result));
     return;
@@ -252,9 +283,11 @@ namespace {
 
 class dispatcher : public bridges::delivery_handler {
  public:
-  dispatcher(std::shared_ptr<actor> user, dispatch_services services)
+  dispatcher(std::shared_ptr<actor> user, dispatch_services services,
+             dispatch_settings settings)
     : user_(std::move(user)),
-      services_(std::make_shared<dispatch_services>(std::move(services))) {
+      services_(std::make_shared<dispatch_services>(std::move(services))),
+      settings_(std::make_shared<dispatch_settings>(std::move(settings))) {
     user_->setup(table_);
   }
 
@@ -263,6 +296,11 @@ class dispatcher : public bridges::delivery_handler {
     auto scope = std::make_shared<message_scope>();
     scope->host = &host;
     scope->services = services_;
+    scope->settings = settings_;
+    scope->again = [this, &host](caf::message next,
+                                 std::function<void(outcome)> again_done) {
+      handle(host, next, std::move(again_done));
+    };
     scope->user = user_.get();
     scope->delivery = delivery;
     scope->done = std::move(done);
@@ -290,14 +328,17 @@ class dispatcher : public bridges::delivery_handler {
  private:
   std::shared_ptr<actor> user_;
   std::shared_ptr<const dispatch_services> services_;
+  std::shared_ptr<const dispatch_settings> settings_;
   handlers table_;
 };
 
 } // namespace
 
 std::shared_ptr<bridges::delivery_handler>
-make_dispatcher(std::shared_ptr<actor> user, dispatch_services services) {
-  return std::make_shared<dispatcher>(std::move(user), std::move(services));
+make_dispatcher(std::shared_ptr<actor> user, dispatch_services services,
+                dispatch_settings settings) {
+  return std::make_shared<dispatcher>(std::move(user), std::move(services),
+                                      std::move(settings));
 }
 
 } // namespace warren::detail

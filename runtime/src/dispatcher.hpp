@@ -8,10 +8,11 @@
 // consumer's connection with confirms, start its calls through the node's
 // requester, and report the outcome once every publish is confirmed and every
 // call continuation has run. A handler that throws or fails never takes the
-// consumer down: the outcome says reject and carries the reason.
+// consumer down: the failure goes through the actor's retry policy.
 
 #include "warren/bridges/consumer.hpp"
 #include "warren/runtime/actor.hpp"
+#include "warren/runtime/retry_policy.hpp"
 
 #include <caf/actor.hpp>
 #include <chrono>
@@ -27,8 +28,19 @@ struct dispatch_services {
   std::chrono::milliseconds call_timeout{5000};
 };
 
-/// Makes the handler a consumer runs for `user`'s deliveries.
+/// What one actor's dispatchers need to know of its config.
+struct dispatch_settings {
+  /// The actor's queue (its retry ladder hangs off it).
+  std::string queue;
+  runtime::retry_policy retry;
+};
+
+/// Makes the handler a consumer runs for `user`'s deliveries. A failed
+/// message is retried as `settings.retry` says: at once by running the
+/// handler again, later by parking a copy on the retry ladder, and after the
+/// last attempt (or at once when the failure is permanent) dead-lettered.
 std::shared_ptr<bridges::delivery_handler>
-make_dispatcher(std::shared_ptr<actor> user, dispatch_services services);
+make_dispatcher(std::shared_ptr<actor> user, dispatch_services services,
+                dispatch_settings settings);
 
 } // namespace warren::detail

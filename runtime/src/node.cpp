@@ -82,6 +82,14 @@ bridges::topology effective_topology(const node_config& cfg) {
     b.queue = spec.queue;
     b.routing_key = spec.name;
     topo.bindings.push_back(b);
+    // The retry ladder follows the queue's type (classic or quorum).
+    auto type = bridges::queue_type::classic;
+    for (const auto& q : topo.queues)
+      if (q.name == spec.queue)
+        type = q.type;
+    for (auto& step : retry_ladder(spec.queue, spec.retry, type))
+      if (!has_queue(step.name))
+        topo.queues.push_back(std::move(step));
   }
   return topo;
 }
@@ -176,7 +184,9 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
                             "' could not be created: " + e.what());
       }
       auto instance = cc;
-      instance.handler = detail::make_dispatcher(std::move(user), services);
+      instance.handler = detail::make_dispatcher(
+        std::move(user), services,
+        detail::dispatch_settings{spec.queue, spec.retry});
       consumers_.push_back(bridges::spawn_consumer(sys_, std::move(instance)));
     }
   }

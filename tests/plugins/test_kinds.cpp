@@ -89,6 +89,13 @@ class faulty : public warren::actor {
     on.json("boom", [](context&, const value&) -> status {
       throw std::runtime_error("boom requested by the test");
     });
+    // Records the attempt number it sees, then fails (a transient failure).
+    on.json("always-fails", [this](context& ctx, const value&) -> status {
+      boost::json::object seen;
+      seen["attempt"] = warren::bridges::attempt_of(ctx.message().properties);
+      recorder_.write(ctx, seen);
+      throw std::runtime_error("always-fails, as the test asked");
+    });
     on.json("fail", [](context&, const value&) {
       return status::fail("failure requested by the test");
     });

@@ -110,7 +110,13 @@ const std::map<std::string, std::string> bad_configs = {
    "'.', '_' and '-', found \"this node name is rather long and has...\""},
   {"unknown_actor_key.json",
    ": $.actors[0].prefetc: unknown key (expected one of: name, kind, "
-   "handler, queue, prefetch, instances, options)"},
+   "handler, queue, prefetch, instances, retry, options)"},
+  {"retry_delay_not_positive.json",
+   ": $.actors[0].retry.delays_ms[1]: expected an integer from 1 to "
+   "86400000, found 0"},
+  {"retry_unknown_key.json",
+   ": $.actors[0].retry.delays: unknown key (expected one of: immediate, "
+   "delays_ms)"},
   {"prefetch_is_a_double.json",
    ": $.actors[0].prefetch: expected an integer from 1 to 65535, found 5.0"},
   {"max_priority_out_of_range.json",
@@ -662,4 +668,25 @@ TEST_CASE("the first error in document order wins", "[config]") {
     {"name": "b", "kind": "k", "prefetch": -1}]})") ==
         "node.json: $.actors[0].prefetch: expected an integer from 1 to "
         "65535, found 0");
+}
+
+TEST_CASE("an actor's retry policy is read from its config, and defaults to "
+          "no retries",
+          "[config]") {
+  auto cfg = parse_config(R"({"node": "n", "actors": [
+      {"name": "a", "kind": "echo",
+       "retry": {"immediate": 2, "delays_ms": [500, 5000]}},
+      {"name": "b", "kind": "echo"}]})",
+                          "node.json", "/tmp");
+  REQUIRE(cfg);
+  const auto& a = cfg->actors.at(0).retry;
+  CHECK(a.immediate == 2);
+  CHECK(a.delays ==
+        std::vector<std::chrono::milliseconds>{
+          std::chrono::milliseconds{500}, std::chrono::milliseconds{5000}});
+  CHECK(a.max_attempts() == 5);
+  const auto& b = cfg->actors.at(1).retry;
+  CHECK(b.immediate == 0);
+  CHECK(b.delays.empty());
+  CHECK(b.max_attempts() == 1);
 }

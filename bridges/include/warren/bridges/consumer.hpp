@@ -67,19 +67,32 @@ struct outcome {
     done,
     /// A transient failure: give the message back to the broker (requeue).
     retry,
-    /// A permanent failure: dead-letter with the reason, then ack.
+    /// A failure: dead-letter with the reason, then ack.
     reject,
+    /// A failure to try again later: publish a copy to `target_queue` (a
+    /// retry ladder step) as attempt `attempt`, then ack.
+    republish,
   };
   status what = status::done;
   errc code = errc::none;
   std::string reason;
+  /// reject: attempts made (0: take `x-warren-attempt`); republish: the
+  /// attempt number of the copy.
+  uint32_t attempt = 0;
+  /// republish: the queue to publish the copy to (default exchange).
+  std::string target_queue;
 
   static outcome done() { return {}; }
   static outcome retry(errc code, std::string reason) {
-    return {status::retry, code, std::move(reason)};
+    return {status::retry, code, std::move(reason), 0, {}};
   }
-  static outcome reject(errc code, std::string reason) {
-    return {status::reject, code, std::move(reason)};
+  static outcome reject(errc code, std::string reason, uint32_t attempts = 0) {
+    return {status::reject, code, std::move(reason), attempts, {}};
+  }
+  static outcome republish(errc code, std::string reason, std::string queue,
+                           uint32_t attempt) {
+    return {status::republish, code, std::move(reason), attempt,
+            std::move(queue)};
   }
 };
 
@@ -140,6 +153,8 @@ struct consumer_stats {
   uint64_t delivered = 0;
   uint64_t acked = 0;
   uint64_t dead_lettered = 0;
+  /// Parked on a retry ladder step.
+  uint64_t retried = 0;
   uint64_t requeued = 0;
   uint64_t reconnects = 0;
   std::size_t in_flight = 0;
@@ -159,6 +174,12 @@ std::optional<outcome> prepare_delivery(envelope& env,
 outgoing_message make_dead_letter(const envelope& env, const outcome& why,
                                   const std::string& actor_name,
                                   const std::string& node_name);
+
+/// Builds the copy of a delivery parked on a retry ladder step, with
+/// `x-warren-attempt` set to `why.attempt` (pure; unit-tested).
+outgoing_message make_retry_copy(const envelope& env, const outcome& why,
+                                 const std::string& actor_name,
+                                 const std::string& node_name);
 
 } // namespace warren::bridges
 

@@ -16,6 +16,7 @@
 
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/topology.hpp"
+#include "warren/runtime/retry_policy.hpp"
 
 #include <boost/json/object.hpp>
 #include <caf/expected.hpp>
@@ -46,6 +47,10 @@ struct actor_spec {
   /// Actor instances in this node competing on the queue, each with its own
   /// consumer connection and thread. Default 1.
   uint32_t instances = 1;
+  /// What a failed message gets: retries at once, then through the retry
+  /// ladder, then the dead-letter queue. Default: no retries (dead-letter on
+  /// the first failure), as MassTransit does unless configured.
+  retry_policy retry;
   /// Kind-specific settings handed to the actor as they are. Default {}.
   boost::json::object options;
 };
@@ -84,6 +89,9 @@ struct node_config {
   /// How long a graceful stop waits for in-flight work. Default 10 s.
   std::chrono::milliseconds shutdown_timeout{10000};
 };
+
+/// Delays of one actor's retry ladder at most.
+constexpr std::size_t max_retry_steps = 20;
 
 /// Reads and validates the config file at `path`.
 caf::expected<node_config> load_config(const std::string& path);

@@ -24,12 +24,10 @@
 namespace warren::runtime {
 
 struct retry_policy {
-  /// Retries at once after the first failure. Default 2.
-  uint32_t immediate = 2;
-  /// Delayed retries, one ladder step each. Default 1 s, 10 s, 60 s.
-  std::vector<std::chrono::milliseconds> delays{std::chrono::seconds{1},
-                                                std::chrono::seconds{10},
-                                                std::chrono::seconds{60}};
+  /// Retries at once after the first failure. Default 0.
+  uint32_t immediate = 0;
+  /// Delayed retries, one ladder step each. Default none.
+  std::vector<std::chrono::milliseconds> delays;
 
   /// Attempts in all: the first, the immediate retries, the delayed ones.
   uint32_t max_attempts() const noexcept {
