@@ -187,6 +187,21 @@ blocking_client::call_once(outgoing_message request,
 caf::expected<std::vector<envelope>>
 blocking_client::receive(const std::string& queue, std::size_t max,
                          std::chrono::milliseconds idle_timeout, bool ack) {
+  auto taken = take(queue, max, idle_timeout);
+  if (!taken)
+    return taken;
+  std::vector<uint64_t> done;
+  if (ack)
+    for (const auto& env : *taken)
+      done.push_back(env.delivery_tag);
+  if (auto err = settle(done))
+    return err;
+  return taken;
+}
+
+caf::expected<std::vector<envelope>>
+blocking_client::take(const std::string& queue, std::size_t max,
+                      std::chrono::milliseconds idle_timeout) {
   std::vector<envelope> result;
   if (max == 0)
     return result;
@@ -196,12 +211,12 @@ blocking_client::receive(const std::string& queue, std::size_t max,
   // come would let the broker send more than we take, and those deliveries
   // would still be buffered when the channel number is reused.
   max = std::min<std::size_t>(max, 65535);
-  auto prefetch = max;
-  if (auto err = conn_->qos(receive_channel, static_cast<uint16_t>(prefetch)))
+  if (auto err = conn_->qos(receive_channel, static_cast<uint16_t>(max)))
     return err;
   auto tag = conn_->consume(receive_channel, queue, false, false);
   if (!tag)
     return tag.error();
+  taking_tag_ = *tag;
   auto deadline = clock_type::now() + idle_timeout;
   while (result.size() < max) {
     auto left = remaining(deadline);
@@ -226,20 +241,20 @@ blocking_client::receive(const std::string& queue, std::size_t max,
       }
     }
   }
-  if (auto err = conn_->cancel(receive_channel, *tag))
-    return err;
-  if (!result.empty()) {
-    auto last = result.back().delivery_tag;
-    auto err = ack ? conn_->ack(receive_channel, last, true)
-                   : conn_->nack(receive_channel, last, true, true);
-    if (err)
-      return err;
-  }
-  // Closing the channel returns deliveries that arrived after the last one
-  // we took (prefetched) to the queue.
-  if (auto err = conn_->close_channel(receive_channel))
+  if (auto err = conn_->cancel(receive_channel, taking_tag_))
     return err;
   return result;
+}
+
+caf::error blocking_client::settle(const std::vector<uint64_t>& done) {
+  if (taking_tag_.empty())
+    return caf::none;
+  taking_tag_.clear();
+  for (auto tag : done)
+    if (auto err = conn_->ack(receive_channel, tag, false))
+      return err;
+  // Closing the channel returns every delivery still unacked to the queue.
+  return conn_->close_channel(receive_channel);
 }
 
 caf::expected<uint32_t>

@@ -44,10 +44,14 @@ int exit_code_of(const caf::error& err) {
   }
 }
 
+} // namespace
+
 int report(const char* command, const caf::error& err) {
   std::cerr << "warren " << command << ": " << describe(err) << "\n";
   return exit_code_of(err);
 }
+
+namespace {
 
 // Loads the config, the plugins it lists, and checks every kind is known.
 caf::expected<runtime::node_config> load_node(const std::string& file,
@@ -68,6 +72,8 @@ caf::expected<runtime::node_config> load_node(const std::string& file,
     return err;
   return cfg;
 }
+
+} // namespace
 
 caf::expected<bridges::broker_settings>
 broker_settings_for(const broker_choice& choice) {
@@ -93,6 +99,8 @@ broker_settings_for(const broker_choice& choice) {
   settings.connection_name = "warren cli";
   return settings;
 }
+
+namespace {
 
 caf::expected<std::string> read_body(const std::string& arg, bool raw) {
   std::string text = arg;

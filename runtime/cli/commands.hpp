@@ -2,6 +2,10 @@
 
 // The `warren` subcommands. Each returns the process exit code.
 
+#include "warren/bridges/broker.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -52,6 +56,14 @@ struct call_options {
   int64_t timeout_ms = 5000;
   std::string body;
 };
+
+/// Prints `warren <command>: <error>` and returns the exit code for it.
+int report(const char* command, const caf::error& err);
+
+/// The broker for send/call/dlq: from the config file, else the URI, else
+/// $WARREN_BROKER_URI, else amqp://guest:guest@localhost:5672/.
+caf::expected<bridges::broker_settings>
+broker_settings_for(const broker_choice& choice);
 
 int run(const std::string& config_file, int64_t ready_timeout_ms);
 int check(const std::string& config_file);

@@ -4,11 +4,13 @@
 //   warren check node.json          validate a config (and its plugins)
 //   warren send --actor NAME BODY   publish a JSON message
 //   warren call SERVICE BODY        request-response, prints the reply
+//   warren dlq list|show|replay|purge QUEUE   dead letters
 //
 // Exit codes: see commands.hpp (0 ok, 1 failed, 2 usage, 3 config, 4 broker,
 // 5 timeout, 6 error reply).
 
 #include "commands.hpp"
+#include "dlq.hpp"
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -84,6 +86,37 @@ int main(int argc, char** argv) {
                  "ms to wait for the reply (default 5000)")
     ->check(CLI::PositiveNumber);
 
+  dlq_options dlq_opts;
+  auto* dlq_cmd =
+    app.add_subcommand("dlq", "list, show, replay or purge dead letters");
+  dlq_cmd->require_subcommand(1);
+  auto* dlq_list_cmd = dlq_cmd->add_subcommand(
+    "list", "one line per dead letter (they stay where they are)");
+  auto* dlq_show_cmd = dlq_cmd->add_subcommand(
+    "show", "one dead letter with its headers, as JSON");
+  auto* dlq_replay_cmd = dlq_cmd->add_subcommand(
+    "replay", "publish dead letters to their original route again");
+  auto* dlq_purge_cmd =
+    dlq_cmd->add_subcommand("purge", "delete every dead letter of a queue");
+  for (auto* cmd :
+       {dlq_list_cmd, dlq_show_cmd, dlq_replay_cmd, dlq_purge_cmd}) {
+    add_broker_options(*cmd, dlq_opts.broker);
+    cmd
+      ->add_option("QUEUE", dlq_opts.queue,
+                   "the dead-letter queue, or the queue it belongs to")
+      ->required();
+  }
+  dlq_show_cmd->add_option("MESSAGE_ID", dlq_opts.ids, "the message to show")
+    ->required()
+    ->expected(1);
+  auto* replay_ids = dlq_replay_cmd->add_option(
+    "--id", dlq_opts.ids, "a message to replay (repeatable)");
+  auto* replay_all =
+    dlq_replay_cmd->add_flag("--all", dlq_opts.all, "replay every message");
+  replay_ids->excludes(replay_all);
+  dlq_purge_cmd->add_flag("-f,--force", dlq_opts.force,
+                          "do not ask for confirmation");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -103,5 +136,18 @@ int main(int argc, char** argv) {
   }
   if (*call_cmd)
     return call(call_opts);
+  if (*dlq_list_cmd)
+    return dlq_list(dlq_opts);
+  if (*dlq_show_cmd)
+    return dlq_show(dlq_opts);
+  if (*dlq_replay_cmd) {
+    if (dlq_opts.ids.empty() && !dlq_opts.all) {
+      std::cerr << "warren dlq replay: give --id ID (repeatable) or --all\n";
+      return exit_usage;
+    }
+    return dlq_replay(dlq_opts);
+  }
+  if (*dlq_purge_cmd)
+    return dlq_purge(dlq_opts);
   return exit_usage;
 }

@@ -51,6 +51,17 @@ class blocking_client {
   receive(const std::string& queue, std::size_t max,
           std::chrono::milliseconds idle_timeout, bool ack);
 
+  /// Takes up to `max` messages from `queue` like `receive`, but keeps them
+  /// unacked until `settle`, so a tool can act on them first (replay them,
+  /// say) and lose nothing if it fails halfway.
+  caf::expected<std::vector<envelope>>
+  take(const std::string& queue, std::size_t max,
+       std::chrono::milliseconds idle_timeout);
+
+  /// Ends a `take`: acks the deliveries whose tags are in `done` and returns
+  /// every other one to the queue.
+  caf::error settle(const std::vector<uint64_t>& done);
+
   caf::expected<uint32_t> message_count(const std::string& queue);
   caf::expected<uint32_t> purge(const std::string& queue);
   caf::error delete_queue(const std::string& queue);
@@ -73,6 +84,8 @@ class blocking_client {
 
   std::unique_ptr<detail::amqp_connection> conn_;
   bool confirm_channel_open_ = false;
+  // The consumer tag of a `take` not yet settled.
+  std::string taking_tag_;
   uint64_t next_tag_ = 1;
 };
 
