@@ -593,7 +593,8 @@ broker_scratch::wait_and_receive(const std::string& queue, uint32_t n,
 
 void publish_bulk(const std::string& exchange, const std::string& routing_key,
                   const std::string& type, const std::vector<std::string>& ids,
-                  std::size_t batch) {
+                  std::size_t batch,
+                  const std::function<std::string(std::size_t)>& body_of) {
   try {
     raw_connection raw;
     auto* conn = raw.get();
@@ -647,7 +648,7 @@ void publish_bulk(const std::string& exchange, const std::string& routing_key,
     props.type = bytes_of(type);
     props.timestamp = static_cast<uint64_t>(std::time(nullptr));
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      auto body = "{\"seq\":" + std::to_string(i) + "}";
+      auto body = body_of ? body_of(i) : "{\"seq\":" + std::to_string(i) + "}";
       props.message_id = bytes_of(ids[i]);
       auto rc =
         amqp_basic_publish(conn, raw_connection::channel, bytes_of(exchange),

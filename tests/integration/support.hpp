@@ -237,7 +237,8 @@ class broker_scratch {
 /// test on a nack or error.
 void publish_bulk(const std::string& exchange, const std::string& routing_key,
                   const std::string& type, const std::vector<std::string>& ids,
-                  std::size_t batch = 100);
+                  std::size_t batch = 100,
+                  const std::function<std::string(std::size_t)>& body_of = {});
 
 /// Deletes queues and exchanges with raw rabbitmq-c, ignoring ones that do
 /// not exist. Never fails the test (used by destructors); returns false and

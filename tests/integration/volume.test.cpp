@@ -76,3 +76,62 @@ TEST_CASE("10,000 persistent messages through a subscriber are each handled "
   CHECK(broker.count(actor) == 0);
   CHECK(broker.count(actor + ".dlq") == 0);
 }
+
+TEST_CASE("10,000 malformed messages mixed with 10,000 good ones: every "
+          "malformed one is dead-lettered on its first attempt with a reason, "
+          "every good one is handled, and the node keeps running",
+          "[broker][volume][retry]") {
+  constexpr std::size_t total = 20000; // even: good, odd: malformed
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto actor = broker.queue("mixed");
+  broker.track_queue(actor + ".retry.1");
+  auto records = dir.file("records.jsonl");
+  auto cfg = test::node_config(dir);
+  auto spec = test::record_actor(actor, records);
+  // Retries are configured, and malformed bodies must skip them.
+  spec["retry"] =
+    json::object{{"immediate", 2}, {"delays_ms", json::array{1000}}};
+  cfg["actors"] = json::array{spec};
+  test::node_process node{dir, cfg};
+
+  auto prefix = test::unique_name("mixed");
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < total; ++i)
+    ids.push_back(prefix + "-" + std::to_string(i));
+  test::publish_bulk(bridges::actors_exchange, actor, "mixed.item", ids, 100,
+                     [](std::size_t i) {
+                       return i % 2 == 0 ? "{\"seq\":" + std::to_string(i) + "}"
+                                         : "{not json " + std::to_string(i);
+                     });
+  auto dlq = bridges::dead_letter_queue_name(actor);
+  test::wait_for_records(records, total / 2, 120s);
+  REQUIRE(broker.wait_for_count(dlq, total / 2, 120s) == total / 2);
+  CHECK(node.stop() == 0); // still running, and stops cleanly
+
+  std::set<std::string> handled;
+  for (const auto& line : test::read_records(records))
+    CHECK(handled.insert(line.message_id).second); // no duplicates
+  std::set<std::string> good, bad;
+  for (std::size_t i = 0; i < total; ++i)
+    (i % 2 == 0 ? good : bad).insert(ids[i]);
+  CHECK(handled == good);
+
+  auto letters = broker.receive(dlq, total);
+  std::set<std::string> dead;
+  std::size_t wrong = 0;
+  for (const auto& env : letters) {
+    dead.insert(env.properties.message_id);
+    auto* attempts =
+      bridges::find_field(env.properties.headers, bridges::header::attempts);
+    if (test::header_string(env, bridges::header::error_code) !=
+          "malformed_body" ||
+        test::header_string(env, bridges::header::error).empty() ||
+        attempts == nullptr || std::get<int64_t>(*attempts) != 1)
+      ++wrong;
+  }
+  CHECK(dead == bad);
+  CHECK(wrong == 0);
+  CHECK(broker.count(actor) == 0);
+  CHECK(broker.count(actor + ".retry.1") == 0);
+}
