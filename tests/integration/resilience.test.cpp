@@ -126,3 +126,31 @@ TEST_CASE("an idle node keeps its connections alive by servicing heartbeats",
   CHECK(node.err().find("heartbeat") == std::string::npos);
   CHECK(node.stop() == 0);
 }
+
+TEST_CASE("a second signal forces the node out at once, and the message in "
+          "flight stays in the broker",
+          "[broker][resilience]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("forced");
+  auto records = dir.file("records.jsonl");
+  auto started = dir.file("started");
+  auto cfg = test::node_config(dir);
+  cfg["actors"] = json::array{json::object{{"name", name},
+                                           {"kind", "subscriber"},
+                                           {"handler", "test.faulty"},
+                                           {"options", {{"path", records}}}}};
+  test::node_process node{dir, cfg};
+  json::object body{{"started", started}, {"ms", 8000}};
+  REQUIRE(test::warren({"send", "-u", test::broker_uri(), "--actor", name, "-t",
+                        "slow", json::serialize(body)})
+            .exit_code == 0);
+  REQUIRE(test::eventually([&] { return file_exists(started); }, 10s));
+  auto signalled = std::chrono::steady_clock::now();
+  CHECK(node.force_stop() == 130);
+  // Out long before the 8 s of work would have ended.
+  CHECK(std::chrono::steady_clock::now() - signalled < 5s);
+  CHECK(test::read_records(records).empty());
+  // Unacked, so the broker has it back for the next node.
+  CHECK(broker.wait_for_count(name, 1, 10s) == 1);
+}

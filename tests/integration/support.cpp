@@ -475,6 +475,22 @@ int node_process::stop() {
   return exit_code_;
 }
 
+int node_process::force_stop() {
+  if (pid_ < 0)
+    return exit_code_;
+  ::kill(pid_, SIGINT);
+  REQUIRE(eventually(
+    [&] { return err().find("stopping gracefully") != std::string::npos; },
+    10s));
+  ::kill(pid_, SIGINT);
+  if (!wait_exit(pid_, 10s, exit_code_)) {
+    kill_and_reap(pid_);
+    exit_code_ = -1;
+  }
+  pid_ = -1;
+  return exit_code_;
+}
+
 std::string node_process::err() const {
   return read_file(err_path_);
 }

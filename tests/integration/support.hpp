@@ -156,6 +156,10 @@ class node_process {
   /// Returns the exit code (-1 when killed). Idempotent.
   int stop();
 
+  /// SIGINT, and once the node says it is stopping, SIGINT again: the forced
+  /// exit. Returns the exit code.
+  int force_stop();
+
   /// What the node wrote so far.
   std::string err() const;
   std::string out() const;
