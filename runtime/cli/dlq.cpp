@@ -124,17 +124,34 @@ int fail(const caf::error& err) {
   return report("dlq", err);
 }
 
-} // namespace
+// Every dead letter of a queue, taken but not yet acked: until `settle`
+// nothing leaves the queue.
+struct taken_letters {
+  client_ptr client;
+  std::string queue;
+  std::vector<bridges::envelope> letters;
+};
 
-int dlq_list(const dlq_options& opts) {
+caf::expected<taken_letters> take_dead_letters(const dlq_options& opts) {
   auto client = connect(opts.broker);
   if (!client)
-    return fail(client.error());
+    return client.error();
   auto queue = dlq_name(opts.queue);
   auto letters = (*client)->take(queue, max_listed, idle);
   if (!letters)
-    return fail(letters.error());
-  for (const auto& env : *letters)
+    return letters.error();
+  return taken_letters{std::move(*client), std::move(queue),
+                       std::move(*letters)};
+}
+
+} // namespace
+
+int dlq_list(const dlq_options& opts) {
+  auto taken = take_dead_letters(opts);
+  if (!taken)
+    return fail(taken.error());
+  auto& [client, queue, letters] = *taken;
+  for (const auto& env : letters)
     std::cout << env.properties.message_id << " type="
               << (env.properties.type.empty() ? "-" : env.properties.type)
               << " code=" << header(env, bridges::header::error_code)
@@ -143,22 +160,19 @@ int dlq_list(const dlq_options& opts) {
               << ":" << header(env, bridges::header::original_routing_key)
               << " actor=" << header(env, bridges::header::actor)
               << " error=" << header(env, bridges::header::error) << "\n";
-  std::cerr << letters->size() << " dead letter(s) in " << queue << "\n";
-  if (auto err = (*client)->settle({}))
+  std::cerr << letters.size() << " dead letter(s) in " << queue << "\n";
+  if (auto err = client->settle({}))
     return fail(err);
   return exit_ok;
 }
 
 int dlq_show(const dlq_options& opts) {
-  auto client = connect(opts.broker);
-  if (!client)
-    return fail(client.error());
-  auto queue = dlq_name(opts.queue);
-  auto letters = (*client)->take(queue, max_listed, idle);
-  if (!letters)
-    return fail(letters.error());
+  auto taken = take_dead_letters(opts);
+  if (!taken)
+    return fail(taken.error());
+  auto& [client, queue, letters] = *taken;
   int code = exit_failure;
-  for (const auto& env : *letters) {
+  for (const auto& env : letters) {
     if (env.properties.message_id == opts.ids.front()) {
       std::cout << boost::json::serialize(to_json(env)) << "\n";
       code = exit_ok;
@@ -168,28 +182,25 @@ int dlq_show(const dlq_options& opts) {
   if (code != exit_ok)
     std::cerr << "warren dlq: no message " << opts.ids.front() << " in "
               << queue << "\n";
-  if (auto err = (*client)->settle({}))
+  if (auto err = client->settle({}))
     return fail(err);
   return code;
 }
 
 int dlq_replay(const dlq_options& opts) {
-  auto client = connect(opts.broker);
-  if (!client)
-    return fail(client.error());
-  auto queue = dlq_name(opts.queue);
-  auto letters = (*client)->take(queue, max_listed, idle);
-  if (!letters)
-    return fail(letters.error());
+  auto taken = take_dead_letters(opts);
+  if (!taken)
+    return fail(taken.error());
+  auto& [client, queue, letters] = *taken;
   std::set<std::string> wanted(opts.ids.begin(), opts.ids.end());
   std::vector<uint64_t> replayed;
   int code = exit_ok;
-  for (const auto& env : *letters) {
+  for (const auto& env : letters) {
     if (!opts.all && wanted.erase(env.properties.message_id) == 0)
       continue;
     auto msg = replay_of(env);
     caf::error err =
-      msg ? (*client)->publish(*msg, std::chrono::seconds{10}) : msg.error();
+      msg ? client->publish(*msg, std::chrono::seconds{10}) : msg.error();
     if (err) {
       std::cerr << "warren dlq: " << env.properties.message_id << " stays in "
                 << queue << ": " << describe(err) << "\n";
@@ -203,7 +214,7 @@ int dlq_replay(const dlq_options& opts) {
     code = exit_failure;
   }
   // Only what was confirmed at its route leaves the dead-letter queue.
-  if (auto err = (*client)->settle(replayed))
+  if (auto err = client->settle(replayed))
     return fail(err);
   std::cout << "replayed " << replayed.size() << " message(s) from " << queue
             << "\n";

@@ -82,8 +82,8 @@ TEST_CASE("blocking_client::call gets the reply to a persistent request even "
           "[broker][rpc][client]") {
   // A persistent request to a durable queue is confirmed once it is on disk;
   // the echo reply often arrives first (measured with raw rabbitmq-c: 15 of
-  // 20 calls), and blocking_client::publish, waiting for the confirm, drops
-  // every delivery it reads meanwhile, so call() times out.
+  // 20 calls). call() must keep a reply read while it waits for the confirm,
+  // or it times out.
   test::temp_dir dir;
   test::broker_scratch broker;
   auto echo = broker.queue("echo");
