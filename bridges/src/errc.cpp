@@ -42,6 +42,10 @@ const char* to_string(errc code) noexcept {
       return "shutting_down";
     case errc::remote_error:
       return "remote_error";
+    case errc::actor_failed:
+      return "actor_failed";
+    case errc::supervisor_gave_up:
+      return "supervisor_gave_up";
   }
   return "unknown_error";
 }

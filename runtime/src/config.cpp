@@ -265,6 +265,9 @@ void read_sections(object_reader& root, const std::string& base_dir,
   read_single(root, "calls", "timeout_ms", {1, 3'600'000}, cfg.call_timeout);
   read_single(root, "shutdown", "timeout_ms", {0, 3'600'000},
               cfg.shutdown_timeout);
+  if (r.ok())
+    detail::read_supervision(r, root.find("supervision"), cfg.actors,
+                             cfg.shutdown_timeout, cfg.supervision);
 }
 
 } // namespace
@@ -280,7 +283,8 @@ caf::expected<node_config> parse_config(const std::string& text,
   cfg.source_file = source_name;
   if (auto root = r.object(*doc, "$")) {
     root->allow({"node", "state_dir", "broker", "topology", "actors", "plugins",
-                 "scheduler", "publisher", "limits", "calls", "shutdown"});
+                 "scheduler", "publisher", "limits", "calls", "shutdown",
+                 "supervision"});
     read_node_name(*root, cfg);
     if (r.ok())
       read_sections(*root, base_dir, cfg);

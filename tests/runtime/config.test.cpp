@@ -97,7 +97,7 @@ const std::map<std::string, std::string> bad_configs = {
   {"unknown_top_level_key.json",
    ": $.actor: unknown key (expected one of: node, state_dir, broker, "
    "topology, actors, plugins, scheduler, publisher, limits, calls, "
-   "shutdown)"},
+   "shutdown, supervision)"},
   {"missing_node.json", ": $.node: required key is missing"},
   {"node_name_with_space.json",
    ": $.node: expected a name of 1 to 64 characters from A-Z, a-z, 0-9, "
@@ -484,7 +484,7 @@ TEST_CASE("keys that are not identifiers are quoted in paths", "[config]") {
   CHECK(parse_error(R"({"node": "n1", "max body": 1})") ==
         "node.json: $[\"max body\"]: unknown key (expected one of: node, "
         "state_dir, broker, topology, actors, plugins, scheduler, "
-        "publisher, limits, calls, shutdown)");
+        "publisher, limits, calls, shutdown, supervision)");
 }
 
 TEST_CASE("WARREN_BROKER_URI replaces the configured broker URIs", "[config]") {
@@ -689,4 +689,96 @@ TEST_CASE("an actor's retry policy is read from its config, and defaults to "
   CHECK(b.immediate == 0);
   CHECK(b.delays.empty());
   CHECK(b.max_attempts() == 1);
+}
+
+TEST_CASE("the supervision tree is read from the config; unlisted actors "
+          "join the root as permanent children",
+          "[config]") {
+  auto cfg = parse_ok(R"({"node": "n",
+    "actors": [{"name": "a", "kind": "echo"}, {"name": "b", "kind": "echo"},
+               {"name": "c", "kind": "echo"}],
+    "shutdown": {"timeout_ms": 3000},
+    "supervision": {
+      "strategy": "rest_for_one", "max_restarts": 3, "period_ms": 10000,
+      "backoff": {"min_ms": 10, "max_ms": 1000, "jitter_percent": 50},
+      "children": [
+        {"supervisor": "inner", "strategy": "one_for_all", "restart":
+         "transient", "children": [{"actor": "b", "restart": "temporary",
+                                    "shutdown_ms": 250}]}
+      ]}})");
+  const auto& root = cfg.supervision;
+  CHECK(root.id == "root");
+  CHECK(root.strategy == restart_strategy::rest_for_one);
+  CHECK(root.intensity.max_restarts == 3);
+  CHECK(root.intensity.period == 10000ms);
+  CHECK(root.backoff.min == 10ms);
+  CHECK(root.backoff.max == 1000ms);
+  CHECK(root.backoff.jitter == Approx(0.5));
+  REQUIRE(root.children.size() == 3);
+  const auto& inner = root.children[0];
+  CHECK_FALSE(inner.is_actor());
+  CHECK(inner.spec.id == "inner");
+  CHECK(inner.spec.restart == restart_type::transient);
+  CHECK(inner.supervisor.strategy == restart_strategy::one_for_all);
+  // OTP's defaults where the file says nothing.
+  CHECK(inner.supervisor.intensity.max_restarts == 1);
+  CHECK(inner.supervisor.intensity.period == 5000ms);
+  REQUIRE(inner.supervisor.children.size() == 1);
+  const auto& b = inner.supervisor.children[0];
+  CHECK(b.actor == "b");
+  CHECK(b.spec.restart == restart_type::temporary);
+  CHECK(b.spec.shutdown == 250ms);
+  // a and c were not placed: appended to the root, in config order.
+  CHECK(root.children[1].actor == "a");
+  CHECK(root.children[2].actor == "c");
+  CHECK(root.children[1].spec.restart == restart_type::permanent);
+  CHECK(root.children[1].spec.shutdown == 3000ms);
+}
+
+TEST_CASE("without a supervision section every actor is a permanent child of "
+          "a one_for_one root with OTP's intensity",
+          "[config]") {
+  auto cfg = parse_ok(R"({"node": "n", "actors": [
+      {"name": "a", "kind": "echo"}, {"name": "b", "kind": "echo"}]})");
+  const auto& root = cfg.supervision;
+  CHECK(root.strategy == restart_strategy::one_for_one);
+  CHECK(root.intensity.max_restarts == 1);
+  CHECK(root.intensity.period == 5000ms);
+  REQUIRE(root.children.size() == 2);
+  CHECK(root.children[0].actor == "a");
+  CHECK(root.children[1].actor == "b");
+}
+
+TEST_CASE("a bad supervision tree names the JSON path", "[config]") {
+  const std::string actors =
+    R"("actors": [{"name": "a", "kind": "echo"}, {"name": "b", "kind": "echo"}])";
+  auto error = [&](const std::string& supervision) {
+    return parse_error(R"({"node": "n", )" + actors + R"(, "supervision": )" +
+                       supervision + "}");
+  };
+  CHECK(error(R"({"strategy": "one_for_some"})") ==
+        "node.json: $.supervision.strategy: expected one of \"one_for_one\", "
+        "\"one_for_all\", \"rest_for_one\", found \"one_for_some\"");
+  CHECK_THAT(error(R"({"children": [{"actor": "zz"}]})"),
+             Catch::StartsWith("node.json: $.supervision.children[0].actor: "
+                               "expected the name of an actor in $.actors "
+                               "(a, b), found \"zz\""));
+  CHECK(error(R"({"children": [{"actor": "a"}, {"supervisor": "s",
+      "children": [{"actor": "a"}]}]})") ==
+        "node.json: $.supervision.children[1].children[0].actor: actor 'a' "
+        "is already in the tree at $.supervision.children[0].actor");
+  CHECK_THAT(error(R"({"children": [{"actor": "a", "supervisor": "s"}]})"),
+             Catch::StartsWith("node.json: $.supervision.children[0]: "
+                               "expected exactly one of"));
+  CHECK_THAT(error(R"({"children": [{"actor": "a", "restart": "sometimes"}]})"),
+             Catch::StartsWith("node.json: $.supervision.children[0].restart: "
+                               "expected one of"));
+  CHECK_THAT(error(R"({"backoff": {"min_ms": 500, "max_ms": 100}})"),
+             Catch::StartsWith("node.json: $.supervision.backoff.max_ms: "
+                               "expected at least min_ms (500), found 100"));
+  CHECK_THAT(error(R"({"children": [{"supervisor": "s", "shutdown_ms": 5}]})"),
+             Catch::StartsWith("node.json: $.supervision.children[0]."
+                               "shutdown_ms: a supervisor waits"));
+  CHECK_THAT(error(R"({"max_restarts": -1})"),
+             Catch::StartsWith("node.json: $.supervision.max_restarts: "));
 }

@@ -50,6 +50,12 @@ enum class errc : uint8_t {
   shutting_down,
   /// A service answered a call with a structured error reply.
   remote_error,
+  /// An actor instance ended abnormally (`warren::actor_failure`, or a raw
+  /// CAF actor that died); its supervisor decides what happens next.
+  actor_failed,
+  /// A supervisor exceeded its restart intensity, stopped its children and
+  /// failed to its parent.
+  supervisor_gave_up,
 };
 
 /// The text of an error code, e.g. "malformed_body".

@@ -17,6 +17,7 @@
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/runtime/retry_policy.hpp"
+#include "warren/runtime/supervision.hpp"
 
 #include <boost/json/object.hpp>
 #include <caf/expected.hpp>
@@ -88,6 +89,11 @@ struct node_config {
   std::chrono::milliseconds call_timeout{5000};
   /// How long a graceful stop waits for in-flight work. Default 10 s.
   std::chrono::milliseconds shutdown_timeout{10000};
+  /// The supervision tree. Actors the config does not place in it are
+  /// children of the root, permanent, in config order after the listed ones.
+  /// Default: a root `one_for_one` supervisor with OTP's intensity (1
+  /// restart in 5 s) over every actor.
+  supervisor_config supervision;
 };
 
 /// Delays of one actor's retry ladder at most.

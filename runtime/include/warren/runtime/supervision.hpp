@@ -130,4 +130,30 @@ std::chrono::milliseconds backoff_delay(const backoff_limits& limits,
 const char* to_string(restart_type type) noexcept;
 const char* to_string(restart_strategy strategy) noexcept;
 
+/// A supervision tree as the node config declares it (`supervision`).
+struct supervisor_config {
+  struct child;
+
+  /// "root" for the node's root supervisor.
+  std::string id = "root";
+  restart_strategy strategy = restart_strategy::one_for_one;
+  intensity_limits intensity;
+  backoff_limits backoff;
+  /// In start order.
+  std::vector<child> children;
+};
+
+/// One child of a supervisor: a configured actor (each of its instances is a
+/// child of its own, with this spec) or a nested supervisor.
+struct supervisor_config::child {
+  /// `id` is the actor's name or the nested supervisor's id.
+  child_spec spec;
+  /// Set for an actor child.
+  std::string actor;
+  /// Set for a supervisor child (empty `actor`).
+  supervisor_config supervisor;
+
+  bool is_actor() const noexcept { return !actor.empty(); }
+};
+
 } // namespace warren::runtime

@@ -37,6 +37,13 @@ void read_topology(config_reader& r, const boost::json::value& v,
 void read_actors(config_reader& r, const boost::json::value& v,
                  std::vector<actor_spec>& out);
 
+/// Reads `$.supervision` (nullptr: absent, the default root) after the
+/// actors, then appends every actor the tree does not name to the root.
+void read_supervision(config_reader& r, const boost::json::value* v,
+                      const std::vector<actor_spec>& actors,
+                      std::chrono::milliseconds default_shutdown,
+                      supervisor_config& out);
+
 /// Checks what spans sections: each binding names a known exchange and a
 /// queue declared in the topology or consumed by an actor, and headers
 /// bindings carry a valid `x-match`.
