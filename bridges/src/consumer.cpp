@@ -141,6 +141,10 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
     if (config_.ack_batch == 0)
       config_.ack_batch = std::max<uint16_t>(1, config_.prefetch / 5);
     set_exit_handler([this](const caf::exit_msg& msg) {
+      if (msg.reason == caf::exit_reason::user_shutdown) {
+        begin_stop(msg.reason);
+        return;
+      }
       // Unacked deliveries go back to the broker when the connection closes.
       conn_.close();
       quit(msg.reason);
@@ -151,13 +155,7 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
     send(this, reconnect_atom::value);
     return {
       [this](pause_atom) -> caf::ok_atom {
-        paused_ = true;
-        if (conn_.connected() && !consumer_tag_.empty()) {
-          if (auto err = conn_.cancel(consume_channel, consumer_tag_))
-            std::cerr << "warren: cancelling consumer of '" << config_.queue
-                      << "': " << describe(err) << "\n";
-          consumer_tag_.clear();
-        }
+        pause();
         return caf::ok_atom::value;
       },
       [this](drain_atom) -> caf::result<caf::ok_atom> {
@@ -203,8 +201,63 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
   }
 
  private:
+  void pause() {
+    paused_ = true;
+    if (conn_.connected() && !consumer_tag_.empty()) {
+      if (auto err = conn_.cancel(consume_channel, consumer_tag_))
+        std::cerr << "warren: cancelling consumer of '" << config_.queue
+                  << "': " << describe(err) << "\n";
+      consumer_tag_.clear();
+    }
+  }
+
+  // -- ending and stopping ----------------------------------------------------
+
+  // Exits once nothing keeps the consumer: when stopping, no delivery being
+  // handled; when the hosted actor ended, its last delivery settled.
+  bool may_exit() const {
+    if (!exiting_)
+      return false;
+    if (!conn_.connected())
+      return true;
+    for (const auto& slot : in_flight_)
+      if (slot.st == in_flight_delivery::state::working &&
+          (!ending_ || slot.tag == ending_tag_))
+        return false;
+    return true;
+  }
+
+  void begin_stop(caf::error reason) {
+    if (!exiting_) {
+      exiting_ = true;
+      exit_reason_ = std::move(reason);
+    }
+    pause();
+    exit_if_done();
+  }
+
+  void exit_if_done() {
+    if (!may_exit() || exited_)
+      return;
+    exited_ = true;
+    if (conn_.connected()) {
+      // Ack every settled delivery, also those behind one still working (an
+      // ended actor leaves those to the broker).
+      for (const auto& slot : in_flight_)
+        if (slot.st == in_flight_delivery::state::ack_due) {
+          if (conn_.ack(consume_channel, slot.tag, false))
+            break;
+          ++stats_.acked;
+        }
+      conn_.close();
+    }
+    in_flight_.clear();
+    answer_drains();
+    quit(exit_reason_);
+  }
+
   void reconnect() {
-    if (conn_.connected())
+    if (conn_.connected() || exited_)
       return;
     auto err = conn_.connect();
     if (!err)
@@ -254,6 +307,11 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
     for (auto& c : confirms_.take_unsettled())
       c.payload.confirmed(make_error(errc::connection_lost, why));
     answer_drains();
+    if (exiting_) {
+      // Stopping or ended: the broker has the unacked deliveries back.
+      exit_if_done();
+      return;
+    }
     delayed_send(this, next_backoff(config_.broker), reconnect_atom::value);
   }
 
@@ -313,6 +371,18 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
     in_flight_.push_back(
       {tag, in_flight_delivery::state::working,
        caf::make_message(deliver_atom::value, std::move(env))});
+    if (exiting_) {
+      // Stopping, or the hosted actor is gone: back to the broker for
+      // another consumer.
+      ++stats_.requeued;
+      if (auto err = conn_.nack(consume_channel, tag, false, true)) {
+        connection_lost(describe(err));
+        return;
+      }
+      in_flight_.back().st = in_flight_delivery::state::settled;
+      in_flight_.back().content = caf::message{};
+      return;
+    }
     if (bad) {
       dead_letter(in_flight_.back(), *bad);
       return;
@@ -357,6 +427,18 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
     auto* slot = find(tag, gen);
     if (slot == nullptr || slot->st != in_flight_delivery::state::working)
       return;
+    if (result.next != outcome::lifecycle::carry_on && !ending_) {
+      ending_ = true;
+      exiting_ = true;
+      ending_tag_ = tag;
+      if (result.next == outcome::lifecycle::actor_failed)
+        exit_reason_ =
+          make_error(errc::actor_failed, "actor '" + config_.actor_name +
+                                           "' failed: " + result.reason);
+      else
+        exit_reason_ = caf::exit_reason::normal;
+      pause();
+    }
     switch (result.what) {
       case outcome::status::done:
         slot->st = in_flight_delivery::state::ack_due;
@@ -459,6 +541,8 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
     }
     if (due >= config_.ack_batch)
       flush_acks();
+    if (exiting_)
+      exit_if_done();
   }
 
   void flush_acks() {
@@ -502,6 +586,13 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
   uint64_t generation_ = 0;
   size_t next_target_ = 0;
   bool paused_ = false;
+  // Set when the consumer is to exit: by a graceful stop, or when the hosted
+  // actor ended (`ending_`, after delivery `ending_tag_` settles).
+  bool exiting_ = false;
+  caf::error exit_reason_;
+  bool ending_ = false;
+  uint64_t ending_tag_ = 0;
+  bool exited_ = false;
   std::deque<in_flight_delivery> in_flight_;
   detail::confirm_tracker<pending_confirm> confirms_;
   std::vector<caf::response_promise> drains_;

@@ -39,6 +39,8 @@ int exit_code_of(const caf::error& err) {
       return exit_timeout;
     case errc::remote_error:
       return exit_remote_error;
+    case errc::supervisor_gave_up:
+      return exit_supervisor;
     default:
       return exit_failure;
   }
@@ -148,11 +150,13 @@ int run(const std::string& config_file, int64_t ready_timeout_ms) {
   if (!cfg)
     return report("run", cfg.error());
   // Signals are taken by sigwait below; every thread CAF starts inherits the
-  // blocked mask, so none of them is interrupted.
+  // blocked mask, so none of them is interrupted. SIGUSR1 is how the root
+  // supervisor's failure wakes the main thread.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   caf::actor_system_config sys_cfg;
   runtime::configure_system(sys_cfg, *cfg);
@@ -160,6 +164,7 @@ int run(const std::string& config_file, int64_t ready_timeout_ms) {
   int code = exit_ok;
   {
     runtime::node node{sys, *cfg, kinds};
+    node.on_failure([](const caf::error&) { ::kill(::getpid(), SIGUSR1); });
     std::cerr << "warren: node '" << cfg->node_name << "' starting ("
               << cfg->actors.size() << " actors, broker "
               << cfg->broker.endpoints.front().redacted() << ")\n";
@@ -171,9 +176,19 @@ int run(const std::string& config_file, int64_t ready_timeout_ms) {
       std::cerr << "warren: node '" << cfg->node_name << "' ready\n";
     }
     int sig = 0;
-    sigwait(&signals, &sig);
-    std::cerr << "warren: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-              << ": stopping gracefully (signal again to force)\n";
+    while (sig == 0) {
+      sigwait(&signals, &sig);
+      if (sig == SIGUSR1 && !node.failure())
+        sig = 0; // Not from the node: ignore.
+    }
+    if (auto err = node.failure()) {
+      std::cerr << "warren: " << describe(err)
+                << "; the node stops (unacked messages stay in the broker)\n";
+      code = exit_supervisor;
+    } else {
+      std::cerr << "warren: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                << ": stopping gracefully (signal again to force)\n";
+    }
     // A second signal exits at once; unacked messages stay in the broker.
     std::thread{[signals]() mutable {
       int again = 0;

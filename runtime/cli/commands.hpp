@@ -27,6 +27,9 @@ enum exit_code : int {
   exit_timeout = 5,
   /// The service answered with an error reply.
   exit_remote_error = 6,
+  /// `warren run`: the root supervisor gave up (restart intensity exceeded);
+  /// the node stopped consuming and left its unacked messages in the broker.
+  exit_supervisor = 7,
 };
 
 struct broker_choice {

@@ -37,6 +37,12 @@ struct message_scope {
   std::vector<pending_call> calls;
   int outstanding = 0;
   status failure = status::ok();
+  // Whether the actor instance goes on after this message (`actor_failure`
+  // thrown, or `context::stop` called).
+  bridges::outcome::lifecycle next = bridges::outcome::lifecycle::carry_on;
+  // Shared by every message of the instance: set once it has ended, after
+  // which none of its code runs again.
+  std::shared_ptr<bool> ended;
   bool replied = false;
   bool answered = false;
 
@@ -141,6 +147,11 @@ class context_impl : public context {
       scope_->failure = std::move(why);
   }
 
+  void stop() override {
+    if (scope_->next == bridges::outcome::lifecycle::carry_on)
+      scope_->next = bridges::outcome::lifecycle::actor_stopped;
+  }
+
  private:
   scope_ptr scope_;
 };
@@ -157,6 +168,10 @@ void run_guarded(const scope_ptr& scope, F&& fn) {
   } catch (const permanent_error& e) {
     if (scope->failure.is_ok())
       scope->failure = status::fail(errc::handler_failed, e.what(), true);
+  } catch (const actor_failure& e) {
+    scope->next = bridges::outcome::lifecycle::actor_failed;
+    scope->failure = status::fail(
+      errc::actor_failed, std::string{"actor failed: "} + e.what(), false);
   } catch (const std::exception& e) {
     if (scope->failure.is_ok())
       scope->failure = status::fail(
@@ -191,6 +206,17 @@ void flush_effects(const scope_ptr& scope) {
     auto then = std::make_shared<call_continuation>(std::move(call.then));
     auto run = [scope, then](call_result result) {
       --scope->outstanding;
+      if (*scope->ended) {
+        // The instance ended while the call was out: its code must not run
+        // again; the broker gives the message to the next instance.
+        if (!scope->answered) {
+          scope->answered = true;
+          auto done = std::move(scope->done);
+          done(outcome::retry(errc::actor_failed,
+                              "the actor ended before the reply arrived"));
+        }
+        return;
+      }
       context_impl ctx{scope};
       run_guarded(scope, [&] {
         (*then)(ctx, std::move(result));
@@ -210,6 +236,9 @@ void flush_effects(const scope_ptr& scope) {
 
 void answer(const scope_ptr& scope, outcome result) {
   scope->answered = true;
+  result.next = scope->next;
+  if (result.next != outcome::lifecycle::carry_on)
+    *scope->ended = true;
   auto done = std::move(scope->done);
   done(std::move(result));
 }
@@ -227,6 +256,18 @@ void finish_if_done(const scope_ptr& scope) {
   auto decision =
     runtime::decide_retry(scope->settings->retry, attempt, why.permanent());
   using action = runtime::retry_decision::action;
+  if (decision.what == action::retry_now &&
+      scope->next != outcome::lifecycle::carry_on) {
+    // The instance is ending: the retry goes through the queue to the
+    // restarted instance (or another one) with the attempt counted.
+    std::cerr << "warren: " << scope->user->name() << ": attempt " << attempt
+              << " of message " << req.properties.message_id << " failed ("
+              << why.reason() << "); retrying after the restart\n";
+    answer(scope,
+           outcome::republish(why.code(), why.reason(), scope->settings->queue,
+                              decision.next_attempt));
+    return;
+  }
   if (decision.what == action::retry_now) {
     std::cerr << "warren: " << scope->user->name() << ": attempt " << attempt
               << " of message " << req.properties.message_id << " failed ("
@@ -272,6 +313,9 @@ void finish_if_done(const scope_ptr& scope) {
   bridges::set_field(reply.properties.headers, bridges::header::error_code,
                      std::string{to_string(why.code())});
   scope->answered = true;
+  result.next = scope->next;
+  if (result.next != outcome::lifecycle::carry_on)
+    *scope->ended = true;
   auto done = std::move(scope->done);
   scope->host->publish(std::move(reply),
                        [done, result](const caf::error&) { done(result); });
@@ -304,6 +348,11 @@ class dispatcher : public bridges::delivery_handler {
     scope->user = user_.get();
     scope->delivery = delivery;
     scope->done = std::move(done);
+    scope->ended = ended_;
+    if (*ended_) {
+      answer(scope, outcome::retry(errc::actor_failed, "the actor has ended"));
+      return;
+    }
     const auto& env = scope->message();
     const auto* handler = table_.find(env.properties.type);
     if (handler == nullptr) {
@@ -329,6 +378,7 @@ class dispatcher : public bridges::delivery_handler {
   std::shared_ptr<actor> user_;
   std::shared_ptr<const dispatch_services> services_;
   std::shared_ptr<const dispatch_settings> settings_;
+  std::shared_ptr<bool> ended_ = std::make_shared<bool>(false);
   handlers table_;
 };
 

@@ -6,11 +6,14 @@
 #include "warren/bridges/publisher.hpp"
 #include "warren/bridges/requester.hpp"
 #include "warren/runtime/call.hpp"
+#include "warren/runtime/supervisor.hpp"
 
 #include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <caf/all.hpp>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <thread>
 
 namespace warren::runtime {
@@ -94,8 +97,18 @@ bridges::topology effective_topology(const node_config& cfg) {
   return topo;
 }
 
+struct node::shared_state {
+  mutable std::mutex mtx;
+  /// The consumer of each running actor instance, by child id.
+  std::map<std::string, caf::actor> consumers;
+  caf::error failure;
+  bool stopping = false;
+  std::function<void(const caf::error&)> on_failure;
+};
+
 node::node(caf::actor_system& sys, node_config cfg, const registry& kinds)
-  : sys_(sys), cfg_(std::move(cfg)), kinds_(kinds) {
+  : sys_(sys), cfg_(std::move(cfg)), kinds_(kinds),
+    state_(std::make_shared<shared_state>()) {
   // Nothing to do.
 }
 
@@ -121,6 +134,132 @@ std::shared_ptr<actor> make_user_actor(const registry& kinds,
                             : nullptr;
 }
 
+// Everything an actor instance's starter needs; shared by the starters and
+// alive as long as the tree is.
+struct instance_context {
+  caf::actor_system* sys = nullptr;
+  const registry* kinds = nullptr;
+  const node_config* cfg = nullptr;
+  bridges::topology topo;
+  detail::dispatch_services services;
+};
+
+std::string instance_id(const actor_spec& spec, uint32_t i) {
+  return spec.instances == 1 ? spec.name
+                             : spec.name + "[" + std::to_string(i) + "]";
+}
+
+} // namespace
+
+void node::on_failure(std::function<void(const caf::error&)> callback) {
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  state_->on_failure = std::move(callback);
+}
+
+caf::error node::failure() const {
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  return state_->failure;
+}
+
+std::vector<caf::actor> node::consumers() const {
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  std::vector<caf::actor> result;
+  for (const auto& entry : state_->consumers)
+    result.push_back(entry.second);
+  return result;
+}
+
+namespace {
+
+// Starts one instance of an actor: its consumer, and before it the raw CAF
+// actor the consumer feeds if the kind is raw. Runs in the supervisor.
+caf::expected<runtime::child_members>
+start_instance(const std::shared_ptr<const instance_context>& ctx,
+               const actor_spec& spec, uint32_t i, std::string id,
+               const std::function<void(std::string, caf::actor)>& track) {
+  const auto& cfg = *ctx->cfg;
+  bridges::consumer_config cc;
+  cc.broker = cfg.broker;
+  cc.broker.connection_name = cfg.broker.connection_name + " " + id;
+  cc.topo = ctx->topo;
+  cc.queue = spec.queue;
+  cc.prefetch = spec.prefetch;
+  cc.actor_name = spec.name;
+  cc.node_name = cfg.node_name;
+  cc.max_body_bytes = cfg.max_body_bytes;
+  runtime::child_members members;
+  if (const auto* raw = ctx->kinds->find_raw(spec.kind)) {
+    actor_init init;
+    init.name = spec.name;
+    init.node_name = cfg.node_name;
+    init.options = spec.options;
+    init.instance = i;
+    init.kinds = ctx->kinds;
+    auto make = *raw;
+    auto host = ctx->sys->spawn(
+      [make, init](caf::event_based_actor* self) { return make(self, init); });
+    cc.targets.push_back(host);
+    members.push_back(host);
+  } else {
+    // Throws what the actor's constructor throws: a start failure.
+    auto user = make_user_actor(*ctx->kinds, spec, cfg, i);
+    if (user == nullptr)
+      return make_error(errc::unknown_kind, "no kind '" + spec.kind + "'");
+    cc.handler = detail::make_dispatcher(
+      std::move(user), ctx->services,
+      detail::dispatch_settings{spec.queue, spec.retry});
+  }
+  auto consumer = bridges::spawn_consumer(*ctx->sys, std::move(cc));
+  track(std::move(id), consumer);
+  members.push_back(std::move(consumer));
+  return members;
+}
+
+} // namespace
+
+namespace {
+
+// The supervisor spec of `sc`, whose actor children start instances.
+supervisor_spec
+build_tree(const supervisor_config& sc, const node_config& cfg,
+           const std::shared_ptr<const instance_context>& ctx,
+           const std::function<void(std::string, caf::actor)>& track,
+           const supervisor_options& options) {
+  supervisor_spec spec;
+  spec.id = sc.id;
+  spec.strategy = sc.strategy;
+  spec.intensity = sc.intensity;
+  spec.backoff = sc.backoff;
+  for (const auto& child : sc.children) {
+    if (!child.is_actor()) {
+      supervised_child sub;
+      sub.spec = child.spec;
+      sub.start = subtree_starter(
+        *ctx->sys, build_tree(child.supervisor, cfg, ctx, track, options),
+        options);
+      spec.children.push_back(std::move(sub));
+      continue;
+    }
+    auto found =
+      std::find_if(cfg.actors.begin(), cfg.actors.end(),
+                   [&](const auto& a) { return a.name == child.actor; });
+    if (found == cfg.actors.end())
+      continue; // The config reader made sure it exists.
+    const actor_spec* actor = &*found;
+    // Every instance is a child of its own with the actor's child spec.
+    for (uint32_t i = 0; i < actor->instances; ++i) {
+      supervised_child instance;
+      instance.spec = child.spec;
+      instance.spec.id = instance_id(*actor, i);
+      instance.start = [ctx, actor, i, id = instance.spec.id, track] {
+        return start_instance(ctx, *actor, i, id, track);
+      };
+      spec.children.push_back(std::move(instance));
+    }
+  }
+  return spec;
+}
+
 } // namespace
 
 caf::error node::start(std::chrono::milliseconds ready_timeout) {
@@ -128,10 +267,14 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
     return caf::none;
   if (auto err = check_kinds(cfg_, kinds_))
     return err;
-  auto topo = effective_topology(cfg_);
+  auto ctx = std::make_shared<instance_context>();
+  ctx->sys = &sys_;
+  ctx->kinds = &kinds_;
+  ctx->cfg = &cfg_;
+  ctx->topo = effective_topology(cfg_);
   bridges::publisher_config pc;
   pc.broker = cfg_.broker;
-  pc.topo = topo;
+  pc.topo = ctx->topo;
   pc.max_unconfirmed = cfg_.publisher.max_unconfirmed;
   publisher_ = bridges::spawn_publisher(sys_, std::move(pc));
   bridges::requester_config rc;
@@ -139,57 +282,35 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
   rc.broker.connection_name = cfg_.broker.connection_name + " calls";
   rc.node_name = cfg_.node_name;
   requester_ = bridges::spawn_requester(sys_, std::move(rc));
-  detail::dispatch_services services;
-  services.requester = requester_;
-  services.node_name = cfg_.node_name;
-  services.call_timeout = cfg_.call_timeout;
-  for (const auto& spec : cfg_.actors) {
-    bridges::consumer_config cc;
-    cc.broker = cfg_.broker;
-    cc.broker.connection_name = cfg_.broker.connection_name + " " + spec.name;
-    cc.topo = topo;
-    cc.queue = spec.queue;
-    cc.prefetch = spec.prefetch;
-    cc.actor_name = spec.name;
-    cc.node_name = cfg_.node_name;
-    cc.max_body_bytes = cfg_.max_body_bytes;
-    if (const auto* raw = kinds_.find_raw(spec.kind)) {
-      // Raw CAF kinds are actors of their own; one consumer feeds them.
-      for (uint32_t i = 0; i < spec.instances; ++i) {
-        actor_init init;
-        init.name = spec.name;
-        init.node_name = cfg_.node_name;
-        init.options = spec.options;
-        init.instance = i;
-        init.kinds = &kinds_;
-        auto make = *raw;
-        auto host = sys_.spawn([make, init](caf::event_based_actor* self) {
-          return make(self, init);
-        });
-        raw_actors_.push_back(host);
-        cc.targets.push_back(host);
-      }
-      consumers_.push_back(bridges::spawn_consumer(sys_, std::move(cc)));
-      continue;
+  ctx->services.requester = requester_;
+  ctx->services.node_name = cfg_.node_name;
+  ctx->services.call_timeout = cfg_.call_timeout;
+  std::weak_ptr<shared_state> weak = state_;
+  auto track = [weak](std::string id, caf::actor consumer) {
+    if (auto state = weak.lock()) {
+      std::lock_guard<std::mutex> guard{state->mtx};
+      state->consumers[std::move(id)] = std::move(consumer);
     }
-    // A warren actor instance runs in its consumer's thread: one consumer
-    // (connection, thread, prefetch) per instance.
-    for (uint32_t i = 0; i < spec.instances; ++i) {
-      std::shared_ptr<actor> user;
-      try {
-        user = make_user_actor(kinds_, spec, cfg_, i);
-      } catch (const std::exception& e) {
-        return make_error(errc::handler_failed,
-                          "actor '" + spec.name +
-                            "' could not be created: " + e.what());
-      }
-      auto instance = cc;
-      instance.handler = detail::make_dispatcher(
-        std::move(user), services,
-        detail::dispatch_settings{spec.queue, spec.retry});
-      consumers_.push_back(bridges::spawn_consumer(sys_, std::move(instance)));
+  };
+  root_ = spawn_supervisor(
+    sys_, build_tree(cfg_.supervision, cfg_, ctx, track, {}), {});
+  root_->attach_functor([weak](const caf::error& reason) {
+    auto state = weak.lock();
+    if (!state)
+      return;
+    std::function<void(const caf::error&)> callback;
+    {
+      std::lock_guard<std::mutex> guard{state->mtx};
+      if (state->stopping)
+        return;
+      state->failure = reason ? reason
+                              : make_error(errc::supervisor_gave_up,
+                                           "the root supervisor ended");
+      callback = state->on_failure;
     }
-  }
+    if (callback)
+      callback(reason);
+  });
   running_ = true;
   // Ready when the reply queue and every actor's queue are being consumed.
   caf::scoped_actor self{sys_};
@@ -202,16 +323,22 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
         [&](const caf::error&) {});
     return consuming;
   };
-  std::vector<caf::actor> watch = consumers_;
-  watch.push_back(requester_);
-  while (!watch.empty()) {
+  std::size_t instances = 0;
+  for (const auto& spec : cfg_.actors)
+    instances += spec.instances;
+  for (;;) {
+    if (auto err = failure())
+      return err;
+    auto watch = consumers();
+    auto started = watch.size();
+    watch.push_back(requester_);
     watch.erase(std::remove_if(watch.begin(), watch.end(), is_consuming),
                 watch.end());
-    if (watch.empty())
+    if (watch.empty() && started == instances)
       break;
     if (std::chrono::steady_clock::now() >= deadline)
       return make_error(errc::connection_failed,
-                        std::to_string(watch.size()) +
+                        std::to_string(watch.size() + instances - started) +
                           " consumer(s) not consuming after " +
                           std::to_string(ready_timeout.count()) +
                           " ms; still trying (see the messages above)");
@@ -244,40 +371,34 @@ void node::stop() {
   if (!running_)
     return;
   running_ = false;
+  {
+    std::lock_guard<std::mutex> guard{state_->mtx};
+    state_->stopping = true;
+  }
   caf::scoped_actor self{sys_};
   auto timeout = cfg_.shutdown_timeout;
-  // 1. Stop consuming; 2. let in-flight deliveries settle and be acked.
-  for (const auto& c : consumers_)
+  // 1. Stop consuming everywhere at once.
+  for (const auto& c : consumers())
     self->request(c, timeout, bridges::pause_atom::value)
       .receive([](caf::ok_atom) {}, [](const caf::error&) {});
-  for (const auto& c : consumers_)
-    self->request(c, timeout, bridges::drain_atom::value)
-      .receive([](caf::ok_atom) {},
-               [](const caf::error& err) {
-                 std::cerr << "warren: in-flight work not finished in time: "
-                           << describe(err) << "\n";
-               });
-  // 3. Every publish confirmed.
+  // 2. Stop the tree: each consumer lets its in-flight deliveries settle and
+  // be acked, then closes (each within its child spec's shutdown time).
+  self->send_exit(root_, caf::exit_reason::user_shutdown);
+  self->wait_for(root_);
+  // 3. Every publish of the node's publisher confirmed.
   self->request(publisher_, timeout, bridges::drain_atom::value)
     .receive([](caf::ok_atom) {},
              [](const caf::error& err) {
                std::cerr << "warren: publishes not confirmed in time: "
                          << describe(err) << "\n";
              });
-  // 4. Close: consumers first (their unacked deliveries return to the
-  // broker), then raw-kind actors, the requester and the publisher.
-  auto stop_all = [&](const std::vector<caf::actor>& actors) {
-    for (const auto& a : actors)
-      self->send_exit(a, caf::exit_reason::user_shutdown);
-    for (const auto& a : actors)
-      self->wait_for(a);
-  };
-  stop_all(consumers_);
-  stop_all(raw_actors_);
-  stop_all({requester_});
-  stop_all({publisher_});
-  consumers_.clear();
-  raw_actors_.clear();
+  // 4. Close the requester and the publisher.
+  for (const auto& a : {requester_, publisher_}) {
+    self->send_exit(a, caf::exit_reason::user_shutdown);
+    self->wait_for(a);
+  }
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  state_->consumers.clear();
 }
 
 } // namespace warren::runtime

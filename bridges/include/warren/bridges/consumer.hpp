@@ -36,6 +36,17 @@
 /// Acks are batched: the longest prefix of settled deliveries is acked with
 /// one multiple-ack when it reaches `ack_batch` or when the socket goes quiet.
 ///
+/// Ending: an outcome whose `next` ends the hosted actor makes the consumer
+/// stop consuming, wait for that delivery to be settled (its dead letter or
+/// retry copy confirmed), ack what is settled, close its connection (so every
+/// other unacked delivery goes back to the broker, redelivered) and exit; its
+/// supervisor decides what follows. Deliveries that arrive meanwhile are not
+/// handled: they are requeued at once.
+///
+/// Stopping: an exit message with reason `user_shutdown` is a graceful stop:
+/// stop consuming, let the deliveries being handled settle (publishes
+/// confirmed), ack, close, exit. Any other exit reason closes at once.
+///
 /// Failure: a lost connection, channel or consumer (queue deleted) is
 /// reopened with backoff, the topology re-declared, and consuming resumed.
 /// Outcomes and confirms of deliveries from before the loss are ignored: the
@@ -82,17 +93,30 @@ struct outcome {
   /// republish: the queue to publish the copy to (default exchange).
   std::string target_queue;
 
+  /// Whether the actor the consumer hosts goes on after this delivery.
+  enum class lifecycle : uint8_t {
+    carry_on,
+    /// The actor ended normally: once this delivery is settled the consumer
+    /// exits with reason `normal`.
+    actor_stopped,
+    /// The actor failed: once this delivery is settled the consumer exits
+    /// with `errc::actor_failed` and `reason`.
+    actor_failed,
+  };
+  lifecycle next = lifecycle::carry_on;
+
   static outcome done() { return {}; }
   static outcome retry(errc code, std::string reason) {
-    return {status::retry, code, std::move(reason), 0, {}};
+    return {status::retry, code, std::move(reason), 0, {}, {}};
   }
   static outcome reject(errc code, std::string reason, uint32_t attempts = 0) {
-    return {status::reject, code, std::move(reason), attempts, {}};
+    return {status::reject, code, std::move(reason), attempts, {}, {}};
   }
   static outcome republish(errc code, std::string reason, std::string queue,
                            uint32_t attempt) {
-    return {status::republish, code, std::move(reason), attempt,
-            std::move(queue)};
+    return {status::republish, code,
+            std::move(reason), attempt,
+            std::move(queue),  lifecycle::carry_on};
   }
 };
 

@@ -29,11 +29,13 @@
 /// Handler outcome: returning normally (or returning `status::ok()`) means
 /// the message is done; everything the handler sent through the context is
 /// published with confirms before the delivery is acked. An exception, or a
-/// returned `status::fail`, never crashes the node: the message is
-/// dead-lettered with the reason in `x-warren-error` (a `service` also sends
-/// the caller a structured error reply). A body that does not fit the
-/// handler's type is a permanent `validation_failed`; a `type` with no
-/// handler is a permanent `unknown_type`.
+/// returned `status::fail`, never crashes the node: the message goes through
+/// the actor's retry policy and, after its last attempt, is dead-lettered
+/// with the reason in `x-warren-error` (a `service` also sends the caller a
+/// structured error reply). A body that does not fit the handler's type is a
+/// permanent `validation_failed`; a `type` with no handler is a permanent
+/// `unknown_type`. Only `actor_failure` ends the actor instance itself (its
+/// supervisor restarts it).
 ///
 /// Handlers run on CAF's scheduler: never block in them. To wait for another
 /// service use `context::call`, whose continuation runs when the reply (or a
@@ -101,6 +103,19 @@ class permanent_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Throw from a handler when the actor instance cannot go on (its state can
+/// no longer be trusted). The message counts as a failed attempt and goes
+/// through the retry policy; an immediate retry is made by the restarted
+/// instance (the copy goes back through the actor's queue). The instance then
+/// ends abnormally: deliveries it had not settled go back to the broker, and
+/// its supervisor restarts it as a new object, or gives up (see
+/// `supervision` in config/README.md). Any other exception fails only the
+/// message.
+class actor_failure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// Options for `context::publish`.
 struct publish_options {
   /// Fail the message if no queue takes the publish. Default true.
@@ -162,6 +177,11 @@ class context {
   /// Marks the message failed even though the handler returns normally
   /// (e.g. from a call continuation).
   virtual void fail(status why) = 0;
+
+  /// Ends this actor instance normally once the message is settled (OTP's
+  /// `normal` exit): its supervisor restarts it if its child spec is
+  /// `permanent`, not if `transient` or `temporary`.
+  virtual void stop() = 0;
 
   /// Typed conveniences: `T` is converted with `boost::json::value_from`.
   template<class T>

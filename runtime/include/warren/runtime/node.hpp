@@ -1,17 +1,26 @@
 #pragma once
 
 /// A node: the publisher (for embedding code), the requester (for calls), and
-/// for every configured actor one consumer bridge per instance, which runs the
-/// instance's `warren::actor` handlers in its own thread (raw CAF kinds are
-/// actors of their own, fed by one consumer).
+/// the supervision tree of the config. Every actor instance is a child of its
+/// supervisor: one consumer bridge, which runs the instance's `warren::actor`
+/// handlers in its own thread (a raw CAF kind is an actor of its own, fed by
+/// the instance's consumer; both are the child).
 ///
 /// Start-up: declare the topology (config topology plus, for every actor, its
 /// queue, its `<queue>.dlq` and a binding of the queue to `warren.actors`
-/// with the actor's name), then consume.
+/// with the actor's name), then start the tree, which starts the consumers.
 ///
-/// Graceful stop, in this order: stop consuming (basic.cancel), let in-flight
-/// deliveries finish and be acked, wait for every publish to be confirmed,
-/// close the connections. Whatever was not acked stays in the broker.
+/// Graceful stop, in this order: stop consuming (basic.cancel on every
+/// consumer at once), stop the tree (children in reverse start order, each
+/// letting its in-flight deliveries finish, their publishes be confirmed and
+/// the deliveries be acked, then closing), wait for every publish of the
+/// node's publisher to be confirmed, close the remaining connections.
+/// Whatever was not acked stays in the broker.
+///
+/// When the root supervisor gives up (restart intensity exceeded), its
+/// children are already stopped: the node consumes nothing more, `failure()`
+/// says why, and the `on_failure` callback runs (`warren run` then exits
+/// with code 7).
 
 #include "warren/bridges/topology.hpp"
 #include "warren/runtime/config.hpp"
@@ -23,6 +32,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/expected.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -55,6 +65,17 @@ class node {
   /// Graceful stop (see above). Idempotent.
   void stop();
 
+  /// Called once, from a CAF thread, if the root supervisor fails. Set before
+  /// `start`.
+  void on_failure(std::function<void(const caf::error&)> callback);
+
+  /// Why the root supervisor failed, or no error while it runs (or after a
+  /// graceful stop).
+  caf::error failure() const;
+
+  /// The consumers of the actor instances now running, for tools and tests.
+  std::vector<caf::actor> consumers() const;
+
   const node_config& config() const noexcept { return cfg_; }
 
   /// The publisher, for tools and tests that publish through the node.
@@ -71,14 +92,15 @@ class node {
                                          std::chrono::milliseconds timeout);
 
  private:
+  struct shared_state;
+
   caf::actor_system& sys_;
   node_config cfg_;
   const registry& kinds_;
   caf::actor publisher_;
   caf::actor requester_;
-  /// Actors of raw CAF kinds (warren actors run inside their consumers).
-  std::vector<caf::actor> raw_actors_;
-  std::vector<caf::actor> consumers_;
+  caf::actor root_;
+  std::shared_ptr<shared_state> state_;
   bool running_ = false;
 };
 

@@ -72,7 +72,7 @@ class registry {
 caf::error load_plugin(const std::string& path, registry& reg);
 
 /// Version of the plugin ABI; a plugin built against another is refused.
-constexpr int plugin_abi_version = 1;
+constexpr int plugin_abi_version = 2;
 
 } // namespace warren
 
