@@ -525,6 +525,17 @@ amqp_connection::queue_message_count(const std::string& queue) {
   return ok->message_count;
 }
 
+caf::expected<uint32_t>
+amqp_connection::queue_consumer_count(const std::string& queue) {
+  if (conn_ == nullptr)
+    return not_connected();
+  auto* ok = amqp_queue_declare(conn_, control_channel, bytes_of(queue), 1, 0,
+                                0, 0, amqp_empty_table);
+  if (auto err = check_rpc("queue.declare(passive)"))
+    return make_error(code_of(err), "queue '" + queue + "': " + describe(err));
+  return ok->consumer_count;
+}
+
 caf::expected<uint32_t> amqp_connection::purge(const std::string& queue) {
   if (conn_ == nullptr)
     return not_connected();

@@ -108,6 +108,9 @@ class amqp_connection {
   /// Message count of a queue (passive declare), for tools and tests.
   caf::expected<uint32_t> queue_message_count(const std::string& queue);
 
+  /// Consumers of a queue (passive declare), for tools and tests.
+  caf::expected<uint32_t> queue_consumer_count(const std::string& queue);
+
   caf::expected<uint32_t> purge(const std::string& queue);
 
   caf::error delete_queue(const std::string& queue);

@@ -262,6 +262,11 @@ blocking_client::message_count(const std::string& queue) {
   return conn_->queue_message_count(queue);
 }
 
+caf::expected<uint32_t>
+blocking_client::consumer_count(const std::string& queue) {
+  return conn_->queue_consumer_count(queue);
+}
+
 caf::expected<uint32_t> blocking_client::purge(const std::string& queue) {
   return conn_->purge(queue);
 }

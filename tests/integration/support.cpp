@@ -491,6 +491,17 @@ int node_process::force_stop() {
   return exit_code_;
 }
 
+int node_process::wait_for_exit(std::chrono::milliseconds timeout) {
+  if (pid_ < 0)
+    return exit_code_;
+  if (!wait_exit(pid_, timeout, exit_code_))
+    FAIL("node " << name_ << " still running after " << timeout.count()
+                 << " ms; its stderr:\n"
+                 << err());
+  pid_ = -1;
+  return exit_code_;
+}
+
 std::string node_process::err() const {
   return read_file(err_path_);
 }
@@ -580,6 +591,13 @@ uint32_t broker_scratch::count(const std::string& queue) {
   auto n = client_->message_count(queue);
   if (!n)
     FAIL("counting " << queue << ": " << describe(n.error()));
+  return *n;
+}
+
+uint32_t broker_scratch::consumers(const std::string& queue) {
+  auto n = client_->consumer_count(queue);
+  if (!n)
+    FAIL("counting consumers of " << queue << ": " << describe(n.error()));
   return *n;
 }
 

@@ -160,6 +160,13 @@ class node_process {
   /// exit. Returns the exit code.
   int force_stop();
 
+  /// Waits up to `timeout` for the node to exit on its own and returns its
+  /// exit code (-1: died of a signal); fails the test when it does not.
+  int wait_for_exit(std::chrono::milliseconds timeout);
+
+  /// The process id, for reading its /proc entries (-1 once it exited).
+  pid_t pid() const noexcept { return pid_; }
+
   /// What the node wrote so far.
   std::string err() const;
   std::string out() const;
@@ -218,6 +225,8 @@ class broker_scratch {
 
   /// Ready messages in `queue`.
   uint32_t count(const std::string& queue);
+  /// Consumers of `queue`.
+  uint32_t consumers(const std::string& queue);
 
   /// Waits until `queue` holds at least `n` ready messages; returns the last
   /// count seen (fails the test on timeout).

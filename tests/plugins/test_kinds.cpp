@@ -12,7 +12,19 @@
 //                   message (type and body) to that actor; with
 //                   options.call, ctx.call()s that service and replies with
 //                   its answer (a failed call fails the message).
+//   test.crashy     a service with state in memory (a count) that can be told
+//                   to end: "count" adds 1 and replies {"count", "incarnation"}
+//                   (how many instances of this actor name the process has
+//                   made); "crash" throws warren::actor_failure; "crash-once"
+//                   throws it on attempt 1 and records {"attempt",
+//                   "incarnation"} on later attempts; "stop" calls
+//                   ctx.stop(); "note" records its body.
+//   test.raw        a raw CAF kind: records each delivery; type "die" makes
+//                   the actor quit (abnormally) unless the message is a
+//                   redelivery.
 
+#include "warren/bridges/atoms.hpp"
+#include "warren/bridges/consumer.hpp"
 #include "warren/errc.hpp"
 #include "warren/runtime/actor.hpp"
 #include "warren/runtime/registry.hpp"
@@ -23,7 +35,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -52,9 +66,12 @@ class recorder {
   }
 
   status write(const context& ctx, const value& body) {
+    return write(ctx.message(), body);
+  }
+
+  status write(const warren::envelope& msg, const value& body) {
     if (!file_)
       return status::ok();
-    const auto& msg = ctx.message();
     boost::json::object line;
     line["message_id"] = msg.properties.message_id;
     line["type"] = msg.properties.type;
@@ -212,10 +229,86 @@ class forwarder : public warren::actor {
   std::chrono::milliseconds timeout_{0};
 };
 
+// How many instances of each actor name this process has made.
+int next_incarnation(const std::string& name) {
+  static std::mutex mtx;
+  static std::map<std::string, int> made;
+  std::lock_guard<std::mutex> guard{mtx};
+  return ++made[name];
+}
+
+class crashy : public warren::actor {
+ public:
+  explicit crashy(const warren::actor_init& init)
+    : actor(init), recorder_(init.options),
+      incarnation_(next_incarnation(init.name)) {
+    // Nothing else to do.
+  }
+
+  bool replies_with_errors() const override { return true; }
+
+  void setup(warren::handlers& on) override {
+    on.json("count", [this](context& ctx, const value&) {
+      boost::json::object answer;
+      answer["count"] = ++count_;
+      answer["incarnation"] = incarnation_;
+      ctx.reply_json(std::move(answer), "count");
+      return status::ok();
+    });
+    on.json("crash", [](context&, const value&) -> status {
+      throw warren::actor_failure("crash requested by the test");
+    });
+    on.json("crash-once", [this](context& ctx, const value&) {
+      auto attempt = warren::bridges::attempt_of(ctx.message().properties);
+      if (attempt <= 1)
+        throw warren::actor_failure("crash-once, first attempt");
+      boost::json::object seen;
+      seen["attempt"] = attempt;
+      seen["incarnation"] = incarnation_;
+      return recorder_.write(ctx, seen);
+    });
+    on.json("stop", [](context& ctx, const value&) {
+      ctx.stop();
+      if (is_request(ctx))
+        ctx.reply_json(boost::json::object{{"stopping", true}}, "stop");
+      return status::ok();
+    });
+    on.json("note", [this](context& ctx, const value& body) {
+      return recorder_.write(ctx, body);
+    });
+  }
+
+ private:
+  recorder recorder_;
+  int incarnation_ = 0;
+  int64_t count_ = 0;
+};
+
+caf::behavior raw_kind(caf::event_based_actor* self,
+                       const warren::actor_init& init) {
+  auto rec = std::make_shared<recorder>(init.options);
+  return {
+    [self, rec](warren::bridges::deliver_atom,
+                const warren::envelope& env) -> warren::bridges::outcome {
+      using warren::bridges::outcome;
+      if (env.properties.type == "die" && !env.redelivered) {
+        self->quit(warren::make_error(warren::errc::actor_failed,
+                                      "die requested by the test"));
+        return outcome::retry(warren::errc::actor_failed, "dying");
+      }
+      if (!rec->write(env, env.body).is_ok())
+        return outcome::retry(warren::errc::handler_failed, "record failed");
+      return outcome::done();
+    },
+  };
+}
+
 } // namespace
 
 WARREN_PLUGIN(registry) {
   registry.add_kind<faulty>("test.faulty");
   registry.add_kind<strict>("test.strict");
   registry.add_kind<forwarder>("test.forwarder");
+  registry.add_kind<crashy>("test.crashy");
+  registry.add_raw_kind("test.raw", raw_kind);
 }

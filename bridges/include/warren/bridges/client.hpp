@@ -63,6 +63,7 @@ class blocking_client {
   caf::error settle(const std::vector<uint64_t>& done);
 
   caf::expected<uint32_t> message_count(const std::string& queue);
+  caf::expected<uint32_t> consumer_count(const std::string& queue);
   caf::expected<uint32_t> purge(const std::string& queue);
   caf::error delete_queue(const std::string& queue);
 
