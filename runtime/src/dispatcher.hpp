@@ -8,7 +8,10 @@
 // consumer's connection with confirms, start its calls through the node's
 // requester, and report the outcome once every publish is confirmed and every
 // call continuation has run. A handler that throws or fails never takes the
-// consumer down: the failure goes through the actor's retry policy.
+// consumer down: the failure goes through the actor's retry policy. Only
+// `actor_failure` (and `context::stop`) end the instance: the outcome then
+// tells the consumer to exit once the message is settled, and none of the
+// instance's code (call continuations included) runs again.
 
 #include "warren/bridges/consumer.hpp"
 #include "warren/runtime/actor.hpp"

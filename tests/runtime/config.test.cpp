@@ -404,6 +404,8 @@ TEST_CASE("the example config in config/ is valid", "[config]") {
     CHECK(ep.password == "from-env");
   CHECK_FALSE(cfg->actors.empty());
   CHECK_FALSE(cfg->topology.bindings.empty());
+  REQUIRE(cfg->supervision.children.size() == 2);
+  CHECK(cfg->supervision.children[1].supervisor.children.size() == 2);
 }
 
 TEST_CASE("each bad config fails with the expected path and message",

@@ -57,8 +57,9 @@ struct child_spec {
   std::string id;
   /// Default permanent.
   restart_type restart = restart_type::permanent;
-  /// How long a child may take to stop before it is killed. Default 5 s
-  /// (OTP's default for workers).
+  /// How long a child may take to stop before it is killed; 0 kills at once.
+  /// Default 5 s (OTP's default for workers); a node's config defaults it to
+  /// `shutdown.timeout_ms`.
   std::chrono::milliseconds shutdown{5000};
 };
 
