@@ -2,12 +2,14 @@
 
 #include "connection_actor.hpp"
 #include "warren/bridges/detail/confirm_tracker.hpp"
+#include "warren/bridges/kill_point.hpp"
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <caf/all.hpp>
 #include <deque>
 #include <iostream>
+#include <map>
 
 namespace warren::bridges {
 
@@ -113,6 +115,10 @@ consumer_host::~consumer_host() = default;
 
 delivery_handler::~delivery_handler() = default;
 
+void delivery_handler::idle(consumer_host&) {
+  // Nothing batched by default.
+}
+
 namespace {
 
 constexpr uint16_t publish_channel = 2;
@@ -175,12 +181,28 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
         poll();
       },
       [this](reconnect_atom) { reconnect(); },
+      [this](timer_atom, uint64_t id) {
+        auto i = timers_.find(id);
+        if (i == timers_.end())
+          return;
+        auto fn = std::move(i->second);
+        timers_.erase(i);
+        if (!exiting_)
+          fn();
+      },
     };
   }
 
   // -- consumer_host ---------------------------------------------------------
 
   caf::event_based_actor* self() override { return this; }
+
+  void after(std::chrono::milliseconds delay,
+             std::function<void()> fn) override {
+    auto id = ++next_timer_;
+    timers_.emplace(id, std::move(fn));
+    delayed_send(this, delay, timer_atom::value, id);
+  }
 
   void publish(outgoing_message msg,
                std::function<void(const caf::error&)> confirmed) override {
@@ -350,9 +372,13 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
           break;
       }
     }
-    // Quiet socket: send what acks we owe now instead of waiting for a batch.
-    if (events == 0)
+    // Quiet socket: the handler may finish a batch (group commit), and the
+    // acks we owe go now instead of waiting for a batch.
+    if (events == 0) {
+      if (config_.handler && !exiting_)
+        config_.handler->idle(*this);
       flush_acks();
+    }
     if (conn_.connected())
       schedule_poll();
   }
@@ -562,10 +588,12 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
       }
     }
     if (last_due != 0) {
+      kill_point("before_ack");
       if (auto err = conn_.ack(consume_channel, last_due, true)) {
         connection_lost(describe(err));
         return;
       }
+      kill_point("after_ack");
       stats_.acked += acked;
     }
     in_flight_.erase(in_flight_.begin(),
@@ -593,6 +621,9 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
   bool ending_ = false;
   uint64_t ending_tag_ = 0;
   bool exited_ = false;
+  // Callbacks of `after`, by timer id.
+  std::map<uint64_t, std::function<void()>> timers_;
+  uint64_t next_timer_ = 0;
   std::deque<in_flight_delivery> in_flight_;
   detail::confirm_tracker<pending_confirm> confirms_;
   std::vector<caf::response_promise> drains_;

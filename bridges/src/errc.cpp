@@ -46,6 +46,8 @@ const char* to_string(errc code) noexcept {
       return "actor_failed";
     case errc::supervisor_gave_up:
       return "supervisor_gave_up";
+    case errc::store_failed:
+      return "store_failed";
   }
   return "unknown_error";
 }

@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "dlq.hpp"
+#include "state.hpp"
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -117,6 +118,28 @@ int main(int argc, char** argv) {
   dlq_purge_cmd->add_flag("-f,--force", dlq_opts.force,
                           "do not ask for confirmation");
 
+  state_options state_opts;
+  auto* state_cmd = app.add_subcommand(
+    "state", "read a node's checkpoint store (read-only, safe while it runs)");
+  state_cmd->require_subcommand(1);
+  auto* state_list_cmd = state_cmd->add_subcommand(
+    "list", "actors with state, or the keys of one actor");
+  auto* state_show_cmd =
+    state_cmd->add_subcommand("show", "the state of an actor's key, as JSON");
+  for (auto* cmd : {state_list_cmd, state_show_cmd}) {
+    auto* from_config = cmd->add_option("-c,--config", state_opts.config_file,
+                                        "the node's config (its state_dir)");
+    auto* from_db =
+      cmd->add_option("--db", state_opts.db_file, "the database file itself");
+    from_config->excludes(from_db);
+    cmd->add_option("--limit", state_opts.limit, "keys at most (1000)");
+  }
+  state_list_cmd->add_option("ACTOR", state_opts.actor, "an actor's name");
+  state_show_cmd->add_option("ACTOR", state_opts.actor, "an actor's name")
+    ->required();
+  state_show_cmd->add_option("KEY", state_opts.key,
+                             "the key (default: every key)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -149,5 +172,12 @@ int main(int argc, char** argv) {
   }
   if (*dlq_purge_cmd)
     return dlq_purge(dlq_opts);
+  if (*state_list_cmd || *state_show_cmd) {
+    if (state_opts.config_file.empty() && state_opts.db_file.empty()) {
+      std::cerr << "warren state: give -c CONFIG or --db FILE\n";
+      return exit_usage;
+    }
+    return *state_list_cmd ? state_list(state_opts) : state_show(state_opts);
+  }
   return exit_usage;
 }

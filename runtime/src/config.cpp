@@ -185,7 +185,7 @@ void read_actor(config_reader& r, const json::value& v, const std::string& path,
   if (!obj)
     return;
   obj->allow({"name", "kind", "handler", "queue", "prefetch", "instances",
-              "retry", "options"});
+              "retry", "commit", "options"});
   actor_spec spec;
   if (auto name = obj->require("name"))
     if (auto text = plain_name(r, obj->path_of("name"), *name, max_actor_name))
@@ -198,6 +198,11 @@ void read_actor(config_reader& r, const json::value& v, const std::string& path,
   obj->integer("prefetch", {1, 65535}, spec.prefetch);
   obj->integer("instances", {1, 64}, spec.instances);
   read_retry(*obj, spec.retry);
+  if (auto commit = obj->object("commit")) {
+    commit->allow({"max_batch", "max_delay_ms"});
+    commit->integer("max_batch", {1, 10000}, spec.commit.max_batch);
+    commit->millis("max_delay_ms", {0, 60000}, spec.commit.max_delay);
+  }
   if (auto options = obj->object("options"))
     spec.options = options->json();
   out.push_back(std::move(spec));
@@ -265,6 +270,13 @@ void read_sections(object_reader& root, const std::string& base_dir,
   read_single(root, "calls", "timeout_ms", {1, 3'600'000}, cfg.call_timeout);
   read_single(root, "shutdown", "timeout_ms", {0, 3'600'000},
               cfg.shutdown_timeout);
+  if (auto store = root.object("store")) {
+    store->allow({"synchronous", "inbox_retention_ms"});
+    if (auto index = store->choice("synchronous", {"full", "normal"}))
+      cfg.store.synchronous = static_cast<sync_mode>(*index);
+    store->millis("inbox_retention_ms", {1000, 3650LL * 24 * 3600 * 1000},
+                  cfg.store.inbox_retention);
+  }
   if (r.ok())
     detail::read_supervision(r, root.find("supervision"), cfg.actors,
                              cfg.shutdown_timeout, cfg.supervision);
@@ -284,7 +296,7 @@ caf::expected<node_config> parse_config(const std::string& text,
   if (auto root = r.object(*doc, "$")) {
     root->allow({"node", "state_dir", "broker", "topology", "actors", "plugins",
                  "scheduler", "publisher", "limits", "calls", "shutdown",
-                 "supervision"});
+                 "supervision", "store"});
     read_node_name(*root, cfg);
     if (r.ok())
       read_sections(*root, base_dir, cfg);

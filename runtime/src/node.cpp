@@ -1,6 +1,7 @@
 #include "warren/runtime/node.hpp"
 
 #include "dispatcher.hpp"
+#include "stateful_dispatcher.hpp"
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/consumer.hpp"
 #include "warren/bridges/publisher.hpp"
@@ -33,6 +34,13 @@ void configure_system(caf::actor_system_config& cfg, const node_config& node) {
   cfg.set("logger.console", caf::atom("none"));
 }
 
+store_settings store_settings_of(const node_config& cfg) {
+  store_settings s;
+  s.path = cfg.state_dir + "/warren.db";
+  s.synchronous = cfg.store.synchronous;
+  return s;
+}
+
 caf::error check_kinds(const node_config& cfg, const registry& kinds) {
   for (size_t i = 0; i < cfg.actors.size(); ++i) {
     const auto& spec = cfg.actors[i];
@@ -49,6 +57,13 @@ caf::error check_kinds(const node_config& cfg, const registry& kinds) {
                         where + ".kind: unknown actor kind '" + spec.kind +
                           "' (registered kinds: " + known() +
                           "; is its plugin listed under plugins?)");
+    if (kinds.is_stateful(spec.kind) && spec.instances > 1)
+      return make_error(
+        errc::invalid_config,
+        where + ".instances: expected 1 for the stateful kind '" + spec.kind +
+          "' (its state lives in this node; run it in one "
+          "instance), found " +
+          std::to_string(spec.instances));
     if (!spec.handler.empty() && kinds.find(spec.handler) == nullptr)
       return make_error(errc::unknown_kind,
                         where + ".handler: unknown handler kind '" +
@@ -205,9 +220,21 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
     auto user = make_user_actor(*ctx->kinds, spec, cfg, i);
     if (user == nullptr)
       return make_error(errc::unknown_kind, "no kind '" + spec.kind + "'");
-    cc.handler = detail::make_dispatcher(
-      std::move(user), ctx->services,
-      detail::dispatch_settings{spec.queue, spec.retry});
+    detail::dispatch_settings settings{spec.queue, spec.retry};
+    if (auto stateful = std::dynamic_pointer_cast<stateful_base>(user)) {
+      auto store = runtime::checkpoint_store::open(store_settings_of(cfg));
+      if (!store)
+        return store.error();
+      detail::stateful_settings ss;
+      ss.dispatch = std::move(settings);
+      ss.commit = spec.commit;
+      ss.inbox_retention = cfg.store.inbox_retention;
+      cc.handler = detail::make_stateful_dispatcher(
+        std::move(stateful), ctx->services, std::move(ss), std::move(*store));
+    } else {
+      cc.handler = detail::make_dispatcher(std::move(user), ctx->services,
+                                           std::move(settings));
+    }
   }
   auto consumer = bridges::spawn_consumer(*ctx->sys, std::move(cc));
   track(std::move(id), consumer);
@@ -267,6 +294,12 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
     return caf::none;
   if (auto err = check_kinds(cfg_, kinds_))
     return err;
+  // Open (create, migrate, check) the store before anything runs, so an
+  // unusable database is a clear start-up error.
+  if (std::any_of(cfg_.actors.begin(), cfg_.actors.end(),
+                  [&](const auto& a) { return kinds_.is_stateful(a.kind); }))
+    if (auto store = checkpoint_store::open(store_settings_of(cfg_)); !store)
+      return store.error();
   auto ctx = std::make_shared<instance_context>();
   ctx->sys = &sys_;
   ctx->kinds = &kinds_;

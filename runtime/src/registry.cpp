@@ -1,5 +1,6 @@
 #include "warren/runtime/registry.hpp"
 
+#include <algorithm>
 #include <dlfcn.h>
 
 namespace warren {
@@ -32,6 +33,11 @@ const registry::raw_factory* registry::find_raw(const std::string& name) const {
 
 bool registry::contains(const std::string& name) const {
   return kinds_.count(name) > 0 || raw_kinds_.count(name) > 0;
+}
+
+bool registry::is_stateful(const std::string& name) const {
+  return std::find(stateful_kinds_.begin(), stateful_kinds_.end(), name) !=
+         stateful_kinds_.end();
 }
 
 std::vector<std::string> registry::kinds() const {

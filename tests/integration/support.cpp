@@ -423,7 +423,8 @@ boost::json::object record_actor(const std::string& name,
           {"options", boost::json::object{{"path", path}}}};
 }
 
-node_process::node_process(const temp_dir& dir, boost::json::object config) {
+node_process::node_process(const temp_dir& dir, boost::json::object config,
+                           std::vector<std::string> env) {
   REQUIRE(config.contains("node"));
   name_ = std::string{config.at("node").as_string()};
   config_path_ = dir.file(name_ + ".json");
@@ -432,8 +433,8 @@ node_process::node_process(const temp_dir& dir, boost::json::object config) {
   write_file(config_path_, boost::json::serialize(config));
   // The config names the broker (node_config uses the test broker); an
   // empty WARREN_BROKER_URI keeps a caller's environment from overriding it.
-  pid_ = spawn({warren_cli(), "run", config_path_}, {"WARREN_BROKER_URI="},
-               out_path_, err_path_);
+  env.emplace_back("WARREN_BROKER_URI=");
+  pid_ = spawn({warren_cli(), "run", config_path_}, env, out_path_, err_path_);
   auto ready_line = "warren: node '" + name_ + "' ready";
   auto deadline = clock_type::now() + 30s;
   for (;;) {
@@ -489,6 +490,15 @@ int node_process::force_stop() {
   }
   pid_ = -1;
   return exit_code_;
+}
+
+bool node_process::running() {
+  if (pid_ < 0)
+    return false;
+  if (!wait_exit(pid_, 0ms, exit_code_))
+    return true;
+  pid_ = -1;
+  return false;
 }
 
 int node_process::wait_for_exit(std::chrono::milliseconds timeout) {

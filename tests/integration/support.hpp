@@ -144,7 +144,10 @@ class node_process {
   /// config names the broker; WARREN_BROKER_URI is cleared) and waits up to 30
   /// s for "warren: node '<node>' ready" on its stderr. Fails the test with the
   /// node's stderr when it exits or is not ready in time.
-  node_process(const temp_dir& dir, boost::json::object config);
+  /// `env` adds (or replaces) environment variables, e.g.
+  /// "WARREN_KILL_POINT=after_commit:3".
+  node_process(const temp_dir& dir, boost::json::object config,
+               std::vector<std::string> env = {});
 
   /// Stops the node (see `stop`).
   ~node_process();
@@ -163,6 +166,9 @@ class node_process {
   /// Waits up to `timeout` for the node to exit on its own and returns its
   /// exit code (-1: died of a signal); fails the test when it does not.
   int wait_for_exit(std::chrono::milliseconds timeout);
+
+  /// Whether the process still runs (reaps it when it exited).
+  bool running();
 
   /// The process id, for reading its /proc entries (-1 once it exited).
   pid_t pid() const noexcept { return pid_; }

@@ -19,6 +19,12 @@
 //                   throws it on attempt 1 and records {"attempt",
 //                   "incarnation"} on later attempts; "stop" calls
 //                   ctx.stop(); "note" records its body.
+//   test.counter    a stateful actor with a count per key (option
+//                   key_field: "counter"): "increment" {counter, by} adds
+//                   `by` and, with options.downstream, sends "counted"
+//                   {counter, count, cause} there; "get" replies {count};
+//                   "crash" throws warren::actor_failure; "fail" fails the
+//                   message (the state must stay as it was).
 //   test.raw        a raw CAF kind: records each delivery; type "die" makes
 //                   the actor quit (abnormally) unless the message is a
 //                   redelivery.
@@ -28,6 +34,7 @@
 #include "warren/errc.hpp"
 #include "warren/runtime/actor.hpp"
 #include "warren/runtime/registry.hpp"
+#include "warren/runtime/stateful.hpp"
 
 #include <boost/describe.hpp>
 #include <boost/json/serialize.hpp>
@@ -284,6 +291,53 @@ class crashy : public warren::actor {
   int64_t count_ = 0;
 };
 
+struct counter_state {
+  int64_t count = 0;
+};
+BOOST_DESCRIBE_STRUCT(counter_state, (), (count))
+
+struct increment {
+  std::string counter;
+  int64_t by = 1;
+};
+BOOST_DESCRIBE_STRUCT(increment, (), (counter, by))
+
+class counter : public warren::stateful_actor<counter_state> {
+ public:
+  explicit counter(const warren::actor_init& init)
+    : stateful_actor(init),
+      downstream_(string_option(init.options, "downstream")) {
+    // Nothing else to do.
+  }
+
+  void setup_state(warren::state_handlers<counter_state>& on) override {
+    on.message<increment>("increment", [this](context& ctx, counter_state& s,
+                                              const increment& i) {
+      s.count += i.by;
+      if (!downstream_.empty())
+        ctx.send_json(
+          downstream_, "counted",
+          boost::json::object{{"counter", i.counter},
+                              {"count", s.count},
+                              {"cause", ctx.message().properties.message_id}});
+    });
+    on.json("get", [](context& ctx, counter_state& s, const value&) {
+      ctx.reply_json(boost::json::object{{"count", s.count}}, "count");
+    });
+    on.json("crash", [](context&, counter_state& s, const value&) {
+      s.count += 1000; // Never committed: the instance dies.
+      throw warren::actor_failure("crash requested by the test");
+    });
+    on.json("fail", [](context&, counter_state& s, const value&) {
+      s.count += 1000; // Never committed: the message fails.
+      return status::fail("failure requested by the test");
+    });
+  }
+
+ private:
+  std::string downstream_;
+};
+
 caf::behavior raw_kind(caf::event_based_actor* self,
                        const warren::actor_init& init) {
   auto rec = std::make_shared<recorder>(init.options);
@@ -311,4 +365,5 @@ WARREN_PLUGIN(registry) {
   registry.add_kind<forwarder>("test.forwarder");
   registry.add_kind<crashy>("test.crashy");
   registry.add_raw_kind("test.raw", raw_kind);
+  registry.add_kind<counter>("test.counter");
 }

@@ -97,7 +97,7 @@ const std::map<std::string, std::string> bad_configs = {
   {"unknown_top_level_key.json",
    ": $.actor: unknown key (expected one of: node, state_dir, broker, "
    "topology, actors, plugins, scheduler, publisher, limits, calls, "
-   "shutdown, supervision)"},
+   "shutdown, supervision, store)"},
   {"missing_node.json", ": $.node: required key is missing"},
   {"node_name_with_space.json",
    ": $.node: expected a name of 1 to 64 characters from A-Z, a-z, 0-9, "
@@ -486,7 +486,7 @@ TEST_CASE("keys that are not identifiers are quoted in paths", "[config]") {
   CHECK(parse_error(R"({"node": "n1", "max body": 1})") ==
         "node.json: $[\"max body\"]: unknown key (expected one of: node, "
         "state_dir, broker, topology, actors, plugins, scheduler, "
-        "publisher, limits, calls, shutdown, supervision)");
+        "publisher, limits, calls, shutdown, supervision, store)");
 }
 
 TEST_CASE("WARREN_BROKER_URI replaces the configured broker URIs", "[config]") {

@@ -56,6 +56,8 @@ enum class errc : uint8_t {
   /// A supervisor exceeded its restart intensity, stopped its children and
   /// failed to its parent.
   supervisor_gave_up,
+  /// The checkpoint store (SQLite) cannot be opened, read or written.
+  store_failed,
 };
 
 /// The text of an error code, e.g. "malformed_body".

@@ -27,6 +27,8 @@ using call_timeout_atom = caf::atom_constant<caf::atom("calltimeo")>;
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
 /// Internal: try to (re)connect.
 using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
+/// A connection owner's own timer (consumer_host::after).
+using timer_atom = caf::atom_constant<caf::atom("timer")>;
 
 } // namespace warren::bridges
 

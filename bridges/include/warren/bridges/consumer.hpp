@@ -61,6 +61,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/message.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -135,6 +136,11 @@ class consumer_host {
   /// for a mandatory message no queue took, `errc::connection_lost`).
   virtual void publish(outgoing_message msg,
                        std::function<void(const caf::error&)> confirmed) = 0;
+
+  /// Runs `fn` in the consumer's thread after `delay` (not after the
+  /// consumer began to exit).
+  virtual void after(std::chrono::milliseconds delay,
+                     std::function<void()> fn) = 0;
 };
 
 /// Handles deliveries in the consumer's thread.
@@ -147,6 +153,11 @@ class delivery_handler {
   /// later from a continuation running in the consumer.
   virtual void handle(consumer_host& host, const caf::message& delivery,
                       std::function<void(outcome)> done) = 0;
+
+  /// Called when the consumer's socket has nothing more to read for now
+  /// (between bursts, and every 200 ms while idle): the moment to finish
+  /// batched work. Default: nothing.
+  virtual void idle(consumer_host& host);
 };
 
 struct consumer_config {

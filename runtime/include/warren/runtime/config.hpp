@@ -17,6 +17,7 @@
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/runtime/retry_policy.hpp"
+#include "warren/runtime/store.hpp"
 #include "warren/runtime/supervision.hpp"
 
 #include <boost/json/object.hpp>
@@ -28,6 +29,28 @@
 #include <vector>
 
 namespace warren::runtime {
+
+/// Group commit of a stateful actor: messages applied share one transaction
+/// and one multiple-ack. A batch is committed when it holds `max_batch`
+/// messages, when its first message has waited `max_delay`, or as soon as
+/// the consumer has nothing more to read, whichever comes first.
+struct commit_policy {
+  /// Default 64.
+  std::size_t max_batch = 64;
+  /// Default 5 ms.
+  std::chrono::milliseconds max_delay{5};
+};
+
+/// The node's checkpoint store (`<state_dir>/warren.db`).
+struct store_config {
+  /// FULL (default): a commit survives power loss. NORMAL: it survives a
+  /// crash of the process, not of the machine.
+  sync_mode synchronous = sync_mode::full;
+  /// How long a stateful actor remembers the ids of messages it applied
+  /// (de-duplication window). Default 7 days; it must outlast the longest
+  /// time a message can come back (retry ladder, redelivery).
+  std::chrono::milliseconds inbox_retention{7LL * 24 * 3600 * 1000};
+};
 
 /// One actor the node runs and bridges to a queue.
 struct actor_spec {
@@ -52,6 +75,8 @@ struct actor_spec {
   /// ladder, then the dead-letter queue. Default: no retries (dead-letter on
   /// the first failure), as MassTransit does unless configured.
   retry_policy retry;
+  /// For stateful kinds: group commit.
+  commit_policy commit;
   /// Kind-specific settings handed to the actor as they are. Default {}.
   boost::json::object options;
 };
@@ -94,6 +119,7 @@ struct node_config {
   /// Default: a root `one_for_one` supervisor with OTP's intensity (1
   /// restart in 5 s) over every actor.
   supervisor_config supervision;
+  store_config store;
 };
 
 /// Delays of one actor's retry ladder at most.

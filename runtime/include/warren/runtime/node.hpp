@@ -41,6 +41,9 @@ namespace warren::runtime {
 /// Applies the node config to CAF's config (scheduler threads).
 void configure_system(caf::actor_system_config& cfg, const node_config& node);
 
+/// Where and how the node's checkpoint store is opened.
+store_settings store_settings_of(const node_config& cfg);
+
 /// Checks that every actor's kind and handler are registered (after plugins
 /// are loaded). Errors: `errc::unknown_kind` naming the file and JSON path.
 caf::error check_kinds(const node_config& cfg, const registry& kinds);

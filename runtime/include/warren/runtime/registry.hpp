@@ -15,6 +15,7 @@
 /// type IDs and separately built plugins cannot clash.
 
 #include "warren/runtime/actor.hpp"
+#include "warren/runtime/stateful.hpp"
 
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
@@ -23,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace warren {
@@ -37,6 +39,8 @@ class registry {
   /// Registers `T` (a `warren::actor` constructible from `actor_init`).
   template<class T>
   void add_kind(std::string name) {
+    if constexpr (std::is_base_of_v<stateful_base, T>)
+      stateful_kinds_.push_back(name);
     add_kind(std::move(name), [](const actor_init& init) {
       return std::unique_ptr<actor>{new T(init)};
     });
@@ -53,6 +57,9 @@ class registry {
   const raw_factory* find_raw(const std::string& name) const;
   bool contains(const std::string& name) const;
 
+  /// Whether `name` was registered by `add_kind<T>` with a stateful `T`.
+  bool is_stateful(const std::string& name) const;
+
   /// Every registered kind name, sorted.
   std::vector<std::string> kinds() const;
 
@@ -64,6 +71,7 @@ class registry {
  private:
   std::map<std::string, actor_factory> kinds_;
   std::map<std::string, raw_factory> raw_kinds_;
+  std::vector<std::string> stateful_kinds_;
   std::vector<std::string> problems_;
 };
 
