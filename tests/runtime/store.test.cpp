@@ -1,0 +1,247 @@
+// The checkpoint store on real SQLite files: schema, transactions, the inbox
+// and outbox, and clear errors for files it must not use.
+
+#include "warren/runtime/store.hpp"
+
+#include "warren/errc.hpp"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sqlite3.h>
+
+using namespace warren;
+using namespace warren::runtime;
+
+namespace {
+
+// A fresh directory under the build tree.
+std::string scratch(const std::string& name) {
+  auto dir =
+    std::filesystem::path{WARREN_BINARY_DIR} / "test-scratch" / "store" / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+std::unique_ptr<checkpoint_store> open_ok(const std::string& path,
+                                          bool read_only = false) {
+  store_settings s;
+  s.path = path;
+  s.read_only = read_only;
+  auto store = checkpoint_store::open(s);
+  if (!store)
+    FAIL(describe(store.error()));
+  return std::move(*store);
+}
+
+std::string open_error(const std::string& path, bool read_only = false) {
+  store_settings s;
+  s.path = path;
+  s.read_only = read_only;
+  auto store = checkpoint_store::open(s);
+  REQUIRE_FALSE(store);
+  CHECK(code_of(store.error()) == errc::store_failed);
+  return describe(store.error());
+}
+
+std::string pragma_text(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK);
+  std::string result;
+  if (sqlite3_step(stmt) == SQLITE_ROW)
+    result = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return result;
+}
+
+bridges::outgoing_message sample_message() {
+  bridges::outgoing_message msg;
+  msg.exchange = "warren.actors";
+  msg.routing_key = "ledger";
+  msg.mandatory = true;
+  msg.properties.message_id = "m-1/bank/0";
+  msg.properties.type = "deposited";
+  msg.properties.correlation_id = "c";
+  msg.properties.reply_to = "amq.gen-x";
+  msg.properties.timestamp = 1700000000;
+  msg.properties.priority = 3;
+  msg.properties.expiration = "60000";
+  bridges::set_field(msg.properties.headers, "x-warren-trace",
+                     std::string{"t"});
+  bridges::set_field(msg.properties.headers, "n", int64_t{42});
+  bridges::set_field(msg.properties.headers, "b", true);
+  bridges::set_field(msg.properties.headers, "d", 2.5);
+  msg.body = R"({"amount":5})";
+  return msg;
+}
+
+} // namespace
+
+TEST_CASE("a new store gets the current schema in WAL mode", "[store]") {
+  auto path = scratch("new") + "/sub/warren.db";
+  open_ok(path);
+  CHECK(pragma_text(path, "PRAGMA user_version") ==
+        std::to_string(store_schema_version));
+  CHECK(pragma_text(path, "PRAGMA journal_mode") == "wal");
+}
+
+TEST_CASE("a commit writes state, inbox and outbox together, and reads see "
+          "them after reopening",
+          "[store]") {
+  auto path = scratch("commit") + "/warren.db";
+  {
+    auto store = open_ok(path);
+    commit_batch batch;
+    batch.actor = "bank";
+    batch.states.push_back({"acct-1", 1, R"({"balance":5})"});
+    batch.inbox.push_back("m-1");
+    batch.outbox.push_back({0, "", sample_message()});
+    REQUIRE_FALSE(store->commit(batch));
+    CHECK(batch.outbox[0].id > 0);
+  }
+  auto store = open_ok(path);
+  auto state = store->load("bank", "acct-1");
+  REQUIRE(state);
+  REQUIRE(*state);
+  CHECK((*state)->version == 1);
+  CHECK((*state)->state == R"({"balance":5})");
+  CHECK(*store->seen("bank", "m-1"));
+  CHECK_FALSE(*store->seen("bank", "m-2"));
+  CHECK_FALSE(*store->seen("other", "m-1"));
+  auto pending = store->pending_outbox("bank");
+  REQUIRE(pending);
+  REQUIRE(pending->size() == 1);
+  CHECK(pending->front().message.properties.message_id == "m-1/bank/0");
+  REQUIRE_FALSE(store->delete_outbox({pending->front().id}));
+  CHECK(store->pending_outbox()->empty());
+  CHECK_FALSE(*store->load("bank", "acct-2"));
+}
+
+TEST_CASE("a failed commit writes nothing", "[store]") {
+  auto path = scratch("atomic") + "/warren.db";
+  open_ok(path);
+  // A read-only connection cannot write: the whole batch fails.
+  auto store = open_ok(path, true);
+  commit_batch batch;
+  batch.actor = "bank";
+  batch.states.push_back({"acct-1", 1, "{}"});
+  batch.inbox.push_back("m-1");
+  auto err = store->commit(batch);
+  REQUIRE(err);
+  CHECK(code_of(err) == errc::store_failed);
+  auto writer = open_ok(path);
+  CHECK_FALSE(*writer->load("bank", "acct-1"));
+  CHECK_FALSE(*writer->seen("bank", "m-1"));
+}
+
+TEST_CASE("the inbox forgets ids older than the retention", "[store]") {
+  auto store = open_ok(scratch("prune") + "/warren.db");
+  commit_batch batch;
+  batch.actor = "a";
+  batch.inbox = {"old-1", "old-2"};
+  REQUIRE_FALSE(store->commit(batch));
+  auto pruned = store->prune_inbox("a", now_ms() + 1000);
+  REQUIRE(pruned);
+  CHECK(*pruned == 2);
+  CHECK_FALSE(*store->seen("a", "old-1"));
+}
+
+TEST_CASE("listing actors and keys for inspection", "[store]") {
+  auto store = open_ok(scratch("list") + "/warren.db");
+  commit_batch batch;
+  batch.actor = "counter";
+  batch.states = {{"b", 2, "{}"}, {"a", 1, "{}"}};
+  REQUIRE_FALSE(store->commit(batch));
+  auto actors = store->actors();
+  REQUIRE(actors);
+  REQUIRE(actors->size() == 1);
+  CHECK(actors->front() == std::pair<std::string, int64_t>{"counter", 2});
+  auto keys = store->keys("counter");
+  REQUIRE(keys);
+  REQUIRE(keys->size() == 2);
+  CHECK((*keys)[0].key == "a");
+  CHECK((*keys)[1].version == 2);
+  CHECK_FALSE(store->integrity_check());
+}
+
+TEST_CASE("a file that is not a database is an error naming it, and is left "
+          "as it was",
+          "[store]") {
+  auto path = scratch("garbage") + "/warren.db";
+  {
+    std::ofstream out{path};
+    out << "this is not a database, but it is somebody's file\n";
+  }
+  auto err = open_error(path);
+  CHECK_THAT(err, Catch::StartsWith(path + ": "));
+  CHECK_THAT(err, Catch::Contains("not a warren database, or damaged"));
+  std::ifstream in{path};
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "this is not a database, but it is somebody's file");
+}
+
+TEST_CASE("a damaged database is an error at open, never a silent reset",
+          "[store]") {
+  auto path = scratch("damaged") + "/warren.db";
+  {
+    auto store = open_ok(path);
+    commit_batch batch;
+    batch.actor = "a";
+    for (int i = 0; i < 2000; ++i)
+      batch.states.push_back(
+        {"key-" + std::to_string(i), 1, std::string(200, 'x')});
+    REQUIRE_FALSE(store->commit(batch));
+  }
+  // Fold the WAL into the file, then overwrite pages in the middle.
+  pragma_text(path, "PRAGMA wal_checkpoint(TRUNCATE)");
+  auto size = std::filesystem::file_size(path);
+  REQUIRE(size > 64 * 1024);
+  {
+    std::fstream f{path, std::ios::in | std::ios::out | std::ios::binary};
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    std::string junk(16 * 1024, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto err = open_error(path);
+  CHECK_THAT(err, Catch::StartsWith(path + ": "));
+  CHECK_THAT(err, Catch::Contains("damaged"));
+}
+
+TEST_CASE("a schema newer than this build is refused", "[store]") {
+  auto path = scratch("newer") + "/warren.db";
+  open_ok(path);
+  pragma_text(path, "PRAGMA user_version = 99");
+  CHECK_THAT(open_error(path), Catch::Contains("schema version 99 is newer"));
+}
+
+TEST_CASE("read-only opening never creates a database", "[store]") {
+  auto path = scratch("absent") + "/warren.db";
+  CHECK_THAT(open_error(path, true), Catch::Contains("cannot open"));
+  CHECK_FALSE(std::filesystem::exists(path));
+}
+
+TEST_CASE("outbox messages keep every field through the store's encoding",
+          "[store]") {
+  auto msg = sample_message();
+  auto back = decode_outgoing(encode_outgoing(msg));
+  REQUIRE(back);
+  CHECK(back->exchange == msg.exchange);
+  CHECK(back->routing_key == msg.routing_key);
+  CHECK(back->mandatory);
+  CHECK(back->body == msg.body);
+  const auto& p = back->properties;
+  CHECK(p.message_id == msg.properties.message_id);
+  CHECK(p.type == "deposited");
+  CHECK(p.correlation_id == "c");
+  CHECK(p.reply_to == "amq.gen-x");
+  CHECK(p.timestamp == 1700000000);
+  CHECK(p.priority == std::optional<uint8_t>{3});
+  CHECK(p.expiration == "60000");
+  CHECK(p.headers == msg.properties.headers);
+  CHECK_FALSE(decode_outgoing("[1,2]"));
+}
