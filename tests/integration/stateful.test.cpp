@@ -14,6 +14,8 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -267,4 +269,83 @@ TEST_CASE("kill -9 at each step of the per-message path: after restart every "
               << runs << " runs\n";
     CHECK(killed > 0);
   }
+}
+
+namespace {
+
+// A small tmpfs over `path`, unmounted at the end. Needs root (CI and the
+// test script run as root).
+class small_tmpfs {
+ public:
+  explicit small_tmpfs(std::string path) : path_(std::move(path)) {
+    std::filesystem::create_directories(path_);
+    auto cmd = "mount -t tmpfs -o size=1m tmpfs '" + path_ + "'";
+    mounted_ = std::system(cmd.c_str()) == 0;
+  }
+  ~small_tmpfs() {
+    if (mounted_)
+      std::system(("umount -l '" + path_ + "'").c_str());
+  }
+  bool mounted() const noexcept { return mounted_; }
+
+ private:
+  std::string path_;
+  bool mounted_ = false;
+};
+
+// Fills the file system of `path` with `path`/filler until it is full.
+void fill_disk(const std::string& file) {
+  std::ofstream out{file, std::ios::binary};
+  std::string block(4096, 'f');
+  while (out.write(block.data(), static_cast<std::streamsize>(block.size())))
+    out.flush();
+}
+
+} // namespace
+
+TEST_CASE("a full disk under the store: nothing is acked, the node says why, "
+          "and it carries on when space returns",
+          "[broker][stateful]") {
+  test::temp_dir dir;
+  small_tmpfs disk{dir.file("state")};
+  if (!disk.mounted()) {
+    WARN("cannot mount a tmpfs here (not root?): the full-disk test did not "
+         "run");
+    return;
+  }
+  test::broker_scratch broker;
+  auto name = broker.queue("counter-full");
+  auto sink = broker.queue("counter-full-out");
+  auto records = dir.file("counted.jsonl");
+  auto cfg = test::node_config(dir);
+  cfg["actors"] =
+    json::array{counter_actor(name, sink), test::record_actor(sink, records)};
+  test::node_process node{dir, cfg};
+  publish_increments(name, test::unique_name("before"), 0, 10, 1);
+  test::wait_for_records(records, 10);
+  auto filler = dir.file("state") + "/filler";
+  fill_disk(filler);
+  publish_increments(name, test::unique_name("during"), 0, 50, 1);
+  REQUIRE(test::eventually(
+    [&] {
+      return node.err().find("the checkpoint store failed, nothing is acked") !=
+             std::string::npos;
+    },
+    20s));
+  // Nothing of the 50 took effect downstream; they wait unacked.
+  CHECK(test::read_records(records).size() == 10);
+  CHECK(node.err().find("database or disk is full") != std::string::npos);
+  std::filesystem::remove(filler);
+  auto lines = test::wait_for_records(records, 60, 30s);
+  CHECK(lines.size() == 60);
+  CHECK(test::eventually(
+    [&] {
+      return node.err().find("the checkpoint store works again") !=
+             std::string::npos;
+    },
+    10s));
+  node.stop();
+  auto c = counts(db_of(dir), name);
+  CHECK(c["c0"] == 60);
+  check_integrity(db_of(dir));
 }
