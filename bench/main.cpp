@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
     std::vector<double> raw_p50, raw_p99, raw_cps;
     std::vector<double> svc_p50, svc_p99, svc_cps, svc_ratio;
     std::vector<double> call_p50, call_p99, call_cps, call_ratio;
+    std::vector<double> st_tp, st_ratio, recovery;
+    const std::string state_dir = "/tmp/warren-bench-state";
     for (std::size_t r = 0; r < rounds; ++r) {
       std::cerr << "round " << r + 1 << ": throughput\n";
       raw_tp.push_back(
@@ -73,6 +75,12 @@ int main(int argc, char** argv) {
       w_tp.push_back(warren_throughput(uri, "bench.warren.throughput", messages)
                        .msgs_per_sec);
       tp_ratio.push_back(w_tp.back() / raw_tp.back());
+      st_tp.push_back(warren_throughput(uri, "bench.warren.stateful", messages,
+                                        256, state_dir)
+                        .msgs_per_sec);
+      st_ratio.push_back(st_tp.back() / raw_tp.back());
+      recovery.push_back(
+        stateful_recovery(uri, "bench.warren.recovery", 100000, state_dir));
       std::cerr << "round " << r + 1 << ": rpc\n";
       auto raw = raw_rpc(target, "bench.raw.rpc", calls);
       auto w = warren_rpc(uri, "bench.warren.rpc", calls);
@@ -88,8 +96,10 @@ int main(int argc, char** argv) {
       call_cps.push_back(w.call.calls_per_sec);
       call_ratio.push_back(w.call.p50_us / raw.p50_us);
       std::cerr << "round " << r + 1 << ": raw " << raw_tp.back()
-                << " msg/s, warren " << w_tp.back() << " msg/s; rpc p50 raw "
-                << raw.p50_us << " us, warren service " << w.service.p50_us
+                << " msg/s, warren " << w_tp.back() << " msg/s, stateful "
+                << st_tp.back() << " msg/s, recovery of 100k states "
+                << recovery.back() << " s; rpc p50 raw " << raw.p50_us
+                << " us, warren service " << w.service.p50_us
                 << " us, warren call " << w.call.p50_us << " us\n";
     }
     print_metric("config.messages", static_cast<double>(messages), "count");
@@ -98,6 +108,9 @@ int main(int argc, char** argv) {
     print_metric("raw.throughput", median(raw_tp), "msg/s");
     print_metric("warren.throughput", median(w_tp), "msg/s");
     print_metric("warren.throughput.ratio", median(tp_ratio), "ratio");
+    print_metric("warren.stateful.throughput", median(st_tp), "msg/s");
+    print_metric("warren.stateful.throughput.ratio", median(st_ratio), "ratio");
+    print_metric("warren.stateful.recovery_100k", median(recovery), "s");
     print_metric("raw.rpc.throughput", median(raw_cps), "calls/s");
     print_metric("raw.rpc.p50", median(raw_p50), "us");
     print_metric("raw.rpc.p99", median(raw_p99), "us");

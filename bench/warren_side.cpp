@@ -7,12 +7,16 @@
 #include "warren/bridges/publisher.hpp"
 #include "warren/runtime/call.hpp"
 #include "warren/runtime/node.hpp"
+#include "warren/runtime/stateful.hpp"
+#include "warren/runtime/store.hpp"
 
 #include <atomic>
+#include <boost/describe.hpp>
 #include <boost/json/parse.hpp>
 #include <caf/all.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -53,6 +57,29 @@ class counter : public warren::actor {
         f.cv.notify_all();
       }
       return status::ok();
+    });
+  }
+};
+
+// The same count, from a stateful actor: each message also updates a state
+// (one key), goes into the inbox, and is acked after its group commit.
+struct bench_state {
+  int64_t count = 0;
+};
+BOOST_DESCRIBE_STRUCT(bench_state, (), (count))
+
+class stateful_counter : public warren::stateful_actor<bench_state> {
+ public:
+  using stateful_actor::stateful_actor;
+  void setup_state(state_handlers<bench_state>& on) override {
+    on.json("bench", [](context&, bench_state& s, const boost::json::value&) {
+      ++s.count;
+      auto& f = *current_finish;
+      std::lock_guard<std::mutex> guard{f.mtx};
+      if (++f.seen == f.target) {
+        f.last = clock_type::now();
+        f.cv.notify_all();
+      }
     });
   }
 };
@@ -130,17 +157,25 @@ caf::behavior publish_driver(caf::event_based_actor* self, caf::actor publisher,
 throughput_result warren_throughput(const std::string& uri,
                                     const std::string& queue,
                                     std::size_t messages,
-                                    std::size_t body_bytes) {
+                                    std::size_t body_bytes,
+                                    const std::string& state_dir) {
   auto cfg = make_config(uri);
   delete_queues(cfg, queue);
   runtime::actor_spec spec;
   spec.name = queue;
-  spec.kind = "bench.counter";
+  spec.kind = state_dir.empty() ? "bench.counter" : "bench.stateful";
   spec.queue = queue;
   spec.prefetch = 500;
+  // Group commit: up to 250 messages per transaction and multiple-ack.
+  spec.commit.max_batch = 250;
   cfg.actors.push_back(spec);
+  if (!state_dir.empty()) {
+    std::filesystem::remove_all(state_dir);
+    cfg.state_dir = state_dir;
+  }
   registry kinds;
   kinds.add_kind<counter>("bench.counter");
+  kinds.add_kind<stateful_counter>("bench.stateful");
   finish_line finish;
   finish.target = messages;
   current_finish = &finish;
@@ -245,6 +280,52 @@ warren_rpc_result warren_rpc(const std::string& uri, const std::string& service,
   }
   delete_queues(cfg, service);
   return both;
+}
+
+double stateful_recovery(const std::string& uri, const std::string& queue,
+                         std::size_t states, const std::string& state_dir) {
+  std::filesystem::remove_all(state_dir);
+  {
+    runtime::store_settings settings;
+    settings.path = state_dir + "/warren.db";
+    auto store = runtime::checkpoint_store::open(settings);
+    if (!store)
+      throw std::runtime_error(describe(store.error()));
+    runtime::commit_batch batch;
+    batch.actor = queue;
+    for (std::size_t i = 0; i < states; ++i) {
+      batch.states.push_back({"key-" + std::to_string(i), 1,
+                              R"({"count":)" + std::to_string(i) + "}"});
+      batch.inbox.push_back("message-" + std::to_string(i));
+    }
+    if (auto err = (*store)->commit(batch))
+      throw std::runtime_error(describe(err));
+  }
+  auto cfg = make_config(uri);
+  delete_queues(cfg, queue);
+  runtime::actor_spec spec;
+  spec.name = queue;
+  spec.kind = "bench.stateful";
+  spec.queue = queue;
+  cfg.actors.push_back(spec);
+  cfg.state_dir = state_dir;
+  registry kinds;
+  kinds.add_kind<stateful_counter>("bench.stateful");
+  caf::actor_system_config sys_cfg;
+  runtime::configure_system(sys_cfg, cfg);
+  caf::actor_system sys{sys_cfg};
+  double seconds = 0;
+  {
+    auto start = clock_type::now();
+    runtime::node node{sys, cfg, kinds};
+    if (auto err = node.start(std::chrono::seconds{30}))
+      throw std::runtime_error("node start: " + describe(err));
+    seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    node.stop();
+  }
+  delete_queues(cfg, queue);
+  std::filesystem::remove_all(state_dir);
+  return seconds;
 }
 
 } // namespace warren::bench

@@ -17,10 +17,19 @@ namespace warren::bench {
 /// to `queue` through warren's publisher and consumes them with a counting
 /// subscriber actor (prefetch 500). Timed from the first publish to the last
 /// message handled.
+/// With `state_dir`, the subscriber is a stateful actor keeping its state
+/// in `<state_dir>/warren.db` (synchronous=FULL, group commit of up to 250):
+/// each message is acked only after its transaction commits.
 throughput_result warren_throughput(const std::string& uri,
                                     const std::string& queue,
                                     std::size_t messages,
-                                    std::size_t body_bytes = 256);
+                                    std::size_t body_bytes = 256,
+                                    const std::string& state_dir = {});
+
+/// Seconds from constructing a node whose stateful actor has `states` keys
+/// (written to `<state_dir>/warren.db` beforehand) to the node consuming.
+double stateful_recovery(const std::string& uri, const std::string& queue,
+                         std::size_t states, const std::string& state_dir);
 
 struct warren_rpc_result {
   /// The raw rabbitmq-c client of raw_rpc calling a warren echo service: the

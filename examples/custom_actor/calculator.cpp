@@ -14,6 +14,7 @@
 //                 dead letter).
 //   calc.doubler  "double" {"x"}: calls the arith service (a call with a
 //                 continuation; it never blocks) and replies with its result.
+//   bank.account  a stateful actor (account.cpp): balances in SQLite.
 
 #include <boost/describe/class.hpp>
 #include <warren/runtime/registry.hpp>
@@ -84,7 +85,11 @@ class doubler : public warren::actor {
 
 } // namespace calc
 
+// The stateful example, in account.cpp.
+void register_bank(warren::registry& kinds);
+
 WARREN_PLUGIN(kinds) {
   kinds.add_kind<calc::arith>("calc.arith");
   kinds.add_kind<calc::doubler>("calc.doubler");
+  register_bank(kinds);
 }

@@ -151,17 +151,38 @@ void read_supervision(config_reader& r, const boost::json::value* v,
       reader.read_children(*obj, 1, out);
     }
   }
-  if (!r.ok())
-    return;
+  if (r.ok())
+    place_unlisted_actors(out, actors, default_shutdown);
+}
+
+} // namespace warren::runtime::detail
+
+namespace warren::runtime {
+
+namespace {
+
+bool placed(const supervisor_config& tree, const std::string& actor) {
+  for (const auto& child : tree.children)
+    if (child.is_actor() ? child.actor == actor
+                         : placed(child.supervisor, actor))
+      return true;
+  return false;
+}
+
+} // namespace
+
+void place_unlisted_actors(supervisor_config& root,
+                           const std::vector<actor_spec>& actors,
+                           std::chrono::milliseconds default_shutdown) {
   for (const auto& a : actors) {
-    if (reader.placed.count(a.name) != 0)
+    if (placed(root, a.name))
       continue;
     supervisor_config::child child;
     child.spec.id = a.name;
     child.spec.shutdown = default_shutdown;
     child.actor = a.name;
-    out.children.push_back(std::move(child));
+    root.children.push_back(std::move(child));
   }
 }
 
-} // namespace warren::runtime::detail
+} // namespace warren::runtime

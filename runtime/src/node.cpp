@@ -325,8 +325,9 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
       state->consumers[std::move(id)] = std::move(consumer);
     }
   };
-  root_ = spawn_supervisor(
-    sys_, build_tree(cfg_.supervision, cfg_, ctx, track, {}), {});
+  auto tree = cfg_.supervision;
+  place_unlisted_actors(tree, cfg_.actors, cfg_.shutdown_timeout);
+  root_ = spawn_supervisor(sys_, build_tree(tree, cfg_, ctx, track, {}), {});
   root_->attach_functor([weak](const caf::error& reason) {
     auto state = weak.lock();
     if (!state)

@@ -180,9 +180,12 @@ class stateful_dispatcher : public bridges::delivery_handler {
              const std::string& key, boost::json::value state) {
     const auto& id = scope->message().properties.message_id;
     auto& entry = cache_[key];
-    entry.state = std::move(state);
-    ++entry.version;
-    dirty_.insert(key);
+    if (entry.state != state) {
+      // A handler that only read the state writes nothing.
+      entry.state = std::move(state);
+      ++entry.version;
+      dirty_.insert(key);
+    }
     batch_.inbox.push_back(id);
     batch_ids_.insert(id);
     // Stable ids: a message applied again after a crash sends the same ids.

@@ -21,5 +21,21 @@ set +e
 code=$?
 set -e
 expect "division by zero is an error reply" "$code" 6
+# The stateful account: a deposit sent twice with one id counts once.
+"$warren" send --actor accounts -t deposit --message-id dep-1 '{"account": "alice", "amount": 30}' >/dev/null
+"$warren" send --actor accounts -t deposit --message-id dep-1 '{"account": "alice", "amount": 30}' >/dev/null
+"$warren" send --actor accounts -t deposit --message-id dep-2 '{"account": "alice", "amount": 12}' >/dev/null
+"$warren" send --actor accounts -t withdraw --message-id wd-1 '{"account": "alice", "amount": 2}' >/dev/null
+expect "balance after deposits and a duplicate" \
+  "$("$warren" call accounts -t balance '{"account": "alice"}')" '{"balance":40}'
 stop_node
+# A new process reads the balance from the database.
+start_node "$warren" "$example/node.json"
+expect "balance after a restart" \
+  "$("$warren" call accounts -t balance '{"account": "alice"}')" '{"balance":40}'
+stop_node
+expect "warren state show" \
+  "$("$warren" state show -c "$example/node.json" accounts alice)" \
+  "$(printf '%s' '{"key":"alice","version":3,"state":{"balance":40}}')"
+
 echo "example.custom_actor_out_of_tree passed"

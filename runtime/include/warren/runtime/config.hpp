@@ -134,6 +134,13 @@ caf::expected<node_config> parse_config(const std::string& text,
                                         const std::string& source_name,
                                         const std::string& base_dir);
 
+/// Appends every actor the tree does not name to `root` as a permanent child
+/// (config order). The config reader does it; so does a node, for configs
+/// built in code.
+void place_unlisted_actors(supervisor_config& root,
+                           const std::vector<actor_spec>& actors,
+                           std::chrono::milliseconds default_shutdown);
+
 /// The actor kinds built into every node.
 constexpr const char* service_kind = "service";
 constexpr const char* subscriber_kind = "subscriber";
