@@ -110,7 +110,7 @@ const std::map<std::string, std::string> bad_configs = {
    "'.', '_' and '-', found \"this node name is rather long and has...\""},
   {"unknown_actor_key.json",
    ": $.actors[0].prefetc: unknown key (expected one of: name, kind, "
-   "handler, queue, prefetch, instances, retry, options)"},
+   "handler, queue, prefetch, instances, retry, commit, options)"},
   {"retry_delay_not_positive.json",
    ": $.actors[0].retry.delays_ms[1]: expected an integer from 1 to "
    "86400000, found 0"},
@@ -783,4 +783,28 @@ TEST_CASE("a bad supervision tree names the JSON path", "[config]") {
                                "shutdown_ms: a supervisor waits"));
   CHECK_THAT(error(R"({"max_restarts": -1})"),
              Catch::StartsWith("node.json: $.supervision.max_restarts: "));
+}
+
+TEST_CASE("the store section and an actor's group commit are read, with "
+          "defaults",
+          "[config]") {
+  auto cfg = parse_ok(R"({"node": "n",
+    "store": {"synchronous": "normal", "inbox_retention_ms": 86400000},
+    "actors": [{"name": "a", "kind": "echo",
+                "commit": {"max_batch": 10, "max_delay_ms": 2}},
+               {"name": "b", "kind": "echo"}]})");
+  CHECK(cfg.store.synchronous == sync_mode::normal);
+  CHECK(cfg.store.inbox_retention == 86400000ms);
+  CHECK(cfg.actors[0].commit.max_batch == 10);
+  CHECK(cfg.actors[0].commit.max_delay == 2ms);
+  CHECK(cfg.actors[1].commit.max_batch == 64);
+  CHECK(cfg.actors[1].commit.max_delay == 5ms);
+  auto defaults = parse_ok(R"({"node": "n"})");
+  CHECK(defaults.store.synchronous == sync_mode::full);
+  CHECK(parse_error(R"({"node": "n", "store": {"synchronous": "off"}})") ==
+        "node.json: $.store.synchronous: expected one of \"full\", "
+        "\"normal\", found \"off\"");
+  CHECK_THAT(parse_error(R"({"node": "n", "actors": [{"name": "a", "kind":
+    "echo", "commit": {"max_batch": 0}}]})"),
+             Catch::StartsWith("node.json: $.actors[0].commit.max_batch: "));
 }

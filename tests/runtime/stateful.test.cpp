@@ -1,0 +1,127 @@
+// The stateful-actor API without a broker: typed state handlers, keys, and
+// the node's check that a stateful kind runs in one instance.
+
+#include "warren/runtime/stateful.hpp"
+
+#include "warren/errc.hpp"
+#include "warren/runtime/node.hpp"
+
+#include <boost/describe.hpp>
+#include <catch2/catch.hpp>
+
+using namespace warren;
+
+namespace {
+
+struct tally {
+  int64_t n = 0;
+};
+BOOST_DESCRIBE_STRUCT(tally, (), (n))
+
+struct add {
+  int64_t by = 0;
+};
+BOOST_DESCRIBE_STRUCT(add, (), (by))
+
+class adder : public stateful_actor<tally> {
+ public:
+  using stateful_actor::stateful_actor;
+  void setup_state(state_handlers<tally>& on) override {
+    on.message<add>("add", [](context&, tally& t, const add& a) -> status {
+      t.n += a.by;
+      if (a.by < 0)
+        return status::fail("negative", true);
+      return status::ok();
+    });
+  }
+};
+
+// Handlers under test here never use their context; this one has nothing.
+class empty_context : public context {
+ public:
+  const envelope& message() const override { return message_; }
+  const std::string& actor_name() const override { return name_; }
+  const boost::json::object& options() const override { return options_; }
+  void reply_json(boost::json::value, std::string) override {}
+  void send_json(const std::string&, std::string, boost::json::value) override {
+  }
+  void publish_json(const std::string&, const std::string&, std::string,
+                    boost::json::value, publish_options) override {}
+  void call_json(const std::string&, std::string, boost::json::value,
+                 call_continuation, std::chrono::milliseconds) override {}
+  void fail(status) override {}
+  void stop() override {}
+
+ private:
+  envelope message_;
+  std::string name_;
+  boost::json::object options_;
+};
+
+actor_init init_with(boost::json::object options) {
+  actor_init init;
+  init.name = "adder";
+  init.options = std::move(options);
+  return init;
+}
+
+} // namespace
+
+TEST_CASE("typed state handlers write the state back only on success",
+          "[stateful]") {
+  adder a{init_with({})};
+  json_state_handlers table;
+  static_cast<stateful_base&>(a).setup_json_state(table);
+  const auto* handler = table.find("add");
+  REQUIRE(handler != nullptr);
+  auto state = a.initial_state();
+  CHECK(state == boost::json::value{{"n", 0}});
+  empty_context ctx;
+  CHECK((*handler)(ctx, state, boost::json::value{{"by", 5}}).is_ok());
+  CHECK(state == boost::json::value{{"n", 5}});
+  auto failed = (*handler)(ctx, state, boost::json::value{{"by", -1}});
+  CHECK_FALSE(failed.is_ok());
+  CHECK(state == boost::json::value{{"n", 5}});
+  auto bad = (*handler)(ctx, state, boost::json::value{{"by", "x"}});
+  CHECK(bad.code() == errc::validation_failed);
+  CHECK(table.find("other") == nullptr);
+}
+
+TEST_CASE("a message's key comes from x-warren-key, else the key_field",
+          "[stateful]") {
+  adder a{init_with({{"key_field", "account"}})};
+  envelope msg;
+  msg.body = boost::json::value{{"account", "alice"}};
+  CHECK(a.key_of(msg) == "alice");
+  msg.body = boost::json::value{{"account", 42}};
+  CHECK(a.key_of(msg) == "42");
+  bridges::set_field(msg.properties.headers, "x-warren-key",
+                     std::string{"bob"});
+  CHECK(a.key_of(msg) == "bob");
+  adder plain{init_with({})};
+  envelope other;
+  other.body = boost::json::value{{"account", "alice"}};
+  CHECK(plain.key_of(other).empty());
+}
+
+TEST_CASE("a stateful kind in more than one instance is refused with its "
+          "JSON path",
+          "[stateful]") {
+  registry kinds;
+  kinds.add_kind<adder>("test.adder");
+  CHECK(kinds.is_stateful("test.adder"));
+  runtime::node_config cfg;
+  cfg.source_file = "node.json";
+  runtime::actor_spec spec;
+  spec.name = "adder";
+  spec.kind = "test.adder";
+  spec.instances = 2;
+  cfg.actors.push_back(spec);
+  auto err = runtime::check_kinds(cfg, kinds);
+  REQUIRE(err);
+  CHECK_THAT(describe(err),
+             Catch::StartsWith("node.json: $.actors[0].instances: expected 1 "
+                               "for the stateful kind 'test.adder'"));
+  cfg.actors[0].instances = 1;
+  CHECK_FALSE(runtime::check_kinds(cfg, kinds));
+}
