@@ -41,6 +41,8 @@ int exit_code_of(const caf::error& err) {
       return exit_remote_error;
     case errc::supervisor_gave_up:
       return exit_supervisor;
+    case errc::store_failed:
+      return exit_store;
     default:
       return exit_failure;
   }

@@ -30,6 +30,9 @@ enum exit_code : int {
   /// `warren run`: the root supervisor gave up (restart intensity exceeded);
   /// the node stopped consuming and left its unacked messages in the broker.
   exit_supervisor = 7,
+  /// The checkpoint store cannot be opened, read or written (named in the
+  /// message): not a warren database, damaged, newer schema, no space.
+  exit_store = 8,
 };
 
 struct broker_choice {

@@ -349,3 +349,44 @@ TEST_CASE("a full disk under the store: nothing is acked, the node says why, "
   CHECK(c["c0"] == 60);
   check_integrity(db_of(dir));
 }
+
+TEST_CASE("a node whose database is not a warren database refuses to start "
+          "with exit code 8, naming the file, and leaves the file alone",
+          "[broker][stateful]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("counter-baddb");
+  std::filesystem::create_directories(dir.file("state"));
+  test::write_file(db_of(dir), "not a database\n");
+  auto cfg = test::node_config(dir);
+  cfg["actors"] = json::array{counter_actor(name)};
+  auto config_path = dir.file("node.json");
+  test::write_file(config_path, json::serialize(cfg));
+  auto r = test::warren({"run", config_path});
+  CHECK(r.exit_code == 8);
+  CHECK(r.err.find(db_of(dir) + ": ") != std::string::npos);
+  CHECK(r.err.find("not a warren database, or damaged") != std::string::npos);
+  CHECK(test::read_file(db_of(dir)) == "not a database\n");
+  auto show = test::warren({"state", "list", "--db", db_of(dir)});
+  CHECK(show.exit_code == 8);
+}
+
+TEST_CASE("warren state reads a running node's database",
+          "[broker][stateful]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("counter-live");
+  auto cfg = test::node_config(dir);
+  cfg["actors"] = json::array{counter_actor(name)};
+  test::node_process node{dir, cfg};
+  publish_increments(name, test::unique_name("live"), 0, 30, 3);
+  CHECK(test::eventually(
+    [&] {
+      auto c = counts(db_of(dir), name);
+      return c.size() == 3 && c["c0"] == 10 && c["c1"] == 10 && c["c2"] == 10;
+    },
+    20s));
+  auto keys = test::warren({"state", "list", "--db", db_of(dir), name});
+  CHECK(keys.out == "c0 version=10\nc1 version=10\nc2 version=10\n");
+  CHECK(node.running());
+}
