@@ -187,7 +187,9 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
           return;
         auto fn = std::move(i->second);
         timers_.erase(i);
-        if (!exiting_)
+        // A graceful stop lets batched work finish; an ended actor's code
+        // never runs again.
+        if (!ending_)
           fn();
       },
     };
@@ -375,7 +377,7 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
     // Quiet socket: the handler may finish a batch (group commit), and the
     // acks we owe go now instead of waiting for a batch.
     if (events == 0) {
-      if (config_.handler && !exiting_)
+      if (config_.handler && !ending_)
         config_.handler->idle(*this);
       flush_acks();
     }

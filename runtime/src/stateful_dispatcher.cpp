@@ -18,6 +18,10 @@ namespace {
 
 using bridges::kill_point;
 
+// Outbox rows committed but not yet confirmed, at most: past it, batches
+// wait to commit (their deliveries stay unacked, bounded by the prefetch)
+// until confirms catch up.
+constexpr std::size_t max_unconfirmed_rows = 10000;
 // Commits between inbox prunings.
 constexpr uint64_t prune_every = 1000;
 // Confirmed outbox rows are deleted with the next batch; when no batch comes
@@ -212,6 +216,15 @@ class stateful_dispatcher : public bridges::delivery_handler {
   void commit(bridges::consumer_host& host) {
     if (retry_armed_ || (batch_ids_.empty() && confirmed_.empty()))
       return;
+    if (unconfirmed_.size() >= max_unconfirmed_rows && !batch_ids_.empty()) {
+      // Back-pressure: try again once confirms have come in.
+      retry_armed_ = true;
+      host.after(std::chrono::milliseconds{10}, [this, &host] {
+        retry_armed_ = false;
+        commit(host);
+      });
+      return;
+    }
     for (const auto& key : dirty_) {
       const auto& entry = cache_[key];
       batch_.states.push_back(runtime::stored_state{

@@ -180,20 +180,27 @@ struct kill_run_result {
 
 // One run: a node killed at `point` the `nth` time it passes it while
 // applying 200 increments (plus 20 duplicates) over 10 counters; then a
-// clean node finishes the work. Checks effectively-once state and exactly
-// one downstream message per increment after de-duplication by id.
+// clean node finishes the work. The counters send what they counted to a
+// second stateful counter ("totals", in the same node), which sends on to a
+// record actor. Checks effectively-once state upstream, effectively-once
+// state downstream (its inbox drops the outbox's republished copies by their
+// stable ids), and one recorded effect per increment.
 kill_run_result kill_run(const std::string& point, int nth) {
   test::temp_dir dir;
   test::broker_scratch broker;
   auto name = broker.queue("killed");
+  auto totals = broker.queue("killed-totals");
   auto sink = broker.queue("killed-out");
   auto records = dir.file("counted.jsonl");
   auto cfg = test::node_config(dir);
   // Small batches, so that a run passes every point many times.
-  auto actor = counter_actor(name, sink);
+  auto actor = counter_actor(name, totals);
   actor["commit"] = json::object{{"max_batch", 8}};
   actor["prefetch"] = 20;
-  cfg["actors"] = json::array{actor, test::record_actor(sink, records)};
+  auto downstream = counter_actor(totals, sink);
+  downstream["commit"] = json::object{{"max_batch", 8}};
+  cfg["actors"] =
+    json::array{actor, downstream, test::record_actor(sink, records)};
   kill_run_result result;
   auto prefix = test::unique_name("k");
   {
@@ -222,7 +229,8 @@ kill_run_result kill_run(const std::string& point, int nth) {
         ids.insert(line.message_id);
         causes.insert(std::string{line.body.at("cause").as_string()});
       }
-      return causes.size() >= 200 && broker.count(name) == 0;
+      return causes.size() >= 200 && broker.count(name) == 0 &&
+             broker.count(totals) == 0;
     },
     30s);
   clean.stop();
@@ -230,11 +238,13 @@ kill_run_result kill_run(const std::string& point, int nth) {
                      << (result.killed ? " (killed)" : " (not reached)"));
   CHECK(causes.size() == 200);
   CHECK(ids.size() == 200); // one stable id per increment
-  auto c = counts(db_of(dir), name);
-  CHECK(c.size() == 10);
-  for (const auto& [counter, n] : c) {
-    INFO(counter);
-    CHECK(n == 20);
+  for (const auto& actor_name : {name, totals}) {
+    auto c = counts(db_of(dir), actor_name);
+    CHECK(c.size() == 10);
+    for (const auto& [counter, n] : c) {
+      INFO(actor_name << " " << counter);
+      CHECK(n == 20);
+    }
   }
   check_integrity(db_of(dir));
   return result;

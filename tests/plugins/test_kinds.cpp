@@ -22,7 +22,8 @@
 //   test.counter    a stateful actor with a count per key (option
 //                   key_field: "counter"): "increment" {counter, by} adds
 //                   `by` and, with options.downstream, sends "counted"
-//                   {counter, count, cause} there; "get" replies {count};
+//                   {counter, count, cause} there; "counted" (what another
+//                   counter sends) adds 1 the same way; "get" replies {count};
 //                   "crash" throws warren::actor_failure; "fail" fails the
 //                   message (the state must stay as it was).
 //   test.raw        a raw CAF kind: records each delivery; type "die" makes
@@ -318,6 +319,15 @@ class counter : public warren::stateful_actor<counter_state> {
         ctx.send_json(
           downstream_, "counted",
           boost::json::object{{"counter", i.counter},
+                              {"count", s.count},
+                              {"cause", ctx.message().properties.message_id}});
+    });
+    on.json("counted", [this](context& ctx, counter_state& s, const value& v) {
+      s.count += 1;
+      if (!downstream_.empty())
+        ctx.send_json(
+          downstream_, "counted",
+          boost::json::object{{"counter", v.at("counter")},
                               {"count", s.count},
                               {"cause", ctx.message().properties.message_id}});
     });

@@ -137,8 +137,9 @@ class consumer_host {
   virtual void publish(outgoing_message msg,
                        std::function<void(const caf::error&)> confirmed) = 0;
 
-  /// Runs `fn` in the consumer's thread after `delay` (not after the
-  /// consumer began to exit).
+  /// Runs `fn` in the consumer's thread after `delay` (also during a
+  /// graceful stop, so batched work can finish; not once the hosted actor
+  /// ended).
   virtual void after(std::chrono::milliseconds delay,
                      std::function<void()> fn) = 0;
 };
