@@ -224,6 +224,14 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
                                   std::move(msg.routing_key)});
   }
 
+  void on_exit() override {
+    // The handler (and a stateful actor's store connection with it) goes
+    // now, when the actor is done, before the supervisor hears of the exit
+    // and starts a successor; not when the last handle to the actor drops.
+    config_.handler.reset();
+    timers_.clear();
+  }
+
  private:
   void pause() {
     paused_ = true;
@@ -263,6 +271,7 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
   void exit_if_done() {
     if (!may_exit() || exited_)
       return;
+
     exited_ = true;
     if (conn_.connected()) {
       // Ack every settled delivery, also those behind one still working (an
@@ -453,12 +462,15 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
 
   void on_outcome(uint64_t tag, uint64_t gen, const outcome& result) {
     auto* slot = find(tag, gen);
-    if (slot == nullptr || slot->st != in_flight_delivery::state::working)
-      return;
-    if (result.next != outcome::lifecycle::carry_on && !ending_) {
+    if (result.next != outcome::lifecycle::carry_on && !exiting_) {
+      // The hosted actor ended: even when its delivery is gone (a lost
+      // connection took it back to the broker), the consumer must follow.
+      // During a graceful stop the stop's own rule (wait for every delivery
+      // being handled) stays.
       ending_ = true;
       exiting_ = true;
-      ending_tag_ = tag;
+      // Tags start at 1: 0 waits for no delivery.
+      ending_tag_ = slot != nullptr ? tag : 0;
       if (result.next == outcome::lifecycle::actor_failed)
         exit_reason_ =
           make_error(errc::actor_failed, "actor '" + config_.actor_name +
@@ -466,7 +478,13 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
       else
         exit_reason_ = caf::exit_reason::normal;
       pause();
+      if (slot == nullptr) {
+        exit_if_done();
+        return;
+      }
     }
+    if (slot == nullptr || slot->st != in_flight_delivery::state::working)
+      return;
     switch (result.what) {
       case outcome::status::done:
         slot->st = in_flight_delivery::state::ack_due;

@@ -7,6 +7,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -41,7 +42,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
     batch_.actor = user_->name();
     // What a previous instance committed but did not see confirmed goes out
     // before anything new.
-    auto pending = store_->pending_outbox(user_->name());
+    auto pending = store_->pending_outbox(
+      user_->name(), std::numeric_limits<std::size_t>::max());
     if (!pending)
       throw std::runtime_error(describe(pending.error()));
     for (auto& row : *pending)
@@ -200,6 +202,10 @@ class stateful_dispatcher : public bridges::delivery_handler {
       batch_.outbox.push_back(runtime::outbox_row{0, user_->name(), msg});
     }
     scope->outbox.clear();
+    // After ctx.stop() no later message runs on this instance; the stop
+    // itself takes effect when this message's batch is committed.
+    if (scope->next != outcome::lifecycle::carry_on)
+      *ended_ = true;
     waiting_.push_back([scope] { answer(scope, outcome::done()); });
     kill_point("after_state_write");
     if (batch_ids_.size() >= settings_.commit.max_batch) {

@@ -337,7 +337,11 @@ checkpoint_store::pending_outbox(const std::string& actor, std::size_t limit) {
   std::string sql = "SELECT id, actor, message FROM outbox";
   if (!actor.empty())
     sql += " WHERE actor = ?1";
-  sql += " ORDER BY id LIMIT " + std::to_string(limit);
+  // SQLite reads a negative LIMIT as none.
+  auto bound = limit > static_cast<std::size_t>(INT64_MAX)
+                 ? int64_t{-1}
+                 : static_cast<int64_t>(limit);
+  sql += " ORDER BY id LIMIT " + std::to_string(bound);
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
     return failure(db_, path_, "reading the outbox");

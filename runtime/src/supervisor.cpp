@@ -204,6 +204,24 @@ class supervisor_actor : public caf::event_based_actor {
       shut_down_next();
       return;
     }
+    // A child a plan already stops (it waits in the stop queue) or restarts,
+    // or one on its way out of the supervisor, ended on its own: the plan
+    // in progress covers it (as in OTP, which absorbs such exits). It is
+    // stopped now; it counts as no extra restart.
+    auto queued =
+      std::find(stop_queue_.begin(), stop_queue_.end(), i) != stop_queue_.end();
+    if (queued || c.restart_pending || c.remove_when_stopped) {
+      if (queued)
+        stop_queue_.erase(std::find(stop_queue_.begin(), stop_queue_.end(), i));
+      if (c.ph == phase::idle) {
+        report(kind::stopped, c);
+        if (c.remove_when_stopped)
+          remove(c);
+      }
+      stop_next();
+      start_pending();
+      return;
+    }
     // The strategy sees the children still in the supervisor, in order.
     std::vector<std::size_t> present;
     std::vector<child_spec> specs;
@@ -333,6 +351,8 @@ class supervisor_actor : public caf::event_based_actor {
       if (!c.restart_pending)
         continue;
       c.restart_pending = false;
+      if (c.ph != phase::idle)
+        continue; // Never a second copy of a child that still runs.
       if (auto err = start_child(i)) {
         // A failed restart is one more abnormal exit.
         c.ph = phase::running;

@@ -485,3 +485,37 @@ TEST_CASE("supervisor actor, classify_exit maps CAF exit reasons to OTP's",
   CHECK(classify_exit(make_error(errc::actor_failed, "x")) ==
         exit_kind::abnormal);
 }
+
+TEST_CASE("supervisor actor, a child a restart plan is already stopping that "
+          "ends on its own is absorbed by the plan: no other child is "
+          "restarted and no extra restart is counted",
+          "[supervisor]") {
+  fixture f;
+  // OTP's intensity: one restart more would make the supervisor give up.
+  f.start(
+    f.spec(restart_strategy::rest_for_one,
+           {f.child("a", permanent), f.child("x", permanent),
+            f.child("t", temporary), f.child("y", permanent, true, 300ms)},
+           intensity_limits{}));
+  for (auto id : {"a", "x", "t", "y"})
+    f.expect(kind::started, id);
+  f.crash("x");
+  f.expect(kind::exited, "x");
+  f.expect(kind::restart_scheduled, "x");
+  // `y` ignores its shutdown, so the plan waits on it; meanwhile `t`, which
+  // the plan would stop next, crashes on its own.
+  f.crash("t");
+  CHECK(f.expect(kind::exited, "t").how == exit_kind::abnormal);
+  f.expect(kind::stopped, "t");
+  f.expect(kind::removed, "t");
+  CHECK_THAT(f.expect(kind::exited, "y").reason, Catch::Contains("killed"));
+  f.expect(kind::stopped, "y");
+  f.expect(kind::started, "x");
+  f.expect(kind::started, "y");
+  CHECK(f.starts("a") == 1);
+  CHECK(f.starts("t") == 1);
+  // Still within the intensity: one more crash is one restart too many.
+  f.crash("a");
+  f.expect(kind::exited, "a");
+  f.expect(kind::gave_up, "");
+}
