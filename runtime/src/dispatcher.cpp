@@ -10,39 +10,24 @@ class dispatcher : public bridges::delivery_handler {
  public:
   dispatcher(std::shared_ptr<actor> user, dispatch_services services,
              dispatch_settings settings)
-    : user_(std::move(user)),
-      services_(std::make_shared<dispatch_services>(std::move(services))),
-      settings_(std::make_shared<dispatch_settings>(std::move(settings))) {
+    : user_(std::move(user)) {
+    instance_.services =
+      std::make_shared<dispatch_services>(std::move(services));
+    instance_.settings =
+      std::make_shared<dispatch_settings>(std::move(settings));
+    instance_.user = user_.get();
     user_->setup(table_);
   }
 
   void handle(bridges::consumer_host& host, const caf::message& delivery,
               std::function<void(outcome)> done) override {
-    auto scope = std::make_shared<message_scope>();
-    scope->host = &host;
-    scope->services = services_;
-    scope->settings = settings_;
-    scope->again = [this, &host](caf::message next,
-                                 std::function<void(outcome)> again_done) {
-      handle(host, next, std::move(again_done));
-    };
-    scope->user = user_.get();
-    scope->delivery = delivery;
-    scope->done = std::move(done);
-    scope->ended = ended_;
-    if (*ended_) {
-      answer(scope, outcome::retry(errc::actor_failed, "the actor has ended"));
+    auto scope = open_scope(instance_, *this, host, delivery, std::move(done));
+    if (!scope)
       return;
-    }
     const auto& env = scope->message();
     const auto* handler = table_.find(env.properties.type);
     if (handler == nullptr) {
-      scope->failure = status::fail(
-        errc::unknown_type,
-        env.properties.type.empty()
-          ? "message has no type and the actor has no default handler"
-          : "unknown message type '" + env.properties.type + "'",
-        true);
+      scope->failure = unknown_type(env);
     } else {
       run_in_context(scope,
                      [&](context& ctx) { return (*handler)(ctx, env.body); });
@@ -57,9 +42,7 @@ class dispatcher : public bridges::delivery_handler {
 
  private:
   std::shared_ptr<actor> user_;
-  std::shared_ptr<const dispatch_services> services_;
-  std::shared_ptr<const dispatch_settings> settings_;
-  std::shared_ptr<bool> ended_ = std::make_shared<bool>(false);
+  instance_scope instance_;
   handlers table_;
 };
 

@@ -215,6 +215,39 @@ void flush_effects(const scope_ptr& scope) {
   }
 }
 
+scope_ptr open_scope(const instance_scope& instance,
+                     bridges::delivery_handler& dispatcher,
+                     bridges::consumer_host& host, const caf::message& delivery,
+                     std::function<void(outcome)> done) {
+  auto scope = std::make_shared<message_scope>();
+  scope->host = &host;
+  scope->services = instance.services;
+  scope->settings = instance.settings;
+  scope->again = [&dispatcher, &host](caf::message next,
+                                      std::function<void(outcome)> again_done) {
+    dispatcher.handle(host, next, std::move(again_done));
+  };
+  scope->user = instance.user;
+  scope->delivery = delivery;
+  scope->done = std::move(done);
+  scope->ended = instance.ended;
+  scope->stateful = instance.stateful;
+  if (*instance.ended) {
+    answer(scope, outcome::retry(errc::actor_failed, "the actor has ended"));
+    return nullptr;
+  }
+  return scope;
+}
+
+status unknown_type(const envelope& env) {
+  return status::fail(
+    errc::unknown_type,
+    env.properties.type.empty()
+      ? "message has no type and the actor has no default handler"
+      : "unknown message type '" + env.properties.type + "'",
+    true);
+}
+
 void answer(const scope_ptr& scope, outcome result) {
   scope->answered = true;
   result.next = scope->next;

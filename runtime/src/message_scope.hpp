@@ -60,6 +60,27 @@ struct message_scope {
 
 using scope_ptr = std::shared_ptr<message_scope>;
 
+/// What every scope of one actor instance shares.
+struct instance_scope {
+  std::shared_ptr<const dispatch_services> services;
+  std::shared_ptr<const dispatch_settings> settings;
+  const actor* user = nullptr;
+  /// Set once the instance has ended.
+  std::shared_ptr<bool> ended = std::make_shared<bool>(false);
+  bool stateful = false;
+};
+
+/// The scope of `delivery` for an instance whose handler is `dispatcher`
+/// (immediate retries run it again). Returns nullptr, having answered a
+/// requeue, when the instance has already ended.
+scope_ptr open_scope(const instance_scope& instance,
+                     bridges::delivery_handler& dispatcher,
+                     bridges::consumer_host& host, const caf::message& delivery,
+                     std::function<void(outcome)> done);
+
+/// The permanent failure of a message whose type no handler takes.
+status unknown_type(const envelope& env);
+
 /// A message `cause` leads to: a fresh id, the trace id carried along.
 outgoing_message make_outgoing(const envelope& cause, std::string exchange,
                                std::string routing_key, std::string type,

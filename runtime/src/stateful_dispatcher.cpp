@@ -34,10 +34,14 @@ class stateful_dispatcher : public bridges::delivery_handler {
   stateful_dispatcher(std::shared_ptr<stateful_base> user,
                       dispatch_services services, stateful_settings settings,
                       std::unique_ptr<runtime::checkpoint_store> store)
-    : user_(std::move(user)),
-      services_(std::make_shared<dispatch_services>(std::move(services))),
-      dispatch_(std::make_shared<dispatch_settings>(settings.dispatch)),
-      settings_(std::move(settings)), store_(std::move(store)) {
+    : user_(std::move(user)), settings_(std::move(settings)),
+      store_(std::move(store)) {
+    instance_.services =
+      std::make_shared<dispatch_services>(std::move(services));
+    instance_.settings =
+      std::make_shared<dispatch_settings>(settings_.dispatch);
+    instance_.user = user_.get();
+    instance_.stateful = true;
     user_->setup_json_state(table_);
     batch_.actor = user_->name();
     // What a previous instance committed but did not see confirmed goes out
@@ -46,8 +50,10 @@ class stateful_dispatcher : public bridges::delivery_handler {
       user_->name(), std::numeric_limits<std::size_t>::max());
     if (!pending)
       throw std::runtime_error(describe(pending.error()));
-    for (auto& row : *pending)
+    for (auto& row : *pending) {
       unconfirmed_.emplace(row.id, std::move(row.message));
+      to_publish_.push_back(row.id);
+    }
   }
 
   ~stateful_dispatcher() override {
@@ -69,23 +75,9 @@ class stateful_dispatcher : public bridges::delivery_handler {
               std::function<void(outcome)> done) override {
     kill_point("after_receive");
     relay(host);
-    auto scope = std::make_shared<message_scope>();
-    scope->host = &host;
-    scope->services = services_;
-    scope->settings = dispatch_;
-    scope->again = [this, &host](caf::message next,
-                                 std::function<void(outcome)> again_done) {
-      handle(host, next, std::move(again_done));
-    };
-    scope->user = user_.get();
-    scope->delivery = delivery;
-    scope->done = std::move(done);
-    scope->ended = ended_;
-    scope->stateful = true;
-    if (*ended_) {
-      answer(scope, outcome::retry(errc::actor_failed, "the actor has ended"));
+    auto scope = open_scope(instance_, *this, host, delivery, std::move(done));
+    if (!scope)
       return;
-    }
     const auto& env = scope->message();
     const auto& id = env.properties.message_id;
     if (batch_ids_.count(id) != 0) {
@@ -114,12 +106,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
     }
     const auto* handler = table_.find(env.properties.type);
     if (handler == nullptr) {
-      scope->failure = status::fail(
-        errc::unknown_type,
-        env.properties.type.empty()
-          ? "message has no type and the actor has no default handler"
-          : "unknown message type '" + env.properties.type + "'",
-        true);
+      scope->failure = unknown_type(env);
       finish_if_done(scope);
       return;
     }
@@ -205,7 +192,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
     // After ctx.stop() no later message runs on this instance; the stop
     // itself takes effect when this message's batch is committed.
     if (scope->next != outcome::lifecycle::carry_on)
-      *ended_ = true;
+      *instance_.ended = true;
     waiting_.push_back([scope] { answer(scope, outcome::done()); });
     kill_point("after_state_write");
     if (batch_ids_.size() >= settings_.commit.max_batch) {
@@ -261,8 +248,10 @@ class stateful_dispatcher : public bridges::delivery_handler {
     }
     commit_backoff_ = std::chrono::milliseconds{100};
     confirmed_.clear();
-    for (auto& row : batch_.outbox)
+    for (auto& row : batch_.outbox) {
       unconfirmed_.emplace(row.id, std::move(row.message));
+      to_publish_.push_back(row.id);
+    }
     batch_.outbox.clear();
     batch_.inbox.clear();
     batch_ids_.clear();
@@ -278,14 +267,17 @@ class stateful_dispatcher : public bridges::delivery_handler {
       cache_.clear();
   }
 
-  // Publishes every committed outbox row not yet confirmed or in flight.
+  // Publishes the committed outbox rows waiting to go out (new ones, and
+  // ones whose publish was lost with the connection).
   void relay(bridges::consumer_host& host) {
-    for (auto& [id, msg] : unconfirmed_) {
-      if (in_flight_.count(id) != 0)
+    auto rows = std::move(to_publish_);
+    to_publish_.clear();
+    for (auto id : rows) {
+      auto i = unconfirmed_.find(id);
+      if (i == unconfirmed_.end())
         continue;
-      in_flight_.insert(id);
-      host.publish(msg, [this, &host, row = id](const caf::error& err) {
-        on_confirm(host, row, err);
+      host.publish(i->second, [this, &host, id](const caf::error& err) {
+        on_confirm(host, id, err);
       });
       kill_point("during_publish");
     }
@@ -293,7 +285,6 @@ class stateful_dispatcher : public bridges::delivery_handler {
 
   void on_confirm(bridges::consumer_host& host, int64_t row,
                   const caf::error& err) {
-    in_flight_.erase(row);
     auto i = unconfirmed_.find(row);
     if (i == unconfirmed_.end())
       return;
@@ -304,6 +295,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
     }
     if (code_of(err) == errc::connection_lost) {
       // Published again once the consumer is connected again.
+      to_publish_.push_back(row);
       if (!relay_armed_) {
         relay_armed_ = true;
         host.after(std::chrono::milliseconds{500}, [this, &host] {
@@ -330,9 +322,11 @@ class stateful_dispatcher : public bridges::delivery_handler {
     bridges::set_field(h, bridges::header::original_routing_key,
                        letter.routing_key);
     letter.exchange = "";
-    letter.routing_key = bridges::dead_letter_queue_name(dispatch_->queue);
+    letter.routing_key =
+      bridges::dead_letter_queue_name(settings_.dispatch.queue);
     letter.mandatory = true;
     i->second = std::move(letter);
+    to_publish_.push_back(row);
     relay(host);
   }
 
@@ -354,11 +348,9 @@ class stateful_dispatcher : public bridges::delivery_handler {
   }
 
   std::shared_ptr<stateful_base> user_;
-  std::shared_ptr<const dispatch_services> services_;
-  std::shared_ptr<const dispatch_settings> dispatch_;
+  instance_scope instance_;
   stateful_settings settings_;
   std::unique_ptr<runtime::checkpoint_store> store_;
-  std::shared_ptr<bool> ended_ = std::make_shared<bool>(false);
   json_state_handlers table_;
   std::unordered_map<std::string, cached_state> cache_;
   // The batch being built.
@@ -374,10 +366,10 @@ class stateful_dispatcher : public bridges::delivery_handler {
   std::chrono::milliseconds commit_backoff_{100};
   uint64_t commits_ = 0;
   uint64_t duplicates_ = 0;
-  // Committed outbox rows not yet confirmed, by row id, and those published
-  // and waiting for their confirm.
+  // Committed outbox rows not yet confirmed, by row id, and those of them
+  // to publish (again); the others are published, awaiting their confirm.
   std::map<int64_t, bridges::outgoing_message> unconfirmed_;
-  std::set<int64_t> in_flight_;
+  std::vector<int64_t> to_publish_;
   // Confirmed rows, deleted with the next commit.
   std::vector<int64_t> confirmed_;
 };

@@ -63,6 +63,24 @@ caf::error failure(sqlite3* db, const std::string& path,
                     path + ": " + what + ": " + sqlite3_errmsg(db));
 }
 
+// Runs one statement with text and integer parameters and calls `on_row`
+// (returning an error to stop) for each result row.
+template<class OnRow, class... Ts>
+caf::error query(sqlite3* db, const std::string& path, const std::string& sql,
+                 OnRow&& on_row, const Ts&... args) {
+  statement stmt;
+  if (auto err = stmt.prepare(db, path, sql.c_str()))
+    return err;
+  auto* raw = stmt.bind(args...);
+  int rc = 0;
+  while ((rc = sqlite3_step(raw)) == SQLITE_ROW)
+    if (auto err = on_row(raw))
+      return err;
+  if (rc != SQLITE_DONE)
+    return failure(db, path, sql);
+  return caf::none;
+}
+
 // Runs SQL without results.
 caf::error exec(sqlite3* db, const std::string& path, const char* sql) {
   char* message = nullptr;
@@ -334,39 +352,35 @@ caf::error checkpoint_store::commit(commit_batch& batch) {
 
 caf::expected<std::vector<outbox_row>>
 checkpoint_store::pending_outbox(const std::string& actor, std::size_t limit) {
-  std::string sql = "SELECT id, actor, message FROM outbox";
-  if (!actor.empty())
-    sql += " WHERE actor = ?1";
   // SQLite reads a negative LIMIT as none.
   auto bound = limit > static_cast<std::size_t>(INT64_MAX)
                  ? int64_t{-1}
                  : static_cast<int64_t>(limit);
-  sql += " ORDER BY id LIMIT " + std::to_string(bound);
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
-    return failure(db_, path_, "reading the outbox");
-  if (!actor.empty())
-    sqlite3_bind_text(stmt, 1, actor.data(), static_cast<int>(actor.size()),
-                      SQLITE_STATIC);
   std::vector<outbox_row> rows;
-  int rc = 0;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+  auto read_row = [&](sqlite3_stmt* stmt) -> caf::error {
     outbox_row row;
     row.id = sqlite3_column_int64(stmt, 0);
     row.actor = column_text(stmt, 1);
     auto msg = decode_outgoing(column_text(stmt, 2));
-    if (!msg) {
-      sqlite3_finalize(stmt);
+    if (!msg)
       return make_error(errc::store_failed, path_ + ": outbox row " +
                                               std::to_string(row.id) + ": " +
                                               describe(msg.error()));
-    }
     row.message = std::move(*msg);
     rows.push_back(std::move(row));
-  }
-  sqlite3_finalize(stmt);
-  if (rc != SQLITE_DONE)
-    return failure(db_, path_, "reading the outbox");
+    return caf::none;
+  };
+  auto err =
+    actor.empty()
+      ? query(db_, path_,
+              "SELECT id, actor, message FROM outbox ORDER BY id LIMIT ?1",
+              read_row, bound)
+      : query(db_, path_,
+              "SELECT id, actor, message FROM outbox WHERE actor = ?2 ORDER "
+              "BY id LIMIT ?1",
+              read_row, bound, actor);
+  if (err)
+    return err;
   return rows;
 }
 
@@ -378,79 +392,63 @@ caf::error checkpoint_store::delete_outbox(const std::vector<int64_t>& ids) {
 
 caf::expected<std::size_t>
 checkpoint_store::prune_inbox(const std::string& actor, int64_t before_ms) {
-  sqlite3_stmt* stmt = nullptr;
-  const char* sql = "DELETE FROM inbox WHERE actor = ?1 AND received_ms < ?2";
-  if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK)
-    return failure(db_, path_, "pruning the inbox");
-  sqlite3_bind_text(stmt, 1, actor.data(), static_cast<int>(actor.size()),
-                    SQLITE_STATIC);
-  sqlite3_bind_int64(stmt, 2, before_ms);
-  auto rc = sqlite3_step(stmt);
-  sqlite3_finalize(stmt);
-  if (rc != SQLITE_DONE)
-    return failure(db_, path_, "pruning the inbox");
+  if (auto err = query(
+        db_, path_, "DELETE FROM inbox WHERE actor = ?1 AND received_ms < ?2",
+        [](sqlite3_stmt*) { return caf::error{}; }, actor, before_ms))
+    return err;
   return static_cast<std::size_t>(sqlite3_changes(db_));
 }
 
 caf::expected<std::vector<std::pair<std::string, int64_t>>>
 checkpoint_store::actors() {
-  sqlite3_stmt* stmt = nullptr;
-  const char* sql =
-    "SELECT actor, count(*) FROM actor_state GROUP BY actor ORDER BY actor";
-  if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK)
-    return failure(db_, path_, "listing actors");
   std::vector<std::pair<std::string, int64_t>> result;
-  int rc = 0;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-    result.emplace_back(column_text(stmt, 0), sqlite3_column_int64(stmt, 1));
-  sqlite3_finalize(stmt);
-  if (rc != SQLITE_DONE)
-    return failure(db_, path_, "listing actors");
+  if (auto err = query(db_, path_,
+                       "SELECT actor, count(*) FROM actor_state GROUP BY "
+                       "actor ORDER BY actor",
+                       [&](sqlite3_stmt* stmt) {
+                         result.emplace_back(column_text(stmt, 0),
+                                             sqlite3_column_int64(stmt, 1));
+                         return caf::error{};
+                       }))
+    return err;
   return result;
 }
 
 caf::expected<std::vector<stored_state>>
 checkpoint_store::keys(const std::string& actor, std::size_t limit) {
-  sqlite3_stmt* stmt = nullptr;
-  auto sql = "SELECT key, version FROM actor_state WHERE actor = ?1 ORDER BY "
-             "key LIMIT " +
-             std::to_string(limit);
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
-    return failure(db_, path_, "listing keys");
-  sqlite3_bind_text(stmt, 1, actor.data(), static_cast<int>(actor.size()),
-                    SQLITE_STATIC);
   std::vector<stored_state> result;
-  int rc = 0;
-  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-    stored_state s;
-    s.key = column_text(stmt, 0);
-    s.version = sqlite3_column_int64(stmt, 1);
-    result.push_back(std::move(s));
-  }
-  sqlite3_finalize(stmt);
-  if (rc != SQLITE_DONE)
-    return failure(db_, path_, "listing keys");
+  if (auto err = query(
+        db_, path_,
+        "SELECT key, version FROM actor_state WHERE actor = ?1 "
+        "ORDER BY key LIMIT ?2",
+        [&](sqlite3_stmt* stmt) {
+          stored_state s;
+          s.key = column_text(stmt, 0);
+          s.version = sqlite3_column_int64(stmt, 1);
+          result.push_back(std::move(s));
+          return caf::error{};
+        },
+        actor, static_cast<int64_t>(limit)))
+    return err;
   return result;
 }
 
 namespace {
 
 caf::expected<int64_t> count_rows(sqlite3* db, const std::string& path,
-                                  const char* table, const std::string& actor) {
-  std::string sql = std::string{"SELECT count(*) FROM "} + table;
-  if (!actor.empty())
-    sql += " WHERE actor = ?1";
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
-    return failure(db, path, sql);
-  if (!actor.empty())
-    sqlite3_bind_text(stmt, 1, actor.data(), static_cast<int>(actor.size()),
-                      SQLITE_STATIC);
-  auto rc = sqlite3_step(stmt);
-  int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
-  sqlite3_finalize(stmt);
-  if (rc != SQLITE_ROW)
-    return failure(db, path, sql);
+                                  const std::string& table,
+                                  const std::string& actor) {
+  int64_t n = 0;
+  auto count = [&](sqlite3_stmt* stmt) {
+    n = sqlite3_column_int64(stmt, 0);
+    return caf::error{};
+  };
+  auto sql = "SELECT count(*) FROM " + table;
+  auto err = actor.empty()
+               ? query(db, path, sql, count)
+               : query(db, path, sql + " WHERE actor = ?1", count, actor);
+  if (err)
+    return err;
   return n;
 }
 

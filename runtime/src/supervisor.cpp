@@ -208,11 +208,11 @@ class supervisor_actor : public caf::event_based_actor {
     // or one on its way out of the supervisor, ended on its own: the plan
     // in progress covers it (as in OTP, which absorbs such exits). It is
     // stopped now; it counts as no extra restart.
-    auto queued =
-      std::find(stop_queue_.begin(), stop_queue_.end(), i) != stop_queue_.end();
-    if (queued || c.restart_pending || c.remove_when_stopped) {
-      if (queued)
-        stop_queue_.erase(std::find(stop_queue_.begin(), stop_queue_.end(), i));
+    auto queued = std::find(stop_queue_.begin(), stop_queue_.end(), i);
+    if (queued != stop_queue_.end() || c.restart_pending ||
+        c.remove_when_stopped) {
+      if (queued != stop_queue_.end())
+        stop_queue_.erase(queued);
       if (c.ph == phase::idle) {
         report(kind::stopped, c);
         if (c.remove_when_stopped)
