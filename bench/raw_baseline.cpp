@@ -2,7 +2,7 @@
 
 #include "stats.hpp"
 #include "warren/bridges/broker.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 
 #include <algorithm>
 #include <amqp.h>

@@ -8,7 +8,7 @@
 #include "warren/runtime/call.hpp"
 #include "warren/runtime/node.hpp"
 #include "warren/runtime/stateful.hpp"
-#include "warren/runtime/store.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <atomic>
 #include <boost/describe.hpp>
@@ -84,8 +84,8 @@ class stateful_counter : public warren::stateful_actor<bench_state> {
   }
 };
 
-runtime::node_config make_config(const std::string& uri) {
-  runtime::node_config cfg;
+config::node_config make_config(const std::string& uri) {
+  config::node_config cfg;
   cfg.source_file = "bench";
   cfg.node_name = "bench";
   auto ep = bridges::parse_broker_uri(uri);
@@ -97,19 +97,19 @@ runtime::node_config make_config(const std::string& uri) {
   return cfg;
 }
 
-void delete_queues(const runtime::node_config& cfg, const std::string& queue) {
+void delete_queues(const config::node_config& cfg, const std::string& queue) {
   auto client = bridges::blocking_client::connect(cfg.broker);
   if (!client)
     throw std::runtime_error("connect: " + describe(client.error()));
   (*client)->delete_queue(queue);
-  (*client)->delete_queue(bridges::dead_letter_queue_name(queue));
+  (*client)->delete_queue(warren::dead_letter_queue_name(queue));
 }
 
 // Publishes `total` messages in batches of `batch` (one request and one
 // answer per batch, as the raw loop waits for confirms per 100), keeping up
 // to `window` batches outstanding, until all are confirmed.
 caf::behavior publish_driver(caf::event_based_actor* self, caf::actor publisher,
-                             bridges::outgoing_message prototype,
+                             warren::outgoing_message prototype,
                              std::size_t total, std::size_t batch,
                              std::size_t window,
                              std::shared_ptr<std::promise<std::size_t>> done) {
@@ -161,7 +161,7 @@ throughput_result warren_throughput(const std::string& uri,
                                     const std::string& state_dir) {
   auto cfg = make_config(uri);
   delete_queues(cfg, queue);
-  runtime::actor_spec spec;
+  config::actor_spec spec;
   spec.name = queue;
   spec.kind = state_dir.empty() ? "bench.counter" : "bench.stateful";
   spec.queue = queue;
@@ -187,7 +187,7 @@ throughput_result warren_throughput(const std::string& uri,
     runtime::node node{sys, cfg, kinds};
     if (auto err = node.start(std::chrono::seconds{30}))
       throw std::runtime_error("node start: " + describe(err));
-    bridges::outgoing_message prototype;
+    warren::outgoing_message prototype;
     prototype.routing_key = queue;
     prototype.properties.delivery_mode = 2;
     prototype.properties.type = "bench";
@@ -224,7 +224,7 @@ warren_rpc_result warren_rpc(const std::string& uri, const std::string& service,
                              std::size_t calls) {
   auto cfg = make_config(uri);
   delete_queues(cfg, service);
-  runtime::actor_spec spec;
+  config::actor_spec spec;
   spec.name = service;
   spec.kind = "service";
   spec.handler = "echo";
@@ -244,7 +244,7 @@ warren_rpc_result warren_rpc(const std::string& uri, const std::string& service,
       throw std::runtime_error("node start: " + describe(err));
     both.service =
       raw_rpc(parse_target(uri), service, calls, rpc_server::external);
-    bridges::outgoing_message prototype;
+    warren::outgoing_message prototype;
     prototype.exchange = bridges::actors_exchange;
     prototype.routing_key = service;
     prototype.mandatory = true;
@@ -303,7 +303,7 @@ double stateful_recovery(const std::string& uri, const std::string& queue,
   }
   auto cfg = make_config(uri);
   delete_queues(cfg, queue);
-  runtime::actor_spec spec;
+  config::actor_spec spec;
   spec.name = queue;
   spec.kind = "bench.stateful";
   spec.queue = queue;

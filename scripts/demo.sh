@@ -9,7 +9,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export WARREN_BUILD_DIR=${WARREN_BUILD_DIR:-$root/build}
 "$root/scripts/setup.sh"
-warren="$WARREN_BUILD_DIR/runtime/cli/warren"
+warren="$WARREN_BUILD_DIR/cli/warren"
 config="$root/examples/hello/node.json"
 
 uri=${WARREN_BROKER_URI:-amqp://guest:guest@localhost:5672/}

@@ -1,6 +1,6 @@
 #include "warren/bridges/broker.hpp"
 
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 
 #include <cctype>
 #include <optional>

@@ -1,7 +1,7 @@
 #include "warren/bridges/client.hpp"
 
-#include "amqp_connection.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
+#include "wire/amqp_connection.hpp"
 
 #include <boost/json/parse.hpp>
 

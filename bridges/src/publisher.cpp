@@ -1,8 +1,8 @@
 #include "warren/bridges/publisher.hpp"
 
-#include "connection_actor.hpp"
-#include "warren/bridges/detail/confirm_tracker.hpp"
-#include "warren/errc.hpp"
+#include "owner/confirm_tracker.hpp"
+#include "owner/connection_actor.hpp"
+#include "warren/core/errc.hpp"
 
 #include <caf/all.hpp>
 #include <deque>

@@ -1,11 +1,11 @@
 #include "warren/bridges/requester.hpp"
 
-#include "connection_actor.hpp"
+#include "owner/confirm_tracker.hpp"
+#include "owner/connection_actor.hpp"
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/consumer.hpp"
-#include "warren/bridges/detail/confirm_tracker.hpp"
-#include "warren/bridges/envelope.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/envelope.hpp"
+#include "warren/core/errc.hpp"
 
 #include <boost/json/parse.hpp>
 #include <caf/all.hpp>

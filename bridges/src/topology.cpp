@@ -69,8 +69,4 @@ field_table queue_arguments(const queue_spec& spec) {
   return args;
 }
 
-std::string dead_letter_queue_name(const std::string& queue) {
-  return queue + ".dlq";
-}
-
 } // namespace warren::bridges

@@ -1,8 +1,8 @@
 // The hello example's plugin: a typed request-response actor.
 //
 // Run it (from the repository root, after scripts/setup.sh):
-//   build/runtime/cli/warren run examples/hello/node.json
-//   build/runtime/cli/warren call greeter -t greet '{"name": "world"}'
+//   build/cli/warren run examples/hello/node.json
+//   build/cli/warren call greeter -t greet '{"name": "world"}'
 // or everything at once, broker included: scripts/demo.sh
 
 #include <boost/describe/class.hpp>

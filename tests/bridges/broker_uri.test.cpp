@@ -1,7 +1,7 @@
 // Broker URIs: amqp[s]://[user[:password]@]host[:port][/vhost].
 
 #include "warren/bridges/broker.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 
 #include <catch2/catch.hpp>
 #include <string>

@@ -1,4 +1,4 @@
-#include "warren/bridges/detail/confirm_tracker.hpp"
+#include "owner/confirm_tracker.hpp"
 
 #include <catch2/catch.hpp>
 #include <string>

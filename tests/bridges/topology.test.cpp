@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+using namespace warren;
 using namespace warren::bridges;
 
 namespace {

@@ -3,7 +3,7 @@
 
 #include "support.hpp"
 #include "warren/bridges/topology.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
@@ -100,7 +100,7 @@ TEST_CASE("blocking_client stays usable after receiving from a queue that "
     if (!count)
       return "message_count after the failed receive: " +
              describe(count.error());
-    bridges::outgoing_message msg;
+    warren::outgoing_message msg;
     msg.routing_key = queue;
     msg.body = "{}";
     if (auto err = (*client)->publish(msg, 5s))

@@ -33,8 +33,8 @@ test::command_result send(const std::string& actor,
 }
 
 // Checks the headers every warren dead letter carries.
-void check_dead_letter(const bridges::envelope& letter,
-                       const std::string& actor, const std::string& code,
+void check_dead_letter(const warren::envelope& letter, const std::string& actor,
+                       const std::string& code,
                        const std::string& reason_part) {
   using namespace bridges;
   INFO("dead letter of " << actor << ": " << letter.raw_body);

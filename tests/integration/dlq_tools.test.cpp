@@ -29,7 +29,7 @@ TEST_CASE("warren dlq lists and shows dead letters, and replays them to their "
   test::temp_dir dir;
   test::broker_scratch broker;
   auto name = broker.queue("dlq-tools");
-  auto dlq = bridges::dead_letter_queue_name(name);
+  auto dlq = warren::dead_letter_queue_name(name);
   auto id1 = test::unique_name("first");
   auto id2 = test::unique_name("second");
   {
@@ -86,7 +86,7 @@ TEST_CASE("warren dlq purge deletes dead letters only when confirmed",
   test::temp_dir dir;
   test::broker_scratch broker;
   auto name = broker.queue("dlq-purge");
-  auto dlq = bridges::dead_letter_queue_name(name);
+  auto dlq = warren::dead_letter_queue_name(name);
   auto cfg = test::node_config(dir);
   cfg["actors"] = json::array{json::object{
     {"name", name}, {"kind", "subscriber"}, {"handler", "test.faulty"}}};

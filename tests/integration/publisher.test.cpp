@@ -4,7 +4,7 @@
 
 #include "support.hpp"
 #include "warren/bridges/atoms.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
@@ -16,9 +16,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bridges::outgoing_message to_queue(const std::string& queue,
-                                   const std::string& id) {
-  bridges::outgoing_message msg;
+warren::outgoing_message to_queue(const std::string& queue,
+                                  const std::string& id) {
+  warren::outgoing_message msg;
   msg.routing_key = queue;
   msg.mandatory = true;
   msg.properties.message_id = id;

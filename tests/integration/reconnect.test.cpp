@@ -9,7 +9,7 @@
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/publisher.hpp"
 #include "warren/bridges/topology.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -74,7 +74,7 @@ class broker_running_guard {
 struct queue_cleanup {
   std::string queue;
   ~queue_cleanup() {
-    test::delete_entities({queue, bridges::dead_letter_queue_name(queue)}, {});
+    test::delete_entities({queue, warren::dead_letter_queue_name(queue)}, {});
   }
 };
 
@@ -251,7 +251,7 @@ void publish_across_broker_restart(const std::string& how,
     caf::scoped_actor self{sys};
     using handle_type = decltype(self->request(
       publisher, std::chrono::seconds{60}, bridges::publish_atom::value,
-      bridges::outgoing_message{}));
+      warren::outgoing_message{}));
     std::deque<std::pair<std::size_t, handle_type>> in_flight;
     std::size_t next = 0;
     while (next < total || !in_flight.empty()) {
@@ -263,7 +263,7 @@ void publish_across_broker_restart(const std::string& how,
         if (how == "stop" && bouncer.thread.joinable() && !bounce_done.load() &&
             next % 50 == 0)
           std::this_thread::sleep_for(100ms);
-        bridges::outgoing_message msg;
+        warren::outgoing_message msg;
         msg.exchange = "";
         msg.routing_key = queue;
         msg.properties.message_id = ids[next];

@@ -99,7 +99,7 @@ TEST_CASE("a graceful stop lets the delivery in flight finish and acks it "
   CHECK(lines.front().type == "slow");
   // Acked, not left for redelivery.
   CHECK(broker.count(name) == 0);
-  CHECK(broker.count(bridges::dead_letter_queue_name(name)) == 0);
+  CHECK(broker.count(warren::dead_letter_queue_name(name)) == 0);
 }
 
 TEST_CASE("an idle node keeps its connections alive by servicing heartbeats",

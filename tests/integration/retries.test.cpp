@@ -4,7 +4,7 @@
 
 #include "support.hpp"
 #include "warren/bridges/topology.hpp"
-#include "warren/runtime/retry_policy.hpp"
+#include "warren/runtime/dispatch/retry_policy.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
@@ -50,23 +50,23 @@ TEST_CASE("a handler that always fails gets the configured attempts, with the "
   REQUIRE(test::warren({"send", "-u", test::broker_uri(), "--actor", name, "-t",
                         "ok", R"({"n": 2})"})
             .exit_code == 0);
-  auto dlq = bridges::dead_letter_queue_name(name);
+  auto dlq = warren::dead_letter_queue_name(name);
   auto letters = broker.wait_and_receive(dlq, 1, 20s);
   auto elapsed = std::chrono::steady_clock::now() - sent_at;
   REQUIRE(letters.size() == 1);
   const auto& letter = letters.front();
-  CHECK(test::header_string(letter, bridges::header::error_code) ==
+  CHECK(test::header_string(letter, warren::header::error_code) ==
         "handler_failed");
   CHECK(
-    test::header_string(letter, bridges::header::error).find("always-fails") !=
+    test::header_string(letter, warren::header::error).find("always-fails") !=
     std::string::npos);
   auto* attempts =
-    bridges::find_field(letter.properties.headers, bridges::header::attempts);
+    warren::find_field(letter.properties.headers, warren::header::attempts);
   REQUIRE(attempts != nullptr);
   CHECK(std::get<int64_t>(*attempts) == 4);
-  CHECK(test::header_string(letter, bridges::header::original_exchange) ==
+  CHECK(test::header_string(letter, warren::header::original_exchange) ==
         bridges::actors_exchange);
-  CHECK(test::header_string(letter, bridges::header::original_routing_key) ==
+  CHECK(test::header_string(letter, warren::header::original_routing_key) ==
         name);
   // Both ladder delays were waited out.
   CHECK(elapsed >= 1200ms);
@@ -108,12 +108,12 @@ TEST_CASE("a permanent failure skips the retries and is dead-lettered on its "
                         "strict", R"({"a": "not a number"})"})
             .exit_code == 0);
   auto letters =
-    broker.wait_and_receive(bridges::dead_letter_queue_name(name), 1, 10s);
+    broker.wait_and_receive(warren::dead_letter_queue_name(name), 1, 10s);
   REQUIRE(letters.size() == 1);
-  CHECK(test::header_string(letters.front(), bridges::header::error_code) ==
+  CHECK(test::header_string(letters.front(), warren::header::error_code) ==
         "validation_failed");
-  auto* attempts = bridges::find_field(letters.front().properties.headers,
-                                       bridges::header::attempts);
+  auto* attempts = warren::find_field(letters.front().properties.headers,
+                                      warren::header::attempts);
   REQUIRE(attempts != nullptr);
   CHECK(std::get<int64_t>(*attempts) == 1);
   CHECK(node.err().find("retrying") == std::string::npos);

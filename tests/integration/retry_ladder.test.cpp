@@ -2,7 +2,7 @@
 // comes back to its queue when the step's TTL runs out.
 
 #include "support.hpp"
-#include "warren/runtime/retry_policy.hpp"
+#include "warren/runtime/dispatch/retry_policy.hpp"
 
 #include <catch2/catch.hpp>
 #include <chrono>

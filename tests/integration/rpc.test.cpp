@@ -4,7 +4,7 @@
 
 #include "support.hpp"
 #include "warren/bridges/topology.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
@@ -20,10 +20,10 @@ json::object service(const std::string& name, const std::string& handler) {
   return {{"name", name}, {"kind", "service"}, {"handler", handler}};
 }
 
-bridges::outgoing_message request_to(const std::string& service,
-                                     const std::string& type,
-                                     const std::string& body) {
-  bridges::outgoing_message msg;
+warren::outgoing_message request_to(const std::string& service,
+                                    const std::string& type,
+                                    const std::string& body) {
+  warren::outgoing_message msg;
   msg.exchange = bridges::actors_exchange;
   msg.routing_key = service;
   msg.mandatory = true;
@@ -131,7 +131,7 @@ TEST_CASE("a failing service request gets a warren.error reply and the CLI "
     if (!reply)
       FAIL("call: " << describe(reply.error()));
     CHECK(reply->properties.type == "warren.error");
-    CHECK(test::header_string(*reply, bridges::header::error_code) ==
+    CHECK(test::header_string(*reply, warren::header::error_code) ==
           "handler_failed");
     CHECK(json::parse(reply->raw_body).at("error").at("code") ==
           "handler_failed");
@@ -139,7 +139,7 @@ TEST_CASE("a failing service request gets a warren.error reply and the CLI "
 
   // The failed request is also dead-lettered.
   auto letters = broker.wait_and_receive(svc + ".dlq", 1);
-  CHECK(test::header_string(letters[0], bridges::header::error_code) ==
+  CHECK(test::header_string(letters[0], warren::header::error_code) ==
         "handler_failed");
   CHECK(letters[0].raw_body == R"({"x":1})");
   // And the service still answers good requests.
@@ -208,7 +208,7 @@ TEST_CASE("a context call to a service that does not exist fails the request "
   REQUIRE(res.exit_code == 6);
   CHECK(json::parse(res.out).at("error").at("code") == "unroutable");
   auto letters = broker.wait_and_receive(front + ".dlq", 1);
-  CHECK(test::header_string(letters[0], bridges::header::error_code) ==
+  CHECK(test::header_string(letters[0], warren::header::error_code) ==
         "unroutable");
 }
 

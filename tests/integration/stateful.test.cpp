@@ -7,7 +7,7 @@
 
 #include "support.hpp"
 #include "warren/bridges/topology.hpp"
-#include "warren/runtime/store.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -152,7 +152,7 @@ TEST_CASE("a failed message leaves the state as it was; state survives a "
     REQUIRE(test::warren({"send", "-u", test::broker_uri(), "--actor", name,
                           "-t", "fail", R"({"counter":"c0"})"})
               .exit_code == 0);
-    broker.wait_for_count(bridges::dead_letter_queue_name(name), 1);
+    broker.wait_for_count(warren::dead_letter_queue_name(name), 1);
     CHECK(get_count(name, "c0") == 10);
   }
   // A new process reads what the last one committed.

@@ -79,7 +79,7 @@ TEST_CASE("an actor instance that throws actor_failure is restarted as a new "
   CHECK(field(after, "count") == 1);
   CHECK(field(after, "incarnation") == 2);
   CHECK(node.err().find("exited (abnormal") != std::string::npos);
-  CHECK(broker.count(bridges::dead_letter_queue_name(name)) == 0);
+  CHECK(broker.count(warren::dead_letter_queue_name(name)) == 0);
 }
 
 TEST_CASE("the deliveries a failed instance had not handled go back to the "
@@ -138,9 +138,9 @@ TEST_CASE("when the root supervisor's restart intensity is exceeded the node "
   // Both crashing messages were dead-lettered (no retries configured) with
   // the reason; nothing consumes the queue any more.
   auto letters =
-    broker.wait_and_receive(bridges::dead_letter_queue_name(name), 2);
+    broker.wait_and_receive(warren::dead_letter_queue_name(name), 2);
   for (const auto& letter : letters)
-    CHECK(test::header_string(letter, bridges::header::error_code) ==
+    CHECK(test::header_string(letter, warren::header::error_code) ==
           "actor_failed");
   CHECK(broker.consumers(name) == 0);
   for (int i = 0; i < 3; ++i)

@@ -1,6 +1,6 @@
 #include "support.hpp"
 
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 
 #include <algorithm>
 #include <amqp.h>
@@ -268,7 +268,7 @@ bridges::broker_settings broker_settings() {
 }
 
 std::string warren_cli() {
-  return WARREN_BINARY_DIR "/runtime/cli/warren";
+  return WARREN_BINARY_DIR "/cli/warren";
 }
 
 std::string test_plugin() {
@@ -522,8 +522,8 @@ std::string node_process::out() const {
 
 // -- broker -------------------------------------------------------------------
 
-std::string header_string(const bridges::envelope& env, const char* key) {
-  if (const auto* value = bridges::find_field(env.properties.headers, key))
+std::string header_string(const warren::envelope& env, const char* key) {
+  if (const auto* value = warren::find_field(env.properties.headers, key))
     if (const auto* text = std::get_if<std::string>(value))
       return *text;
   return {};
@@ -542,7 +542,7 @@ broker_scratch::~broker_scratch() {
   std::vector<std::string> queues;
   for (const auto& q : queues_) {
     queues.push_back(q);
-    queues.push_back(bridges::dead_letter_queue_name(q));
+    queues.push_back(warren::dead_letter_queue_name(q));
   }
   delete_entities(queues, exchanges_);
 }
@@ -567,7 +567,7 @@ bridges::blocking_client& broker_scratch::client() {
   return *client_;
 }
 
-void broker_scratch::publish(const bridges::outgoing_message& msg) {
+void broker_scratch::publish(const warren::outgoing_message& msg) {
   auto err = client_->publish(msg, 10s);
   INFO("publishing to exchange '" << msg.exchange << "' with routing key '"
                                   << msg.routing_key << "'");
@@ -578,17 +578,17 @@ void broker_scratch::publish(const bridges::outgoing_message& msg) {
 void broker_scratch::publish_to_queue(const std::string& queue,
                                       const std::string& body,
                                       std::optional<uint8_t> priority) {
-  bridges::outgoing_message msg;
+  warren::outgoing_message msg;
   msg.routing_key = queue;
   msg.mandatory = true;
-  msg.properties.message_id = bridges::make_message_id();
+  msg.properties.message_id = warren::make_message_id();
   msg.properties.timestamp = static_cast<uint64_t>(std::time(nullptr));
   msg.properties.priority = priority;
   msg.body = body;
   publish(msg);
 }
 
-std::vector<bridges::envelope>
+std::vector<warren::envelope>
 broker_scratch::receive(const std::string& queue, std::size_t max,
                         std::chrono::milliseconds idle) {
   auto got = client_->receive(queue, max, idle, true);
@@ -626,7 +626,7 @@ uint32_t broker_scratch::wait_for_count(const std::string& queue, uint32_t n,
   return seen;
 }
 
-std::vector<bridges::envelope>
+std::vector<warren::envelope>
 broker_scratch::wait_and_receive(const std::string& queue, uint32_t n,
                                  std::chrono::milliseconds timeout) {
   wait_for_count(queue, n, timeout);

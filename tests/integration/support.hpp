@@ -24,7 +24,7 @@
 
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/client.hpp"
-#include "warren/bridges/envelope.hpp"
+#include "warren/core/envelope.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -192,7 +192,7 @@ class node_process {
 // -- broker -------------------------------------------------------------------
 
 /// The value of a string header ("" when missing or not a string).
-std::string header_string(const bridges::envelope& env, const char* key);
+std::string header_string(const warren::envelope& env, const char* key);
 
 /// A connection to the test broker for one test, and the queues and
 /// exchanges the test creates there, deleted on destruction (each queue
@@ -218,16 +218,16 @@ class broker_scratch {
   bridges::blocking_client& client();
 
   /// Publishes with a confirm (10 s).
-  void publish(const bridges::outgoing_message& msg);
+  void publish(const warren::outgoing_message& msg);
 
   /// Publishes `body` to the default exchange, straight into `queue`.
   void publish_to_queue(const std::string& queue, const std::string& body,
                         std::optional<uint8_t> priority = std::nullopt);
 
   /// Takes (and acks) up to `max` messages, waiting at most `idle` for each.
-  std::vector<bridges::envelope> receive(const std::string& queue,
-                                         std::size_t max,
-                                         std::chrono::milliseconds idle = 2s);
+  std::vector<warren::envelope> receive(const std::string& queue,
+                                        std::size_t max,
+                                        std::chrono::milliseconds idle = 2s);
 
   /// Ready messages in `queue`.
   uint32_t count(const std::string& queue);
@@ -240,7 +240,7 @@ class broker_scratch {
                           std::chrono::milliseconds timeout = 20s);
 
   /// Waits until `queue` holds `n` messages and takes them.
-  std::vector<bridges::envelope>
+  std::vector<warren::envelope>
   wait_and_receive(const std::string& queue, uint32_t n,
                    std::chrono::milliseconds timeout = 20s);
 

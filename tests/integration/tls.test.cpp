@@ -4,7 +4,7 @@
 
 #include "support.hpp"
 #include "warren/bridges/client.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstdlib>

@@ -104,7 +104,7 @@ TEST_CASE("10,000 malformed messages mixed with 10,000 good ones: every "
                        return i % 2 == 0 ? "{\"seq\":" + std::to_string(i) + "}"
                                          : "{not json " + std::to_string(i);
                      });
-  auto dlq = bridges::dead_letter_queue_name(actor);
+  auto dlq = warren::dead_letter_queue_name(actor);
   test::wait_for_records(records, total / 2, 120s);
   REQUIRE(broker.wait_for_count(dlq, total / 2, 120s) == total / 2);
   CHECK(node.stop() == 0); // still running, and stops cleanly
@@ -123,10 +123,10 @@ TEST_CASE("10,000 malformed messages mixed with 10,000 good ones: every "
   for (const auto& env : letters) {
     dead.insert(env.properties.message_id);
     auto* attempts =
-      bridges::find_field(env.properties.headers, bridges::header::attempts);
-    if (test::header_string(env, bridges::header::error_code) !=
+      warren::find_field(env.properties.headers, warren::header::attempts);
+    if (test::header_string(env, warren::header::error_code) !=
           "malformed_body" ||
-        test::header_string(env, bridges::header::error).empty() ||
+        test::header_string(env, warren::header::error).empty() ||
         attempts == nullptr || std::get<int64_t>(*attempts) != 1)
       ++wrong;
   }

@@ -32,7 +32,7 @@
 
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/consumer.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 #include "warren/runtime/actor.hpp"
 #include "warren/runtime/registry.hpp"
 #include "warren/runtime/stateful.hpp"
@@ -117,7 +117,7 @@ class faulty : public warren::actor {
     // Records the attempt number it sees, then fails (a transient failure).
     on.json("always-fails", [this](context& ctx, const value&) -> status {
       boost::json::object seen;
-      seen["attempt"] = warren::bridges::attempt_of(ctx.message().properties);
+      seen["attempt"] = warren::attempt_of(ctx.message().properties);
       recorder_.write(ctx, seen);
       throw std::runtime_error("always-fails, as the test asked");
     });
@@ -267,7 +267,7 @@ class crashy : public warren::actor {
       throw warren::actor_failure("crash requested by the test");
     });
     on.json("crash-once", [this](context& ctx, const value&) {
-      auto attempt = warren::bridges::attempt_of(ctx.message().properties);
+      auto attempt = warren::attempt_of(ctx.message().properties);
       if (attempt <= 1)
         throw warren::actor_failure("crash-once, first attempt");
       boost::json::object seen;
@@ -353,8 +353,8 @@ caf::behavior raw_kind(caf::event_based_actor* self,
   auto rec = std::make_shared<recorder>(init.options);
   return {
     [self, rec](warren::bridges::deliver_atom,
-                const warren::envelope& env) -> warren::bridges::outcome {
-      using warren::bridges::outcome;
+                const warren::envelope& env) -> warren::outcome {
+      using warren::outcome;
       if (env.properties.type == "die" && !env.redelivered) {
         self->quit(warren::make_error(warren::errc::actor_failed,
                                       "die requested by the test"));

@@ -1,6 +1,6 @@
 // The retry policy and its ladder: pure logic.
 
-#include "warren/runtime/retry_policy.hpp"
+#include "warren/runtime/dispatch/retry_policy.hpp"
 
 #include <catch2/catch.hpp>
 

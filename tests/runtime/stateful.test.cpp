@@ -3,7 +3,7 @@
 
 #include "warren/runtime/stateful.hpp"
 
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 #include "warren/runtime/node.hpp"
 
 #include <boost/describe.hpp>
@@ -95,8 +95,7 @@ TEST_CASE("a message's key comes from x-warren-key, else the key_field",
   CHECK(a.key_of(msg) == "alice");
   msg.body = boost::json::value{{"account", 42}};
   CHECK(a.key_of(msg) == "42");
-  bridges::set_field(msg.properties.headers, "x-warren-key",
-                     std::string{"bob"});
+  warren::set_field(msg.properties.headers, "x-warren-key", std::string{"bob"});
   CHECK(a.key_of(msg) == "bob");
   adder plain{init_with({})};
   envelope other;
@@ -110,9 +109,9 @@ TEST_CASE("a stateful kind in more than one instance is refused with its "
   registry kinds;
   kinds.add_kind<adder>("test.adder");
   CHECK(kinds.is_stateful("test.adder"));
-  runtime::node_config cfg;
+  config::node_config cfg;
   cfg.source_file = "node.json";
-  runtime::actor_spec spec;
+  config::actor_spec spec;
   spec.name = "adder";
   spec.kind = "test.adder";
   spec.instances = 2;

@@ -1,9 +1,8 @@
 // The checkpoint store on real SQLite files: schema, transactions, the inbox
 // and outbox, and clear errors for files it must not use.
 
-#include "warren/runtime/store.hpp"
-
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -58,8 +57,8 @@ std::string pragma_text(const std::string& path, const char* sql) {
   return result;
 }
 
-bridges::outgoing_message sample_message() {
-  bridges::outgoing_message msg;
+warren::outgoing_message sample_message() {
+  warren::outgoing_message msg;
   msg.exchange = "warren.actors";
   msg.routing_key = "ledger";
   msg.mandatory = true;
@@ -70,11 +69,10 @@ bridges::outgoing_message sample_message() {
   msg.properties.timestamp = 1700000000;
   msg.properties.priority = 3;
   msg.properties.expiration = "60000";
-  bridges::set_field(msg.properties.headers, "x-warren-trace",
-                     std::string{"t"});
-  bridges::set_field(msg.properties.headers, "n", int64_t{42});
-  bridges::set_field(msg.properties.headers, "b", true);
-  bridges::set_field(msg.properties.headers, "d", 2.5);
+  warren::set_field(msg.properties.headers, "x-warren-trace", std::string{"t"});
+  warren::set_field(msg.properties.headers, "n", int64_t{42});
+  warren::set_field(msg.properties.headers, "b", true);
+  warren::set_field(msg.properties.headers, "d", 2.5);
   msg.body = R"({"amount":5})";
   return msg;
 }

@@ -2,7 +2,7 @@
 // supervisor_SUITE that they mirror. Pure logic: no actors, no clocks but
 // the ones the tests set.
 
-#include "warren/runtime/supervision.hpp"
+#include "warren/runtime/supervision/supervision.hpp"
 
 #include <catch2/catch.hpp>
 #include <vector>

@@ -6,9 +6,9 @@
 // shown by a later event of another child arriving first (a supervisor
 // reports in the order things happen).
 
-#include "warren/runtime/supervisor.hpp"
+#include "warren/runtime/supervision/supervisor.hpp"
 
-#include "warren/errc.hpp"
+#include "warren/core/errc.hpp"
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>

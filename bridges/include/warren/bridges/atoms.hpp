@@ -2,8 +2,6 @@
 
 /// Atoms of the bridge protocols (CAF 0.17 caps atom text at 10 characters).
 
-#include <boost/json/value.hpp>
-#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
 namespace warren::bridges {
@@ -31,5 +29,3 @@ using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
 using timer_atom = caf::atom_constant<caf::atom("timer")>;
 
 } // namespace warren::bridges
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(boost::json::value)

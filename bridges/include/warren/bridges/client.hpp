@@ -5,8 +5,8 @@
 /// inside an actor; actors publish through the node's publisher.
 
 #include "warren/bridges/broker.hpp"
-#include "warren/bridges/envelope.hpp"
 #include "warren/bridges/topology.hpp"
+#include "warren/core/envelope.hpp"
 
 #include <caf/expected.hpp>
 #include <chrono>

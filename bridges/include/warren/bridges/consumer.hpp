@@ -53,9 +53,10 @@
 /// broker redelivers those messages (`redelivered` set).
 
 #include "warren/bridges/broker.hpp"
-#include "warren/bridges/envelope.hpp"
 #include "warren/bridges/topology.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/envelope.hpp"
+#include "warren/core/errc.hpp"
+#include "warren/core/outcome.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
@@ -71,55 +72,6 @@
 #include <vector>
 
 namespace warren::bridges {
-
-/// What became of a delivery.
-struct outcome {
-  enum class status : uint8_t {
-    /// The work is durable: ack.
-    done,
-    /// A transient failure: give the message back to the broker (requeue).
-    retry,
-    /// A failure: dead-letter with the reason, then ack.
-    reject,
-    /// A failure to try again later: publish a copy to `target_queue` (a
-    /// retry ladder step) as attempt `attempt`, then ack.
-    republish,
-  };
-  status what = status::done;
-  errc code = errc::none;
-  std::string reason;
-  /// reject: attempts made (0: take `x-warren-attempt`); republish: the
-  /// attempt number of the copy.
-  uint32_t attempt = 0;
-  /// republish: the queue to publish the copy to (default exchange).
-  std::string target_queue;
-
-  /// Whether the actor the consumer hosts goes on after this delivery.
-  enum class lifecycle : uint8_t {
-    carry_on,
-    /// The actor ended normally: once this delivery is settled the consumer
-    /// exits with reason `normal`.
-    actor_stopped,
-    /// The actor failed: once this delivery is settled the consumer exits
-    /// with `errc::actor_failed` and `reason`.
-    actor_failed,
-  };
-  lifecycle next = lifecycle::carry_on;
-
-  static outcome done() { return {}; }
-  static outcome retry(errc code, std::string reason) {
-    return {status::retry, code, std::move(reason), 0, {}, {}};
-  }
-  static outcome reject(errc code, std::string reason, uint32_t attempts = 0) {
-    return {status::reject, code, std::move(reason), attempts, {}, {}};
-  }
-  static outcome republish(errc code, std::string reason, std::string queue,
-                           uint32_t attempt) {
-    return {status::republish, code,
-            std::move(reason), attempt,
-            std::move(queue),  lifecycle::carry_on};
-  }
-};
 
 /// What a delivery handler may use of the consumer that runs it. Only valid
 /// in the consumer's thread: inside `delivery_handler::handle` and in the
@@ -206,18 +158,6 @@ caf::actor spawn_consumer(caf::actor_system& sys, consumer_config cfg);
 std::optional<outcome> prepare_delivery(envelope& env,
                                         std::size_t max_body_bytes);
 
-/// Builds the dead-letter copy of a delivery (pure; unit-tested).
-outgoing_message make_dead_letter(const envelope& env, const outcome& why,
-                                  const std::string& actor_name,
-                                  const std::string& node_name);
-
-/// Builds the copy of a delivery parked on a retry ladder step, with
-/// `x-warren-attempt` set to `why.attempt` (pure; unit-tested).
-outgoing_message make_retry_copy(const envelope& env, const outcome& why,
-                                 const std::string& actor_name,
-                                 const std::string& node_name);
-
 } // namespace warren::bridges
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::bridges::outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::bridges::consumer_stats)

@@ -30,8 +30,8 @@
 /// requests with `errc::shutting_down`.
 
 #include "warren/bridges/broker.hpp"
-#include "warren/bridges/envelope.hpp"
 #include "warren/bridges/topology.hpp"
+#include "warren/core/envelope.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>

@@ -4,7 +4,8 @@
 /// Declarations are idempotent at the broker; a declaration that conflicts
 /// with an existing entity (406) fails with `errc::topology_failed`.
 
-#include "warren/bridges/envelope.hpp"
+#include "warren/core/dead_letter.hpp"
+#include "warren/core/envelope.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -85,8 +86,5 @@ field_table queue_arguments(const queue_spec& spec);
 /// warren's own exchange for addressing actors by name: a durable direct
 /// exchange; an actor's queue is bound with the actor's name as routing key.
 constexpr const char* actors_exchange = "warren.actors";
-
-/// The name of the dead-letter queue warren keeps for `queue`.
-std::string dead_letter_queue_name(const std::string& queue);
 
 } // namespace warren::bridges

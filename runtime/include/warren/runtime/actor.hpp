@@ -41,8 +41,8 @@
 /// service use `context::call`, whose continuation runs when the reply (or a
 /// timeout) arrives; the message is settled only after every continuation ran.
 
-#include "warren/bridges/envelope.hpp"
-#include "warren/errc.hpp"
+#include "warren/core/envelope.hpp"
+#include "warren/core/errc.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -58,9 +58,9 @@
 
 namespace warren {
 
-using bridges::envelope;
-using bridges::field_table;
-using bridges::field_value;
+using warren::envelope;
+using warren::field_table;
+using warren::field_value;
 
 /// What a handler made of a message.
 class status {

@@ -4,7 +4,7 @@
 /// that calls services from outside an actor handler (embedding applications,
 /// tools, benchmarks):
 ///
-///   (call_atom, bridges::outgoing_message request, int64_t timeout_ms)
+///   (call_atom, warren::outgoing_message request, int64_t timeout_ms)
 ///     -> boost::json::value (the reply body)
 ///
 /// The requester sets `reply_to` and `correlation_id`; address the request to

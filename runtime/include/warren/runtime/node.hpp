@@ -23,8 +23,9 @@
 /// with code 7).
 
 #include "warren/bridges/topology.hpp"
-#include "warren/runtime/config.hpp"
+#include "warren/config/node_config.hpp"
 #include "warren/runtime/registry.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <boost/json/value.hpp>
 #include <caf/actor.hpp>
@@ -39,22 +40,24 @@
 namespace warren::runtime {
 
 /// Applies the node config to CAF's config (scheduler threads).
-void configure_system(caf::actor_system_config& cfg, const node_config& node);
+void configure_system(caf::actor_system_config& cfg,
+                      const config::node_config& node);
 
 /// Where and how the node's checkpoint store is opened.
-store_settings store_settings_of(const node_config& cfg);
+store_settings store_settings_of(const config::node_config& cfg);
 
 /// Checks that every actor's kind and handler are registered (after plugins
 /// are loaded). Errors: `errc::unknown_kind` naming the file and JSON path.
-caf::error check_kinds(const node_config& cfg, const registry& kinds);
+caf::error check_kinds(const config::node_config& cfg, const registry& kinds);
 
 /// The topology the node declares: the config's, plus the `warren.actors`
 /// exchange and each actor's queue (unless declared) and binding.
-bridges::topology effective_topology(const node_config& cfg);
+bridges::topology effective_topology(const config::node_config& cfg);
 
 class node {
  public:
-  node(caf::actor_system& sys, node_config cfg, const registry& kinds);
+  node(caf::actor_system& sys, warren::config::node_config cfg,
+       const registry& kinds);
   ~node();
 
   node(const node&) = delete;
@@ -79,7 +82,7 @@ class node {
   /// The consumers of the actor instances now running, for tools and tests.
   std::vector<caf::actor> consumers() const;
 
-  const node_config& config() const noexcept { return cfg_; }
+  const warren::config::node_config& config() const noexcept { return cfg_; }
 
   /// The publisher, for tools and tests that publish through the node.
   const caf::actor& publisher() const noexcept { return publisher_; }
@@ -98,7 +101,7 @@ class node {
   struct shared_state;
 
   caf::actor_system& sys_;
-  node_config cfg_;
+  warren::config::node_config cfg_;
   const registry& kinds_;
   caf::actor publisher_;
   caf::actor requester_;

@@ -4,7 +4,7 @@
 ///
 /// A kind is a name for a way to make actors: a `warren::actor` subclass, or
 /// (to drop down to raw CAF) a function making a CAF behavior that answers
-/// `(deliver_atom, const envelope&) -> bridges::outcome`. The node config
+/// `(deliver_atom, const envelope&) -> warren::outcome`. The node config
 /// names kinds in `actors[].kind` (or `actors[].handler` for the built-in
 /// `service` and `subscriber` kinds).
 ///

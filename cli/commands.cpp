@@ -1,0 +1,303 @@
+#include "commands.hpp"
+
+#include "warren/actors/builtin.hpp"
+#include "warren/bridges/client.hpp"
+#include "warren/bridges/topology.hpp"
+#include "warren/config/node_config.hpp"
+#include "warren/core/errc.hpp"
+#include "warren/runtime/node.hpp"
+#include "warren/runtime/registry.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+#include <iterator>
+#include <thread>
+#include <unistd.h>
+
+namespace warren::cli {
+
+namespace {
+
+constexpr const char* default_uri = "amqp://guest:guest@localhost:5672/";
+
+int exit_code_of(const caf::error& err) {
+  switch (code_of(err)) {
+    case errc::invalid_config:
+    case errc::invalid_uri:
+    case errc::unknown_kind:
+    case errc::plugin_failed:
+      return exit_config;
+    case errc::connection_failed:
+      return exit_broker;
+    case errc::timeout:
+      return exit_timeout;
+    case errc::remote_error:
+      return exit_remote_error;
+    case errc::supervisor_gave_up:
+      return exit_supervisor;
+    case errc::store_failed:
+      return exit_store;
+    default:
+      return exit_failure;
+  }
+}
+
+} // namespace
+
+int report(const char* command, const caf::error& err) {
+  std::cerr << "warren " << command << ": " << describe(err) << "\n";
+  return exit_code_of(err);
+}
+
+namespace {
+
+// Loads the config, the plugins it lists, and checks every kind is known.
+caf::expected<config::node_config> load_node(const std::string& file,
+                                             registry& kinds) {
+  auto cfg = config::load_config(file);
+  if (!cfg)
+    return cfg.error();
+  actors::register_builtin_kinds(kinds);
+  for (size_t i = 0; i < cfg->plugins.size(); ++i)
+    if (auto err = load_plugin(cfg->plugins[i], kinds))
+      return make_error(errc::plugin_failed, file + ": $.plugins[" +
+                                               std::to_string(i) +
+                                               "]: " + describe(err));
+  if (!kinds.problems().empty())
+    return make_error(errc::plugin_failed,
+                      file + ": $.plugins: " + kinds.problems().front());
+  if (auto err = runtime::check_kinds(*cfg, kinds))
+    return err;
+  return cfg;
+}
+
+} // namespace
+
+caf::expected<bridges::broker_settings>
+broker_settings_for(const broker_choice& choice) {
+  if (!choice.config_file.empty()) {
+    auto cfg = config::load_config(choice.config_file);
+    if (!cfg)
+      return cfg.error();
+    auto settings = cfg->broker;
+    settings.connection_name = "warren cli";
+    return settings;
+  }
+  std::string uri = choice.uri;
+  if (uri.empty())
+    if (const char* env = std::getenv("WARREN_BROKER_URI"); env && *env)
+      uri = env;
+  if (uri.empty())
+    uri = default_uri;
+  auto endpoint = bridges::parse_broker_uri(uri);
+  if (!endpoint)
+    return endpoint.error();
+  bridges::broker_settings settings;
+  settings.endpoints.push_back(*endpoint);
+  settings.connection_name = "warren cli";
+  return settings;
+}
+
+namespace {
+
+caf::expected<std::string> read_body(const std::string& arg, bool raw) {
+  std::string text = arg;
+  if (arg == "-")
+    text.assign(std::istreambuf_iterator<char>{std::cin},
+                std::istreambuf_iterator<char>{});
+  if (raw)
+    return text;
+  boost::json::error_code ec;
+  auto value = boost::json::parse(text, ec);
+  if (ec)
+    return make_error(errc::malformed_body, "BODY is not valid JSON (" +
+                                              ec.message() +
+                                              "); use --raw to send it anyway");
+  return boost::json::serialize(value);
+}
+
+warren::field_value header_value(const std::string& text) {
+  char* end = nullptr;
+  errno = 0;
+  auto n = std::strtoll(text.c_str(), &end, 10);
+  if (!text.empty() && errno == 0 && end != nullptr && *end == '\0')
+    return static_cast<int64_t>(n);
+  if (text == "true" || text == "false")
+    return text == "true";
+  return text;
+}
+
+// Addressing an actor goes through `warren.actors`; declaring it (as every
+// node does) makes "no such actor" an unroutable message, not a missing
+// exchange, even on a broker no node has used yet.
+caf::error declare_actors_exchange(bridges::blocking_client& client) {
+  bridges::topology topo;
+  bridges::exchange_spec actors;
+  actors.name = bridges::actors_exchange;
+  topo.exchanges.push_back(actors);
+  return client.declare(topo);
+}
+
+} // namespace
+
+int run(const std::string& config_file, int64_t ready_timeout_ms) {
+  registry kinds;
+  auto cfg = load_node(config_file, kinds);
+  if (!cfg)
+    return report("run", cfg.error());
+  // Signals are taken by sigwait below; every thread CAF starts inherits the
+  // blocked mask, so none of them is interrupted. SIGUSR1 is how the root
+  // supervisor's failure wakes the main thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  caf::actor_system_config sys_cfg;
+  runtime::configure_system(sys_cfg, *cfg);
+  caf::actor_system sys{sys_cfg};
+  int code = exit_ok;
+  {
+    runtime::node node{sys, *cfg, kinds};
+    node.on_failure([](const caf::error&) { ::kill(::getpid(), SIGUSR1); });
+    std::cerr << "warren: node '" << cfg->node_name << "' starting ("
+              << cfg->actors.size() << " actors, broker "
+              << cfg->broker.endpoints.front().redacted() << ")\n";
+    if (auto err = node.start(std::chrono::milliseconds{ready_timeout_ms})) {
+      if (code_of(err) != errc::connection_failed)
+        return report("run", err);
+      std::cerr << "warren: " << describe(err) << "\n";
+    } else {
+      std::cerr << "warren: node '" << cfg->node_name << "' ready\n";
+    }
+    int sig = 0;
+    while (sig == 0) {
+      sigwait(&signals, &sig);
+      if (sig == SIGUSR1 && !node.failure())
+        sig = 0; // Not from the node: ignore.
+    }
+    if (auto err = node.failure()) {
+      std::cerr << "warren: " << describe(err)
+                << "; the node stops (unacked messages stay in the broker)\n";
+      code = exit_supervisor;
+    } else {
+      std::cerr << "warren: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                << ": stopping gracefully (signal again to force)\n";
+    }
+    // A second signal exits at once; unacked messages stay in the broker.
+    std::thread{[signals]() mutable {
+      int again = 0;
+      sigwait(&signals, &again);
+      std::cerr << "warren: forced exit\n";
+      _exit(130);
+    }}.detach();
+    node.stop();
+    std::cerr << "warren: node '" << cfg->node_name << "' stopped\n";
+  }
+  return code;
+}
+
+int check(const std::string& config_file) {
+  registry kinds;
+  auto cfg = load_node(config_file, kinds);
+  if (!cfg)
+    return report("check", cfg.error());
+  std::cout << config_file << ": ok (node '" << cfg->node_name << "', "
+            << cfg->actors.size() << " actors, "
+            << cfg->topology.exchanges.size() << " exchanges, "
+            << cfg->topology.queues.size() << " queues, "
+            << cfg->topology.bindings.size() << " bindings, "
+            << cfg->plugins.size() << " plugins)\n";
+  return exit_ok;
+}
+
+int send(const send_options& opts) {
+  auto settings = broker_settings_for(opts.broker);
+  if (!settings)
+    return report("send", settings.error());
+  auto body = read_body(opts.body, opts.raw);
+  if (!body) {
+    std::cerr << "warren send: " << describe(body.error()) << "\n";
+    return exit_usage;
+  }
+  warren::outgoing_message msg;
+  if (!opts.actor.empty()) {
+    msg.exchange = bridges::actors_exchange;
+    msg.routing_key = opts.actor;
+  } else {
+    msg.exchange = opts.exchange;
+    msg.routing_key = opts.routing_key;
+  }
+  msg.mandatory = opts.mandatory;
+  msg.properties.message_id =
+    opts.message_id.empty() ? warren::make_message_id() : opts.message_id;
+  msg.properties.type = opts.type;
+  msg.properties.timestamp = static_cast<uint64_t>(std::time(nullptr));
+  msg.properties.delivery_mode = opts.transient ? 1 : 2;
+  if (opts.priority >= 0)
+    msg.properties.priority = static_cast<uint8_t>(opts.priority);
+  for (const auto& h : opts.headers) {
+    auto eq = h.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "warren send: --header expects KEY=VALUE, got '" << h
+                << "'\n";
+      return exit_usage;
+    }
+    warren::set_field(msg.properties.headers, h.substr(0, eq),
+                      header_value(h.substr(eq + 1)));
+  }
+  msg.body = std::move(*body);
+  auto client = bridges::blocking_client::connect(*settings);
+  if (!client)
+    return report("send", client.error());
+  if (!opts.actor.empty())
+    if (auto err = declare_actors_exchange(**client))
+      return report("send", err);
+  if (auto err = (*client)->publish(msg, std::chrono::seconds{10}))
+    return report("send", err);
+  std::cout << msg.properties.message_id << "\n";
+  return exit_ok;
+}
+
+int call(const call_options& opts) {
+  auto settings = broker_settings_for(opts.broker);
+  if (!settings)
+    return report("call", settings.error());
+  auto body = read_body(opts.body, false);
+  if (!body) {
+    std::cerr << "warren call: " << describe(body.error()) << "\n";
+    return exit_usage;
+  }
+  warren::outgoing_message msg;
+  msg.exchange = bridges::actors_exchange;
+  msg.routing_key = opts.service;
+  msg.mandatory = true;
+  msg.properties.type = opts.type;
+  msg.properties.timestamp = static_cast<uint64_t>(std::time(nullptr));
+  msg.properties.delivery_mode = 1;
+  msg.body = std::move(*body);
+  auto client = bridges::blocking_client::connect(*settings);
+  if (!client)
+    return report("call", client.error());
+  if (auto err = declare_actors_exchange(**client))
+    return report("call", err);
+  auto reply =
+    (*client)->call(std::move(msg), std::chrono::milliseconds{opts.timeout_ms});
+  if (!reply)
+    return report("call", reply.error());
+  std::cout << reply->raw_body << "\n";
+  if (reply->properties.type == "warren.error") {
+    std::cerr << "warren call: the service answered with an error\n";
+    return exit_remote_error;
+  }
+  return exit_ok;
+}
+
+} // namespace warren::cli

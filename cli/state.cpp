@@ -1,0 +1,104 @@
+#include "state.hpp"
+
+#include "commands.hpp"
+#include "warren/config/node_config.hpp"
+#include "warren/core/errc.hpp"
+#include "warren/runtime/node.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <iostream>
+
+namespace warren::cli {
+
+namespace {
+
+caf::expected<std::unique_ptr<runtime::checkpoint_store>>
+open_store(const state_options& opts) {
+  runtime::store_settings settings;
+  settings.read_only = true;
+  if (!opts.db_file.empty()) {
+    settings.path = opts.db_file;
+  } else {
+    auto cfg = config::load_config(opts.config_file);
+    if (!cfg)
+      return cfg.error();
+    settings.path = runtime::store_settings_of(*cfg).path;
+  }
+  return runtime::checkpoint_store::open(settings);
+}
+
+boost::json::value parsed(const std::string& text) {
+  boost::json::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  return ec ? boost::json::value(text) : v;
+}
+
+} // namespace
+
+int state_list(const state_options& opts) {
+  auto store = open_store(opts);
+  if (!store)
+    return report("state list", store.error());
+  auto& db = **store;
+  if (opts.actor.empty()) {
+    auto actors = db.actors();
+    if (!actors)
+      return report("state list", actors.error());
+    for (const auto& [actor, keys] : *actors) {
+      auto inbox = db.inbox_size(actor);
+      auto outbox = db.outbox_size(actor);
+      std::cout << actor << " keys=" << keys
+                << " inbox=" << (inbox ? *inbox : -1)
+                << " outbox=" << (outbox ? *outbox : -1) << "\n";
+    }
+    return exit_ok;
+  }
+  auto keys = db.keys(opts.actor, opts.limit);
+  if (!keys)
+    return report("state list", keys.error());
+  for (const auto& k : *keys)
+    std::cout << (k.key.empty() ? "\"\"" : k.key) << " version=" << k.version
+              << "\n";
+  return exit_ok;
+}
+
+int state_show(const state_options& opts) {
+  auto store = open_store(opts);
+  if (!store)
+    return report("state show", store.error());
+  auto& db = **store;
+  auto one = [&](const std::string& key) -> caf::expected<boost::json::value> {
+    auto s = db.load(opts.actor, key);
+    if (!s)
+      return s.error();
+    if (!*s)
+      return make_error(errc::invalid_config, "actor '" + opts.actor +
+                                                "' has no state for key '" +
+                                                key + "'");
+    return boost::json::value{
+      {"key", key}, {"version", (*s)->version}, {"state", parsed((*s)->state)}};
+  };
+  if (!opts.key.empty()) {
+    auto v = one(opts.key);
+    if (!v) {
+      std::cerr << "warren state show: " << describe(v.error()) << "\n";
+      return exit_failure;
+    }
+    std::cout << boost::json::serialize(*v) << "\n";
+    return exit_ok;
+  }
+  auto keys = db.keys(opts.actor, opts.limit);
+  if (!keys)
+    return report("state show", keys.error());
+  for (const auto& k : *keys) {
+    auto v = one(k.key);
+    if (!v)
+      return report("state show", v.error());
+    std::cout << boost::json::serialize(*v) << "\n";
+  }
+  return exit_ok;
+}
+
+} // namespace warren::cli

@@ -1,0 +1,94 @@
+#pragma once
+
+/// A node's configuration: one JSON file per node, parsed with Boost.JSON,
+/// merged with documented defaults and validated key by key.
+///
+/// Every key and its default is documented in `config/README.md`. Unknown
+/// keys, wrong types and bad values are errors (`errc::invalid_config`) whose
+/// sentence names the file, the JSON path, what was found and what was
+/// expected, e.g.
+///
+///   node.json: $.topology.queues[1].max_priority: expected an integer from
+///   1 to 255, found 300
+///
+/// Relative paths in the file (state_dir, plugins, TLS files, password_file)
+/// are resolved against the directory of the config file.
+
+#include "warren/bridges/broker.hpp"
+#include "warren/bridges/topology.hpp"
+#include "warren/config/actor.hpp"
+#include "warren/config/store.hpp"
+#include "warren/config/supervision.hpp"
+
+#include <boost/json/object.hpp>
+#include <caf/expected.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace warren::config {
+
+/// Publisher tuning.
+struct publisher_settings {
+  /// Published but not yet confirmed messages; past it publishers wait.
+  /// Default 1000.
+  std::size_t max_unconfirmed = 1000;
+};
+
+struct node_config {
+  /// The file the config came from (as given), for error messages.
+  std::string source_file;
+  /// The node's name; `[A-Za-z0-9._-]+`. Required.
+  std::string node_name;
+  /// Where the node keeps its SQLite database and other state.
+  /// Default: `.state/<node>` next to the config file.
+  std::string state_dir;
+  /// Broker URIs, heartbeat, TLS. Default: one endpoint
+  /// amqp://guest:guest@localhost:5672/. The environment variable
+  /// WARREN_BROKER_URI, when set, replaces the URI list.
+  bridges::broker_settings broker;
+  bridges::topology topology;
+  std::vector<actor_spec> actors;
+  /// Plugin shared libraries to load before actors are spawned.
+  std::vector<std::string> plugins;
+  /// CAF scheduler threads; 0 means one per core. Default 0.
+  uint32_t scheduler_threads = 0;
+  publisher_settings publisher;
+  /// Largest accepted message body; larger ones are dead-lettered with
+  /// `errc::oversized_body`. Default 1 MiB.
+  std::size_t max_body_bytes = 1024 * 1024;
+  /// Default timeout of a request-response call made by an actor. Default 5 s.
+  std::chrono::milliseconds call_timeout{5000};
+  /// How long a graceful stop waits for in-flight work. Default 10 s.
+  std::chrono::milliseconds shutdown_timeout{10000};
+  /// The supervision tree. Actors the config does not place in it are
+  /// children of the root, permanent, in config order after the listed ones.
+  /// Default: a root `one_for_one` supervisor with OTP's intensity (1
+  /// restart in 5 s) over every actor.
+  supervisor_config supervision;
+  store_config store;
+};
+
+/// Reads and validates the config file at `path`.
+caf::expected<node_config> load_config(const std::string& path);
+
+/// Validates config text. `source_name` names the source in errors and
+/// `base_dir` resolves relative paths.
+caf::expected<node_config> parse_config(const std::string& text,
+                                        const std::string& source_name,
+                                        const std::string& base_dir);
+
+/// Appends every actor the tree does not name to `root` as a permanent child
+/// (config order). The config reader does it; so does a node, for configs
+/// built in code.
+void place_unlisted_actors(supervisor_config& root,
+                           const std::vector<actor_spec>& actors,
+                           std::chrono::milliseconds default_shutdown);
+
+/// The actor kinds built into every node.
+constexpr const char* service_kind = "service";
+constexpr const char* subscriber_kind = "subscriber";
+
+} // namespace warren::config

@@ -1,0 +1,58 @@
+#pragma once
+
+/// Private to warren::runtime: the readers of the config's sections, one per
+/// top-level key that has structure of its own. Each reads into the defaults
+/// already in `out` and records its first error in the reader.
+
+#include "reader.hpp"
+#include "warren/config/node_config.hpp"
+
+#include <boost/json/value.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace warren::config::detail {
+
+/// Paths in the file are relative to the config's directory; absolute paths
+/// and an empty `base_dir` leave `path` as it is.
+std::string resolve_path(const std::string& base_dir, const std::string& path);
+
+/// Reads a whole file into `out`; on failure `error` is strerror's text.
+bool read_text_file(const std::string& path, std::string& out,
+                    std::string& error);
+
+/// Reads `$.broker` (nullptr: absent, all defaults), then applies the
+/// environment variable WARREN_BROKER_URI and the password sources.
+void read_broker(config_reader& r, const boost::json::value* v,
+                 const std::string& node_name, const std::string& base_dir,
+                 bridges::broker_settings& out);
+
+/// Reads `$.topology` on its own; references to actors are checked later by
+/// `check_references`.
+void read_topology(config_reader& r, const boost::json::value& v,
+                   bridges::topology& out);
+
+/// Reads `$.actors`.
+void read_actors(config_reader& r, const boost::json::value& v,
+                 std::vector<actor_spec>& out);
+
+/// Reads `$.supervision` (nullptr: absent, the default root) after the
+/// actors, then appends every actor the tree does not name to the root.
+void read_supervision(config_reader& r, const boost::json::value* v,
+                      const std::vector<actor_spec>& actors,
+                      std::chrono::milliseconds default_shutdown,
+                      supervisor_config& out);
+
+/// Checks what spans sections: each binding names a known exchange and a
+/// queue declared in the topology or consumed by an actor, and headers
+/// bindings carry a valid `x-match`.
+void check_references(config_reader& r, const node_config& cfg);
+
+/// Reads an exchange or queue name: a non-empty string of at most 255 bytes
+/// (an AMQP short string) outside the broker's reserved `amq.` namespace.
+std::optional<std::string> entity_name(config_reader& r,
+                                       const std::string& path,
+                                       const boost::json::value& v);
+
+} // namespace warren::config::detail

@@ -1,0 +1,115 @@
+#pragma once
+
+/// The message as it travels: AMQP properties plus a JSON body.
+///
+/// On the wire (see README.md, "Wire format") a warren message is an AMQP
+/// message with `content_type: application/json`, a `message_id` that stays the
+/// same across retries, a `type` naming the message type, a `timestamp`,
+/// `correlation_id`/`reply_to` for request-response, `delivery_mode: 2` unless
+/// the route is transient, optional `priority` and `expiration`, and the
+/// headers `x-warren-attempt`, `x-warren-trace` and, on dead letters,
+/// `x-warren-error`. Only the body is required of a foreign client.
+///
+/// Inside the node an `envelope` carries the same fields with the body parsed.
+
+#include <boost/json/value.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace warren {
+
+/// A value in an AMQP field table (message headers, queue/binding arguments).
+using field_value = std::variant<bool, int64_t, double, std::string>;
+
+/// An ordered AMQP field table. Small in practice, so a vector beats a map.
+using field_table = std::vector<std::pair<std::string, field_value>>;
+
+/// Returns the value stored under `key`, or nullptr.
+const field_value* find_field(const field_table& table, std::string_view key);
+
+/// Sets `key` to `value`, replacing an existing entry.
+void set_field(field_table& table, std::string key, field_value value);
+
+/// Header names warren reads and writes.
+namespace header {
+constexpr const char* attempt = "x-warren-attempt";
+constexpr const char* trace = "x-warren-trace";
+constexpr const char* error = "x-warren-error";
+constexpr const char* error_code = "x-warren-error-code";
+constexpr const char* actor = "x-warren-actor";
+constexpr const char* attempts = "x-warren-attempts";
+constexpr const char* original_exchange = "x-warren-original-exchange";
+constexpr const char* original_routing_key = "x-warren-original-routing-key";
+constexpr const char* node = "x-warren-node";
+} // namespace header
+
+/// AMQP message properties warren uses. Empty strings mean "not set".
+struct message_properties {
+  std::string message_id;
+  /// The message type name; selects the handler. Empty: the default handler.
+  std::string type;
+  std::string correlation_id;
+  std::string reply_to;
+  /// Content type; a message without one is treated as JSON.
+  std::string content_type = "application/json";
+  /// Seconds since the epoch; 0 means not set.
+  uint64_t timestamp = 0;
+  /// Per-message TTL in milliseconds as AMQP's `expiration` string.
+  std::string expiration;
+  std::optional<uint8_t> priority;
+  /// 2 (persistent) unless the route is declared transient.
+  uint8_t delivery_mode = 2;
+  std::string app_id;
+  field_table headers;
+};
+
+/// A message to publish. The body is already serialized so the publisher does
+/// no JSON work on its thread and the bytes confirmed are the bytes sent.
+struct outgoing_message {
+  std::string exchange;
+  std::string routing_key;
+  message_properties properties;
+  std::string body;
+  /// Ask the broker to return the message if no queue takes it.
+  bool mandatory = false;
+};
+
+/// A delivery from a queue, after decoding.
+struct envelope {
+  message_properties properties;
+  /// The parsed body (null when the body was empty).
+  boost::json::value body;
+  /// The body as received, kept for dead-lettering byte for byte.
+  std::string raw_body;
+  std::string exchange;
+  std::string routing_key;
+  std::string queue;
+  bool redelivered = false;
+  /// Broker delivery tag on the consuming channel; with `channel_generation`
+  /// it names the delivery to ack. Tags from an older generation are stale.
+  uint64_t delivery_tag = 0;
+  uint64_t channel_generation = 0;
+};
+
+/// Returns a new unique message id (random 128-bit, hex).
+std::string make_message_id();
+
+/// Derives a stable id for a delivery that came without `message_id`, from its
+/// exchange, routing key, timestamp and body, so a redelivery gets the same id.
+std::string derive_message_id(const std::string& exchange,
+                              const std::string& routing_key,
+                              uint64_t timestamp, const std::string& body);
+
+/// Reads the attempt counter header (1 when absent or not an integer).
+int64_t attempt_of(const message_properties& props);
+
+} // namespace warren
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(boost::json::value)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::envelope)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::outgoing_message)

@@ -1,0 +1,165 @@
+#pragma once
+
+/// The checkpoint store: one SQLite database per node (`<state_dir>/warren.db`)
+/// holding what stateful actors need to survive the death of the process.
+///
+/// Tables (schema version in `PRAGMA user_version`, migrated on open):
+///   actor_state(actor, key, version, state)  the state of each key of each
+///                                            stateful actor, as JSON text;
+///   inbox(actor, message_id, received_ms)    ids of messages applied, for
+///                                            de-duplicating redeliveries;
+///   outbox(id, actor, message)               messages sent by stateful
+///                                            actors, committed but not yet
+///                                            confirmed by the broker.
+///
+/// The database runs in WAL mode; `synchronous` is FULL by default (a commit
+/// survives power loss) or NORMAL (survives a crash of the process). A file
+/// that is not a database, is corrupted or has a schema newer than this
+/// build is an error at open, never a silent reset.
+///
+/// One `checkpoint_store` is one SQLite connection; use it from one thread at
+/// a time. Several connections to one file (one per actor instance, plus
+/// readers such as `warren state`) are fine: SQLite serializes the writers
+/// and WAL lets readers run beside them.
+
+#include "warren/config/store.hpp"
+#include "warren/core/envelope.hpp"
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace warren::runtime {
+
+using config::sync_mode;
+
+struct store_settings {
+  /// The database file; created with its directory when missing (unless
+  /// read-only).
+  std::string path;
+  sync_mode synchronous = sync_mode::full;
+  /// How long a writer waits for another connection's write lock.
+  std::chrono::milliseconds busy_timeout{10000};
+  /// Open for reading only (inspection tools); never creates or migrates.
+  bool read_only = false;
+};
+
+/// The schema version this build writes.
+constexpr int store_schema_version = 1;
+
+/// The state of one key of one actor.
+struct stored_state {
+  std::string key;
+  /// Incremented by every committed change.
+  int64_t version = 0;
+  /// JSON text.
+  std::string state;
+};
+
+/// A message waiting in the outbox.
+struct outbox_row {
+  /// Assigned by the store on commit.
+  int64_t id = 0;
+  std::string actor;
+  warren::outgoing_message message;
+};
+
+/// What one group commit writes, in one transaction.
+struct commit_batch {
+  std::string actor;
+  /// New states (version already incremented by the caller).
+  std::vector<stored_state> states;
+  /// Ids of the messages applied.
+  std::vector<std::string> inbox;
+  /// Messages the applied messages sent; `id`s are filled in by `commit`.
+  std::vector<outbox_row> outbox;
+  /// Outbox rows confirmed by the broker, deleted in the same transaction.
+  std::vector<int64_t> published;
+
+  bool empty() const noexcept {
+    return states.empty() && inbox.empty() && outbox.empty() &&
+           published.empty();
+  }
+};
+
+class checkpoint_store {
+ public:
+  /// Opens (creating and migrating unless read-only) the database. Errors
+  /// (`errc::store_failed`) name the file and what is wrong with it.
+  static caf::expected<std::unique_ptr<checkpoint_store>>
+  open(const store_settings& settings);
+
+  ~checkpoint_store();
+
+  checkpoint_store(const checkpoint_store&) = delete;
+  checkpoint_store& operator=(const checkpoint_store&) = delete;
+
+  const std::string& path() const noexcept { return path_; }
+
+  /// The state of `key` of `actor`, or nullopt when it has none yet.
+  caf::expected<std::optional<stored_state>> load(const std::string& actor,
+                                                  const std::string& key);
+
+  /// Whether `actor` already applied message `message_id`.
+  caf::expected<bool> seen(const std::string& actor,
+                           const std::string& message_id);
+
+  /// Writes `batch` in one transaction (all or nothing) and fills in the ids
+  /// of its outbox rows. On error nothing was written.
+  caf::error commit(commit_batch& batch);
+
+  /// Outbox rows not yet confirmed, oldest first; all actors when `actor` is
+  /// empty.
+  caf::expected<std::vector<outbox_row>>
+  pending_outbox(const std::string& actor = {}, std::size_t limit = 10000);
+
+  /// Deletes confirmed outbox rows.
+  caf::error delete_outbox(const std::vector<int64_t>& ids);
+
+  /// Inbox retention: forgets the ids `actor` applied before `before_ms`
+  /// (milliseconds since the epoch). Returns how many were forgotten.
+  caf::expected<std::size_t> prune_inbox(const std::string& actor,
+                                         int64_t before_ms);
+
+  /// The actors with state, and how many keys each has.
+  caf::expected<std::vector<std::pair<std::string, int64_t>>> actors();
+
+  /// The keys of `actor` with their versions (states left empty), in key
+  /// order, at most `limit`.
+  caf::expected<std::vector<stored_state>> keys(const std::string& actor,
+                                                std::size_t limit = 1000);
+
+  /// Counts for inspection: inbox and outbox rows of `actor` (all when
+  /// empty).
+  caf::expected<int64_t> inbox_size(const std::string& actor = {});
+  caf::expected<int64_t> outbox_size(const std::string& actor = {});
+
+  /// `PRAGMA integrity_check`: none when the database is sound.
+  caf::error integrity_check();
+
+ private:
+  checkpoint_store(sqlite3* db, std::string path);
+
+  struct statements;
+
+  sqlite3* db_;
+  std::string path_;
+  std::unique_ptr<statements> stmts_;
+};
+
+/// The outbox's encoding of a message (JSON text; pure, unit-tested).
+std::string encode_outgoing(const warren::outgoing_message& msg);
+caf::expected<warren::outgoing_message>
+decode_outgoing(const std::string& text);
+
+/// Milliseconds since the epoch, for the inbox.
+int64_t now_ms();
+
+} // namespace warren::runtime

@@ -1,0 +1,441 @@
+#include "warren/runtime/supervision/supervisor.hpp"
+
+#include "warren/core/errc.hpp"
+
+#include <algorithm>
+#include <caf/all.hpp>
+#include <deque>
+#include <iostream>
+#include <random>
+
+namespace warren::runtime {
+
+namespace {
+
+// The backoff timer; carries an epoch so an outdated timer is ignored.
+using restart_timer_atom = caf::atom_constant<caf::atom("svrestart")>;
+// Starts the children (the supervisor's first message).
+using start_atom = caf::atom_constant<caf::atom("svstart")>;
+// The end of a member's shutdown time: kill it if it is still there.
+using shutdown_timer_atom = caf::atom_constant<caf::atom("svkill")>;
+
+using clock = std::chrono::steady_clock;
+
+std::function<double()> default_random() {
+  auto engine = std::make_shared<std::mt19937_64>(std::random_device{}());
+  return [engine] {
+    return std::uniform_real_distribution<double>{0.0, 1.0}(*engine);
+  };
+}
+
+class supervisor_actor : public caf::event_based_actor {
+ public:
+  supervisor_actor(caf::actor_config& cfg, supervisor_spec spec,
+                   supervisor_options options)
+    : caf::event_based_actor(cfg), spec_(std::move(spec)),
+      options_(std::move(options)), intensity_(spec_.intensity) {
+    if (!options_.random)
+      options_.random = default_random();
+    for (auto& def : spec_.children) {
+      children_.emplace_back();
+      children_.back().def = std::move(def);
+    }
+    spec_.children.clear();
+    set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
+    set_exit_handler([this](caf::exit_msg& msg) {
+      if (!shutting_down_)
+        shut_down(std::move(msg.reason));
+    });
+  }
+
+  caf::behavior make_behavior() override {
+    // Children start from the first message rather than here, so that a
+    // failed start can quit the actor the ordinary way.
+    send(this, start_atom::value);
+    return {
+      [this](start_atom) {
+        for (std::size_t i = 0; i < children_.size() && !shutting_down_; ++i) {
+          if (auto err = start_child(i)) {
+            // OTP: a child that cannot start makes the supervisor's start
+            // fail.
+            give_up(make_error(errc::supervisor_gave_up,
+                               "supervisor '" + spec_.id + "': child '" +
+                                 children_[i].def.spec.id +
+                                 "' failed to start: " + describe(err)));
+          }
+        }
+      },
+      [this](restart_timer_atom, uint64_t epoch) {
+        if (epoch != timer_epoch_)
+          return;
+        restart_due_ = true;
+        start_pending();
+      },
+      [this](shutdown_timer_atom, const caf::actor& member) {
+        for (auto& c : children_)
+          for (auto& m : c.members)
+            if (m == member) {
+              report(kind::exited, c, exit_kind::abnormal,
+                     "did not stop within its shutdown time; killed");
+              send_exit(member, caf::exit_reason::kill);
+            }
+      },
+    };
+  }
+
+ private:
+  using kind = supervisor_event::kind;
+
+  enum class phase : uint8_t { idle, running, stopping, removed };
+
+  struct child_state {
+    supervised_child def;
+    phase ph = phase::idle;
+    std::vector<caf::actor> members;
+    // The member told to exit while stopping (members stop one at a time).
+    caf::actor_addr stopping_member;
+    // Leaves the supervisor once stopped (a temporary child).
+    bool remove_when_stopped = false;
+    bool restart_pending = false;
+    uint32_t consecutive_restarts = 0;
+    clock::time_point started_at;
+  };
+
+  void report(kind what, const child_state& c, exit_kind how = {},
+              std::string reason = {}, std::chrono::milliseconds delay = {}) {
+    if (options_.log && what != kind::started && what != kind::stopped) {
+      std::cerr << "warren: supervisor '" << spec_.id << "': ";
+      switch (what) {
+        case kind::exited:
+          std::cerr << "child '" << c.def.spec.id << "' exited ("
+                    << to_string(how) << (reason.empty() ? "" : ": ") << reason
+                    << ")";
+          break;
+        case kind::restart_scheduled:
+          std::cerr << "restarting after child '" << c.def.spec.id << "' in "
+                    << delay.count() << " ms";
+          break;
+        case kind::start_failed:
+          std::cerr << "child '" << c.def.spec.id
+                    << "' failed to start: " << reason;
+          break;
+        case kind::removed:
+          std::cerr << "temporary child '" << c.def.spec.id << "' removed";
+          break;
+        default:
+          std::cerr << "giving up: " << reason;
+          break;
+      }
+      std::cerr << "\n";
+    }
+    if (options_.observer)
+      send(options_.observer, supervisor_event{what, spec_.id, c.def.spec.id,
+                                               how, delay, std::move(reason)});
+  }
+
+  caf::error start_child(std::size_t i) {
+    auto& c = children_[i];
+    caf::expected<child_members> started{child_members{}};
+    try {
+      started = c.def.start();
+    } catch (const std::exception& e) {
+      started = make_error(errc::actor_failed,
+                           std::string{"starting threw: "} + e.what());
+    } catch (...) {
+      started = make_error(errc::actor_failed,
+                           "starting threw a non-standard exception");
+    }
+    if (!started) {
+      report(kind::start_failed, c, exit_kind::abnormal,
+             describe(started.error()));
+      return started.error();
+    }
+    c.members = std::move(*started);
+    c.ph = phase::running;
+    c.started_at = clock::now();
+    // Monitoring an actor that is already gone sends its down message at
+    // once, so a member that died during start is not missed.
+    for (const auto& m : c.members)
+      monitor(m);
+    report(kind::started, c);
+    if (c.members.empty()) // Nothing to run: it ended as soon as it began.
+      child_exited(i, exit_kind::normal, "started no actors");
+    return caf::none;
+  }
+
+  std::size_t find_member(const caf::actor_addr& who, std::size_t& member) {
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      for (std::size_t k = 0; k < children_[i].members.size(); ++k)
+        if (children_[i].members[k].address() == who) {
+          member = k;
+          return i;
+        }
+    return children_.size();
+  }
+
+  void on_down(const caf::down_msg& msg) {
+    std::size_t member = 0;
+    auto i = find_member(msg.source, member);
+    if (i == children_.size())
+      return;
+    auto& c = children_[i];
+    c.members.erase(c.members.begin() + static_cast<std::ptrdiff_t>(member));
+    if (c.ph == phase::stopping) {
+      continue_stop(i);
+      return;
+    }
+    if (c.ph != phase::running)
+      return;
+    auto how = classify_exit(msg.reason);
+    child_exited(i, how, msg.reason ? describe(msg.reason) : std::string{});
+  }
+
+  // A running child ended: its remaining members are stopped, then the
+  // strategy decides.
+  void child_exited(std::size_t i, exit_kind how, std::string reason) {
+    auto& c = children_[i];
+    report(kind::exited, c, how, reason);
+    bool ran_long = clock::now() - c.started_at >= spec_.intensity.period;
+    if (c.members.empty())
+      c.ph = phase::idle;
+    else
+      begin_stop(i);
+    if (shutting_down_) {
+      shut_down_next();
+      return;
+    }
+    // A child a plan already stops (it waits in the stop queue) or restarts,
+    // or one on its way out of the supervisor, ended on its own: the plan
+    // in progress covers it (as in OTP, which absorbs such exits). It is
+    // stopped now; it counts as no extra restart.
+    auto queued = std::find(stop_queue_.begin(), stop_queue_.end(), i);
+    if (queued != stop_queue_.end() || c.restart_pending ||
+        c.remove_when_stopped) {
+      if (queued != stop_queue_.end())
+        stop_queue_.erase(queued);
+      if (c.ph == phase::idle) {
+        report(kind::stopped, c);
+        if (c.remove_when_stopped)
+          remove(c);
+      }
+      stop_next();
+      start_pending();
+      return;
+    }
+    // The strategy sees the children still in the supervisor, in order.
+    std::vector<std::size_t> present;
+    std::vector<child_spec> specs;
+    std::size_t exited = 0;
+    for (std::size_t j = 0; j < children_.size(); ++j) {
+      if (children_[j].ph == phase::removed || children_[j].remove_when_stopped)
+        continue;
+      if (j == i)
+        exited = present.size();
+      present.push_back(j);
+      specs.push_back(children_[j].def.spec);
+    }
+    auto plan = plan_restart(spec_.strategy, specs, exited, how);
+    if (plan.remove_exited) {
+      c.remove_when_stopped = true;
+      if (c.ph != phase::stopping)
+        remove(c);
+    }
+    if (plan.empty())
+      return;
+    if (!intensity_.record(clock::now())) {
+      give_up(make_error(
+        errc::supervisor_gave_up,
+        "supervisor '" + spec_.id + "': more than " +
+          std::to_string(spec_.intensity.max_restarts) + " restart(s) in " +
+          std::to_string(spec_.intensity.period.count()) +
+          " ms; last: child '" + c.def.spec.id + "' exited (" + to_string(how) +
+          (reason.empty() ? "" : ": " + reason) + ")"));
+      return;
+    }
+    if (ran_long)
+      c.consecutive_restarts = 0;
+    auto delay =
+      backoff_delay(spec_.backoff, ++c.consecutive_restarts, options_.random());
+    for (auto j : plan.stop) {
+      auto& other = children_[present[j]];
+      if (other.def.spec.restart == restart_type::temporary)
+        other.remove_when_stopped = true;
+      if (other.ph == phase::running)
+        stop_queue_.push_back(present[j]);
+      else if (other.remove_when_stopped && other.ph == phase::idle)
+        remove(other);
+    }
+    for (auto j : plan.restart)
+      children_[present[j]].restart_pending = true;
+    report(kind::restart_scheduled, c, how, {}, delay);
+    schedule_restart(delay);
+    stop_next();
+  }
+
+  // OTP stops the children of a plan one at a time, in the plan's order.
+  void stop_next() {
+    while (!stop_queue_.empty()) {
+      auto j = stop_queue_.front();
+      if (children_[j].ph == phase::stopping)
+        return; // Under way.
+      if (children_[j].ph == phase::running) {
+        begin_stop(j);
+        return;
+      }
+      stop_queue_.pop_front();
+    }
+  }
+
+  void schedule_restart(std::chrono::milliseconds delay) {
+    // A later exit postpones every pending restart to its own delay: the
+    // restarts of one plan must happen together, in order.
+    restart_due_ = false;
+    auto epoch = ++timer_epoch_;
+    if (delay.count() <= 0)
+      send(this, restart_timer_atom::value, epoch);
+    else
+      delayed_send(this, delay, restart_timer_atom::value, epoch);
+  }
+
+  void remove(child_state& c) {
+    c.ph = phase::removed;
+    c.restart_pending = false;
+    report(kind::removed, c);
+  }
+
+  // Stops a child's members in reverse start order, one at a time.
+  void begin_stop(std::size_t i) {
+    children_[i].ph = phase::stopping;
+    continue_stop(i);
+  }
+
+  void continue_stop(std::size_t i) {
+    auto& c = children_[i];
+    if (c.members.empty()) {
+      c.stopping_member = caf::actor_addr{};
+      c.ph = phase::idle;
+      report(kind::stopped, c);
+      if (c.remove_when_stopped)
+        remove(c);
+      if (!stop_queue_.empty() && stop_queue_.front() == i)
+        stop_queue_.pop_front();
+      if (shutting_down_) {
+        shut_down_next();
+      } else {
+        stop_next();
+        start_pending();
+      }
+      return;
+    }
+    const auto& last = c.members.back();
+    if (c.stopping_member == last.address())
+      return; // Already told; waiting for it.
+    c.stopping_member = last.address();
+    if (c.def.spec.shutdown.count() == 0) {
+      send_exit(last, caf::exit_reason::kill);
+      return;
+    }
+    send_exit(last, caf::exit_reason::user_shutdown);
+    if (c.def.spec.shutdown != std::chrono::milliseconds::max())
+      delayed_send(this, c.def.spec.shutdown, shutdown_timer_atom::value, last);
+  }
+
+  void start_pending() {
+    if (!restart_due_ || shutting_down_)
+      return;
+    for (const auto& c : children_)
+      if (c.ph == phase::stopping)
+        return; // Restart once every child of the plan is down.
+    for (std::size_t i = 0; i < children_.size() && restart_due_; ++i) {
+      auto& c = children_[i];
+      if (!c.restart_pending)
+        continue;
+      c.restart_pending = false;
+      if (c.ph != phase::idle)
+        continue; // Never a second copy of a child that still runs.
+      if (auto err = start_child(i)) {
+        // A failed restart is one more abnormal exit.
+        c.ph = phase::running;
+        c.started_at = clock::now();
+        child_exited(i, exit_kind::abnormal,
+                     "failed to start: " + describe(err));
+      }
+    }
+  }
+
+  void give_up(caf::error reason) {
+    report(kind::gave_up, child_state{}, exit_kind::abnormal, describe(reason));
+    shut_down(std::move(reason));
+  }
+
+  // Stops every child, last started first, then exits with `reason`.
+  void shut_down(caf::error reason) {
+    shutting_down_ = true;
+    final_reason_ = std::move(reason);
+    stop_queue_.clear();
+    for (auto& c : children_)
+      c.restart_pending = false;
+    shut_down_next();
+  }
+
+  void shut_down_next() {
+    for (std::size_t i = children_.size(); i-- > 0;) {
+      auto& c = children_[i];
+      if (c.ph == phase::stopping)
+        return; // One at a time: wait for it.
+      if (c.ph == phase::running) {
+        begin_stop(i);
+        return;
+      }
+    }
+    quit(final_reason_);
+  }
+
+  supervisor_spec spec_;
+  supervisor_options options_;
+  restart_intensity intensity_;
+  std::vector<child_state> children_;
+  // Children a restart plan stops, in order; the front one is stopping.
+  std::deque<std::size_t> stop_queue_;
+  bool restart_due_ = false;
+  uint64_t timer_epoch_ = 0;
+  bool shutting_down_ = false;
+  caf::error final_reason_;
+};
+
+} // namespace
+
+exit_kind classify_exit(const caf::error& reason) noexcept {
+  if (!reason || reason == caf::exit_reason::normal)
+    return exit_kind::normal;
+  if (reason == caf::exit_reason::user_shutdown)
+    return exit_kind::shutdown;
+  return exit_kind::abnormal;
+}
+
+caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec,
+                            supervisor_options options) {
+  return sys.spawn<supervisor_actor>(std::move(spec), std::move(options));
+}
+
+child_starter subtree_starter(caf::actor_system& sys, supervisor_spec spec,
+                              supervisor_options options) {
+  return [&sys, spec = std::move(spec),
+          options = std::move(options)]() -> caf::expected<child_members> {
+    return child_members{spawn_supervisor(sys, spec, options)};
+  };
+}
+
+const char* to_string(exit_kind how) noexcept {
+  switch (how) {
+    case exit_kind::normal:
+      return "normal";
+    case exit_kind::shutdown:
+      return "shutdown";
+    case exit_kind::abnormal:
+      return "abnormal";
+  }
+  return "unknown";
+}
+
+} // namespace warren::runtime
