@@ -5,6 +5,7 @@
 #include "warren/bridges/topology.hpp"
 #include "warren/config/node_config.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/core/log.hpp"
 #include "warren/runtime/node.hpp"
 #include "warren/runtime/registry.hpp"
 
@@ -146,61 +147,94 @@ caf::error declare_actors_exchange(bridges::blocking_client& client) {
 
 } // namespace
 
-int run(const std::string& config_file, int64_t ready_timeout_ms) {
-  registry kinds;
-  auto cfg = load_node(config_file, kinds);
-  if (!cfg)
-    return report("run", cfg.error());
-  // Signals are taken by sigwait below; every thread CAF starts inherits the
-  // blocked mask, so none of them is interrupted. SIGUSR1 is how the root
-  // supervisor's failure wakes the main thread.
+namespace {
+
+// Blocks the signals `warren run` waits for. Every thread CAF starts later
+// inherits the mask, so none of them is interrupted. SIGUSR1 is how the root
+// supervisor's failure wakes the main thread.
+sigset_t block_run_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+// Waits for SIGINT/SIGTERM, or for the node's own SIGUSR1 when its root
+// supervisor gave up; returns the exit code.
+int wait_for_end(runtime::node& node, sigset_t signals) {
+  int sig = 0;
+  while (sig == 0) {
+    sigwait(&signals, &sig);
+    if (sig == SIGUSR1 && !node.failure())
+      sig = 0; // Not from the node: ignore.
+  }
+  if (auto err = node.failure()) {
+    log::error("{}; the node stops (unacked messages stay in the broker)",
+               describe(err));
+    return exit_supervisor;
+  }
+  log::info("{}: stopping gracefully (signal again to force)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+  return exit_ok;
+}
+
+} // namespace
+
+int run(const std::string& config_file, int64_t ready_timeout_ms,
+        const std::string& log_level) {
+  registry kinds;
+  auto cfg = load_node(config_file, kinds);
+  if (!cfg)
+    return report("run", cfg.error());
+  log::settings logging{cfg->log.level, cfg->log.format, cfg->node_name};
+  if (!log_level.empty()) {
+    auto lvl = log::parse_level(log_level);
+    if (!lvl) {
+      std::cerr << "warren run: --log-level expects trace, debug, info, "
+                   "warning, error or off, got '"
+                << log_level << "'\n";
+      return exit_usage;
+    }
+    logging.min_level = *lvl;
+  }
+  log::configure(logging);
+  auto signals = block_run_signals();
   caf::actor_system_config sys_cfg;
   runtime::configure_system(sys_cfg, *cfg);
   caf::actor_system sys{sys_cfg};
-  int code = exit_ok;
-  {
-    runtime::node node{sys, *cfg, kinds};
-    node.on_failure([](const caf::error&) { ::kill(::getpid(), SIGUSR1); });
-    std::cerr << "warren: node '" << cfg->node_name << "' starting ("
-              << cfg->actors.size() << " actors, broker "
-              << cfg->broker.endpoints.front().redacted() << ")\n";
-    if (auto err = node.start(std::chrono::milliseconds{ready_timeout_ms})) {
-      if (code_of(err) != errc::connection_failed)
-        return report("run", err);
-      std::cerr << "warren: " << describe(err) << "\n";
-    } else {
-      std::cerr << "warren: node '" << cfg->node_name << "' ready\n";
-    }
-    int sig = 0;
-    while (sig == 0) {
-      sigwait(&signals, &sig);
-      if (sig == SIGUSR1 && !node.failure())
-        sig = 0; // Not from the node: ignore.
-    }
-    if (auto err = node.failure()) {
-      std::cerr << "warren: " << describe(err)
-                << "; the node stops (unacked messages stay in the broker)\n";
-      code = exit_supervisor;
-    } else {
-      std::cerr << "warren: " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-                << ": stopping gracefully (signal again to force)\n";
-    }
-    // A second signal exits at once; unacked messages stay in the broker.
-    std::thread{[signals]() mutable {
-      int again = 0;
-      sigwait(&signals, &again);
-      std::cerr << "warren: forced exit\n";
-      _exit(130);
-    }}.detach();
-    node.stop();
-    std::cerr << "warren: node '" << cfg->node_name << "' stopped\n";
+  runtime::node node{sys, *cfg, kinds};
+  node.on_failure([](const caf::error&) { ::kill(::getpid(), SIGUSR1); });
+  log::info("node '{}' starting ({} actors, broker {})", cfg->node_name,
+            cfg->actors.size(), cfg->broker.endpoints.front().redacted());
+  // A signal while the node waits for its broker ends the wait at once.
+  auto interrupted = [] {
+    sigset_t pending;
+    sigpending(&pending);
+    return sigismember(&pending, SIGINT) == 1 ||
+           sigismember(&pending, SIGTERM) == 1;
+  };
+  if (auto err =
+        node.start(std::chrono::milliseconds{ready_timeout_ms}, interrupted)) {
+    if (code_of(err) != errc::connection_failed &&
+        code_of(err) != errc::shutting_down)
+      return report("run", err);
+    log::warning("{}", describe(err));
+  } else {
+    log::info("node '{}' ready", cfg->node_name);
   }
+  auto code = wait_for_end(node, signals);
+  // A second signal exits at once; unacked messages stay in the broker.
+  std::thread{[signals]() mutable {
+    int again = 0;
+    sigwait(&signals, &again);
+    log::warning("forced exit");
+    _exit(130);
+  }}.detach();
+  node.stop();
+  log::info("node '{}' stopped", cfg->node_name);
   return code;
 }
 

@@ -71,7 +71,10 @@ int report(const char* command, const caf::error& err);
 caf::expected<bridges::broker_settings>
 broker_settings_for(const broker_choice& choice);
 
-int run(const std::string& config_file, int64_t ready_timeout_ms);
+/// `warren run`: `log_level` (when not empty) overrides the config's
+/// `log.level`.
+int run(const std::string& config_file, int64_t ready_timeout_ms,
+        const std::string& log_level);
 int check(const std::string& config_file);
 int send(const send_options& opts);
 int call(const call_options& opts);

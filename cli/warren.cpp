@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("CONFIG", config_file, "node config (JSON)")->required();
   run_cmd->add_option("--ready-timeout", ready_timeout_ms,
                       "ms to wait for the broker before reporting");
+  std::string log_level;
+  run_cmd->add_option("--log-level", log_level,
+                      "trace, debug, info, warning, error or off (default: "
+                      "the config's log.level, else info)");
 
   auto* check_cmd = app.add_subcommand(
     "check", "validate a config file and its plugins without connecting");
@@ -147,7 +151,7 @@ int main(int argc, char** argv) {
     return code == 0 ? exit_ok : exit_usage;
   }
   if (*run_cmd)
-    return run(config_file, ready_timeout_ms);
+    return run(config_file, ready_timeout_ms, log_level);
   if (*check_cmd)
     return check(config_file);
   if (*send_cmd) {

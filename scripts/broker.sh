@@ -8,6 +8,7 @@
 #   scripts/broker.sh uri   [NAME]   print its amqp:// URI
 #   scripts/broker.sh tls-uri [NAME] print its amqps:// URI (TLS listener)
 #   scripts/broker.sh ca    [NAME]   print the path of the CA that signed its certificate
+#   scripts/broker.sh add-user NAME USER PASSWORD   a user with every permission on "/"
 #
 # Everything of the node lives under .state/broker/NAME in the project: its own
 # node name, Erlang cookie (HOME), ports, config, data and log dirs. It never
@@ -141,5 +142,10 @@ case "$cmd" in
   uri) echo "amqp://guest:guest@127.0.0.1:$port/" ;;
   tls-uri) echo "amqps://guest:guest@localhost:$tls_port/" ;;
   ca) echo "$base/tls/ca.pem" ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  add-user)
+    [ $# -eq 4 ] || die "usage: broker.sh add-user NAME USER PASSWORD"
+    broker_env
+    ctl add_user "$3" "$4" >/dev/null 2>&1 || ctl change_password "$3" "$4" >/dev/null
+    ctl set_permissions -p / "$3" ".*" ".*" ".*" >/dev/null ;;
+  *) sed -n '2,21p' "$0"; exit 2 ;;
 esac

@@ -12,7 +12,7 @@ build_dir=${WARREN_BUILD_DIR:-$root/build}
 packages=(
   build-essential cmake pkg-config clang-format
   libcaf-dev librabbitmq-dev libsqlite3-dev sqlite3 libboost-json1.81-dev
-  catch2 libcli11-dev
+  catch2 libcli11-dev libspdlog-dev libfmt-dev
   rabbitmq-server openssl
   python3-pika amqp-tools
 )

@@ -3,10 +3,10 @@
 #include "owner/confirm_tracker.hpp"
 #include "owner/connection_actor.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/core/log.hpp"
 
 #include <caf/all.hpp>
 #include <deque>
-#include <iostream>
 
 namespace warren::bridges {
 
@@ -113,21 +113,20 @@ class publisher_impl : public detail::connection_actor {
     if (err) {
       conn_.destroy();
       auto delay = next_backoff(config_.broker);
-      std::cerr << "warren: publisher cannot connect (" << describe(err)
-                << "); retrying in " << delay.count() << " ms\n";
+      log::warning("publisher cannot connect ({}); retrying in {} ms",
+                   describe(err), delay.count());
       delayed_send(this, delay, reconnect_atom::value);
       return;
     }
     if (stats_.reconnects++ > 0 || !unconfirmed_.empty())
-      std::cerr << "warren: publisher connected to " << conn_.endpoint_name()
-                << "\n";
+      log::info("publisher connected to {}", conn_.endpoint_name());
     reset_backoff();
     publish_waiting();
     schedule_poll();
   }
 
   void connection_lost(const std::string& why) {
-    std::cerr << "warren: publisher lost its connection: " << why << "\n";
+    log::warning("publisher lost its connection: {}", why);
     conn_.destroy();
     // Unconfirmed messages go back to the front, in their original order.
     auto back = unconfirmed_.take_unsettled();

@@ -6,11 +6,11 @@
 #include "warren/bridges/consumer.hpp"
 #include "warren/core/envelope.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/core/log.hpp"
 
 #include <boost/json/parse.hpp>
 #include <caf/all.hpp>
 #include <deque>
-#include <iostream>
 #include <map>
 #include <unordered_map>
 
@@ -114,8 +114,8 @@ class requester_impl : public detail::connection_actor {
       conn_.destroy();
       arm_expiry();
       auto delay = next_backoff(config_.broker);
-      std::cerr << "warren: requester cannot connect (" << describe(err)
-                << "); retrying in " << delay.count() << " ms\n";
+      log::warning("requester cannot connect ({}); retrying in {} ms",
+                   describe(err), delay.count());
       delayed_send(this, delay, reconnect_atom::value);
       return;
     }
@@ -125,7 +125,7 @@ class requester_impl : public detail::connection_actor {
   }
 
   void connection_lost(const std::string& why) {
-    std::cerr << "warren: requester lost its connection: " << why << "\n";
+    log::warning("requester lost its connection: {}", why);
     conn_.destroy();
     arm_expiry();
     // Requests already out may or may not have reached their service: fail

@@ -64,150 +64,6 @@ using detail::int_range;
 using detail::object_reader;
 using detail::text_rule;
 
-constexpr std::size_t max_node_name = 64;
-constexpr std::size_t max_actor_name = 255;
-
-/// Names that travel as routing keys, file names and log fields.
-bool is_plain_name(const std::string& s, std::size_t max_size) {
-  if (s.empty() || s.size() > max_size)
-    return false;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    if (!std::isalnum(u) && c != '.' && c != '_' && c != '-')
-      return false;
-  }
-  return true;
-}
-
-std::optional<std::string> plain_name(config_reader& r, const std::string& path,
-                                      const json::value& v,
-                                      std::size_t max_size) {
-  if (!r.ok())
-    return std::nullopt;
-  if (v.is_string()) {
-    std::string s{v.get_string()};
-    if (is_plain_name(s, max_size))
-      return s;
-  }
-  r.fail_expected(path,
-                  "a name of 1 to " + std::to_string(max_size) +
-                    " characters from A-Z, a-z, 0-9, '.', '_' and '-'",
-                  v);
-  return std::nullopt;
-}
-
-bool takes_handler(const std::string& kind) {
-  return kind == service_kind || kind == subscriber_kind;
-}
-
-void read_handler(object_reader& obj, actor_spec& spec) {
-  auto& r = obj.reader();
-  if (!r.ok())
-    return;
-  if (!takes_handler(spec.kind)) {
-    if (obj.find("handler"))
-      r.fail(obj.path_of("handler"),
-             "only the kinds \"service\" and \"subscriber\" take a handler "
-             "(this actor's kind is \"" +
-               spec.kind + "\")");
-    return;
-  }
-  if (!obj.find("handler")) {
-    r.fail(obj.path_of("handler"), "required key is missing (kind \"" +
-                                     spec.kind + "\" needs a handler)");
-    return;
-  }
-  obj.string("handler", spec.handler, text_rule::non_empty);
-}
-
-void read_actor_queue(object_reader& obj, actor_spec& spec) {
-  auto& r = obj.reader();
-  if (auto v = obj.find("queue")) {
-    if (auto name = detail::entity_name(r, obj.path_of("queue"), *v))
-      spec.queue = std::move(*name);
-    return;
-  }
-  // The name doubles as the queue name, so it must also be a valid one.
-  if (auto v = obj.find("name"))
-    if (auto name = detail::entity_name(r, obj.path_of("name"), *v))
-      spec.queue = std::move(*name);
-}
-
-/// Two actors on one queue would split its messages between unrelated
-/// kinds; several consumers of one kind is what `instances` is for.
-void check_actor_unique(config_reader& r, const object_reader& obj,
-                        const actor_spec& spec,
-                        const std::vector<actor_spec>& earlier) {
-  for (std::size_t i = 0; i < earlier.size() && r.ok(); ++i) {
-    if (earlier[i].name == spec.name)
-      r.fail(obj.path_of("name"), "duplicate actor name \"" + spec.name +
-                                    "\" (already used at " +
-                                    element_path("$.actors", i) + ")");
-    else if (earlier[i].queue == spec.queue)
-      r.fail(obj.find("queue") ? obj.path_of("queue") : obj.path_of("name"),
-             "queue \"" + spec.queue + "\" is already consumed by actor \"" +
-               earlier[i].name + "\" (" + element_path("$.actors", i) +
-               "); use \"instances\" for several consumers of one kind");
-  }
-}
-
-/// `actors[].retry`: {"immediate": n, "delays_ms": [ms, ...]}.
-void read_retry(object_reader& actor, retry_policy& out) {
-  auto obj = actor.object("retry");
-  if (!obj)
-    return;
-  obj->allow({"immediate", "delays_ms"});
-  obj->integer("immediate", {0, 100}, out.immediate);
-  const auto* arr = obj->array("delays_ms");
-  if (arr == nullptr)
-    return;
-  auto path = obj->path_of("delays_ms");
-  if (arr->size() > max_retry_steps) {
-    obj->reader().fail(path, "expected at most " +
-                               std::to_string(max_retry_steps) +
-                               " delays, found " + std::to_string(arr->size()));
-    return;
-  }
-  out.delays.clear();
-  for (std::size_t i = 0; i < arr->size(); ++i) {
-    // Up to one day: RabbitMQ takes TTLs in milliseconds as 32-bit values.
-    auto ms =
-      obj->reader().integer((*arr)[i], element_path(path, i), {1, 86400000});
-    if (!ms)
-      return;
-    out.delays.push_back(std::chrono::milliseconds{*ms});
-  }
-}
-
-void read_actor(config_reader& r, const json::value& v, const std::string& path,
-                std::vector<actor_spec>& out) {
-  auto obj = r.object(v, path);
-  if (!obj)
-    return;
-  obj->allow({"name", "kind", "handler", "queue", "prefetch", "instances",
-              "retry", "commit", "options"});
-  actor_spec spec;
-  if (auto name = obj->require("name"))
-    if (auto text = plain_name(r, obj->path_of("name"), *name, max_actor_name))
-      spec.name = std::move(*text);
-  if (obj->require("kind"))
-    obj->string("kind", spec.kind, text_rule::non_empty);
-  read_handler(*obj, spec);
-  read_actor_queue(*obj, spec);
-  check_actor_unique(r, *obj, spec, out);
-  obj->integer("prefetch", {1, 65535}, spec.prefetch);
-  obj->integer("instances", {1, 64}, spec.instances);
-  read_retry(*obj, spec.retry);
-  if (auto commit = obj->object("commit")) {
-    commit->allow({"max_batch", "max_delay_ms"});
-    commit->integer("max_batch", {1, 10000}, spec.commit.max_batch);
-    commit->millis("max_delay_ms", {0, 60000}, spec.commit.max_delay);
-  }
-  if (auto options = obj->object("options"))
-    spec.options = options->json();
-  out.push_back(std::move(spec));
-}
-
 void read_plugins(config_reader& r, const json::value& v,
                   const std::string& base_dir, std::vector<std::string>& out) {
   const std::string path = "$.plugins";
@@ -243,7 +99,8 @@ void read_single(object_reader& root, std::string_view section,
 
 void read_node_name(object_reader& root, node_config& cfg) {
   if (auto v = root.require("node"))
-    if (auto name = plain_name(root.reader(), "$.node", *v, max_node_name))
+    if (auto name = detail::plain_name(root.reader(), "$.node", *v,
+                                       detail::max_node_name))
       cfg.node_name = std::move(*name);
 }
 
@@ -258,8 +115,7 @@ void read_sections(object_reader& root, const std::string& base_dir,
   if (auto v = root.find("topology"))
     detail::read_topology(r, *v, cfg.topology);
   if (auto arr = root.array("actors"))
-    for (std::size_t i = 0; i < arr->size(); ++i)
-      read_actor(r, (*arr)[i], element_path("$.actors", i), cfg.actors);
+    detail::read_actors(r, *arr, cfg.actors);
   if (auto v = root.find("plugins"))
     read_plugins(r, *v, base_dir, cfg.plugins);
   read_single(root, "scheduler", "threads", {0, 256}, cfg.scheduler_threads);
@@ -270,13 +126,8 @@ void read_sections(object_reader& root, const std::string& base_dir,
   read_single(root, "calls", "timeout_ms", {1, 3'600'000}, cfg.call_timeout);
   read_single(root, "shutdown", "timeout_ms", {0, 3'600'000},
               cfg.shutdown_timeout);
-  if (auto store = root.object("store")) {
-    store->allow({"synchronous", "inbox_retention_ms"});
-    if (auto index = store->choice("synchronous", {"full", "normal"}))
-      cfg.store.synchronous = static_cast<sync_mode>(*index);
-    store->millis("inbox_retention_ms", {1000, 3650LL * 24 * 3600 * 1000},
-                  cfg.store.inbox_retention);
-  }
+  detail::read_store(r, root.find("store"), cfg.store);
+  detail::read_log(r, root.find("log"), cfg.log);
   if (r.ok())
     detail::read_supervision(r, root.find("supervision"), cfg.actors,
                              cfg.shutdown_timeout, cfg.supervision);
@@ -296,7 +147,7 @@ caf::expected<node_config> parse_config(const std::string& text,
   if (auto root = r.object(*doc, "$")) {
     root->allow({"node", "state_dir", "broker", "topology", "actors", "plugins",
                  "scheduler", "publisher", "limits", "calls", "shutdown",
-                 "supervision", "store"});
+                 "supervision", "store", "log"});
     read_node_name(*root, cfg);
     if (r.ok())
       read_sections(*root, base_dir, cfg);

@@ -1,6 +1,6 @@
 #pragma once
 
-/// Private to warren::runtime: the readers of the config's sections, one per
+/// Private to warren::config: the readers of the config's sections, one per
 /// top-level key that has structure of its own. Each reads into the defaults
 /// already in `out` and records its first error in the reader.
 
@@ -33,9 +33,16 @@ void read_broker(config_reader& r, const boost::json::value* v,
 void read_topology(config_reader& r, const boost::json::value& v,
                    bridges::topology& out);
 
-/// Reads `$.actors`.
-void read_actors(config_reader& r, const boost::json::value& v,
+/// Reads `$.actors` (the array).
+void read_actors(config_reader& r, const boost::json::array& arr,
                  std::vector<actor_spec>& out);
+
+/// Reads `$.log` (nullptr: absent, all defaults).
+void read_log(config_reader& r, const boost::json::value* v, log_config& out);
+
+/// Reads `$.store` (nullptr: absent, all defaults).
+void read_store(config_reader& r, const boost::json::value* v,
+                store_config& out);
 
 /// Reads `$.supervision` (nullptr: absent, the default root) after the
 /// actors, then appends every actor the tree does not name to the root.
@@ -48,6 +55,17 @@ void read_supervision(config_reader& r, const boost::json::value* v,
 /// queue declared in the topology or consumed by an actor, and headers
 /// bindings carry a valid `x-match`.
 void check_references(config_reader& r, const node_config& cfg);
+
+/// Node names at most, and actor names at most.
+constexpr std::size_t max_node_name = 64;
+constexpr std::size_t max_actor_name = 255;
+
+/// Reads a node or actor name: 1 to `max_size` characters from A-Z, a-z,
+/// 0-9, '.', '_' and '-' (they travel as routing keys, file names and log
+/// fields).
+std::optional<std::string> plain_name(config_reader& r, const std::string& path,
+                                      const boost::json::value& v,
+                                      std::size_t max_size);
 
 /// Reads an exchange or queue name: a non-empty string of at most 255 bytes
 /// (an AMQP short string) outside the broker's reserved `amq.` namespace.

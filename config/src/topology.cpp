@@ -15,8 +15,6 @@ using bridges::queue_type;
 
 namespace {
 
-constexpr std::size_t max_entity_name_bytes = 255;
-
 /// RabbitMQ keeps x-message-ttl and x-expires in 32 bits.
 constexpr int64_t max_ttl_ms = std::numeric_limits<uint32_t>::max();
 
@@ -267,25 +265,6 @@ void check_binding(config_reader& r, const node_config& cfg,
 }
 
 } // namespace
-
-std::optional<std::string>
-entity_name(config_reader& r, const std::string& path, const json::value& v) {
-  auto name = r.string(v, path, text_rule::non_empty);
-  if (!name)
-    return std::nullopt;
-  if (name->size() > max_entity_name_bytes) {
-    r.fail_expected(path, "a name of at most 255 bytes", v);
-    return std::nullopt;
-  }
-  if (name->rfind("amq.", 0) == 0) {
-    r.fail_expected(path,
-                    "a name that does not start with \"amq.\" (reserved by "
-                    "RabbitMQ)",
-                    v);
-    return std::nullopt;
-  }
-  return name;
-}
 
 void read_topology(config_reader& r, const json::value& v,
                    bridges::topology& out) {

@@ -96,7 +96,7 @@ const std::map<std::string, std::string> bad_configs = {
   {"unknown_top_level_key.json",
    ": $.actor: unknown key (expected one of: node, state_dir, broker, "
    "topology, actors, plugins, scheduler, publisher, limits, calls, "
-   "shutdown, supervision, store)"},
+   "shutdown, supervision, store, log)"},
   {"missing_node.json", ": $.node: required key is missing"},
   {"node_name_with_space.json",
    ": $.node: expected a name of 1 to 64 characters from A-Z, a-z, 0-9, "
@@ -485,7 +485,7 @@ TEST_CASE("keys that are not identifiers are quoted in paths", "[config]") {
   CHECK(parse_error(R"({"node": "n1", "max body": 1})") ==
         "node.json: $[\"max body\"]: unknown key (expected one of: node, "
         "state_dir, broker, topology, actors, plugins, scheduler, "
-        "publisher, limits, calls, shutdown, supervision, store)");
+        "publisher, limits, calls, shutdown, supervision, store, log)");
 }
 
 TEST_CASE("WARREN_BROKER_URI replaces the configured broker URIs", "[config]") {
@@ -806,4 +806,22 @@ TEST_CASE("the store section and an actor's group commit are read, with "
   CHECK_THAT(parse_error(R"({"node": "n", "actors": [{"name": "a", "kind":
     "echo", "commit": {"max_batch": 0}}]})"),
              Catch::StartsWith("node.json: $.actors[0].commit.max_batch: "));
+}
+
+TEST_CASE("the log section sets level and format, defaults to info and "
+          "text, and a bad level names its path",
+          "[config]") {
+  auto defaults = parse_ok(R"({"node": "n1"})");
+  CHECK(defaults.log.level == warren::log::level::info);
+  CHECK(defaults.log.format == warren::log::format::text);
+  auto cfg =
+    parse_ok(R"({"node": "n1", "log": {"level": "debug", "format": "json"}})");
+  CHECK(cfg.log.level == warren::log::level::debug);
+  CHECK(cfg.log.format == warren::log::format::json);
+  CHECK(parse_error(R"({"node": "n1", "log": {"level": "loud"}})") ==
+        "node.json: $.log.level: expected one of \"trace\", \"debug\", "
+        "\"info\", \"warning\", \"error\", \"off\", found \"loud\"");
+  CHECK(parse_error(R"({"node": "n1", "log": {"colour": true}})") ==
+        "node.json: $.log.colour: unknown key (expected one of: level, "
+        "format)");
 }

@@ -424,7 +424,13 @@ boost::json::object record_actor(const std::string& name,
 }
 
 node_process::node_process(const temp_dir& dir, boost::json::object config,
-                           std::vector<std::string> env) {
+                           std::vector<std::string> env)
+  : node_process(dir, std::move(config), std::move(env), until::ready) {
+  // Nothing else to do.
+}
+
+node_process::node_process(const temp_dir& dir, boost::json::object config,
+                           std::vector<std::string> env, until wait) {
   REQUIRE(config.contains("node"));
   name_ = std::string{config.at("node").as_string()};
   config_path_ = dir.file(name_ + ".json");
@@ -435,7 +441,9 @@ node_process::node_process(const temp_dir& dir, boost::json::object config,
   // empty WARREN_BROKER_URI keeps a caller's environment from overriding it.
   env.emplace_back("WARREN_BROKER_URI=");
   pid_ = spawn({warren_cli(), "run", config_path_}, env, out_path_, err_path_);
-  auto ready_line = "warren: node '" + name_ + "' ready";
+  if (wait == until::started)
+    return;
+  auto ready_line = "node '" + name_ + "' ready";
   auto deadline = clock_type::now() + 30s;
   for (;;) {
     if (err().find(ready_line) != std::string::npos)

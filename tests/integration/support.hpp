@@ -149,6 +149,17 @@ class node_process {
   node_process(const temp_dir& dir, boost::json::object config,
                std::vector<std::string> env = {});
 
+  /// What the constructor waits for.
+  enum class until {
+    /// "node '<node>' ready" (as above).
+    ready,
+    /// Nothing: the process was started (for nodes that cannot get ready).
+    started,
+  };
+
+  node_process(const temp_dir& dir, boost::json::object config,
+               std::vector<std::string> env, until wait);
+
   /// Stops the node (see `stop`).
   ~node_process();
 

@@ -3,12 +3,12 @@
 #include "owner/confirm_tracker.hpp"
 #include "owner/connection_actor.hpp"
 #include "warren/core/kill_point.hpp"
+#include "warren/core/log.hpp"
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <caf/all.hpp>
 #include <deque>
-#include <iostream>
 #include <map>
 
 namespace warren::bridges {
@@ -183,8 +183,9 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
     paused_ = true;
     if (conn_.connected() && !consumer_tag_.empty()) {
       if (auto err = conn_.cancel(consume_channel, consumer_tag_))
-        std::cerr << "warren: cancelling consumer of '" << config_.queue
-                  << "': " << describe(err) << "\n";
+        log::warning(log::scope{config_.actor_name},
+                     "cancelling the consumer of '{}': {}", config_.queue,
+                     describe(err));
       consumer_tag_.clear();
     }
   }
@@ -260,23 +261,25 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
     if (err) {
       conn_.destroy();
       auto delay = next_backoff(config_.broker);
-      std::cerr << "warren: consumer of '" << config_.queue
-                << "' cannot connect (" << describe(err) << "); retrying in "
-                << delay.count() << " ms\n";
+      log::warning(log::scope{config_.actor_name},
+                   "consumer of '{}' cannot connect ({}); retrying in {} ms",
+                   config_.queue, describe(err), delay.count());
       delayed_send(this, delay, reconnect_atom::value);
       return;
     }
     if (stats_.reconnects++ > 0)
-      std::cerr << "warren: consumer of '" << config_.queue << "' resumed on "
-                << conn_.endpoint_name() << "\n";
+      log::info(log::scope{config_.actor_name},
+                "consumer of '{}' resumed on {}", config_.queue,
+                conn_.endpoint_name());
     reset_backoff();
     ++generation_;
     schedule_poll();
   }
 
   void connection_lost(const std::string& why) {
-    std::cerr << "warren: consumer of '" << config_.queue
-              << "' lost its connection: " << why << "\n";
+    log::warning(log::scope{config_.actor_name},
+                 "consumer of '{}' lost its connection: {}", config_.queue,
+                 why);
     conn_.destroy();
     consumer_tag_.clear();
     // The broker requeues every unacked delivery of the dead channel; late
@@ -472,8 +475,8 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
   }
 
   void requeue(in_flight_delivery& slot, const std::string& why) {
-    std::cerr << "warren: requeueing a message of '" << config_.queue
-              << "': " << why << "\n";
+    log::warning(log::scope{config_.actor_name},
+                 "requeueing a message of '{}': {}", config_.queue, why);
     ++stats_.requeued;
     if (auto err = conn_.nack(consume_channel, slot.tag, false, true)) {
       connection_lost(describe(err));
@@ -485,10 +488,10 @@ class consumer_impl : public detail::connection_actor, public consumer_host {
 
   void dead_letter(in_flight_delivery& slot, const outcome& why) {
     const auto& env = slot.content.get_as<envelope>(1);
-    std::cerr << "warren: " << config_.actor_name << ": dead-lettering message "
-              << env.properties.message_id << " to "
-              << dead_letter_queue_name(config_.queue) << ": " << why.reason
-              << "\n";
+    log::warning(log::scope{config_.actor_name, env.properties.message_id},
+                 "dead-lettering message {} to {}: {}",
+                 env.properties.message_id,
+                 dead_letter_queue_name(config_.queue), why.reason);
     move_and_ack(slot, make_dead_letter(env, move_reason_of(why), why.attempt),
                  &consumer_stats::dead_lettered);
   }

@@ -1,6 +1,7 @@
 #include "wire/amqp_connection.hpp"
 
 #include "warren/core/errc.hpp"
+#include "warren/core/log.hpp"
 
 #include <amqp_framing.h>
 #include <amqp_ssl_socket.h>
@@ -225,6 +226,8 @@ caf::error amqp_connection::connect() {
   for (size_t n = 0; n < settings_.endpoints.size(); ++n) {
     const auto& ep = settings_.endpoints[next_endpoint_];
     next_endpoint_ = (next_endpoint_ + 1) % settings_.endpoints.size();
+    log::debug("{}: connecting to {} as user '{}'", settings_.connection_name,
+               ep.redacted(), ep.user);
     conn_ = amqp_new_connection();
     amqp_socket_t* socket = nullptr;
     if (ep.tls) {
@@ -302,6 +305,8 @@ caf::error amqp_connection::connect() {
       continue;
     }
     endpoint_name_ = ep.redacted();
+    log::debug("{}: connected to {}", settings_.connection_name,
+               endpoint_name_);
     if (auto err = open_channel(control_channel))
       return err;
     return caf::none;

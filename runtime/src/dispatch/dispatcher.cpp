@@ -1,6 +1,7 @@
 #include "dispatch/dispatcher.hpp"
 
 #include "dispatch/message_scope.hpp"
+#include "warren/core/log.hpp"
 
 namespace warren::detail {
 
@@ -33,8 +34,8 @@ class dispatcher : public bridges::delivery_handler {
                      [&](context& ctx) { return (*handler)(ctx, env.body); });
       if (scope->failure.is_ok() && user_->replies_with_errors() &&
           !scope->replied && !env.properties.reply_to.empty())
-        std::cerr << "warren: " << user_->name()
-                  << ": handler finished without replying to a request\n";
+        log::warning(log::scope{user_->name(), env.properties.message_id},
+                     "handler finished without replying to a request");
     }
     flush_effects(scope);
     finish_if_done(scope);

@@ -2,11 +2,11 @@
 
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/topology.hpp"
+#include "warren/core/log.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <caf/all.hpp>
 #include <ctime>
-#include <iostream>
 
 namespace warren::detail {
 
@@ -57,8 +57,8 @@ class context_impl : public context {
   void reply_json(boost::json::value body, std::string type) override {
     const auto& req = message();
     if (req.properties.reply_to.empty()) {
-      std::cerr << "warren: " << actor_name()
-                << ": reply dropped, the request has no reply_to\n";
+      log::warning(log::scope{actor_name(), req.properties.message_id},
+                   "reply dropped, the request has no reply_to");
       return;
     }
     auto msg =
@@ -280,18 +280,19 @@ void finish_if_done(const scope_ptr& scope) {
       scope->next != outcome::lifecycle::carry_on) {
     // The instance is ending: the retry goes through the queue to the
     // restarted instance (or another one) with the attempt counted.
-    std::cerr << "warren: " << scope->user->name() << ": attempt " << attempt
-              << " of message " << req.properties.message_id << " failed ("
-              << why.reason() << "); retrying after the restart\n";
+    log::info(log::scope{scope->user->name(), req.properties.message_id},
+              "attempt {} of message {} failed ({}); retrying after the "
+              "restart",
+              attempt, req.properties.message_id, why.reason());
     answer(scope,
            outcome::republish(why.code(), why.reason(), scope->settings->queue,
                               decision.next_attempt));
     return;
   }
   if (decision.what == action::retry_now) {
-    std::cerr << "warren: " << scope->user->name() << ": attempt " << attempt
-              << " of message " << req.properties.message_id << " failed ("
-              << why.reason() << "); retrying at once\n";
+    log::info(log::scope{scope->user->name(), req.properties.message_id},
+              "attempt {} of message {} failed ({}); retrying at once", attempt,
+              req.properties.message_id, why.reason());
     // The handler sees the attempt number, as it would after a redelivery.
     auto next = req;
     warren::set_field(next.properties.headers, warren::header::attempt,
@@ -303,10 +304,10 @@ void finish_if_done(const scope_ptr& scope) {
     return;
   }
   if (decision.what == action::retry_later) {
-    std::cerr << "warren: " << scope->user->name() << ": attempt " << attempt
-              << " of message " << req.properties.message_id << " failed ("
-              << why.reason() << "); retrying through step " << decision.step
-              << " of the retry ladder\n";
+    log::info(log::scope{scope->user->name(), req.properties.message_id},
+              "attempt {} of message {} failed ({}); retrying through step {} "
+              "of the retry ladder",
+              attempt, req.properties.message_id, why.reason(), decision.step);
     answer(scope, outcome::republish(why.code(), why.reason(),
                                      runtime::retry_queue_name(
                                        scope->settings->queue, decision.step),

@@ -3,10 +3,10 @@
 #include "dispatch/message_scope.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/core/kill_point.hpp"
+#include "warren/core/log.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <iostream>
 #include <limits>
 #include <map>
 #include <set>
@@ -66,9 +66,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
     deletes.actor = user_->name();
     deletes.published = std::move(confirmed_);
     if (auto err = store_->commit(deletes))
-      std::cerr << "warren: " << user_->name()
-                << ": deleting confirmed outbox rows: " << describe(err)
-                << "\n";
+      log::warning(log::scope{user_->name()},
+                   "deleting confirmed outbox rows: {}", describe(err));
   }
 
   void handle(bridges::consumer_host& host, const caf::message& delivery,
@@ -147,8 +146,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
       return &i->second;
     auto stored = store_->load(user_->name(), key);
     if (!stored) {
-      std::cerr << "warren: " << user_->name() << ": "
-                << describe(stored.error()) << "\n";
+      log::error(log::scope{user_->name()}, "{}", describe(stored.error()));
       return nullptr;
     }
     cached_state entry;
@@ -156,8 +154,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
       boost::json::error_code ec;
       entry.state = boost::json::parse((*stored)->state, ec);
       if (ec) {
-        std::cerr << "warren: " << user_->name() << ": the stored state of '"
-                  << key << "' is not JSON\n";
+        log::error(log::scope{user_->name()},
+                   "the stored state of '{}' is not JSON", key);
         return nullptr;
       }
       entry.version = (*stored)->version;
@@ -242,8 +240,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
     }
     kill_point("after_commit");
     if (store_failing_) {
-      std::cerr << "warren: " << user_->name()
-                << ": the checkpoint store works again\n";
+      log::info(log::scope{user_->name()}, "the checkpoint store works again");
       store_failing_ = false;
     }
     commit_backoff_ = std::chrono::milliseconds{100};
@@ -309,10 +306,10 @@ class stateful_dispatcher : public bridges::delivery_handler {
     // actor's dead-letter queue with the reason (and leaves the outbox once
     // that copy is confirmed).
     auto letter = i->second;
-    std::cerr << "warren: " << user_->name() << ": outbox message "
-              << letter.properties.message_id << " to '" << letter.exchange
-              << "' / '" << letter.routing_key
-              << "' dead-lettered: " << describe(err) << "\n";
+    log::warning(log::scope{user_->name(), letter.properties.message_id},
+                 "outbox message {} to '{}' / '{}' dead-lettered: {}",
+                 letter.properties.message_id, letter.exchange,
+                 letter.routing_key, describe(err));
     auto& h = letter.properties.headers;
     warren::set_field(h, warren::header::error, describe(err));
     warren::set_field(h, warren::header::error_code,
@@ -334,16 +331,16 @@ class stateful_dispatcher : public bridges::delivery_handler {
     auto before = runtime::now_ms() -
                   static_cast<int64_t>(settings_.inbox_retention.count());
     if (auto pruned = store_->prune_inbox(user_->name(), before); !pruned)
-      std::cerr << "warren: " << user_->name()
-                << ": pruning the inbox: " << describe(pruned.error()) << "\n";
+      log::warning(log::scope{user_->name()}, "pruning the inbox: {}",
+                   describe(pruned.error()));
   }
 
   void report_store_error(bridges::consumer_host&, const caf::error& err) {
     if (!store_failing_)
-      std::cerr << "warren: " << user_->name()
-                << ": the checkpoint store failed, nothing is acked until it "
-                   "works again: "
-                << describe(err) << "\n";
+      log::error(log::scope{user_->name()},
+                 "the checkpoint store failed, nothing is acked until it "
+                 "works again: {}",
+                 describe(err));
     store_failing_ = true;
   }
 

@@ -6,13 +6,13 @@
 #include "warren/bridges/consumer.hpp"
 #include "warren/bridges/publisher.hpp"
 #include "warren/bridges/requester.hpp"
+#include "warren/core/log.hpp"
 #include "warren/runtime/call.hpp"
 #include "warren/runtime/supervision/supervisor.hpp"
 
 #include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <caf/all.hpp>
-#include <iostream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -291,7 +291,8 @@ build_tree(const supervisor_config& sc, const config::node_config& cfg,
 
 } // namespace
 
-caf::error node::start(std::chrono::milliseconds ready_timeout) {
+caf::error node::start(std::chrono::milliseconds ready_timeout,
+                       const std::function<bool()>& interrupted) {
   if (running_)
     return caf::none;
   if (auto err = check_kinds(cfg_, kinds_))
@@ -372,6 +373,8 @@ caf::error node::start(std::chrono::milliseconds ready_timeout) {
                 watch.end());
     if (watch.empty() && started == instances)
       break;
+    if (interrupted && interrupted())
+      return make_error(errc::shutting_down, "interrupted while starting");
     if (std::chrono::steady_clock::now() >= deadline)
       return make_error(errc::connection_failed,
                         std::to_string(watch.size() + instances - started) +
@@ -425,8 +428,8 @@ void node::stop() {
   self->request(publisher_, timeout, bridges::drain_atom::value)
     .receive([](caf::ok_atom) {},
              [](const caf::error& err) {
-               std::cerr << "warren: publishes not confirmed in time: "
-                         << describe(err) << "\n";
+               log::warning("publishes not confirmed in time: {}",
+                            describe(err));
              });
   // 4. Close the requester and the publisher.
   for (const auto& a : {requester_, publisher_}) {

@@ -1,11 +1,11 @@
 #include "warren/runtime/supervision/supervisor.hpp"
 
 #include "warren/core/errc.hpp"
+#include "warren/core/log.hpp"
 
 #include <algorithm>
 #include <caf/all.hpp>
 #include <deque>
-#include <iostream>
 #include <random>
 
 namespace warren::runtime {
@@ -103,34 +103,44 @@ class supervisor_actor : public caf::event_based_actor {
 
   void report(kind what, const child_state& c, exit_kind how = {},
               std::string reason = {}, std::chrono::milliseconds delay = {}) {
-    if (options_.log && what != kind::started && what != kind::stopped) {
-      std::cerr << "warren: supervisor '" << spec_.id << "': ";
-      switch (what) {
-        case kind::exited:
-          std::cerr << "child '" << c.def.spec.id << "' exited ("
-                    << to_string(how) << (reason.empty() ? "" : ": ") << reason
-                    << ")";
-          break;
-        case kind::restart_scheduled:
-          std::cerr << "restarting after child '" << c.def.spec.id << "' in "
-                    << delay.count() << " ms";
-          break;
-        case kind::start_failed:
-          std::cerr << "child '" << c.def.spec.id
-                    << "' failed to start: " << reason;
-          break;
-        case kind::removed:
-          std::cerr << "temporary child '" << c.def.spec.id << "' removed";
-          break;
-        default:
-          std::cerr << "giving up: " << reason;
-          break;
-      }
-      std::cerr << "\n";
-    }
+    if (options_.log)
+      log_event(what, c, how, reason, delay);
     if (options_.observer)
       send(options_.observer, supervisor_event{what, spec_.id, c.def.spec.id,
                                                how, delay, std::move(reason)});
+  }
+
+  void log_event(kind what, const child_state& c, exit_kind how,
+                 const std::string& reason, std::chrono::milliseconds delay) {
+    const auto& id = c.def.spec.id;
+    switch (what) {
+      case kind::exited:
+        log::emit(
+          how == exit_kind::abnormal ? log::level::warning : log::level::info,
+          log::scope{}, "supervisor '{}': child '{}' exited ({}{}{})", spec_.id,
+          id, to_string(how), reason.empty() ? "" : ": ", reason);
+        break;
+      case kind::restart_scheduled:
+        log::info("supervisor '{}': restarting after child '{}' in {} ms",
+                  spec_.id, id, delay.count());
+        break;
+      case kind::start_failed:
+        log::error("supervisor '{}': child '{}' failed to start: {}", spec_.id,
+                   id, reason);
+        break;
+      case kind::removed:
+        log::info("supervisor '{}': temporary child '{}' removed", spec_.id,
+                  id);
+        break;
+      case kind::gave_up:
+        log::error("supervisor '{}': giving up: {}", spec_.id, reason);
+        break;
+      case kind::started:
+      case kind::stopped:
+        log::debug("supervisor '{}': child '{}' {}", spec_.id, id,
+                   what == kind::started ? "started" : "stopped");
+        break;
+    }
   }
 
   caf::error start_child(std::size_t i) {

@@ -17,6 +17,7 @@
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/config/actor.hpp"
+#include "warren/config/log.hpp"
 #include "warren/config/store.hpp"
 #include "warren/config/supervision.hpp"
 
@@ -69,6 +70,7 @@ struct node_config {
   /// restart in 5 s) over every actor.
   supervisor_config supervision;
   store_config store;
+  log_config log;
 };
 
 /// Reads and validates the config file at `path`.

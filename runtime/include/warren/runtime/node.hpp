@@ -65,8 +65,11 @@ class node {
 
   /// Spawns everything and waits up to `ready_timeout` for every consumer to
   /// be consuming. On timeout the node keeps trying in the background and the
-  /// error says which consumers are not ready.
-  caf::error start(std::chrono::milliseconds ready_timeout);
+  /// error says which consumers are not ready. `interrupted`, when set, is
+  /// asked while waiting; when it returns true the wait ends with
+  /// `errc::shutting_down` (the node runs on; stop it).
+  caf::error start(std::chrono::milliseconds ready_timeout,
+                   const std::function<bool()>& interrupted = {});
 
   /// Graceful stop (see above). Idempotent.
   void stop();

@@ -1,0 +1,134 @@
+// `$.actors[]`: the actors a node runs. Kind-specific `options` are checked
+// later, by the kind's descriptor (warren::registry), once plugins are
+// loaded.
+
+#include "json.hpp"
+#include "sections.hpp"
+
+namespace warren::config::detail {
+
+namespace json = boost::json;
+
+namespace {
+
+bool takes_handler(const std::string& kind) {
+  return kind == service_kind || kind == subscriber_kind;
+}
+
+void read_handler(object_reader& obj, actor_spec& spec) {
+  auto& r = obj.reader();
+  if (!r.ok())
+    return;
+  if (!takes_handler(spec.kind)) {
+    if (obj.find("handler"))
+      r.fail(obj.path_of("handler"),
+             "only the kinds \"service\" and \"subscriber\" take a handler "
+             "(this actor's kind is \"" +
+               spec.kind + "\")");
+    return;
+  }
+  if (!obj.find("handler")) {
+    r.fail(obj.path_of("handler"), "required key is missing (kind \"" +
+                                     spec.kind + "\" needs a handler)");
+    return;
+  }
+  obj.string("handler", spec.handler, text_rule::non_empty);
+}
+
+void read_actor_queue(object_reader& obj, actor_spec& spec) {
+  auto& r = obj.reader();
+  if (auto v = obj.find("queue")) {
+    if (auto name = entity_name(r, obj.path_of("queue"), *v))
+      spec.queue = std::move(*name);
+    return;
+  }
+  // The name doubles as the queue name, so it must also be a valid one.
+  if (auto v = obj.find("name"))
+    if (auto name = entity_name(r, obj.path_of("name"), *v))
+      spec.queue = std::move(*name);
+}
+
+/// Two actors on one queue would split its messages between unrelated
+/// kinds; several consumers of one kind is what `instances` is for.
+void check_actor_unique(config_reader& r, const object_reader& obj,
+                        const actor_spec& spec,
+                        const std::vector<actor_spec>& earlier) {
+  for (std::size_t i = 0; i < earlier.size() && r.ok(); ++i) {
+    if (earlier[i].name == spec.name)
+      r.fail(obj.path_of("name"), "duplicate actor name \"" + spec.name +
+                                    "\" (already used at " +
+                                    element_path("$.actors", i) + ")");
+    else if (earlier[i].queue == spec.queue)
+      r.fail(obj.find("queue") ? obj.path_of("queue") : obj.path_of("name"),
+             "queue \"" + spec.queue + "\" is already consumed by actor \"" +
+               earlier[i].name + "\" (" + element_path("$.actors", i) +
+               "); use \"instances\" for several consumers of one kind");
+  }
+}
+
+/// `actors[].retry`: {"immediate": n, "delays_ms": [ms, ...]}.
+void read_retry(object_reader& actor, retry_policy& out) {
+  auto obj = actor.object("retry");
+  if (!obj)
+    return;
+  obj->allow({"immediate", "delays_ms"});
+  obj->integer("immediate", {0, 100}, out.immediate);
+  const auto* arr = obj->array("delays_ms");
+  if (arr == nullptr)
+    return;
+  auto path = obj->path_of("delays_ms");
+  if (arr->size() > max_retry_steps) {
+    obj->reader().fail(path, "expected at most " +
+                               std::to_string(max_retry_steps) +
+                               " delays, found " + std::to_string(arr->size()));
+    return;
+  }
+  out.delays.clear();
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    // Up to one day: RabbitMQ takes TTLs in milliseconds as 32-bit values.
+    auto ms =
+      obj->reader().integer((*arr)[i], element_path(path, i), {1, 86400000});
+    if (!ms)
+      return;
+    out.delays.push_back(std::chrono::milliseconds{*ms});
+  }
+}
+
+void read_actor(config_reader& r, const json::value& v, const std::string& path,
+                std::vector<actor_spec>& out) {
+  auto obj = r.object(v, path);
+  if (!obj)
+    return;
+  obj->allow({"name", "kind", "handler", "queue", "prefetch", "instances",
+              "retry", "commit", "options"});
+  actor_spec spec;
+  if (auto name = obj->require("name"))
+    if (auto text = plain_name(r, obj->path_of("name"), *name, max_actor_name))
+      spec.name = std::move(*text);
+  if (obj->require("kind"))
+    obj->string("kind", spec.kind, text_rule::non_empty);
+  read_handler(*obj, spec);
+  read_actor_queue(*obj, spec);
+  check_actor_unique(r, *obj, spec, out);
+  obj->integer("prefetch", {1, 65535}, spec.prefetch);
+  obj->integer("instances", {1, 64}, spec.instances);
+  read_retry(*obj, spec.retry);
+  if (auto commit = obj->object("commit")) {
+    commit->allow({"max_batch", "max_delay_ms"});
+    commit->integer("max_batch", {1, 10000}, spec.commit.max_batch);
+    commit->millis("max_delay_ms", {0, 60000}, spec.commit.max_delay);
+  }
+  if (auto options = obj->object("options"))
+    spec.options = options->json();
+  out.push_back(std::move(spec));
+}
+
+} // namespace
+
+void read_actors(config_reader& r, const json::array& arr,
+                 std::vector<actor_spec>& out) {
+  for (std::size_t i = 0; i < arr.size() && r.ok(); ++i)
+    read_actor(r, arr[i], element_path("$.actors", i), out);
+}
+
+} // namespace warren::config::detail
