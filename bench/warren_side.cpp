@@ -108,7 +108,8 @@ void delete_queues(const config::node_config& cfg, const std::string& queue) {
 // Publishes `total` messages in batches of `batch` (one request and one
 // answer per batch, as the raw loop waits for confirms per 100), keeping up
 // to `window` batches outstanding, until all are confirmed.
-caf::behavior publish_driver(caf::event_based_actor* self, caf::actor publisher,
+caf::behavior publish_driver(caf::event_based_actor* self,
+                             bridges::publisher_actor publisher,
                              warren::outgoing_message prototype,
                              std::size_t total, std::size_t batch,
                              std::size_t window,
@@ -291,14 +292,13 @@ double stateful_recovery(const std::string& uri, const std::string& queue,
     auto store = runtime::checkpoint_store::open(settings);
     if (!store)
       throw std::runtime_error(describe(store.error()));
-    runtime::commit_batch batch;
-    batch.actor = queue;
+    runtime::unit_of_work work{queue};
     for (std::size_t i = 0; i < states; ++i) {
-      batch.states.push_back({"key-" + std::to_string(i), 1,
-                              R"({"count":)" + std::to_string(i) + "}"});
-      batch.inbox.push_back("message-" + std::to_string(i));
+      work.put_state({"key-" + std::to_string(i), 1,
+                      R"({"count":)" + std::to_string(i) + "}"});
+      work.applied("message-" + std::to_string(i));
     }
-    if (auto err = (*store)->commit(batch))
+    if (auto err = (*store)->commit(work))
       throw std::runtime_error(describe(err));
   }
   auto cfg = make_config(uri);

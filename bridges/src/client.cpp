@@ -1,15 +1,16 @@
 #include "warren/bridges/client.hpp"
 
+#include "owner/call_client.hpp"
+#include "owner/connection_core.hpp"
 #include "warren/core/errc.hpp"
-#include "wire/amqp_connection.hpp"
 
 #include <boost/json/parse.hpp>
+#include <optional>
 
 namespace warren::bridges {
 
 namespace {
 
-constexpr uint16_t confirm_channel = 2;
 constexpr uint16_t reply_channel = 4;
 constexpr uint16_t receive_channel = 5;
 
@@ -33,155 +34,136 @@ envelope with_parsed_body(envelope env) {
   return env;
 }
 
+// A tool's publishes fail rather than wait: it does not reconnect.
+detail::confirm_policy client_policy() {
+  detail::confirm_policy p;
+  p.wait_while_disconnected = false;
+  p.republish_after_loss = false;
+  return p;
+}
+
 } // namespace
+
+// The connection, and what the events waited for have brought so far.
+struct blocking_client::state : detail::event_sink {
+  explicit state(const broker_settings& settings)
+    : core(settings, client_policy(), settings.connection_name),
+      calls("warren.reply.tool." + make_message_id().substr(0, 12),
+            reply_channel) {
+    // Nothing else to do.
+  }
+
+  void on_delivery(envelope&& msg, uint16_t channel) override {
+    if (channel == reply_channel) {
+      calls.on_reply(msg);
+    } else if (channel == receive_channel && taking) {
+      msg.queue = taking_queue;
+      taken.push_back(with_parsed_body(std::move(msg)));
+      last_taken = clock_type::now();
+    }
+  }
+
+  void on_consumer_cancelled(const std::string&) override {
+    failure = make_error(errc::not_found,
+                         "the broker cancelled the consumer (queue deleted?)");
+  }
+
+  caf::error on_channel_closed(uint16_t channel, int reply_code,
+                               const std::string& reason) override {
+    failure = make_error(errc_of_reply_code(reply_code),
+                         "the broker closed the channel: " + reason);
+    if (channel == reply_channel)
+      calls.on_channel_closed(failure);
+    return caf::none;
+  }
+
+  /// Reads events until `done()` holds; `timeout` (an error) at `deadline`.
+  caf::error wait_until(const std::function<bool()>& done,
+                        clock_type::time_point deadline, caf::error timeout) {
+    for (;;) {
+      if (done())
+        return caf::none;
+      if (failure)
+        return std::exchange(failure, caf::error{});
+      auto left = remaining(deadline);
+      if (left.count() == 0)
+        return timeout;
+      core.conn().wait_readable(left, -1);
+      int events = 0;
+      if (auto lost = core.pump(*this, 256, events)) {
+        core.drop(*lost);
+        return make_error(errc::connection_lost, *lost);
+      }
+    }
+  }
+
+  detail::connection_core core;
+  detail::call_client calls;
+  caf::error failure;
+  bool taking = false;
+  std::string taking_queue;
+  std::string taking_tag;
+  std::vector<envelope> taken;
+  clock_type::time_point last_taken;
+};
 
 caf::expected<std::unique_ptr<blocking_client>>
 blocking_client::connect(const broker_settings& settings) {
-  auto conn = std::make_unique<detail::amqp_connection>(settings);
-  if (auto err = conn->connect())
+  auto st = std::make_unique<state>(settings);
+  if (auto err = st->core.connect(topology{}))
     return err;
-  return std::unique_ptr<blocking_client>{new blocking_client(std::move(conn))};
+  return std::unique_ptr<blocking_client>{new blocking_client(std::move(st))};
 }
 
-blocking_client::blocking_client(std::unique_ptr<detail::amqp_connection> conn)
-  : conn_(std::move(conn)) {
+blocking_client::blocking_client(std::unique_ptr<state> st)
+  : st_(std::move(st)) {
   // Nothing else to do.
 }
 
-blocking_client::~blocking_client() = default;
-
-caf::error blocking_client::declare(const topology& topo) {
-  return conn_->declare(topo);
+blocking_client::~blocking_client() {
+  st_->core.close();
 }
 
-caf::error blocking_client::ensure_confirm_channel() {
-  if (confirm_channel_open_)
-    return caf::none;
-  if (auto err = conn_->open_channel(confirm_channel))
-    return err;
-  if (auto err = conn_->confirm_select(confirm_channel))
-    return err;
-  confirm_channel_open_ = true;
-  return caf::none;
+caf::error blocking_client::declare(const topology& topo) {
+  return st_->core.conn().declare(topo);
 }
 
 caf::error blocking_client::publish(const outgoing_message& msg,
                                     std::chrono::milliseconds timeout) {
-  std::vector<envelope> ignored;
-  return publish_and_confirm(msg, clock_type::now() + timeout, ignored);
-}
-
-caf::error
-blocking_client::publish_and_confirm(const outgoing_message& msg,
-                                     clock_type::time_point deadline,
-                                     std::vector<envelope>& deliveries) {
-  if (auto err = ensure_confirm_channel())
+  // Shared with the callback, which outlives this call when it times out.
+  auto result = std::make_shared<std::optional<caf::error>>();
+  if (auto lost = st_->core.publish(
+        msg, [result](const caf::error& err) { *result = err; }))
+    return make_error(errc::connection_lost, *lost);
+  if (auto err = st_->wait_until(
+        [&result] { return result->has_value(); }, clock_type::now() + timeout,
+        make_error(errc::timeout, "no publisher confirm in time")))
     return err;
-  if (auto err = conn_->publish(confirm_channel, msg))
-    return err;
-  auto tag = next_tag_++;
-  std::string returned;
-  for (;;) {
-    auto left = remaining(deadline);
-    if (left.count() == 0)
-      return make_error(errc::timeout, "no publisher confirm in time");
-    if (!conn_->wait_readable(left, -1))
-      continue;
-    for (;;) {
-      auto ev = conn_->next_event();
-      using kind = detail::amqp_event::kind;
-      if (ev.what == kind::none)
-        break;
-      if (ev.what == kind::delivery) {
-        // E.g. the reply to a persistent request, which often comes before
-        // the request's confirm (that waits for the disk).
-        deliveries.push_back(std::move(ev.message));
-      } else if (ev.what == kind::returned) {
-        returned = ev.reason;
-      } else if (ev.what == kind::confirm && ev.channel == confirm_channel &&
-                 (ev.delivery_tag == tag ||
-                  (ev.multiple && ev.delivery_tag >= tag))) {
-        if (!ev.ack)
-          return make_error(errc::publish_nacked,
-                            "the broker nacked the message");
-        if (!returned.empty())
-          return make_error(errc::unroutable,
-                            "no queue took the message (exchange '" +
-                              msg.exchange + "', routing key '" +
-                              msg.routing_key + "'): " + returned);
-        return caf::none;
-      } else if (ev.what == kind::channel_closed) {
-        if (ev.channel == confirm_channel)
-          confirm_channel_open_ = false;
-        return make_error(errc::topology_failed,
-                          "the broker closed the channel: " + ev.reason);
-      } else if (ev.what == kind::connection_lost) {
-        return make_error(errc::connection_lost, ev.reason);
-      }
-    }
-  }
+  return **result;
 }
 
 caf::expected<envelope>
 blocking_client::call(outgoing_message request,
                       std::chrono::milliseconds timeout) {
-  auto result = call_once(std::move(request), timeout);
-  // Closing the channel ends its consumer; the exclusive reply queue goes
-  // with it (auto-delete), so every call starts clean.
-  if (conn_->connected())
-    conn_->close_channel(reply_channel);
-  return result;
-}
-
-caf::expected<envelope>
-blocking_client::call_once(outgoing_message request,
-                           std::chrono::milliseconds timeout) {
-  queue_spec reply;
-  reply.durable = false;
-  reply.exclusive = true;
-  reply.auto_delete = true;
-  reply.dead_letter_queue = false;
-  auto reply_queue = conn_->declare_queue(reply);
-  if (!reply_queue)
-    return reply_queue.error();
-  if (auto err = conn_->open_channel(reply_channel))
-    return err;
-  auto tag = conn_->consume(reply_channel, *reply_queue, true, true);
-  if (!tag)
-    return tag.error();
-  request.properties.reply_to = *reply_queue;
-  if (request.properties.correlation_id.empty())
-    request.properties.correlation_id = make_message_id();
-  if (request.properties.message_id.empty())
-    request.properties.message_id = request.properties.correlation_id;
+  if (!st_->calls.is_open())
+    if (auto err = st_->calls.open(st_->core.conn()))
+      return err;
   auto deadline = clock_type::now() + timeout;
-  const auto& cid = request.properties.correlation_id;
-  std::vector<envelope> early;
-  if (auto err = publish_and_confirm(request, deadline, early))
+  auto reply = std::make_shared<std::optional<caf::expected<envelope>>>();
+  auto confirmed = st_->calls.prepare(
+    request, deadline, [reply](caf::expected<envelope> r) { *reply = r; });
+  if (auto lost = st_->core.publish(std::move(request), std::move(confirmed)))
+    return make_error(errc::connection_lost, *lost);
+  if (auto err = st_->wait_until(
+        [&reply] { return reply->has_value(); }, deadline,
+        make_error(errc::timeout, "no reply within " +
+                                    std::to_string(timeout.count()) + " ms"))) {
+    st_->calls.expire(std::chrono::milliseconds{0}); // Forget the call.
     return err;
-  for (auto& env : early)
-    if (env.properties.correlation_id == cid)
-      return with_parsed_body(std::move(env));
-  for (;;) {
-    auto left = remaining(deadline);
-    if (left.count() == 0)
-      return make_error(errc::timeout, "no reply within " +
-                                         std::to_string(timeout.count()) +
-                                         " ms");
-    if (!conn_->wait_readable(left, -1))
-      continue;
-    for (;;) {
-      auto ev = conn_->next_event();
-      using kind = detail::amqp_event::kind;
-      if (ev.what == kind::none)
-        break;
-      if (ev.what == kind::delivery &&
-          ev.message.properties.correlation_id == cid)
-        return with_parsed_body(std::move(ev.message));
-      if (ev.what == kind::channel_closed || ev.what == kind::connection_lost)
-        return make_error(errc::connection_lost, ev.reason);
-    }
   }
+  if (!**reply)
+    return (*reply)->error();
+  return with_parsed_body(std::move(***reply));
 }
 
 caf::expected<std::vector<envelope>>
@@ -202,77 +184,75 @@ blocking_client::receive(const std::string& queue, std::size_t max,
 caf::expected<std::vector<envelope>>
 blocking_client::take(const std::string& queue, std::size_t max,
                       std::chrono::milliseconds idle_timeout) {
-  std::vector<envelope> result;
   if (max == 0)
-    return result;
-  if (auto err = conn_->open_channel(receive_channel))
+    return std::vector<envelope>{};
+  auto& conn = st_->core.conn();
+  if (auto err = conn.open_channel(receive_channel))
     return err;
   // Prefetch exactly `max` and settle everything at the end: acking as they
   // come would let the broker send more than we take, and those deliveries
   // would still be buffered when the channel number is reused.
   max = std::min<std::size_t>(max, 65535);
-  if (auto err = conn_->qos(receive_channel, static_cast<uint16_t>(max)))
+  if (auto err = conn.qos(receive_channel, static_cast<uint16_t>(max)))
     return err;
-  auto tag = conn_->consume(receive_channel, queue, false, false);
+  auto tag = conn.consume(receive_channel, queue, false, false);
   if (!tag)
     return tag.error();
-  taking_tag_ = *tag;
-  auto deadline = clock_type::now() + idle_timeout;
-  while (result.size() < max) {
-    auto left = remaining(deadline);
-    if (left.count() == 0)
+  st_->taking = true;
+  st_->taking_queue = queue;
+  st_->taking_tag = *tag;
+  st_->taken.clear();
+  st_->last_taken = clock_type::now();
+  // Until `max` arrived, or none for `idle_timeout`.
+  for (;;) {
+    auto before = st_->taken.size();
+    auto err = st_->wait_until(
+      [&] { return st_->taken.size() >= max || st_->taken.size() != before; },
+      st_->last_taken + idle_timeout, caf::error{});
+    if (err)
+      return err;
+    if (st_->taken.size() >= max || st_->taken.size() == before)
       break;
-    if (!conn_->wait_readable(left, -1))
-      continue;
-    for (;;) {
-      auto ev = conn_->next_event();
-      using kind = detail::amqp_event::kind;
-      if (ev.what == kind::none)
-        break;
-      if (ev.what == kind::delivery && ev.channel == receive_channel) {
-        ev.message.queue = queue;
-        result.push_back(with_parsed_body(std::move(ev.message)));
-        deadline = clock_type::now() + idle_timeout;
-        if (result.size() >= max)
-          break;
-      } else if (ev.what == kind::channel_closed ||
-                 ev.what == kind::connection_lost) {
-        return make_error(errc::connection_lost, ev.reason);
-      }
-    }
   }
-  if (auto err = conn_->cancel(receive_channel, taking_tag_))
+  if (auto err = conn.cancel(receive_channel, st_->taking_tag))
     return err;
+  // Deliveries that raced the cancel stay unacked; `settle` returns them.
+  auto result = std::move(st_->taken);
+  st_->taken.clear();
+  if (result.size() > max)
+    result.resize(max);
   return result;
 }
 
 caf::error blocking_client::settle(const std::vector<uint64_t>& done) {
-  if (taking_tag_.empty())
+  if (!st_->taking)
     return caf::none;
-  taking_tag_.clear();
+  st_->taking = false;
+  st_->taking_tag.clear();
+  auto& conn = st_->core.conn();
   for (auto tag : done)
-    if (auto err = conn_->ack(receive_channel, tag, false))
+    if (auto err = conn.ack(receive_channel, tag, false))
       return err;
   // Closing the channel returns every delivery still unacked to the queue.
-  return conn_->close_channel(receive_channel);
+  return conn.close_channel(receive_channel);
 }
 
 caf::expected<uint32_t>
 blocking_client::message_count(const std::string& queue) {
-  return conn_->queue_message_count(queue);
+  return st_->core.conn().queue_message_count(queue);
 }
 
 caf::expected<uint32_t>
 blocking_client::consumer_count(const std::string& queue) {
-  return conn_->queue_consumer_count(queue);
+  return st_->core.conn().queue_consumer_count(queue);
 }
 
 caf::expected<uint32_t> blocking_client::purge(const std::string& queue) {
-  return conn_->purge(queue);
+  return st_->core.conn().purge(queue);
 }
 
 caf::error blocking_client::delete_queue(const std::string& queue) {
-  return conn_->delete_queue(queue);
+  return st_->core.conn().delete_queue(queue);
 }
 
 } // namespace warren::bridges

@@ -1,28 +1,23 @@
 #include "warren/bridges/publisher.hpp"
 
-#include "owner/confirm_tracker.hpp"
-#include "owner/connection_actor.hpp"
+#include "owner/connection_owner.hpp"
 #include "warren/core/errc.hpp"
-#include "warren/core/log.hpp"
 
 #include <caf/all.hpp>
-#include <deque>
+#include <memory>
 
 namespace warren::bridges {
 
 namespace {
 
-constexpr uint16_t publish_channel = 2;
-// While messages wait or confirms are due, poll without sleeping; otherwise
-// sleep up to this long (heartbeats are serviced at least this often).
-constexpr std::chrono::milliseconds idle_poll{200};
-// Events read per poll before the mailbox gets its turn again.
-constexpr int events_per_poll = 512;
+using publisher_impl_actor =
+  publisher_actor::extend<caf::reacts_to<poll_atom>,
+                          caf::reacts_to<reconnect_atom>>;
 
 // The requester of one publish request, shared by the messages of a batch:
 // answered once, when the last of them is settled (or the first fails).
 struct publish_request {
-  caf::response_promise promise;
+  caf::typed_response_promise<caf::ok_atom> promise;
   std::size_t remaining = 0;
   bool answered = false;
 
@@ -39,212 +34,118 @@ struct publish_request {
   }
 };
 
-// A message and who waits for it, before and after it is published.
-struct pending_publish {
-  outgoing_message msg;
-  std::shared_ptr<publish_request> request;
-};
+// Publishes wait for the connection, and unconfirmed ones go out again
+// after a reconnect: at least once.
+detail::confirm_policy publisher_policy(std::size_t max_unconfirmed) {
+  detail::confirm_policy p;
+  p.wait_while_disconnected = true;
+  p.republish_after_loss = true;
+  p.max_unconfirmed = max_unconfirmed;
+  return p;
+}
 
-class publisher_impl : public detail::connection_actor {
+class publisher_impl : public detail::connection_owner<publisher_impl_actor> {
  public:
   publisher_impl(caf::actor_config& cfg, publisher_config config)
-    : connection_actor(cfg), config_(std::move(config)), conn_(config_.broker) {
+    : connection_owner(cfg, config.broker, config.topo,
+                       publisher_policy(config.max_unconfirmed), "publisher") {
     set_exit_handler([this](const caf::exit_msg& msg) {
-      fail_all(make_error(errc::shutting_down, "publisher stopped"));
-      conn_.close();
+      auto stopped = make_error(errc::shutting_down, "publisher stopped");
+      answer_drains(stopped);
+      core_.confirms().fail_all(stopped);
+      core_.close();
       quit(msg.reason);
     });
   }
 
-  caf::behavior make_behavior() override {
-    send(this, reconnect_atom::value);
+  behavior_type make_behavior() override {
+    start_connecting();
     return {
       [this](publish_atom, outgoing_message& msg) -> caf::result<caf::ok_atom> {
-        auto request = std::make_shared<publish_request>();
-        request->promise = make_response_promise();
-        request->remaining = 1;
-        waiting_.push_back(pending_publish{std::move(msg), request});
-        publish_waiting();
+        auto request = new_request(1);
+        submit(std::move(msg), request);
         return request->promise;
       },
       [this](publish_atom, publish_batch& batch) -> caf::result<caf::ok_atom> {
         if (batch.messages.empty())
           return caf::ok_atom::value;
-        auto request = std::make_shared<publish_request>();
-        request->promise = make_response_promise();
-        request->remaining = batch.messages.size();
+        auto request = new_request(batch.messages.size());
         for (auto& msg : batch.messages)
-          waiting_.push_back(pending_publish{std::move(msg), request});
-        publish_waiting();
+          submit(std::move(msg), request);
         return request->promise;
       },
       [this](drain_atom) -> caf::result<caf::ok_atom> {
-        if (unconfirmed_.empty() && waiting_.empty())
+        if (core_.confirms().idle())
           return caf::ok_atom::value;
-        auto promise = make_response_promise();
-        drains_.push_back(promise);
-        return promise;
+        drains_.push_back(make_response_promise<caf::ok_atom>());
+        return drains_.back();
       },
-      [this](stats_atom) -> publisher_stats {
-        stats_.unconfirmed = unconfirmed_.size();
-        stats_.waiting = waiting_.size();
-        stats_.connected = conn_.connected();
-        return stats_;
-      },
-      [this](poll_atom) {
-        poll_started();
-        poll();
-      },
-      [this](reconnect_atom) { reconnect(); },
+      [this](stats_atom) -> publisher_stats { return stats(); },
+      [this](poll_atom) { handle_poll(); },
+      [this](reconnect_atom) { handle_reconnect(); },
     };
   }
 
+ protected:
+  void on_connection_lost(const std::string&) override {
+    // The confirm channel keeps every unconfirmed message for the next
+    // connection.
+  }
+
+  void on_idle() override {
+    if (core_.confirms().idle())
+      answer_drains(caf::none);
+  }
+
  private:
-  void reconnect() {
-    if (conn_.connected())
-      return;
-    auto err = conn_.connect();
-    if (!err)
-      err = conn_.declare(config_.topo);
-    if (!err)
-      err = conn_.open_channel(publish_channel);
-    if (!err)
-      err = conn_.confirm_select(publish_channel);
-    if (err) {
-      conn_.destroy();
-      auto delay = next_backoff(config_.broker);
-      log::warning("publisher cannot connect ({}); retrying in {} ms",
-                   describe(err), delay.count());
-      delayed_send(this, delay, reconnect_atom::value);
-      return;
-    }
-    if (stats_.reconnects++ > 0 || !unconfirmed_.empty())
-      log::info("publisher connected to {}", conn_.endpoint_name());
-    reset_backoff();
-    publish_waiting();
-    schedule_poll();
+  std::shared_ptr<publish_request> new_request(std::size_t messages) {
+    auto request = std::make_shared<publish_request>();
+    request->promise = make_response_promise<caf::ok_atom>();
+    request->remaining = messages;
+    return request;
   }
 
-  void connection_lost(const std::string& why) {
-    log::warning("publisher lost its connection: {}", why);
-    conn_.destroy();
-    // Unconfirmed messages go back to the front, in their original order.
-    auto back = unconfirmed_.take_unsettled();
-    stats_.republished += back.size();
-    for (auto i = back.rbegin(); i != back.rend(); ++i)
-      waiting_.push_front(std::move(i->payload));
-    delayed_send(this, next_backoff(config_.broker), reconnect_atom::value);
+  void submit(outgoing_message msg,
+              const std::shared_ptr<publish_request>& request) {
+    publish(std::move(msg), [this, request](const caf::error& err) {
+      request->settle(err);
+      if (core_.confirms().idle())
+        answer_drains(caf::none);
+    });
   }
 
-  void publish_waiting() {
-    if (!conn_.connected())
-      return;
-    while (!waiting_.empty() && unconfirmed_.size() < config_.max_unconfirmed) {
-      auto& next = waiting_.front();
-      if (auto err = conn_.publish(publish_channel, next.msg)) {
-        connection_lost(describe(err));
-        return;
-      }
-      ++stats_.published;
-      auto id = next.msg.properties.message_id;
-      unconfirmed_.add(std::move(id), std::move(next));
-      waiting_.pop_front();
-    }
-    schedule_poll();
+  publisher_stats stats() {
+    const auto& c = core_.confirms().stats();
+    publisher_stats st;
+    st.published = c.published;
+    st.confirmed = c.confirmed;
+    st.nacked = c.nacked;
+    st.returned = c.returned;
+    st.republished = c.republished;
+    st.channel_errors = c.channel_errors;
+    st.reconnects = reconnects();
+    st.unconfirmed = core_.confirms().unconfirmed();
+    st.waiting = core_.confirms().waiting();
+    st.connected = !core_.down();
+    st.blocked = core_.blocked();
+    return st;
   }
 
-  void poll() {
-    if (!conn_.connected())
-      return;
-    auto busy = !unconfirmed_.empty() || !waiting_.empty();
-    wait_for_io(conn_, busy ? std::chrono::milliseconds{50} : idle_poll);
-    for (int i = 0; i < events_per_poll; ++i) {
-      auto ev = conn_.next_event();
-      using kind = detail::amqp_event::kind;
-      if (ev.what == kind::none)
-        break;
-      switch (ev.what) {
-        case kind::confirm:
-          on_confirm(ev.delivery_tag, ev.multiple, ev.ack);
-          break;
-        case kind::returned:
-          on_return(ev);
-          break;
-        case kind::channel_closed:
-        case kind::connection_lost:
-          // A closed publish channel loses its confirm state: start over on
-          // a fresh connection so delivery tags restart cleanly.
-          connection_lost(ev.reason);
-          return;
-        default:
-          break;
-      }
-    }
-    publish_waiting();
-    if (unconfirmed_.empty() && waiting_.empty())
-      answer_drains();
-    schedule_poll();
-  }
-
-  void on_confirm(uint64_t tag, bool multiple, bool ack) {
-    unconfirmed_.confirm(
-      tag, multiple, ack, [this](auto& entry, detail::confirm_result result) {
-        auto& p = entry.payload;
-        switch (result) {
-          case detail::confirm_result::confirmed:
-            ++stats_.confirmed;
-            p.request->settle(caf::none);
-            break;
-          case detail::confirm_result::nacked:
-            ++stats_.nacked;
-            p.request->settle(
-              make_error(errc::publish_nacked, "broker nacked message " +
-                                                 p.msg.properties.message_id));
-            break;
-          case detail::confirm_result::returned:
-            ++stats_.returned;
-            p.request->settle(
-              make_error(errc::unroutable,
-                         "no queue took the message sent to exchange '" +
-                           p.msg.exchange + "' with routing key '" +
-                           p.msg.routing_key + "': " + entry.return_reason));
-            break;
-        }
-      });
-  }
-
-  void on_return(const detail::amqp_event& ev) {
-    unconfirmed_.returned(ev.message.properties.message_id, ev.reason);
-  }
-
-  void answer_drains() {
+  void answer_drains(const caf::error& err) {
     for (auto& promise : drains_)
-      promise.deliver(caf::ok_atom::value);
+      if (err)
+        promise.deliver(err);
+      else
+        promise.deliver(caf::ok_atom::value);
     drains_.clear();
   }
 
-  void fail_all(const caf::error& err) {
-    for (auto& e : unconfirmed_.take_unsettled())
-      e.payload.request->settle(err);
-    for (auto& p : waiting_)
-      p.request->settle(err);
-    waiting_.clear();
-    for (auto& promise : drains_)
-      promise.deliver(err);
-    drains_.clear();
-  }
-
-  publisher_config config_;
-  detail::amqp_connection conn_;
-  detail::confirm_tracker<pending_publish> unconfirmed_;
-  std::deque<pending_publish> waiting_;
-  std::vector<caf::response_promise> drains_;
-  publisher_stats stats_;
+  std::vector<caf::typed_response_promise<caf::ok_atom>> drains_;
 };
 
 } // namespace
 
-caf::actor spawn_publisher(caf::actor_system& sys, publisher_config cfg) {
+publisher_actor spawn_publisher(caf::actor_system& sys, publisher_config cfg) {
   return sys.spawn<publisher_impl, caf::detached>(std::move(cfg));
 }
 

@@ -48,8 +48,25 @@ const char* to_string(errc code) noexcept {
       return "supervisor_gave_up";
     case errc::store_failed:
       return "store_failed";
+    case errc::not_found:
+      return "not_found";
+    case errc::access_refused:
+      return "access_refused";
+    case errc::channel_error:
+      return "channel_error";
   }
   return "unknown_error";
+}
+
+errc errc_of_reply_code(int reply_code) noexcept {
+  switch (reply_code) {
+    case 404:
+      return errc::not_found;
+    case 403:
+      return errc::access_refused;
+    default:
+      return errc::channel_error;
+  }
 }
 
 caf::error make_error(errc code, std::string what) {

@@ -222,7 +222,7 @@ void publish_across_broker_restart(const std::string& how,
     std::this_thread::sleep_for(3s);
   }
   auto publisher = bridges::spawn_publisher(sys, pc);
-  exit_guard stop_publisher{sys, publisher};
+  exit_guard stop_publisher{sys, caf::actor_cast<caf::actor>(publisher)};
 
   // The broker restart runs beside the publishing loop.
   std::atomic<bool> bounce_done{false};

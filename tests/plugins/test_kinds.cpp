@@ -30,8 +30,7 @@
 //                   the actor quit (abnormally) unless the message is a
 //                   redelivery.
 
-#include "warren/bridges/atoms.hpp"
-#include "warren/bridges/consumer.hpp"
+#include "warren/core/delivery.hpp"
 #include "warren/core/errc.hpp"
 #include "warren/runtime/actor.hpp"
 #include "warren/runtime/registry.hpp"
@@ -348,11 +347,11 @@ class counter : public warren::stateful_actor<counter_state> {
   std::string downstream_;
 };
 
-caf::behavior raw_kind(caf::event_based_actor* self,
-                       const warren::actor_init& init) {
+warren::delivery_actor::behavior_type
+raw_kind(warren::delivery_actor::pointer self, const warren::actor_init& init) {
   auto rec = std::make_shared<recorder>(init.options);
   return {
-    [self, rec](warren::bridges::deliver_atom,
+    [self, rec](warren::deliver_atom,
                 const warren::envelope& env) -> warren::outcome {
       using warren::outcome;
       if (env.properties.type == "die" && !env.redelivered) {

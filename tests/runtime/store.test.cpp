@@ -93,13 +93,12 @@ TEST_CASE("a commit writes state, inbox and outbox together, and reads see "
   auto path = scratch("commit") + "/warren.db";
   {
     auto store = open_ok(path);
-    commit_batch batch;
-    batch.actor = "bank";
-    batch.states.push_back({"acct-1", 1, R"({"balance":5})"});
-    batch.inbox.push_back("m-1");
-    batch.outbox.push_back({0, "", sample_message()});
-    REQUIRE_FALSE(store->commit(batch));
-    CHECK(batch.outbox[0].id > 0);
+    unit_of_work work{"bank"};
+    work.put_state({"acct-1", 1, R"({"balance":5})"});
+    work.applied("m-1");
+    work.send(sample_message());
+    REQUIRE_FALSE(store->commit(work));
+    CHECK(work.outbox()[0].id > 0);
   }
   auto store = open_ok(path);
   auto state = store->load("bank", "acct-1");
@@ -124,11 +123,10 @@ TEST_CASE("a failed commit writes nothing", "[store]") {
   open_ok(path);
   // A read-only connection cannot write: the whole batch fails.
   auto store = open_ok(path, true);
-  commit_batch batch;
-  batch.actor = "bank";
-  batch.states.push_back({"acct-1", 1, "{}"});
-  batch.inbox.push_back("m-1");
-  auto err = store->commit(batch);
+  unit_of_work work{"bank"};
+  work.put_state({"acct-1", 1, "{}"});
+  work.applied("m-1");
+  auto err = store->commit(work);
   REQUIRE(err);
   CHECK(code_of(err) == errc::store_failed);
   auto writer = open_ok(path);
@@ -138,10 +136,10 @@ TEST_CASE("a failed commit writes nothing", "[store]") {
 
 TEST_CASE("the inbox forgets ids older than the retention", "[store]") {
   auto store = open_ok(scratch("prune") + "/warren.db");
-  commit_batch batch;
-  batch.actor = "a";
-  batch.inbox = {"old-1", "old-2"};
-  REQUIRE_FALSE(store->commit(batch));
+  unit_of_work work{"a"};
+  work.applied("old-1");
+  work.applied("old-2");
+  REQUIRE_FALSE(store->commit(work));
   auto pruned = store->prune_inbox("a", now_ms() + 1000);
   REQUIRE(pruned);
   CHECK(*pruned == 2);
@@ -150,10 +148,10 @@ TEST_CASE("the inbox forgets ids older than the retention", "[store]") {
 
 TEST_CASE("listing actors and keys for inspection", "[store]") {
   auto store = open_ok(scratch("list") + "/warren.db");
-  commit_batch batch;
-  batch.actor = "counter";
-  batch.states = {{"b", 2, "{}"}, {"a", 1, "{}"}};
-  REQUIRE_FALSE(store->commit(batch));
+  unit_of_work work{"counter"};
+  work.put_state({"b", 2, "{}"});
+  work.put_state({"a", 1, "{}"});
+  REQUIRE_FALSE(store->commit(work));
   auto actors = store->actors();
   REQUIRE(actors);
   REQUIRE(actors->size() == 1);
@@ -188,12 +186,10 @@ TEST_CASE("a damaged database is an error at open, never a silent reset",
   auto path = scratch("damaged") + "/warren.db";
   {
     auto store = open_ok(path);
-    commit_batch batch;
-    batch.actor = "a";
+    unit_of_work work{"a"};
     for (int i = 0; i < 2000; ++i)
-      batch.states.push_back(
-        {"key-" + std::to_string(i), 1, std::string(200, 'x')});
-    REQUIRE_FALSE(store->commit(batch));
+      work.put_state({"key-" + std::to_string(i), 1, std::string(200, 'x')});
+    REQUIRE_FALSE(store->commit(work));
   }
   // Fold the WAL into the file, then overwrite pages in the middle.
   pragma_text(path, "PRAGMA wal_checkpoint(TRUNCATE)");

@@ -6,9 +6,7 @@
 #include <amqp_framing.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
-#include <cstring>
 #include <poll.h>
-#include <sys/time.h>
 
 namespace warren::bridges::detail {
 
@@ -16,169 +14,8 @@ namespace {
 
 // Frames up to 128 KiB; larger bodies are split by rabbitmq-c.
 constexpr int frame_max = 131072;
-constexpr uint16_t control_channel = 1;
-
-amqp_bytes_t bytes_of(const std::string& str) {
-  amqp_bytes_t result;
-  result.len = str.size();
-  result.bytes = const_cast<char*>(str.data());
-  return result;
-}
-
-std::string string_of(amqp_bytes_t bytes) {
-  if (bytes.len == 0)
-    return {};
-  return std::string{static_cast<const char*>(bytes.bytes), bytes.len};
-}
-
-timeval to_timeval(std::chrono::milliseconds ms) {
-  timeval tv;
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-  return tv;
-}
-
-std::string describe_reply(const amqp_rpc_reply_t& reply) {
-  switch (reply.reply_type) {
-    case AMQP_RESPONSE_NORMAL:
-      return "ok";
-    case AMQP_RESPONSE_NONE:
-      return "missing RPC reply";
-    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-      return amqp_error_string2(reply.library_error);
-    case AMQP_RESPONSE_SERVER_EXCEPTION:
-      switch (reply.reply.id) {
-        case AMQP_CONNECTION_CLOSE_METHOD: {
-          auto* m = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
-          return "connection closed by broker: " +
-                 std::to_string(m->reply_code) + " " + string_of(m->reply_text);
-        }
-        case AMQP_CHANNEL_CLOSE_METHOD: {
-          auto* m = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
-          return "channel closed by broker: " + std::to_string(m->reply_code) +
-                 " " + string_of(m->reply_text);
-        }
-        default:
-          return "unexpected server method " + std::to_string(reply.reply.id);
-      }
-  }
-  return "unknown reply";
-}
-
-// Fills an AMQP table from warren's field table. `entries` must outlive the
-// use of the returned table; strings point into `fields`.
-amqp_table_t encode_table(const field_table& fields,
-                          std::vector<amqp_table_entry_t>& entries) {
-  entries.resize(fields.size());
-  for (size_t i = 0; i < fields.size(); ++i) {
-    auto& entry = entries[i];
-    entry.key = bytes_of(fields[i].first);
-    const auto& value = fields[i].second;
-    if (auto* b = std::get_if<bool>(&value)) {
-      entry.value.kind = AMQP_FIELD_KIND_BOOLEAN;
-      entry.value.value.boolean = *b;
-    } else if (auto* n = std::get_if<int64_t>(&value)) {
-      entry.value.kind = AMQP_FIELD_KIND_I64;
-      entry.value.value.i64 = *n;
-    } else if (auto* d = std::get_if<double>(&value)) {
-      entry.value.kind = AMQP_FIELD_KIND_F64;
-      entry.value.value.f64 = *d;
-    } else {
-      entry.value.kind = AMQP_FIELD_KIND_UTF8;
-      entry.value.value.bytes = bytes_of(std::get<std::string>(value));
-    }
-  }
-  amqp_table_t table;
-  table.num_entries = static_cast<int>(entries.size());
-  table.entries = entries.empty() ? nullptr : entries.data();
-  return table;
-}
-
-// Scalar header values come across; nested tables and arrays (the broker's
-// `x-death`) are left out: warren never routes on them, and copies of a
-// message (retries, dead letters) must not carry a mangled version.
-bool decode_field(const amqp_field_value_t& in, field_value& out) {
-  switch (in.kind) {
-    case AMQP_FIELD_KIND_BOOLEAN:
-      out = static_cast<bool>(in.value.boolean);
-      return true;
-    case AMQP_FIELD_KIND_I8:
-      out = static_cast<int64_t>(in.value.i8);
-      return true;
-    case AMQP_FIELD_KIND_U8:
-      out = static_cast<int64_t>(in.value.u8);
-      return true;
-    case AMQP_FIELD_KIND_I16:
-      out = static_cast<int64_t>(in.value.i16);
-      return true;
-    case AMQP_FIELD_KIND_U16:
-      out = static_cast<int64_t>(in.value.u16);
-      return true;
-    case AMQP_FIELD_KIND_I32:
-      out = static_cast<int64_t>(in.value.i32);
-      return true;
-    case AMQP_FIELD_KIND_U32:
-      out = static_cast<int64_t>(in.value.u32);
-      return true;
-    case AMQP_FIELD_KIND_I64:
-      out = static_cast<int64_t>(in.value.i64);
-      return true;
-    case AMQP_FIELD_KIND_U64:
-    case AMQP_FIELD_KIND_TIMESTAMP:
-      out = static_cast<int64_t>(in.value.u64);
-      return true;
-    case AMQP_FIELD_KIND_F32:
-      out = static_cast<double>(in.value.f32);
-      return true;
-    case AMQP_FIELD_KIND_F64:
-      out = in.value.f64;
-      return true;
-    case AMQP_FIELD_KIND_UTF8:
-    case AMQP_FIELD_KIND_BYTES:
-      out = string_of(in.value.bytes);
-      return true;
-    default:
-      return false;
-  }
-}
 
 } // namespace
-
-void decode_properties(const amqp_basic_properties_t& in,
-                       message_properties& out) {
-  auto flags = in._flags;
-  out = message_properties{};
-  if (flags & AMQP_BASIC_CONTENT_TYPE_FLAG)
-    out.content_type = string_of(in.content_type);
-  if (flags & AMQP_BASIC_MESSAGE_ID_FLAG)
-    out.message_id = string_of(in.message_id);
-  if (flags & AMQP_BASIC_TYPE_FLAG)
-    out.type = string_of(in.type);
-  if (flags & AMQP_BASIC_CORRELATION_ID_FLAG)
-    out.correlation_id = string_of(in.correlation_id);
-  if (flags & AMQP_BASIC_REPLY_TO_FLAG)
-    out.reply_to = string_of(in.reply_to);
-  if (flags & AMQP_BASIC_TIMESTAMP_FLAG)
-    out.timestamp = in.timestamp;
-  if (flags & AMQP_BASIC_EXPIRATION_FLAG)
-    out.expiration = string_of(in.expiration);
-  if (flags & AMQP_BASIC_PRIORITY_FLAG)
-    out.priority = in.priority;
-  out.delivery_mode = (flags & AMQP_BASIC_DELIVERY_MODE_FLAG)
-                        ? in.delivery_mode
-                        : static_cast<uint8_t>(AMQP_DELIVERY_NONPERSISTENT);
-  if (flags & AMQP_BASIC_APP_ID_FLAG)
-    out.app_id = string_of(in.app_id);
-  if (flags & AMQP_BASIC_HEADERS_FLAG) {
-    out.headers.reserve(static_cast<size_t>(in.headers.num_entries));
-    for (int i = 0; i < in.headers.num_entries; ++i) {
-      const auto& entry = in.headers.entries[i];
-      field_value value;
-      if (decode_field(entry.value, value))
-        out.headers.emplace_back(string_of(entry.key), std::move(value));
-    }
-  }
-}
 
 amqp_connection::amqp_connection(broker_settings settings)
   : settings_(std::move(settings)) {
@@ -205,15 +42,18 @@ caf::error amqp_connection::check_rpc(const char* what, uint16_t channel) {
   auto text = std::string{what} + ": " + describe_reply(reply);
   if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
       reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-    // The broker closed the channel; answer it so the connection stays
-    // usable, and reopen it if it is the control channel (the owner of any
-    // other channel decides when to reopen it).
+    // A channel error: answer the close so the connection stays usable, and
+    // reopen the control channel (the owner of any other channel decides
+    // when to reopen it). Only this operation fails.
+    auto* close = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
+    auto code = errc_of_reply_code(close->reply_code);
     amqp_channel_close_ok_t close_ok;
     amqp_send_method(conn_, channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+    log::debug("{}: {}", settings_.connection_name, text);
     if (channel == control_channel)
       if (auto err = open_channel(control_channel))
         return err;
-    return make_error(errc::topology_failed, std::move(text));
+    return make_error(code, std::move(text));
   }
   return lost(std::move(text));
 }
@@ -228,92 +68,96 @@ caf::error amqp_connection::connect() {
     next_endpoint_ = (next_endpoint_ + 1) % settings_.endpoints.size();
     log::debug("{}: connecting to {} as user '{}'", settings_.connection_name,
                ep.redacted(), ep.user);
-    conn_ = amqp_new_connection();
-    amqp_socket_t* socket = nullptr;
-    if (ep.tls) {
-      socket = amqp_ssl_socket_new(conn_);
-      if (socket != nullptr) {
-        const auto& tls = settings_.tls;
-        amqp_ssl_socket_set_verify_peer(socket, tls.verify_peer ? 1 : 0);
-        amqp_ssl_socket_set_verify_hostname(socket,
-                                            tls.verify_hostname ? 1 : 0);
-        if (!tls.ca_file.empty() &&
-            amqp_ssl_socket_set_cacert(socket, tls.ca_file.c_str()) !=
-              AMQP_STATUS_OK) {
-          failures +=
-            ep.redacted() + ": cannot load CA file " + tls.ca_file + "; ";
-          destroy();
-          continue;
-        }
-        if (!tls.cert_file.empty() &&
-            amqp_ssl_socket_set_key(socket, tls.cert_file.c_str(),
-                                    tls.key_file.c_str()) != AMQP_STATUS_OK) {
-          failures += ep.redacted() + ": cannot load client certificate " +
-                      tls.cert_file + "; ";
-          destroy();
-          continue;
-        }
-      }
-    } else {
-      socket = amqp_tcp_socket_new(conn_);
-    }
-    if (socket == nullptr) {
-      failures += ep.redacted() + ": cannot create socket; ";
-      destroy();
-      continue;
-    }
-    auto tv = to_timeval(settings_.connect_timeout);
-    amqp_set_handshake_timeout(conn_, &tv);
-    amqp_set_rpc_timeout(conn_, &tv);
-    auto rc = amqp_socket_open_noblock(socket, ep.host.c_str(), ep.port, &tv);
-    if (rc != AMQP_STATUS_OK) {
-      failures += ep.redacted() + ": " + amqp_error_string2(rc) + "; ";
-      destroy();
-      continue;
-    }
-    // consumer_cancel_notify: without it a deleted queue looks like endless
-    // timeouts. connection_name shows in the management UI.
-    amqp_table_entry_t capability_entries[4];
-    const char* capability_names[] = {"consumer_cancel_notify",
-                                      "publisher_confirms", "basic.nack",
-                                      "connection.blocked"};
-    for (int i = 0; i < 4; ++i) {
-      capability_entries[i].key = amqp_cstring_bytes(capability_names[i]);
-      capability_entries[i].value.kind = AMQP_FIELD_KIND_BOOLEAN;
-      capability_entries[i].value.value.boolean = 1;
-    }
-    amqp_table_entry_t client_entries[3];
-    client_entries[0].key = amqp_cstring_bytes("capabilities");
-    client_entries[0].value.kind = AMQP_FIELD_KIND_TABLE;
-    client_entries[0].value.value.table.num_entries = 4;
-    client_entries[0].value.value.table.entries = capability_entries;
-    client_entries[1].key = amqp_cstring_bytes("connection_name");
-    client_entries[1].value.kind = AMQP_FIELD_KIND_UTF8;
-    client_entries[1].value.value.bytes = bytes_of(settings_.connection_name);
-    client_entries[2].key = amqp_cstring_bytes("product");
-    client_entries[2].value.kind = AMQP_FIELD_KIND_UTF8;
-    client_entries[2].value.value.bytes = amqp_cstring_bytes("warren");
-    amqp_table_t client_properties{3, client_entries};
-    auto reply = amqp_login_with_properties(
-      conn_, ep.vhost.c_str(), 0, frame_max, settings_.heartbeat_seconds,
-      &client_properties, AMQP_SASL_METHOD_PLAIN, ep.user.c_str(),
-      ep.password.c_str());
-    if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
-      failures +=
-        ep.redacted() + ": login failed: " + describe_reply(reply) + "; ";
+    if (!open_socket(ep, failures) || !login(ep, failures)) {
       destroy();
       continue;
     }
     endpoint_name_ = ep.redacted();
     log::debug("{}: connected to {}", settings_.connection_name,
                endpoint_name_);
-    if (auto err = open_channel(control_channel))
-      return err;
-    return caf::none;
+    return open_channel(control_channel);
   }
   if (failures.size() >= 2)
     failures.resize(failures.size() - 2);
   return make_error(errc::connection_failed, std::move(failures));
+}
+
+bool amqp_connection::open_socket(const broker_endpoint& ep,
+                                  std::string& failures) {
+  conn_ = amqp_new_connection();
+  amqp_socket_t* socket = nullptr;
+  if (ep.tls) {
+    socket = amqp_ssl_socket_new(conn_);
+    if (socket != nullptr) {
+      const auto& tls = settings_.tls;
+      amqp_ssl_socket_set_verify_peer(socket, tls.verify_peer ? 1 : 0);
+      amqp_ssl_socket_set_verify_hostname(socket, tls.verify_hostname ? 1 : 0);
+      if (!tls.ca_file.empty() &&
+          amqp_ssl_socket_set_cacert(socket, tls.ca_file.c_str()) !=
+            AMQP_STATUS_OK) {
+        failures +=
+          ep.redacted() + ": cannot load CA file " + tls.ca_file + "; ";
+        return false;
+      }
+      if (!tls.cert_file.empty() &&
+          amqp_ssl_socket_set_key(socket, tls.cert_file.c_str(),
+                                  tls.key_file.c_str()) != AMQP_STATUS_OK) {
+        failures += ep.redacted() + ": cannot load client certificate " +
+                    tls.cert_file + "; ";
+        return false;
+      }
+    }
+  } else {
+    socket = amqp_tcp_socket_new(conn_);
+  }
+  if (socket == nullptr) {
+    failures += ep.redacted() + ": cannot create socket; ";
+    return false;
+  }
+  auto tv = to_timeval(settings_.connect_timeout);
+  amqp_set_handshake_timeout(conn_, &tv);
+  amqp_set_rpc_timeout(conn_, &tv);
+  auto rc = amqp_socket_open_noblock(socket, ep.host.c_str(), ep.port, &tv);
+  if (rc != AMQP_STATUS_OK) {
+    failures += ep.redacted() + ": " + amqp_error_string2(rc) + "; ";
+    return false;
+  }
+  return true;
+}
+
+bool amqp_connection::login(const broker_endpoint& ep, std::string& failures) {
+  // consumer_cancel_notify: without it a deleted queue looks like endless
+  // timeouts; connection.blocked: resource alarms are reported.
+  // connection_name shows in the management UI.
+  const char* capability_names[] = {"consumer_cancel_notify",
+                                    "publisher_confirms", "basic.nack",
+                                    "connection.blocked"};
+  amqp_table_entry_t capability_entries[4];
+  for (int i = 0; i < 4; ++i) {
+    capability_entries[i].key = amqp_cstring_bytes(capability_names[i]);
+    capability_entries[i].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    capability_entries[i].value.value.boolean = 1;
+  }
+  amqp_table_entry_t client_entries[3];
+  client_entries[0].key = amqp_cstring_bytes("capabilities");
+  client_entries[0].value.kind = AMQP_FIELD_KIND_TABLE;
+  client_entries[0].value.value.table.num_entries = 4;
+  client_entries[0].value.value.table.entries = capability_entries;
+  client_entries[1].key = amqp_cstring_bytes("connection_name");
+  client_entries[1].value.kind = AMQP_FIELD_KIND_UTF8;
+  client_entries[1].value.value.bytes = bytes_of(settings_.connection_name);
+  client_entries[2].key = amqp_cstring_bytes("product");
+  client_entries[2].value.kind = AMQP_FIELD_KIND_UTF8;
+  client_entries[2].value.value.bytes = amqp_cstring_bytes("warren");
+  amqp_table_t client_properties{3, client_entries};
+  auto reply = amqp_login_with_properties(
+    conn_, ep.vhost.c_str(), 0, frame_max, settings_.heartbeat_seconds,
+    &client_properties, AMQP_SASL_METHOD_PLAIN, ep.user.c_str(),
+    ep.password.c_str());
+  if (reply.reply_type == AMQP_RESPONSE_NORMAL)
+    return true;
+  failures += ep.redacted() + ": login failed: " + describe_reply(reply) + "; ";
+  return false;
 }
 
 void amqp_connection::close() {
@@ -454,47 +298,14 @@ caf::error amqp_connection::cancel(uint16_t channel,
   return check_rpc("basic.cancel", channel);
 }
 
-void amqp_connection::encode_properties(const message_properties& in) {
-  auto& p = props_;
-  p._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
-  p.delivery_mode = in.delivery_mode;
-  auto set_string = [&p](amqp_flags_t flag, amqp_bytes_t& field,
-                         const std::string& value) {
-    if (!value.empty()) {
-      p._flags |= flag;
-      field = bytes_of(value);
-    }
-  };
-  set_string(AMQP_BASIC_CONTENT_TYPE_FLAG, p.content_type, in.content_type);
-  set_string(AMQP_BASIC_MESSAGE_ID_FLAG, p.message_id, in.message_id);
-  set_string(AMQP_BASIC_TYPE_FLAG, p.type, in.type);
-  set_string(AMQP_BASIC_CORRELATION_ID_FLAG, p.correlation_id,
-             in.correlation_id);
-  set_string(AMQP_BASIC_REPLY_TO_FLAG, p.reply_to, in.reply_to);
-  set_string(AMQP_BASIC_EXPIRATION_FLAG, p.expiration, in.expiration);
-  set_string(AMQP_BASIC_APP_ID_FLAG, p.app_id, in.app_id);
-  if (in.timestamp != 0) {
-    p._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
-    p.timestamp = in.timestamp;
-  }
-  if (in.priority) {
-    p._flags |= AMQP_BASIC_PRIORITY_FLAG;
-    p.priority = *in.priority;
-  }
-  if (!in.headers.empty()) {
-    p._flags |= AMQP_BASIC_HEADERS_FLAG;
-    p.headers = encode_table(in.headers, header_entries_);
-  }
-}
-
 caf::error amqp_connection::publish(uint16_t channel,
                                     const outgoing_message& msg) {
   if (conn_ == nullptr)
     return not_connected();
-  encode_properties(msg.properties);
+  const auto* props = encoder_.encode(msg.properties);
   auto rc = amqp_basic_publish(conn_, channel, bytes_of(msg.exchange),
                                bytes_of(msg.routing_key), msg.mandatory, 0,
-                               &props_, bytes_of(msg.body));
+                               props, bytes_of(msg.body));
   if (rc != AMQP_STATUS_OK)
     return lost(std::string{"basic.publish: "} + amqp_error_string2(rc));
   return caf::none;
@@ -519,26 +330,31 @@ caf::error amqp_connection::nack(uint16_t channel, uint64_t tag, bool multiple,
   return caf::none;
 }
 
-caf::expected<uint32_t>
-amqp_connection::queue_message_count(const std::string& queue) {
+caf::expected<amqp_queue_declare_ok_t*>
+amqp_connection::inspect(const std::string& queue) {
   if (conn_ == nullptr)
     return not_connected();
   auto* ok = amqp_queue_declare(conn_, control_channel, bytes_of(queue), 1, 0,
                                 0, 0, amqp_empty_table);
   if (auto err = check_rpc("queue.declare(passive)"))
     return make_error(code_of(err), "queue '" + queue + "': " + describe(err));
-  return ok->message_count;
+  return ok;
+}
+
+caf::expected<uint32_t>
+amqp_connection::queue_message_count(const std::string& queue) {
+  auto ok = inspect(queue);
+  if (!ok)
+    return ok.error();
+  return (*ok)->message_count;
 }
 
 caf::expected<uint32_t>
 amqp_connection::queue_consumer_count(const std::string& queue) {
-  if (conn_ == nullptr)
-    return not_connected();
-  auto* ok = amqp_queue_declare(conn_, control_channel, bytes_of(queue), 1, 0,
-                                0, 0, amqp_empty_table);
-  if (auto err = check_rpc("queue.declare(passive)"))
-    return make_error(code_of(err), "queue '" + queue + "': " + describe(err));
-  return ok->consumer_count;
+  auto ok = inspect(queue);
+  if (!ok)
+    return ok.error();
+  return (*ok)->consumer_count;
 }
 
 caf::expected<uint32_t> amqp_connection::purge(const std::string& queue) {
@@ -596,97 +412,110 @@ amqp_event amqp_connection::next_event() {
   if (frame.frame_type != AMQP_FRAME_METHOD)
     return ev; // Stray header/body frames of nothing we asked for.
   ev.channel = frame.channel;
-  auto read_content = [this, &ev](uint16_t channel) {
-    amqp_message_t message;
-    auto reply = amqp_read_message(conn_, channel, &message, 0);
-    if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
-      ev.what = amqp_event::kind::connection_lost;
-      ev.reason = "reading message content: " + describe_reply(reply);
-      destroy();
-      return false;
-    }
-    decode_properties(message.properties, ev.message.properties);
-    ev.message.raw_body = string_of(message.body);
-    amqp_destroy_message(&message);
-    return true;
-  };
+  decode_method(frame, ev);
+  if (conn_ != nullptr)
+    amqp_maybe_release_buffers(conn_);
+  return ev;
+}
+
+bool amqp_connection::read_content(uint16_t channel, amqp_event& ev) {
+  amqp_message_t message;
+  auto reply = amqp_read_message(conn_, channel, &message, 0);
+  if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
+    ev.what = amqp_event::kind::connection_lost;
+    ev.reason = "reading message content: " + describe_reply(reply);
+    destroy();
+    return false;
+  }
+  decode_properties(message.properties, ev.message.properties);
+  ev.message.raw_body = string_of(message.body);
+  amqp_destroy_message(&message);
+  return true;
+}
+
+void amqp_connection::decode_method(const amqp_frame_t& frame, amqp_event& ev) {
+  const auto* decoded = frame.payload.method.decoded;
+  using kind = amqp_event::kind;
   switch (frame.payload.method.id) {
     case AMQP_BASIC_DELIVER_METHOD: {
-      auto* m =
-        static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);
-      ev.what = amqp_event::kind::delivery;
+      const auto* m = static_cast<const amqp_basic_deliver_t*>(decoded);
+      ev.what = kind::delivery;
       ev.consumer_tag = string_of(m->consumer_tag);
       ev.message.delivery_tag = m->delivery_tag;
       ev.message.redelivered = m->redelivered != 0;
       ev.message.exchange = string_of(m->exchange);
       ev.message.routing_key = string_of(m->routing_key);
-      if (!read_content(frame.channel))
-        return ev;
-      break;
+      read_content(frame.channel, ev);
+      return;
     }
     case AMQP_BASIC_ACK_METHOD: {
-      auto* m = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
-      ev.what = amqp_event::kind::confirm;
+      const auto* m = static_cast<const amqp_basic_ack_t*>(decoded);
+      ev.what = kind::confirm;
       ev.delivery_tag = m->delivery_tag;
       ev.multiple = m->multiple != 0;
       ev.ack = true;
-      break;
+      return;
     }
     case AMQP_BASIC_NACK_METHOD: {
-      auto* m = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
-      ev.what = amqp_event::kind::confirm;
+      const auto* m = static_cast<const amqp_basic_nack_t*>(decoded);
+      ev.what = kind::confirm;
       ev.delivery_tag = m->delivery_tag;
       ev.multiple = m->multiple != 0;
       ev.ack = false;
-      break;
+      return;
     }
     case AMQP_BASIC_RETURN_METHOD: {
-      auto* m = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
-      ev.what = amqp_event::kind::returned;
+      const auto* m = static_cast<const amqp_basic_return_t*>(decoded);
+      ev.what = kind::returned;
+      ev.reply_code = m->reply_code;
       ev.reason =
         std::to_string(m->reply_code) + " " + string_of(m->reply_text);
       ev.message.exchange = string_of(m->exchange);
       ev.message.routing_key = string_of(m->routing_key);
-      if (!read_content(frame.channel))
-        return ev;
-      break;
+      read_content(frame.channel, ev);
+      return;
     }
     case AMQP_BASIC_CANCEL_METHOD: {
-      auto* m = static_cast<amqp_basic_cancel_t*>(frame.payload.method.decoded);
-      ev.what = amqp_event::kind::consumer_cancelled;
+      const auto* m = static_cast<const amqp_basic_cancel_t*>(decoded);
+      ev.what = kind::consumer_cancelled;
       ev.consumer_tag = string_of(m->consumer_tag);
-      break;
+      return;
     }
     case AMQP_CHANNEL_CLOSE_METHOD: {
-      auto* m =
-        static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
-      ev.what = amqp_event::kind::channel_closed;
+      const auto* m = static_cast<const amqp_channel_close_t*>(decoded);
+      ev.what = kind::channel_closed;
+      ev.reply_code = m->reply_code;
       ev.reason =
         std::to_string(m->reply_code) + " " + string_of(m->reply_text);
       amqp_channel_close_ok_t close_ok;
       amqp_send_method(conn_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD,
                        &close_ok);
-      break;
+      return;
     }
+    case AMQP_CONNECTION_BLOCKED_METHOD: {
+      const auto* m = static_cast<const amqp_connection_blocked_t*>(decoded);
+      ev.what = kind::blocked;
+      ev.reason = string_of(m->reason);
+      return;
+    }
+    case AMQP_CONNECTION_UNBLOCKED_METHOD:
+      ev.what = kind::unblocked;
+      return;
     case AMQP_CONNECTION_CLOSE_METHOD: {
-      auto* m =
-        static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
-      ev.what = amqp_event::kind::connection_lost;
+      const auto* m = static_cast<const amqp_connection_close_t*>(decoded);
+      ev.what = kind::connection_lost;
+      ev.reply_code = m->reply_code;
       ev.reason =
         "connection closed by broker: " + std::to_string(m->reply_code) + " " +
         string_of(m->reply_text);
       amqp_connection_close_ok_t close_ok;
       amqp_send_method(conn_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &close_ok);
       destroy();
-      return ev;
+      return;
     }
     default:
-      // connection.blocked/unblocked and the like: the publisher notices a
-      // blocked broker through confirms that stop arriving.
-      break;
+      return;
   }
-  amqp_maybe_release_buffers(conn_);
-  return ev;
 }
 
 } // namespace warren::bridges::detail

@@ -4,12 +4,22 @@
 //
 // One instance belongs to one thread (rabbitmq-c connections are not thread
 // safe); the connection-owner actors are detached so each has its own thread.
-// Every broker event (delivery, confirm, return, cancel, channel or connection
-// close) comes out of `next_event`, which never blocks longer than asked.
+// Every broker event (delivery, confirm, return, cancel, channel or
+// connection close, flow control) comes out of `next_event`, which never
+// blocks.
+//
+// Channel 1 is the control channel: declarations, passive declares, purges.
+// The broker closing a channel (a 404 for a missing exchange, a 406 for
+// inequivalent arguments, a 403) is a channel error, not a lost connection:
+// the close is answered with close-ok at once, the control channel is
+// reopened, and only the operation that caused it fails, with the broker's
+// code (`errc_of_reply_code`). The connection is dropped only when it is
+// lost (socket error, heartbeat timeout, connection.close).
 
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/core/envelope.hpp"
+#include "wire/amqp_codec.hpp"
 
 #include <amqp.h>
 #include <caf/error.hpp>
@@ -17,14 +27,16 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include <vector>
 
 namespace warren::bridges::detail {
+
+/// The control channel of every connection.
+constexpr uint16_t control_channel = 1;
 
 /// One thing the broker told us.
 struct amqp_event {
   enum class kind {
-    /// Nothing arrived within the timeout.
+    /// Nothing arrived.
     none,
     /// basic.deliver with its message, in `message`.
     delivery,
@@ -36,6 +48,9 @@ struct amqp_event {
     consumer_cancelled,
     /// channel.close from the broker (already answered with close-ok).
     channel_closed,
+    /// connection.blocked (a resource alarm: publishes wait) or unblocked.
+    blocked,
+    unblocked,
     /// connection.close from the broker, or the socket failed.
     connection_lost,
   };
@@ -46,7 +61,10 @@ struct amqp_event {
   bool multiple = false;
   bool ack = true;
   std::string consumer_tag;
-  /// Why the channel or connection closed, or why a message was returned.
+  /// The broker's reply code of a close or return (e.g. 404), else 0.
+  int reply_code = 0;
+  /// Why the channel or connection closed, why a message was returned, or
+  /// why the broker blocked the connection.
   std::string reason;
 };
 
@@ -59,7 +77,8 @@ class amqp_connection {
   amqp_connection& operator=(const amqp_connection&) = delete;
 
   /// Connects to the first endpoint that answers (starting after the one used
-  /// last), logs in and opens channel 1. Errors: `errc::connection_failed`.
+  /// last), logs in and opens the control channel. Errors:
+  /// `errc::connection_failed`, naming every endpoint tried (redacted).
   caf::error connect();
 
   /// Closes gracefully when connected; always releases the connection.
@@ -69,6 +88,8 @@ class amqp_connection {
   void destroy();
 
   bool connected() const noexcept { return conn_ != nullptr; }
+
+  const broker_settings& settings() const noexcept { return settings_; }
 
   /// The endpoint of the current connection, redacted, for logs.
   const std::string& endpoint_name() const noexcept { return endpoint_name_; }
@@ -124,24 +145,28 @@ class amqp_connection {
   amqp_event next_event();
 
  private:
-  /// Checks the last synchronous call on `channel` (default: control).
-  caf::error check_rpc(const char* what, uint16_t channel = 1);
+  /// Opens the socket to `ep` (TCP or TLS); adds to `failures` on error.
+  bool open_socket(const broker_endpoint& ep, std::string& failures);
+  /// Logs in on the open socket; adds to `failures` on error.
+  bool login(const broker_endpoint& ep, std::string& failures);
+  /// Checks the last synchronous call on `channel`. A channel the broker
+  /// closed is answered (and reopened when it is the control channel); the
+  /// error carries the broker's code. Anything else drops the connection.
+  caf::error check_rpc(const char* what, uint16_t channel = control_channel);
+  /// Passive declare of `queue` on the control channel.
+  caf::expected<amqp_queue_declare_ok_t*> inspect(const std::string& queue);
   caf::error not_connected() const;
   caf::error lost(std::string what);
-  void encode_properties(const message_properties& in);
+  /// Reads a message's header and body frames into `ev.message`.
+  bool read_content(uint16_t channel, amqp_event& ev);
+  /// Decodes one method frame into `ev`.
+  void decode_method(const amqp_frame_t& frame, amqp_event& ev);
 
   broker_settings settings_;
   amqp_connection_state_t conn_ = nullptr;
   size_t next_endpoint_ = 0;
   std::string endpoint_name_;
-  // Scratch space reused by every publish so encoding allocates nothing once
-  // warmed up.
-  amqp_basic_properties_t props_{};
-  std::vector<amqp_table_entry_t> header_entries_;
+  property_encoder encoder_;
 };
-
-/// Converts AMQP properties to warren's.
-void decode_properties(const amqp_basic_properties_t& in,
-                       message_properties& out);
 
 } // namespace warren::bridges::detail

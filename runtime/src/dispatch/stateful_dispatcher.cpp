@@ -1,28 +1,33 @@
-#include "dispatch/stateful_dispatcher.hpp"
+// The stateful dispatcher: runs a stateful actor instance's handlers in its
+// consumer's thread, with effectively-once state (see stateful.hpp).
+//
+// Per delivery: admission; de-duplication (its id in the unit of work being
+// built, or in the store's inbox: acked without running the handler); the
+// handler on a copy of its key's state; on success the new state, the inbox
+// record and the outbox rows (stable ids) join the unit of work. The unit
+// commits in one transaction (group commit: by count, by time, or when the
+// consumer goes quiet); only then are its deliveries answered (acked) and
+// its outbox rows handed to the outbox relay. A commit that fails is retried
+// with backoff while nothing of the batch is acked; the deliveries stay
+// unacked in the broker meanwhile (prefetch bounds them).
 
-#include "dispatch/message_scope.hpp"
-#include "warren/bridges/topology.hpp"
+#include "dispatch/admission.hpp"
+#include "dispatch/dispatchers.hpp"
+#include "dispatch/settle.hpp"
+#include "outbox/relay.hpp"
 #include "warren/core/kill_point.hpp"
 #include "warren/core/log.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <limits>
-#include <map>
 #include <set>
 #include <unordered_map>
-#include <unordered_set>
 
 namespace warren::detail {
 
 namespace {
 
-using warren::kill_point;
-
-// Outbox rows committed but not yet confirmed, at most: past it, batches
-// wait to commit (their deliveries stay unacked, bounded by the prefetch)
-// until confirms catch up.
-constexpr std::size_t max_unconfirmed_rows = 10000;
 // Commits between inbox prunings.
 constexpr uint64_t prune_every = 1000;
 // Confirmed outbox rows are deleted with the next batch; when no batch comes
@@ -32,69 +37,90 @@ constexpr std::chrono::milliseconds cleanup_delay{1000};
 class stateful_dispatcher : public bridges::delivery_handler {
  public:
   stateful_dispatcher(std::shared_ptr<stateful_base> user,
-                      dispatch_services services, stateful_settings settings,
-                      std::unique_ptr<runtime::checkpoint_store> store)
+                      dispatch_services services, stateful_settings settings)
     : user_(std::move(user)), settings_(std::move(settings)),
-      store_(std::move(store)) {
-    instance_.services =
-      std::make_shared<dispatch_services>(std::move(services));
-    instance_.settings =
-      std::make_shared<dispatch_settings>(settings_.dispatch);
-    instance_.user = user_.get();
-    instance_.stateful = true;
+      instance_(std::make_shared<instance_scope>()), work_(user_->name()),
+      relay_(user_->name(), services.node_name, settings_.dispatch.queue) {
+    instance_->services = std::move(services);
+    instance_->settings = settings_.dispatch;
+    instance_->user = user_.get();
+    instance_->stateful = true;
+    instance_->again = [this](bridges::consumer_host& host,
+                              bridges::delivery msg,
+                              std::function<void(bridges::settlement)> done) {
+      run(host, std::move(msg), std::move(done));
+    };
     user_->setup_json_state(table_);
-    batch_.actor = user_->name();
-    // What a previous instance committed but did not see confirmed goes out
-    // before anything new.
-    auto pending = store_->pending_outbox(
-      user_->name(), std::numeric_limits<std::size_t>::max());
-    if (!pending)
-      throw std::runtime_error(describe(pending.error()));
-    for (auto& row : *pending) {
-      unconfirmed_.emplace(row.id, std::move(row.message));
-      to_publish_.push_back(row.id);
-    }
   }
 
   ~stateful_dispatcher() override {
     // Outbox rows the broker confirmed leave the outbox now rather than be
     // published again by the next instance. The batch being built is not
     // committed: its deliveries were not acked and come back.
-    if (confirmed_.empty())
+    if (!store_ || !relay_.has_confirmed())
       return;
-    runtime::commit_batch deletes;
-    deletes.actor = user_->name();
-    deletes.published = std::move(confirmed_);
+    runtime::unit_of_work deletes{user_->name()};
+    deletes.relayed(relay_.take_confirmed());
     if (auto err = store_->commit(deletes))
       log::warning(log::scope{user_->name()},
                    "deleting confirmed outbox rows: {}", describe(err));
   }
 
-  void handle(bridges::consumer_host& host, const caf::message& delivery,
-              std::function<void(outcome)> done) override {
+  // On the consumer's own thread, before it connects: the store may block.
+  caf::error start(bridges::consumer_host&) override {
+    auto store = runtime::checkpoint_store::open(settings_.store);
+    if (!store)
+      return store.error();
+    store_ = std::move(*store);
+    // What a previous instance committed but did not see confirmed goes out
+    // before anything new.
+    auto pending = store_->pending_outbox(
+      user_->name(), std::numeric_limits<std::size_t>::max());
+    if (!pending)
+      return pending.error();
+    relay_.restore(std::move(*pending));
+    return caf::none;
+  }
+
+  void handle(bridges::consumer_host& host, bridges::delivery msg,
+              std::function<void(bridges::settlement)> done) override {
     kill_point("after_receive");
     relay(host);
-    auto scope = open_scope(instance_, *this, host, delivery, std::move(done));
-    if (!scope)
+    if (auto rejected = admit(*msg, instance_->services.max_body_bytes)) {
+      done(to_settlement(*rejected, *msg, user_->name(),
+                         instance_->services.node_name));
+      return;
+    }
+    run(host, std::move(msg), std::move(done));
+  }
+
+  void idle(bridges::consumer_host& host) override {
+    relay(host);
+    if (work_.messages() > 0) {
+      commit(host);
+    } else if (relay_.has_confirmed() && !cleanup_armed_) {
+      cleanup_armed_ = true;
+      host.after(cleanup_delay, [this, &host] {
+        cleanup_armed_ = false;
+        if (work_.messages() == 0)
+          commit(host);
+      });
+    }
+  }
+
+ private:
+  struct cached_state {
+    boost::json::value state;
+    int64_t version = 0;
+  };
+
+  // The stages after admission (an immediate retry starts here).
+  void run(bridges::consumer_host& host, bridges::delivery msg,
+           std::function<void(bridges::settlement)> done) {
+    auto scope = open_scope(instance_, host, std::move(msg), std::move(done));
+    if (!scope || is_duplicate(scope))
       return;
     const auto& env = scope->message();
-    const auto& id = env.properties.message_id;
-    if (batch_ids_.count(id) != 0) {
-      // A copy of a message in the batch: acked with it.
-      waiting_.push_back([scope] { answer(scope, outcome::done()); });
-      return;
-    }
-    auto seen = store_->seen(user_->name(), id);
-    if (!seen) {
-      report_store_error(host, seen.error());
-      answer(scope, outcome::retry(errc::store_failed, describe(seen.error())));
-      return;
-    }
-    if (*seen) {
-      ++duplicates_;
-      answer(scope, outcome::done());
-      return;
-    }
     auto key = user_->key_of(env);
     auto* current = state_of(key);
     if (current == nullptr) {
@@ -119,30 +145,28 @@ class stateful_dispatcher : public bridges::delivery_handler {
     finish_if_done(scope);
   }
 
-  void idle(bridges::consumer_host& host) override {
-    relay(host);
-    if (!batch_ids_.empty()) {
-      commit(host);
-    } else if (!confirmed_.empty() && !cleanup_armed_) {
-      cleanup_armed_ = true;
-      host.after(cleanup_delay, [this, &host] {
-        cleanup_armed_ = false;
-        if (batch_ids_.empty())
-          commit(host);
-      });
+  // The de-duplication stage: a message already applied is acked (with its
+  // batch, when it is in the one being built) without running the handler.
+  bool is_duplicate(const scope_ptr& scope) {
+    const auto& id = scope->message().properties.message_id;
+    if (work_.contains(id)) {
+      waiting_.push_back([scope] { answer(scope, outcome::done()); });
+      return true;
     }
+    auto seen = store_->seen(user_->name(), id);
+    if (!seen) {
+      report_store_error(seen.error());
+      answer(scope, outcome::retry(errc::store_failed, describe(seen.error())));
+      return true;
+    }
+    if (*seen)
+      answer(scope, outcome::done());
+    return *seen;
   }
-
- private:
-  struct cached_state {
-    boost::json::value state;
-    int64_t version = 0;
-  };
 
   // The state of `key`, from the cache or the database (nullptr on error).
   cached_state* state_of(const std::string& key) {
-    auto i = cache_.find(key);
-    if (i != cache_.end())
+    if (auto i = cache_.find(key); i != cache_.end())
       return &i->second;
     auto stored = store_->load(user_->name(), key);
     if (!stored) {
@@ -166,7 +190,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
   }
 
   // A message applied: its new state, inbox record and outbox rows join the
-  // batch; it is answered when the batch commits.
+  // unit of work; it is answered when the unit commits.
   void stage(bridges::consumer_host& host, const scope_ptr& scope,
              const std::string& key, boost::json::value state) {
     const auto& id = scope->message().properties.message_id;
@@ -177,23 +201,22 @@ class stateful_dispatcher : public bridges::delivery_handler {
       ++entry.version;
       dirty_.insert(key);
     }
-    batch_.inbox.push_back(id);
-    batch_ids_.insert(id);
+    work_.applied(id);
     // Stable ids: a message applied again after a crash sends the same ids.
     std::size_t n = 0;
-    for (auto& msg : scope->outbox) {
+    for (auto& msg : scope->effects) {
       msg.properties.message_id =
         id + "/" + user_->name() + "/" + std::to_string(n++);
-      batch_.outbox.push_back(runtime::outbox_row{0, user_->name(), msg});
+      work_.send(std::move(msg));
     }
-    scope->outbox.clear();
+    scope->effects.clear();
     // After ctx.stop() no later message runs on this instance; the stop
     // itself takes effect when this message's batch is committed.
     if (scope->next != outcome::lifecycle::carry_on)
-      *instance_.ended = true;
+      instance_->ended = true;
     waiting_.push_back([scope] { answer(scope, outcome::done()); });
     kill_point("after_state_write");
-    if (batch_ids_.size() >= settings_.commit.max_batch) {
+    if (work_.messages() >= settings_.commit.max_batch) {
       commit(host);
     } else if (!timer_armed_) {
       timer_armed_ = true;
@@ -205,53 +228,42 @@ class stateful_dispatcher : public bridges::delivery_handler {
   }
 
   void commit(bridges::consumer_host& host) {
-    if (retry_armed_ || (batch_ids_.empty() && confirmed_.empty()))
+    if (retry_armed_ || (work_.messages() == 0 && !relay_.has_confirmed()))
       return;
-    if (unconfirmed_.size() >= max_unconfirmed_rows && !batch_ids_.empty()) {
+    if (relay_.full() && work_.messages() > 0) {
       // Back-pressure: try again once confirms have come in.
-      retry_armed_ = true;
-      host.after(std::chrono::milliseconds{10}, [this, &host] {
-        retry_armed_ = false;
-        commit(host);
-      });
+      retry_later(host, std::chrono::milliseconds{10});
       return;
     }
     for (const auto& key : dirty_) {
       const auto& entry = cache_[key];
-      batch_.states.push_back(runtime::stored_state{
+      work_.put_state(runtime::stored_state{
         key, entry.version, boost::json::serialize(entry.state)});
     }
-    batch_.published = confirmed_;
-    auto err = store_->commit(batch_);
-    batch_.states.clear();
-    batch_.published.clear();
-    if (err) {
+    work_.relayed(relay_.take_confirmed());
+    if (auto err = store_->commit(work_)) {
       // Nothing of the batch is acked; try again, and meanwhile the
       // deliveries wait unacked (prefetch bounds how many).
-      report_store_error(host, err);
-      retry_armed_ = true;
-      host.after(commit_backoff_, [this, &host] {
-        retry_armed_ = false;
-        commit(host);
-      });
+      relay_.keep_confirmed(work_.take_relayed());
+      work_.clear_states();
+      report_store_error(err);
+      retry_later(host, commit_backoff_);
       commit_backoff_ =
         std::min(commit_backoff_ * 2, std::chrono::milliseconds{5000});
       return;
     }
     kill_point("after_commit");
+    committed(host);
+  }
+
+  void committed(bridges::consumer_host& host) {
     if (store_failing_) {
       log::info(log::scope{user_->name()}, "the checkpoint store works again");
       store_failing_ = false;
     }
     commit_backoff_ = std::chrono::milliseconds{100};
-    confirmed_.clear();
-    for (auto& row : batch_.outbox) {
-      unconfirmed_.emplace(row.id, std::move(row.message));
-      to_publish_.push_back(row.id);
-    }
-    batch_.outbox.clear();
-    batch_.inbox.clear();
-    batch_ids_.clear();
+    relay_.committed(work_.take_outbox());
+    work_.clear();
     dirty_.clear();
     auto answers = std::move(waiting_);
     waiting_.clear();
@@ -264,67 +276,20 @@ class stateful_dispatcher : public bridges::delivery_handler {
       cache_.clear();
   }
 
-  // Publishes the committed outbox rows waiting to go out (new ones, and
-  // ones whose publish was lost with the connection).
-  void relay(bridges::consumer_host& host) {
-    auto rows = std::move(to_publish_);
-    to_publish_.clear();
-    for (auto id : rows) {
-      auto i = unconfirmed_.find(id);
-      if (i == unconfirmed_.end())
-        continue;
-      host.publish(i->second, [this, &host, id](const caf::error& err) {
-        on_confirm(host, id, err);
-      });
-      kill_point("during_publish");
-    }
+  void retry_later(bridges::consumer_host& host,
+                   std::chrono::milliseconds delay) {
+    retry_armed_ = true;
+    host.after(delay, [this, &host] {
+      retry_armed_ = false;
+      commit(host);
+    });
   }
 
-  void on_confirm(bridges::consumer_host& host, int64_t row,
-                  const caf::error& err) {
-    auto i = unconfirmed_.find(row);
-    if (i == unconfirmed_.end())
-      return;
-    if (!err) {
-      unconfirmed_.erase(i);
-      confirmed_.push_back(row);
-      return;
-    }
-    if (code_of(err) == errc::connection_lost) {
-      // Published again once the consumer is connected again.
-      to_publish_.push_back(row);
-      if (!relay_armed_) {
-        relay_armed_ = true;
-        host.after(std::chrono::milliseconds{500}, [this, &host] {
-          relay_armed_ = false;
-          relay(host);
-        });
-      }
-      return;
-    }
-    // Unroutable or nacked: it cannot reach its route, so it goes to the
-    // actor's dead-letter queue with the reason (and leaves the outbox once
-    // that copy is confirmed).
-    auto letter = i->second;
-    log::warning(log::scope{user_->name(), letter.properties.message_id},
-                 "outbox message {} to '{}' / '{}' dead-lettered: {}",
-                 letter.properties.message_id, letter.exchange,
-                 letter.routing_key, describe(err));
-    auto& h = letter.properties.headers;
-    warren::set_field(h, warren::header::error, describe(err));
-    warren::set_field(h, warren::header::error_code,
-                      std::string{to_string(code_of(err))});
-    warren::set_field(h, warren::header::actor, user_->name());
-    warren::set_field(h, warren::header::original_exchange, letter.exchange);
-    warren::set_field(h, warren::header::original_routing_key,
-                      letter.routing_key);
-    letter.exchange = "";
-    letter.routing_key =
-      warren::dead_letter_queue_name(settings_.dispatch.queue);
-    letter.mandatory = true;
-    i->second = std::move(letter);
-    to_publish_.push_back(row);
-    relay(host);
+  void relay(bridges::consumer_host& host) {
+    relay_.relay([&host](const outgoing_message& msg,
+                         outbox_relay::confirm_callback done) {
+      host.publish(msg, std::move(done));
+    });
   }
 
   void prune() {
@@ -335,7 +300,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
                    describe(pruned.error()));
   }
 
-  void report_store_error(bridges::consumer_host&, const caf::error& err) {
+  void report_store_error(const caf::error& err) {
     if (!store_failing_)
       log::error(log::scope{user_->name()},
                  "the checkpoint store failed, nothing is acked until it "
@@ -345,41 +310,33 @@ class stateful_dispatcher : public bridges::delivery_handler {
   }
 
   std::shared_ptr<stateful_base> user_;
-  instance_scope instance_;
   stateful_settings settings_;
+  std::shared_ptr<instance_scope> instance_;
   std::unique_ptr<runtime::checkpoint_store> store_;
   json_state_handlers table_;
   std::unordered_map<std::string, cached_state> cache_;
-  // The batch being built.
-  runtime::commit_batch batch_;
-  std::unordered_set<std::string> batch_ids_;
+  // The unit of work being built, the keys it changes, and the answers of
+  // its messages (given once it commits).
+  runtime::unit_of_work work_;
   std::set<std::string> dirty_;
   std::vector<std::function<void()>> waiting_;
+  outbox_relay relay_;
   bool timer_armed_ = false;
   bool retry_armed_ = false;
-  bool relay_armed_ = false;
   bool cleanup_armed_ = false;
   bool store_failing_ = false;
   std::chrono::milliseconds commit_backoff_{100};
   uint64_t commits_ = 0;
-  uint64_t duplicates_ = 0;
-  // Committed outbox rows not yet confirmed, by row id, and those of them
-  // to publish (again); the others are published, awaiting their confirm.
-  std::map<int64_t, warren::outgoing_message> unconfirmed_;
-  std::vector<int64_t> to_publish_;
-  // Confirmed rows, deleted with the next commit.
-  std::vector<int64_t> confirmed_;
 };
 
 } // namespace
 
 std::shared_ptr<bridges::delivery_handler>
 make_stateful_dispatcher(std::shared_ptr<stateful_base> user,
-                         dispatch_services services, stateful_settings settings,
-                         std::unique_ptr<runtime::checkpoint_store> store) {
+                         dispatch_services services,
+                         stateful_settings settings) {
   return std::make_shared<stateful_dispatcher>(
-    std::move(user), std::move(services), std::move(settings),
-    std::move(store));
+    std::move(user), std::move(services), std::move(settings));
 }
 
 } // namespace warren::detail

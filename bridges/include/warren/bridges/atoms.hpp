@@ -1,6 +1,7 @@
 #pragma once
 
-/// Atoms of the bridge protocols (CAF 0.17 caps atom text at 10 characters).
+/// Atoms of the bridge actors' typed protocols (CAF 0.17 caps atom text at
+/// 10 characters). Each actor's header declares its interface.
 
 #include <caf/atom.hpp>
 
@@ -8,8 +9,6 @@ namespace warren::bridges {
 
 /// Publish a message and answer when the broker confirms it.
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
-/// A delivery handed from a consumer to the actor that handles it.
-using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 /// Answer when every accepted message is confirmed (publisher) or every
 /// in-flight delivery is settled (consumer).
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
@@ -19,13 +18,15 @@ using pause_atom = caf::atom_constant<caf::atom("pause")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 /// Request-response call (see requester.hpp).
 using call_atom = caf::atom_constant<caf::atom("call")>;
-/// Internal: check call deadlines while disconnected.
-using call_timeout_atom = caf::atom_constant<caf::atom("calltimeo")>;
-/// Internal: poll the socket (connection-owner actors only).
+
+// The connection owners' own messages (part of their implementation
+// interfaces, not of the public ones).
+
+/// Poll the socket.
 using poll_atom = caf::atom_constant<caf::atom("poll")>;
-/// Internal: try to (re)connect.
+/// Try to (re)connect.
 using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
-/// A connection owner's own timer (consumer_host::after).
+/// A timer of the owner fired.
 using timer_atom = caf::atom_constant<caf::atom("timer")>;
 
 } // namespace warren::bridges

@@ -2,7 +2,10 @@
 
 /// A synchronous AMQP client for tools and tests: the `warren send`, `call`
 /// and `dlq` commands use it. It blocks the calling thread, so never use it
-/// inside an actor; actors publish through the node's publisher.
+/// inside an actor; actors publish through their consumer or the node's
+/// publisher. It shares the connection owners' machinery (the publish
+/// channel with its confirms and channel-error handling, the call table),
+/// but does not reconnect: a tool fails and says why.
 
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/topology.hpp"
@@ -16,10 +19,6 @@
 #include <vector>
 
 namespace warren::bridges {
-
-namespace detail {
-class amqp_connection;
-} // namespace detail
 
 class blocking_client {
  public:
@@ -68,26 +67,11 @@ class blocking_client {
   caf::error delete_queue(const std::string& queue);
 
  private:
-  explicit blocking_client(std::unique_ptr<detail::amqp_connection> conn);
+  struct state;
 
-  caf::error ensure_confirm_channel();
+  explicit blocking_client(std::unique_ptr<state> st);
 
-  caf::expected<envelope> call_once(outgoing_message request,
-                                    std::chrono::milliseconds timeout);
-
-  using clock_type = std::chrono::steady_clock;
-
-  // Publishes on the confirm channel and waits for its confirm; deliveries
-  // read meanwhile are appended to `deliveries`.
-  caf::error publish_and_confirm(const outgoing_message& msg,
-                                 clock_type::time_point deadline,
-                                 std::vector<envelope>& deliveries);
-
-  std::unique_ptr<detail::amqp_connection> conn_;
-  bool confirm_channel_open_ = false;
-  // The consumer tag of a `take` not yet settled.
-  std::string taking_tag_;
-  uint64_t next_tag_ = 1;
+  std::unique_ptr<state> st_;
 };
 
 } // namespace warren::bridges

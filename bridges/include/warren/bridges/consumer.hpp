@@ -1,93 +1,126 @@
 #pragma once
 
 /// The consumer bridge: a connection-owner actor that consumes one queue and
-/// gets each delivery handled, acking only after the outcome says the work is
-/// done.
+/// hands each delivery to a `delivery_handler` run in its own thread (no
+/// hand-off to another thread on the way in or out). One consumer hosts one
+/// actor instance: the handler is that instance.
 ///
-/// Two ways to handle deliveries:
-/// - A `delivery_handler` (how warren actors run): called in the consumer's
-///   own thread, with no hand-off to another thread; what it publishes goes
-///   out on the consumer's own connection with confirms, and it reports the
-///   outcome through a callback, possibly later (from a continuation of a
-///   request the consumer actor made). One consumer is one actor instance.
-/// - `targets` (raw CAF kinds): each delivery is sent as
-///   (deliver_atom, envelope) -> outcome to the targets round-robin.
-/// With `no_ack` (reply queues) deliveries go to the targets as
-/// (deliver_atom, envelope) without waiting for an outcome.
-///
-/// Protocol it answers:
-///   (pause_atom) -> ok_atom      cancel the consumer; no new deliveries
-///   (drain_atom) -> ok_atom      answered when no delivery is in flight
+/// Protocol (`consumer_actor`):
+///   (pause_atom) -> ok_atom          cancel the consumer; no new deliveries
+///   (drain_atom) -> ok_atom          answered when nothing is in flight
 ///   (stats_atom) -> consumer_stats
 ///
-/// Back-pressure: `prefetch` bounds the unacked deliveries, so the backlog of a
-/// slow actor stays in the broker, not in memory. Publishes made while
-/// handling are bounded by it too (they belong to unacked deliveries).
+/// Settling: the handler answers each delivery with a `settlement`: ack it,
+/// requeue it, or move it (publish a copy, e.g. a dead letter, with a
+/// confirm, then ack; requeue if the copy cannot be confirmed: nothing is
+/// dropped). Acks are batched: the longest prefix of settled deliveries is
+/// acked with one multiple-ack when it reaches `ack_batch`, or as soon as the
+/// socket goes quiet (the ack ledger).
 ///
-/// Bad input never reaches the handler: a body larger than `max_body_bytes`,
-/// a body that is not JSON, or an unsupported content type is dead-lettered
-/// at once. Dead-lettering publishes a copy of the delivery, byte for byte, to
-/// `<queue>.dlq` (mandatory, with confirms) with `x-warren-error`,
-/// `x-warren-error-code`, `x-warren-actor`, `x-warren-attempts`,
-/// `x-warren-original-exchange` and `x-warren-original-routing-key` headers,
-/// and acks the original only once the copy is confirmed; if it cannot be
-/// confirmed the delivery is requeued. Nothing is dropped.
+/// Back-pressure: `prefetch` bounds the unacked deliveries, so the backlog of
+/// a slow actor stays in the broker, not in memory. What a handler publishes
+/// goes out on the consumer's own connection with confirms; calls it makes
+/// go out and come back on that connection too (a reply queue of its own,
+/// declared at the first call).
 ///
-/// Acks are batched: the longest prefix of settled deliveries is acked with
-/// one multiple-ack when it reaches `ack_batch` or when the socket goes quiet.
-///
-/// Ending: an outcome whose `next` ends the hosted actor makes the consumer
-/// stop consuming, wait for that delivery to be settled (its dead letter or
-/// retry copy confirmed), ack what is settled, close its connection (so every
-/// other unacked delivery goes back to the broker, redelivered) and exit; its
-/// supervisor decides what follows. Deliveries that arrive meanwhile are not
-/// handled: they are requeued at once.
+/// Ending: a settlement whose `next` ends the hosted actor makes the
+/// consumer stop consuming, wait for that delivery to be settled, ack what
+/// is settled, close its connection (every other unacked delivery goes back
+/// to the broker, redelivered) and exit; its supervisor decides what
+/// follows. Deliveries that arrive meanwhile are requeued at once.
 ///
 /// Stopping: an exit message with reason `user_shutdown` is a graceful stop:
-/// stop consuming, let the deliveries being handled settle (publishes
+/// stop consuming, let the deliveries being handled settle (their publishes
 /// confirmed), ack, close, exit. Any other exit reason closes at once.
 ///
-/// Failure: a lost connection, channel or consumer (queue deleted) is
-/// reopened with backoff, the topology re-declared, and consuming resumed.
-/// Outcomes and confirms of deliveries from before the loss are ignored: the
+/// Failure: a channel error is a channel error (the consume channel closed
+/// by the broker is reopened and consuming resumes; its unacked deliveries
+/// come back redelivered); a lost connection or a cancelled consumer (queue
+/// deleted) is reopened with backoff, the topology declared again, and
+/// consuming resumed. Settlements of deliveries from before are ignored: the
 /// broker redelivers those messages (`redelivered` set).
 
+#include "warren/bridges/atoms.hpp"
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/topology.hpp"
+#include "warren/core/delivery.hpp"
 #include "warren/core/envelope.hpp"
 #include "warren/core/errc.hpp"
 #include "warren/core/outcome.hpp"
 
-#include <caf/actor.hpp>
+#include <boost/json/value.hpp>
 #include <caf/actor_system.hpp>
-#include <caf/event_based_actor.hpp>
-#include <caf/message.hpp>
+#include <caf/expected.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
-#include <vector>
 
 namespace warren::bridges {
 
-/// What a delivery handler may use of the consumer that runs it. Only valid
-/// in the consumer's thread: inside `delivery_handler::handle` and in the
-/// continuations of requests made through `self()`.
+/// A delivery as handlers get it: shared, so it can be kept (a batch, a
+/// call's continuation) without copying. The handler's first stage may
+/// complete it in place (parse the body, fill in what a foreign client left
+/// out); after that it is read only.
+using delivery = std::shared_ptr<envelope>;
+
+/// What the consumer does with a delivery once its handler is done.
+struct settlement {
+  enum class action : uint8_t {
+    /// The work is done: ack.
+    ack,
+    /// Give the message back to the broker (a transient failure).
+    requeue,
+    /// Publish `copy` with a confirm, then ack; requeue if the copy cannot
+    /// be confirmed.
+    move,
+  };
+  action what = action::ack;
+  /// move: the copy (a dead letter, or a copy parked on a retry step).
+  outgoing_message copy;
+  /// move: counted as a dead letter (else as a retry).
+  bool dead_letter = false;
+  /// Why (requeue, move, or the actor's end), for the log.
+  std::string reason;
+  /// Whether the hosted actor goes on after this delivery.
+  outcome::lifecycle next = outcome::lifecycle::carry_on;
+
+  static settlement ack() { return {}; }
+};
+
+/// What a delivery handler may use of the consumer that runs it. Valid in
+/// the consumer's thread only: inside `delivery_handler::handle`, `idle`,
+/// `start`, and the callbacks it gets from these functions.
 class consumer_host {
  public:
   virtual ~consumer_host();
 
-  /// The consumer actor: requests made through it are answered to it.
-  virtual caf::event_based_actor* self() = 0;
+  using confirm_callback = std::function<void(const caf::error&)>;
+  using reply_callback = std::function<void(caf::expected<boost::json::value>)>;
 
-  /// Publishes on the consumer's connection with a confirm; `confirmed` gets
-  /// `caf::none`, or the error (`errc::publish_nacked`, `errc::unroutable`
-  /// for a mandatory message no queue took, `errc::connection_lost`).
-  virtual void publish(outgoing_message msg,
-                       std::function<void(const caf::error&)> confirmed) = 0;
+  /// Publishes on the consumer's connection with a confirm; `confirmed`
+  /// gets `caf::none`, or the error: `errc::publish_nacked`,
+  /// `errc::unroutable` (a mandatory message no queue took),
+  /// `errc::not_found` (no such exchange; the channel comes back),
+  /// `errc::access_refused`, `errc::channel_error`, `errc::connection_lost`.
+  virtual void publish(outgoing_message msg, confirm_callback confirmed) = 0;
+
+  /// Calls a service on the consumer's own connection: sets `reply_to` and
+  /// `correlation_id`, publishes `request` (mandatory, with a confirm) and
+  /// runs `then` with the reply body or an error (`errc::timeout` after
+  /// `timeout`, `errc::remote_error`, `errc::unroutable` when no such
+  /// service exists, `errc::connection_lost`).
+  virtual void call(outgoing_message request, std::chrono::milliseconds timeout,
+                    reply_callback then) = 0;
+
+  /// Hands `msg` to a delivery actor (a raw CAF kind) and runs `then` with
+  /// its outcome, or the error when it cannot answer (it quit).
+  virtual void ask(const delivery_actor& who, const envelope& msg,
+                   std::function<void(caf::expected<outcome>)> then) = 0;
 
   /// Runs `fn` in the consumer's thread after `delay` (also during a
   /// graceful stop, so batched work can finish; not once the hosted actor
@@ -101,11 +134,15 @@ class delivery_handler {
  public:
   virtual ~delivery_handler();
 
-  /// Handles one delivery: `delivery` is (deliver_atom, envelope), shared, so
-  /// it can be kept without copying. Must call `done` exactly once, now or
-  /// later from a continuation running in the consumer.
-  virtual void handle(consumer_host& host, const caf::message& delivery,
-                      std::function<void(outcome)> done) = 0;
+  /// Called once, in the consumer's thread, before it connects: open what
+  /// may block (a database, files). An error ends the consumer at once with
+  /// that error (a failed start of its actor instance). Default: nothing.
+  virtual caf::error start(consumer_host& host);
+
+  /// Handles one delivery. Must call `done` exactly once, now or later from
+  /// a callback running in the consumer.
+  virtual void handle(consumer_host& host, delivery msg,
+                      std::function<void(settlement)> done) = 0;
 
   /// Called when the consumer's socket has nothing more to read for now
   /// (between bursts, and every 200 ms while idle): the moment to finish
@@ -123,18 +160,11 @@ struct consumer_config {
   /// Settled deliveries per multiple-ack; 0 means prefetch / 5 (measured:
   /// 250 of 500 gave 0.91 of raw throughput, 100 gave 1.03). Default 0.
   uint16_t ack_batch = 0;
-  /// Auto-ack (for reply queues whose messages are not worth redelivering).
-  bool no_ack = false;
-  bool exclusive = false;
-  /// Runs in the consumer's thread; when set, `targets` are not used.
+  /// The actor instance the consumer hosts.
   std::shared_ptr<delivery_handler> handler;
-  /// The actors that handle deliveries when there is no `handler`.
-  std::vector<caf::actor> targets;
-  /// Named in `x-warren-actor` on dead letters.
+  /// For log lines and the name of the reply queue of calls.
   std::string actor_name;
   std::string node_name;
-  /// Larger bodies are dead-lettered with `errc::oversized_body`.
-  std::size_t max_body_bytes = 1024 * 1024;
 };
 
 struct consumer_stats {
@@ -145,18 +175,21 @@ struct consumer_stats {
   uint64_t retried = 0;
   uint64_t requeued = 0;
   uint64_t reconnects = 0;
+  /// Channels the broker closed (publish or consume) without the
+  /// connection being lost.
+  uint64_t channel_errors = 0;
   std::size_t in_flight = 0;
   bool consuming = false;
 };
 
-/// Spawns a consumer. It connects in the background.
-caf::actor spawn_consumer(caf::actor_system& sys, consumer_config cfg);
+/// The consumer's protocol (see above).
+using consumer_actor =
+  caf::typed_actor<caf::replies_to<pause_atom>::with<caf::ok_atom>,
+                   caf::replies_to<drain_atom>::with<caf::ok_atom>,
+                   caf::replies_to<stats_atom>::with<consumer_stats>>;
 
-/// Turns a delivery's raw body into JSON and fills in what a foreign client
-/// may have left out (message id). Returns the outcome to use when the
-/// delivery must not reach the actor (pure; unit-tested).
-std::optional<outcome> prepare_delivery(envelope& env,
-                                        std::size_t max_body_bytes);
+/// Spawns a consumer (detached). It starts its handler, then connects.
+consumer_actor spawn_consumer(caf::actor_system& sys, consumer_config cfg);
 
 } // namespace warren::bridges
 

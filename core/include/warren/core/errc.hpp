@@ -58,7 +58,19 @@ enum class errc : uint8_t {
   supervisor_gave_up,
   /// The checkpoint store (SQLite) cannot be opened, read or written.
   store_failed,
+  /// The broker has no such exchange or queue (404 NOT_FOUND): a publish to
+  /// a missing exchange, a consume of a missing queue. Permanent.
+  not_found,
+  /// The broker refused access (403 ACCESS_REFUSED). Permanent.
+  access_refused,
+  /// The broker refused an operation on a channel for another reason (406
+  /// PRECONDITION_FAILED and the like); the channel was reopened.
+  channel_error,
 };
+
+/// The code of a channel-level AMQP error the broker sent (its reply code):
+/// 404 `not_found`, 403 `access_refused`, anything else `channel_error`.
+errc errc_of_reply_code(int reply_code) noexcept;
 
 /// The text of an error code, e.g. "malformed_body".
 const char* to_string(errc code) noexcept;

@@ -43,6 +43,7 @@
 
 #include "warren/core/envelope.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/runtime/handler_table.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -209,14 +210,17 @@ class context {
   }
 };
 
-/// Handlers of one actor, by message type.
-class handlers {
+/// Handlers of one actor, by message type (see handler_table.hpp for how a
+/// message finds its handler).
+class handlers
+  : public handler_table<
+      handlers, std::function<status(context&, const boost::json::value&)>> {
  public:
-  using json_handler =
-    std::function<status(context&, const boost::json::value&)>;
+  using json_handler = handler_type;
 
   /// Handles messages of `type` whose body converts to `T`. `fn` is called
-  /// as `fn(context&, const T&)` and returns `void` or `status`.
+  /// as `fn(context&, const T&)` and returns `void` or `status`. A body that
+  /// does not convert fails the message permanently (`validation_failed`).
   template<class T, class F>
   handlers& message(std::string type, F fn) {
     return json(
@@ -233,16 +237,6 @@ class handlers {
       });
   }
 
-  /// Handles messages of `type` with the body as JSON.
-  handlers& json(std::string type, json_handler fn);
-
-  /// Handles messages without a `type`, or with a type nobody else handles.
-  /// Without a default, such messages fail permanently (`unknown_type`).
-  handlers& otherwise(json_handler fn);
-
-  /// The handler for `type`, or nullptr.
-  const json_handler* find(const std::string& type) const;
-
  private:
   template<class F, class T>
   static status invoke(F& fn, context& ctx, const T& arg) {
@@ -253,9 +247,6 @@ class handlers {
       return fn(ctx, arg);
     }
   }
-
-  std::unordered_map<std::string, json_handler> by_type_;
-  json_handler default_;
 };
 
 class registry;

@@ -22,6 +22,9 @@
 /// says why, and the `on_failure` callback runs (`warren run` then exits
 /// with code 7).
 
+#include "warren/bridges/consumer.hpp"
+#include "warren/bridges/publisher.hpp"
+#include "warren/bridges/requester.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/config/node_config.hpp"
 #include "warren/runtime/registry.hpp"
@@ -83,15 +86,20 @@ class node {
   caf::error failure() const;
 
   /// The consumers of the actor instances now running, for tools and tests.
-  std::vector<caf::actor> consumers() const;
+  std::vector<bridges::consumer_actor> consumers() const;
 
   const warren::config::node_config& config() const noexcept { return cfg_; }
 
-  /// The publisher, for tools and tests that publish through the node.
-  const caf::actor& publisher() const noexcept { return publisher_; }
+  /// The publisher, for code outside actors that publishes through the node.
+  const bridges::publisher_actor& publisher() const noexcept {
+    return publisher_;
+  }
 
-  /// The node's requester; its protocol is in warren/runtime/call.hpp.
-  const caf::actor& requester() const noexcept { return requester_; }
+  /// The node's requester, for calls from outside actors (its protocol is in
+  /// warren/bridges/requester.hpp).
+  const bridges::requester_actor& requester() const noexcept {
+    return requester_;
+  }
 
   /// Calls a service by name from outside any actor, blocking the calling
   /// thread until the reply or the timeout. Errors as in call.hpp.
@@ -106,8 +114,17 @@ class node {
   caf::actor_system& sys_;
   warren::config::node_config cfg_;
   const registry& kinds_;
-  caf::actor publisher_;
-  caf::actor requester_;
+  /// Declares the topology once before anything runs, so that a conflict
+  /// with what the broker has (406) is a start-up error, not a reconnect
+  /// loop. A broker that does not answer is left to the connection owners.
+  caf::error declare_topology(const bridges::topology& topo);
+
+  /// Waits until every consumer consumes (see `start`).
+  caf::error wait_until_ready(std::chrono::milliseconds ready_timeout,
+                              const std::function<bool()>& interrupted);
+
+  bridges::publisher_actor publisher_;
+  bridges::requester_actor requester_;
   caf::actor root_;
   std::shared_ptr<shared_state> state_;
   bool running_ = false;

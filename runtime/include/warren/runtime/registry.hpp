@@ -14,12 +14,12 @@
 /// envelopes (metadata + JSON) with the runtime, so they never register CAF
 /// type IDs and separately built plugins cannot clash.
 
+#include "warren/core/delivery.hpp"
 #include "warren/runtime/actor.hpp"
 #include "warren/runtime/stateful.hpp"
 
-#include <caf/behavior.hpp>
-#include <caf/event_based_actor.hpp>
 #include <caf/expected.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,8 +33,11 @@ class registry {
  public:
   using actor_factory =
     std::function<std::unique_ptr<actor>(const actor_init&)>;
-  using raw_factory =
-    std::function<caf::behavior(caf::event_based_actor*, const actor_init&)>;
+  /// Makes the behavior of a raw CAF kind's actor: it answers
+  /// `(deliver_atom, envelope) -> outcome` (warren/core/delivery.hpp), so a
+  /// raw kind answering anything else does not compile.
+  using raw_factory = std::function<delivery_actor::behavior_type(
+    delivery_actor::pointer, const actor_init&)>;
 
   /// Registers `T` (a `warren::actor` constructible from `actor_init`).
   template<class T>

@@ -56,22 +56,15 @@
 namespace warren {
 
 /// Handlers of a stateful actor with the state as JSON (what the runtime
-/// runs; `state_handlers<State>` registers typed handlers through it).
-class json_state_handlers {
+/// runs; `state_handlers<State>` registers typed handlers through it). A
+/// message finds its handler as in every warren actor (handler_table.hpp).
+class json_state_handlers
+  : public handler_table<
+      json_state_handlers,
+      std::function<status(context&, boost::json::value& state,
+                           const boost::json::value& body)>> {
  public:
-  using json_handler = std::function<status(context&, boost::json::value& state,
-                                            const boost::json::value& body)>;
-
-  json_state_handlers& json(std::string type, json_handler fn);
-
-  /// For messages without a `type` or with a type nobody else handles.
-  json_state_handlers& otherwise(json_handler fn);
-
-  const json_handler* find(const std::string& type) const;
-
- private:
-  std::unordered_map<std::string, json_handler> by_type_;
-  json_handler default_;
+  using json_handler = handler_type;
 };
 
 /// Typed handlers: `State` and the message types convert with Boost.JSON.

@@ -24,6 +24,7 @@
 
 #include "warren/config/store.hpp"
 #include "warren/core/envelope.hpp"
+#include "warren/runtime/store/unit_of_work.hpp"
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -54,41 +55,6 @@ struct store_settings {
 /// The schema version this build writes.
 constexpr int store_schema_version = 1;
 
-/// The state of one key of one actor.
-struct stored_state {
-  std::string key;
-  /// Incremented by every committed change.
-  int64_t version = 0;
-  /// JSON text.
-  std::string state;
-};
-
-/// A message waiting in the outbox.
-struct outbox_row {
-  /// Assigned by the store on commit.
-  int64_t id = 0;
-  std::string actor;
-  warren::outgoing_message message;
-};
-
-/// What one group commit writes, in one transaction.
-struct commit_batch {
-  std::string actor;
-  /// New states (version already incremented by the caller).
-  std::vector<stored_state> states;
-  /// Ids of the messages applied.
-  std::vector<std::string> inbox;
-  /// Messages the applied messages sent; `id`s are filled in by `commit`.
-  std::vector<outbox_row> outbox;
-  /// Outbox rows confirmed by the broker, deleted in the same transaction.
-  std::vector<int64_t> published;
-
-  bool empty() const noexcept {
-    return states.empty() && inbox.empty() && outbox.empty() &&
-           published.empty();
-  }
-};
-
 class checkpoint_store {
  public:
   /// Opens (creating and migrating unless read-only) the database. Errors
@@ -111,9 +77,9 @@ class checkpoint_store {
   caf::expected<bool> seen(const std::string& actor,
                            const std::string& message_id);
 
-  /// Writes `batch` in one transaction (all or nothing) and fills in the ids
+  /// Writes `work` in one transaction (all or nothing) and fills in the ids
   /// of its outbox rows. On error nothing was written.
-  caf::error commit(commit_batch& batch);
+  caf::error commit(unit_of_work& work);
 
   /// Outbox rows not yet confirmed, oldest first; all actors when `actor` is
   /// empty.

@@ -1,25 +1,13 @@
+// Out-of-line parts of the actor API (warren/runtime/actor.hpp and
+// stateful.hpp).
+
 #include "warren/runtime/stateful.hpp"
 
 namespace warren {
 
-json_state_handlers& json_state_handlers::json(std::string type,
-                                               json_handler fn) {
-  by_type_[std::move(type)] = std::move(fn);
-  return *this;
-}
+context::~context() = default;
 
-json_state_handlers& json_state_handlers::otherwise(json_handler fn) {
-  default_ = std::move(fn);
-  return *this;
-}
-
-const json_state_handlers::json_handler*
-json_state_handlers::find(const std::string& type) const {
-  auto i = by_type_.find(type);
-  if (i != by_type_.end())
-    return &i->second;
-  return default_ ? &default_ : nullptr;
-}
+actor::~actor() = default;
 
 stateful_base::stateful_base(const actor_init& init) : actor(init) {
   if (const auto* field = init.options.if_contains("key_field"))

@@ -1,0 +1,105 @@
+#pragma once
+
+/// One unit of work of a stateful kind: everything a batch of messages
+/// changed, committed by the checkpoint store in one transaction, all or
+/// nothing:
+///
+///   inbox    the ids of the messages applied (a redelivery of one of them
+///            is then dropped: effectively once);
+///   rows     the kind's own rows: today the state of each key changed,
+///            addressed by (actor, key), so a key's state can later move
+///            between nodes without the kinds knowing; saga logs, window
+///            slices and timers join here as their own row types;
+///   outbox   what the messages sent, published after the commit by the
+///            outbox relay (stable ids: a message applied again after a crash
+///            sends the same ids);
+///   relayed  outbox rows the broker confirmed, deleted in the same
+///            transaction.
+///
+/// Group commit: many messages share one unit, one transaction and one
+/// multiple-ack.
+
+#include "warren/core/envelope.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace warren::runtime {
+
+/// The state of one key of one actor.
+struct stored_state {
+  std::string key;
+  /// Incremented by every committed change.
+  int64_t version = 0;
+  /// JSON text.
+  std::string state;
+};
+
+/// A message waiting in the outbox.
+struct outbox_row {
+  /// Assigned by the store on commit.
+  int64_t id = 0;
+  std::string actor;
+  outgoing_message message;
+};
+
+class unit_of_work {
+ public:
+  explicit unit_of_work(std::string actor = {});
+
+  const std::string& actor() const noexcept { return actor_; }
+
+  /// Message `message_id` was applied: its id joins the inbox. Returns false
+  /// when it already is in this unit (a copy within one batch).
+  bool applied(const std::string& message_id);
+
+  /// Whether message `message_id` was applied in this unit.
+  bool contains(const std::string& message_id) const;
+
+  /// The new state of a key (its version already incremented).
+  void put_state(stored_state row);
+
+  /// A message to send once committed.
+  void send(outgoing_message msg);
+
+  /// Outbox rows the broker confirmed: deleted with this unit.
+  void relayed(std::vector<int64_t> rows);
+
+  /// Messages applied in this unit.
+  std::size_t messages() const noexcept { return inbox_.size(); }
+
+  bool empty() const noexcept {
+    return inbox_.empty() && states_.empty() && outbox_.empty() &&
+           relayed_.empty();
+  }
+
+  /// After a commit: the outbox rows with the ids the store gave them.
+  std::vector<outbox_row> take_outbox();
+
+  /// After a failed commit: the confirmed rows given back (to try again),
+  /// and the states dropped (written again at the next attempt).
+  std::vector<int64_t> take_relayed();
+  void clear_states() noexcept { states_.clear(); }
+
+  /// Starts over (after a commit).
+  void clear();
+
+  // What the store writes.
+  const std::vector<std::string>& inbox() const noexcept { return inbox_; }
+  const std::vector<stored_state>& states() const noexcept { return states_; }
+  std::vector<outbox_row>& outbox() noexcept { return outbox_; }
+  const std::vector<int64_t>& relayed_rows() const noexcept { return relayed_; }
+
+ private:
+  std::string actor_;
+  std::vector<std::string> inbox_;
+  std::unordered_set<std::string> ids_;
+  std::vector<stored_state> states_;
+  std::vector<outbox_row> outbox_;
+  std::vector<int64_t> relayed_;
+};
+
+} // namespace warren::runtime

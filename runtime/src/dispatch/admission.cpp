@@ -1,0 +1,44 @@
+#include "dispatch/admission.hpp"
+
+#include <boost/json/parse.hpp>
+
+namespace warren::detail {
+
+bool is_json_content_type(const std::string& type) {
+  if (type.empty() || type == "application/json" || type == "text/json")
+    return true;
+  // "application/json; charset=utf-8", "application/vnd.x+json"
+  auto base = type.substr(0, type.find(';'));
+  while (!base.empty() && base.back() == ' ')
+    base.pop_back();
+  return base == "application/json" || base == "text/json" ||
+         (base.size() > 5 && base.compare(base.size() - 5, 5, "+json") == 0);
+}
+
+std::optional<outcome> admit(envelope& env, std::size_t max_body_bytes) {
+  if (env.properties.message_id.empty())
+    env.properties.message_id = derive_message_id(
+      env.exchange, env.routing_key, env.properties.timestamp, env.raw_body);
+  if (env.raw_body.size() > max_body_bytes)
+    return outcome::reject(errc::oversized_body,
+                           "body of " + std::to_string(env.raw_body.size()) +
+                             " bytes exceeds the limit of " +
+                             std::to_string(max_body_bytes) + " bytes");
+  if (!is_json_content_type(env.properties.content_type))
+    return outcome::reject(errc::malformed_body,
+                           "unsupported content type '" +
+                             env.properties.content_type +
+                             "' (expected application/json)");
+  if (env.raw_body.empty()) {
+    env.body = nullptr;
+    return std::nullopt;
+  }
+  boost::json::error_code ec;
+  env.body = boost::json::parse(env.raw_body, ec);
+  if (ec)
+    return outcome::reject(errc::malformed_body,
+                           "body is not valid JSON: " + ec.message());
+  return std::nullopt;
+}
+
+} // namespace warren::detail

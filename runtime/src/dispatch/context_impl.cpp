@@ -1,0 +1,114 @@
+#include "dispatch/context_impl.hpp"
+
+#include "warren/bridges/topology.hpp"
+#include "warren/core/log.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <ctime>
+
+namespace warren::detail {
+
+outgoing_message make_outgoing(const envelope& cause, std::string exchange,
+                               std::string routing_key, std::string type,
+                               const boost::json::value& body) {
+  outgoing_message msg;
+  msg.exchange = std::move(exchange);
+  msg.routing_key = std::move(routing_key);
+  msg.properties.message_id = make_message_id();
+  msg.properties.type = std::move(type);
+  msg.properties.timestamp = static_cast<uint64_t>(std::time(nullptr));
+  // Carry the trace id along so a chain of messages can be followed.
+  if (auto* trace = find_field(cause.properties.headers, header::trace))
+    set_field(msg.properties.headers, header::trace, *trace);
+  else if (!cause.properties.message_id.empty())
+    set_field(msg.properties.headers, header::trace,
+              cause.properties.message_id);
+  msg.body = boost::json::serialize(body);
+  return msg;
+}
+
+const envelope& context_impl::message() const {
+  return scope_->message();
+}
+
+const std::string& context_impl::actor_name() const {
+  return scope_->instance->actor_name();
+}
+
+const boost::json::object& context_impl::options() const {
+  return scope_->instance->user->options();
+}
+
+void context_impl::reply_json(boost::json::value body, std::string type) {
+  const auto& req = message();
+  if (req.properties.reply_to.empty()) {
+    log::warning(log::scope{actor_name(), req.properties.message_id},
+                 "reply dropped, the request has no reply_to");
+    return;
+  }
+  auto msg =
+    make_outgoing(req, "", req.properties.reply_to, std::move(type), body);
+  msg.properties.correlation_id = req.properties.correlation_id;
+  // Replies are as durable as their request; a caller that is gone no
+  // longer has a queue, and the broker drops the reply (not mandatory).
+  msg.properties.delivery_mode = req.properties.delivery_mode;
+  scope_->effects.push_back(std::move(msg));
+  scope_->replied = true;
+}
+
+void context_impl::send_json(const std::string& actor, std::string type,
+                             boost::json::value body) {
+  auto msg = make_outgoing(message(), bridges::actors_exchange, actor,
+                           std::move(type), body);
+  msg.mandatory = true;
+  scope_->effects.push_back(std::move(msg));
+}
+
+void context_impl::publish_json(const std::string& exchange,
+                                const std::string& routing_key,
+                                std::string type, boost::json::value body,
+                                publish_options opts) {
+  auto msg =
+    make_outgoing(message(), exchange, routing_key, std::move(type), body);
+  msg.mandatory = opts.mandatory;
+  msg.properties.delivery_mode = opts.persistent ? 2 : 1;
+  msg.properties.priority = opts.priority;
+  if (opts.ttl_ms > 0)
+    msg.properties.expiration = std::to_string(opts.ttl_ms);
+  for (auto& [key, value] : opts.headers)
+    set_field(msg.properties.headers, key, std::move(value));
+  scope_->effects.push_back(std::move(msg));
+}
+
+void context_impl::call_json(const std::string& service, std::string type,
+                             boost::json::value body, call_continuation then,
+                             std::chrono::milliseconds timeout) {
+  if (scope_->instance->stateful) {
+    // Its continuation would change state outside the message's
+    // transaction.
+    fail(status::fail(errc::validation_failed,
+                      "a stateful actor cannot call '" + service +
+                        "'; send a request and handle the reply as a message",
+                      true));
+    return;
+  }
+  auto msg = make_outgoing(message(), bridges::actors_exchange, service,
+                           std::move(type), body);
+  // Requests are transient: a reply to a caller that restarted is useless.
+  msg.properties.delivery_mode = 1;
+  if (timeout.count() <= 0)
+    timeout = scope_->instance->services.call_timeout;
+  scope_->calls.push_back({std::move(msg), timeout, std::move(then)});
+}
+
+void context_impl::fail(status why) {
+  if (scope_->failure.is_ok())
+    scope_->failure = std::move(why);
+}
+
+void context_impl::stop() {
+  if (scope_->next == outcome::lifecycle::carry_on)
+    scope_->next = outcome::lifecycle::actor_stopped;
+}
+
+} // namespace warren::detail

@@ -1,0 +1,34 @@
+#pragma once
+
+// Private to warren::runtime: the `warren::context` handlers get. It only
+// collects: what a handler sends or calls is kept in its message scope and
+// goes out after the handler returned (and only if it succeeded).
+
+#include "dispatch/message_scope.hpp"
+
+namespace warren::detail {
+
+class context_impl : public context {
+ public:
+  explicit context_impl(scope_ptr scope) : scope_(std::move(scope)) {}
+
+  const envelope& message() const override;
+  const std::string& actor_name() const override;
+  const boost::json::object& options() const override;
+  void reply_json(boost::json::value body, std::string type) override;
+  void send_json(const std::string& actor, std::string type,
+                 boost::json::value body) override;
+  void publish_json(const std::string& exchange, const std::string& routing_key,
+                    std::string type, boost::json::value body,
+                    publish_options opts) override;
+  void call_json(const std::string& service, std::string type,
+                 boost::json::value body, call_continuation then,
+                 std::chrono::milliseconds timeout) override;
+  void fail(status why) override;
+  void stop() override;
+
+ private:
+  scope_ptr scope_;
+};
+
+} // namespace warren::detail

@@ -1,0 +1,130 @@
+#include "node/tree.hpp"
+
+#include "dispatch/dispatchers.hpp"
+#include "warren/runtime/node.hpp"
+
+#include <algorithm>
+#include <caf/all.hpp>
+
+namespace warren::runtime::detail {
+
+namespace {
+
+actor_init init_of(const instance_context& ctx, const config::actor_spec& spec,
+                   uint32_t instance) {
+  actor_init init;
+  init.name = spec.name;
+  init.node_name = ctx.cfg->node_name;
+  init.options = spec.options;
+  init.instance = instance;
+  init.handler = spec.handler;
+  init.kinds = ctx.kinds;
+  return init;
+}
+
+// The dispatcher of a warren actor instance (stateless or stateful). Throws
+// what the actor's constructor throws: a start failure.
+caf::expected<std::shared_ptr<bridges::delivery_handler>>
+make_dispatcher(const instance_context& ctx, const config::actor_spec& spec,
+                uint32_t instance) {
+  const auto* factory = ctx.kinds->find(spec.kind);
+  if (factory == nullptr)
+    return make_error(errc::unknown_kind, "no kind '" + spec.kind + "'");
+  auto user = std::shared_ptr<actor>{(*factory)(init_of(ctx, spec, instance))};
+  warren::detail::dispatch_settings settings{spec.queue, spec.retry};
+  if (auto stateful = std::dynamic_pointer_cast<stateful_base>(user)) {
+    warren::detail::stateful_settings ss;
+    ss.dispatch = std::move(settings);
+    ss.commit = spec.commit;
+    ss.store = store_settings_of(*ctx.cfg);
+    ss.inbox_retention = ctx.cfg->store.inbox_retention;
+    return warren::detail::make_stateful_dispatcher(
+      std::move(stateful), ctx.services, std::move(ss));
+  }
+  return warren::detail::make_actor_dispatcher(std::move(user), ctx.services,
+                                               std::move(settings));
+}
+
+std::string instance_id(const config::actor_spec& spec, uint32_t i) {
+  return spec.instances == 1 ? spec.name
+                             : spec.name + "[" + std::to_string(i) + "]";
+}
+
+// Starts one instance: before its consumer, the raw CAF actor the consumer
+// feeds if the kind is raw. Runs in the supervisor; nothing here blocks (the
+// consumer opens what blocks on its own thread).
+caf::expected<child_members>
+start_instance(const std::shared_ptr<const instance_context>& ctx,
+               const config::actor_spec& spec, uint32_t i,
+               const std::string& id) {
+  const auto& cfg = *ctx->cfg;
+  bridges::consumer_config cc;
+  cc.broker = cfg.broker;
+  cc.broker.connection_name = cfg.broker.connection_name + " " + id;
+  cc.topo = ctx->topo;
+  cc.queue = spec.queue;
+  cc.prefetch = spec.prefetch;
+  cc.actor_name = spec.name;
+  cc.node_name = cfg.node_name;
+  child_members members;
+  if (const auto* raw = ctx->kinds->find_raw(spec.kind)) {
+    auto make = *raw;
+    auto init = init_of(*ctx, spec, i);
+    auto host = ctx->sys->spawn(
+      [make, init](delivery_actor::pointer self) { return make(self, init); });
+    cc.handler =
+      warren::detail::make_raw_dispatcher(host, spec.name, ctx->services);
+    members.push_back(caf::actor_cast<caf::actor>(host));
+  } else {
+    auto handler = make_dispatcher(*ctx, spec, i);
+    if (!handler)
+      return handler.error();
+    cc.handler = std::move(*handler);
+  }
+  auto consumer = bridges::spawn_consumer(*ctx->sys, std::move(cc));
+  ctx->track(id, consumer);
+  members.push_back(caf::actor_cast<caf::actor>(consumer));
+  return members;
+}
+
+} // namespace
+
+supervisor_spec build_tree(const config::supervisor_config& sc,
+                           const std::shared_ptr<const instance_context>& ctx,
+                           const supervisor_options& options) {
+  supervisor_spec spec;
+  spec.id = sc.id;
+  spec.strategy = sc.strategy;
+  spec.intensity = sc.intensity;
+  spec.backoff = sc.backoff;
+  const auto& actors = ctx->cfg->actors;
+  for (const auto& child : sc.children) {
+    if (!child.is_actor()) {
+      supervised_child sub;
+      sub.spec = child.spec;
+      sub.start = subtree_starter(
+        *ctx->sys, build_tree(child.supervisor, ctx, options), options);
+      spec.children.push_back(std::move(sub));
+      continue;
+    }
+    auto found = std::find_if(actors.begin(), actors.end(), [&](const auto& a) {
+      return a.name == child.actor;
+    });
+    if (found == actors.end())
+      continue; // The config reader made sure it exists.
+    const config::actor_spec* actor = &*found;
+    // Every instance is a child of its own with the actor's child spec.
+    for (uint32_t i = 0; i < actor->instances; ++i) {
+      supervised_child instance;
+      instance.spec = child.spec;
+      instance.spec.id = instance_id(*actor, i);
+      instance.start = [ctx, actor, i, id = instance.spec.id] {
+        return start_instance(ctx, *actor, i, id);
+      };
+      spec.children.push_back(std::move(instance));
+    }
+  }
+  return spec;
+}
+
+} // namespace warren::runtime::detail

@@ -1,0 +1,45 @@
+#pragma once
+
+// Private to warren::runtime: the checkpoint store's prepared statements.
+
+#include "store/sqlite.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
+
+namespace warren::runtime {
+
+struct checkpoint_store::statements {
+  detail::statement load;
+  detail::statement seen;
+  detail::statement upsert_state;
+  detail::statement insert_inbox;
+  detail::statement insert_outbox;
+  detail::statement delete_outbox;
+  detail::statement begin;
+  detail::statement commit;
+  detail::statement rollback;
+
+  caf::error prepare(sqlite3* db, const std::string& path) {
+    std::pair<detail::statement*, const char*> all[] = {
+      {&load, "SELECT version, state FROM actor_state WHERE actor = ?1 AND "
+              "key = ?2"},
+      {&seen, "SELECT 1 FROM inbox WHERE actor = ?1 AND message_id = ?2"},
+      {&upsert_state,
+       "INSERT INTO actor_state (actor, key, version, state) VALUES (?1, ?2, "
+       "?3, ?4) ON CONFLICT (actor, key) DO UPDATE SET version = "
+       "excluded.version, state = excluded.state"},
+      {&insert_inbox, "INSERT OR IGNORE INTO inbox (actor, message_id, "
+                      "received_ms) VALUES (?1, ?2, ?3)"},
+      {&insert_outbox, "INSERT INTO outbox (actor, message) VALUES (?1, ?2)"},
+      {&delete_outbox, "DELETE FROM outbox WHERE id = ?1"},
+      {&begin, "BEGIN IMMEDIATE"},
+      {&commit, "COMMIT"},
+      {&rollback, "ROLLBACK"},
+    };
+    for (auto& [stmt, sql] : all)
+      if (auto err = stmt->prepare(db, path, sql))
+        return err;
+    return caf::none;
+  }
+};
+
+} // namespace warren::runtime

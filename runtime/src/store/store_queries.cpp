@@ -1,0 +1,202 @@
+#include "store/sqlite.hpp"
+#include "store/statements.hpp"
+#include "warren/core/kill_point.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
+
+// Reading and writing: states, the inbox, the outbox, one unit of work per
+// transaction, and the counts the inspection tools show.
+
+namespace warren::runtime {
+
+using namespace detail;
+
+caf::expected<std::optional<stored_state>>
+checkpoint_store::load(const std::string& actor, const std::string& key) {
+  auto* stmt = stmts_->load.bind(actor, key);
+  auto rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE)
+    return std::optional<stored_state>{};
+  if (rc != SQLITE_ROW)
+    return failure(db_, path_, "loading the state of " + actor + "/" + key);
+  stored_state result;
+  result.key = key;
+  result.version = sqlite3_column_int64(stmt, 0);
+  result.state = column_text(stmt, 1);
+  sqlite3_reset(stmt);
+  return std::optional<stored_state>{std::move(result)};
+}
+
+caf::expected<bool> checkpoint_store::seen(const std::string& actor,
+                                           const std::string& message_id) {
+  auto* stmt = stmts_->seen.bind(actor, message_id);
+  auto rc = sqlite3_step(stmt);
+  sqlite3_reset(stmt);
+  if (rc == SQLITE_ROW)
+    return true;
+  if (rc == SQLITE_DONE)
+    return false;
+  return failure(db_, path_, "reading the inbox of " + actor);
+}
+
+caf::error checkpoint_store::commit(unit_of_work& work) {
+  auto step = [this](sqlite3_stmt* stmt, const char* what) -> caf::error {
+    auto rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+      return caf::none;
+    return failure(db_, path_, what);
+  };
+  if (auto err = step(stmts_->begin.bind(), "BEGIN"))
+    return err;
+  auto write = [&]() -> caf::error {
+    const auto& actor = work.actor();
+    for (const auto& s : work.states())
+      if (auto err =
+            step(stmts_->upsert_state.bind(actor, s.key, s.version, s.state),
+                 "writing state"))
+        return err;
+    auto now = now_ms();
+    for (const auto& id : work.inbox())
+      if (auto err = step(stmts_->insert_inbox.bind(actor, id, now),
+                          "writing the inbox"))
+        return err;
+    for (auto& row : work.outbox()) {
+      if (auto err = step(
+            stmts_->insert_outbox.bind(actor, encode_outgoing(row.message)),
+            "writing the outbox"))
+        return err;
+      row.id = sqlite3_last_insert_rowid(db_);
+      row.actor = actor;
+    }
+    if (!work.outbox().empty())
+      warren::kill_point("after_outbox_write");
+    for (auto id : work.relayed_rows())
+      if (auto err =
+            step(stmts_->delete_outbox.bind(id), "deleting from the outbox"))
+        return err;
+    return step(stmts_->commit.bind(), "COMMIT");
+  };
+  if (auto err = write()) {
+    // A failed COMMIT may have rolled back already; ROLLBACK then fails
+    // harmlessly.
+    step(stmts_->rollback.bind(), "ROLLBACK");
+    for (auto& row : work.outbox())
+      row.id = 0;
+    return err;
+  }
+  return caf::none;
+}
+
+caf::expected<std::vector<outbox_row>>
+checkpoint_store::pending_outbox(const std::string& actor, std::size_t limit) {
+  // SQLite reads a negative LIMIT as none.
+  auto bound = limit > static_cast<std::size_t>(INT64_MAX)
+                 ? int64_t{-1}
+                 : static_cast<int64_t>(limit);
+  std::vector<outbox_row> rows;
+  auto read_row = [&](sqlite3_stmt* stmt) -> caf::error {
+    outbox_row row;
+    row.id = sqlite3_column_int64(stmt, 0);
+    row.actor = column_text(stmt, 1);
+    auto msg = decode_outgoing(column_text(stmt, 2));
+    if (!msg)
+      return make_error(errc::store_failed, path_ + ": outbox row " +
+                                              std::to_string(row.id) + ": " +
+                                              describe(msg.error()));
+    row.message = std::move(*msg);
+    rows.push_back(std::move(row));
+    return caf::none;
+  };
+  auto err =
+    actor.empty()
+      ? query(db_, path_,
+              "SELECT id, actor, message FROM outbox ORDER BY id LIMIT ?1",
+              read_row, bound)
+      : query(db_, path_,
+              "SELECT id, actor, message FROM outbox WHERE actor = ?2 ORDER "
+              "BY id LIMIT ?1",
+              read_row, bound, actor);
+  if (err)
+    return err;
+  return rows;
+}
+
+caf::error checkpoint_store::delete_outbox(const std::vector<int64_t>& ids) {
+  unit_of_work work;
+  work.relayed(ids);
+  return commit(work);
+}
+
+caf::expected<std::size_t>
+checkpoint_store::prune_inbox(const std::string& actor, int64_t before_ms) {
+  if (auto err = query(
+        db_, path_, "DELETE FROM inbox WHERE actor = ?1 AND received_ms < ?2",
+        [](sqlite3_stmt*) { return caf::error{}; }, actor, before_ms))
+    return err;
+  return static_cast<std::size_t>(sqlite3_changes(db_));
+}
+
+caf::expected<std::vector<std::pair<std::string, int64_t>>>
+checkpoint_store::actors() {
+  std::vector<std::pair<std::string, int64_t>> result;
+  if (auto err = query(db_, path_,
+                       "SELECT actor, count(*) FROM actor_state GROUP BY "
+                       "actor ORDER BY actor",
+                       [&](sqlite3_stmt* stmt) {
+                         result.emplace_back(column_text(stmt, 0),
+                                             sqlite3_column_int64(stmt, 1));
+                         return caf::error{};
+                       }))
+    return err;
+  return result;
+}
+
+caf::expected<std::vector<stored_state>>
+checkpoint_store::keys(const std::string& actor, std::size_t limit) {
+  std::vector<stored_state> result;
+  if (auto err = query(
+        db_, path_,
+        "SELECT key, version FROM actor_state WHERE actor = ?1 "
+        "ORDER BY key LIMIT ?2",
+        [&](sqlite3_stmt* stmt) {
+          stored_state s;
+          s.key = column_text(stmt, 0);
+          s.version = sqlite3_column_int64(stmt, 1);
+          result.push_back(std::move(s));
+          return caf::error{};
+        },
+        actor, static_cast<int64_t>(limit)))
+    return err;
+  return result;
+}
+
+namespace {
+
+caf::expected<int64_t> count_rows(sqlite3* db, const std::string& path,
+                                  const std::string& table,
+                                  const std::string& actor) {
+  int64_t n = 0;
+  auto count = [&](sqlite3_stmt* stmt) {
+    n = sqlite3_column_int64(stmt, 0);
+    return caf::error{};
+  };
+  auto sql = "SELECT count(*) FROM " + table;
+  auto err = actor.empty()
+               ? query(db, path, sql, count)
+               : query(db, path, sql + " WHERE actor = ?1", count, actor);
+  if (err)
+    return err;
+  return n;
+}
+
+} // namespace
+
+caf::expected<int64_t> checkpoint_store::inbox_size(const std::string& actor) {
+  return count_rows(db_, path_, "inbox", actor);
+}
+
+caf::expected<int64_t> checkpoint_store::outbox_size(const std::string& actor) {
+  return count_rows(db_, path_, "outbox", actor);
+}
+
+} // namespace warren::runtime

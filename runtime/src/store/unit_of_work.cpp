@@ -1,0 +1,55 @@
+#include "warren/runtime/store/unit_of_work.hpp"
+
+namespace warren::runtime {
+
+unit_of_work::unit_of_work(std::string actor) : actor_(std::move(actor)) {
+  // Nothing else to do.
+}
+
+bool unit_of_work::applied(const std::string& message_id) {
+  if (!ids_.insert(message_id).second)
+    return false;
+  inbox_.push_back(message_id);
+  return true;
+}
+
+bool unit_of_work::contains(const std::string& message_id) const {
+  return ids_.count(message_id) != 0;
+}
+
+void unit_of_work::put_state(stored_state row) {
+  states_.push_back(std::move(row));
+}
+
+void unit_of_work::send(outgoing_message msg) {
+  outbox_.push_back(outbox_row{0, actor_, std::move(msg)});
+}
+
+void unit_of_work::relayed(std::vector<int64_t> rows) {
+  if (relayed_.empty())
+    relayed_ = std::move(rows);
+  else
+    relayed_.insert(relayed_.end(), rows.begin(), rows.end());
+}
+
+std::vector<outbox_row> unit_of_work::take_outbox() {
+  auto rows = std::move(outbox_);
+  outbox_.clear();
+  return rows;
+}
+
+std::vector<int64_t> unit_of_work::take_relayed() {
+  auto rows = std::move(relayed_);
+  relayed_.clear();
+  return rows;
+}
+
+void unit_of_work::clear() {
+  inbox_.clear();
+  ids_.clear();
+  states_.clear();
+  outbox_.clear();
+  relayed_.clear();
+}
+
+} // namespace warren::runtime
