@@ -82,7 +82,7 @@ struct fixture {
 
   caf::actor start(supervisor_spec s) {
     supervisor_options opts;
-    opts.observer = self;
+    opts.observer = caf::actor_cast<supervisor_observer>(self);
     opts.log = false;
     auto sup = spawn_supervisor(sys, std::move(s), opts);
     self->monitor(sup);
@@ -368,7 +368,7 @@ TEST_CASE("supervisor actor, escalation: a nested supervisor that gives up is "
           "[supervisor]") {
   fixture f;
   supervisor_options sub_opts;
-  sub_opts.observer = f.self;
+  sub_opts.observer = caf::actor_cast<supervisor_observer>(f.self);
   sub_opts.log = false;
   auto inner = f.spec(restart_strategy::one_for_one,
                       {f.child("w1", permanent), f.child("w2", permanent)},

@@ -28,11 +28,18 @@ std::function<double()> default_random() {
   };
 }
 
-class supervisor_actor : public caf::event_based_actor {
+// A supervisor's own messages; nobody else sends it any (besides exit and
+// down messages), so its public handle is a plain `caf::actor`.
+using supervisor_impl_actor =
+  caf::typed_actor<caf::reacts_to<start_atom>,
+                   caf::reacts_to<restart_timer_atom, uint64_t>,
+                   caf::reacts_to<shutdown_timer_atom, caf::actor>>;
+
+class supervisor_actor : public supervisor_impl_actor::base {
  public:
   supervisor_actor(caf::actor_config& cfg, supervisor_spec spec,
                    supervisor_options options)
-    : caf::event_based_actor(cfg), spec_(std::move(spec)),
+    : supervisor_impl_actor::base(cfg), spec_(std::move(spec)),
       options_(std::move(options)), intensity_(spec_.intensity) {
     if (!options_.random)
       options_.random = default_random();
@@ -48,7 +55,7 @@ class supervisor_actor : public caf::event_based_actor {
     });
   }
 
-  caf::behavior make_behavior() override {
+  behavior_type make_behavior() override {
     // Children start from the first message rather than here, so that a
     // failed start can quit the actor the ordinary way.
     send(this, start_atom::value);
@@ -425,7 +432,8 @@ exit_kind classify_exit(const caf::error& reason) noexcept {
 
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec,
                             supervisor_options options) {
-  return sys.spawn<supervisor_actor>(std::move(spec), std::move(options));
+  return caf::actor_cast<caf::actor>(
+    sys.spawn<supervisor_actor>(std::move(spec), std::move(options)));
 }
 
 child_starter subtree_starter(caf::actor_system& sys, supervisor_spec spec,

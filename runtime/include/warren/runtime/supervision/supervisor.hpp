@@ -37,6 +37,8 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -63,6 +65,15 @@ struct supervisor_spec {
   backoff_limits backoff;
   std::vector<supervised_child> children;
 };
+
+struct supervisor_event;
+
+} // namespace warren::runtime
+
+// Declared before the observer's typed interface names it.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::runtime::supervisor_event)
+
+namespace warren::runtime {
 
 /// What a supervisor reports to its observer, in the order it happens.
 struct supervisor_event {
@@ -92,10 +103,14 @@ struct supervisor_event {
   std::string reason;
 };
 
+/// Who watches a supervisor: it is told every event.
+using supervisor_observer =
+  caf::typed_actor<caf::reacts_to<supervisor_event>>;
+
 struct supervisor_options {
   /// Gets every `supervisor_event` of the supervisor and, for nested
   /// supervisors started by `subtree_starter`, of its subtree.
-  caf::actor observer;
+  supervisor_observer observer;
   /// Uniform in [0, 1), for the backoff jitter. Default: a seeded engine.
   std::function<double()> random;
   /// Log exits, restarts and giving up to stderr. Default true.
@@ -117,4 +132,4 @@ const char* to_string(exit_kind how) noexcept;
 
 } // namespace warren::runtime
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::runtime::supervisor_event)
+
