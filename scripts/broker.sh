@@ -9,6 +9,7 @@
 #   scripts/broker.sh tls-uri [NAME] print its amqps:// URI (TLS listener)
 #   scripts/broker.sh ca    [NAME]   print the path of the CA that signed its certificate
 #   scripts/broker.sh add-user NAME USER PASSWORD   a user with every permission on "/"
+#   scripts/broker.sh close-connections NAME USER   the broker closes USER's connections (fault tests)
 #
 # Everything of the node lives under .state/broker/NAME in the project: its own
 # node name, Erlang cookie (HOME), ports, config, data and log dirs. It never
@@ -147,5 +148,9 @@ case "$cmd" in
     broker_env
     ctl add_user "$3" "$4" >/dev/null 2>&1 || ctl change_password "$3" "$4" >/dev/null
     ctl set_permissions -p / "$3" ".*" ".*" ".*" >/dev/null ;;
-  *) sed -n '2,21p' "$0"; exit 2 ;;
+  close-connections)
+    [ $# -eq 3 ] || die "usage: broker.sh close-connections NAME USER"
+    broker_env
+    ctl close_all_user_connections "$3" "closed by a warren fault test" >/dev/null ;;
+  *) sed -n '2,22p' "$0"; exit 2 ;;
 esac

@@ -11,30 +11,6 @@ namespace json = boost::json;
 
 namespace {
 
-bool takes_handler(const std::string& kind) {
-  return kind == service_kind || kind == subscriber_kind;
-}
-
-void read_handler(object_reader& obj, actor_spec& spec) {
-  auto& r = obj.reader();
-  if (!r.ok())
-    return;
-  if (!takes_handler(spec.kind)) {
-    if (obj.find("handler"))
-      r.fail(obj.path_of("handler"),
-             "only the kinds \"service\" and \"subscriber\" take a handler "
-             "(this actor's kind is \"" +
-               spec.kind + "\")");
-    return;
-  }
-  if (!obj.find("handler")) {
-    r.fail(obj.path_of("handler"), "required key is missing (kind \"" +
-                                     spec.kind + "\" needs a handler)");
-    return;
-  }
-  obj.string("handler", spec.handler, text_rule::non_empty);
-}
-
 void read_actor_queue(object_reader& obj, actor_spec& spec) {
   auto& r = obj.reader();
   if (auto v = obj.find("queue")) {
@@ -107,7 +83,9 @@ void read_actor(config_reader& r, const json::value& v, const std::string& path,
       spec.name = std::move(*text);
   if (obj->require("kind"))
     obj->string("kind", spec.kind, text_rule::non_empty);
-  read_handler(*obj, spec);
+  // Whether the kind takes a handler is the kind's to say (its descriptor,
+  // checked once plugins are loaded); here only the syntax.
+  obj->string("handler", spec.handler, text_rule::non_empty);
   read_actor_queue(*obj, spec);
   check_actor_unique(r, *obj, spec, out);
   obj->integer("prefetch", {1, 65535}, spec.prefetch);

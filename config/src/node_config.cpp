@@ -1,8 +1,8 @@
 #include "warren/config/node_config.hpp"
 
 #include "json.hpp"
-#include "reader.hpp"
 #include "sections.hpp"
+#include "warren/config/reader.hpp"
 #include "warren/core/errc.hpp"
 
 #include <cctype>
@@ -58,11 +58,7 @@ bool read_text_file(const std::string& path, std::string& out,
 
 namespace {
 
-using detail::config_reader;
 using detail::element_path;
-using detail::int_range;
-using detail::object_reader;
-using detail::text_rule;
 
 void read_plugins(config_reader& r, const json::value& v,
                   const std::string& base_dir, std::vector<std::string>& out) {

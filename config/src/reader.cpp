@@ -1,11 +1,15 @@
-#include "reader.hpp"
+#include "warren/config/reader.hpp"
 
 #include "json.hpp"
 #include "warren/core/errc.hpp"
 
 namespace json = boost::json;
 
-namespace warren::config::detail {
+namespace warren::config {
+
+using detail::element_path;
+using detail::member_path;
+using detail::render_value;
 
 std::string describe_range(int_range range) {
   if (range.max == std::numeric_limits<int64_t>::max())
@@ -147,7 +151,9 @@ bool object_reader::allow(std::initializer_list<std::string_view> keys) {
       expected += candidate;
     }
     reader_->fail(path_of(key),
-                  "unknown key (expected one of: " + expected + ")");
+                  expected.empty()
+                    ? std::string{"unknown key (expected no keys here)"}
+                    : "unknown key (expected one of: " + expected + ")");
     return false;
   }
   return true;
@@ -242,4 +248,4 @@ const json::array* object_reader::array(std::string_view key) {
   return reader_->array(*v, path_of(key));
 }
 
-} // namespace warren::config::detail
+} // namespace warren::config

@@ -4,8 +4,8 @@
 /// top-level key that has structure of its own. Each reads into the defaults
 /// already in `out` and records its first error in the reader.
 
-#include "reader.hpp"
 #include "warren/config/node_config.hpp"
+#include "warren/config/reader.hpp"
 
 #include <boost/json/value.hpp>
 #include <optional>

@@ -160,12 +160,6 @@ const std::map<std::string, std::string> bad_configs = {
   {"binding_argument_is_an_array.json",
    ": $.topology.bindings[0].arguments.regions: expected a string, integer, "
    "number or boolean, found an array"},
-  {"service_without_handler.json",
-   ": $.actors[0].handler: required key is missing (kind \"service\" needs "
-   "a handler)"},
-  {"handler_for_plain_kind.json",
-   ": $.actors[0].handler: only the kinds \"service\" and \"subscriber\" "
-   "take a handler (this actor's kind is \"timer\")"},
   {"duplicate_actor_name.json",
    ": $.actors[1].name: duplicate actor name \"echo\" (already used at "
    "$.actors[0])"},

@@ -4,6 +4,7 @@
 #include "support.hpp"
 
 #include <algorithm>
+#include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -38,6 +39,28 @@ TEST_CASE("warren check rejects bad configs with exit 3 and one line naming "
   CHECK(std::count(res.err.begin(), res.err.end(), '\n') == 1);
   CHECK(res.err.find(file + ": " + bad.json_path + ":") != std::string::npos);
   CHECK(res.err.find(bad.what) != std::string::npos);
+}
+
+TEST_CASE("warren check runs a plugin kind's options validator: exit 3 and "
+          "one line naming the file and the JSON path of the bad option",
+          "[cli][config]") {
+  test::temp_dir dir;
+  auto cfg = test::node_config(dir);
+  cfg["actors"] = boost::json::array{
+    boost::json::object{{"name", "fine"},
+                        {"kind", "test.picky"},
+                        {"options", boost::json::object{{"mode", "a"}}}},
+    boost::json::object{{"name", "wrong"},
+                        {"kind", "test.picky"},
+                        {"options", boost::json::object{{"mode", "c"}}}}};
+  auto file = dir.file("picky.json");
+  test::write_file(file, boost::json::serialize(cfg));
+  auto res = test::warren({"check", file});
+  INFO("stdout: " << res.out << "\nstderr: " << res.err);
+  CHECK(res.exit_code == 3);
+  CHECK(std::count(res.err.begin(), res.err.end(), '\n') == 1);
+  CHECK(res.err.find(file + ": $.actors[1].options.mode: expected one of "
+                            "\"a\", \"b\", found \"c\"") != std::string::npos);
 }
 
 TEST_CASE("warren check accepts a good config with exit 0", "[cli][config]") {

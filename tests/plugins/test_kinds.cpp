@@ -29,6 +29,9 @@
 //   test.raw        a raw CAF kind: records each delivery; type "die" makes
 //                   the actor quit (abnormally) unless the message is a
 //                   redelivery.
+//   test.picky      echoes, and checks its options: `mode` is required and
+//                   one of "a" and "b" (a plugin kind's options validator,
+//                   run by `warren check`).
 
 #include "warren/core/delivery.hpp"
 #include "warren/core/errc.hpp"
@@ -366,6 +369,24 @@ raw_kind(warren::delivery_actor::pointer self, const warren::actor_init& init) {
   };
 }
 
+class picky : public warren::actor {
+ public:
+  using actor::actor;
+
+  static void check_options(warren::config::object_reader& options) {
+    options.allow({"mode"});
+    if (options.require("mode"))
+      options.choice("mode", {"a", "b"});
+  }
+
+  void setup(warren::handlers& on) override {
+    on.otherwise([](context& ctx, const value& body) {
+      ctx.reply_json(body);
+      return status::ok();
+    });
+  }
+};
+
 } // namespace
 
 WARREN_PLUGIN(registry) {
@@ -375,4 +396,5 @@ WARREN_PLUGIN(registry) {
   registry.add_kind<crashy>("test.crashy");
   registry.add_raw_kind("test.raw", raw_kind);
   registry.add_kind<counter>("test.counter");
+  registry.add_kind<picky>("test.picky");
 }

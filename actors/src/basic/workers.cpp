@@ -8,11 +8,19 @@
 
 namespace warren::actors {
 
+void echo::check_options(config::object_reader& options) {
+  options.allow({});
+}
+
 void echo::setup(handlers& on) {
   on.otherwise([](context& ctx, const boost::json::value& body) {
     ctx.reply_json(body, ctx.message().properties.type);
     return status::ok();
   });
+}
+
+void log::check_options(config::object_reader& options) {
+  options.allow({});
 }
 
 void log::setup(handlers& on) {
@@ -22,6 +30,14 @@ void log::setup(handlers& on) {
               << boost::json::serialize(body) << std::endl;
     return status::ok();
   });
+}
+
+void record::check_options(config::object_reader& options) {
+  options.allow({"path"});
+  if (options.require("path")) {
+    std::string path;
+    options.string("path", path, config::text_rule::non_empty);
+  }
 }
 
 record::record(const actor_init& init) : actor(init) {

@@ -2,6 +2,7 @@
 
 /// The built-in worker kinds: echo, log and record (see builtin.hpp).
 
+#include "warren/config/reader.hpp"
 #include "warren/runtime/actor.hpp"
 
 #include <cstdio>
@@ -14,6 +15,8 @@ namespace warren::actors {
 class echo : public actor {
  public:
   using actor::actor;
+  /// Takes no options.
+  static void check_options(config::object_reader& options);
   void setup(handlers& on) override;
 };
 
@@ -21,15 +24,19 @@ class echo : public actor {
 class log : public actor {
  public:
   using actor::actor;
+  /// Takes no options.
+  static void check_options(config::object_reader& options);
   void setup(handlers& on) override;
 };
 
 /// Appends one JSON line per message to `options.path`.
 class record : public actor {
  public:
-  /// Throws std::invalid_argument when `options.path` is missing or the file
-  /// cannot be opened for appending.
+  /// Throws std::invalid_argument when the file cannot be opened for
+  /// appending (a failed start).
   explicit record(const actor_init& init);
+  /// `path` (required): the file, created when missing.
+  static void check_options(config::object_reader& options);
   void setup(handlers& on) override;
 
  private:

@@ -33,38 +33,6 @@ store_settings store_settings_of(const config::node_config& cfg) {
   return s;
 }
 
-caf::error check_kinds(const config::node_config& cfg, const registry& kinds) {
-  for (size_t i = 0; i < cfg.actors.size(); ++i) {
-    const auto& spec = cfg.actors[i];
-    auto where = cfg.source_file + ": $.actors[" + std::to_string(i) + "]";
-    auto known = [&kinds] {
-      auto names = kinds.kinds();
-      std::string list;
-      for (const auto& n : names)
-        list += (list.empty() ? "" : ", ") + n;
-      return list;
-    };
-    if (!kinds.contains(spec.kind))
-      return make_error(errc::unknown_kind,
-                        where + ".kind: unknown actor kind '" + spec.kind +
-                          "' (registered kinds: " + known() +
-                          "; is its plugin listed under plugins?)");
-    if (kinds.is_stateful(spec.kind) && spec.instances > 1)
-      return make_error(
-        errc::invalid_config,
-        where + ".instances: expected 1 for the stateful kind '" + spec.kind +
-          "' (its state lives in this node; run it in one "
-          "instance), found " +
-          std::to_string(spec.instances));
-    if (!spec.handler.empty() && kinds.find(spec.handler) == nullptr)
-      return make_error(errc::unknown_kind,
-                        where + ".handler: unknown handler kind '" +
-                          spec.handler + "' (registered kinds: " + known() +
-                          ")");
-  }
-  return caf::none;
-}
-
 bridges::topology effective_topology(const config::node_config& cfg) {
   auto topo = cfg.topology;
   auto has_exchange = [&topo](const std::string& name) {

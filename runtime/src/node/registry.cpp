@@ -1,52 +1,89 @@
 #include "warren/runtime/registry.hpp"
 
-#include <algorithm>
 #include <dlfcn.h>
 
 namespace warren {
 
-void registry::add_kind(std::string name, actor_factory make) {
-  if (contains(name)) {
-    problems_.push_back("actor kind '" + name + "' is registered twice");
+void registry::add(kind_descriptor kind) {
+  if (contains(kind.name)) {
+    problems_.push_back("actor kind '" + kind.name + "' is registered twice");
     return;
   }
-  kinds_.emplace(std::move(name), std::move(make));
+  auto name = kind.name;
+  kinds_.emplace(std::move(name), std::move(kind));
 }
 
-void registry::add_raw_kind(std::string name, raw_factory make) {
-  if (contains(name)) {
-    problems_.push_back("actor kind '" + name + "' is registered twice");
-    return;
-  }
-  raw_kinds_.emplace(std::move(name), std::move(make));
+void registry::add_kind(std::string name, actor_factory make,
+                        kind_traits traits) {
+  kind_descriptor kind;
+  kind.name = std::move(name);
+  kind.what = kind_descriptor::family::actor;
+  kind.make = std::move(make);
+  kind.takes_handler = traits.takes_handler;
+  kind.check_options = std::move(traits.check_options);
+  add(std::move(kind));
 }
 
-const registry::actor_factory* registry::find(const std::string& name) const {
+void registry::add_stateful_kind(std::string name, stateful_factory make,
+                                 kind_traits traits) {
+  kind_descriptor kind;
+  kind.name = std::move(name);
+  kind.what = kind_descriptor::family::stateful;
+  kind.make = [make = std::move(make)](const actor_init& init) {
+    return std::unique_ptr<actor>{make(init)};
+  };
+  kind.takes_handler = traits.takes_handler;
+  kind.check_options = std::move(traits.check_options);
+  add(std::move(kind));
+}
+
+void registry::add_raw_kind(std::string name, raw_factory make,
+                            kind_traits traits) {
+  kind_descriptor kind;
+  kind.name = std::move(name);
+  kind.what = kind_descriptor::family::raw;
+  kind.make_raw = std::move(make);
+  kind.takes_handler = traits.takes_handler;
+  kind.check_options = std::move(traits.check_options);
+  add(std::move(kind));
+}
+
+const kind_descriptor* registry::describe(const std::string& name) const {
   auto i = kinds_.find(name);
   return i == kinds_.end() ? nullptr : &i->second;
 }
 
+const registry::actor_factory* registry::find(const std::string& name) const {
+  const auto* kind = describe(name);
+  return kind != nullptr && kind->make ? &kind->make : nullptr;
+}
+
 const registry::raw_factory* registry::find_raw(const std::string& name) const {
-  auto i = raw_kinds_.find(name);
-  return i == raw_kinds_.end() ? nullptr : &i->second;
+  const auto* kind = describe(name);
+  return kind != nullptr && kind->make_raw ? &kind->make_raw : nullptr;
 }
 
 bool registry::contains(const std::string& name) const {
-  return kinds_.count(name) > 0 || raw_kinds_.count(name) > 0;
+  return kinds_.count(name) > 0;
 }
 
 bool registry::is_stateful(const std::string& name) const {
-  return std::find(stateful_kinds_.begin(), stateful_kinds_.end(), name) !=
-         stateful_kinds_.end();
+  const auto* kind = describe(name);
+  return kind != nullptr && kind->stateful();
 }
 
 std::vector<std::string> registry::kinds() const {
   std::vector<std::string> result;
   for (const auto& entry : kinds_)
     result.push_back(entry.first);
-  for (const auto& entry : raw_kinds_)
-    result.push_back(entry.first);
-  std::sort(result.begin(), result.end());
+  return result;
+}
+
+std::vector<std::string> registry::handler_kinds() const {
+  std::vector<std::string> result;
+  for (const auto& entry : kinds_)
+    if (entry.second.takes_handler)
+      result.push_back(entry.first);
   return result;
 }
 

@@ -27,12 +27,20 @@ actor_init init_of(const instance_context& ctx, const config::actor_spec& spec,
 caf::expected<std::shared_ptr<bridges::delivery_handler>>
 make_dispatcher(const instance_context& ctx, const config::actor_spec& spec,
                 uint32_t instance) {
-  const auto* factory = ctx.kinds->find(spec.kind);
-  if (factory == nullptr)
+  const auto* kind = ctx.kinds->describe(spec.kind);
+  if (kind == nullptr || !kind->make)
     return make_error(errc::unknown_kind, "no kind '" + spec.kind + "'");
-  auto user = std::shared_ptr<actor>{(*factory)(init_of(ctx, spec, instance))};
+  auto user = std::shared_ptr<actor>{kind->make(init_of(ctx, spec, instance))};
   warren::detail::dispatch_settings settings{spec.queue, spec.retry};
-  if (auto stateful = std::dynamic_pointer_cast<stateful_base>(user)) {
+  auto stateful = std::dynamic_pointer_cast<stateful_base>(user);
+  if (stateful && !kind->stateful())
+    // Its one-instance rule was not checked with the config.
+    return make_error(errc::invalid_config,
+                      "kind '" + spec.kind +
+                        "' made a stateful actor but was registered as "
+                        "stateless; register it with add_kind<T> or "
+                        "add_stateful_kind");
+  if (stateful) {
     warren::detail::stateful_settings ss;
     ss.dispatch = std::move(settings);
     ss.commit = spec.commit;

@@ -89,8 +89,4 @@ void place_unlisted_actors(supervisor_config& root,
                            const std::vector<actor_spec>& actors,
                            std::chrono::milliseconds default_shutdown);
 
-/// The actor kinds built into every node.
-constexpr const char* service_kind = "service";
-constexpr const char* subscriber_kind = "subscriber";
-
 } // namespace warren::config

@@ -49,8 +49,12 @@ void configure_system(caf::actor_system_config& cfg,
 /// Where and how the node's checkpoint store is opened.
 store_settings store_settings_of(const config::node_config& cfg);
 
-/// Checks that every actor's kind and handler are registered (after plugins
-/// are loaded). Errors: `errc::unknown_kind` naming the file and JSON path.
+/// Checks every actor of `cfg` against its kind's descriptor (after plugins
+/// are loaded): the kind (and handler kind) exists, a stateful kind runs one
+/// instance, a handler is given exactly when the kind takes one, and the
+/// options pass the kind's validator (and, for a kind that takes a handler,
+/// the handler kind's). Errors (`errc::unknown_kind`,
+/// `errc::invalid_config`) name the file and the JSON path.
 caf::error check_kinds(const config::node_config& cfg, const registry& kinds);
 
 /// The topology the node declares: the config's, plus the `warren.actors`

@@ -104,8 +104,7 @@ struct supervisor_event {
 };
 
 /// Who watches a supervisor: it is told every event.
-using supervisor_observer =
-  caf::typed_actor<caf::reacts_to<supervisor_event>>;
+using supervisor_observer = caf::typed_actor<caf::reacts_to<supervisor_event>>;
 
 struct supervisor_options {
   /// Gets every `supervisor_event` of the supervisor and, for nested
@@ -131,5 +130,3 @@ child_starter subtree_starter(caf::actor_system& sys, supervisor_spec spec,
 const char* to_string(exit_kind how) noexcept;
 
 } // namespace warren::runtime
-
-

@@ -1,6 +1,19 @@
 #pragma once
 
-/// Private to warren::runtime: typed, path-aware reading of the config JSON.
+/// Typed, path-aware reading of config JSON: what the node config's
+/// sections are read with, and what an actor kind's options validator gets
+/// (see `kind_traits::check_options` in warren/runtime/registry.hpp):
+///
+/// ~~~
+/// [](warren::config::object_reader& options) {
+///   options.allow({"path", "limit"});
+///   options.require("path");
+///   std::string path;
+///   options.string("path", path, warren::config::text_rule::non_empty);
+///   int64_t limit = 10;
+///   options.integer("limit", {1, 1000}, limit);
+/// }
+/// ~~~
 ///
 /// The reader keeps the first error and ignores everything after it (like a
 /// stream's fail bit), so a section reads its keys straight through and the
@@ -21,7 +34,7 @@
 #include <string>
 #include <string_view>
 
-namespace warren::config::detail {
+namespace warren::config {
 
 /// An inclusive range of accepted integers.
 struct int_range {
@@ -148,4 +161,4 @@ class object_reader {
 /// "an integer from 1 to 255" or "an integer of at least 0".
 std::string describe_range(int_range range);
 
-} // namespace warren::config::detail
+} // namespace warren::config
