@@ -11,7 +11,10 @@
 //
 //   warren.rpc.*   the raw client calling a warren echo service (the cost of
 //                  warren's service side, against the raw server)
-//   warren.call.*  warren to warren: calls through a node's requester
+//   warren.call.*  warren to warren: calls made by a handler, on its
+//                  consumer's own connection
+//   warren.node_call.*  calls from outside actors, through a node's
+//                  requester
 
 #include "raw_baseline.hpp"
 #include "stats.hpp"
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
     std::vector<double> raw_p50, raw_p99, raw_cps;
     std::vector<double> svc_p50, svc_p99, svc_cps, svc_ratio;
     std::vector<double> call_p50, call_p99, call_cps, call_ratio;
+    std::vector<double> ncall_p50, ncall_ratio;
     std::vector<double> st_tp, st_ratio, recovery;
     const std::string state_dir = "/tmp/warren-bench-state";
     for (std::size_t r = 0; r < rounds; ++r) {
@@ -95,6 +99,8 @@ int main(int argc, char** argv) {
       call_p99.push_back(w.call.p99_us);
       call_cps.push_back(w.call.calls_per_sec);
       call_ratio.push_back(w.call.p50_us / raw.p50_us);
+      ncall_p50.push_back(w.node_call.p50_us);
+      ncall_ratio.push_back(w.node_call.p50_us / raw.p50_us);
       std::cerr << "round " << r + 1 << ": raw " << raw_tp.back()
                 << " msg/s, warren " << w_tp.back() << " msg/s, stateful "
                 << st_tp.back() << " msg/s, recovery of 100k states "
@@ -122,6 +128,8 @@ int main(int argc, char** argv) {
     print_metric("warren.call.p50", median(call_p50), "us");
     print_metric("warren.call.p99", median(call_p99), "us");
     print_metric("warren.call.p50.ratio", median(call_ratio), "ratio");
+    print_metric("warren.node_call.p50", median(ncall_p50), "us");
+    print_metric("warren.node_call.p50.ratio", median(ncall_ratio), "ratio");
   } catch (const std::exception& e) {
     std::cerr << "warren-bench: " << e.what() << "\n";
     return 1;

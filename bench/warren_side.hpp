@@ -35,9 +35,12 @@ struct warren_rpc_result {
   /// The raw rabbitmq-c client of raw_rpc calling a warren echo service: the
   /// cost of the service side.
   latency_result service;
-  /// warren to warren: calls through a node's requester (the path of
-  /// `context::call`) to the same service.
+  /// warren to warren: calls made by a handler (`context::call`, on its
+  /// consumer's own connection) to the same service.
   latency_result call;
+  /// Calls from outside any actor, through a node's requester
+  /// (`node::call`).
+  latency_result node_call;
 };
 
 /// Sequential calls to a warren echo service named `service`, ~64-byte JSON

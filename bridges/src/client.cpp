@@ -13,6 +13,7 @@ namespace {
 
 constexpr uint16_t reply_channel = 4;
 constexpr uint16_t receive_channel = 5;
+constexpr uint16_t request_channel = 6;
 
 using clock_type = std::chrono::steady_clock;
 
@@ -49,7 +50,7 @@ struct blocking_client::state : detail::event_sink {
   explicit state(const broker_settings& settings)
     : core(settings, client_policy(), settings.connection_name),
       calls("warren.reply.tool." + make_message_id().substr(0, 12),
-            reply_channel) {
+            reply_channel, request_channel) {
     // Nothing else to do.
   }
 
@@ -68,11 +69,15 @@ struct blocking_client::state : detail::event_sink {
                          "the broker cancelled the consumer (queue deleted?)");
   }
 
+  void on_returned(const envelope& msg, const std::string& reason) override {
+    calls.on_returned(msg, reason);
+  }
+
   caf::error on_channel_closed(uint16_t channel, int reply_code,
                                const std::string& reason) override {
     failure = make_error(errc_of_reply_code(reply_code),
                          "the broker closed the channel: " + reason);
-    if (channel == reply_channel)
+    if (channel == reply_channel || channel == request_channel)
       calls.on_channel_closed(failure);
     return caf::none;
   }
@@ -145,15 +150,12 @@ caf::error blocking_client::publish(const outgoing_message& msg,
 caf::expected<envelope>
 blocking_client::call(outgoing_message request,
                       std::chrono::milliseconds timeout) {
-  if (!st_->calls.is_open())
-    if (auto err = st_->calls.open(st_->core.conn()))
-      return err;
   auto deadline = clock_type::now() + timeout;
   auto reply = std::make_shared<std::optional<caf::expected<envelope>>>();
-  auto confirmed = st_->calls.prepare(
-    request, deadline, [reply](caf::expected<envelope> r) { *reply = r; });
-  if (auto lost = st_->core.publish(std::move(request), std::move(confirmed)))
-    return make_error(errc::connection_lost, *lost);
+  if (auto err =
+        st_->calls.call(st_->core.conn(), std::move(request), deadline,
+                        [reply](caf::expected<envelope> r) { *reply = r; }))
+    return err;
   if (auto err = st_->wait_until(
         [&reply] { return reply->has_value(); }, deadline,
         make_error(errc::timeout, "no reply within " +

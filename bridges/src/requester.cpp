@@ -11,6 +11,7 @@ namespace warren::bridges {
 namespace {
 
 constexpr uint16_t reply_channel = 3;
+constexpr uint16_t request_channel = 4;
 
 // While disconnected no poll loop runs; this timer keeps calls timing out.
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
@@ -35,7 +36,7 @@ class requester_impl : public detail::connection_owner<requester_impl_actor> {
     : connection_owner(cfg, config.broker, {}, requester_policy(), "requester"),
       calls_("warren.reply." + config.node_name + "." +
                make_message_id().substr(0, 12),
-             reply_channel) {
+             reply_channel, request_channel) {
     set_exit_handler([this](const caf::exit_msg& msg) {
       calls_.fail_all(make_error(errc::shutting_down, "requester stopped"));
       core_.close();
@@ -53,16 +54,18 @@ class requester_impl : public detail::connection_owner<requester_impl_actor> {
         // wake CAF's clock thread on the critical path of every call.
         auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds{timeout_ms};
-        auto confirmed = calls_.prepare(
-          request, deadline, [promise](caf::expected<envelope> reply) mutable {
-            auto body =
-              reply ? detail::reply_body(*reply) : std::move(reply.error());
-            if (body)
-              promise.deliver(std::move(*body));
-            else
-              promise.deliver(std::move(body.error()));
-          });
-        publish(std::move(request), std::move(confirmed));
+        auto err =
+          calls_.call(core_.conn(), std::move(request), deadline,
+                      [promise](caf::expected<envelope> reply) mutable {
+                        auto body = reply ? detail::reply_body(*reply)
+                                          : std::move(reply.error());
+                        if (body)
+                          promise.deliver(std::move(*body));
+                        else
+                          promise.deliver(std::move(body.error()));
+                      });
+        if (err)
+          lose(describe(err));
         arm_expiry();
         return promise;
       },
@@ -94,6 +97,10 @@ class requester_impl : public detail::connection_owner<requester_impl_actor> {
   void on_delivery(envelope&& env, uint16_t channel) override {
     if (channel == reply_channel)
       calls_.on_reply(env);
+  }
+
+  void on_returned(const envelope& msg, const std::string& reason) override {
+    calls_.on_returned(msg, reason);
   }
 
   caf::error on_channel_closed(uint16_t channel, int,

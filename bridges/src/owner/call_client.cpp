@@ -5,8 +5,10 @@
 
 namespace warren::bridges::detail {
 
-call_client::call_client(std::string reply_queue, uint16_t reply_channel)
-  : reply_queue_(std::move(reply_queue)), reply_channel_(reply_channel) {
+call_client::call_client(std::string reply_queue, uint16_t reply_channel,
+                         uint16_t request_channel)
+  : reply_queue_(std::move(reply_queue)), reply_channel_(reply_channel),
+    request_channel_(request_channel) {
   // Nothing else to do.
 }
 
@@ -23,14 +25,22 @@ caf::error call_client::open(amqp_connection& conn) {
     return err;
   if (auto tag = conn.consume(reply_channel_, reply_queue_, true, true); !tag)
     return tag.error();
+  if (auto err = conn.open_channel(request_channel_))
+    return err;
   open_ = true;
+  while (!waiting_.empty()) {
+    // A call that ended meanwhile (its deadline passed) is not made.
+    if (calls_.contains(waiting_.front().properties.correlation_id))
+      if (auto err = send(conn, waiting_.front()))
+        return err;
+    waiting_.pop_front();
+  }
   return caf::none;
 }
 
-confirm_channel::callback
-call_client::prepare(outgoing_message& request,
-                     call_table::clock_type::time_point deadline,
-                     call_table::reply_handler then) {
+caf::error call_client::call(amqp_connection& conn, outgoing_message request,
+                             call_table::clock_type::time_point deadline,
+                             call_table::reply_handler then) {
   // A caller's own correlation id is kept (tools set one).
   auto id =
     calls_.add(std::move(then), deadline, request.properties.correlation_id);
@@ -39,17 +49,34 @@ call_client::prepare(outgoing_message& request,
   if (request.properties.message_id.empty())
     request.properties.message_id = id;
   request.mandatory = true;
-  return [this, id, service = request.routing_key](const caf::error& err) {
-    if (!err) {
-      calls_.mark_sent(id);
-    } else if (code_of(err) == errc::unroutable) {
-      calls_.fail(
-        id, make_error(errc::unroutable, "no service '" + service +
-                                           "' (no queue took the request)"));
-    } else {
+  if (!open_ && conn.connected())
+    if (auto err = open(conn); err && code_of(err) != errc::connection_lost)
       calls_.fail(id, err);
-    }
-  };
+  if (!open_) {
+    waiting_.push_back(std::move(request));
+    return caf::none;
+  }
+  if (auto err = send(conn, request)) {
+    waiting_.push_back(std::move(request));
+    return err;
+  }
+  return caf::none;
+}
+
+caf::error call_client::send(amqp_connection& conn,
+                             const outgoing_message& request) {
+  if (auto err = conn.publish(request_channel_, request))
+    return err;
+  calls_.mark_sent(request.properties.correlation_id);
+  return caf::none;
+}
+
+void call_client::on_returned(const envelope& request,
+                              const std::string& reason) {
+  calls_.fail(request.properties.correlation_id,
+              make_error(errc::unroutable,
+                         "no service '" + request.routing_key +
+                           "' (no queue took the request: " + reason + ")"));
 }
 
 void call_client::on_connection_lost(const caf::error& err) {
@@ -60,6 +87,11 @@ void call_client::on_connection_lost(const caf::error& err) {
 void call_client::on_channel_closed(const caf::error& err) {
   open_ = false;
   calls_.fail_sent(err);
+}
+
+void call_client::fail_all(const caf::error& err) {
+  waiting_.clear();
+  calls_.fail_all(err);
 }
 
 } // namespace warren::bridges::detail

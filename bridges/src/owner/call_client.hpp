@@ -3,20 +3,24 @@
 // Private to warren::bridges: request-response calls made on one connection
 // (the requester's, or a consumer's for its handlers' calls): a reply queue
 // of the connection's own (exclusive, auto-delete, consumed without acks on
-// a channel of its own), the table of calls waiting for replies, and how a
-// request is prepared for its publish.
+// a channel of its own), a request channel, and the table of calls waiting
+// for their replies.
 //
-// A request goes out mandatory with a confirm: no queue taking it (no such
-// service) fails the call with `errc::unroutable`; a lost connection fails
-// every call whose request the broker confirmed (the reply queue goes with
-// the connection; the call is not repeated, since the service may have
-// acted on it). A reply lost with the connection is therefore a failed
-// call, never silence.
+// A request goes out mandatory on the request channel, which is not in
+// confirm mode: a call is confirmed by its reply, so a publisher confirm
+// would only add a frame to every round trip (as a raw rabbitmq-c client
+// does, it is left out). No queue taking the request (no such service)
+// returns it, which fails the call with `errc::unroutable`; anything else
+// that loses it ends the call at its deadline (`errc::timeout`). A lost
+// connection fails every call whose request went out (the reply queue goes
+// with the connection; the call is not repeated, since the service may
+// have acted on it); requests made while disconnected wait for the next
+// connection, within their deadline.
 
 #include "owner/call_table.hpp"
-#include "owner/confirm_channel.hpp"
 
 #include <chrono>
+#include <deque>
 #include <string>
 
 namespace warren::bridges::detail {
@@ -25,33 +29,39 @@ class amqp_connection;
 
 class call_client {
  public:
-  call_client(std::string reply_queue, uint16_t reply_channel);
+  call_client(std::string reply_queue, uint16_t reply_channel,
+              uint16_t request_channel);
 
   const std::string& reply_queue() const noexcept { return reply_queue_; }
   uint16_t reply_channel() const noexcept { return reply_channel_; }
 
-  /// Declares the reply queue and consumes it on `conn`.
+  /// Declares the reply queue, consumes it, opens the request channel, and
+  /// publishes the requests made while disconnected.
   caf::error open(amqp_connection& conn);
 
   bool is_open() const noexcept { return open_; }
 
-  /// Registers a call and prepares `request` for it (`reply_to`,
-  /// `correlation_id` unless it has one of its own, `message_id` when
-  /// empty, mandatory). Returns what the
-  /// owner passes to its publish as the confirm callback.
-  confirm_channel::callback prepare(outgoing_message& request,
-                                    call_table::clock_type::time_point deadline,
-                                    call_table::reply_handler then);
+  /// Makes a call: registers it, sets `reply_to`, `correlation_id` (unless
+  /// it has one of its own) and `message_id` (when empty), and publishes the
+  /// request mandatory, now or once connected. An error means the
+  /// connection was lost writing it (the owner's to handle); the call then
+  /// waits for the next connection.
+  caf::error call(amqp_connection& conn, outgoing_message request,
+                  call_table::clock_type::time_point deadline,
+                  call_table::reply_handler then);
 
   /// A delivery on the reply channel.
   void on_reply(const envelope& msg) { calls_.on_reply(msg); }
 
-  /// The connection is gone: sent calls fail, the reply queue with it.
+  /// A request came back: no queue took it.
+  void on_returned(const envelope& request, const std::string& reason);
+
+  /// The connection is gone: calls whose requests went out fail, the reply
+  /// queue with it.
   void on_connection_lost(const caf::error& err);
 
-  /// The broker closed the reply channel: the reply queue went with its
-  /// consumer; sent calls fail, and the queue is declared again when
-  /// needed.
+  /// The broker closed the reply or request channel: calls whose requests
+  /// went out fail, and both are opened again at the next call.
   void on_channel_closed(const caf::error& err);
 
   /// Fails overdue calls; returns how long until the next deadline (at most
@@ -60,15 +70,20 @@ class call_client {
     return calls_.expire(call_table::clock_type::now(), cap);
   }
 
-  void fail_all(const caf::error& err) { calls_.fail_all(err); }
+  void fail_all(const caf::error& err);
 
   std::size_t size() const noexcept { return calls_.size(); }
 
  private:
+  caf::error send(amqp_connection& conn, const outgoing_message& request);
+
   std::string reply_queue_;
   uint16_t reply_channel_;
+  uint16_t request_channel_;
   bool open_ = false;
   call_table calls_;
+  // Requests made while disconnected.
+  std::deque<outgoing_message> waiting_;
 };
 
 } // namespace warren::bridges::detail

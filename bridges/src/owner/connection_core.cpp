@@ -7,6 +7,10 @@ namespace warren::bridges::detail {
 
 event_sink::~event_sink() = default;
 
+void event_sink::on_returned(const envelope&, const std::string&) {
+  // Owners that publish outside the publish channel override this.
+}
+
 connection_core::connection_core(broker_settings settings,
                                  confirm_policy policy, std::string description)
   : description_(std::move(description)), conn_(std::move(settings)),
@@ -55,7 +59,10 @@ std::optional<std::string> connection_core::route(amqp_event& ev,
         err = confirms_.on_confirm(conn_, ev.delivery_tag, ev.multiple, ev.ack);
       break;
     case kind::returned:
-      confirms_.on_return(ev);
+      if (ev.channel == publish_channel)
+        confirms_.on_return(ev);
+      else
+        sink.on_returned(ev.message, ev.reason);
       break;
     case kind::consumer_cancelled:
       sink.on_consumer_cancelled(ev.consumer_tag);

@@ -33,6 +33,10 @@ class event_sink {
   /// The broker cancelled a consumer (its queue was deleted).
   virtual void on_consumer_cancelled(const std::string& consumer_tag) = 0;
 
+  /// A mandatory message published on one of the owner's own channels (not
+  /// in confirm mode) came back: no queue took it. Default: ignored.
+  virtual void on_returned(const envelope& msg, const std::string& reason);
+
   /// The broker closed one of the owner's own channels (already answered):
   /// reopen what is needed. An error means the connection is lost.
   virtual caf::error on_channel_closed(uint16_t channel, int reply_code,

@@ -83,10 +83,31 @@ caf::error node::start(std::chrono::milliseconds ready_timeout,
                   [&](const auto& a) { return kinds_.is_stateful(a.kind); }))
     if (auto store = checkpoint_store::open(store_settings_of(cfg_)); !store)
       return store.error();
-  auto ctx = std::make_shared<detail::instance_context>();
-  ctx->topo = effective_topology(cfg_);
-  if (auto err = declare_topology(ctx->topo))
+  auto topo = effective_topology(cfg_);
+  if (auto err = declare_topology(topo))
     return err;
+  spawn_bridges(topo);
+  start_tree(std::move(topo));
+  running_ = true;
+  return wait_until_ready(ready_timeout, interrupted);
+}
+
+void node::spawn_bridges(const bridges::topology& topo) {
+  bridges::publisher_config pc;
+  pc.broker = cfg_.broker;
+  pc.topo = topo;
+  pc.max_unconfirmed = cfg_.publisher.max_unconfirmed;
+  publisher_ = bridges::spawn_publisher(sys_, std::move(pc));
+  bridges::requester_config rc;
+  rc.broker = cfg_.broker;
+  rc.broker.connection_name = cfg_.broker.connection_name + " calls";
+  rc.node_name = cfg_.node_name;
+  requester_ = bridges::spawn_requester(sys_, std::move(rc));
+}
+
+void node::start_tree(bridges::topology topo) {
+  auto ctx = std::make_shared<detail::instance_context>();
+  ctx->topo = std::move(topo);
   ctx->sys = &sys_;
   ctx->kinds = &kinds_;
   ctx->cfg = &cfg_;
@@ -100,19 +121,10 @@ caf::error node::start(std::chrono::milliseconds ready_timeout,
       state->consumers[std::move(id)] = std::move(consumer);
     }
   };
-  bridges::publisher_config pc;
-  pc.broker = cfg_.broker;
-  pc.topo = ctx->topo;
-  pc.max_unconfirmed = cfg_.publisher.max_unconfirmed;
-  publisher_ = bridges::spawn_publisher(sys_, std::move(pc));
-  bridges::requester_config rc;
-  rc.broker = cfg_.broker;
-  rc.broker.connection_name = cfg_.broker.connection_name + " calls";
-  rc.node_name = cfg_.node_name;
-  requester_ = bridges::spawn_requester(sys_, std::move(rc));
   auto tree = cfg_.supervision;
   config::place_unlisted_actors(tree, cfg_.actors, cfg_.shutdown_timeout);
   root_ = spawn_supervisor(sys_, detail::build_tree(tree, ctx, {}), {});
+  // The root ending on its own (not by `stop`) is the node's failure.
   root_->attach_functor([weak](const caf::error& reason) {
     auto state = weak.lock();
     if (!state)
@@ -130,8 +142,6 @@ caf::error node::start(std::chrono::milliseconds ready_timeout,
     if (callback)
       callback(reason);
   });
-  running_ = true;
-  return wait_until_ready(ready_timeout, interrupted);
 }
 
 caf::error node::wait_until_ready(std::chrono::milliseconds ready_timeout,

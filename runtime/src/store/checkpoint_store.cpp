@@ -63,21 +63,75 @@ caf::error migrate(sqlite3* db, const std::string& path, int from) {
   return caf::none;
 }
 
+// The directory of a writable store, created when missing.
+caf::error make_directory(const std::string& path) {
+  auto dir = std::filesystem::path{path}.parent_path();
+  std::error_code ec;
+  if (!dir.empty())
+    std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return make_error(errc::store_failed, path + ": cannot create " +
+                                            dir.string() + ": " + ec.message());
+  return caf::none;
+}
+
+// The schema version of the file; a file that is not a database (or one
+// newer than this build) is refused here, at the first read.
+caf::expected<int> schema_version(sqlite3* db, const std::string& path) {
+  auto version = pragma(db, path, "PRAGMA user_version");
+  if (!version)
+    return make_error(errc::store_failed,
+                      describe(version.error()) +
+                        " (not a warren database, or damaged)");
+  auto from = std::stoi(*version);
+  if (from > store_schema_version)
+    return make_error(
+      errc::store_failed,
+      path + ": schema version " + *version + " is newer than this build's (" +
+        std::to_string(store_schema_version) + "); use a newer warren");
+  return from;
+}
+
+// WAL mode, the configured synchronous, and the schema migrated from `from`.
+caf::error prepare_for_writing(sqlite3* db, const std::string& path,
+                               sync_mode synchronous, int from) {
+  auto mode = pragma(db, path, "PRAGMA journal_mode = WAL");
+  if (!mode)
+    return mode.error();
+  if (*mode != "wal")
+    return make_error(errc::store_failed, path +
+                                            ": cannot switch to WAL mode "
+                                            "(got '" +
+                                            *mode + "')");
+  auto sync = synchronous == sync_mode::full ? "PRAGMA synchronous = FULL"
+                                             : "PRAGMA synchronous = NORMAL";
+  if (auto err = exec(db, path, sync))
+    return err;
+  if (auto err = migrate(db, path, from))
+    return make_error(errc::store_failed, path + ": " + describe(err));
+  return caf::none;
+}
+
+// A damaged page is found now rather than in the middle of the work.
+caf::error check_pages(sqlite3* db, const std::string& path) {
+  auto check = pragma(db, path, "PRAGMA quick_check");
+  if (!check)
+    return check.error();
+  if (*check != "ok")
+    return make_error(
+      errc::store_failed,
+      path + ": the database is damaged (quick_check: " + *check + ")");
+  return caf::none;
+}
+
 } // namespace
 
 caf::expected<std::unique_ptr<checkpoint_store>>
 checkpoint_store::open(const store_settings& settings) {
   const auto& path = settings.path;
-  if (!settings.read_only) {
-    auto dir = std::filesystem::path{path}.parent_path();
-    std::error_code ec;
-    if (!dir.empty())
-      std::filesystem::create_directories(dir, ec);
-    if (ec)
-      return make_error(errc::store_failed, path + ": cannot create " +
-                                              dir.string() + ": " +
-                                              ec.message());
-  }
+  if (!settings.read_only)
+    if (auto err = make_directory(path))
+      return err;
   sqlite3* db = nullptr;
   int flags = settings.read_only ? SQLITE_OPEN_READONLY
                                  : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -93,46 +147,17 @@ checkpoint_store::open(const store_settings& settings) {
   std::unique_ptr<checkpoint_store> store{new checkpoint_store(db, path)};
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, static_cast<int>(settings.busy_timeout.count()));
-  // The first read of the file: a file that is not a database fails here.
-  auto version = pragma(db, path, "PRAGMA user_version");
-  if (!version)
+  auto from = schema_version(db, path);
+  if (!from)
+    return from.error();
+  if (settings.read_only && *from == 0)
     return make_error(errc::store_failed,
-                      describe(version.error()) +
-                        " (not a warren database, or damaged)");
-  auto from = std::stoi(*version);
-  if (from > store_schema_version)
-    return make_error(
-      errc::store_failed,
-      path + ": schema version " + *version + " is newer than this build's (" +
-        std::to_string(store_schema_version) + "); use a newer warren");
-  if (settings.read_only) {
-    if (from == 0)
-      return make_error(errc::store_failed,
-                        path + ": not a warren database (no schema)");
-  } else {
-    auto mode = pragma(db, path, "PRAGMA journal_mode = WAL");
-    if (!mode)
-      return mode.error();
-    if (*mode != "wal")
-      return make_error(errc::store_failed,
-                        path + ": cannot switch to WAL mode (got '" + *mode +
-                          "')");
-    auto sync = settings.synchronous == sync_mode::full
-                  ? "PRAGMA synchronous = FULL"
-                  : "PRAGMA synchronous = NORMAL";
-    if (auto err = exec(db, path, sync))
+                      path + ": not a warren database (no schema)");
+  if (!settings.read_only)
+    if (auto err = prepare_for_writing(db, path, settings.synchronous, *from))
       return err;
-    if (auto err = migrate(db, path, from))
-      return make_error(errc::store_failed, path + ": " + describe(err));
-  }
-  // A damaged page is found now rather than in the middle of the work.
-  auto check = pragma(db, path, "PRAGMA quick_check");
-  if (!check)
-    return check.error();
-  if (*check != "ok")
-    return make_error(
-      errc::store_failed,
-      path + ": the database is damaged (quick_check: " + *check + ")");
+  if (auto err = check_pages(db, path))
+    return err;
   if (auto err = store->stmts_->prepare(db, path))
     return err;
   return store;

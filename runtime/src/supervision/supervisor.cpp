@@ -110,44 +110,12 @@ class supervisor_actor : public supervisor_impl_actor::base {
 
   void report(kind what, const child_state& c, exit_kind how = {},
               std::string reason = {}, std::chrono::milliseconds delay = {}) {
+    supervisor_event ev{what, spec_.id, c.def.spec.id,
+                        how,  delay,    std::move(reason)};
     if (options_.log)
-      log_event(what, c, how, reason, delay);
+      log_event(ev);
     if (options_.observer)
-      send(options_.observer, supervisor_event{what, spec_.id, c.def.spec.id,
-                                               how, delay, std::move(reason)});
-  }
-
-  void log_event(kind what, const child_state& c, exit_kind how,
-                 const std::string& reason, std::chrono::milliseconds delay) {
-    const auto& id = c.def.spec.id;
-    switch (what) {
-      case kind::exited:
-        log::emit(
-          how == exit_kind::abnormal ? log::level::warning : log::level::info,
-          log::scope{}, "supervisor '{}': child '{}' exited ({}{}{})", spec_.id,
-          id, to_string(how), reason.empty() ? "" : ": ", reason);
-        break;
-      case kind::restart_scheduled:
-        log::info("supervisor '{}': restarting after child '{}' in {} ms",
-                  spec_.id, id, delay.count());
-        break;
-      case kind::start_failed:
-        log::error("supervisor '{}': child '{}' failed to start: {}", spec_.id,
-                   id, reason);
-        break;
-      case kind::removed:
-        log::info("supervisor '{}': temporary child '{}' removed", spec_.id,
-                  id);
-        break;
-      case kind::gave_up:
-        log::error("supervisor '{}': giving up: {}", spec_.id, reason);
-        break;
-      case kind::started:
-      case kind::stopped:
-        log::debug("supervisor '{}': child '{}' {}", spec_.id, id,
-                   what == kind::started ? "started" : "stopped");
-        break;
-    }
+      send(options_.observer, std::move(ev));
   }
 
   caf::error start_child(std::size_t i) {
@@ -221,24 +189,8 @@ class supervisor_actor : public supervisor_impl_actor::base {
       shut_down_next();
       return;
     }
-    // A child a plan already stops (it waits in the stop queue) or restarts,
-    // or one on its way out of the supervisor, ended on its own: the plan
-    // in progress covers it (as in OTP, which absorbs such exits). It is
-    // stopped now; it counts as no extra restart.
-    auto queued = std::find(stop_queue_.begin(), stop_queue_.end(), i);
-    if (queued != stop_queue_.end() || c.restart_pending ||
-        c.remove_when_stopped) {
-      if (queued != stop_queue_.end())
-        stop_queue_.erase(queued);
-      if (c.ph == phase::idle) {
-        report(kind::stopped, c);
-        if (c.remove_when_stopped)
-          remove(c);
-      }
-      stop_next();
-      start_pending();
+    if (absorbed_by_plan(i))
       return;
-    }
     // The strategy sees the children still in the supervisor, in order.
     std::vector<std::size_t> present;
     std::vector<child_spec> specs;
@@ -271,6 +223,37 @@ class supervisor_actor : public supervisor_impl_actor::base {
     }
     if (ran_long)
       c.consecutive_restarts = 0;
+    apply(plan, present, i, how);
+  }
+
+  // A child a plan already stops (it waits in the stop queue) or restarts,
+  // or one on its way out of the supervisor, ended on its own: the plan in
+  // progress covers it (as in OTP, which absorbs such exits). It is stopped
+  // now; it counts as no extra restart.
+  bool absorbed_by_plan(std::size_t i) {
+    auto& c = children_[i];
+    auto queued = std::find(stop_queue_.begin(), stop_queue_.end(), i);
+    if (queued == stop_queue_.end() && !c.restart_pending &&
+        !c.remove_when_stopped)
+      return false;
+    if (queued != stop_queue_.end())
+      stop_queue_.erase(queued);
+    if (c.ph == phase::idle) {
+      report(kind::stopped, c);
+      if (c.remove_when_stopped)
+        remove(c);
+    }
+    stop_next();
+    start_pending();
+    return true;
+  }
+
+  // Carries out `plan` for child `i` (`present` maps the plan's indexes to
+  // the supervisor's): the children to stop go into the stop queue, the
+  // ones to restart are marked, and the restart waits its backoff.
+  void apply(const restart_plan& plan, const std::vector<std::size_t>& present,
+             std::size_t i, exit_kind how) {
+    auto& c = children_[i];
     auto delay =
       backoff_delay(spec_.backoff, ++c.consecutive_restarts, options_.random());
     for (auto j : plan.stop) {
@@ -422,14 +405,6 @@ class supervisor_actor : public supervisor_impl_actor::base {
 
 } // namespace
 
-exit_kind classify_exit(const caf::error& reason) noexcept {
-  if (!reason || reason == caf::exit_reason::normal)
-    return exit_kind::normal;
-  if (reason == caf::exit_reason::user_shutdown)
-    return exit_kind::shutdown;
-  return exit_kind::abnormal;
-}
-
 caf::actor spawn_supervisor(caf::actor_system& sys, supervisor_spec spec,
                             supervisor_options options) {
   return caf::actor_cast<caf::actor>(
@@ -442,18 +417,6 @@ child_starter subtree_starter(caf::actor_system& sys, supervisor_spec spec,
           options = std::move(options)]() -> caf::expected<child_members> {
     return child_members{spawn_supervisor(sys, spec, options)};
   };
-}
-
-const char* to_string(exit_kind how) noexcept {
-  switch (how) {
-    case exit_kind::normal:
-      return "normal";
-    case exit_kind::shutdown:
-      return "shutdown";
-    case exit_kind::abnormal:
-      return "abnormal";
-  }
-  return "unknown";
 }
 
 } // namespace warren::runtime

@@ -37,9 +37,15 @@
 /// `unknown_type`. Only `actor_failure` ends the actor instance itself (its
 /// supervisor restarts it).
 ///
-/// Handlers run on CAF's scheduler: never block in them. To wait for another
-/// service use `context::call`, whose continuation runs when the reply (or a
-/// timeout) arrives; the message is settled only after every continuation ran.
+/// Where it runs: a `warren::actor` is a plain C++ object, not a CAF actor.
+/// Each configured instance is one object, run by its own consumer (a CAF
+/// actor on a thread of its own, which owns the instance's broker
+/// connection): handlers are called on that thread, one message at a time,
+/// so an instance needs no locks. Never block in a handler: it stalls that
+/// instance's deliveries. To wait for another service use `context::call`,
+/// whose request and reply travel on the consumer's own connection and whose
+/// continuation runs on the same thread when the reply (or a timeout)
+/// arrives; the message is settled only after every continuation ran.
 
 #include "warren/core/envelope.hpp"
 #include "warren/core/errc.hpp"

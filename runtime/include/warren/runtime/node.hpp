@@ -123,6 +123,12 @@ class node {
   /// loop. A broker that does not answer is left to the connection owners.
   caf::error declare_topology(const bridges::topology& topo);
 
+  /// The publisher and the requester.
+  void spawn_bridges(const bridges::topology& topo);
+
+  /// The supervision tree, whose children start the consumers.
+  void start_tree(bridges::topology topo);
+
   /// Waits until every consumer consumes (see `start`).
   caf::error wait_until_ready(std::chrono::milliseconds ready_timeout,
                               const std::function<bool()>& interrupted);

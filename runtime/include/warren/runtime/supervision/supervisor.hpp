@@ -129,4 +129,7 @@ child_starter subtree_starter(caf::actor_system& sys, supervisor_spec spec,
 
 const char* to_string(exit_kind how) noexcept;
 
+/// Writes `ev` to the node's log (what `supervisor_options::log` turns on).
+void log_event(const supervisor_event& ev);
+
 } // namespace warren::runtime

@@ -1,0 +1,173 @@
+#pragma once
+
+// Private to warren::bridges: the consumer bridge's implementation (its
+// protocol and guarantees are in warren/bridges/consumer.hpp). Its jobs,
+// each small: the connection-owner hooks and what it offers its handler
+// (consumer_impl.cpp); deliveries, settlements, the ack ledger, pausing,
+// stopping and ending (consumer_settle.cpp).
+
+#include "consumer/ack_ledger.hpp"
+#include "owner/call_client.hpp"
+#include "owner/connection_owner.hpp"
+#include "warren/bridges/consumer.hpp"
+
+#include <caf/all.hpp>
+#include <map>
+
+namespace warren::bridges::detail {
+
+constexpr uint16_t consume_channel = 3;
+constexpr uint16_t reply_channel = 4;
+constexpr uint16_t request_channel = 5;
+
+// The consumer's own messages on top of its public protocol.
+using consumer_impl_actor =
+  consumer_actor::extend<caf::reacts_to<poll_atom>,
+                         caf::reacts_to<reconnect_atom>,
+                         caf::reacts_to<timer_atom, uint64_t>>;
+
+using ledger_state = ack_ledger::state;
+
+confirm_policy consumer_policy();
+
+std::string reply_queue_name(const consumer_config& cfg);
+
+class consumer_impl : public connection_owner<consumer_impl_actor>,
+                      public consumer_host {
+ public:
+  consumer_impl(caf::actor_config& cfg, consumer_config config)
+    : connection_owner(cfg, config.broker, config.topo, consumer_policy(),
+                       "consumer of '" + config.queue + "'"),
+      config_(std::move(config)),
+      calls_(reply_queue_name(config_), reply_channel, request_channel) {
+    if (config_.ack_batch == 0)
+      config_.ack_batch = std::max<uint16_t>(1, config_.prefetch / 5);
+    set_exit_handler([this](const caf::exit_msg& msg) {
+      if (msg.reason == caf::exit_reason::user_shutdown) {
+        begin_stop(msg.reason);
+        return;
+      }
+      // Unacked deliveries go back to the broker when the connection closes.
+      core_.close();
+      quit(msg.reason);
+    });
+  }
+
+  behavior_type make_behavior() override;
+
+  // -- consumer_host ---------------------------------------------------------
+
+  void publish(outgoing_message msg, confirm_callback confirmed) override;
+
+  void call(outgoing_message request, std::chrono::milliseconds timeout,
+            reply_callback then) override;
+
+  void ask(const delivery_actor& who, const envelope& msg,
+           std::function<void(caf::expected<outcome>)> then) override;
+
+  void after(std::chrono::milliseconds delay,
+             std::function<void()> fn) override;
+
+  void on_exit() override;
+
+ protected:
+  // -- connection_owner hooks -------------------------------------------------
+
+  caf::error on_connected() override;
+
+  void on_connection_lost(const std::string& why) override;
+
+  bool keeps_connecting() const override { return !exiting_; }
+
+  std::chrono::milliseconds next_wait() override;
+
+  void on_idle() override;
+
+  void on_delivery(envelope&& env, uint16_t channel) override;
+
+  void on_consumer_cancelled(const std::string&) override;
+
+  void on_returned(const envelope& msg, const std::string& reason) override {
+    calls_.on_returned(msg, reason);
+  }
+
+  caf::error on_channel_closed(uint16_t channel, int,
+                               const std::string& reason) override;
+
+ private:
+  // -- starting and (re)connecting -------------------------------------------
+
+  void start_or_reconnect();
+
+  // A new consume channel: settlements of deliveries from an older one are
+  // ignored from now on.
+  caf::error open_consume_channel();
+
+  // The broker requeues every unacked delivery of a dead channel; late
+  // settlements of them carry the old generation and are ignored.
+  void forget_in_flight();
+
+  // -- deliveries and settlements --------------------------------------------
+
+  void on_message(envelope&& env);
+
+  void on_settled(uint64_t tag, uint64_t gen, settlement result);
+
+  void requeue(uint64_t tag, const std::string& why,
+               log::level lvl = log::level::info);
+
+  // Publishes the copy and acks the delivery once the copy is confirmed; if
+  // it cannot be confirmed the delivery is requeued. Nothing is dropped.
+  void move_and_ack(uint64_t tag, settlement result);
+
+  // Acks once enough settled deliveries lead the ledger.
+  void advance();
+
+  void flush_acks();
+
+  void answer_drains();
+
+  // -- pausing, stopping and ending ------------------------------------------
+
+  void pause();
+
+  // The hosted actor ended: even when its delivery is gone (a lost
+  // connection took it back to the broker), the consumer must follow.
+  // During a graceful stop the stop's own rule (wait for every delivery
+  // being handled) stays.
+  void begin_end(uint64_t tag, const settlement& result);
+
+  void begin_stop(caf::error reason);
+
+  // Exits once nothing keeps the consumer: when stopping, no delivery being
+  // handled; when the hosted actor ended, its last delivery settled.
+  bool may_exit() const;
+
+  void exit_if_done();
+
+  void fire_timer(uint64_t id);
+
+  consumer_config config_;
+  call_client calls_;
+  ack_ledger ledger_;
+  std::string consumer_tag_;
+  // Counts consume channels: settlements of an older one are ignored.
+  uint64_t generation_ = 0;
+  bool started_ = false;
+  bool paused_ = false;
+  // Set when the consumer is to exit: by a graceful stop, or when the hosted
+  // actor ended (`ending_`, after delivery `ending_tag_` settles).
+  bool exiting_ = false;
+  caf::error exit_reason_;
+  bool ending_ = false;
+  uint64_t ending_tag_ = 0;
+  bool exited_ = false;
+  // Callbacks of `after`, by timer id.
+  std::map<uint64_t, std::function<void()>> timers_;
+  uint64_t next_timer_ = 0;
+  std::vector<caf::typed_response_promise<caf::ok_atom>> drains_;
+  consumer_stats stats_;
+  uint64_t channel_errors_ = 0;
+};
+
+} // namespace warren::bridges::detail

@@ -1,0 +1,182 @@
+// The consumer bridge: its deliveries and their settlements, the ack
+// ledger, and pausing, stopping and ending (see consumer_impl.hpp).
+
+#include "consumer/consumer_impl.hpp"
+#include "warren/core/kill_point.hpp"
+#include "warren/core/log.hpp"
+
+namespace warren::bridges::detail {
+
+void consumer_impl::on_message(envelope&& env) {
+  ++stats_.delivered;
+  env.queue = config_.queue;
+  env.channel_generation = generation_;
+  auto tag = env.delivery_tag;
+  ledger_.add(tag);
+  if (exiting_) {
+    // Stopping, or the hosted actor is gone: back to the broker for
+    // another consumer.
+    requeue(tag, "the consumer is stopping", log::level::debug);
+    return;
+  }
+  auto gen = generation_;
+  auto msg = std::make_shared<envelope>(std::move(env));
+  config_.handler->handle(*this, std::move(msg),
+                          [this, tag, gen](settlement result) {
+                            on_settled(tag, gen, std::move(result));
+                          });
+}
+
+void consumer_impl::on_settled(uint64_t tag, uint64_t gen, settlement result) {
+  bool current = gen == generation_ && ledger_.is_working(tag);
+  if (result.next != outcome::lifecycle::carry_on && !exiting_)
+    begin_end(current ? tag : 0, result);
+  if (!current)
+    return;
+  switch (result.what) {
+    case settlement::action::ack:
+      ledger_.settle(tag, ledger_state::ack_due);
+      break;
+    case settlement::action::requeue:
+      requeue(tag, result.reason);
+      break;
+    case settlement::action::move:
+      move_and_ack(tag, std::move(result));
+      return;
+  }
+  advance();
+}
+
+void consumer_impl::requeue(uint64_t tag, const std::string& why,
+                            log::level lvl) {
+  log::emit(lvl, log::scope{config_.actor_name},
+            "requeueing a message of '{}': {}", config_.queue, why);
+  ++stats_.requeued;
+  if (auto err = core_.conn().nack(consume_channel, tag, false, true)) {
+    lose(describe(err));
+    return;
+  }
+  ledger_.settle(tag, ledger_state::settled);
+}
+
+void consumer_impl::move_and_ack(uint64_t tag, settlement result) {
+  auto gen = generation_;
+  auto dead_letter = result.dead_letter;
+  auto target = result.copy.routing_key;
+  if (dead_letter)
+    log::warning(
+      log::scope{config_.actor_name, result.copy.properties.message_id},
+      "dead-lettering message {} to {}: {}", result.copy.properties.message_id,
+      target, result.reason);
+  publish(std::move(result.copy),
+          [this, tag, gen, dead_letter, target](const caf::error& err) {
+            // A lost connection has given the delivery back already.
+            if (core_.down() || gen != generation_ || !ledger_.is_working(tag))
+              return;
+            if (err) {
+              requeue(tag, "moving the message to '" + target +
+                             "' failed: " + describe(err));
+            } else {
+              ++(dead_letter ? stats_.dead_lettered : stats_.retried);
+              ledger_.settle(tag, ledger_state::ack_due);
+            }
+            advance();
+          });
+}
+
+void consumer_impl::advance() {
+  if (ledger_.settled_prefix().due >= config_.ack_batch)
+    flush_acks();
+  if (exiting_)
+    exit_if_done();
+}
+
+void consumer_impl::flush_acks() {
+  if (core_.down())
+    return;
+  auto prefix = ledger_.settled_prefix();
+  if (prefix.last_due != 0) {
+    kill_point("before_ack");
+    if (auto err = core_.conn().ack(consume_channel, prefix.last_due, true)) {
+      lose(describe(err));
+      return;
+    }
+    kill_point("after_ack");
+    stats_.acked += prefix.due;
+  }
+  ledger_.drop_front(prefix.length);
+  if (ledger_.empty())
+    answer_drains();
+}
+
+void consumer_impl::answer_drains() {
+  for (auto& promise : drains_)
+    promise.deliver(caf::ok_atom::value);
+  drains_.clear();
+}
+
+void consumer_impl::pause() {
+  paused_ = true;
+  if (!core_.down() && !consumer_tag_.empty()) {
+    if (auto err = core_.conn().cancel(consume_channel, consumer_tag_))
+      log::warning(log::scope{config_.actor_name},
+                   "cancelling the consumer of '{}': {}", config_.queue,
+                   describe(err));
+    consumer_tag_.clear();
+  }
+}
+
+void consumer_impl::begin_end(uint64_t tag, const settlement& result) {
+  ending_ = true;
+  exiting_ = true;
+  // Tags start at 1: 0 waits for no delivery.
+  ending_tag_ = tag;
+  if (result.next == outcome::lifecycle::actor_failed)
+    exit_reason_ =
+      make_error(errc::actor_failed,
+                 "actor '" + config_.actor_name + "' failed: " + result.reason);
+  else
+    exit_reason_ = caf::exit_reason::normal;
+  pause();
+  if (tag == 0)
+    exit_if_done();
+}
+
+void consumer_impl::begin_stop(caf::error reason) {
+  if (!exiting_) {
+    exiting_ = true;
+    exit_reason_ = std::move(reason);
+  }
+  pause();
+  exit_if_done();
+}
+
+bool consumer_impl::may_exit() const {
+  if (!exiting_)
+    return false;
+  if (core_.down())
+    return true;
+  return ending_ ? !ledger_.is_working(ending_tag_) : !ledger_.any_working();
+}
+
+void consumer_impl::exit_if_done() {
+  if (!may_exit() || exited_)
+    return;
+  exited_ = true;
+  if (!core_.down()) {
+    // Ack every settled delivery, also those behind one still working (an
+    // ended actor leaves those to the broker).
+    for (auto tag : ledger_.all_due()) {
+      if (core_.conn().ack(consume_channel, tag, false))
+        break;
+      ++stats_.acked;
+    }
+    core_.close();
+  }
+  ledger_.clear();
+  calls_.fail_all(make_error(errc::shutting_down, "the consumer stopped"));
+  answer_drains();
+  quit(exit_reason_);
+}
+
+} // namespace warren::bridges::detail
