@@ -11,6 +11,7 @@
 /// any library or broker error, or when no progress is made for 30 s.
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace warren::bench {
@@ -61,25 +62,44 @@ throughput_result raw_throughput(const broker_target& target,
                                  const std::string& queue, std::size_t messages,
                                  std::size_t body_bytes = 256);
 
-/// Measures sequential RPC latency with rabbitmq-c alone. A server thread
-/// consumes the fresh durable classic queue `request_queue` (prefetch 100,
-/// manual acks), publishes each reply (transient, no confirm) to the request's
-/// reply_to with its correlation_id, then acks the request. A client thread
-/// with its own server-named exclusive auto-delete reply queue (consumed with
-/// no_ack) sends `calls` transient 64-byte JSON requests one after the other,
-/// each with a unique correlation_id, and times each round trip. The request
-/// queue is deleted after the run.
-/// Who serves the request queue in `raw_rpc`.
-enum class rpc_server {
-  /// A raw rabbitmq-c server thread on a fresh queue (deleted afterwards).
-  raw,
-  /// Someone else (a warren service) already consumes `request_queue`; only
-  /// the raw client runs, and the queue is left alone.
-  external,
+/// The raw request-response server: a thread with its own rabbitmq-c
+/// connection that consumes the fresh durable classic queue `queue`
+/// (prefetch 100, manual acks), publishes each reply (transient, no confirm)
+/// to the request's reply_to with its correlation_id, then acks the request
+/// on the same channel. The queue is deleted when the server goes.
+class raw_rpc_server {
+ public:
+  raw_rpc_server(const broker_target& target, std::string queue);
+  ~raw_rpc_server();
+
+  raw_rpc_server(const raw_rpc_server&) = delete;
+  raw_rpc_server& operator=(const raw_rpc_server&) = delete;
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
 };
 
-latency_result raw_rpc(const broker_target& target,
-                       const std::string& request_queue, std::size_t calls,
-                       rpc_server server = rpc_server::raw);
+/// The raw request-response client, on the calling thread: its own
+/// connection and server-named exclusive auto-delete reply queue (consumed
+/// with no_ack); each call publishes a transient 64-byte JSON request
+/// (mandatory, no confirm) with a unique correlation_id and waits for the
+/// reply, which must echo the request.
+class raw_rpc_client {
+ public:
+  explicit raw_rpc_client(const broker_target& target);
+  ~raw_rpc_client();
+
+  raw_rpc_client(const raw_rpc_client&) = delete;
+  raw_rpc_client& operator=(const raw_rpc_client&) = delete;
+
+  /// One call to the server consuming `queue` (a raw server or a warren
+  /// service): its round trip in microseconds.
+  double call(const std::string& queue);
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
+};
 
 } // namespace warren::bench

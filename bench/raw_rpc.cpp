@@ -1,5 +1,7 @@
-// The raw request-response baseline: a server thread and a client thread,
-// each with its own rabbitmq-c connection.
+// The raw request-response baseline: a server thread and a client, each with
+// its own rabbitmq-c connection. The client runs on its caller's thread, so a
+// benchmark can interleave its calls to the raw server with calls to a warren
+// service, and compare both at the same moments.
 
 #include "raw_run.hpp"
 #include "stats.hpp"
@@ -70,10 +72,9 @@ std::string request_body(std::size_t call) {
 // Waits for the reply to `call`, which must echo `body`.
 void await_reply(amqp_connection_state_t state,
                  const std::string& correlation_id, const std::string& body,
-                 std::size_t call, steady::time_point sent_at, run_state& run,
+                 std::size_t call, steady::time_point sent_at,
                  const std::string& what) {
   for (;;) {
-    run.throw_if_aborted();
     amqp_envelope_t envelope;
     if (!consume_one(state, envelope, what)) {
       if (steady::now() - sent_at > stall_limit)
@@ -98,108 +99,90 @@ void await_reply(amqp_connection_state_t state,
   }
 }
 
-// The client thread: one call after the other, each timed.
-void call_all(const broker_target& target, const std::string& request_queue,
-              std::size_t calls, run_state& run,
-              std::vector<double>& latencies_us,
-              steady::time_point& first_request,
-              steady::time_point& last_reply) {
-  // Whatever happens, let the server loop end.
-  struct stop_server {
-    run_state& run;
-    ~stop_server() { run.request_stop(); }
-  } stop{run};
-
-  connection conn{target, "warren-bench-raw-rpc-client"};
-  auto* state = conn.get();
-  auto* declared =
-    amqp_queue_declare(state, channel_id, amqp_empty_bytes,
-                       /*passive=*/0, /*durable=*/0,
-                       /*exclusive=*/1, /*auto_delete=*/1, amqp_empty_table);
-  conn.check_last_rpc("queue.declare of the reply queue");
-  // Copy now: the reply lives in a connection pool that later calls reuse.
-  const auto reply_queue = to_string(declared->queue);
-  amqp_basic_consume(state, channel_id, as_bytes(reply_queue), amqp_empty_bytes,
-                     0, /*no_ack=*/1, /*exclusive=*/1, amqp_empty_table);
-  conn.check_last_rpc("basic.consume on the reply queue");
-
-  amqp_basic_properties_t properties{};
-  properties._flags = AMQP_BASIC_CONTENT_TYPE_FLAG |
-                      AMQP_BASIC_DELIVERY_MODE_FLAG |
-                      AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_REPLY_TO_FLAG;
-  properties.content_type = amqp_cstring_bytes("application/json");
-  properties.delivery_mode = 1; // transient
-  properties.reply_to = as_bytes(reply_queue);
-  // Unique per run as well as per call, in case a stale reply from another
-  // run ever reached this queue.
-  const auto id_prefix =
-    "raw-" + std::to_string(steady::now().time_since_epoch().count()) + "-";
-  const std::string what = "waiting for a reply on '" + reply_queue + "'";
-  run.wait_ready();
-
-  for (std::size_t call = 0; call < calls; ++call) {
-    auto correlation_id = id_prefix + std::to_string(call);
-    auto body = request_body(call);
-    properties.correlation_id = as_bytes(correlation_id);
-
-    auto sent_at = steady::now();
-    if (call == 0)
-      first_request = sent_at;
-    // mandatory: a missing request queue gives a basic.return (reported by
-    // consume_one) rather than a 30 s timeout.
-    check_status(amqp_basic_publish(state, channel_id, amqp_empty_bytes,
-                                    as_bytes(request_queue), /*mandatory=*/1,
-                                    /*immediate=*/0, &properties,
-                                    as_bytes(body)),
-                 "basic.publish of a request");
-    await_reply(state, correlation_id, body, call, sent_at, run, what);
-    auto received_at = steady::now();
-    latencies_us.push_back(
-      std::chrono::duration<double, std::micro>(received_at - sent_at).count());
-    last_reply = received_at;
-  }
-}
-
 } // namespace
 
-latency_result raw_rpc(const broker_target& target,
-                       const std::string& request_queue, std::size_t calls,
-                       rpc_server server_kind) {
-  if (calls == 0)
-    throw std::invalid_argument("raw_rpc needs at least one call");
-  const bool external = server_kind == rpc_server::external;
-  if (!external)
-    recreate_queue(target, request_queue);
-
+struct raw_rpc_server::state {
+  broker_target target;
+  std::string queue;
   run_state run;
-  std::vector<double> latencies_us;
-  latencies_us.reserve(calls);
-  steady::time_point first_request;
-  steady::time_point last_reply;
+  std::thread thread;
+};
 
-  auto server = spawn(run, [&] {
-    if (external)
-      run.set_ready(); // someone else serves the queue
-    else
-      serve(target, request_queue, run);
-  });
-  auto client = spawn(run, [&] {
-    call_all(target, request_queue, calls, run, latencies_us, first_request,
-             last_reply);
-  });
+raw_rpc_server::raw_rpc_server(const broker_target& target, std::string queue)
+  : state_(std::make_unique<state>()) {
+  state_->target = target;
+  state_->queue = std::move(queue);
+  recreate_queue(target, state_->queue);
+  auto* st = state_.get();
+  st->thread = spawn(st->run, [st] { serve(st->target, st->queue, st->run); });
+  st->run.wait_ready();
+}
 
-  if (external) {
-    server.join();
-    client.join();
-    run.rethrow_if_failed();
-  } else {
-    finish_run(run, server, client, target, request_queue);
+raw_rpc_server::~raw_rpc_server() {
+  state_->run.request_stop();
+  state_->thread.join();
+  delete_queue(state_->target, state_->queue);
+}
+
+struct raw_rpc_client::state {
+  explicit state(const broker_target& target)
+    : conn(target, "warren-bench-raw-rpc-client") {
+    auto* amqp = conn.get();
+    auto* declared =
+      amqp_queue_declare(amqp, channel_id, amqp_empty_bytes,
+                         /*passive=*/0, /*durable=*/0,
+                         /*exclusive=*/1, /*auto_delete=*/1, amqp_empty_table);
+    conn.check_last_rpc("queue.declare of the reply queue");
+    // Copy now: the reply lives in a connection pool that later calls reuse.
+    reply_queue = to_string(declared->queue);
+    amqp_basic_consume(amqp, channel_id, as_bytes(reply_queue),
+                       amqp_empty_bytes, 0, /*no_ack=*/1, /*exclusive=*/1,
+                       amqp_empty_table);
+    conn.check_last_rpc("basic.consume on the reply queue");
+    properties._flags =
+      AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+      AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_REPLY_TO_FLAG;
+    properties.content_type = amqp_cstring_bytes("application/json");
+    properties.delivery_mode = 1; // transient
+    properties.reply_to = as_bytes(reply_queue);
+    what = "waiting for a reply on '" + reply_queue + "'";
   }
-  auto seconds = seconds_between(first_request, last_reply);
-  std::sort(latencies_us.begin(), latencies_us.end());
-  return {calls, seconds, static_cast<double>(calls) / seconds,
-          percentile_sorted(latencies_us, 50),
-          percentile_sorted(latencies_us, 99)};
+
+  connection conn;
+  std::string reply_queue;
+  amqp_basic_properties_t properties{};
+  std::string what;
+  // Unique per run as well as per call, in case a stale reply from another
+  // run ever reached this queue.
+  std::string id_prefix =
+    "raw-" + std::to_string(steady::now().time_since_epoch().count()) + "-";
+  std::size_t calls = 0;
+};
+
+raw_rpc_client::raw_rpc_client(const broker_target& target)
+  : state_(std::make_unique<state>(target)) {
+  // Nothing else to do.
+}
+
+raw_rpc_client::~raw_rpc_client() = default;
+
+double raw_rpc_client::call(const std::string& queue) {
+  auto& st = *state_;
+  auto call = st.calls++;
+  auto correlation_id = st.id_prefix + std::to_string(call);
+  auto body = request_body(call);
+  st.properties.correlation_id = as_bytes(correlation_id);
+  auto sent_at = steady::now();
+  // mandatory: a missing request queue gives a basic.return (reported by
+  // consume_one) rather than a 30 s timeout.
+  check_status(amqp_basic_publish(st.conn.get(), channel_id, amqp_empty_bytes,
+                                  as_bytes(queue), /*mandatory=*/1,
+                                  /*immediate=*/0, &st.properties,
+                                  as_bytes(body)),
+               "basic.publish of a request");
+  await_reply(st.conn.get(), correlation_id, body, call, sent_at, st.what);
+  return std::chrono::duration<double, std::micro>(steady::now() - sent_at)
+    .count();
 }
 
 } // namespace warren::bench

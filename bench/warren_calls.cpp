@@ -99,21 +99,30 @@ class caller : public warren::actor {
 
 namespace {
 
-// Sends "go" to the caller actor and waits for its chain of calls.
-latency_result handler_calls(runtime::node& node, const std::string& caller,
-                             const std::string& service, std::size_t calls) {
+latency_result summary_of(std::vector<double> us) {
+  latency_result result{us.size(), 0, 0, 0, 0};
+  result.seconds = std::accumulate(us.begin(), us.end(), 0.0) / 1e6;
+  result.calls_per_sec = static_cast<double>(us.size()) / result.seconds;
+  std::sort(us.begin(), us.end());
+  result.p50_us = percentile_sorted(us, 50);
+  result.p99_us = percentile_sorted(us, 99);
+  return result;
+}
+
+// Sends "go" to the caller actor and waits for its chain of `calls` calls;
+// their round trips are appended to `us`.
+void handler_calls(runtime::node& node, const std::string& caller,
+                   const std::string& service, std::size_t calls,
+                   std::vector<double>& us) {
   call_log log;
   current_calls = &log;
-  // The first calls declare the reply queue and warm the path up; they are
-  // made and left out.
-  constexpr std::size_t warm_up = 20;
   outgoing_message go;
   go.exchange = bridges::actors_exchange;
   go.routing_key = caller;
   go.properties.type = "go";
   go.properties.message_id = make_message_id();
   go.body = boost::json::serialize(boost::json::object{
-    {"calls", static_cast<int64_t>(calls + warm_up)}, {"service", service}});
+    {"calls", static_cast<int64_t>(calls)}, {"service", service}});
   caf::scoped_actor self{node.publisher().home_system()};
   self
     ->request(node.publisher(), std::chrono::seconds{10},
@@ -129,60 +138,31 @@ latency_result handler_calls(runtime::node& node, const std::string& caller,
   current_calls = nullptr;
   if (!log.error.empty())
     throw std::runtime_error("handler call failed: " + log.error);
-  latency_result result{calls, 0, 0, 0, 0};
-  std::vector<double> us(log.us.begin() + warm_up, log.us.end());
-  result.seconds = std::accumulate(us.begin(), us.end(), 0.0) / 1e6;
-  result.calls_per_sec = static_cast<double>(calls) / result.seconds;
-  std::sort(us.begin(), us.end());
-  result.p50_us = percentile_sorted(us, 50);
-  result.p99_us = percentile_sorted(us, 99);
-  return result;
+  us.insert(us.end(), log.us.begin(), log.us.end());
 }
 
-// Calls from outside any actor, through the node's requester.
-latency_result node_calls(caf::actor_system& sys, runtime::node& node,
-                          const std::string& service, std::size_t calls) {
-  latency_result result{calls, 0, 0, 0, 0};
-  warren::outgoing_message prototype;
-  prototype.exchange = bridges::actors_exchange;
-  prototype.routing_key = service;
-  prototype.mandatory = true;
-  prototype.properties.delivery_mode = 1;
-  prototype.body = R"({"op":"echo","payload":"0123456789abcdef0123456789ab"})";
-  std::vector<double> latencies;
-  latencies.reserve(calls);
-  caf::scoped_actor self{sys};
-  auto start = clock_type::now();
-  for (std::size_t i = 0; i < calls; ++i) {
-    auto t0 = clock_type::now();
-    bool ok = false;
-    std::string why;
-    self
-      ->request(node.requester(), caf::infinite, call_atom::value, prototype,
-                int64_t{10000})
-      .receive([&](boost::json::value&) { ok = true; },
-               [&](caf::error& err) { why = describe(err); });
-    if (!ok)
-      throw std::runtime_error("warren call failed: " + why);
-    latencies.push_back(
-      std::chrono::duration<double, std::micro>(clock_type::now() - t0)
-        .count());
-  }
-  result.seconds =
-    std::chrono::duration<double>(clock_type::now() - start).count();
-  result.calls_per_sec = static_cast<double>(calls) / result.seconds;
-  std::sort(latencies.begin(), latencies.end());
-  result.p50_us = percentile_sorted(latencies, 50);
-  result.p99_us = percentile_sorted(latencies, 99);
-  return result;
+// One call from outside any actor, through the node's requester; its round
+// trip in microseconds.
+double node_call(caf::scoped_actor& self, runtime::node& node,
+                 const outgoing_message& request) {
+  auto t0 = clock_type::now();
+  std::string why;
+  bool ok = false;
+  self
+    ->request(node.requester(), caf::infinite, call_atom::value, request,
+              int64_t{10000})
+    .receive([&](boost::json::value&) { ok = true; },
+             [&](caf::error& err) { why = describe(err); });
+  if (!ok)
+    throw std::runtime_error("warren call failed: " + why);
+  return std::chrono::duration<double, std::micro>(clock_type::now() - t0)
+    .count();
 }
 
-} // namespace
-
-warren_rpc_result warren_rpc(const std::string& uri, const std::string& service,
-                             std::size_t calls) {
+// The node: an echo service, and the actor that calls it from a handler.
+config::node_config rpc_node_config(const std::string& uri,
+                                    const std::string& service) {
   auto cfg = make_config(uri);
-  delete_queues(cfg, service);
   config::actor_spec spec;
   spec.name = service;
   spec.kind = "service";
@@ -195,28 +175,66 @@ warren_rpc_result warren_rpc(const std::string& uri, const std::string& service,
   caller_spec.kind = "bench.caller";
   caller_spec.queue = caller_spec.name;
   cfg.actors.push_back(caller_spec);
-  delete_queues(cfg, caller_spec.queue);
+  for (const auto& a : cfg.actors)
+    delete_queues(cfg, a.queue);
+  return cfg;
+}
+
+} // namespace
+
+rpc_comparison compare_rpc(const std::string& uri, const std::string& service,
+                           std::size_t calls) {
+  auto cfg = rpc_node_config(uri, service);
   registry kinds;
   actors::register_builtin_kinds(kinds);
   kinds.add_kind<caller>("bench.caller");
   caf::actor_system_config sys_cfg;
   runtime::configure_system(sys_cfg, cfg);
   caf::actor_system sys{sys_cfg};
-  warren_rpc_result both{
-    {calls, 0, 0, 0, 0}, {calls, 0, 0, 0, 0}, {calls, 0, 0, 0, 0}};
+  std::vector<double> raw, svc, raw_c, call, raw_n, ncall;
   {
     runtime::node node{sys, cfg, kinds};
     if (auto err = node.start(std::chrono::seconds{30}))
       throw std::runtime_error("node start: " + describe(err));
-    both.service =
-      raw_rpc(parse_target(uri), service, calls, rpc_server::external);
-    both.node_call = node_calls(sys, node, service, calls);
-    both.call = handler_calls(node, caller_spec.name, service, calls);
+    auto target = parse_target(uri);
+    const auto raw_queue = service + ".raw";
+    raw_rpc_server server{target, raw_queue};
+    raw_rpc_client client{target};
+    // Warm every path up (connections, the caller's reply queue).
+    std::vector<double> warm_up;
+    handler_calls(node, cfg.actors[1].name, service, 20, warm_up);
+    for (int i = 0; i < 20; ++i) {
+      client.call(raw_queue);
+      client.call(service);
+    }
+    for (std::size_t i = 0; i < calls; ++i) {
+      raw.push_back(client.call(raw_queue));
+      svc.push_back(client.call(service));
+    }
+    constexpr std::size_t block = 100;
+    for (std::size_t done = 0; done < calls; done += block) {
+      auto n = std::min(block, calls - done);
+      for (std::size_t i = 0; i < n; ++i)
+        raw_c.push_back(client.call(raw_queue));
+      handler_calls(node, cfg.actors[1].name, service, n, call);
+    }
+    outgoing_message request;
+    request.exchange = bridges::actors_exchange;
+    request.routing_key = service;
+    request.mandatory = true;
+    request.properties.delivery_mode = 1;
+    request.body = R"({"op":"echo","payload":"0123456789abcdef0123456789ab"})";
+    caf::scoped_actor self{sys};
+    for (std::size_t i = 0; i < calls; ++i) {
+      raw_n.push_back(client.call(raw_queue));
+      ncall.push_back(node_call(self, node, request));
+    }
     node.stop();
   }
-  delete_queues(cfg, service);
-  delete_queues(cfg, caller_spec.queue);
-  return both;
+  for (const auto& a : cfg.actors)
+    delete_queues(cfg, a.queue);
+  return {summary_of(raw),  summary_of(svc),   summary_of(raw_c),
+          summary_of(call), summary_of(raw_n), summary_of(ncall)};
 }
 
 } // namespace warren::bench

@@ -31,21 +31,34 @@ throughput_result warren_throughput(const std::string& uri,
 double stateful_recovery(const std::string& uri, const std::string& queue,
                          std::size_t states, const std::string& state_dir);
 
-struct warren_rpc_result {
-  /// The raw rabbitmq-c client of raw_rpc calling a warren echo service: the
-  /// cost of the service side.
+/// Request-response, raw and through warren, measured at the same moments:
+/// each warren figure comes with a raw one taken interleaved with it (call
+/// by call, or in alternating blocks of 100), so a change in the machine's
+/// load during the run touches both.
+struct rpc_comparison {
+  /// The raw client calling the raw server, interleaved call by call with
+  /// `service`.
+  latency_result raw;
+  /// The same raw client calling a warren `echo` service: the cost of the
+  /// service side.
   latency_result service;
+  /// The raw client calling the raw server, in blocks alternating with
+  /// `call`'s.
+  latency_result raw_for_call;
   /// warren to warren: calls made by a handler (`context::call`, on its
   /// consumer's own connection) to the same service.
   latency_result call;
+  /// The raw client calling the raw server, interleaved with `node_call`.
+  latency_result raw_for_node_call;
   /// Calls from outside any actor, through a node's requester
   /// (`node::call`).
   latency_result node_call;
 };
 
-/// Sequential calls to a warren echo service named `service`, ~64-byte JSON
-/// bodies, first from the raw client, then through warren's requester.
-warren_rpc_result warren_rpc(const std::string& uri, const std::string& service,
-                             std::size_t calls);
+/// `calls` sequential calls of each kind, ~64-byte JSON bodies, to a raw
+/// server on the queue `<service>.raw` and a warren echo service named
+/// `service`.
+rpc_comparison compare_rpc(const std::string& uri, const std::string& service,
+                           std::size_t calls);
 
 } // namespace warren::bench

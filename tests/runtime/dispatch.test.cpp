@@ -25,6 +25,11 @@ struct host_stand_in : bridges::consumer_host {
     published.push_back(std::move(msg));
     confirmed(refuse);
   }
+  std::vector<outgoing_message> replied;
+  caf::error send_reply(const outgoing_message& msg) override {
+    replied.push_back(msg);
+    return caf::none;
+  }
   void call(outgoing_message, std::chrono::milliseconds,
             reply_callback then) override {
     then(boost::json::value{{"answer", 42}});
@@ -108,7 +113,8 @@ struct fixture {
   };
 
   settlement deliver(std::string type, std::string body,
-                     std::string content_type = "application/json") {
+                     std::string content_type = "application/json",
+                     uint8_t delivery_mode = 2) {
     auto env = std::make_shared<envelope>();
     env->queue = "greeter";
     env->exchange = "warren.actors";
@@ -117,6 +123,7 @@ struct fixture {
     env->properties.message_id = "m-" + std::to_string(settled.size());
     env->properties.reply_to = "caller";
     env->properties.content_type = std::move(content_type);
+    env->properties.delivery_mode = delivery_mode;
     env->raw_body = std::move(body);
     dispatcher->handle(
       host, env, [this](settlement s) { settled.push_back(std::move(s)); });
@@ -314,4 +321,22 @@ TEST_CASE("stateless and stateful handler tables find a handler by one rule: "
     CHECK(plain.find(type) != nullptr);
     CHECK(stateful.find(type) != nullptr);
   }
+}
+
+TEST_CASE("a reply to a persistent request goes out with a confirm; one to a "
+          "transient request goes out on the request's own channel, without",
+          "[dispatch]") {
+  fixture f;
+  auto persistent = f.deliver("greet", R"({"n":1})");
+  CHECK(persistent.what == settlement::action::ack);
+  REQUIRE(f.host.published.size() == 1);
+  CHECK(f.host.published[0].properties.delivery_mode == 2);
+  CHECK(f.host.replied.empty());
+  auto transient = f.deliver("greet", R"({"n":2})", "application/json", 1);
+  CHECK(transient.what == settlement::action::ack);
+  CHECK(f.host.published.size() == 1);
+  REQUIRE(f.host.replied.size() == 1);
+  CHECK(f.host.replied[0].routing_key == "caller");
+  CHECK(f.host.replied[0].body == R"({"n":2})");
+  CHECK(f.host.replied[0].properties.delivery_mode == 1);
 }

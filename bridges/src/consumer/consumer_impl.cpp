@@ -75,6 +75,15 @@ void consumer_impl::publish(outgoing_message msg, confirm_callback confirmed) {
   connection_owner::publish(std::move(msg), std::move(confirmed));
 }
 
+caf::error consumer_impl::send_reply(const outgoing_message& msg) {
+  if (core_.down())
+    return make_error(errc::connection_lost, "not connected");
+  auto err = core_.conn().publish(consume_channel, msg);
+  if (err)
+    lose(describe(err));
+  return err;
+}
+
 void consumer_impl::call(outgoing_message request,
                          std::chrono::milliseconds timeout,
                          reply_callback then) {

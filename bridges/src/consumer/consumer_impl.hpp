@@ -59,6 +59,8 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
 
   void publish(outgoing_message msg, confirm_callback confirmed) override;
 
+  caf::error send_reply(const outgoing_message& msg) override;
+
   void call(outgoing_message request, std::chrono::milliseconds timeout,
             reply_callback then) override;
 

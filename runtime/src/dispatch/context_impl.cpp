@@ -52,7 +52,12 @@ void context_impl::reply_json(boost::json::value body, std::string type) {
   // Replies are as durable as their request; a caller that is gone no
   // longer has a queue, and the broker drops the reply (not mandatory).
   msg.properties.delivery_mode = req.properties.delivery_mode;
-  scope_->effects.push_back(std::move(msg));
+  // A stateful actor's reply leaves with its unit of work, like everything
+  // it sends.
+  if (req.properties.delivery_mode != 2 && !scope_->instance->stateful)
+    scope_->replies.push_back(std::move(msg));
+  else
+    scope_->effects.push_back(std::move(msg));
   scope_->replied = true;
 }
 

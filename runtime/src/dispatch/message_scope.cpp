@@ -93,6 +93,11 @@ void reply_with_error(const scope_ptr& scope, const status& why,
   set_field(reply.properties.headers, header::error_code,
             std::string{to_string(why.code())});
   scope->answered = true;
+  if (reply.properties.delivery_mode != 2) {
+    scope->host->send_reply(reply);
+    settle_now(scope, std::move(result));
+    return;
+  }
   scope->host->publish(std::move(reply),
                        [scope, result](const caf::error&) mutable {
                          settle_now(scope, std::move(result));
@@ -133,11 +138,18 @@ void run_in_context(const scope_ptr& scope,
 
 void flush_effects(const scope_ptr& scope) {
   auto effects = std::move(scope->effects);
+  auto replies = std::move(scope->replies);
   auto calls = std::move(scope->calls);
   scope->effects.clear();
+  scope->replies.clear();
   scope->calls.clear();
   if (!scope->failure.is_ok())
     return; // A failed message sends nothing.
+  for (const auto& reply : replies)
+    if (auto err = scope->host->send_reply(reply)) {
+      scope->failure = status::fail(code_of(err), describe(err), false);
+      return;
+    }
   for (auto& msg : effects) {
     ++scope->outstanding;
     scope->host->publish(std::move(msg), [scope](const caf::error& err) {

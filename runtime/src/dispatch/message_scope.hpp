@@ -71,6 +71,9 @@ struct message_scope {
   std::function<void(bridges::settlement)> done;
   /// What the handler sent, in order.
   std::vector<outgoing_message> effects;
+  /// Replies to a transient request (stateless actors): sent without a
+  /// confirm on the request's own channel (`consumer_host::send_reply`).
+  std::vector<outgoing_message> replies;
   struct pending_call {
     outgoing_message request;
     std::chrono::milliseconds timeout;

@@ -13,38 +13,43 @@ void registry::add(kind_descriptor kind) {
   kinds_.emplace(std::move(name), std::move(kind));
 }
 
-void registry::add_kind(std::string name, actor_factory make,
-                        kind_traits traits) {
+namespace {
+
+kind_descriptor describe_kind(std::string name, kind_descriptor::family what,
+                              kind_traits traits) {
   kind_descriptor kind;
   kind.name = std::move(name);
-  kind.what = kind_descriptor::family::actor;
-  kind.make = std::move(make);
+  kind.what = what;
   kind.takes_handler = traits.takes_handler;
   kind.check_options = std::move(traits.check_options);
+  return kind;
+}
+
+} // namespace
+
+void registry::add_kind(std::string name, actor_factory make,
+                        kind_traits traits) {
+  auto kind = describe_kind(std::move(name), kind_descriptor::family::actor,
+                            std::move(traits));
+  kind.make = std::move(make);
   add(std::move(kind));
 }
 
 void registry::add_stateful_kind(std::string name, stateful_factory make,
                                  kind_traits traits) {
-  kind_descriptor kind;
-  kind.name = std::move(name);
-  kind.what = kind_descriptor::family::stateful;
+  auto kind = describe_kind(std::move(name), kind_descriptor::family::stateful,
+                            std::move(traits));
   kind.make = [make = std::move(make)](const actor_init& init) {
     return std::unique_ptr<actor>{make(init)};
   };
-  kind.takes_handler = traits.takes_handler;
-  kind.check_options = std::move(traits.check_options);
   add(std::move(kind));
 }
 
 void registry::add_raw_kind(std::string name, raw_factory make,
                             kind_traits traits) {
-  kind_descriptor kind;
-  kind.name = std::move(name);
-  kind.what = kind_descriptor::family::raw;
+  auto kind = describe_kind(std::move(name), kind_descriptor::family::raw,
+                            std::move(traits));
   kind.make_raw = std::move(make);
-  kind.takes_handler = traits.takes_handler;
-  kind.check_options = std::move(traits.check_options);
   add(std::move(kind));
 }
 

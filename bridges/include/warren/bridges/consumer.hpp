@@ -109,6 +109,15 @@ class consumer_host {
   /// `errc::access_refused`, `errc::channel_error`, `errc::connection_lost`.
   virtual void publish(outgoing_message msg, confirm_callback confirmed) = 0;
 
+  /// Sends the reply to a transient request (one its caller did not make
+  /// persistent) the way an at-least-once AMQP server does: on the channel
+  /// the request was delivered on, without a confirm, so the broker routes
+  /// it before it sees the request's ack, which follows on the same
+  /// channel. A reply's confirm would cost every round trip a frame and a
+  /// wake-up for nothing the caller would not see anyway (it waits for the
+  /// reply). Errors only when the connection is lost writing it.
+  virtual caf::error send_reply(const outgoing_message& msg) = 0;
+
   /// Calls a service on the consumer's own connection: sets `reply_to` and
   /// `correlation_id`, publishes `request` (mandatory, with a confirm) and
   /// runs `then` with the reply body or an error (`errc::timeout` after
