@@ -150,11 +150,11 @@ TEST_CASE("admission: an oversized body, a foreign content type and a body "
   for (const auto* s : {&big, &text, &bad}) {
     CHECK(s->what == settlement::action::move);
     CHECK(s->dead_letter);
-    CHECK(s->copy.routing_key == "greeter.dlq");
+    CHECK(s->copy->routing_key == "greeter.dlq");
   }
-  CHECK(header_text(big.copy, header::error_code) == "oversized_body");
-  CHECK(header_text(text.copy, header::error_code) == "malformed_body");
-  CHECK(header_text(bad.copy, header::error_code) == "malformed_body");
+  CHECK(header_text(*big.copy, header::error_code) == "oversized_body");
+  CHECK(header_text(*text.copy, header::error_code) == "malformed_body");
+  CHECK(header_text(*bad.copy, header::error_code) == "malformed_body");
   CHECK(f.user->runs == 0);
 }
 
@@ -193,7 +193,7 @@ TEST_CASE("a failed handler sends nothing, and the message is dead-lettered "
   CHECK(f.host.published.empty());
   CHECK(s.what == settlement::action::move);
   CHECK(s.dead_letter);
-  CHECK(header_text(s.copy, header::error_code) == "handler_failed");
+  CHECK(header_text(*s.copy, header::error_code) == "handler_failed");
 }
 
 TEST_CASE("a refused effect fails its message: a missing exchange is "
@@ -206,7 +206,7 @@ TEST_CASE("a refused effect fails its message: a missing exchange is "
   auto s = f.deliver("send", "null");
   CHECK(f.user->runs == 1);
   CHECK(s.dead_letter);
-  CHECK(header_text(s.copy, header::error_code) == "not_found");
+  CHECK(header_text(*s.copy, header::error_code) == "not_found");
 }
 
 TEST_CASE("the retry policy: immediate retries run the handler again as the "
@@ -220,8 +220,8 @@ TEST_CASE("the retry policy: immediate retries run the handler again as the "
   CHECK(f.user->runs == 3); // The first attempt and two immediate retries.
   CHECK(s.what == settlement::action::move);
   CHECK_FALSE(s.dead_letter);
-  CHECK(s.copy.routing_key == "greeter.retry.1");
-  const auto* attempt = find_field(s.copy.properties.headers, header::attempt);
+  CHECK(s.copy->routing_key == "greeter.retry.1");
+  const auto* attempt = find_field(s.copy->properties.headers, header::attempt);
   REQUIRE(attempt != nullptr);
   CHECK(std::get<int64_t>(*attempt) == 4);
 }
@@ -235,8 +235,8 @@ TEST_CASE("a message with a type nobody handles fails permanently without "
   auto s = f.deliver("nope", "null");
   CHECK(f.user->runs == 0);
   CHECK(s.dead_letter);
-  CHECK(header_text(s.copy, header::error_code) == "unknown_type");
-  CHECK(header_text(s.copy, header::error) == "unknown message type 'nope'");
+  CHECK(header_text(*s.copy, header::error_code) == "unknown_type");
+  CHECK(header_text(*s.copy, header::error) == "unknown message type 'nope'");
 }
 
 TEST_CASE("a service answers a failed request with an error reply before the "

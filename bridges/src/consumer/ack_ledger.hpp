@@ -48,7 +48,7 @@ class ack_ledger {
     std::size_t due = 0;
     uint64_t last_due = 0;
   };
-  prefix settled_prefix() const;
+  const prefix& settled_prefix() const noexcept { return prefix_; }
 
   /// Forgets the first `n` deliveries (acked, or settled).
   void drop_front(std::size_t n);
@@ -59,7 +59,7 @@ class ack_ledger {
 
   std::size_t size() const noexcept { return slots_.size(); }
   bool empty() const noexcept { return slots_.empty(); }
-  void clear() noexcept { slots_.clear(); }
+  void clear() noexcept;
 
  private:
   struct slot {
@@ -67,9 +67,13 @@ class ack_ledger {
     state st;
   };
 
-  const slot* find(uint64_t tag) const;
+  /// The index of `tag`, or size() when it is not in the ledger.
+  std::size_t index_of(uint64_t tag) const;
+  /// Computes the settled prefix from the front (after a drop).
+  void recount();
 
   std::deque<slot> slots_;
+  prefix prefix_;
 };
 
 } // namespace warren::bridges::detail

@@ -62,13 +62,13 @@ void consumer_impl::requeue(uint64_t tag, const std::string& why,
 void consumer_impl::move_and_ack(uint64_t tag, settlement result) {
   auto gen = generation_;
   auto dead_letter = result.dead_letter;
-  auto target = result.copy.routing_key;
+  auto& copy = *result.copy;
+  auto target = copy.routing_key;
   if (dead_letter)
-    log::warning(
-      log::scope{config_.actor_name, result.copy.properties.message_id},
-      "dead-lettering message {} to {}: {}", result.copy.properties.message_id,
-      target, result.reason);
-  publish(std::move(result.copy),
+    log::warning(log::scope{config_.actor_name, copy.properties.message_id},
+                 "dead-lettering message {} to {}: {}",
+                 copy.properties.message_id, target, result.reason);
+  publish(std::move(copy),
           [this, tag, gen, dead_letter, target](const caf::error& err) {
             // A lost connection has given the delivery back already.
             if (core_.down() || gen != generation_ || !ledger_.is_working(tag))

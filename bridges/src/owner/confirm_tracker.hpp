@@ -9,6 +9,7 @@
 /// basic.return, which carries no tag but precedes the ack of that message;
 /// it is matched by message id.
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -66,6 +67,10 @@ class confirm_tracker {
   void confirm(uint64_t tag, bool multiple, bool ack, F&& settle) {
     std::vector<entry> done;
     if (!entries_.empty() && tag >= entries_.front().tag) {
+      // One allocation for a multiple-ack of many messages.
+      done.reserve(multiple ? std::min<std::size_t>(
+                                tag - entries_.front().tag + 1, entries_.size())
+                            : 1);
       if (multiple) {
         while (!entries_.empty() && entries_.front().tag <= tag) {
           if (!entries_.front().settled)

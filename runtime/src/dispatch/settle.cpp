@@ -56,13 +56,14 @@ bridges::settlement to_settlement(const outcome& result, const envelope& msg,
     case outcome::status::reject:
       s.what = bridges::settlement::action::move;
       s.dead_letter = true;
-      s.copy = make_dead_letter(msg, {result.code, result.reason, actor, node},
-                                result.attempt);
+      s.copy = std::make_shared<outgoing_message>(make_dead_letter(
+        msg, {result.code, result.reason, actor, node}, result.attempt));
       break;
     case outcome::status::republish:
       s.what = bridges::settlement::action::move;
-      s.copy = make_retry_copy(msg, {result.code, result.reason, actor, node},
-                               result.target_queue, result.attempt);
+      s.copy = std::make_shared<outgoing_message>(
+        make_retry_copy(msg, {result.code, result.reason, actor, node},
+                        result.target_queue, result.attempt));
       break;
   }
   return s;

@@ -7,9 +7,10 @@ unit_of_work::unit_of_work(std::string actor) : actor_(std::move(actor)) {
 }
 
 bool unit_of_work::applied(const std::string& message_id) {
-  if (!ids_.insert(message_id).second)
+  if (ids_.count(message_id) != 0)
     return false;
   inbox_.push_back(message_id);
+  ids_.insert(inbox_.back());
   return true;
 }
 

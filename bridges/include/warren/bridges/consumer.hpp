@@ -80,8 +80,10 @@ struct settlement {
     move,
   };
   action what = action::ack;
-  /// move: the copy (a dead letter, or a copy parked on a retry step).
-  outgoing_message copy;
+  /// move: the copy (a dead letter, or a copy parked on a retry step). Kept
+  /// out of line: most settlements are acks, and an empty message is a
+  /// dozen strings to build and move for nothing.
+  std::shared_ptr<outgoing_message> copy;
   /// move: counted as a dead letter (else as a retry).
   bool dead_letter = false;
   /// Why (requeue, move, or the actor's end), for the log.

@@ -23,7 +23,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -88,15 +90,16 @@ class unit_of_work {
   void clear();
 
   // What the store writes.
-  const std::vector<std::string>& inbox() const noexcept { return inbox_; }
+  const std::deque<std::string>& inbox() const noexcept { return inbox_; }
   const std::vector<stored_state>& states() const noexcept { return states_; }
   std::vector<outbox_row>& outbox() noexcept { return outbox_; }
   const std::vector<int64_t>& relayed_rows() const noexcept { return relayed_; }
 
  private:
   std::string actor_;
-  std::vector<std::string> inbox_;
-  std::unordered_set<std::string> ids_;
+  // A deque: the ids' addresses stay put, so the set can point into them.
+  std::deque<std::string> inbox_;
+  std::unordered_set<std::string_view> ids_;
   std::vector<stored_state> states_;
   std::vector<outbox_row> outbox_;
   std::vector<int64_t> relayed_;
