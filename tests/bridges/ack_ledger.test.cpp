@@ -70,3 +70,21 @@ TEST_CASE("a delivery settles once; unknown and stale tags are refused",
   CHECK_FALSE(ledger.settle(5, state::ack_due));
   CHECK(ledger.empty());
 }
+
+TEST_CASE("after the acked prefix is dropped, the next prefix starts at the "
+          "first delivery still working",
+          "[ack_ledger]") {
+  ack_ledger ledger;
+  for (uint64_t tag = 1; tag <= 4; ++tag)
+    ledger.add(tag);
+  ledger.settle(1, state::ack_due);
+  ledger.settle(2, state::ack_due);
+  ledger.drop_front(ledger.settled_prefix().length);
+  ledger.settle(4, state::ack_due);
+  CHECK(ledger.settled_prefix().length == 0);
+  ledger.settle(3, state::settled);
+  auto p = ledger.settled_prefix();
+  CHECK(p.length == 2);
+  CHECK(p.due == 1);
+  CHECK(p.last_due == 4);
+}

@@ -25,15 +25,7 @@ bool ack_ledger::settle(uint64_t tag, state st) {
   slots_[i].st = st;
   // The settled prefix grows only when its first working delivery settles;
   // kept up to date here so that reading it costs nothing.
-  while (prefix_.length < slots_.size() &&
-         slots_[prefix_.length].st != state::working) {
-    const auto& s = slots_[prefix_.length];
-    if (s.st == state::ack_due) {
-      ++prefix_.due;
-      prefix_.last_due = s.tag;
-    }
-    ++prefix_.length;
-  }
+  extend_prefix();
   return true;
 }
 
@@ -59,6 +51,10 @@ void ack_ledger::clear() noexcept {
 
 void ack_ledger::recount() {
   prefix_ = prefix{};
+  extend_prefix();
+}
+
+void ack_ledger::extend_prefix() {
   while (prefix_.length < slots_.size() &&
          slots_[prefix_.length].st != state::working) {
     const auto& s = slots_[prefix_.length];

@@ -71,6 +71,8 @@ class ack_ledger {
   std::size_t index_of(uint64_t tag) const;
   /// Computes the settled prefix from the front (after a drop).
   void recount();
+  /// Extends the settled prefix over the settled deliveries that follow it.
+  void extend_prefix();
 
   std::deque<slot> slots_;
   prefix prefix_;
