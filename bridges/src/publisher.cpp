@@ -107,6 +107,10 @@ class publisher_impl : public detail::connection_owner<publisher_impl_actor> {
 
   void submit(outgoing_message msg,
               const std::shared_ptr<publish_request>& request) {
+    // Every message warren publishes has an id: downstream de-duplication
+    // needs one.
+    if (msg.properties.message_id.empty())
+      msg.properties.message_id = make_message_id();
     publish(std::move(msg), [this, request](const caf::error& err) {
       request->settle(err);
       if (core_.confirms().idle())

@@ -76,7 +76,7 @@ void read_actor(config_reader& r, const json::value& v, const std::string& path,
   if (!obj)
     return;
   obj->allow({"name", "kind", "handler", "queue", "prefetch", "instances",
-              "retry", "commit", "options"});
+              "retry", "commit", "require_message_id", "options"});
   actor_spec spec;
   if (auto name = obj->require("name"))
     if (auto text = plain_name(r, obj->path_of("name"), *name, max_actor_name))
@@ -91,6 +91,7 @@ void read_actor(config_reader& r, const json::value& v, const std::string& path,
   obj->integer("prefetch", {1, 65535}, spec.prefetch);
   obj->integer("instances", {1, 64}, spec.instances);
   read_retry(*obj, spec.retry);
+  obj->boolean("require_message_id", spec.require_message_id);
   if (auto commit = obj->object("commit")) {
     commit->allow({"max_batch", "max_delay_ms"});
     commit->integer("max_batch", {1, 10000}, spec.commit.max_batch);

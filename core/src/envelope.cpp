@@ -3,6 +3,9 @@
 #include <array>
 #include <cstdio>
 #include <random>
+#include <string_view>
+#include <type_traits>
+#include <variant>
 
 namespace warren {
 
@@ -50,20 +53,68 @@ std::string make_message_id() {
   return to_hex(engine(), engine());
 }
 
-std::string derive_message_id(const std::string& exchange,
-                              const std::string& routing_key,
-                              uint64_t timestamp, const std::string& body) {
-  auto ts = std::to_string(timestamp);
+namespace {
+
+// Two independent 64-bit FNV-1a hashes over `parts`, each part followed by a
+// separator, as 32 hex digits: good enough to recognise content; not a
+// security boundary.
+template<class Parts>
+std::string hash_of(const Parts& parts) {
   uint64_t a = 14695981039346656037ull;
-  uint64_t b = 1469598103934665603ull; // a second, independent basis
-  for (auto part : {std::string_view{exchange}, std::string_view{routing_key},
-                    std::string_view{ts}, std::string_view{body}}) {
-    a = fnv1a(a, part);
-    a = fnv1a(a, "\x1f");
-    b = fnv1a(b, part);
-    b = fnv1a(b, "\x1e");
+  uint64_t b = 1469598103934665603ull;
+  for (std::string_view part : parts) {
+    a = fnv1a(fnv1a(a, part), "\x1f");
+    b = fnv1a(fnv1a(b, part), "\x1e");
   }
-  return "derived-" + to_hex(a, b);
+  return to_hex(a, b);
+}
+
+std::string text_of(const field_value& v) {
+  return std::visit(
+    [](const auto& x) -> std::string {
+      using T = std::decay_t<decltype(x)>;
+      if constexpr (std::is_same_v<T, std::string>)
+        return "s" + x;
+      else if constexpr (std::is_same_v<T, bool>)
+        return x ? "b1" : "b0";
+      else
+        return (std::is_same_v<T, double> ? "d" : "i") + std::to_string(x);
+    },
+    v);
+}
+
+} // namespace
+
+std::string content_key(const envelope& env) {
+  const auto& p = env.properties;
+  std::vector<std::string> parts{env.exchange,
+                                 env.routing_key,
+                                 p.type,
+                                 p.correlation_id,
+                                 p.reply_to,
+                                 p.content_type,
+                                 std::to_string(p.timestamp),
+                                 p.expiration,
+                                 p.priority ? std::to_string(*p.priority) : "",
+                                 p.app_id};
+  for (const auto& [key, value] : p.headers) {
+    // warren's own attempt counter changes between a message's copies.
+    if (key == header::attempt)
+      continue;
+    parts.push_back(key);
+    parts.push_back(text_of(value));
+  }
+  parts.push_back(env.raw_body);
+  return "content-" + hash_of(parts);
+}
+
+std::string effect_id(const std::string& cause_id, const std::string& actor,
+                      std::size_t index) {
+  auto id = cause_id + "/" + actor + "/" + std::to_string(index);
+  if (id.size() <= 255)
+    return id;
+  std::string_view parts[] = {cause_id, actor};
+  return "effect-" + hash_of(parts) + "/" + std::to_string(index);
 }
 
 int64_t attempt_of(const message_properties& props) {

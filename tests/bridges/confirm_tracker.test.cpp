@@ -81,6 +81,24 @@ TEST_CASE("a returned mandatory message is settled as returned when its ack "
                             {"p3", confirm_result::confirmed}});
 }
 
+TEST_CASE("returns of messages sharing an id (or none) match their publishes "
+          "oldest first: the first unroutable one is returned, the next "
+          "confirmed",
+          "[confirm_tracker]") {
+  tracker t;
+  t.add("", "p1");
+  t.add("", "p2");
+  t.add("same", "p3");
+  t.add("same", "p4");
+  t.returned("", "312 NO_ROUTE");
+  t.returned("same", "312 NO_ROUTE");
+  CHECK(confirm(t, 4, true, true) ==
+        settled_list{{"p1", confirm_result::returned},
+                     {"p2", confirm_result::confirmed},
+                     {"p3", confirm_result::returned},
+                     {"p4", confirm_result::confirmed}});
+}
+
 TEST_CASE("after a lost channel the unsettled messages come back in order and "
           "tags restart at 1",
           "[confirm_tracker]") {

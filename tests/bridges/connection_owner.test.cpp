@@ -171,6 +171,25 @@ TEST_CASE("when the broker closes the publish channel with many publishes "
   CHECK(*count >= static_cast<uint32_t>(n));
 }
 
+TEST_CASE("two mandatory messages without ids, the first unroutable: the "
+          "first is reported unroutable, the second confirmed",
+          "[broker][connection]") {
+  fixture f;
+  auto nowhere = f.message("amq.direct", test::unique("no-binding"), 0);
+  auto routed = f.message("", f.queue, 1);
+  nowhere.properties.message_id.clear();
+  routed.properties.message_id.clear();
+  std::vector<std::optional<caf::error>> answers(2);
+  f.publish(nowhere, answers[0]);
+  f.publish(routed, answers[1]);
+  REQUIRE(f.pump_until([&] { return all_answered(answers); }));
+  CHECK(code_of(*answers[0]) == errc::unroutable);
+  CHECK_FALSE(*answers[1]);
+  auto count = f.core.conn().queue_message_count(f.queue);
+  REQUIRE(count);
+  CHECK(*count == 1);
+}
+
 TEST_CASE("a declare with inequivalent arguments fails alone with the "
           "broker's code, and the control channel comes back",
           "[broker][connection]") {

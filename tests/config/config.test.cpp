@@ -109,7 +109,8 @@ const std::map<std::string, std::string> bad_configs = {
    "'.', '_' and '-', found \"this node name is rather long and has...\""},
   {"unknown_actor_key.json",
    ": $.actors[0].prefetc: unknown key (expected one of: name, kind, "
-   "handler, queue, prefetch, instances, retry, commit, options)"},
+   "handler, queue, prefetch, instances, retry, commit, require_message_id, "
+   "options)"},
   {"retry_delay_not_positive.json",
    ": $.actors[0].retry.delays_ms[1]: expected an integer from 1 to "
    "86400000, found 0"},

@@ -16,21 +16,7 @@ namespace {
 
 // A broker user of the test's own with a password nobody else uses, so the
 // password can be looked for in the log without matching anything else.
-struct secret_user {
-  std::string user = test::unique_name("it-user");
-  std::string password = test::unique_name("pw-s3cr3t");
-
-  secret_user() {
-    const char* script = std::getenv("WARREN_TEST_BROKER_SCRIPT");
-    const char* name = std::getenv("WARREN_TEST_BROKER_NAME");
-    if (script == nullptr || name == nullptr)
-      FAIL("WARREN_TEST_BROKER_SCRIPT and WARREN_TEST_BROKER_NAME are not "
-           "set; run the broker tests with scripts/test.sh");
-    auto r = test::run_command(
-      {std::string{script}, "add-user", name, user, password}, 60s);
-    REQUIRE(r.exit_code == 0);
-  }
-
+struct secret_user : test::broker_user {
   /// The test broker's URI with this user, and the password left out.
   std::string uri_without_password() const {
     auto uri = test::broker_uri();

@@ -267,6 +267,34 @@ bridges::broker_settings broker_settings() {
   return settings;
 }
 
+int broker_script(const std::string& command,
+                  const std::vector<std::string>& args) {
+  const char* script = std::getenv("WARREN_TEST_BROKER_SCRIPT");
+  const char* name = std::getenv("WARREN_TEST_BROKER_NAME");
+  if (script == nullptr || name == nullptr)
+    FAIL("WARREN_TEST_BROKER_SCRIPT and WARREN_TEST_BROKER_NAME are not set; "
+         "run the broker tests with scripts/test.sh");
+  std::vector<std::string> argv{script, command, name};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run_command(argv, 120s);
+  if (r.exit_code != 0)
+    WARN("broker.sh " << command << ": " << r.err);
+  return r.exit_code;
+}
+
+broker_user::broker_user() {
+  REQUIRE(broker_script("add-user", {user, password}) == 0);
+}
+
+std::string broker_user::uri() const {
+  auto base = broker_uri();
+  auto at = base.find('@');
+  auto scheme = base.find("://");
+  REQUIRE(at != std::string::npos);
+  REQUIRE(scheme != std::string::npos);
+  return base.substr(0, scheme + 3) + user + ":" + password + base.substr(at);
+}
+
 std::string warren_cli() {
   return WARREN_BINARY_DIR "/cli/warren";
 }

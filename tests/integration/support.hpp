@@ -261,6 +261,26 @@ class broker_scratch {
   std::vector<std::string> exchanges_;
 };
 
+/// Runs `$WARREN_TEST_BROKER_SCRIPT <command> $WARREN_TEST_BROKER_NAME
+/// <args>...` (scripts/broker.sh on the private test broker) and returns its
+/// exit code. Fails the test when the variables are not set.
+int broker_script(const std::string& command,
+                  const std::vector<std::string>& args = {});
+
+/// A broker user of the test's own, with all permissions on the test vhost:
+/// to tell one node's connections apart at the broker (close them with
+/// `broker_script("close-connections", {user})`).
+struct broker_user {
+  std::string user = unique_name("it-user");
+  std::string password = unique_name("pw");
+
+  /// Adds the user (fails the test when it cannot).
+  broker_user();
+
+  /// `broker_uri()` as this user.
+  std::string uri() const;
+};
+
 /// Publishes one persistent message per id in `ids` (body: {"seq": i}) to
 /// `exchange` with `routing_key`, with raw rabbitmq-c: publisher confirms
 /// waited for once per `batch` messages instead of per message. Fails the

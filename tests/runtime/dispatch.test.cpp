@@ -9,7 +9,9 @@
 
 #include <catch2/catch.hpp>
 #include <deque>
+#include <set>
 #include <stdexcept>
+#include <utility>
 
 using namespace warren;
 using bridges::settlement;
@@ -21,9 +23,11 @@ namespace {
 struct host_stand_in : bridges::consumer_host {
   std::vector<outgoing_message> published;
   caf::error refuse;
+  // Refuses the next publish only.
+  caf::error refuse_once;
   void publish(outgoing_message msg, confirm_callback confirmed) override {
     published.push_back(std::move(msg));
-    confirmed(refuse);
+    confirmed(refuse_once ? std::exchange(refuse_once, caf::error{}) : refuse);
   }
   std::vector<outgoing_message> replied;
   caf::error send_reply(const outgoing_message& msg) override {
@@ -158,18 +162,54 @@ TEST_CASE("admission: an oversized body, a foreign content type and a body "
   CHECK(f.user->runs == 0);
 }
 
-TEST_CASE("admission parses the body once, treats a missing content type as "
-          "JSON, and fills in a missing message id",
+TEST_CASE("admission parses the body once and treats a missing content type "
+          "as JSON",
           "[dispatch]") {
   envelope env;
   env.properties.content_type.clear();
+  env.properties.message_id = "m-1";
   env.raw_body = R"({"a":1})";
-  CHECK_FALSE(detail::admit(env, 1024));
+  CHECK_FALSE(detail::admit(env, {1024, false}));
   CHECK(env.body.at("a") == 1);
-  CHECK_FALSE(env.properties.message_id.empty());
+  CHECK(env.properties.message_id == "m-1");
+  CHECK_FALSE(env.anonymous);
   CHECK(detail::is_json_content_type("application/json; charset=utf-8"));
   CHECK(detail::is_json_content_type("application/vnd.x+json"));
   CHECK_FALSE(detail::is_json_content_type("text/plain"));
+}
+
+TEST_CASE("admission gives each message without an id a fresh id of its own: "
+          "two identical id-less messages are never merged",
+          "[dispatch]") {
+  envelope a;
+  a.exchange = "warren.actors";
+  a.routing_key = "bank.account";
+  a.properties.timestamp = 1700000000;
+  a.raw_body = R"({"account":"alice","amount":10})";
+  auto b = a;
+  CHECK_FALSE(detail::admit(a, {1024, false}));
+  CHECK_FALSE(detail::admit(b, {1024, false}));
+  CHECK(a.anonymous);
+  CHECK(b.anonymous);
+  CHECK(a.properties.message_id.rfind("anon-", 0) == 0);
+  CHECK(a.properties.message_id != b.properties.message_id);
+  // What recognises a redelivery is the content, which they share.
+  CHECK(content_key(a) == content_key(b));
+}
+
+TEST_CASE("an actor with require_message_id dead-letters a message without "
+          "an id, with the reason",
+          "[dispatch]") {
+  envelope env;
+  env.raw_body = "{}";
+  auto rejected = detail::admit(env, {1024, true});
+  REQUIRE(rejected);
+  CHECK(rejected->code == errc::validation_failed);
+  CHECK(rejected->reason.find("require_message_id") != std::string::npos);
+  envelope with_id;
+  with_id.properties.message_id = "m-1";
+  with_id.raw_body = "{}";
+  CHECK_FALSE(detail::admit(with_id, {1024, true}));
 }
 
 TEST_CASE("effects go out after the handler returned, in order, and the "
@@ -183,6 +223,29 @@ TEST_CASE("effects go out after the handler returned, in order, and the "
   CHECK(f.host.published[1].routing_key == "b");
   // Carried along the chain: the trace id is the first message's id.
   CHECK(header_text(f.host.published[0], header::trace) == "m-0");
+  // Stable ids: the cause's id, the actor, the effect's index.
+  CHECK(f.host.published[0].properties.message_id == "m-0/greeter/0");
+  CHECK(f.host.published[1].properties.message_id == "m-0/greeter/1");
+}
+
+TEST_CASE("a retried handler sends the same ids as its first attempt, so a "
+          "downstream inbox drops the copies",
+          "[dispatch]") {
+  config::retry_policy retry;
+  retry.immediate = 1;
+  fixture f{retry};
+  f.host.refuse_once = make_error(errc::publish_nacked, "nacked");
+  auto s = f.deliver("send", "null");
+  CHECK(s.what == settlement::action::ack);
+  CHECK(f.user->runs == 2);
+  // The first attempt's "a" was refused, its "b" went out; the retry sent
+  // both again, under the same ids.
+  REQUIRE(f.host.published.size() == 4);
+  std::multiset<std::string> ids;
+  for (const auto& msg : f.host.published)
+    ids.insert(msg.properties.message_id);
+  CHECK(ids.count("m-0/greeter/0") == 2);
+  CHECK(ids.count("m-0/greeter/1") == 2);
 }
 
 TEST_CASE("a failed handler sends nothing, and the message is dead-lettered "

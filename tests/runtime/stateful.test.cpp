@@ -92,15 +92,37 @@ TEST_CASE("a message's key comes from x-warren-key, else the key_field",
   adder a{init_with({{"key_field", "account"}})};
   envelope msg;
   msg.body = boost::json::value{{"account", "alice"}};
-  CHECK(a.key_of(msg) == "alice");
+  CHECK(*a.key_of(msg) == "alice");
   msg.body = boost::json::value{{"account", 42}};
-  CHECK(a.key_of(msg) == "42");
+  CHECK(*a.key_of(msg) == "42");
   warren::set_field(msg.properties.headers, "x-warren-key", std::string{"bob"});
-  CHECK(a.key_of(msg) == "bob");
+  CHECK(*a.key_of(msg) == "bob");
   adder plain{init_with({})};
   envelope other;
   other.body = boost::json::value{{"account", "alice"}};
-  CHECK(plain.key_of(other).empty());
+  CHECK(plain.key_of(other)->empty());
+}
+
+TEST_CASE("a key field that is missing, empty, an object or a float is a "
+          "validation failure that says why, never the empty key",
+          "[stateful]") {
+  adder a{init_with({{"key_field", "account"}})};
+  envelope msg;
+  auto reason_for = [&](boost::json::value body) {
+    msg.body = std::move(body);
+    auto key = a.key_of(msg);
+    REQUIRE_FALSE(key);
+    CHECK(code_of(key.error()) == errc::validation_failed);
+    return describe(key.error());
+  };
+  CHECK_THAT(reason_for({{"amount", 1}}),
+             Catch::Contains("'account' is missing"));
+  CHECK_THAT(reason_for({{"account", ""}}), Catch::Contains("an empty string"));
+  CHECK_THAT(reason_for({{"account", {{"id", 1}}}}),
+             Catch::Contains("an object"));
+  CHECK_THAT(reason_for({{"account", 1.5}}), Catch::Contains("fraction"));
+  CHECK_THAT(reason_for(boost::json::value{"alice"}),
+             Catch::Contains("missing"));
 }
 
 TEST_CASE("a stateful kind in more than one instance is refused with its "

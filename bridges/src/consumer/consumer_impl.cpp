@@ -19,6 +19,10 @@ void delivery_handler::idle(consumer_host&) {
   // Nothing batched by default.
 }
 
+void delivery_handler::acked(uint64_t, uint64_t, bool) {
+  // Nothing by default.
+}
+
 consumer_actor spawn_consumer(caf::actor_system& sys, consumer_config cfg) {
   return sys.spawn<detail::consumer_impl, caf::detached>(std::move(cfg));
 }
@@ -117,9 +121,13 @@ void consumer_impl::after(std::chrono::milliseconds delay,
 }
 
 void consumer_impl::on_exit() {
+  // However the actor ends (a kill skips the exit handler), its connection
+  // closes now, so the broker gives its unacked deliveries to another
+  // consumer at once rather than when the last handle to the actor drops.
+  core_.close();
   // The handler (and a stateful actor's store connection with it) goes
-  // now, when the actor is done, before the supervisor hears of the exit
-  // and starts a successor; not when the last handle to the actor drops.
+  // now too, before the supervisor hears of the exit and starts a
+  // successor.
   config_.handler.reset();
   timers_.clear();
 }

@@ -103,6 +103,7 @@ void consumer_impl::flush_acks() {
     }
     kill_point("after_ack");
     stats_.acked += prefix.due;
+    config_.handler->acked(generation_, prefix.last_due, true);
   }
   ledger_.drop_front(prefix.length);
   if (ledger_.empty())
@@ -170,6 +171,7 @@ void consumer_impl::exit_if_done() {
       if (core_.conn().ack(consume_channel, tag, false))
         break;
       ++stats_.acked;
+      config_.handler->acked(generation_, tag, false);
     }
     core_.close();
   }

@@ -7,7 +7,10 @@
 /// and acks or nacks them, one tag or every tag up to one (`multiple`), in
 /// any order. A mandatory message that no queue took comes back with
 /// basic.return, which carries no tag but precedes the ack of that message;
-/// it is matched by message id.
+/// it is matched by message id to the oldest unsettled message with that id
+/// not returned yet (the broker handles a channel's publishes in order, so
+/// messages sharing an id, even an empty one, are returned in publish
+/// order).
 
 #include <algorithm>
 #include <cstdint>
@@ -51,8 +54,8 @@ class confirm_tracker {
 
   /// basic.return of the message with `message_id`.
   void returned(const std::string& message_id, std::string reason) {
-    for (auto i = entries_.rbegin(); i != entries_.rend(); ++i) {
-      if (!i->settled && i->message_id == message_id) {
+    for (auto i = entries_.begin(); i != entries_.end(); ++i) {
+      if (!i->settled && !i->returned && i->message_id == message_id) {
         i->returned = true;
         i->return_reason = std::move(reason);
         return;

@@ -1,6 +1,7 @@
 // Out-of-line parts of the actor API (warren/runtime/actor.hpp and
 // stateful.hpp).
 
+#include "warren/core/errc.hpp"
 #include "warren/runtime/stateful.hpp"
 
 namespace warren {
@@ -15,19 +16,59 @@ stateful_base::stateful_base(const actor_init& init) : actor(init) {
       key_field_ = std::string{field->get_string()};
 }
 
-std::string stateful_base::key_of(const envelope& msg) const {
+namespace {
+
+const char* kind_name(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::object:
+      return "an object";
+    case boost::json::kind::array:
+      return "an array";
+    case boost::json::kind::double_:
+      return "a number with a fraction or exponent";
+    case boost::json::kind::bool_:
+      return "a boolean";
+    case boost::json::kind::null:
+      return "null";
+    default:
+      return "a string or an integer";
+  }
+}
+
+} // namespace
+
+caf::expected<std::string> stateful_base::key_of(const envelope& msg) const {
   if (const auto* key =
-        warren::find_field(msg.properties.headers, "x-warren-key"))
-    if (const auto* text = std::get_if<std::string>(key))
+        warren::find_field(msg.properties.headers, "x-warren-key")) {
+    if (const auto* text = std::get_if<std::string>(key);
+        text && !text->empty())
       return *text;
-  if (!key_field_.empty() && msg.body.is_object())
-    if (const auto* v = msg.body.get_object().if_contains(key_field_)) {
-      if (v->is_string())
-        return std::string{v->get_string()};
-      if (v->is_int64())
-        return std::to_string(v->get_int64());
-    }
-  return {};
+    if (const auto* number = std::get_if<int64_t>(key))
+      return std::to_string(*number);
+    return make_error(errc::validation_failed,
+                      "header x-warren-key is not a non-empty string or an "
+                      "integer");
+  }
+  if (key_field_.empty())
+    return std::string{};
+  const auto* v = msg.body.is_object()
+                    ? msg.body.get_object().if_contains(key_field_)
+                    : nullptr;
+  if (v == nullptr)
+    return make_error(errc::validation_failed,
+                      "the message has no key: body field '" + key_field_ +
+                        "' is missing");
+  if (v->is_string() && !v->get_string().empty())
+    return std::string{v->get_string()};
+  if (v->is_int64())
+    return std::to_string(v->get_int64());
+  if (v->is_uint64())
+    return std::to_string(v->get_uint64());
+  return make_error(errc::validation_failed,
+                    "the message has no key: body field '" + key_field_ +
+                      "' is " +
+                      (v->is_string() ? "an empty string" : kind_name(*v)) +
+                      ", expected a non-empty string or an integer");
 }
 
 void stateful_base::setup(handlers&) {

@@ -27,7 +27,7 @@ class actor_dispatcher : public bridges::delivery_handler {
 
   void handle(bridges::consumer_host& host, bridges::delivery msg,
               std::function<void(bridges::settlement)> done) override {
-    if (auto rejected = admit(*msg, instance_->services.max_body_bytes)) {
+    if (auto rejected = admit(*msg, instance_->admission())) {
       done(to_settlement(*rejected, *msg, instance_->actor_name(),
                          instance_->services.node_name));
       return;
@@ -67,15 +67,16 @@ class actor_dispatcher : public bridges::delivery_handler {
 class raw_dispatcher : public bridges::delivery_handler {
  public:
   raw_dispatcher(delivery_actor target, std::string actor_name,
-                 dispatch_services services)
+                 dispatch_services services, dispatch_settings settings)
     : target_(std::move(target)), actor_name_(std::move(actor_name)),
-      services_(std::move(services)) {
+      services_(std::move(services)), rules_{services_.max_body_bytes,
+                                             settings.require_message_id} {
     // Nothing else to do.
   }
 
   void handle(bridges::consumer_host& host, bridges::delivery msg,
               std::function<void(bridges::settlement)> done) override {
-    if (auto rejected = admit(*msg, services_.max_body_bytes)) {
+    if (auto rejected = admit(*msg, rules_)) {
       done(settle(*rejected, *msg));
       return;
     }
@@ -100,6 +101,7 @@ class raw_dispatcher : public bridges::delivery_handler {
   delivery_actor target_;
   std::string actor_name_;
   dispatch_services services_;
+  admission_rules rules_;
 };
 
 } // namespace
@@ -113,9 +115,10 @@ make_actor_dispatcher(std::shared_ptr<actor> user, dispatch_services services,
 
 std::shared_ptr<bridges::delivery_handler>
 make_raw_dispatcher(delivery_actor target, std::string actor_name,
-                    dispatch_services services) {
+                    dispatch_services services, dispatch_settings settings) {
   return std::make_shared<raw_dispatcher>(
-    std::move(target), std::move(actor_name), std::move(services));
+    std::move(target), std::move(actor_name), std::move(services),
+    std::move(settings));
 }
 
 } // namespace warren::detail

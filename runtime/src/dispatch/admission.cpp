@@ -15,10 +15,16 @@ bool is_json_content_type(const std::string& type) {
          (base.size() > 5 && base.compare(base.size() - 5, 5, "+json") == 0);
 }
 
-std::optional<outcome> admit(envelope& env, std::size_t max_body_bytes) {
-  if (env.properties.message_id.empty())
-    env.properties.message_id = derive_message_id(
-      env.exchange, env.routing_key, env.properties.timestamp, env.raw_body);
+std::optional<outcome> admit(envelope& env, const admission_rules& rules) {
+  auto max_body_bytes = rules.max_body_bytes;
+  if (env.properties.message_id.empty()) {
+    env.properties.message_id = "anon-" + make_message_id();
+    env.anonymous = true;
+    if (rules.require_message_id)
+      return outcome::reject(errc::validation_failed,
+                             "the message has no message_id, and this actor "
+                             "requires one (require_message_id)");
+  }
   if (env.raw_body.size() > max_body_bytes)
     return outcome::reject(errc::oversized_body,
                            "body of " + std::to_string(env.raw_body.size()) +

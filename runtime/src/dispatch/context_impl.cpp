@@ -8,13 +8,15 @@
 
 namespace warren::detail {
 
-outgoing_message make_outgoing(const envelope& cause, std::string exchange,
+outgoing_message make_outgoing(message_scope& scope, std::string exchange,
                                std::string routing_key, std::string type,
                                const boost::json::value& body) {
+  const auto& cause = scope.message();
   outgoing_message msg;
   msg.exchange = std::move(exchange);
   msg.routing_key = std::move(routing_key);
-  msg.properties.message_id = make_message_id();
+  msg.properties.message_id = effect_id(
+    cause.properties.message_id, scope.instance->actor_name(), scope.made++);
   msg.properties.type = std::move(type);
   msg.properties.timestamp = static_cast<uint64_t>(std::time(nullptr));
   // Carry the trace id along so a chain of messages can be followed.
@@ -47,7 +49,7 @@ void context_impl::reply_json(boost::json::value body, std::string type) {
     return;
   }
   auto msg =
-    make_outgoing(req, "", req.properties.reply_to, std::move(type), body);
+    make_outgoing(*scope_, "", req.properties.reply_to, std::move(type), body);
   msg.properties.correlation_id = req.properties.correlation_id;
   // Replies are as durable as their request; a caller that is gone no
   // longer has a queue, and the broker drops the reply (not mandatory).
@@ -63,7 +65,7 @@ void context_impl::reply_json(boost::json::value body, std::string type) {
 
 void context_impl::send_json(const std::string& actor, std::string type,
                              boost::json::value body) {
-  auto msg = make_outgoing(message(), bridges::actors_exchange, actor,
+  auto msg = make_outgoing(*scope_, bridges::actors_exchange, actor,
                            std::move(type), body);
   msg.mandatory = true;
   scope_->effects.push_back(std::move(msg));
@@ -74,7 +76,7 @@ void context_impl::publish_json(const std::string& exchange,
                                 std::string type, boost::json::value body,
                                 publish_options opts) {
   auto msg =
-    make_outgoing(message(), exchange, routing_key, std::move(type), body);
+    make_outgoing(*scope_, exchange, routing_key, std::move(type), body);
   msg.mandatory = opts.mandatory;
   msg.properties.delivery_mode = opts.persistent ? 2 : 1;
   msg.properties.priority = opts.priority;
@@ -97,7 +99,7 @@ void context_impl::call_json(const std::string& service, std::string type,
                       true));
     return;
   }
-  auto msg = make_outgoing(message(), bridges::actors_exchange, service,
+  auto msg = make_outgoing(*scope_, bridges::actors_exchange, service,
                            std::move(type), body);
   // Requests are transient: a reply to a caller that restarted is useless.
   msg.properties.delivery_mode = 1;

@@ -32,7 +32,7 @@ make_actor_dispatcher(std::shared_ptr<actor> user, dispatch_services services,
 
 std::shared_ptr<bridges::delivery_handler>
 make_raw_dispatcher(delivery_actor target, std::string actor_name,
-                    dispatch_services services);
+                    dispatch_services services, dispatch_settings settings);
 
 struct stateful_settings {
   dispatch_settings dispatch;
@@ -43,6 +43,12 @@ struct stateful_settings {
   /// States kept in memory at most; past it the cache starts over after a
   /// commit (states are read again from the database when needed).
   std::size_t max_cached_states = 100000;
+  /// How long an id-less message given back by the broker (its connection
+  /// lost, or the node restarted) is remembered for its redelivery:
+  /// three heartbeat intervals, at least a minute (anonymous_ledger.hpp).
+  std::chrono::milliseconds anonymous_window{90000};
+  /// Id-less messages given back and remembered at most.
+  std::size_t max_anonymous = 100000;
 };
 
 std::shared_ptr<bridges::delivery_handler>

@@ -86,7 +86,7 @@ void reply_with_error(const scope_ptr& scope, const status& why,
     {"error", boost::json::object{{"code", to_string(why.code())},
                                   {"message", why.reason()}}}};
   auto reply =
-    make_outgoing(req, "", req.properties.reply_to, "warren.error", body);
+    make_outgoing(*scope, "", req.properties.reply_to, "warren.error", body);
   reply.properties.correlation_id = req.properties.correlation_id;
   reply.properties.delivery_mode = req.properties.delivery_mode;
   set_field(reply.properties.headers, header::error, why.reason());

@@ -12,6 +12,7 @@
 // dead-lettered, through the actor's retry policy; an immediate retry runs
 // the handler again as the next attempt.
 
+#include "dispatch/admission.hpp"
 #include "warren/bridges/consumer.hpp"
 #include "warren/config/actor.hpp"
 #include "warren/runtime/actor.hpp"
@@ -38,6 +39,8 @@ struct dispatch_settings {
   /// The actor's queue (its retry ladder and dead-letter queue hang off it).
   std::string queue;
   config::retry_policy retry;
+  /// Messages without `message_id` are dead-lettered, not given one.
+  bool require_message_id = false;
 };
 
 /// Runs a delivery through a dispatcher again (an immediate retry).
@@ -59,6 +62,9 @@ struct instance_scope {
   redispatch again;
 
   const std::string& actor_name() const { return user->name(); }
+  admission_rules admission() const {
+    return {services.max_body_bytes, settings.require_message_id};
+  }
 };
 
 // Everything about one delivery while it is being handled: the delivery
@@ -86,6 +92,8 @@ struct message_scope {
   outcome::lifecycle next = outcome::lifecycle::carry_on;
   bool replied = false;
   bool answered = false;
+  /// Messages made so far (the index in their stable ids).
+  std::size_t made = 0;
   /// Stateful actors: success runs this instead of answering (the answer
   /// comes after the commit).
   std::function<void(const std::shared_ptr<message_scope>&)> on_success;
@@ -104,8 +112,10 @@ scope_ptr open_scope(const std::shared_ptr<instance_scope>& instance,
 /// The permanent failure of a message whose type no handler takes.
 status unknown_type(const envelope& env);
 
-/// A message `cause` leads to: a fresh id, the trace id carried along.
-outgoing_message make_outgoing(const envelope& cause, std::string exchange,
+/// The next message `scope`'s delivery leads to: its id stable
+/// (`effect_id`: the delivery's id, the actor, the effect's index, so a
+/// redelivery or retry sends the same ids), the trace id carried along.
+outgoing_message make_outgoing(message_scope& scope, std::string exchange,
                                std::string routing_key, std::string type,
                                const boost::json::value& body);
 

@@ -2,7 +2,9 @@
 // consumer's thread, with effectively-once state (see stateful.hpp).
 //
 // Per delivery: admission; de-duplication (its id in the unit of work being
-// built, or in the store's inbox: acked without running the handler); the
+// built, or in the store's inbox; for an id-less message, the redelivery of
+// one applied and not yet acked, anonymous_ledger.hpp: acked without running
+// the handler); the
 // handler on a copy of its key's state; on success the new state, the inbox
 // record and the outbox rows (stable ids) join the unit of work. The unit
 // commits in one transaction (group commit: by count, by time, or when the
@@ -12,6 +14,7 @@
 // unacked in the broker meanwhile (prefetch bounds them).
 
 #include "dispatch/admission.hpp"
+#include "dispatch/anonymous_ledger.hpp"
 #include "dispatch/dispatchers.hpp"
 #include "dispatch/settle.hpp"
 #include "outbox/relay.hpp"
@@ -40,7 +43,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
                       dispatch_services services, stateful_settings settings)
     : user_(std::move(user)), settings_(std::move(settings)),
       instance_(std::make_shared<instance_scope>()), work_(user_->name()),
-      relay_(user_->name(), services.node_name, settings_.dispatch.queue) {
+      relay_(user_->name(), services.node_name, settings_.dispatch.queue),
+      anonymous_(settings_.anonymous_window, settings_.max_anonymous) {
     instance_->services = std::move(services);
     instance_->settings = settings_.dispatch;
     instance_->user = user_.get();
@@ -57,10 +61,11 @@ class stateful_dispatcher : public bridges::delivery_handler {
     // Outbox rows the broker confirmed leave the outbox now rather than be
     // published again by the next instance. The batch being built is not
     // committed: its deliveries were not acked and come back.
-    if (!store_ || !relay_.has_confirmed())
+    if (!store_ || (!relay_.has_confirmed() && !has_forgotten()))
       return;
     runtime::unit_of_work deletes{user_->name()};
     deletes.relayed(relay_.take_confirmed());
+    deletes.forget_anonymous(work_.take_forgotten_anonymous());
     if (auto err = store_->commit(deletes))
       log::warning(log::scope{user_->name()},
                    "deleting confirmed outbox rows: {}", describe(err));
@@ -79,6 +84,12 @@ class stateful_dispatcher : public bridges::delivery_handler {
     if (!pending)
       return pending.error();
     relay_.restore(std::move(*pending));
+    // Id-less messages applied but not seen acked: their redeliveries are
+    // expected.
+    auto unacked = store_->unacked_anonymous(user_->name());
+    if (!unacked)
+      return unacked.error();
+    anonymous_.restore(std::move(*unacked), anonymous_ledger::clock::now());
     return caf::none;
   }
 
@@ -86,7 +97,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
               std::function<void(bridges::settlement)> done) override {
     kill_point("after_receive");
     relay(host);
-    if (auto rejected = admit(*msg, instance_->services.max_body_bytes)) {
+    anonymous_.seen(msg->channel_generation, anonymous_ledger::clock::now());
+    if (auto rejected = admit(*msg, instance_->admission())) {
       done(to_settlement(*rejected, *msg, user_->name(),
                          instance_->services.node_name));
       return;
@@ -96,9 +108,10 @@ class stateful_dispatcher : public bridges::delivery_handler {
 
   void idle(bridges::consumer_host& host) override {
     relay(host);
+    expire_anonymous();
     if (work_.messages() > 0) {
       commit(host);
-    } else if (relay_.has_confirmed() && !cleanup_armed_) {
+    } else if ((relay_.has_confirmed() || has_forgotten()) && !cleanup_armed_) {
       cleanup_armed_ = true;
       host.after(cleanup_delay, [this, &host] {
         cleanup_armed_ = false;
@@ -106,6 +119,15 @@ class stateful_dispatcher : public bridges::delivery_handler {
           commit(host);
       });
     }
+  }
+
+  void acked(uint64_t generation, uint64_t tag, bool multiple) override {
+    if (anonymous_.empty())
+      return;
+    std::vector<std::string> forgotten;
+    anonymous_.acked(generation, tag, multiple, forgotten);
+    if (!forgotten.empty())
+      work_.forget_anonymous(std::move(forgotten));
   }
 
  private:
@@ -121,7 +143,14 @@ class stateful_dispatcher : public bridges::delivery_handler {
     if (!scope || is_duplicate(scope))
       return;
     const auto& env = scope->message();
-    auto key = user_->key_of(env);
+    auto found = user_->key_of(env);
+    if (!found) {
+      scope->failure =
+        status::fail(errc::validation_failed, describe(found.error()), true);
+      finish_if_done(scope);
+      return;
+    }
+    auto key = std::move(*found);
     auto* current = state_of(key);
     if (current == nullptr) {
       answer(scope,
@@ -148,7 +177,10 @@ class stateful_dispatcher : public bridges::delivery_handler {
   // The de-duplication stage: a message already applied is acked (with its
   // batch, when it is in the one being built) without running the handler.
   bool is_duplicate(const scope_ptr& scope) {
-    const auto& id = scope->message().properties.message_id;
+    const auto& env = scope->message();
+    if (env.anonymous)
+      return is_repeated_anonymous(scope);
+    const auto& id = env.properties.message_id;
     if (work_.contains(id)) {
       waiting_.push_back([scope] { answer(scope, outcome::done()); });
       return true;
@@ -163,6 +195,36 @@ class stateful_dispatcher : public bridges::delivery_handler {
       answer(scope, outcome::done());
     return *seen;
   }
+
+  // An id-less message is a duplicate only as the broker's redelivery of
+  // one applied and given back unacked (anonymous_ledger.hpp).
+  bool is_repeated_anonymous(const scope_ptr& scope) {
+    const auto& env = scope->message();
+    if (!env.redelivered ||
+        !anonymous_.repeats(content_key(env), env.channel_generation,
+                            env.delivery_tag))
+      return false;
+    log::debug(log::scope{user_->name()},
+               "dropping the redelivery of an id-less message already "
+               "applied");
+    // What it repeats may be in the batch being built: answer with it.
+    if (work_.messages() > 0)
+      waiting_.push_back([scope] { answer(scope, outcome::done()); });
+    else
+      answer(scope, outcome::done());
+    return true;
+  }
+
+  void expire_anonymous() {
+    if (anonymous_.empty())
+      return;
+    std::vector<std::string> forgotten;
+    anonymous_.expire(anonymous_ledger::clock::now(), forgotten);
+    if (!forgotten.empty())
+      work_.forget_anonymous(std::move(forgotten));
+  }
+
+  bool has_forgotten() const { return !work_.forgotten_anonymous().empty(); }
 
   // The state of `key`, from the cache or the database (nullptr on error).
   cached_state* state_of(const std::string& key) {
@@ -193,7 +255,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
   // unit of work; it is answered when the unit commits.
   void stage(bridges::consumer_host& host, const scope_ptr& scope,
              const std::string& key, boost::json::value state) {
-    const auto& id = scope->message().properties.message_id;
+    const auto& env = scope->message();
+    const auto& id = env.properties.message_id;
     auto& entry = cache_[key];
     if (entry.state != state) {
       // A handler that only read the state writes nothing.
@@ -201,14 +264,17 @@ class stateful_dispatcher : public bridges::delivery_handler {
       ++entry.version;
       dirty_.insert(key);
     }
-    work_.applied(id);
-    // Stable ids: a message applied again after a crash sends the same ids.
-    std::size_t n = 0;
-    for (auto& msg : scope->effects) {
-      msg.properties.message_id =
-        id + "/" + user_->name() + "/" + std::to_string(n++);
-      work_.send(std::move(msg));
+    if (env.anonymous) {
+      auto content = content_key(env);
+      anonymous_.applied(id, content, env.channel_generation, env.delivery_tag);
+      work_.applied_anonymous(id, std::move(content));
+    } else {
+      work_.applied(id);
     }
+    // Their ids are stable (`make_outgoing`): a message applied again after
+    // a crash sends the same ids.
+    for (auto& msg : scope->effects)
+      work_.send(std::move(msg));
     scope->effects.clear();
     // After ctx.stop() no later message runs on this instance; the stop
     // itself takes effect when this message's batch is committed.
@@ -228,7 +294,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
   }
 
   void commit(bridges::consumer_host& host) {
-    if (retry_armed_ || (work_.messages() == 0 && !relay_.has_confirmed()))
+    if (retry_armed_ ||
+        (work_.messages() == 0 && !relay_.has_confirmed() && !has_forgotten()))
       return;
     if (relay_.full() && work_.messages() > 0) {
       // Back-pressure: try again once confirms have come in.
@@ -321,6 +388,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
   std::set<std::string> dirty_;
   std::vector<std::function<void()>> waiting_;
   outbox_relay relay_;
+  anonymous_ledger anonymous_;
   bool timer_armed_ = false;
   bool retry_armed_ = false;
   bool cleanup_armed_ = false;

@@ -22,6 +22,10 @@ actor_init init_of(const instance_context& ctx, const config::actor_spec& spec,
   return init;
 }
 
+warren::detail::dispatch_settings settings_of(const config::actor_spec& spec) {
+  return {spec.queue, spec.retry, spec.require_message_id};
+}
+
 // The dispatcher of a warren actor instance (stateless or stateful). Throws
 // what the actor's constructor throws: a start failure.
 caf::expected<std::shared_ptr<bridges::delivery_handler>>
@@ -31,7 +35,7 @@ make_dispatcher(const instance_context& ctx, const config::actor_spec& spec,
   if (kind == nullptr || !kind->make)
     return make_error(errc::unknown_kind, "no kind '" + spec.kind + "'");
   auto user = std::shared_ptr<actor>{kind->make(init_of(ctx, spec, instance))};
-  warren::detail::dispatch_settings settings{spec.queue, spec.retry};
+  auto settings = settings_of(spec);
   auto stateful = std::dynamic_pointer_cast<stateful_base>(user);
   if (stateful && !kind->stateful())
     // Its one-instance rule was not checked with the config.
@@ -46,6 +50,11 @@ make_dispatcher(const instance_context& ctx, const config::actor_spec& spec,
     ss.commit = spec.commit;
     ss.store = store_settings_of(*ctx.cfg);
     ss.inbox_retention = ctx.cfg->store.inbox_retention;
+    auto heartbeat = std::chrono::seconds{ctx.cfg->broker.heartbeat_seconds};
+    ss.anonymous_window = heartbeat.count() == 0
+                            ? std::chrono::minutes{10}
+                            : std::max<std::chrono::milliseconds>(
+                                3 * heartbeat, std::chrono::minutes{1});
     return warren::detail::make_stateful_dispatcher(
       std::move(stateful), ctx.services, std::move(ss));
   }
@@ -80,8 +89,8 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
     auto init = init_of(*ctx, spec, i);
     auto host = ctx->sys->spawn(
       [make, init](delivery_actor::pointer self) { return make(self, init); });
-    cc.handler =
-      warren::detail::make_raw_dispatcher(host, spec.name, ctx->services);
+    cc.handler = warren::detail::make_raw_dispatcher(
+      host, spec.name, ctx->services, settings_of(spec));
     members.push_back(caf::actor_cast<caf::actor>(host));
   } else {
     auto handler = make_dispatcher(*ctx, spec, i);

@@ -40,7 +40,19 @@ CREATE TABLE outbox (
 );
 )";
 
-const char* const migrations[] = {schema_v1};
+// Version 2: id-less messages applied and not yet acked, so a redelivery of
+// one is recognised after a restart (README.md, "Message identity").
+constexpr const char* schema_v2 = R"(
+CREATE TABLE anonymous_unacked (
+  actor TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  content_key TEXT NOT NULL,
+  applied_ms INTEGER NOT NULL,
+  PRIMARY KEY (actor, message_id)
+) WITHOUT ROWID;
+)";
+
+const char* const migrations[] = {schema_v1, schema_v2};
 static_assert(std::size(migrations) == store_schema_version);
 
 caf::error migrate(sqlite3* db, const std::string& path, int from) {

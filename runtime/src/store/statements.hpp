@@ -14,6 +14,8 @@ struct checkpoint_store::statements {
   detail::statement insert_inbox;
   detail::statement insert_outbox;
   detail::statement delete_outbox;
+  detail::statement insert_anonymous;
+  detail::statement delete_anonymous;
   detail::statement begin;
   detail::statement commit;
   detail::statement rollback;
@@ -31,6 +33,11 @@ struct checkpoint_store::statements {
                       "received_ms) VALUES (?1, ?2, ?3)"},
       {&insert_outbox, "INSERT INTO outbox (actor, message) VALUES (?1, ?2)"},
       {&delete_outbox, "DELETE FROM outbox WHERE id = ?1"},
+      {&insert_anonymous,
+       "INSERT OR IGNORE INTO anonymous_unacked (actor, message_id, "
+       "content_key, applied_ms) VALUES (?1, ?2, ?3, ?4)"},
+      {&delete_anonymous, "DELETE FROM anonymous_unacked WHERE actor = ?1 "
+                          "AND message_id = ?2"},
       {&begin, "BEGIN IMMEDIATE"},
       {&commit, "COMMIT"},
       {&rollback, "ROLLBACK"},

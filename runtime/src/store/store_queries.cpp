@@ -70,6 +70,14 @@ caf::error checkpoint_store::commit(unit_of_work& work) {
     }
     if (!work.outbox().empty())
       warren::kill_point("after_outbox_write");
+    for (const auto& [id, key] : work.anonymous())
+      if (auto err = step(stmts_->insert_anonymous.bind(actor, id, key, now),
+                          "remembering an id-less message"))
+        return err;
+    for (const auto& id : work.forgotten_anonymous())
+      if (auto err = step(stmts_->delete_anonymous.bind(actor, id),
+                          "forgetting an id-less message"))
+        return err;
     for (auto id : work.relayed_rows())
       if (auto err =
             step(stmts_->delete_outbox.bind(id), "deleting from the outbox"))
@@ -119,6 +127,22 @@ checkpoint_store::pending_outbox(const std::string& actor, std::size_t limit) {
   if (err)
     return err;
   return rows;
+}
+
+caf::expected<std::vector<std::pair<std::string, std::string>>>
+checkpoint_store::unacked_anonymous(const std::string& actor) {
+  std::vector<std::pair<std::string, std::string>> result;
+  if (auto err = query(
+        db_, path_,
+        "SELECT message_id, content_key FROM anonymous_unacked "
+        "WHERE actor = ?1 ORDER BY applied_ms",
+        [&](sqlite3_stmt* stmt) {
+          result.emplace_back(column_text(stmt, 0), column_text(stmt, 1));
+          return caf::error{};
+        },
+        actor))
+    return err;
+  return result;
 }
 
 caf::error checkpoint_store::delete_outbox(const std::vector<int64_t>& ids) {

@@ -14,6 +14,24 @@ bool unit_of_work::applied(const std::string& message_id) {
   return true;
 }
 
+void unit_of_work::applied_anonymous(std::string id, std::string key) {
+  anonymous_.emplace_back(std::move(id), std::move(key));
+}
+
+void unit_of_work::forget_anonymous(std::vector<std::string> ids) {
+  if (forgotten_.empty())
+    forgotten_ = std::move(ids);
+  else
+    forgotten_.insert(forgotten_.end(), std::make_move_iterator(ids.begin()),
+                      std::make_move_iterator(ids.end()));
+}
+
+std::vector<std::string> unit_of_work::take_forgotten_anonymous() {
+  auto ids = std::move(forgotten_);
+  forgotten_.clear();
+  return ids;
+}
+
 bool unit_of_work::contains(const std::string& message_id) const {
   return ids_.count(message_id) != 0;
 }
@@ -51,6 +69,8 @@ void unit_of_work::clear() {
   states_.clear();
   outbox_.clear();
   relayed_.clear();
+  anonymous_.clear();
+  forgotten_.clear();
 }
 
 } // namespace warren::runtime

@@ -159,6 +159,13 @@ class delivery_handler {
   /// (between bursts, and every 200 ms while idle): the moment to finish
   /// batched work. Default: nothing.
   virtual void idle(consumer_host& host);
+
+  /// Called once acks are written to the broker: delivery `tag` of channel
+  /// generation `generation` (`envelope::channel_generation`), and with
+  /// `multiple` every earlier one of it that was answered with an ack.
+  /// Written is not yet received: the connection may still drop before the
+  /// broker reads it. Default: nothing.
+  virtual void acked(uint64_t generation, uint64_t tag, bool multiple);
 };
 
 struct consumer_config {

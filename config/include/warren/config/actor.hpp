@@ -52,6 +52,10 @@ struct actor_spec {
   /// ladder, then the dead-letter queue. Default: no retries (dead-letter on
   /// the first failure), as MassTransit does unless configured.
   retry_policy retry;
+  /// Messages without `message_id` are dead-lettered (reason
+  /// `validation_failed`) instead of being given a fresh id of their own.
+  /// Default false (README.md, "Message identity").
+  bool require_message_id = false;
   /// For stateful kinds: group commit.
   commit_policy commit;
   /// Kind-specific settings, checked by the kind's options validator and

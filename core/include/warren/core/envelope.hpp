@@ -90,6 +90,9 @@ struct envelope {
   std::string routing_key;
   std::string queue;
   bool redelivered = false;
+  /// The message came without a `message_id`; `properties.message_id`
+  /// holds a fresh one warren gave this delivery (see `content_key`).
+  bool anonymous = false;
   /// Broker delivery tag on the consuming channel; with `channel_generation`
   /// it names the delivery to ack. Tags from an older generation are stale.
   uint64_t delivery_tag = 0;
@@ -99,11 +102,20 @@ struct envelope {
 /// Returns a new unique message id (random 128-bit, hex).
 std::string make_message_id();
 
-/// Derives a stable id for a delivery that came without `message_id`, from its
-/// exchange, routing key, timestamp and body, so a redelivery gets the same id.
-std::string derive_message_id(const std::string& exchange,
-                              const std::string& routing_key,
-                              uint64_t timestamp, const std::string& body);
+/// What a delivery without `message_id` is recognised by when the broker
+/// redelivers it: a hash of its route, properties, headers and body. Two
+/// different messages may share it (the same deposit sent twice), so it is
+/// never an identity: it only tells a redelivery which earlier, unacked
+/// delivery it may repeat (README.md, "Message identity").
+std::string content_key(const envelope& env);
+
+/// The id of the `index`-th message sent while handling message `cause_id`
+/// by `actor`: `<cause_id>/<actor>/<index>`, or, when that would not fit in
+/// AMQP's 255-byte short string, a hash of it with the index. The same
+/// input (a redelivery, a retry) sends the same ids, so downstream inboxes
+/// drop the copies.
+std::string effect_id(const std::string& cause_id, const std::string& actor,
+                      std::size_t index);
 
 /// Reads the attempt counter header (1 when absent or not an integer).
 int64_t attempt_of(const message_properties& props);

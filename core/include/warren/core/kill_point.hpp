@@ -2,7 +2,11 @@
 
 /// Fault injection for crash tests: `WARREN_KILL_POINT=<point>:<n>` in the
 /// environment makes the process kill itself with SIGKILL the n-th time it
-/// reaches `<point>`. Without the variable a kill point costs one branch.
+/// reaches `<point>`; `WARREN_PAUSE_POINT=<point>:<n>:<ms>` makes the thread
+/// that reaches it the n-th time write "warren: paused at <point>" to stderr
+/// and sleep `<ms>` milliseconds (so that a test can, say, close the
+/// connection through the broker meanwhile). Without the variables a point
+/// costs one branch.
 ///
 /// Points (the per-message path of a stateful actor, in order):
 ///   after_receive       a delivery reached the actor's dispatcher;

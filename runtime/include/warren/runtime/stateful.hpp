@@ -6,7 +6,9 @@
 /// A stateful actor keeps one `State` per key (an account per account id, a
 /// counter per counter name); the key of a message comes from `key_of`
 /// (default: the `x-warren-key` header, else the body field named by the
-/// actor's option `key_field`, else "" for one state per actor). A handler
+/// actor's option `key_field`, else "" for one state per actor; a message
+/// whose key field is missing, empty or neither a string nor an integer
+/// fails permanently as `validation_failed`). A handler
 /// gets the key's state and changes it in place:
 ///
 /// ~~~
@@ -146,8 +148,10 @@ class stateful_base : public actor {
   /// The state of a key that has none yet.
   virtual boost::json::value initial_state() const = 0;
 
-  /// The key of a message's state (see above).
-  virtual std::string key_of(const envelope& msg) const;
+  /// The key of a message's state (see above); an error
+  /// (`errc::validation_failed`, say why) dead-letters the message without
+  /// running a handler.
+  virtual caf::expected<std::string> key_of(const envelope& msg) const;
 
  private:
   // Stateful actors register state handlers instead.

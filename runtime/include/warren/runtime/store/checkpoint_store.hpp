@@ -53,7 +53,7 @@ struct store_settings {
 };
 
 /// The schema version this build writes.
-constexpr int store_schema_version = 1;
+constexpr int store_schema_version = 2;
 
 class checkpoint_store {
  public:
@@ -76,6 +76,12 @@ class checkpoint_store {
   /// Whether `actor` already applied message `message_id`.
   caf::expected<bool> seen(const std::string& actor,
                            const std::string& message_id);
+
+  /// The id-less messages `actor` applied whose ack was not yet seen
+  /// written: (the id warren gave it, its content key), in the order
+  /// applied (see `unit_of_work::applied_anonymous`).
+  caf::expected<std::vector<std::pair<std::string, std::string>>>
+  unacked_anonymous(const std::string& actor);
 
   /// Writes `work` in one transaction (all or nothing) and fills in the ids
   /// of its outbox rows. On error nothing was written.

@@ -5,7 +5,9 @@
 /// nothing:
 ///
 ///   inbox    the ids of the messages applied (a redelivery of one of them
-///            is then dropped: effectively once);
+///            is then dropped: effectively once); for id-less messages, the
+///            id warren gave each and its content key until its ack is
+///            written (README.md, "Message identity");
 ///   rows     the kind's own rows: today the state of each key changed,
 ///            addressed by (actor, key), so a key's state can later move
 ///            between nodes without the kinds knowing; saga logs, window
@@ -27,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace warren::runtime {
@@ -58,6 +61,13 @@ class unit_of_work {
   /// when it already is in this unit (a copy within one batch).
   bool applied(const std::string& message_id);
 
+  /// An id-less message was applied: `id` is the id warren gave it, `key`
+  /// its content key. Counts as a message of this unit.
+  void applied_anonymous(std::string id, std::string key);
+
+  /// Id-less messages whose ack was written: forgotten with this unit.
+  void forget_anonymous(std::vector<std::string> ids);
+
   /// Whether message `message_id` was applied in this unit.
   bool contains(const std::string& message_id) const;
 
@@ -71,11 +81,13 @@ class unit_of_work {
   void relayed(std::vector<int64_t> rows);
 
   /// Messages applied in this unit.
-  std::size_t messages() const noexcept { return inbox_.size(); }
+  std::size_t messages() const noexcept {
+    return inbox_.size() + anonymous_.size();
+  }
 
   bool empty() const noexcept {
-    return inbox_.empty() && states_.empty() && outbox_.empty() &&
-           relayed_.empty();
+    return messages() == 0 && states_.empty() && outbox_.empty() &&
+           relayed_.empty() && forgotten_.empty();
   }
 
   /// After a commit: the outbox rows with the ids the store gave them.
@@ -84,6 +96,7 @@ class unit_of_work {
   /// After a failed commit: the confirmed rows given back (to try again),
   /// and the states dropped (written again at the next attempt).
   std::vector<int64_t> take_relayed();
+  std::vector<std::string> take_forgotten_anonymous();
   void clear_states() noexcept { states_.clear(); }
 
   /// Starts over (after a commit).
@@ -94,6 +107,13 @@ class unit_of_work {
   const std::vector<stored_state>& states() const noexcept { return states_; }
   std::vector<outbox_row>& outbox() noexcept { return outbox_; }
   const std::vector<int64_t>& relayed_rows() const noexcept { return relayed_; }
+  const std::vector<std::pair<std::string, std::string>>&
+  anonymous() const noexcept {
+    return anonymous_;
+  }
+  const std::vector<std::string>& forgotten_anonymous() const noexcept {
+    return forgotten_;
+  }
 
  private:
   std::string actor_;
@@ -103,6 +123,8 @@ class unit_of_work {
   std::vector<stored_state> states_;
   std::vector<outbox_row> outbox_;
   std::vector<int64_t> relayed_;
+  std::vector<std::pair<std::string, std::string>> anonymous_;
+  std::vector<std::string> forgotten_;
 };
 
 } // namespace warren::runtime
