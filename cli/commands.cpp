@@ -6,6 +6,7 @@
 #include "warren/config/node_config.hpp"
 #include "warren/core/errc.hpp"
 #include "warren/core/log.hpp"
+#include "warren/core/text.hpp"
 #include "warren/runtime/node.hpp"
 #include "warren/runtime/registry.hpp"
 
@@ -120,6 +121,10 @@ caf::expected<std::string> read_body(const std::string& arg, bool raw) {
     return make_error(errc::malformed_body, "BODY is not valid JSON (" +
                                               ec.message() +
                                               "); use --raw to send it anyway");
+  // Boost.JSON would write it as `Infinity`, which is not JSON.
+  if (auto what = unwritable_json(value, false))
+    return make_error(errc::malformed_body,
+                      "BODY holds " + *what + "; use --raw to send it anyway");
   return boost::json::serialize(value);
 }
 

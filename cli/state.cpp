@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "warren/config/node_config.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/core/text.hpp"
 #include "warren/runtime/node.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
@@ -31,8 +32,17 @@ open_store(const state_options& opts) {
 
 boost::json::value parsed(const std::string& text) {
   boost::json::error_code ec;
-  auto v = boost::json::parse(text, ec);
+  // As the runtime reads states: strings need not be UTF-8.
+  boost::json::parse_options bytes_as_they_are;
+  bytes_as_they_are.allow_invalid_utf8 = true;
+  auto v = boost::json::parse(text, ec, {}, bytes_as_they_are);
   return ec ? boost::json::value(text) : v;
+}
+
+// One JSON line; bytes of keys and states that are not UTF-8 are shown as
+// \xNN so that the line stays JSON.
+std::string line_of(const boost::json::value& v) {
+  return escape_non_utf8(boost::json::serialize(v));
 }
 
 } // namespace
@@ -86,7 +96,7 @@ int state_show(const state_options& opts) {
       std::cerr << "warren state show: " << describe(v.error()) << "\n";
       return exit_failure;
     }
-    std::cout << boost::json::serialize(*v) << "\n";
+    std::cout << line_of(*v) << "\n";
     return exit_ok;
   }
   auto keys = db.keys(opts.actor, opts.limit);
@@ -96,7 +106,7 @@ int state_show(const state_options& opts) {
     auto v = one(k.key);
     if (!v)
       return report("state show", v.error());
-    std::cout << boost::json::serialize(*v) << "\n";
+    std::cout << line_of(*v) << "\n";
   }
   return exit_ok;
 }

@@ -1,5 +1,7 @@
 #include "warren/core/log.hpp"
 
+#include "warren/core/text.hpp"
+
 #include <atomic>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
@@ -77,8 +79,16 @@ void append_json_field(std::string& out, std::string_view name,
   out += '"';
   out += name;
   out += "\":";
-  out += boost::json::serialize(
-    boost::json::string_view{value.data(), value.size()});
+  // Ids and reasons may carry bytes that are not UTF-8: a log line stays
+  // JSON, with such bytes written as \xNN text.
+  if (is_utf8(value)) {
+    out += boost::json::serialize(
+      boost::json::string_view{value.data(), value.size()});
+  } else {
+    auto readable = escape_non_utf8(value);
+    out += boost::json::serialize(
+      boost::json::string_view{readable.data(), readable.size()});
+  }
 }
 
 } // namespace

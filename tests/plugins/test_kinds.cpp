@@ -23,7 +23,8 @@
 //                   key_field: "counter"): "increment" {counter, by} adds
 //                   `by` and, with options.downstream, sends "counted"
 //                   {counter, count, cause} there; "counted" (what another
-//                   counter sends) adds 1 the same way; "get" replies {count};
+//                   counter sends) adds 1 the same way (both keep the
+//                   message's id in the state); "get" replies {count};
 //                   "crash" throws warren::actor_failure; "fail" fails the
 //                   message (the state must stay as it was).
 //   test.raw        a raw CAF kind: records each delivery; type "die" makes
@@ -35,6 +36,7 @@
 
 #include "warren/core/delivery.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/core/text.hpp"
 #include "warren/runtime/actor.hpp"
 #include "warren/runtime/registry.hpp"
 #include "warren/runtime/stateful.hpp"
@@ -294,10 +296,19 @@ class crashy : public warren::actor {
   int64_t count_ = 0;
 };
 
+// A message's id as JSON can carry it (ids are bytes; JSON text is UTF-8).
+std::string cause_of(const warren::envelope& msg) {
+  const auto& id = msg.properties.message_id;
+  return warren::is_utf8(id) ? id : "hex:" + warren::to_hex(id);
+}
+
 struct counter_state {
   int64_t count = 0;
+  // The id of the last message counted, byte for byte (ids need not be
+  // UTF-8): state the store must read back as it wrote it.
+  std::string last_cause;
 };
-BOOST_DESCRIBE_STRUCT(counter_state, (), (count))
+BOOST_DESCRIBE_STRUCT(counter_state, (), (count, last_cause))
 
 struct increment {
   std::string counter;
@@ -317,21 +328,21 @@ class counter : public warren::stateful_actor<counter_state> {
     on.message<increment>("increment", [this](context& ctx, counter_state& s,
                                               const increment& i) {
       s.count += i.by;
+      s.last_cause = ctx.message().properties.message_id;
       if (!downstream_.empty())
-        ctx.send_json(
-          downstream_, "counted",
-          boost::json::object{{"counter", i.counter},
-                              {"count", s.count},
-                              {"cause", ctx.message().properties.message_id}});
+        ctx.send_json(downstream_, "counted",
+                      boost::json::object{{"counter", i.counter},
+                                          {"count", s.count},
+                                          {"cause", cause_of(ctx.message())}});
     });
     on.json("counted", [this](context& ctx, counter_state& s, const value& v) {
       s.count += 1;
+      s.last_cause = ctx.message().properties.message_id;
       if (!downstream_.empty())
-        ctx.send_json(
-          downstream_, "counted",
-          boost::json::object{{"counter", v.at("counter")},
-                              {"count", s.count},
-                              {"cause", ctx.message().properties.message_id}});
+        ctx.send_json(downstream_, "counted",
+                      boost::json::object{{"counter", v.at("counter")},
+                                          {"count", s.count},
+                                          {"cause", cause_of(ctx.message())}});
     });
     on.json("get", [](context& ctx, counter_state& s, const value&) {
       ctx.reply_json(boost::json::object{{"count", s.count}}, "count");

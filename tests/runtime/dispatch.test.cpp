@@ -8,6 +8,7 @@
 #include "warren/core/errc.hpp"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <deque>
 #include <set>
 #include <stdexcept>
@@ -73,6 +74,11 @@ class greeter : public actor {
       ++runs;
       ctx.send_json("a", "one", 1);
       return status::fail("no");
+    });
+    on.json("send-nan", [this](context& ctx, const boost::json::value&) {
+      ++runs;
+      ctx.send_json("a", "avg", {{"avg", std::nan("")}});
+      return status::ok();
     });
     on.json("crash", [this](context&, const boost::json::value&) -> status {
       ++runs;
@@ -257,6 +263,20 @@ TEST_CASE("a failed handler sends nothing, and the message is dead-lettered "
   CHECK(s.what == settlement::action::move);
   CHECK(s.dead_letter);
   CHECK(header_text(*s.copy, header::error_code) == "handler_failed");
+}
+
+TEST_CASE("a handler that sends what JSON cannot carry (a NaN) fails "
+          "permanently with the path, and nothing goes out",
+          "[dispatch]") {
+  config::retry_policy retry;
+  retry.immediate = 2;
+  fixture f{retry};
+  auto s = f.deliver("send-nan", "null");
+  CHECK(f.user->runs == 1);
+  CHECK(f.host.published.empty());
+  CHECK(s.dead_letter);
+  CHECK(header_text(*s.copy, header::error_code) == "validation_failed");
+  CHECK_THAT(header_text(*s.copy, header::error), Catch::Contains("$.avg"));
 }
 
 TEST_CASE("a refused effect fails its message: a missing exchange is "

@@ -3,11 +3,13 @@
 // once the broker confirmed it (or its dead letter).
 
 #include "outbox/relay.hpp"
+#include "warren/core/dead_letter.hpp"
 #include "warren/core/errc.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <sqlite3.h>
 
 using namespace warren;
 using namespace warren::runtime;
@@ -105,7 +107,8 @@ TEST_CASE("a row the broker refuses goes to the actor's dead-letter queue "
           "confirmed",
           "[outbox]") {
   detail::outbox_relay relay{"bank", "n1", "bank"};
-  relay.committed({outbox_row{7, "bank", message("m-1/bank/0", "no-such")}});
+  relay.committed(
+    {outbox_row{7, "bank", message("m-1/bank/0", "no-such"), {}}});
   publishes p;
   relay.relay(p.publisher());
   p.answers[0](make_error(errc::not_found, "no exchange 'no-such'"));
@@ -128,8 +131,8 @@ TEST_CASE("a row whose publish was lost with the connection goes out again "
           "at the next relay, and the bound holds new batches back",
           "[outbox]") {
   detail::outbox_relay relay{"bank", "n1", "bank", 2};
-  relay.committed(
-    {outbox_row{1, "bank", message("a")}, outbox_row{2, "bank", message("b")}});
+  relay.committed({outbox_row{1, "bank", message("a"), {}},
+                   outbox_row{2, "bank", message("b"), {}}});
   CHECK(relay.full());
   publishes p;
   relay.relay(p.publisher());
@@ -150,10 +153,48 @@ TEST_CASE("rows an earlier instance left are restored from the store and go "
   REQUIRE_FALSE(store->commit(work));
   detail::outbox_relay relay{"bank", "n1", "bank"};
   relay.restore(*store->pending_outbox("bank"));
-  relay.committed({outbox_row{99, "bank", message("new")}});
+  relay.committed({outbox_row{99, "bank", message("new"), {}}});
   publishes p;
   relay.relay(p.publisher());
   REQUIRE(p.sent.size() == 2);
   CHECK(p.sent[0].properties.message_id == "old");
   CHECK(p.sent[1].properties.message_id == "new");
+}
+
+TEST_CASE("a row that cannot be decoded never stops the actor from starting: "
+          "its text is dead-lettered with the reason and the row leaves the "
+          "outbox once that copy is confirmed",
+          "[outbox]") {
+  auto store = fresh_store("damaged");
+  auto path = store->path();
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db,
+                         "INSERT INTO outbox (actor, message) VALUES "
+                         "('bank', '{not json')",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto rows = store->pending_outbox("bank");
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  CHECK_FALSE(rows->front().damaged.empty());
+  detail::outbox_relay relay{"bank", "n1", "bank"};
+  relay.restore(std::move(*rows));
+  publishes p;
+  relay.relay(p.publisher());
+  REQUIRE(p.sent.size() == 1);
+  CHECK(p.sent[0].routing_key == "bank.dlq");
+  CHECK(p.sent[0].body == "{not json");
+  const auto* code =
+    find_field(p.sent[0].properties.headers, header::error_code);
+  REQUIRE(code != nullptr);
+  CHECK(std::get<std::string>(*code) == "store_failed");
+  CHECK(relay.dead_lettered() == 1);
+  p.answers[0](caf::none);
+  unit_of_work cleanup{"bank"};
+  cleanup.relayed(relay.take_confirmed());
+  REQUIRE_FALSE(store->commit(cleanup));
+  CHECK(store->pending_outbox("bank")->empty());
 }

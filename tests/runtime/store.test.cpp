@@ -5,8 +5,10 @@
 #include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sqlite3.h>
 
 using namespace warren;
@@ -238,4 +240,52 @@ TEST_CASE("outbox messages keep every field through the store's encoding",
   CHECK(p.expiration == "60000");
   CHECK(p.headers == msg.properties.headers);
   CHECK_FALSE(decode_outgoing("[1,2]"));
+}
+
+TEST_CASE("outbox messages keep bytes that are not UTF-8 and doubles that "
+          "are NaN or infinite, and header order",
+          "[store]") {
+  auto msg = sample_message();
+  const std::string bytes{"\xff\xfe\0id\xc0\xaf", 8};
+  msg.properties.message_id = bytes + "/bank/0";
+  msg.routing_key = bytes;
+  msg.body = "{\"a\":\"" + bytes + "\"}";
+  msg.properties.headers = {
+    {"z-first", std::string{"\xe2\x82"}},
+    {bytes, int64_t{1}},
+    {"nan", std::numeric_limits<double>::quiet_NaN()},
+    {"inf", std::numeric_limits<double>::infinity()},
+    {"-inf", -std::numeric_limits<double>::infinity()},
+    {"a-last", 2.5},
+  };
+  auto back = decode_outgoing(encode_outgoing(msg));
+  REQUIRE(back);
+  CHECK(back->properties.message_id == msg.properties.message_id);
+  CHECK(back->routing_key == bytes);
+  CHECK(back->body == msg.body);
+  const auto& h = back->properties.headers;
+  REQUIRE(h.size() == 6);
+  CHECK(h[0] == msg.properties.headers[0]);
+  CHECK(h[1] == msg.properties.headers[1]);
+  CHECK(std::isnan(std::get<double>(h[2].second)));
+  CHECK(std::get<double>(h[3].second) ==
+        std::numeric_limits<double>::infinity());
+  CHECK(std::get<double>(h[4].second) ==
+        -std::numeric_limits<double>::infinity());
+  CHECK(h[5] == msg.properties.headers[5]);
+}
+
+TEST_CASE("outbox rows of earlier builds (headers as an object) still decode, "
+          "and out-of-range numbers never throw",
+          "[store]") {
+  auto old =
+    decode_outgoing(R"({"exchange":"ex","routing_key":"rk","message_id":"m-1",)"
+                    R"("headers":{"x-warren-trace":"m-0","n":3},"body":"{}"})");
+  REQUIRE(old);
+  CHECK(old->properties.message_id == "m-1");
+  CHECK(old->properties.headers.size() == 2);
+  auto odd = decode_outgoing(R"({"priority":1000,"delivery_mode":-1,)"
+                             R"("timestamp":1e300,"body":{"hex":"zz"}})");
+  REQUIRE(odd);
+  CHECK(odd->body.empty());
 }

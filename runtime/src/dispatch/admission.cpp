@@ -1,5 +1,7 @@
 #include "dispatch/admission.hpp"
 
+#include "warren/core/text.hpp"
+
 #include <boost/json/parse.hpp>
 
 namespace warren::detail {
@@ -44,6 +46,11 @@ std::optional<outcome> admit(envelope& env, const admission_rules& rules) {
   if (ec)
     return outcome::reject(errc::malformed_body,
                            "body is not valid JSON: " + ec.message());
+  // A number too large for a double parses as infinity, which no JSON
+  // writer can put back: refused here rather than stored or sent on as
+  // text nobody can read.
+  if (auto what = unwritable_json(env.body, false))
+    return outcome::reject(errc::malformed_body, "body holds " + *what);
   return std::nullopt;
 }
 

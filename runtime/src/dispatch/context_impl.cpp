@@ -2,6 +2,7 @@
 
 #include "warren/bridges/topology.hpp"
 #include "warren/core/log.hpp"
+#include "warren/core/text.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <ctime>
@@ -25,6 +26,12 @@ outgoing_message make_outgoing(message_scope& scope, std::string exchange,
   else if (!cause.properties.message_id.empty())
     set_field(msg.properties.headers, header::trace,
               cause.properties.message_id);
+  // JSON has no NaN or infinity, and its text is UTF-8: such a message
+  // would be unreadable downstream, so the handler fails instead.
+  if (auto what = unwritable_json(body); what && scope.failure.is_ok())
+    scope.failure = status::fail(
+      errc::validation_failed,
+      "message '" + msg.properties.type + "' would hold " + *what, true);
   msg.body = boost::json::serialize(body);
   return msg;
 }

@@ -20,6 +20,7 @@
 #include "outbox/relay.hpp"
 #include "warren/core/kill_point.hpp"
 #include "warren/core/log.hpp"
+#include "warren/core/text.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -171,6 +172,13 @@ class stateful_dispatcher : public bridges::delivery_handler {
     };
     run_in_context(
       scope, [&](context& ctx) { return (*handler)(ctx, *next, env.body); });
+    // A NaN could not be stored as JSON and read back (strings that are not
+    // UTF-8 can: states are read back byte for byte).
+    if (auto what = unwritable_json(*next, false);
+        what && scope->failure.is_ok())
+      scope->failure = status::fail(
+        errc::validation_failed,
+        "the new state of key '" + key + "' would hold " + *what, true);
     finish_if_done(scope);
   }
 
@@ -238,7 +246,12 @@ class stateful_dispatcher : public bridges::delivery_handler {
     cached_state entry;
     if (*stored) {
       boost::json::error_code ec;
-      entry.state = boost::json::parse((*stored)->state, ec);
+      // Strings a handler put in its state are stored as they are, also
+      // when they are not UTF-8: read them back the same way.
+      boost::json::parse_options bytes_as_they_are;
+      bytes_as_they_are.allow_invalid_utf8 = true;
+      entry.state =
+        boost::json::parse((*stored)->state, ec, {}, bytes_as_they_are);
       if (ec) {
         log::error(log::scope{user_->name()},
                    "the stored state of '{}' is not JSON", key);

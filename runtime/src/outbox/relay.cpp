@@ -15,6 +15,21 @@ outbox_relay::outbox_relay(std::string actor, std::string node,
 }
 
 void outbox_relay::restore(std::vector<runtime::outbox_row> rows) {
+  for (auto& row : rows) {
+    if (row.damaged.empty())
+      continue;
+    // What it was meant to be is unknown: its text goes to the dead-letter
+    // queue for a person to look at, and the row leaves the outbox once
+    // that copy is confirmed.
+    log::error(log::scope{actor_}, "{}; dead-lettering its text", row.damaged);
+    message_properties props;
+    props.message_id = "outbox-row-" + std::to_string(row.id);
+    props.content_type = "application/octet-stream";
+    row.message =
+      make_dead_letter(props, row.message.body, "", "", queue_,
+                       {errc::store_failed, row.damaged, actor_, node_}, 1);
+    ++dead_lettered_;
+  }
   committed(std::move(rows));
 }
 

@@ -1,38 +1,134 @@
 // The outbox's encoding of a message: one JSON object with every AMQP field
-// warren sets, headers keeping their types (bool, integer, double, string).
+// warren sets, headers as [key, value] pairs in order, keeping their types
+// (bool, integer, double, string). Lossless for what JSON cannot carry as
+// such (warren/core/text.hpp): bytes that are not UTF-8 are written as
+// {"hex": "..."}, and a NaN or infinite double as {"double": "nan"},
+// {"double": "inf"} or {"double": "-inf"}. Rows written by earlier builds
+// (headers as an object) still decode.
 
 #include "warren/core/errc.hpp"
+#include "warren/core/text.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 namespace warren::runtime {
 
 namespace json = boost::json;
 
+namespace {
+
+json::value encode_text(const std::string& text) {
+  if (is_utf8(text))
+    return json::string{text};
+  return json::object{{"hex", to_hex(text)}};
+}
+
+std::optional<std::string> decode_text(const json::value& v) {
+  if (v.is_string())
+    return std::string{v.get_string()};
+  if (const auto* obj = v.if_object())
+    if (const auto* hex = obj->if_contains("hex"); hex && hex->is_string())
+      return from_hex(hex->get_string());
+  return std::nullopt;
+}
+
+json::value encode_double(double d) {
+  if (std::isfinite(d))
+    return d;
+  const char* name = std::isnan(d) ? "nan" : d > 0 ? "inf" : "-inf";
+  return json::object{{"double", name}};
+}
+
+std::optional<double> decode_double(const json::object& obj) {
+  const auto* name = obj.if_contains("double");
+  if (name == nullptr || !name->is_string())
+    return std::nullopt;
+  if (name->get_string() == "nan")
+    return std::numeric_limits<double>::quiet_NaN();
+  if (name->get_string() == "inf")
+    return std::numeric_limits<double>::infinity();
+  if (name->get_string() == "-inf")
+    return -std::numeric_limits<double>::infinity();
+  return std::nullopt;
+}
+
+json::value encode_field(const field_value& value) {
+  return std::visit(
+    [](const auto& v) -> json::value {
+      using T = std::decay_t<decltype(v)>;
+      if constexpr (std::is_same_v<T, std::string>)
+        return encode_text(v);
+      else if constexpr (std::is_same_v<T, double>)
+        return encode_double(v);
+      else
+        return v;
+    },
+    value);
+}
+
+std::optional<field_value> decode_field(const json::value& v) {
+  if (v.is_bool())
+    return field_value{v.get_bool()};
+  if (v.is_int64())
+    return field_value{v.get_int64()};
+  if (v.is_uint64())
+    return field_value{static_cast<int64_t>(v.get_uint64())};
+  if (v.is_double())
+    return field_value{v.get_double()};
+  if (v.is_object())
+    if (auto d = decode_double(v.get_object()))
+      return field_value{*d};
+  if (auto text = decode_text(v))
+    return field_value{std::move(*text)};
+  return std::nullopt;
+}
+
+// Headers as [[key, value], ...], or (earlier builds) {key: value, ...}.
+void decode_headers(const json::value& v, field_table& out) {
+  auto add = [&](std::optional<std::string> key, const json::value& value) {
+    auto field = decode_field(value);
+    if (key && field)
+      out.emplace_back(std::move(*key), std::move(*field));
+  };
+  if (const auto* pairs = v.if_array()) {
+    for (const auto& pair : *pairs)
+      if (pair.is_array() && pair.get_array().size() == 2)
+        add(decode_text(pair.get_array()[0]), pair.get_array()[1]);
+  } else if (const auto* obj = v.if_object()) {
+    for (const auto& [key, value] : *obj)
+      add(std::string{key}, value);
+  }
+}
+
+} // namespace
+
 std::string encode_outgoing(const warren::outgoing_message& msg) {
   const auto& p = msg.properties;
-  json::object headers;
+  json::array headers;
+  headers.reserve(p.headers.size());
   for (const auto& [key, value] : p.headers)
-    std::visit([&, &k = key](const auto& v) { headers[k] = v; }, value);
+    headers.push_back(json::array{encode_text(key), encode_field(value)});
   json::object obj{
-    {"exchange", msg.exchange},
-    {"routing_key", msg.routing_key},
+    {"exchange", encode_text(msg.exchange)},
+    {"routing_key", encode_text(msg.routing_key)},
     {"mandatory", msg.mandatory},
-    {"message_id", p.message_id},
-    {"type", p.type},
-    {"correlation_id", p.correlation_id},
-    {"reply_to", p.reply_to},
-    {"content_type", p.content_type},
+    {"message_id", encode_text(p.message_id)},
+    {"type", encode_text(p.type)},
+    {"correlation_id", encode_text(p.correlation_id)},
+    {"reply_to", encode_text(p.reply_to)},
+    {"content_type", encode_text(p.content_type)},
     {"timestamp", p.timestamp},
-    {"expiration", p.expiration},
+    {"expiration", encode_text(p.expiration)},
     {"delivery_mode", p.delivery_mode},
-    {"app_id", p.app_id},
+    {"app_id", encode_text(p.app_id)},
     {"headers", std::move(headers)},
-    {"body", msg.body},
+    {"body", encode_text(msg.body)},
   };
   if (p.priority)
     obj["priority"] = *p.priority;
@@ -49,8 +145,18 @@ decode_outgoing(const std::string& text) {
   const auto& obj = doc.get_object();
   warren::outgoing_message msg;
   auto text_of = [&](const char* key, std::string& out) {
-    if (const auto* v = obj.if_contains(key); v != nullptr && v->is_string())
-      out = std::string{v->get_string()};
+    if (const auto* v = obj.if_contains(key))
+      if (auto decoded = decode_text(*v))
+        out = std::move(*decoded);
+  };
+  auto number_of = [&](const char* key, auto& out) {
+    using T = std::decay_t<decltype(out)>;
+    if (const auto* v = obj.if_contains(key); v && v->is_number()) {
+      json::error_code conversion;
+      auto n = v->to_number<T>(conversion);
+      if (!conversion)
+        out = n;
+    }
   };
   text_of("exchange", msg.exchange);
   text_of("routing_key", msg.routing_key);
@@ -64,28 +170,15 @@ decode_outgoing(const std::string& text) {
   text_of("body", msg.body);
   if (const auto* v = obj.if_contains("mandatory"); v && v->is_bool())
     msg.mandatory = v->get_bool();
-  if (const auto* v = obj.if_contains("timestamp"); v && v->is_number())
-    msg.properties.timestamp = v->to_number<uint64_t>();
-  if (const auto* v = obj.if_contains("delivery_mode"); v && v->is_number())
-    msg.properties.delivery_mode = v->to_number<uint8_t>();
-  if (const auto* v = obj.if_contains("priority"); v && v->is_number())
-    msg.properties.priority = v->to_number<uint8_t>();
-  if (const auto* v = obj.if_contains("headers"); v && v->is_object()) {
-    for (const auto& [key, value] : v->get_object()) {
-      std::string k{key};
-      if (value.is_bool())
-        msg.properties.headers.emplace_back(k, value.get_bool());
-      else if (value.is_int64())
-        msg.properties.headers.emplace_back(k, value.get_int64());
-      else if (value.is_uint64())
-        msg.properties.headers.emplace_back(
-          k, static_cast<int64_t>(value.get_uint64()));
-      else if (value.is_double())
-        msg.properties.headers.emplace_back(k, value.get_double());
-      else if (value.is_string())
-        msg.properties.headers.emplace_back(k, std::string{value.get_string()});
-    }
+  number_of("timestamp", msg.properties.timestamp);
+  number_of("delivery_mode", msg.properties.delivery_mode);
+  if (obj.contains("priority")) {
+    uint8_t priority = 0;
+    number_of("priority", priority);
+    msg.properties.priority = priority;
   }
+  if (const auto* v = obj.if_contains("headers"))
+    decode_headers(*v, msg.properties.headers);
   return msg;
 }
 

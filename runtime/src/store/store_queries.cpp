@@ -106,12 +106,17 @@ checkpoint_store::pending_outbox(const std::string& actor, std::size_t limit) {
     outbox_row row;
     row.id = sqlite3_column_int64(stmt, 0);
     row.actor = column_text(stmt, 1);
-    auto msg = decode_outgoing(column_text(stmt, 2));
-    if (!msg)
-      return make_error(errc::store_failed, path_ + ": outbox row " +
-                                              std::to_string(row.id) + ": " +
-                                              describe(msg.error()));
-    row.message = std::move(*msg);
+    auto text = column_text(stmt, 2);
+    auto msg = decode_outgoing(text);
+    if (msg) {
+      row.message = std::move(*msg);
+    } else {
+      // Never a reason to stop the actor from starting: the row is handed
+      // on as damaged (and dead-lettered by the relay).
+      row.damaged = path_ + ": outbox row " + std::to_string(row.id) +
+                    " cannot be decoded: " + describe(msg.error());
+      row.message.body = std::move(text);
+    }
     rows.push_back(std::move(row));
     return caf::none;
   };

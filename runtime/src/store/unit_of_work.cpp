@@ -41,7 +41,7 @@ void unit_of_work::put_state(stored_state row) {
 }
 
 void unit_of_work::send(outgoing_message msg) {
-  outbox_.push_back(outbox_row{0, actor_, std::move(msg)});
+  outbox_.push_back(outbox_row{0, actor_, std::move(msg), {}});
 }
 
 void unit_of_work::relayed(std::vector<int64_t> rows) {

@@ -49,6 +49,10 @@ struct outbox_row {
   int64_t id = 0;
   std::string actor;
   outgoing_message message;
+  /// Set when the row cannot be decoded (a damaged file, or a row written
+  /// by a faulty build): why. `message.body` then holds the row's text as
+  /// stored; the outbox relay dead-letters it instead of publishing it.
+  std::string damaged;
 };
 
 class unit_of_work {

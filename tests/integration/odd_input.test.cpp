@@ -1,0 +1,97 @@
+// Input from any client, against the private broker and real SQLite files:
+// ids that are not UTF-8, numbers JSON cannot carry, and a node killed while
+// such a message is in its outbox and state.
+
+#include "support.hpp"
+#include "warren/bridges/topology.hpp"
+#include "warren/core/dead_letter.hpp"
+
+#include <boost/json/parse.hpp>
+#include <catch2/catch.hpp>
+#include <string>
+
+using namespace warren;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+json::object counter_actor(const std::string& name,
+                           const std::string& downstream = {}) {
+  json::object options{{"key_field", "counter"}};
+  if (!downstream.empty())
+    options["downstream"] = downstream;
+  return {{"name", name}, {"kind", "test.counter"}, {"options", options}};
+}
+
+int64_t get_count(const std::string& actor, const std::string& counter) {
+  auto r =
+    test::warren({"call", "-u", test::broker_uri(), "--timeout", "15000", actor,
+                  "-t", "get", R"({"counter":")" + counter + R"("})"});
+  INFO("warren call: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  return json::parse(r.out).at("count").as_int64();
+}
+
+} // namespace
+
+TEST_CASE("a node killed with kill -9 while ids that are not UTF-8 are in its "
+          "outbox and state starts again without help, and nothing is "
+          "applied twice",
+          "[broker][odd_input][kill]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("bytes");
+  auto totals = broker.queue("bytes-totals");
+  auto cfg = test::node_config(dir);
+  cfg["actors"] =
+    json::array{counter_actor(name, totals), counter_actor(totals)};
+  constexpr int n = 20;
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i)
+    ids.push_back(test::unique_name("id") + "\xff\xfe\xc0\xaf" +
+                  std::to_string(i));
+  {
+    // Killed once the first batch is committed: its outbox rows (their ids
+    // derived from these) and states are in the file, unpublished.
+    test::node_process doomed{dir, cfg, {"WARREN_KILL_POINT=after_commit:1"}};
+    test::publish_bulk(bridges::actors_exchange, name, "increment", ids, n,
+                       [](std::size_t) { return R"({"counter":"c","by":1})"; });
+    REQUIRE(doomed.wait_for_exit(30s) == -1);
+  }
+  test::node_process clean{dir, cfg};
+  CHECK(test::eventually(
+    [&] { return broker.count(name) == 0 && get_count(totals, "c") >= n; },
+    20s));
+  CHECK(get_count(name, "c") == n);
+  CHECK(get_count(totals, "c") == n);
+  auto show = test::warren(
+    {"state", "show", "--db", dir.file("state") + "/warren.db", name});
+  CHECK(show.exit_code == 0);
+}
+
+TEST_CASE("a body number out of a double's range is dead-lettered at "
+          "admission with its path, and the node goes on",
+          "[broker][odd_input]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("huge-number");
+  auto cfg = test::node_config(dir);
+  cfg["actors"] = json::array{counter_actor(name)};
+  test::node_process node{dir, cfg};
+  // `warren send` refuses it unless told to send it as it is.
+  auto refused =
+    test::warren({"send", "-u", test::broker_uri(), "--actor", name, "-t",
+                  "increment", R"({"counter":"c","by":1e400})"});
+  CHECK(refused.exit_code != 0);
+  CHECK_THAT(refused.err, Catch::Contains("$.by"));
+  REQUIRE(
+    test::warren({"send", "-u", test::broker_uri(), "--actor", name, "--raw",
+                  "-t", "increment", R"({"counter":"c","by":1e400})"})
+      .exit_code == 0);
+  auto dead = broker.wait_and_receive(dead_letter_queue_name(name), 1);
+  CHECK(test::header_string(dead[0], header::error_code) == "malformed_body");
+  CHECK_THAT(test::header_string(dead[0], header::error),
+             Catch::Contains("$.by"));
+  CHECK(get_count(name, "c") == 0);
+}
