@@ -10,6 +10,9 @@
 #   scripts/broker.sh ca    [NAME]   print the path of the CA that signed its certificate
 #   scripts/broker.sh add-user NAME USER PASSWORD   a user with every permission on "/"
 #   scripts/broker.sh close-connections NAME USER   the broker closes USER's connections (fault tests)
+#   scripts/broker.sh set-permissions NAME USER CONF WRITE READ   USER's permission patterns on "/"
+#   scripts/broker.sh memory-alarm NAME on|off      raise (watermark 0) or clear the memory alarm:
+#                                                   the broker blocks publishing connections
 #
 # Everything of the node lives under .state/broker/NAME in the project: its own
 # node name, Erlang cookie (HOME), ports, config, data and log dirs. It never
@@ -148,9 +151,21 @@ case "$cmd" in
     broker_env
     ctl add_user "$3" "$4" >/dev/null 2>&1 || ctl change_password "$3" "$4" >/dev/null
     ctl set_permissions -p / "$3" ".*" ".*" ".*" >/dev/null ;;
+  set-permissions)
+    [ $# -eq 6 ] || die "usage: broker.sh set-permissions NAME USER CONF WRITE READ"
+    broker_env
+    ctl set_permissions -p / "$3" "$4" "$5" "$6" >/dev/null ;;
+  memory-alarm)
+    [ $# -eq 3 ] || die "usage: broker.sh memory-alarm NAME on|off"
+    broker_env
+    case "$3" in
+      on) ctl set_vm_memory_high_watermark 0 >/dev/null ;;
+      off) ctl set_vm_memory_high_watermark 0.4 >/dev/null ;;
+      *) die "memory-alarm takes on or off" ;;
+    esac ;;
   close-connections)
     [ $# -eq 3 ] || die "usage: broker.sh close-connections NAME USER"
     broker_env
     ctl close_all_user_connections "$3" "closed by a warren fault test" >/dev/null ;;
-  *) sed -n '2,22p' "$0"; exit 2 ;;
+  *) sed -n '2,25p' "$0"; exit 2 ;;
 esac

@@ -12,6 +12,9 @@
 //                   message (type and body) to that actor; with
 //                   options.call, ctx.call()s that service and replies with
 //                   its answer (a failed call fails the message).
+//   test.publisher  publishes each message (type and body) to the exchange
+//                   and routing key its body names ("exchange", "key"),
+//                   with ctx.publish.
 //   test.crashy     a service with state in memory (a count) that can be told
 //                   to end: "count" adds 1 and replies {"count", "incarnation"}
 //                   (how many instances of this actor name the process has
@@ -241,6 +244,26 @@ class forwarder : public warren::actor {
   std::chrono::milliseconds timeout_{0};
 };
 
+// Publishes each message to where its body says.
+class publisher_kind : public warren::actor {
+ public:
+  using actor::actor;
+
+  void setup(warren::handlers& on) override {
+    on.otherwise([](context& ctx, const value& body) {
+      auto field = [&](const char* name) {
+        const auto* v =
+          body.is_object() ? body.get_object().if_contains(name) : nullptr;
+        return v != nullptr && v->is_string() ? std::string{v->get_string()}
+                                              : std::string{};
+      };
+      ctx.publish_json(field("exchange"), field("key"),
+                       ctx.message().properties.type, body);
+      return status::ok();
+    });
+  }
+};
+
 // How many instances of each actor name this process has made.
 int next_incarnation(const std::string& name) {
   static std::mutex mtx;
@@ -405,6 +428,7 @@ WARREN_PLUGIN(registry) {
   registry.add_kind<strict>("test.strict");
   registry.add_kind<forwarder>("test.forwarder");
   registry.add_kind<crashy>("test.crashy");
+  registry.add_kind<publisher_kind>("test.publisher");
   registry.add_raw_kind("test.raw", raw_kind);
   registry.add_kind<counter>("test.counter");
   registry.add_kind<picky>("test.picky");
