@@ -81,10 +81,18 @@ caf::expected<warren::outgoing_message> replay_of(const warren::envelope& env) {
   msg.exchange = header(env, warren::header::original_exchange);
   msg.routing_key = header(env, warren::header::original_routing_key);
   if (warren::find_field(env.properties.headers,
-                         warren::header::original_exchange) == nullptr)
-    return make_error(errc::invalid_config,
-                      "message " + env.properties.message_id +
-                        " has no x-warren-original-exchange header");
+                         warren::header::original_exchange) == nullptr) {
+    // Dead-lettered by the broker (a quorum queue's delivery limit, an
+    // expired message), not by warren: back to the queue it died in.
+    auto died_in = header(env, "x-first-death-queue");
+    if (died_in.empty())
+      return make_error(errc::invalid_config,
+                        "message " + env.properties.message_id +
+                          " has neither x-warren-original-exchange nor "
+                          "x-first-death-queue");
+    msg.exchange.clear();
+    msg.routing_key = died_in;
+  }
   msg.properties = env.properties;
   auto& h = msg.properties.headers;
   static const std::set<std::string> added = {

@@ -103,7 +103,10 @@ vm_memory_high_watermark.relative = 0.4
 log.console = false
 log.file.level = warning
 CONF
-  echo "[]." > "$base/advanced.config"
+  # At-least-once dead-lettering of quorum queues (the retry ladder's steps)
+  # tries a target queue that refused a message (full, reject-publish) again
+  # after this many ms; RabbitMQ's default is 120 s, too long for a test.
+  echo "[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 1000}]}]." > "$base/advanced.config"
   echo "[]." > "$base/enabled_plugins"
   : > "$base/rabbitmq-env.conf"
   [ -f "$base/home/.erlang.cookie" ] || { head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$base/home/.erlang.cookie"; chmod 400 "$base/home/.erlang.cookie"; }

@@ -38,7 +38,31 @@ const char* to_string(queue_type t) noexcept {
   return "classic";
 }
 
+namespace {
+
+// Whether warren routes the broker's dead letters of `spec` to its .dlq.
+bool routes_to_dlq(const queue_spec& spec) {
+  return spec.type == queue_type::quorum && spec.dead_letter_queue &&
+         !spec.name.empty() && !spec.dead_letter_exchange;
+}
+
+} // namespace
+
 field_table queue_arguments(const queue_spec& spec) {
+  if (!routes_to_dlq(spec))
+    return legacy_queue_arguments(spec);
+  auto routed = spec;
+  routed.dead_letter_exchange = "";
+  routed.dead_letter_routing_key = dead_letter_queue_name(spec.name);
+  if (!routed.overflow)
+    routed.overflow = overflow_mode::reject_publish;
+  if (!routed.dead_letter_strategy &&
+      routed.overflow == overflow_mode::reject_publish)
+    routed.dead_letter_strategy = "at-least-once";
+  return legacy_queue_arguments(routed);
+}
+
+field_table legacy_queue_arguments(const queue_spec& spec) {
   field_table args;
   auto add = [&args](const char* key, field_value value) {
     args.emplace_back(key, std::move(value));
@@ -55,6 +79,8 @@ field_table queue_arguments(const queue_spec& spec) {
     add("x-dead-letter-exchange", *spec.dead_letter_exchange);
   if (spec.dead_letter_routing_key)
     add("x-dead-letter-routing-key", *spec.dead_letter_routing_key);
+  if (spec.dead_letter_strategy)
+    add("x-dead-letter-strategy", *spec.dead_letter_strategy);
   if (spec.max_length)
     add("x-max-length", *spec.max_length);
   if (spec.max_length_bytes)

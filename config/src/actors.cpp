@@ -104,6 +104,28 @@ void read_actor(config_reader& r, const json::value& v, const std::string& path,
 
 } // namespace
 
+void check_retry_targets(config_reader& r, const node_config& cfg) {
+  for (std::size_t i = 0; i < cfg.actors.size() && r.ok(); ++i) {
+    const auto& actor = cfg.actors[i];
+    if (actor.retry.delays.empty())
+      continue;
+    for (const auto& q : cfg.topology.queues) {
+      bool rejects = q.overflow == bridges::overflow_mode::reject_publish ||
+                     q.overflow == bridges::overflow_mode::reject_publish_dlx;
+      if (q.name != actor.queue || q.type != bridges::queue_type::classic ||
+          !rejects)
+        continue;
+      r.fail(element_path("$.actors", i) + ".retry.delays_ms",
+             "queue \"" + q.name +
+               "\" is a classic queue that rejects publishes when full: a "
+               "message coming back from the retry ladder then would be "
+               "dropped by the broker (classic queues dead-letter at most "
+               "once); declare it with \"type\": \"quorum\", or without "
+               "\"overflow\"");
+    }
+  }
+}
+
 void read_actors(config_reader& r, const json::array& arr,
                  std::vector<actor_spec>& out) {
   for (std::size_t i = 0; i < arr.size() && r.ok(); ++i)

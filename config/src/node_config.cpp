@@ -150,6 +150,8 @@ caf::expected<node_config> parse_config(const std::string& text,
   }
   if (r.ok())
     detail::check_references(r, cfg);
+  if (r.ok())
+    detail::check_retry_targets(r, cfg);
   if (!r.ok())
     return r.error();
   return cfg;

@@ -56,6 +56,12 @@ void read_supervision(config_reader& r, const boost::json::value* v,
 /// bindings carry a valid `x-match`.
 void check_references(config_reader& r, const node_config& cfg);
 
+/// An actor with delayed retries whose queue (in `topology.queues`) is a
+/// classic queue that rejects publishes when full: the broker would drop a
+/// message coming back from the retry ladder then (classic queues
+/// dead-letter at most once), so the config is refused.
+void check_retry_targets(config_reader& r, const node_config& cfg);
+
 /// Node names at most, and actor names at most.
 constexpr std::size_t max_node_name = 64;
 constexpr std::size_t max_actor_name = 255;

@@ -95,6 +95,38 @@ TEST_CASE("a quorum queue declares x-queue-type and a classic one does not",
   CHECK(queue_arguments(spec).empty());
 }
 
+TEST_CASE("a named quorum queue routes the broker's own dead letters to its "
+          ".dlq at least once; an earlier warren's arguments lack them",
+          "[topology]") {
+  queue_spec spec;
+  spec.name = "orders";
+  spec.type = queue_type::quorum;
+  auto args = queue_arguments(spec);
+  CHECK(keys_of(args) ==
+        std::vector<std::string>{"x-queue-type", "x-dead-letter-exchange",
+                                 "x-dead-letter-routing-key",
+                                 "x-dead-letter-strategy", "x-overflow"});
+  CHECK(value_of(args, "x-dead-letter-routing-key") ==
+        field_value{std::string{"orders.dlq"}});
+  CHECK(value_of(args, "x-dead-letter-strategy") ==
+        field_value{std::string{"at-least-once"}});
+  CHECK(keys_of(legacy_queue_arguments(spec)) ==
+        std::vector<std::string>{"x-queue-type"});
+  // Dropping the oldest when full cannot be at least once: left as it is.
+  spec.overflow = overflow_mode::drop_head;
+  CHECK(keys_of(queue_arguments(spec)) ==
+        std::vector<std::string>{"x-queue-type", "x-dead-letter-exchange",
+                                 "x-dead-letter-routing-key", "x-overflow"});
+  // A dead-letter exchange of the user's own is never replaced.
+  spec.dead_letter_exchange = "mine";
+  CHECK(value_of(queue_arguments(spec), "x-dead-letter-exchange") ==
+        field_value{std::string{"mine"}});
+  // Classic queues dead-letter at most once: nothing is added.
+  queue_spec classic;
+  classic.name = "orders";
+  CHECK(queue_arguments(classic).empty());
+}
+
 TEST_CASE("settings warren keeps to itself are not queue arguments",
           "[topology]") {
   queue_spec spec;

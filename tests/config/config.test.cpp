@@ -114,6 +114,12 @@ const std::map<std::string, std::string> bad_configs = {
   {"retry_delay_not_positive.json",
    ": $.actors[0].retry.delays_ms[1]: expected an integer from 1 to "
    "86400000, found 0"},
+  {"retry_into_full_classic_queue.json",
+   ": $.actors[0].retry.delays_ms: queue \"orders\" is a classic queue that "
+   "rejects publishes when full: a message coming back from the retry ladder "
+   "then would be dropped by the broker (classic queues dead-letter at most "
+   "once); declare it with \"type\": \"quorum\", or without "
+   "\"overflow\""},
   {"retry_unknown_key.json",
    ": $.actors[0].retry.delays: unknown key (expected one of: immediate, "
    "delays_ms)"},

@@ -1,11 +1,14 @@
-// `warren dlq`: list, show, replay once the cause is fixed, purge.
+// `warren dlq`: list, show, replay once the cause is fixed, purge; dead
+// letters of dead letters, and the broker's own dead letters.
 
 #include "support.hpp"
 #include "warren/bridges/topology.hpp"
+#include "warren/core/dead_letter.hpp"
 
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 #include <string>
+#include <thread>
 
 using namespace warren;
 using namespace std::chrono_literals;
@@ -103,4 +106,79 @@ TEST_CASE("warren dlq purge deletes dead letters only when confirmed",
   CHECK(purged.out.find("purged 1 message(s)") != std::string::npos);
   CHECK(broker.count(dlq) == 0);
   CHECK(node.stop() == 0);
+}
+
+TEST_CASE("a dead letter rejected again by an actor consuming the dead-letter "
+          "queue does not loop: its copy keeps the first route, and replay "
+          "sends it there",
+          "[broker][dlq]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("first-route");
+  auto dlq = warren::dead_letter_queue_name(name);
+  auto dlq_of_dlq = warren::dead_letter_queue_name(dlq);
+  broker.track_queue(dlq);
+  auto id = test::unique_name("twice");
+  {
+    // The actor fails it; a second actor, consuming its dead-letter queue,
+    // fails it again.
+    auto cfg = test::node_config(dir);
+    cfg["actors"] = json::array{
+      json::object{
+        {"name", name}, {"kind", "subscriber"}, {"handler", "test.faulty"}},
+      json::object{{"name", test::unique_name("dlq-reader")},
+                   {"queue", dlq},
+                   {"kind", "subscriber"},
+                   {"handler", "test.faulty"}}};
+    test::node_process node{dir, cfg};
+    send(name, "fail", id, R"({"n": 1})");
+    REQUIRE(broker.wait_for_count(dlq_of_dlq, 1) == 1);
+    std::this_thread::sleep_for(500ms);
+    CHECK(broker.count(dlq) == 0);
+    CHECK(broker.count(dlq_of_dlq) == 1);
+  }
+  auto list =
+    test::warren({"dlq", "list", "-u", test::broker_uri(), dlq_of_dlq});
+  INFO(list.out << list.err);
+  CHECK(list.out.find(id + " type=fail code=handler_failed attempts=1 route=" +
+                      std::string{bridges::actors_exchange} + ":" + name) !=
+        std::string::npos);
+  // Replayed, it goes where it was first sent: the first actor's queue.
+  auto records = dir.file("records.jsonl");
+  auto cfg = test::node_config(dir);
+  cfg["actors"] = json::array{test::record_actor(name, records)};
+  test::node_process fixed{dir, cfg};
+  auto replay = test::warren(
+    {"dlq", "replay", "-u", test::broker_uri(), dlq_of_dlq, "--all"});
+  CHECK(replay.exit_code == 0);
+  CHECK(test::wait_for_records(records, 1).front().message_id == id);
+}
+
+TEST_CASE("a message the broker dead-letters from a quorum queue (it expired) "
+          "lands in the queue's .dlq, and replay sends it back to that queue",
+          "[broker][dlq]") {
+  test::broker_scratch broker;
+  auto name = broker.queue("expiring");
+  bridges::topology topo;
+  bridges::queue_spec q;
+  q.name = name;
+  q.type = bridges::queue_type::quorum;
+  topo.queues.push_back(q);
+  REQUIRE_FALSE(broker.client().declare(topo));
+  outgoing_message msg;
+  msg.routing_key = name;
+  msg.properties.message_id = test::unique_name("expires");
+  msg.properties.expiration = "100";
+  msg.body = R"({"n": 1})";
+  broker.publish(msg);
+  auto dlq = warren::dead_letter_queue_name(name);
+  REQUIRE(broker.wait_for_count(dlq, 1) == 1);
+  CHECK(broker.count(name) == 0);
+  auto replay =
+    test::warren({"dlq", "replay", "-u", test::broker_uri(), name, "--all"});
+  INFO(replay.err);
+  CHECK(replay.exit_code == 0);
+  auto back = broker.wait_and_receive(name, 1);
+  CHECK(back[0].properties.message_id == msg.properties.message_id);
+  CHECK(broker.count(dlq) == 0);
 }

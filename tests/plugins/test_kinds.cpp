@@ -32,7 +32,7 @@
 //                   message (the state must stay as it was).
 //   test.raw        a raw CAF kind: records each delivery; type "die" makes
 //                   the actor quit (abnormally) unless the message is a
-//                   redelivery.
+//                   redelivery; type "again" is always answered `retry`.
 //   test.picky      echoes, and checks its options: `mode` is required and
 //                   one of "a" and "b" (a plugin kind's options validator,
 //                   run by `warren check`).
@@ -398,6 +398,8 @@ raw_kind(warren::delivery_actor::pointer self, const warren::actor_init& init) {
       }
       if (!rec->write(env, env.body).is_ok())
         return outcome::retry(warren::errc::handler_failed, "record failed");
+      if (env.properties.type == "again")
+        return outcome::retry(warren::errc::handler_failed, "again, please");
       return outcome::done();
     },
   };

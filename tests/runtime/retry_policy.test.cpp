@@ -76,5 +76,11 @@ TEST_CASE("the ladder has one queue per delay whose TTL dead-letters back to "
     CHECK(step.dead_letter_exchange == std::string{});
     CHECK(step.dead_letter_routing_key == std::string{"orders"});
     CHECK_FALSE(step.dead_letter_queue);
+    // Back to a full queue at least once: the message waits on its step.
+    CHECK(step.dead_letter_strategy == std::string{"at-least-once"});
+    CHECK(step.overflow == warren::bridges::overflow_mode::reject_publish);
   }
+  auto classic = retry_ladder("orders", policy(0, {1s}),
+                              warren::bridges::queue_type::classic);
+  CHECK_FALSE(classic[0].dead_letter_strategy);
 }

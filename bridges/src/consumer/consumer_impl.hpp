@@ -121,6 +121,9 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
   // Publishes the copy and acks the delivery once the copy is confirmed; if
   // it cannot be confirmed the delivery is requeued. Nothing is dropped.
   void move_and_ack(uint64_t tag, settlement result);
+  /// Requeues working delivery `tag` after a pause (its copy could not be
+  /// moved).
+  void requeue_later(uint64_t tag, std::string why);
 
   // Acks once enough settled deliveries lead the ledger.
   void advance();

@@ -7,6 +7,14 @@
 
 namespace warren::bridges::detail {
 
+namespace {
+
+// How long a delivery whose copy could not be moved waits before it goes
+// back to its queue.
+constexpr std::chrono::milliseconds move_retry_delay{1000};
+
+} // namespace
+
 void consumer_impl::on_message(envelope&& env) {
   ++stats_.delivered;
   env.queue = config_.queue;
@@ -74,14 +82,29 @@ void consumer_impl::move_and_ack(uint64_t tag, settlement result) {
             if (core_.down() || gen != generation_ || !ledger_.is_working(tag))
               return;
             if (err) {
-              requeue(tag, "moving the message to '" + target +
-                             "' failed: " + describe(err));
-            } else {
-              ++(dead_letter ? stats_.dead_lettered : stats_.retried);
-              ledger_.settle(tag, ledger_state::ack_due);
+              requeue_later(tag, "moving the message to '" + target +
+                                   "' failed: " + describe(err));
+              return;
             }
+            ++(dead_letter ? stats_.dead_lettered : stats_.retried);
+            ledger_.settle(tag, ledger_state::ack_due);
             advance();
           });
+}
+
+void consumer_impl::requeue_later(uint64_t tag, std::string why) {
+  // At once, the same copy would be refused again in a tight loop (a
+  // missing or full .dlq): the delivery goes back after a pause.
+  log::error(log::scope{config_.actor_name},
+             "{}; the message goes back to '{}' in {} ms", why, config_.queue,
+             move_retry_delay.count());
+  auto gen = generation_;
+  after(move_retry_delay, [this, tag, gen, why = std::move(why)] {
+    if (core_.down() || gen != generation_ || !ledger_.is_working(tag))
+      return;
+    requeue(tag, why, log::level::debug);
+    advance();
+  });
 }
 
 void consumer_impl::advance() {

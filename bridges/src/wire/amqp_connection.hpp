@@ -145,6 +145,12 @@ class amqp_connection {
   amqp_event next_event();
 
  private:
+  /// queue.declare with `args` (no fallback).
+  caf::expected<std::string> declare_queue_with(const queue_spec& spec,
+                                                const field_table& args);
+  /// Declares `<spec.name>.dlq` of the queue's type (keeping a classic one
+  /// an earlier warren declared).
+  caf::error declare_dead_letter_queue(const queue_spec& spec);
   /// Opens the socket to `ep` (TCP or TLS); adds to `failures` on error.
   bool open_socket(const broker_endpoint& ep, std::string& failures);
   /// Logs in on the open socket; adds to `failures` on error.

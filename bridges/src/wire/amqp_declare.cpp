@@ -4,6 +4,7 @@
 // which is reopened (see check_rpc); the error carries the broker's code.
 
 #include "warren/core/errc.hpp"
+#include "warren/core/log.hpp"
 #include "wire/amqp_connection.hpp"
 
 #include <amqp_framing.h>
@@ -24,10 +25,8 @@ caf::error amqp_connection::declare_exchange(const exchange_spec& spec) {
 }
 
 caf::expected<std::string>
-amqp_connection::declare_queue(const queue_spec& spec) {
-  if (conn_ == nullptr)
-    return not_connected();
-  auto args = queue_arguments(spec);
+amqp_connection::declare_queue_with(const queue_spec& spec,
+                                    const field_table& args) {
   std::vector<amqp_table_entry_t> entries;
   auto table = encode_table(args, entries);
   auto* ok =
@@ -36,19 +35,55 @@ amqp_connection::declare_queue(const queue_spec& spec) {
   if (auto err = check_rpc("queue.declare"))
     return make_error(code_of(err),
                       "queue '" + spec.name + "': " + describe(err));
-  auto name = string_of(ok->queue);
-  if (spec.dead_letter_queue && !spec.name.empty()) {
-    queue_spec dlq;
-    dlq.name = dead_letter_queue_name(spec.name);
-    dlq.type = spec.type;
-    dlq.dead_letter_queue = false;
-    amqp_queue_declare(conn_, control_channel, bytes_of(dlq.name), 0, 1, 0, 0,
-                       amqp_empty_table);
-    if (auto err = check_rpc("queue.declare"))
-      return make_error(code_of(err),
-                        "queue '" + dlq.name + "': " + describe(err));
+  return string_of(ok->queue);
+}
+
+caf::expected<std::string>
+amqp_connection::declare_queue(const queue_spec& spec) {
+  if (conn_ == nullptr)
+    return not_connected();
+  auto args = queue_arguments(spec);
+  auto name = declare_queue_with(spec, args);
+  auto legacy = legacy_queue_arguments(spec);
+  if (!name && code_of(name.error()) == errc::channel_error && legacy != args) {
+    // Declared by an earlier warren, without the dead-letter routing it now
+    // adds: keep it as it is rather than refuse to start.
+    auto as_before = declare_queue_with(spec, legacy);
+    if (!as_before)
+      return name.error();
+    log::warning("queue '{}' was declared by an earlier warren: the broker's "
+                 "own dead letters of it (a delivery limit, an expired "
+                 "message) are not routed to '{}'; to route them, move its "
+                 "messages, delete it and let warren declare it again",
+                 spec.name, dead_letter_queue_name(spec.name));
+    name = std::move(as_before);
   }
+  if (!name)
+    return name.error();
+  if (spec.dead_letter_queue && !spec.name.empty())
+    if (auto err = declare_dead_letter_queue(spec))
+      return err;
   return name;
+}
+
+caf::error amqp_connection::declare_dead_letter_queue(const queue_spec& spec) {
+  queue_spec dlq;
+  dlq.name = dead_letter_queue_name(spec.name);
+  dlq.type = spec.type; // a quorum queue's dead letters as safe as it is
+  dlq.dead_letter_queue = false;
+  auto declared = declare_queue_with(dlq, queue_arguments(dlq));
+  if (declared || spec.type == queue_type::classic ||
+      code_of(declared.error()) != errc::channel_error)
+    return declared ? caf::none : declared.error();
+  // An earlier warren declared it classic: keep it.
+  auto classic = declare_queue_with(dlq, field_table{});
+  if (!classic)
+    return declared.error();
+  log::warning("dead-letter queue '{}' is a classic queue (declared by an "
+               "earlier warren); to keep the dead letters of quorum queue "
+               "'{}' in a quorum queue, move its messages and delete it",
+               dlq.name, spec.name);
+  return caf::none;
 }
 
 caf::error amqp_connection::bind(const binding_spec& spec) {

@@ -81,16 +81,24 @@ class raw_dispatcher : public bridges::delivery_handler {
       return;
     }
     const auto& env = *msg;
-    host.ask(target_, env, [this, msg, done](caf::expected<outcome> result) {
-      // An actor that died or could not answer gives the message
-      // back to the broker.
-      if (!result)
-        done(settle(outcome::retry(errc::handler_failed,
-                                   "actor failed: " + describe(result.error())),
-                    *msg));
-      else
-        done(settle(*result, *msg));
-    });
+    host.ask(
+      target_, env, [this, &host, msg, done](caf::expected<outcome> result) {
+        // An actor that died or could not answer gives the message
+        // back to the broker.
+        if (!result)
+          result = outcome::retry(errc::handler_failed,
+                                  "actor failed: " + describe(result.error()));
+        if (result->what != outcome::status::retry) {
+          done(settle(*result, *msg));
+          return;
+        }
+        // Given back after a pause, never in a tight loop: 100 ms,
+        // or 1.6 s for a message that already came back before.
+        auto pause = msg->redelivered ? backoff_after(5) : backoff_after(1);
+        host.after(pause, [this, msg, done, retry = *result] {
+          done(settle(retry, *msg));
+        });
+      });
   }
 
  private:

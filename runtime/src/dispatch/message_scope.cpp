@@ -194,14 +194,29 @@ void finish_if_done(const scope_ptr& scope) {
   log::scope about{inst.actor_name(), req.properties.message_id};
   switch (plan.what) {
     case failure_plan::action::run_again: {
-      log::info(about, "attempt {} of message {} failed ({}); retrying at once",
-                attempt, req.properties.message_id, why.reason());
+      if (scope->back_off)
+        log::info(about,
+                  "attempt {} of message {} failed ({}); retrying in {} ms",
+                  attempt, req.properties.message_id, why.reason(),
+                  backoff_after(attempt).count());
+      else
+        log::info(about,
+                  "attempt {} of message {} failed ({}); retrying at once",
+                  attempt, req.properties.message_id, why.reason());
       // The handler sees the attempt number, as it would after a redelivery.
       auto next = std::make_shared<envelope>(req);
       set_field(next->properties.headers, header::attempt,
                 static_cast<int64_t>(plan.next_attempt));
       scope->answered = true;
-      inst.again(*scope->host, std::move(next), std::move(scope->done));
+      if (!scope->back_off) {
+        inst.again(*scope->host, std::move(next), std::move(scope->done));
+        return;
+      }
+      scope->host->after(backoff_after(attempt),
+                         [instance = scope->instance, host = scope->host, next,
+                          done = std::move(scope->done)] {
+                           instance->again(*host, next, done);
+                         });
       return;
     }
     case failure_plan::action::park:

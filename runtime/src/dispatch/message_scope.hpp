@@ -88,6 +88,9 @@ struct message_scope {
   std::vector<pending_call> calls;
   int outstanding = 0;
   status failure = status::ok();
+  /// The failure is transient (a store that could not be read): an
+  /// immediate retry waits `backoff_after(attempt)` first.
+  bool back_off = false;
   /// Whether the actor instance goes on after this message.
   outcome::lifecycle next = outcome::lifecycle::carry_on;
   bool replied = false;

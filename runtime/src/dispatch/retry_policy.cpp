@@ -37,6 +37,12 @@ std::vector<bridges::queue_spec> retry_ladder(const std::string& queue,
     // A message waiting on the ladder is already counted against the
     // original queue's dead-letter queue; the step needs none of its own.
     step.dead_letter_queue = false;
+    if (type == bridges::queue_type::quorum) {
+      // Back to the queue at least once: when the queue is full the
+      // message waits on its step instead of being dropped.
+      step.dead_letter_strategy = "at-least-once";
+      step.overflow = bridges::overflow_mode::reject_publish;
+    }
     ladder.push_back(std::move(step));
   }
   return ladder;

@@ -2,6 +2,8 @@
 
 #include "warren/core/dead_letter.hpp"
 
+#include <algorithm>
+
 namespace warren::detail {
 
 failure_plan plan_failure(const config::retry_policy& policy,
@@ -30,6 +32,13 @@ failure_plan plan_failure(const config::retry_policy& policy,
       break;
   }
   return plan;
+}
+
+std::chrono::milliseconds backoff_after(uint32_t attempt) {
+  constexpr std::chrono::milliseconds first{100};
+  constexpr std::chrono::milliseconds most{5000};
+  auto doublings = attempt <= 1 ? 0u : std::min(attempt - 1, 6u);
+  return std::min(first * (1 << doublings), most);
 }
 
 outcome outcome_of(const failure_plan& plan, errc code,

@@ -16,6 +16,7 @@
 #include "warren/core/outcome.hpp"
 #include "warren/runtime/dispatch/retry_policy.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -43,6 +44,11 @@ struct failure_plan {
 failure_plan plan_failure(const config::retry_policy& policy,
                           const std::string& queue, uint32_t attempt,
                           bool permanent, bool ending);
+
+/// How long a transient failure (a store that could not be read, a raw
+/// kind's `retry`) waits before attempt `attempt` + 1 runs: 100 ms doubling
+/// per attempt, at most 5 s. Never a tight loop.
+std::chrono::milliseconds backoff_after(uint32_t attempt);
 
 /// The outcome of a plan that does not run the handler again.
 outcome outcome_of(const failure_plan& plan, errc code,

@@ -152,11 +152,18 @@ class stateful_dispatcher : public bridges::delivery_handler {
       return;
     }
     auto key = std::move(*found);
-    auto* current = state_of(key);
+    auto loaded = state_of(key);
+    if (loaded.store_down) {
+      run_later(host, scope);
+      return;
+    }
+    auto* current = loaded.state;
     if (current == nullptr) {
-      answer(scope,
-             outcome::retry(errc::store_failed,
-                            "cannot read the state of key '" + key + "'"));
+      // This key's row alone: its messages fail (through the retry policy,
+      // backing off); the other keys go on.
+      scope->failure = status::fail(errc::store_failed, loaded.why, false);
+      scope->back_off = true;
+      finish_if_done(scope);
       return;
     }
     const auto* handler = table_.find(env.properties.type);
@@ -196,7 +203,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
     auto seen = store_->seen(user_->name(), id);
     if (!seen) {
       report_store_error(seen.error());
-      answer(scope, outcome::retry(errc::store_failed, describe(seen.error())));
+      run_later(*scope->host, scope);
       return true;
     }
     if (*seen)
@@ -234,14 +241,36 @@ class stateful_dispatcher : public bridges::delivery_handler {
 
   bool has_forgotten() const { return !work_.forgotten_anonymous().empty(); }
 
-  // The state of `key`, from the cache or the database (nullptr on error).
-  cached_state* state_of(const std::string& key) {
+  // The store cannot be read at all: the delivery runs again once it can,
+  // after the store's backoff (as a failed commit does), holding its
+  // prefetch slot meanwhile; nothing is acked or requeued in a loop.
+  void run_later(bridges::consumer_host& host, const scope_ptr& scope) {
+    scope->answered = true; // This scope ends; the delivery gets a new one.
+    auto delay = commit_backoff_;
+    commit_backoff_ =
+      std::min(commit_backoff_ * 2, std::chrono::milliseconds{5000});
+    host.after(delay,
+               [this, &host, msg = scope->msg, done = std::move(scope->done)] {
+                 run(host, msg, done);
+               });
+  }
+
+  struct loaded_state {
+    cached_state* state = nullptr;
+    /// The database could not be read (retry the delivery later).
+    bool store_down = false;
+    /// Why `state` is null when the store is up: the key's row is damaged.
+    std::string why;
+  };
+
+  // The state of `key`, from the cache or the database.
+  loaded_state state_of(const std::string& key) {
     if (auto i = cache_.find(key); i != cache_.end())
-      return &i->second;
+      return {&i->second, false, {}};
     auto stored = store_->load(user_->name(), key);
     if (!stored) {
-      log::error(log::scope{user_->name()}, "{}", describe(stored.error()));
-      return nullptr;
+      report_store_error(stored.error());
+      return {nullptr, true, {}};
     }
     cached_state entry;
     if (*stored) {
@@ -253,15 +282,17 @@ class stateful_dispatcher : public bridges::delivery_handler {
       entry.state =
         boost::json::parse((*stored)->state, ec, {}, bytes_as_they_are);
       if (ec) {
-        log::error(log::scope{user_->name()},
-                   "the stored state of '{}' is not JSON", key);
-        return nullptr;
+        loaded_state damaged;
+        damaged.why = "the stored state of key '" + key +
+                      "' cannot be read: not JSON (" + ec.message() + ")";
+        log::error(log::scope{user_->name()}, "{}", damaged.why);
+        return damaged;
       }
       entry.version = (*stored)->version;
     } else {
       entry.state = user_->initial_state();
     }
-    return &cache_.emplace(key, std::move(entry)).first->second;
+    return {&cache_.emplace(key, std::move(entry)).first->second, false, {}};
   }
 
   // A message applied: its new state, inbox record and outbox rows join the

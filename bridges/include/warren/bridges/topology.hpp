@@ -61,8 +61,14 @@ struct queue_spec {
   std::optional<int64_t> max_priority;
   /// `x-single-active-consumer`.
   bool single_active_consumer = false;
-  /// Declare `<name>.dlq` (durable) for warren's dead letters. Default true.
+  /// Declare `<name>.dlq` (durable, of the same type) for warren's dead
+  /// letters. Default true. For a quorum queue without a dead-letter
+  /// exchange of its own, the broker's dead letters (a delivery limit, an
+  /// expired message) go there too, at least once (`queue_arguments`).
   bool dead_letter_queue = true;
+  /// `x-dead-letter-strategy` (quorum queues): "at-least-once" (needs
+  /// `overflow` reject-publish) or "at-most-once".
+  std::optional<std::string> dead_letter_strategy;
 };
 
 struct binding_spec {
@@ -80,8 +86,18 @@ struct topology {
   std::vector<binding_spec> bindings;
 };
 
-/// The queue arguments table for a spec (`x-message-ttl`, ...).
+/// The queue arguments table for a spec (`x-message-ttl`, ...). A quorum
+/// queue with `dead_letter_queue` and no dead-letter exchange of its own
+/// also gets the broker's dead letters routed to `<name>.dlq` (what a
+/// delivery limit or a TTL would otherwise drop), at least once when its
+/// overflow allows (unset or reject-publish; unset becomes reject-publish,
+/// which only matters with a length limit).
 field_table queue_arguments(const queue_spec& spec);
+
+/// `queue_arguments` as an earlier warren declared them (without the
+/// dead-letter routing it now adds to quorum queues): to stay compatible
+/// with queues it already declared.
+field_table legacy_queue_arguments(const queue_spec& spec);
 
 /// warren's own exchange for addressing actors by name: a durable direct
 /// exchange; an actor's queue is bound with the actor's name as routing key.
