@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <thread>
@@ -36,6 +37,7 @@ int exit_code_of(const caf::error& err) {
     case errc::plugin_failed:
       return exit_config;
     case errc::connection_failed:
+    case errc::access_refused:
       return exit_broker;
     case errc::timeout:
       return exit_timeout;
@@ -81,6 +83,40 @@ caf::expected<config::node_config> load_node(const std::string& file,
 
 } // namespace
 
+namespace {
+
+// Whether `uri` carries a password (user info with a ':').
+bool uri_has_password(const std::string& uri) {
+  auto scheme = uri.find("://");
+  auto start = scheme == std::string::npos ? 0 : scheme + 3;
+  auto at = uri.rfind('@');
+  return at != std::string::npos && at > start && uri.find(':', start) < at;
+}
+
+// The password from --password-file or $WARREN_BROKER_PASSWORD into
+// `password`; false when neither is given (the URI's default then applies)
+// or, with `error` set, when the file cannot be read.
+bool password_of(const broker_choice& choice, std::string& password,
+                 std::string& error) {
+  if (!choice.password_file.empty()) {
+    std::ifstream in{choice.password_file};
+    if (!in || !std::getline(in, password)) {
+      error = "cannot read the password file " + choice.password_file;
+      return false;
+    }
+    while (!password.empty() && password.back() == '\r')
+      password.pop_back();
+    return true;
+  }
+  if (const char* env = std::getenv("WARREN_BROKER_PASSWORD"); env && *env) {
+    password = env;
+    return true;
+  }
+  return false;
+}
+
+} // namespace
+
 caf::expected<bridges::broker_settings>
 broker_settings_for(const broker_choice& choice) {
   if (!choice.config_file.empty()) {
@@ -100,6 +136,19 @@ broker_settings_for(const broker_choice& choice) {
   auto endpoint = bridges::parse_broker_uri(uri);
   if (!endpoint)
     return endpoint.error();
+  if (uri_has_password(uri)) {
+    if (!choice.uri.empty())
+      std::cerr << "warren: warning: a password in --uri is visible to every "
+                   "user of this machine (ps); use $WARREN_BROKER_PASSWORD or "
+                   "--password-file\n";
+  } else {
+    std::string password;
+    std::string error;
+    if (password_of(choice, password, error))
+      endpoint->password = std::move(password);
+    else if (!error.empty())
+      return make_error(errc::invalid_config, error);
+  }
   bridges::broker_settings settings;
   settings.endpoints.push_back(*endpoint);
   settings.connection_name = "warren cli";
@@ -224,6 +273,7 @@ int run(const std::string& config_file, int64_t ready_timeout_ms,
   if (auto err =
         node.start(std::chrono::milliseconds{ready_timeout_ms}, interrupted)) {
     if (code_of(err) != errc::connection_failed &&
+        code_of(err) != errc::access_refused &&
         code_of(err) != errc::shutting_down)
       return report("run", err);
     log::warning("{}", describe(err));
@@ -237,6 +287,17 @@ int run(const std::string& config_file, int64_t ready_timeout_ms,
     sigwait(&signals, &again);
     log::warning("forced exit");
     _exit(130);
+  }}.detach();
+  // Whatever holds the stop up (a broker that blocks the node's
+  // connections, a handler that never returns), the process ends within its
+  // shutdown timeout, and a little time for the last acks and closes;
+  // unacked messages stay in the broker.
+  auto deadline = cfg->shutdown_timeout + std::chrono::seconds{2};
+  std::thread{[deadline] {
+    std::this_thread::sleep_for(deadline);
+    log::warning("the node did not stop within its shutdown timeout; exiting "
+                 "now (unacked messages stay in the broker)");
+    _exit(exit_failure);
   }}.detach();
   node.stop();
   log::info("node '{}' stopped", cfg->node_name);

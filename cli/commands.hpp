@@ -38,6 +38,9 @@ enum exit_code : int {
 struct broker_choice {
   std::string config_file;
   std::string uri;
+  /// The password, for a URI without one (else $WARREN_BROKER_PASSWORD):
+  /// never on the command line, where every user of the machine sees it.
+  std::string password_file;
 };
 
 struct send_options {

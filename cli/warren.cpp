@@ -23,7 +23,11 @@ void add_broker_options(CLI::App& cmd, warren::cli::broker_choice& broker) {
                  "take the broker settings from this node config");
   cmd.add_option("-u,--uri", broker.uri,
                  "broker URI (default: $WARREN_BROKER_URI, else "
-                 "amqp://guest:guest@localhost:5672/)");
+                 "amqp://guest:guest@localhost:5672/); leave the password "
+                 "out of it");
+  cmd.add_option("--password-file", broker.password_file,
+                 "read the broker password from this file (default: "
+                 "$WARREN_BROKER_PASSWORD) when the URI has none");
 }
 
 // Every subcommand, its options, and where they go.

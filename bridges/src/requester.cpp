@@ -103,6 +103,8 @@ class requester_impl : public detail::connection_owner<requester_impl_actor> {
     calls_.on_returned(msg, reason);
   }
 
+  caf::error on_unblocked() override { return calls_.resume(core_.conn()); }
+
   caf::error on_channel_closed(uint16_t channel, int,
                                const std::string& reason) override {
     auto err = make_error(errc::channel_error, "the broker closed channel " +

@@ -9,6 +9,10 @@ namespace warren::bridges {
 
 consumer_host::~consumer_host() = default;
 
+bool consumer_host::publishing_blocked() const {
+  return false;
+}
+
 delivery_handler::~delivery_handler() = default;
 
 caf::error delivery_handler::start(consumer_host&) {

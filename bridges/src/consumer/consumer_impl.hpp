@@ -61,6 +61,8 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
 
   caf::error send_reply(const outgoing_message& msg) override;
 
+  bool publishing_blocked() const override { return core_.blocked(); }
+
   void call(outgoing_message request, std::chrono::milliseconds timeout,
             reply_callback then) override;
 
@@ -92,6 +94,8 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
   void on_returned(const envelope& msg, const std::string& reason) override {
     calls_.on_returned(msg, reason);
   }
+
+  caf::error on_unblocked() override { return calls_.resume(core_.conn()); }
 
   caf::error on_channel_closed(uint16_t channel, int,
                                const std::string& reason) override;

@@ -28,7 +28,11 @@ caf::error call_client::open(amqp_connection& conn) {
   if (auto err = conn.open_channel(request_channel_))
     return err;
   open_ = true;
-  while (!waiting_.empty()) {
+  return resume(conn);
+}
+
+caf::error call_client::resume(amqp_connection& conn) {
+  while (open_ && !conn.blocked() && !waiting_.empty()) {
     // A call that ended meanwhile (its deadline passed) is not made.
     if (calls_.contains(waiting_.front().properties.correlation_id))
       if (auto err = send(conn, waiting_.front()))
@@ -52,7 +56,7 @@ caf::error call_client::call(amqp_connection& conn, outgoing_message request,
   if (!open_ && conn.connected())
     if (auto err = open(conn); err && code_of(err) != errc::connection_lost)
       calls_.fail(id, err);
-  if (!open_) {
+  if (!open_ || conn.blocked()) {
     waiting_.push_back(std::move(request));
     return caf::none;
   }

@@ -39,6 +39,9 @@ class call_client {
   /// publishes the requests made while disconnected.
   caf::error open(amqp_connection& conn);
 
+  /// Sends the requests that wait (the broker unblocked the connection).
+  caf::error resume(amqp_connection& conn);
+
   bool is_open() const noexcept { return open_; }
 
   /// Makes a call: registers it, sets `reply_to`, `correlation_id` (unless

@@ -32,7 +32,7 @@ caf::error confirm_channel::publish(amqp_connection& conn, outgoing_message msg,
     waiting_.push_back(pending{std::move(msg), std::move(done)});
     return caf::none;
   }
-  if (probing() || !waiting_.empty() ||
+  if (probing() || !waiting_.empty() || conn.blocked() ||
       tracker_.size() >= policy_.max_unconfirmed) {
     waiting_.push_back(pending{std::move(msg), std::move(done)});
     return caf::none;
@@ -54,7 +54,8 @@ caf::error confirm_channel::publish_now(amqp_connection& conn, pending p) {
 }
 
 caf::error confirm_channel::pump(amqp_connection& conn) {
-  if (!open_)
+  // Blocked: publishes wait, in order, until the broker unblocks.
+  if (!open_ || conn.blocked())
     return caf::none;
   if (probing()) {
     if (probe_out_ || !tracker_.empty() || doubtful_.empty())

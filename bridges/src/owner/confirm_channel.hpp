@@ -20,6 +20,9 @@
 // perhaps twice at the broker: at least once, de-duplicated downstream by
 // message id). New publishes wait, in order, until the doubt is cleared.
 //
+// Flow control: while the broker blocks the connection nothing is
+// published; publishes wait in order until it unblocks it.
+//
 // The window: at most `max_unconfirmed` messages are at the broker
 // unconfirmed; beyond it publishes wait in order (back-pressure through the
 // caller, who waits for the answer).
@@ -81,6 +84,9 @@ class confirm_channel {
   /// and the caller must handle that (`on_connection_lost`).
   caf::error publish(amqp_connection& conn, outgoing_message msg,
                      callback done);
+
+  /// The broker unblocked the connection: what waits goes out.
+  caf::error resume(amqp_connection& conn) { return pump(conn); }
 
   /// A basic.ack or basic.nack. Returns an error as `publish` does (the
   /// answers may let waiting messages go out).

@@ -11,6 +11,10 @@ void event_sink::on_returned(const envelope&, const std::string&) {
   // Owners that publish outside the publish channel override this.
 }
 
+caf::error event_sink::on_unblocked() {
+  return caf::none; // Nothing held back outside the publish channel.
+}
+
 connection_core::connection_core(broker_settings settings,
                                  confirm_policy policy, std::string description)
   : description_(std::move(description)), conn_(std::move(settings)),
@@ -22,7 +26,6 @@ caf::error connection_core::connect(const topology& topo) {
   if (auto err = conn_.connect())
     return err;
   down_ = false;
-  blocked_ = false;
   if (auto err = conn_.declare(topo))
     return err;
   return confirms_.open(conn_);
@@ -76,14 +79,15 @@ std::optional<std::string> connection_core::route(amqp_event& ev,
         err = sink.on_channel_closed(ev.channel, ev.reply_code, ev.reason);
       break;
     case kind::blocked:
-      blocked_ = true;
       log::warning("{}: the broker blocked the connection ({}); publishes "
                    "wait until it unblocks it",
                    description_, ev.reason);
       break;
     case kind::unblocked:
-      blocked_ = false;
       log::info("{}: the broker unblocked the connection", description_);
+      err = confirms_.resume(conn_);
+      if (!err)
+        err = sink.on_unblocked();
       break;
     case kind::connection_lost:
       return ev.reason;

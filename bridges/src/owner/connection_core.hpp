@@ -41,6 +41,11 @@ class event_sink {
   /// reopen what is needed. An error means the connection is lost.
   virtual caf::error on_channel_closed(uint16_t channel, int reply_code,
                                        const std::string& reason) = 0;
+
+  /// The broker unblocked the connection: send what the owner held back on
+  /// its own channels. An error means the connection is lost. Default:
+  /// nothing.
+  virtual caf::error on_unblocked();
 };
 
 class connection_core {
@@ -55,7 +60,7 @@ class connection_core {
   const std::string& description() const noexcept { return description_; }
 
   /// Whether the broker blocked the connection (a resource alarm).
-  bool blocked() const noexcept { return blocked_; }
+  bool blocked() const noexcept { return conn_.blocked(); }
 
   /// Whether the connection was lost (or never made) and not made again.
   bool down() const noexcept { return down_; }
@@ -87,7 +92,6 @@ class connection_core {
   std::string description_;
   amqp_connection conn_;
   confirm_channel confirms_;
-  bool blocked_ = false;
   bool down_ = true;
 };
 

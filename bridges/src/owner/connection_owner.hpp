@@ -113,6 +113,10 @@ class connection_owner : public Interface::base, protected event_sink {
     if (err) {
       core_.drop(describe(err));
       auto delay = next_backoff();
+      // A refused login is not retried more than once a second: it will
+      // not work before someone changes the password or the vhost.
+      if (code_of(err) == errc::access_refused)
+        delay = std::max(delay, std::chrono::milliseconds{1000});
       log::warning("{} cannot connect ({}); retrying in {} ms",
                    core_.description(), describe(err), delay.count());
       this->delayed_send(this, delay, reconnect_atom::value);

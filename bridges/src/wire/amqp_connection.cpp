@@ -63,6 +63,7 @@ caf::error amqp_connection::connect() {
   if (settings_.endpoints.empty())
     return make_error(errc::connection_failed, "no broker endpoint configured");
   std::string failures;
+  refused_ = false;
   for (size_t n = 0; n < settings_.endpoints.size(); ++n) {
     const auto& ep = settings_.endpoints[next_endpoint_];
     next_endpoint_ = (next_endpoint_ + 1) % settings_.endpoints.size();
@@ -79,7 +80,10 @@ caf::error amqp_connection::connect() {
   }
   if (failures.size() >= 2)
     failures.resize(failures.size() - 2);
-  return make_error(errc::connection_failed, std::move(failures));
+  // A broker that refused the login (a wrong password, a vhost that does
+  // not exist or is not allowed) is not a broker that is down.
+  return make_error(refused_ ? errc::access_refused : errc::connection_failed,
+                    std::move(failures));
 }
 
 bool amqp_connection::open_socket(const broker_endpoint& ep,
@@ -156,6 +160,9 @@ bool amqp_connection::login(const broker_endpoint& ep, std::string& failures) {
     ep.password.c_str());
   if (reply.reply_type == AMQP_RESPONSE_NORMAL)
     return true;
+  // 403 ACCESS_REFUSED (the credentials), 530 NOT_ALLOWED (the vhost), or
+  // the socket closed by a broker that refused the SASL login.
+  refused_ = true;
   failures += ep.redacted() + ": login failed: " + describe_reply(reply) + "; ";
   return false;
 }
@@ -163,11 +170,16 @@ bool amqp_connection::login(const broker_endpoint& ep, std::string& failures) {
 void amqp_connection::close() {
   if (conn_ == nullptr)
     return;
-  amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
+  // A blocked connection may not be read by the broker: no close handshake
+  // to wait for, the socket just closes (the broker then gives the
+  // unacked deliveries back all the same).
+  if (!blocked_)
+    amqp_connection_close(conn_, AMQP_REPLY_SUCCESS);
   destroy();
 }
 
 void amqp_connection::destroy() {
+  blocked_ = false; // A new connection starts unblocked.
   if (conn_ == nullptr)
     return;
   amqp_destroy_connection(conn_);

@@ -89,6 +89,12 @@ class amqp_connection {
 
   bool connected() const noexcept { return conn_ != nullptr; }
 
+  /// Whether the broker blocked the connection (connection.blocked, a
+  /// resource alarm) and has not unblocked it. Nothing may be published
+  /// then: the broker stops reading a blocked connection once it publishes,
+  /// and acks, cancels and the close would no longer get through.
+  bool blocked() const noexcept { return blocked_; }
+
   const broker_settings& settings() const noexcept { return settings_; }
 
   /// The endpoint of the current connection, redacted, for logs.
@@ -170,6 +176,9 @@ class amqp_connection {
 
   broker_settings settings_;
   amqp_connection_state_t conn_ = nullptr;
+  bool blocked_ = false;
+  // The last connect failed at the login on some endpoint.
+  bool refused_ = false;
   size_t next_endpoint_ = 0;
   std::string endpoint_name_;
   property_encoder encoder_;

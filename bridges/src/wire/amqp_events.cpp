@@ -132,10 +132,12 @@ void amqp_connection::decode_method(const amqp_frame_t& frame, amqp_event& ev) {
       const auto* m = static_cast<const amqp_connection_blocked_t*>(decoded);
       ev.what = kind::blocked;
       ev.reason = string_of(m->reason);
+      blocked_ = true;
       return;
     }
     case AMQP_CONNECTION_UNBLOCKED_METHOD:
       ev.what = kind::unblocked;
+      blocked_ = false;
       return;
     case AMQP_CONNECTION_CLOSE_METHOD: {
       const auto* m = static_cast<const amqp_connection_close_t*>(decoded);

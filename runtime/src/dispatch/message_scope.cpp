@@ -93,7 +93,8 @@ void reply_with_error(const scope_ptr& scope, const status& why,
   set_field(reply.properties.headers, header::error_code,
             std::string{to_string(why.code())});
   scope->answered = true;
-  if (reply.properties.delivery_mode != 2) {
+  if (reply.properties.delivery_mode != 2 &&
+      !scope->host->publishing_blocked()) {
     scope->host->send_reply(reply);
     settle_now(scope, std::move(result));
     return;
@@ -145,6 +146,13 @@ void flush_effects(const scope_ptr& scope) {
   scope->calls.clear();
   if (!scope->failure.is_ok())
     return; // A failed message sends nothing.
+  if (scope->host->publishing_blocked()) {
+    // Held with a confirm like the effects: their answers hold the
+    // delivery (bounded by the prefetch) until the broker unblocks.
+    for (auto& reply : replies)
+      effects.push_back(std::move(reply));
+    replies.clear();
+  }
   for (const auto& reply : replies)
     if (auto err = scope->host->send_reply(reply)) {
       scope->failure = status::fail(code_of(err), describe(err), false);

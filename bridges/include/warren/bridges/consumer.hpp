@@ -120,6 +120,12 @@ class consumer_host {
   /// reply). Errors only when the connection is lost writing it.
   virtual caf::error send_reply(const outgoing_message& msg) = 0;
 
+  /// Whether the broker blocks the consumer's connection (a resource
+  /// alarm): publishes wait until it unblocks it, and replies had better go
+  /// through `publish`, whose answer holds their delivery meanwhile, than
+  /// through `send_reply`. Default false.
+  virtual bool publishing_blocked() const;
+
   /// Calls a service on the consumer's own connection: sets `reply_to` and
   /// `correlation_id`, publishes `request` (mandatory, with a confirm) and
   /// runs `then` with the reply body or an error (`errc::timeout` after
