@@ -42,8 +42,8 @@ namespace {
 
 // Whether warren routes the broker's dead letters of `spec` to its .dlq.
 bool routes_to_dlq(const queue_spec& spec) {
-  return spec.type == queue_type::quorum && spec.dead_letter_queue &&
-         !spec.name.empty() && !spec.dead_letter_exchange;
+  return spec.dead_letter_queue && !spec.name.empty() &&
+         !spec.dead_letter_exchange;
 }
 
 } // namespace
@@ -54,11 +54,14 @@ field_table queue_arguments(const queue_spec& spec) {
   auto routed = spec;
   routed.dead_letter_exchange = "";
   routed.dead_letter_routing_key = dead_letter_queue_name(spec.name);
-  if (!routed.overflow)
-    routed.overflow = overflow_mode::reject_publish;
-  if (!routed.dead_letter_strategy &&
-      routed.overflow == overflow_mode::reject_publish)
-    routed.dead_letter_strategy = "at-least-once";
+  // Classic queues dead-letter at most once whatever is set.
+  if (spec.type == queue_type::quorum) {
+    if (!routed.overflow)
+      routed.overflow = overflow_mode::reject_publish;
+    if (!routed.dead_letter_strategy &&
+        routed.overflow == overflow_mode::reject_publish)
+      routed.dead_letter_strategy = "at-least-once";
+  }
   return legacy_queue_arguments(routed);
 }
 

@@ -45,9 +45,16 @@ TEST_CASE("to_string spells types and modes the way RabbitMQ does",
   CHECK(std::string{to_string(queue_type::quorum)} == "quorum");
 }
 
-TEST_CASE("a plain classic queue has no arguments", "[topology]") {
+TEST_CASE("a plain classic queue has no arguments but the route of what the "
+          "broker dead-letters to its .dlq",
+          "[topology]") {
   queue_spec spec;
   spec.name = "jobs";
+  CHECK(keys_of(queue_arguments(spec)) ==
+        std::vector<std::string>{"x-dead-letter-exchange",
+                                 "x-dead-letter-routing-key"});
+  CHECK(legacy_queue_arguments(spec).empty());
+  spec.dead_letter_queue = false;
   CHECK(queue_arguments(spec).empty());
 }
 
@@ -121,10 +128,12 @@ TEST_CASE("a named quorum queue routes the broker's own dead letters to its "
   spec.dead_letter_exchange = "mine";
   CHECK(value_of(queue_arguments(spec), "x-dead-letter-exchange") ==
         field_value{std::string{"mine"}});
-  // Classic queues dead-letter at most once: nothing is added.
+  // Classic queues dead-letter at most once: no strategy, no overflow.
   queue_spec classic;
   classic.name = "orders";
-  CHECK(queue_arguments(classic).empty());
+  CHECK(keys_of(queue_arguments(classic)) ==
+        std::vector<std::string>{"x-dead-letter-exchange",
+                                 "x-dead-letter-routing-key"});
 }
 
 TEST_CASE("settings warren keeps to itself are not queue arguments",

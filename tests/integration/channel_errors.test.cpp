@@ -11,6 +11,7 @@
 
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
+#include <set>
 #include <string>
 
 using namespace warren;
@@ -42,6 +43,21 @@ void send_mixed(const std::string& actor, const std::string& bad_exchange,
                      });
 }
 
+// The distinct messages the sink recorded: a publish in doubt when a
+// channel closed may arrive twice (at least once), under its stable id.
+std::size_t distinct_records(const std::string& records, std::size_t n) {
+  std::set<std::string> ids;
+  test::eventually(
+    [&] {
+      ids.clear();
+      for (const auto& line : test::read_records(records))
+        ids.insert(line.message_id);
+      return ids.size() >= n;
+    },
+    20s);
+  return ids.size();
+}
+
 void check_never_reconnected(const test::node_process& node) {
   INFO(node.err());
   CHECK(node.err().find("lost its connection") == std::string::npos);
@@ -71,7 +87,7 @@ TEST_CASE("a handler's publish to an exchange that does not exist "
     CHECK_THAT(test::header_string(msg, header::error),
                Catch::Contains(missing));
   }
-  CHECK(test::wait_for_records(records, 20).size() == 20);
+  CHECK(distinct_records(records, 20) == 20);
   CHECK(broker.wait_for_count(name, 0) == 0);
   check_never_reconnected(node);
 }
@@ -106,7 +122,7 @@ TEST_CASE("a handler's publish to an exchange its user may not write to "
   auto dead = broker.wait_and_receive(dead_letter_queue_name(name), 10);
   for (const auto& msg : dead)
     CHECK(test::header_string(msg, header::error_code) == "access_refused");
-  CHECK(test::wait_for_records(records, 20).size() == 20);
+  CHECK(distinct_records(records, 20) == 20);
   CHECK(broker.wait_for_count(name, 0) == 0);
   check_never_reconnected(node);
 }

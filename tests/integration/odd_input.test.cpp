@@ -8,6 +8,7 @@
 
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <string>
 
 using namespace warren;
@@ -94,4 +95,57 @@ TEST_CASE("a body number out of a double's range is dead-lettered at "
   CHECK_THAT(test::header_string(dead[0], header::error),
              Catch::Contains("$.by"));
   CHECK(get_count(name, "c") == 0);
+}
+
+namespace {
+
+// The peak resident memory of process `pid` so far, in KiB (VmHWM).
+long peak_rss_kib(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
+} // namespace
+
+TEST_CASE("bodies over limits.max_body_bytes are never held in memory: they "
+          "reach the .dlq intact, unread, and the node's peak memory stays "
+          "under its bound",
+          "[broker][odd_input]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("huge");
+  auto records = dir.file("records.jsonl");
+  auto cfg = test::node_config(dir);
+  cfg["limits"] = json::object{{"max_body_bytes", 1024 * 1024}};
+  auto actor = test::record_actor(name, records);
+  actor["prefetch"] = 10;
+  cfg["actors"] = json::array{actor};
+  test::node_process node{dir, cfg};
+  constexpr std::size_t huge = 32 * 1024 * 1024;
+  constexpr int n = 6;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2 * n; ++i)
+    ids.push_back(test::unique_name("size"));
+  // Every other message is huge (a JSON string of 32 MiB).
+  test::publish_bulk(bridges::actors_exchange, name, "note", ids, 4,
+                     [&](std::size_t i) {
+                       return i % 2 == 0 ? "\"" + std::string(huge, 'x') + "\""
+                                         : R"({"small":true})";
+                     });
+  CHECK(test::wait_for_records(records, n).size() == n);
+  auto dead = broker.wait_and_receive(dead_letter_queue_name(name), n, 30s);
+  for (const auto& msg : dead) {
+    CHECK(msg.raw_body.size() == huge + 2); // intact
+    CHECK(test::header_string(msg, "x-first-death-reason") == "rejected");
+  }
+  // The bound: what the process needs anyway plus prefetch × max body
+  // (10 MiB); a held 32 MiB body (and its copy) would be far above it.
+  auto peak = peak_rss_kib(node.pid());
+  INFO("peak RSS " << peak << " KiB");
+  CHECK(peak > 0);
+  CHECK(peak < 64 * 1024);
+  CHECK_THAT(node.err(), Catch::Contains("exceeds the limit"));
 }

@@ -229,6 +229,11 @@ caf::error consumer_impl::open_consume_channel() {
     return err;
   if (auto err = conn.qos(consume_channel, config_.prefetch))
     return err;
+  // A body too large is rejected unread only where the broker routes what
+  // is rejected: elsewhere it must be read to be dead-lettered, not lost.
+  conn.set_body_limit(consume_channel, conn.routes_dead_letters(config_.queue)
+                                         ? config_.max_body_bytes
+                                         : 0);
   if (paused_)
     return caf::none;
   auto tag = conn.consume(consume_channel, config_.queue, false, false);

@@ -40,6 +40,7 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
                        "consumer of '" + config.queue + "'"),
       config_(std::move(config)),
       calls_(reply_queue_name(config_), reply_channel, request_channel) {
+    calls_.limit_replies(config_.max_body_bytes);
     if (config_.ack_batch == 0)
       config_.ack_batch = std::max<uint16_t>(1, config_.prefetch / 5);
     set_exit_handler([this](const caf::exit_msg& msg) {
@@ -127,6 +128,9 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
   void move_and_ack(uint64_t tag, settlement result);
   /// Requeues working delivery `tag` after a pause (its copy could not be
   /// moved).
+  /// Rejects (no requeue) delivery `tag`, whose body was too large to
+  /// read: the broker dead-letters it.
+  void reject_oversized(uint64_t tag, const envelope& env);
   void requeue_later(uint64_t tag, std::string why);
 
   // Acks once enough settled deliveries lead the ledger.

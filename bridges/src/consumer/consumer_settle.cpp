@@ -27,6 +27,10 @@ void consumer_impl::on_message(envelope&& env) {
     requeue(tag, "the consumer is stopping", log::level::debug);
     return;
   }
+  if (env.body_dropped) {
+    reject_oversized(tag, env);
+    return;
+  }
   auto gen = generation_;
   auto msg = std::make_shared<envelope>(std::move(env));
   config_.handler->handle(*this, std::move(msg),
@@ -52,6 +56,24 @@ void consumer_impl::on_settled(uint64_t tag, uint64_t gen, settlement result) {
       move_and_ack(tag, std::move(result));
       return;
   }
+  advance();
+}
+
+void consumer_impl::reject_oversized(uint64_t tag, const envelope& env) {
+  // Its body was never held (bounded memory): the broker dead-letters the
+  // message, intact, to the queue's dead-letter route (`<queue>.dlq`, with
+  // x-first-death-reason "rejected").
+  log::error(log::scope{config_.actor_name, env.properties.message_id},
+             "message {} of '{}': its body of {} bytes exceeds the limit of "
+             "{} bytes; rejected to the queue's dead-letter route",
+             env.properties.message_id, config_.queue, env.body_size,
+             config_.max_body_bytes);
+  if (auto err = core_.conn().nack(consume_channel, tag, false, false)) {
+    lose(describe(err));
+    return;
+  }
+  ++stats_.dead_lettered;
+  ledger_.settle(tag, ledger_state::settled);
   advance();
 }
 

@@ -23,6 +23,7 @@ caf::error call_client::open(amqp_connection& conn) {
     return declared.error();
   if (auto err = conn.open_channel(reply_channel_))
     return err;
+  conn.set_body_limit(reply_channel_, max_reply_bytes_);
   if (auto tag = conn.consume(reply_channel_, reply_queue_, true, true); !tag)
     return tag.error();
   if (auto err = conn.open_channel(request_channel_))

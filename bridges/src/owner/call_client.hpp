@@ -29,6 +29,10 @@ class amqp_connection;
 
 class call_client {
  public:
+  /// Replies larger than `bytes` are dropped as they are read, and their
+  /// calls fail (0: no limit). Applies from the next `open`.
+  void limit_replies(std::size_t bytes) noexcept { max_reply_bytes_ = bytes; }
+
   call_client(std::string reply_queue, uint16_t reply_channel,
               uint16_t request_channel);
 
@@ -87,6 +91,7 @@ class call_client {
   call_table calls_;
   // Requests made while disconnected.
   std::deque<outgoing_message> waiting_;
+  std::size_t max_reply_bytes_ = 0;
 };
 
 } // namespace warren::bridges::detail

@@ -34,6 +34,10 @@ bool call_table::on_reply(const envelope& reply) {
 }
 
 caf::expected<boost::json::value> reply_body(const envelope& reply) {
+  if (reply.body_dropped)
+    return make_error(errc::oversized_body,
+                      "the reply's body of " + std::to_string(reply.body_size) +
+                        " bytes exceeds the limit (limits.max_body_bytes)");
   if (reply.properties.type == "warren.error") {
     std::string text = "the service failed";
     if (auto* msg = find_field(reply.properties.headers, header::error))

@@ -178,8 +178,18 @@ void amqp_connection::close() {
   destroy();
 }
 
+void amqp_connection::set_body_limit(uint16_t channel, std::size_t bytes) {
+  if (channel < body_limits_.size())
+    body_limits_[channel] = bytes;
+}
+
+bool amqp_connection::routes_dead_letters(const std::string& queue) const {
+  return routed_queues_.count(queue) != 0;
+}
+
 void amqp_connection::destroy() {
   blocked_ = false; // A new connection starts unblocked.
+  stashed_.clear();
   if (conn_ == nullptr)
     return;
   amqp_destroy_connection(conn_);

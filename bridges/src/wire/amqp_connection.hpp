@@ -22,10 +22,13 @@
 #include "wire/amqp_codec.hpp"
 
 #include <amqp.h>
+#include <array>
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <set>
 #include <string>
 
 namespace warren::bridges::detail {
@@ -95,6 +98,18 @@ class amqp_connection {
   /// and acks, cancels and the close would no longer get through.
   bool blocked() const noexcept { return blocked_; }
 
+  /// Bodies of deliveries on `channel` larger than `bytes` are not kept:
+  /// their frames are read and dropped as they come (the size is known from
+  /// the content header), and the event says so (`envelope::body_dropped`).
+  /// 0: no limit. Channels are numbered below 16.
+  void set_body_limit(uint16_t channel, std::size_t bytes);
+
+  /// Whether the broker routes what is rejected from `queue` (declared on
+  /// this connection) somewhere: a dead-letter exchange of its own, or
+  /// warren's route to its `.dlq`. False for a queue declared without one
+  /// (by an earlier warren, or with `dead_letter_queue` off).
+  bool routes_dead_letters(const std::string& queue) const;
+
   const broker_settings& settings() const noexcept { return settings_; }
 
   /// The endpoint of the current connection, redacted, for logs.
@@ -151,6 +166,11 @@ class amqp_connection {
   amqp_event next_event();
 
  private:
+  /// The next frame of `channel` (blocking), putting frames of other
+  /// channels aside; an AMQP_STATUS_* code.
+  int wait_frame_on(uint16_t channel, amqp_frame_t& frame);
+  /// Whether a frame of `channel` is put aside.
+  bool stashed_on(uint16_t channel) const;
   /// queue.declare with `args` (no fallback).
   caf::expected<std::string> declare_queue_with(const queue_spec& spec,
                                                 const field_table& args);
@@ -177,6 +197,12 @@ class amqp_connection {
   broker_settings settings_;
   amqp_connection_state_t conn_ = nullptr;
   bool blocked_ = false;
+  // Frames of other channels read while a message's content was being
+  // read, in order (their memory stays in their channels' pools).
+  std::deque<amqp_frame_t> stashed_;
+  std::array<std::size_t, 16> body_limits_{};
+  // Queues declared here whose rejects the broker routes somewhere.
+  std::set<std::string> routed_queues_;
   // The last connect failed at the login on some endpoint.
   bool refused_ = false;
   size_t next_endpoint_ = 0;

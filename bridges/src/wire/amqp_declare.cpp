@@ -45,6 +45,7 @@ amqp_connection::declare_queue(const queue_spec& spec) {
   auto args = queue_arguments(spec);
   auto name = declare_queue_with(spec, args);
   auto legacy = legacy_queue_arguments(spec);
+  bool used_legacy = false;
   if (!name && code_of(name.error()) == errc::channel_error && legacy != args) {
     // Declared by an earlier warren, without the dead-letter routing it now
     // adds: keep it as it is rather than refuse to start.
@@ -57,9 +58,18 @@ amqp_connection::declare_queue(const queue_spec& spec) {
                  "messages, delete it and let warren declare it again",
                  spec.name, dead_letter_queue_name(spec.name));
     name = std::move(as_before);
+    used_legacy = true;
   }
   if (!name)
     return name.error();
+  if (!spec.name.empty()) {
+    // Where the broker sends what is rejected from it, as declared.
+    const auto& declared = used_legacy ? legacy : args;
+    if (find_field(declared, "x-dead-letter-exchange") != nullptr)
+      routed_queues_.insert(spec.name);
+    else
+      routed_queues_.erase(spec.name);
+  }
   if (spec.dead_letter_queue && !spec.name.empty())
     if (auto err = declare_dead_letter_queue(spec))
       return err;

@@ -35,8 +35,14 @@ amqp_event amqp_connection::next_event() {
     return ev;
   }
   amqp_frame_t frame;
-  timeval zero{0, 0};
-  auto rc = amqp_simple_wait_frame_noblock(conn_, &frame, &zero);
+  int rc = AMQP_STATUS_OK;
+  if (!stashed_.empty()) {
+    frame = stashed_.front();
+    stashed_.pop_front();
+  } else {
+    timeval zero{0, 0};
+    rc = amqp_simple_wait_frame_noblock(conn_, &frame, &zero);
+  }
   if (rc == AMQP_STATUS_TIMEOUT)
     return ev;
   if (rc != AMQP_STATUS_OK) {
@@ -49,23 +55,77 @@ amqp_event amqp_connection::next_event() {
     return ev; // Stray header/body frames of nothing we asked for.
   ev.channel = frame.channel;
   decode_method(frame, ev);
-  if (conn_ != nullptr)
+  // Frames put aside live in their channels' pools until they are read.
+  if (conn_ != nullptr && stashed_.empty())
     amqp_maybe_release_buffers(conn_);
   return ev;
 }
 
+int amqp_connection::wait_frame_on(uint16_t channel, amqp_frame_t& frame) {
+  for (auto i = stashed_.begin(); i != stashed_.end(); ++i) {
+    if (i->channel == channel) {
+      frame = *i;
+      stashed_.erase(i);
+      return AMQP_STATUS_OK;
+    }
+  }
+  for (;;) {
+    auto rc = amqp_simple_wait_frame(conn_, &frame);
+    if (rc != AMQP_STATUS_OK || frame.channel == channel)
+      return rc;
+    // Another channel's frame, between two of this message's: it is read
+    // after this message (`next_event`, `wait_frame_on`).
+    stashed_.push_back(frame);
+  }
+}
+
+bool amqp_connection::stashed_on(uint16_t channel) const {
+  for (const auto& f : stashed_)
+    if (f.channel == channel)
+      return true;
+  return false;
+}
+
 bool amqp_connection::read_content(uint16_t channel, amqp_event& ev) {
-  amqp_message_t message;
-  auto reply = amqp_read_message(conn_, channel, &message, 0);
-  if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
+  // As amqp_read_message does, but the body is kept only when it fits the
+  // channel's limit: the size is known from the header frame, before any
+  // of the body is held.
+  auto lost = [&](std::string why) {
     ev.what = amqp_event::kind::connection_lost;
-    ev.reason = "reading message content: " + describe_reply(reply);
+    ev.reason = "reading message content: " + std::move(why);
     destroy();
     return false;
+  };
+  amqp_frame_t frame;
+  auto rc = wait_frame_on(channel, frame);
+  if (rc != AMQP_STATUS_OK)
+    return lost(amqp_error_string2(rc));
+  if (frame.frame_type != AMQP_FRAME_HEADER)
+    return lost("expected a content header frame");
+  const auto* props = static_cast<const amqp_basic_properties_t*>(
+    frame.payload.properties.decoded);
+  decode_properties(*props, ev.message.properties);
+  auto size = frame.payload.properties.body_size;
+  auto limit = channel < body_limits_.size() ? body_limits_[channel] : 0;
+  auto& msg = ev.message;
+  msg.body_size = size;
+  msg.body_dropped = limit != 0 && size > limit;
+  if (!msg.body_dropped)
+    msg.raw_body.reserve(size);
+  for (uint64_t got = 0; got < size;) {
+    rc = wait_frame_on(channel, frame);
+    if (rc != AMQP_STATUS_OK)
+      return lost(amqp_error_string2(rc));
+    if (frame.frame_type != AMQP_FRAME_BODY)
+      return lost("expected a content body frame");
+    const auto& part = frame.payload.body_fragment;
+    if (!msg.body_dropped)
+      msg.raw_body.append(static_cast<const char*>(part.bytes), part.len);
+    got += part.len;
+    // A dropped body's frames are freed as they come.
+    if (!stashed_on(channel))
+      amqp_maybe_release_buffers_on_channel(conn_, channel);
   }
-  decode_properties(message.properties, ev.message.properties);
-  ev.message.raw_body = string_of(message.body);
-  amqp_destroy_message(&message);
   return true;
 }
 

@@ -102,6 +102,7 @@ void node::spawn_bridges(const bridges::topology& topo) {
   rc.broker = cfg_.broker;
   rc.broker.connection_name = cfg_.broker.connection_name + " calls";
   rc.node_name = cfg_.node_name;
+  rc.max_reply_bytes = cfg_.max_body_bytes;
   requester_ = bridges::spawn_requester(sys_, std::move(rc));
 }
 

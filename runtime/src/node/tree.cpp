@@ -83,6 +83,7 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
   cc.prefetch = spec.prefetch;
   cc.actor_name = spec.name;
   cc.node_name = cfg.node_name;
+  cc.max_body_bytes = cfg.max_body_bytes;
   child_members members;
   if (const auto* raw = ctx->kinds->find_raw(spec.kind)) {
     auto make = *raw;

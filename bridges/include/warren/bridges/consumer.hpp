@@ -189,6 +189,12 @@ struct consumer_config {
   /// For log lines and the name of the reply queue of calls.
   std::string actor_name;
   std::string node_name;
+  /// Bodies larger than this are never held in memory (0: no limit): such
+  /// a delivery is rejected to the broker's dead-letter route of its queue
+  /// (warren declares one to `<queue>.dlq`), and such a reply fails its
+  /// call. A queue without a dead-letter route gets its bodies read whole
+  /// (the dispatcher dead-letters oversized ones itself).
+  std::size_t max_body_bytes = 0;
 };
 
 struct consumer_stats {

@@ -44,6 +44,9 @@ struct requester_config {
   broker_settings broker;
   /// Names the reply queue `warren.reply.<node_name>.<random>`.
   std::string node_name;
+  /// Larger replies are never held in memory; their calls fail. 0: no
+  /// limit.
+  std::size_t max_reply_bytes = 0;
 };
 
 struct requester_stats {

@@ -93,6 +93,11 @@ struct envelope {
   /// The message came without a `message_id`; `properties.message_id`
   /// holds a fresh one warren gave this delivery (see `content_key`).
   bool anonymous = false;
+  /// The body's size as the broker announced it (the content header).
+  uint64_t body_size = 0;
+  /// The body was over the channel's limit and was not kept: `raw_body` is
+  /// empty (bounded memory; see `amqp_connection::set_body_limit`).
+  bool body_dropped = false;
   /// Broker delivery tag on the consuming channel; with `channel_generation`
   /// it names the delivery to ack. Tags from an older generation are stale.
   uint64_t delivery_tag = 0;
