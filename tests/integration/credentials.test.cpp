@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <dirent.h>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -35,7 +36,11 @@ std::string warren_command_lines() {
     if (name.find_first_not_of("0123456789") != std::string::npos)
       continue;
     std::ifstream in{"/proc/" + name + "/cmdline"};
-    std::string line{std::istreambuf_iterator<char>{in}, {}};
+    // Through a stream operation, so a process that exits while it is read
+    // (ESRCH) sets failbit instead of throwing out of the watcher thread.
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto line = text.str();
     for (auto& c : line)
       if (c == '\0')
         c = ' ';

@@ -97,9 +97,9 @@ TEST_CASE("while the broker blocks publishing the node publishes nothing and "
   CHECK(cpu_used < 0.2);
   CHECK(test::read_records(records).empty());
   auto asked = std::chrono::steady_clock::now();
-  node.stop();
+  CHECK(node.stop() == 0); // stopped, not cut short by the watchdog
   auto took = std::chrono::steady_clock::now() - asked;
-  CHECK(took < 3000ms + 2500ms);
+  CHECK(took < 3000ms + 1000ms);
   alarm.clear();
   // Nothing was acked, nothing lost: all of it is back in the queue.
   CHECK(broker.wait_for_count(name, n, 20s) == static_cast<uint32_t>(n));

@@ -21,7 +21,7 @@ void consumer_impl::on_message(envelope&& env) {
   env.channel_generation = generation_;
   auto tag = env.delivery_tag;
   ledger_.add(tag);
-  if (exiting_) {
+  if (exiting_ || paused_) {
     // Stopping, or the hosted actor is gone: back to the broker for
     // another consumer.
     requeue(tag, "the consumer is stopping", log::level::debug);
@@ -163,6 +163,12 @@ void consumer_impl::answer_drains() {
 
 void consumer_impl::pause() {
   paused_ = true;
+  // The broker stops reading a connection it blocked once it published:
+  // a cancel would wait for an answer that cannot come. What is still
+  // delivered is given back unread (`on_message`), and the close returns
+  // the rest.
+  if (core_.blocked())
+    return;
   if (!core_.down() && !consumer_tag_.empty()) {
     if (auto err = core_.conn().cancel(consume_channel, consumer_tag_))
       log::warning(log::scope{config_.actor_name},

@@ -222,10 +222,11 @@ void node::stop() {
   }
   caf::scoped_actor self{sys_};
   auto timeout = cfg_.shutdown_timeout;
-  // 1. Stop consuming everywhere at once.
+  // 1. Stop consuming everywhere at once: each consumer cancels on its own
+  // thread, none waits for another (a broker that does not answer one
+  // cancel holds up only that consumer, until its shutdown time).
   for (const auto& c : consumers())
-    self->request(c, timeout, bridges::pause_atom::value)
-      .receive([](caf::ok_atom) {}, [](const caf::error&) {});
+    caf::anon_send(c, bridges::pause_atom::value);
   // 2. Stop the tree: each consumer lets its in-flight deliveries settle and
   // be acked, then closes (each within its child spec's shutdown time).
   self->send_exit(root_, caf::exit_reason::user_shutdown);
