@@ -26,15 +26,6 @@ void send(const std::string& actor, const std::string& type,
   REQUIRE(r.exit_code == 0);
 }
 
-int64_t get_count(const std::string& actor, const std::string& counter) {
-  auto r =
-    test::warren({"call", "-u", test::broker_uri(), "--timeout", "15000", actor,
-                  "-t", "get", R"({"counter":")" + counter + R"("})"});
-  INFO("warren call: " << r.err);
-  REQUIRE(r.exit_code == 0);
-  return json::parse(r.out).at("count").as_int64();
-}
-
 // Overwrites the stored state of `key` with text that is not JSON, as a
 // damaged page or a faulty tool might.
 void damage_state(const std::string& db_path, const std::string& key) {
@@ -65,7 +56,8 @@ TEST_CASE("a key whose stored state cannot be read fails its messages through "
     test::node_process node{dir, cfg};
     send(name, "increment", R"({"counter":"broken","by":1})");
     send(name, "increment", R"({"counter":"good","by":1})");
-    CHECK(test::eventually([&] { return get_count(name, "good") == 1; }, 10s));
+    CHECK(test::eventually([&] { return test::get_count(name, "good") == 1; },
+                           10s));
   }
   damage_state(dir.file("state") + "/warren.db", "broken");
   test::node_process node{dir, cfg};
@@ -82,7 +74,7 @@ TEST_CASE("a key whose stored state cannot be read fails its messages through "
     REQUIRE(attempts != nullptr);
     CHECK(std::get<int64_t>(*attempts) == 3);
   }
-  CHECK(get_count(name, "good") == 4);
+  CHECK(test::get_count(name, "good") == 4);
   // Each failed attempt waited before the next: 100 ms, then 200 ms.
   CHECK_THAT(node.err(), Catch::Contains("retrying in 100 ms"));
   CHECK_THAT(node.err(), Catch::Contains("retrying in 200 ms"));

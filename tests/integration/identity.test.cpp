@@ -18,12 +18,6 @@ namespace json = boost::json;
 
 namespace {
 
-json::object counter_actor(const std::string& name) {
-  return {{"name", name},
-          {"kind", "test.counter"},
-          {"options", json::object{{"key_field", "counter"}}}};
-}
-
 // Publishes `body` `count` times with pika, without a message_id.
 void pika_publish(const std::string& actor, const std::string& body, int count,
                   const std::string& type = "increment",
@@ -33,15 +27,6 @@ void pika_publish(const std::string& actor, const std::string& body, int count,
      bridges::actors_exchange, actor, body, std::to_string(count), type});
   INFO("pika_publish.py: " << r.err);
   REQUIRE(r.exit_code == 0);
-}
-
-int64_t get_count(const std::string& actor, const std::string& counter) {
-  auto r =
-    test::warren({"call", "-u", test::broker_uri(), "--timeout", "15000", actor,
-                  "-t", "get", R"({"counter":")" + counter + R"("})"});
-  INFO("warren call: " << r.err);
-  REQUIRE(r.exit_code == 0);
-  return json::parse(r.out).at("count").as_int64();
 }
 
 // The node's database, read-only.
@@ -71,14 +56,16 @@ TEST_CASE("two identical deposits from a client that sets no message_id are "
   test::broker_scratch broker;
   auto name = broker.queue("account");
   auto cfg = test::node_config(dir);
-  cfg["actors"] = json::array{counter_actor(name)};
+  cfg["actors"] = json::array{test::counter_actor(name)};
   test::node_process node{dir, cfg};
   // The same body twice within a second, as `pika` sends it.
   pika_publish(name, R"({"counter":"alice","by":10})", 2);
-  CHECK(test::eventually([&] { return get_count(name, "alice") == 20; }, 20s));
+  CHECK(test::eventually([&] { return test::get_count(name, "alice") == 20; },
+                         20s));
   // Many more, still identical: none is merged with another.
   pika_publish(name, R"({"counter":"alice","by":10})", 48);
-  CHECK(test::eventually([&] { return get_count(name, "alice") == 500; }, 20s));
+  CHECK(test::eventually([&] { return test::get_count(name, "alice") == 500; },
+                         20s));
   node.stop();
   // Once acked, nothing about them is kept.
   CHECK(unacked_anonymous(dir, name) == 0);
@@ -93,7 +80,7 @@ TEST_CASE("a node killed after committing id-less messages and before "
       test::broker_scratch broker;
       auto name = broker.queue("anon-kill");
       auto cfg = test::node_config(dir);
-      auto actor = counter_actor(name);
+      auto actor = test::counter_actor(name);
       actor["commit"] = json::object{{"max_batch", 5}};
       cfg["actors"] = json::array{actor};
       {
@@ -108,7 +95,7 @@ TEST_CASE("a node killed after committing id-less messages and before "
       CHECK(unacked_anonymous(dir, name) >= 1);
       test::node_process clean{dir, cfg};
       CHECK(test::eventually([&] { return broker.count(name) == 0; }, 20s));
-      CHECK(get_count(name, "c") == 40);
+      CHECK(test::get_count(name, "c") == 40);
       clean.stop();
       CHECK(unacked_anonymous(dir, name) == 0);
     }
@@ -122,7 +109,7 @@ TEST_CASE("an actor with require_message_id dead-letters a message without "
   test::broker_scratch broker;
   auto name = broker.queue("strict-ids");
   auto cfg = test::node_config(dir);
-  auto actor = counter_actor(name);
+  auto actor = test::counter_actor(name);
   actor["require_message_id"] = true;
   cfg["actors"] = json::array{actor};
   test::node_process node{dir, cfg};
@@ -133,7 +120,7 @@ TEST_CASE("an actor with require_message_id dead-letters a message without "
   CHECK(
     test::header_string(dead[0], header::error).find("require_message_id") !=
     std::string::npos);
-  CHECK(get_count(name, "c") == 0);
+  CHECK(test::get_count(name, "c") == 0);
 }
 
 TEST_CASE("a stateless forwarder whose connection the broker closes between "
@@ -146,7 +133,7 @@ TEST_CASE("a stateless forwarder whose connection the broker closes between "
   auto counter = broker.queue("forwarded");
   // The counter's node.
   auto counter_cfg = test::node_config(dir);
-  counter_cfg["actors"] = json::array{counter_actor(counter)};
+  counter_cfg["actors"] = json::array{test::counter_actor(counter)};
   test::node_process counter_node{dir, counter_cfg};
   // The forwarder's node, as a user of its own so that the broker can close
   // its connections alone.
@@ -178,11 +165,11 @@ TEST_CASE("a stateless forwarder whose connection the broker closes between "
   CHECK(test::eventually(
     [&] {
       return broker.count(forwarder) == 0 && broker.count(counter) == 0 &&
-             get_count(counter, "c") >= n;
+             test::get_count(counter, "c") >= n;
     },
     30s));
   CHECK(node.err().find("connected again") != std::string::npos);
-  CHECK(get_count(counter, "c") == n);
+  CHECK(test::get_count(counter, "c") == n);
 }
 
 TEST_CASE("messages whose key field is missing or not a string or an integer "
@@ -193,7 +180,7 @@ TEST_CASE("messages whose key field is missing or not a string or an integer "
   test::broker_scratch broker;
   auto name = broker.queue("keyless");
   auto cfg = test::node_config(dir);
-  cfg["actors"] = json::array{counter_actor(name)};
+  cfg["actors"] = json::array{test::counter_actor(name)};
   test::node_process node{dir, cfg};
   for (const char* body : {R"({"by":1})", R"({"counter":{"id":1},"by":1})",
                            R"({"counter":1.5,"by":1})"})
@@ -209,7 +196,7 @@ TEST_CASE("messages whose key field is missing or not a string or an integer "
     CHECK_THAT(test::header_string(msg, header::error),
                Catch::Contains("body field 'counter'"));
   }
-  CHECK(test::eventually([&] { return get_count(name, "c") == 1; }, 10s));
+  CHECK(test::eventually([&] { return test::get_count(name, "c") == 1; }, 10s));
   node.stop();
   // No state was made for an empty key.
   auto keys = open_store(dir)->keys(name);

@@ -15,27 +15,6 @@ using namespace warren;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 
-namespace {
-
-json::object counter_actor(const std::string& name,
-                           const std::string& downstream = {}) {
-  json::object options{{"key_field", "counter"}};
-  if (!downstream.empty())
-    options["downstream"] = downstream;
-  return {{"name", name}, {"kind", "test.counter"}, {"options", options}};
-}
-
-int64_t get_count(const std::string& actor, const std::string& counter) {
-  auto r =
-    test::warren({"call", "-u", test::broker_uri(), "--timeout", "15000", actor,
-                  "-t", "get", R"({"counter":")" + counter + R"("})"});
-  INFO("warren call: " << r.err);
-  REQUIRE(r.exit_code == 0);
-  return json::parse(r.out).at("count").as_int64();
-}
-
-} // namespace
-
 TEST_CASE("a node killed with kill -9 while ids that are not UTF-8 are in its "
           "outbox and state starts again without help, and nothing is "
           "applied twice",
@@ -46,7 +25,7 @@ TEST_CASE("a node killed with kill -9 while ids that are not UTF-8 are in its "
   auto totals = broker.queue("bytes-totals");
   auto cfg = test::node_config(dir);
   cfg["actors"] =
-    json::array{counter_actor(name, totals), counter_actor(totals)};
+    json::array{test::counter_actor(name, totals), test::counter_actor(totals)};
   constexpr int n = 20;
   std::vector<std::string> ids;
   for (int i = 0; i < n; ++i)
@@ -62,10 +41,12 @@ TEST_CASE("a node killed with kill -9 while ids that are not UTF-8 are in its "
   }
   test::node_process clean{dir, cfg};
   CHECK(test::eventually(
-    [&] { return broker.count(name) == 0 && get_count(totals, "c") >= n; },
+    [&] {
+      return broker.count(name) == 0 && test::get_count(totals, "c") >= n;
+    },
     20s));
-  CHECK(get_count(name, "c") == n);
-  CHECK(get_count(totals, "c") == n);
+  CHECK(test::get_count(name, "c") == n);
+  CHECK(test::get_count(totals, "c") == n);
   auto show = test::warren(
     {"state", "show", "--db", dir.file("state") + "/warren.db", name});
   CHECK(show.exit_code == 0);
@@ -78,7 +59,7 @@ TEST_CASE("a body number out of a double's range is dead-lettered at "
   test::broker_scratch broker;
   auto name = broker.queue("huge-number");
   auto cfg = test::node_config(dir);
-  cfg["actors"] = json::array{counter_actor(name)};
+  cfg["actors"] = json::array{test::counter_actor(name)};
   test::node_process node{dir, cfg};
   // `warren send` refuses it unless told to send it as it is.
   auto refused =
@@ -94,7 +75,7 @@ TEST_CASE("a body number out of a double's range is dead-lettered at "
   CHECK(test::header_string(dead[0], header::error_code) == "malformed_body");
   CHECK_THAT(test::header_string(dead[0], header::error),
              Catch::Contains("$.by"));
-  CHECK(get_count(name, "c") == 0);
+  CHECK(test::get_count(name, "c") == 0);
 }
 
 namespace {

@@ -27,14 +27,6 @@ namespace json = boost::json;
 
 namespace {
 
-json::object counter_actor(const std::string& name,
-                           const std::string& downstream = {}) {
-  json::object options{{"key_field", "counter"}};
-  if (!downstream.empty())
-    options["downstream"] = downstream;
-  return {{"name", name}, {"kind", "test.counter"}, {"options", options}};
-}
-
 std::string db_of(const test::temp_dir& dir) {
   return dir.file("state") + "/warren.db";
 }
@@ -74,15 +66,6 @@ void publish_increments(const std::string& actor, const std::string& prefix,
     });
 }
 
-int64_t get_count(const std::string& actor, const std::string& counter) {
-  auto r =
-    test::warren({"call", "-u", test::broker_uri(), "--timeout", "15000", actor,
-                  "-t", "get", R"({"counter":")" + counter + R"("})"});
-  INFO("warren call: " << r.err);
-  REQUIRE(r.exit_code == 0);
-  return json::parse(r.out).at("count").as_int64();
-}
-
 void check_integrity(const std::string& db) {
   runtime::store_settings settings;
   settings.path = db;
@@ -104,8 +87,8 @@ TEST_CASE("a stateful actor applies each message once: a duplicate is acked "
   auto sink = broker.queue("counted");
   auto records = dir.file("counted.jsonl");
   auto cfg = test::node_config(dir);
-  cfg["actors"] =
-    json::array{counter_actor(name, sink), test::record_actor(sink, records)};
+  cfg["actors"] = json::array{test::counter_actor(name, sink),
+                              test::record_actor(sink, records)};
   test::node_process node{dir, cfg};
   auto prefix = test::unique_name("inc");
   publish_increments(name, prefix, 0, 100, 5);
@@ -144,20 +127,21 @@ TEST_CASE("a failed message leaves the state as it was; state survives a "
   test::broker_scratch broker;
   auto name = broker.queue("counter-restart");
   auto cfg = test::node_config(dir);
-  cfg["actors"] = json::array{counter_actor(name)};
+  cfg["actors"] = json::array{test::counter_actor(name)};
   {
     test::node_process node{dir, cfg};
     publish_increments(name, test::unique_name("a"), 0, 10, 1);
-    CHECK(test::eventually([&] { return get_count(name, "c0") == 10; }, 20s));
+    CHECK(
+      test::eventually([&] { return test::get_count(name, "c0") == 10; }, 20s));
     REQUIRE(test::warren({"send", "-u", test::broker_uri(), "--actor", name,
                           "-t", "fail", R"({"counter":"c0"})"})
               .exit_code == 0);
     broker.wait_for_count(warren::dead_letter_queue_name(name), 1);
-    CHECK(get_count(name, "c0") == 10);
+    CHECK(test::get_count(name, "c0") == 10);
   }
   // A new process reads what the last one committed.
   test::node_process node{dir, cfg};
-  CHECK(get_count(name, "c0") == 10);
+  CHECK(test::get_count(name, "c0") == 10);
   // The supervisor restarts the instance; the new one reloads the state, and
   // what the crashed one changed in memory (+1000) is gone.
   REQUIRE(test::warren({"send", "-u", test::broker_uri(), "--actor", name, "-t",
@@ -167,7 +151,8 @@ TEST_CASE("a failed message leaves the state as it was; state survives a "
     [&] { return node.err().find("exited (abnormal") != std::string::npos; },
     10s));
   publish_increments(name, test::unique_name("b"), 0, 5, 1);
-  CHECK(test::eventually([&] { return get_count(name, "c0") == 15; }, 20s));
+  CHECK(
+    test::eventually([&] { return test::get_count(name, "c0") == 15; }, 20s));
   node.stop();
   check_integrity(db_of(dir));
 }
@@ -194,10 +179,10 @@ kill_run_result kill_run(const std::string& point, int nth) {
   auto records = dir.file("counted.jsonl");
   auto cfg = test::node_config(dir);
   // Small batches, so that a run passes every point many times.
-  auto actor = counter_actor(name, totals);
+  auto actor = test::counter_actor(name, totals);
   actor["commit"] = json::object{{"max_batch", 8}};
   actor["prefetch"] = 20;
-  auto downstream = counter_actor(totals, sink);
+  auto downstream = test::counter_actor(totals, sink);
   downstream["commit"] = json::object{{"max_batch", 8}};
   cfg["actors"] =
     json::array{actor, downstream, test::record_actor(sink, records)};
@@ -328,8 +313,8 @@ TEST_CASE("a full disk under the store: nothing is acked, the node says why, "
   auto sink = broker.queue("counter-full-out");
   auto records = dir.file("counted.jsonl");
   auto cfg = test::node_config(dir);
-  cfg["actors"] =
-    json::array{counter_actor(name, sink), test::record_actor(sink, records)};
+  cfg["actors"] = json::array{test::counter_actor(name, sink),
+                              test::record_actor(sink, records)};
   test::node_process node{dir, cfg};
   publish_increments(name, test::unique_name("before"), 0, 10, 1);
   test::wait_for_records(records, 10);
@@ -369,7 +354,7 @@ TEST_CASE("a node whose database is not a warren database refuses to start "
   std::filesystem::create_directories(dir.file("state"));
   test::write_file(db_of(dir), "not a database\n");
   auto cfg = test::node_config(dir);
-  cfg["actors"] = json::array{counter_actor(name)};
+  cfg["actors"] = json::array{test::counter_actor(name)};
   auto config_path = dir.file("node.json");
   test::write_file(config_path, json::serialize(cfg));
   auto r = test::warren({"run", config_path});
@@ -387,7 +372,7 @@ TEST_CASE("warren state reads a running node's database",
   test::broker_scratch broker;
   auto name = broker.queue("counter-live");
   auto cfg = test::node_config(dir);
-  cfg["actors"] = json::array{counter_actor(name)};
+  cfg["actors"] = json::array{test::counter_actor(name)};
   test::node_process node{dir, cfg};
   publish_increments(name, test::unique_name("live"), 0, 30, 3);
   CHECK(test::eventually(

@@ -451,6 +451,22 @@ boost::json::object record_actor(const std::string& name,
           {"options", boost::json::object{{"path", path}}}};
 }
 
+boost::json::object counter_actor(const std::string& name,
+                                  const std::string& downstream) {
+  boost::json::object options{{"key_field", "counter"}};
+  if (!downstream.empty())
+    options["downstream"] = downstream;
+  return {{"name", name}, {"kind", "test.counter"}, {"options", options}};
+}
+
+int64_t get_count(const std::string& actor, const std::string& counter) {
+  auto r = warren({"call", "-u", broker_uri(), "--timeout", "15000", actor,
+                   "-t", "get", R"({"counter":")" + counter + R"("})"});
+  INFO("warren call: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  return boost::json::parse(r.out).at("count").as_int64();
+}
+
 node_process::node_process(const temp_dir& dir, boost::json::object config,
                            std::vector<std::string> env)
   : node_process(dir, std::move(config), std::move(env), until::ready) {

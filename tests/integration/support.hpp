@@ -137,6 +137,15 @@ boost::json::object node_config(const temp_dir& dir);
 boost::json::object record_actor(const std::string& name,
                                  const std::string& path, int instances = 1);
 
+/// An `actors[]` entry: a `test.counter` (a stateful count per key, key
+/// field "counter"), sending what it counted to `downstream` when given.
+boost::json::object counter_actor(const std::string& name,
+                                  const std::string& downstream = {});
+
+/// The count of `counter` in stateful counter `actor`, asked with `warren
+/// call` (fails the test when the call fails).
+int64_t get_count(const std::string& actor, const std::string& counter);
+
 /// A `warren run` child process.
 class node_process {
  public:
