@@ -1,6 +1,7 @@
 #include "warren/bridges/broker.hpp"
 
 #include "warren/core/errc.hpp"
+#include "warren/core/text.hpp"
 
 #include <cctype>
 #include <optional>
@@ -22,16 +23,6 @@ bool is_unreserved(char c) {
   return std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /// Decodes %XX escapes; nullopt when an escape is malformed.
 std::optional<std::string> percent_decode(std::string_view in) {
   std::string out;
@@ -43,8 +34,8 @@ std::optional<std::string> percent_decode(std::string_view in) {
     }
     if (i + 2 >= in.size())
       return std::nullopt;
-    int hi = hex_value(in[i + 1]);
-    int lo = hex_value(in[i + 2]);
+    int hi = hex_digit(in[i + 1]);
+    int lo = hex_digit(in[i + 2]);
     if (hi < 0 || lo < 0)
       return std::nullopt;
     out += static_cast<char>(hi * 16 + lo);

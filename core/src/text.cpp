@@ -91,16 +91,6 @@ std::string to_hex(std::string_view bytes) {
 
 namespace {
 
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 void append_index(std::string& path, std::size_t i) {
   path += '[';
   path += std::to_string(i);
@@ -148,6 +138,16 @@ const char* find_unwritable(const boost::json::value& v, bool check_utf8,
 }
 
 } // namespace
+
+int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
 
 std::optional<std::string> from_hex(std::string_view hex) {
   if (hex.size() % 2 != 0)

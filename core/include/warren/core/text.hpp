@@ -23,6 +23,9 @@ bool is_utf8(std::string_view text) noexcept;
 /// the four characters `\xNN`, for log lines (lossy: only for reading).
 std::string escape_non_utf8(std::string_view text);
 
+/// The value of hex digit `c` (either case), or -1.
+int hex_digit(char c) noexcept;
+
 /// Two lowercase hex digits per byte, and back (nullopt when `hex` is not
 /// an even number of hex digits).
 std::string to_hex(std::string_view bytes);
