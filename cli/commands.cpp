@@ -5,12 +5,12 @@
 #include "warren/bridges/topology.hpp"
 #include "warren/config/node_config.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/core/json_read.hpp"
 #include "warren/core/log.hpp"
 #include "warren/core/text.hpp"
 #include "warren/runtime/node.hpp"
 #include "warren/runtime/registry.hpp"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -165,7 +165,7 @@ caf::expected<std::string> read_body(const std::string& arg, bool raw) {
   if (raw)
     return text;
   boost::json::error_code ec;
-  auto value = boost::json::parse(text, ec);
+  auto value = read_json(text, ec);
   if (ec)
     return make_error(errc::malformed_body, "BODY is not valid JSON (" +
                                               ec.message() +

@@ -3,11 +3,11 @@
 #include "commands.hpp"
 #include "warren/config/node_config.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/core/json_read.hpp"
 #include "warren/core/text.hpp"
 #include "warren/runtime/node.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <iostream>
 
@@ -35,7 +35,7 @@ boost::json::value parsed(const std::string& text) {
   // As the runtime reads states: strings need not be UTF-8.
   boost::json::parse_options bytes_as_they_are;
   bytes_as_they_are.allow_invalid_utf8 = true;
-  auto v = boost::json::parse(text, ec, {}, bytes_as_they_are);
+  auto v = read_json(text, ec, bytes_as_they_are);
   return ec ? boost::json::value(text) : v;
 }
 

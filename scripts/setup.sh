@@ -5,12 +5,14 @@
 #   scripts/setup.sh            install + configure + build (RelWithDebInfo)
 #   WARREN_BUILD_DIR=dir ...    build elsewhere
 #   WARREN_SKIP_BUILD=1 ...     only install packages
+#   WARREN_CMAKE_ARGS="..."     extra cmake options (e.g. -DWARREN_SANITIZE=ON)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${WARREN_BUILD_DIR:-$root/build}
 
 packages=(
   build-essential cmake pkg-config clang-format
+  clang libclang-rt-14-dev
   libcaf-dev librabbitmq-dev libsqlite3-dev sqlite3 libboost-json1.81-dev
   catch2 libcli11-dev libspdlog-dev libfmt-dev
   rabbitmq-server openssl
@@ -38,5 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ "${WARREN_SKIP_BUILD:-0}" = 1 ] && exit 0
-cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE="${WARREN_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+# shellcheck disable=SC2086 # WARREN_CMAKE_ARGS is a list of options
+cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE="${WARREN_BUILD_TYPE:-RelWithDebInfo}" \
+  ${WARREN_CMAKE_ARGS:-} >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"

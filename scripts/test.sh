@@ -2,11 +2,22 @@
 # The whole test suite on a fresh Debian 12 machine: install what is missing,
 # build, start a private RabbitMQ node, run every test, stop the node.
 #
-#   scripts/test.sh             every test (CI runs exactly this)
+#   scripts/test.sh             every test, then a short fuzz run (CI runs exactly this)
 #   scripts/test.sh -R regex    extra arguments go to ctest
+#   WARREN_TEST_FULL=1 ...      the long crash matrix and 10^6 fuzz executions per target
+#   WARREN_TEST_SANITIZE=1 ...  the tests built with ASan and UBSan, in build-asan/
+#   WARREN_TEST_FUZZ=0 ...      no fuzz run (scripts/fuzz.sh runs it alone)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build_dir=${WARREN_BUILD_DIR:-$root/build}
+if [ "${WARREN_TEST_SANITIZE:-0}" = 1 ]; then
+  # Every report stops the process that made it, so a test fails on it.
+  build_dir=${WARREN_BUILD_DIR:-$root/build-asan}
+  export WARREN_CMAKE_ARGS="-DWARREN_SANITIZE=ON ${WARREN_CMAKE_ARGS:-}"
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+else
+  build_dir=${WARREN_BUILD_DIR:-$root/build}
+fi
 export WARREN_BUILD_DIR="$build_dir"
 
 "$root/scripts/setup.sh"
@@ -24,3 +35,10 @@ export WARREN_TEST_BROKER_SCRIPT="$root/scripts/broker.sh"
 
 cd "$build_dir"
 ctest --output-on-failure --timeout 600 "$@"
+
+# Fuzzing needs no broker: stop it first.
+cleanup
+trap - EXIT
+if [ "${WARREN_TEST_FUZZ:-1}" = 1 ]; then
+  "$root/scripts/fuzz.sh"
+fi

@@ -3,8 +3,8 @@
 #include "owner/call_client.hpp"
 #include "owner/connection_core.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/core/json_read.hpp"
 
-#include <boost/json/parse.hpp>
 #include <optional>
 
 namespace warren::bridges {
@@ -28,7 +28,7 @@ std::chrono::milliseconds remaining(clock_type::time_point deadline) {
 envelope with_parsed_body(envelope env) {
   if (!env.raw_body.empty()) {
     boost::json::error_code ec;
-    auto value = boost::json::parse(env.raw_body, ec);
+    auto value = read_json(env.raw_body, ec);
     if (!ec)
       env.body = std::move(value);
   }

@@ -1,8 +1,8 @@
 #include "owner/call_table.hpp"
 
 #include "warren/core/errc.hpp"
+#include "warren/core/json_read.hpp"
 
-#include <boost/json/parse.hpp>
 #include <vector>
 
 namespace warren::bridges::detail {
@@ -48,7 +48,7 @@ caf::expected<boost::json::value> reply_body(const envelope& reply) {
   if (reply.raw_body.empty())
     return boost::json::value{};
   boost::json::error_code ec;
-  auto body = boost::json::parse(reply.raw_body, ec);
+  auto body = read_json(reply.raw_body, ec);
   if (ec)
     return make_error(errc::malformed_body,
                       "the reply is not JSON: " + ec.message());

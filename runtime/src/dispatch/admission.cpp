@@ -1,8 +1,7 @@
 #include "dispatch/admission.hpp"
 
+#include "warren/core/json_read.hpp"
 #include "warren/core/text.hpp"
-
-#include <boost/json/parse.hpp>
 
 namespace warren::detail {
 
@@ -42,7 +41,7 @@ std::optional<outcome> admit(envelope& env, const admission_rules& rules) {
     return std::nullopt;
   }
   boost::json::error_code ec;
-  env.body = boost::json::parse(env.raw_body, ec);
+  env.body = read_json(env.raw_body, ec);
   if (ec)
     return outcome::reject(errc::malformed_body,
                            "body is not valid JSON: " + ec.message());

@@ -18,11 +18,11 @@
 #include "dispatch/dispatchers.hpp"
 #include "dispatch/settle.hpp"
 #include "outbox/relay.hpp"
+#include "warren/core/json_read.hpp"
 #include "warren/core/kill_point.hpp"
 #include "warren/core/log.hpp"
 #include "warren/core/text.hpp"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <limits>
 #include <set>
@@ -279,8 +279,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
       // when they are not UTF-8: read them back the same way.
       boost::json::parse_options bytes_as_they_are;
       bytes_as_they_are.allow_invalid_utf8 = true;
-      entry.state =
-        boost::json::parse((*stored)->state, ec, {}, bytes_as_they_are);
+      entry.state = read_json((*stored)->state, ec, bytes_as_they_are);
       if (ec) {
         loaded_state damaged;
         damaged.why = "the stored state of key '" + key +

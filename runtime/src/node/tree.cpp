@@ -86,10 +86,13 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
   cc.max_body_bytes = cfg.max_body_bytes;
   child_members members;
   if (const auto* raw = ctx->kinds->find_raw(spec.kind)) {
-    auto make = *raw;
-    auto init = init_of(*ctx, spec, i);
+    // The factory and init go in as spawn arguments, not captures: CAF 0.17
+    // dereferences a null argument tuple for a function spawned without
+    // any (undefined behaviour that UBSan stops the node on).
     auto host = ctx->sys->spawn(
-      [make, init](delivery_actor::pointer self) { return make(self, init); });
+      [](delivery_actor::pointer self, const registry::raw_factory& make,
+         const actor_init& init) { return make(self, init); },
+      *raw, init_of(*ctx, spec, i));
     cc.handler = warren::detail::make_raw_dispatcher(
       host, spec.name, ctx->services, settings_of(spec));
     members.push_back(caf::actor_cast<caf::actor>(host));

@@ -7,10 +7,10 @@
 // (headers as an object) still decode.
 
 #include "warren/core/errc.hpp"
+#include "warren/core/json_read.hpp"
 #include "warren/core/text.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
@@ -138,7 +138,7 @@ std::string encode_outgoing(const warren::outgoing_message& msg) {
 caf::expected<warren::outgoing_message>
 decode_outgoing(const std::string& text) {
   json::error_code ec;
-  auto doc = json::parse(text, ec);
+  auto doc = read_json(text, ec);
   if (ec || !doc.is_object())
     return make_error(errc::store_failed, "outbox message is not a JSON "
                                           "object");
