@@ -124,6 +124,7 @@ void read_sections(object_reader& root, const std::string& base_dir,
               cfg.shutdown_timeout);
   detail::read_store(r, root.find("store"), cfg.store);
   detail::read_log(r, root.find("log"), cfg.log);
+  detail::read_metrics(r, root.find("metrics"), cfg.metrics);
   if (r.ok())
     detail::read_supervision(r, root.find("supervision"), cfg.actors,
                              cfg.shutdown_timeout, cfg.supervision);
@@ -143,7 +144,7 @@ caf::expected<node_config> parse_config(const std::string& text,
   if (auto root = r.object(*doc, "$")) {
     root->allow({"node", "state_dir", "broker", "topology", "actors", "plugins",
                  "scheduler", "publisher", "limits", "calls", "shutdown",
-                 "supervision", "store", "log"});
+                 "supervision", "store", "log", "metrics"});
     read_node_name(*root, cfg);
     if (r.ok())
       read_sections(*root, base_dir, cfg);

@@ -37,6 +37,10 @@ void read_topology(config_reader& r, const boost::json::value& v,
 void read_actors(config_reader& r, const boost::json::array& arr,
                  std::vector<actor_spec>& out);
 
+/// Reads `$.metrics` (nullptr: absent, metrics off).
+void read_metrics(config_reader& r, const boost::json::value* v,
+                  metrics_config& out);
+
 /// Reads `$.log` (nullptr: absent, all defaults).
 void read_log(config_reader& r, const boost::json::value* v, log_config& out);
 

@@ -96,7 +96,7 @@ const std::map<std::string, std::string> bad_configs = {
   {"unknown_top_level_key.json",
    ": $.actor: unknown key (expected one of: node, state_dir, broker, "
    "topology, actors, plugins, scheduler, publisher, limits, calls, "
-   "shutdown, supervision, store, log)"},
+   "shutdown, supervision, store, log, metrics)"},
   {"missing_node.json", ": $.node: required key is missing"},
   {"node_name_with_space.json",
    ": $.node: expected a name of 1 to 64 characters from A-Z, a-z, 0-9, "
@@ -483,10 +483,11 @@ TEST_CASE("integers must be JSON integers and booleans true or false",
 }
 
 TEST_CASE("keys that are not identifiers are quoted in paths", "[config]") {
-  CHECK(parse_error(R"({"node": "n1", "max body": 1})") ==
-        "node.json: $[\"max body\"]: unknown key (expected one of: node, "
-        "state_dir, broker, topology, actors, plugins, scheduler, "
-        "publisher, limits, calls, shutdown, supervision, store, log)");
+  CHECK(
+    parse_error(R"({"node": "n1", "max body": 1})") ==
+    "node.json: $[\"max body\"]: unknown key (expected one of: node, "
+    "state_dir, broker, topology, actors, plugins, scheduler, "
+    "publisher, limits, calls, shutdown, supervision, store, log, metrics)");
 }
 
 TEST_CASE("WARREN_BROKER_URI replaces the configured broker URIs", "[config]") {
@@ -825,4 +826,32 @@ TEST_CASE("the log section sets level and format, defaults to info and "
   CHECK(parse_error(R"({"node": "n1", "log": {"colour": true}})") ==
         "node.json: $.log.colour: unknown key (expected one of: level, "
         "format)");
+}
+
+TEST_CASE("the metrics section takes listen as host:port, is off without it, "
+          "and a bad address names its path",
+          "[config]") {
+  auto off = parse_ok(R"({"node": "n1"})");
+  CHECK_FALSE(off.metrics.enabled);
+  auto cfg =
+    parse_ok(R"({"node": "n1", "metrics": {"listen": "127.0.0.1:9464"}})");
+  CHECK(cfg.metrics.enabled);
+  CHECK(cfg.metrics.host == "127.0.0.1");
+  CHECK(cfg.metrics.port == 9464);
+  auto any =
+    parse_ok(R"({"node": "n1", "metrics": {"listen": "localhost:0"}})");
+  CHECK(any.metrics.host == "localhost");
+  CHECK(any.metrics.port == 0);
+  for (const char* bad :
+       {"9464", ":9464", "host:", "host:65536", "host:9x", "host:-1"})
+    CHECK(parse_error(std::string{R"({"node": "n1", "metrics": {"listen": ")"} +
+                      bad + "\"}}") ==
+          std::string{"node.json: $.metrics.listen: expected \"host:port\" "
+                      "with a port from 0 to 65535 (e.g. \"127.0.0.1:9464\"), "
+                      "found \""} +
+            bad + "\"");
+  CHECK(parse_error(R"({"node": "n1", "metrics": {"port": 1}})") ==
+        "node.json: $.metrics.port: unknown key (expected one of: listen)");
+  CHECK(parse_error(R"({"node": "n1", "metrics": {"listen": 9464}})") ==
+        "node.json: $.metrics.listen: expected a string, found 9464");
 }

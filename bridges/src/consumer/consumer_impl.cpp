@@ -143,6 +143,7 @@ caf::error consumer_impl::on_connected() {
 
 void consumer_impl::on_connection_lost(const std::string& why) {
   consumer_tag_.clear();
+  config_.delivery_metrics.consuming.set(0);
   forget_in_flight();
   calls_.on_connection_lost(make_error(
     errc::connection_lost, "connection lost while the call was out: " + why));
@@ -178,6 +179,7 @@ void consumer_impl::on_consumer_cancelled(const std::string&) {
                "declaring it again",
                config_.queue);
   consumer_tag_.clear();
+  config_.delivery_metrics.consuming.set(0);
   forget_in_flight();
   auto err = core_.conn().close_channel(consume_channel);
   if (!err)
@@ -202,6 +204,7 @@ caf::error consumer_impl::on_channel_closed(uint16_t channel, int,
                "unacked deliveries come back, consuming again",
                config_.queue, reason);
   consumer_tag_.clear();
+  config_.delivery_metrics.consuming.set(0);
   forget_in_flight();
   answer_drains();
   return open_consume_channel();
@@ -240,12 +243,14 @@ caf::error consumer_impl::open_consume_channel() {
   if (!tag)
     return tag.error();
   consumer_tag_ = std::move(*tag);
+  config_.delivery_metrics.consuming.set(1);
   return caf::none;
 }
 
 void consumer_impl::forget_in_flight() {
   stats_.requeued += ledger_.size();
   ledger_.clear();
+  config_.delivery_metrics.in_flight.set(0);
 }
 
 void consumer_impl::fire_timer(uint64_t id) {

@@ -43,6 +43,8 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
     calls_.limit_replies(config_.max_body_bytes);
     if (config_.ack_batch == 0)
       config_.ack_batch = std::max<uint16_t>(1, config_.prefetch / 5);
+    core_.set_metrics(config_.connection_metrics, config_.publish_metrics);
+    config_.delivery_metrics.prefetch.set(config_.prefetch);
     set_exit_handler([this](const caf::exit_msg& msg) {
       if (msg.reason == caf::exit_reason::user_shutdown) {
         begin_stop(msg.reason);
@@ -118,7 +120,14 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
 
   void on_message(envelope&& env);
 
-  void on_settled(uint64_t tag, uint64_t gen, settlement result);
+  /// `started`: when the delivery was handed over; `sent`: its timestamp
+  /// property (seconds since the epoch, 0 when unset).
+  void on_settled(uint64_t tag, uint64_t gen, settlement result,
+                  std::chrono::steady_clock::time_point started, uint64_t sent);
+  /// Counts a settlement in the actor's metrics.
+  void count_settled(const settlement& result,
+                     std::chrono::steady_clock::time_point started,
+                     uint64_t sent);
 
   void requeue(uint64_t tag, const std::string& why,
                log::level lvl = log::level::info);

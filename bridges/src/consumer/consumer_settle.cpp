@@ -17,10 +17,13 @@ constexpr std::chrono::milliseconds move_retry_delay{1000};
 
 void consumer_impl::on_message(envelope&& env) {
   ++stats_.delivered;
+  const auto& metrics = config_.delivery_metrics;
+  metrics.received.inc();
   env.queue = config_.queue;
   env.channel_generation = generation_;
   auto tag = env.delivery_tag;
   ledger_.add(tag);
+  metrics.in_flight.set(static_cast<double>(ledger_.size()));
   if (exiting_ || paused_) {
     // Stopping, or the hosted actor is gone: back to the broker for
     // another consumer.
@@ -32,15 +35,62 @@ void consumer_impl::on_message(envelope&& env) {
     return;
   }
   auto gen = generation_;
+  auto sent = env.properties.timestamp;
+  // Only read the clock when someone looks at the figure.
+  auto started = metrics.handler_seconds
+                   ? std::chrono::steady_clock::now()
+                   : std::chrono::steady_clock::time_point{};
   auto msg = std::make_shared<envelope>(std::move(env));
-  config_.handler->handle(*this, std::move(msg),
-                          [this, tag, gen](settlement result) {
-                            on_settled(tag, gen, std::move(result));
-                          });
+  config_.handler->handle(
+    *this, std::move(msg), [this, tag, gen, started, sent](settlement result) {
+      on_settled(tag, gen, std::move(result), started, sent);
+    });
 }
 
-void consumer_impl::on_settled(uint64_t tag, uint64_t gen, settlement result) {
+void consumer_impl::count_settled(const settlement& result,
+                                  std::chrono::steady_clock::time_point started,
+                                  uint64_t sent) {
+  auto& metrics = config_.delivery_metrics;
+  switch (result.what) {
+    case settlement::action::ack:
+      metrics.handled.inc();
+      if (result.duplicate)
+        metrics.duplicates.inc();
+      break;
+    case settlement::action::requeue:
+      metrics.failed.of(result.code).inc();
+      metrics.retried.inc();
+      break;
+    case settlement::action::move:
+      metrics.failed.of(result.code).inc();
+      if (result.dead_letter)
+        metrics.dead_lettered.of(result.code).inc();
+      else
+        metrics.retried.inc();
+      break;
+  }
+  if (!metrics.handler_seconds)
+    return;
+  auto now = std::chrono::steady_clock::now();
+  metrics.handler_seconds.observe(
+    std::chrono::duration<double>(now - started).count());
+  if (sent != 0) {
+    // The timestamp property has whole seconds, and clocks of other hosts
+    // may be behind: never below 0.
+    auto wall = std::chrono::duration<double>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+    metrics.latency_seconds.observe(
+      std::max(0.0, wall - static_cast<double>(sent)));
+  }
+}
+
+void consumer_impl::on_settled(uint64_t tag, uint64_t gen, settlement result,
+                               std::chrono::steady_clock::time_point started,
+                               uint64_t sent) {
   bool current = gen == generation_ && ledger_.is_working(tag);
+  if (current)
+    count_settled(result, started, sent);
   if (result.next != outcome::lifecycle::carry_on && !exiting_)
     begin_end(current ? tag : 0, result);
   if (!current)
@@ -151,6 +201,7 @@ void consumer_impl::flush_acks() {
     config_.handler->acked(generation_, prefix.last_due, true);
   }
   ledger_.drop_front(prefix.length);
+  config_.delivery_metrics.in_flight.set(static_cast<double>(ledger_.size()));
   if (ledger_.empty())
     answer_drains();
 }
@@ -175,6 +226,7 @@ void consumer_impl::pause() {
                    "cancelling the consumer of '{}': {}", config_.queue,
                    describe(err));
     consumer_tag_.clear();
+    config_.delivery_metrics.consuming.set(0);
   }
 }
 
@@ -227,6 +279,7 @@ void consumer_impl::exit_if_done() {
     core_.close();
   }
   ledger_.clear();
+  config_.delivery_metrics.in_flight.set(0);
   calls_.fail_all(make_error(errc::shutting_down, "the consumer stopped"));
   answer_drains();
   quit(exit_reason_);

@@ -48,8 +48,12 @@ caf::error confirm_channel::publish_now(amqp_connection& conn, pending p) {
     return err;
   }
   ++stats_.published;
+  metrics_.published.inc();
+  if (metrics_.confirm_seconds)
+    p.sent = std::chrono::steady_clock::now();
   auto id = p.msg.properties.message_id;
   tracker_.add(std::move(id), std::move(p));
+  metrics_.unconfirmed.set(static_cast<double>(tracker_.size()));
   return caf::none;
 }
 
@@ -78,17 +82,25 @@ void confirm_channel::settle(typename confirm_tracker<pending>::entry& e,
                              confirm_result result) {
   auto& msg = e.payload.msg;
   caf::error err;
+  if (metrics_.confirm_seconds)
+    metrics_.confirm_seconds.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                    e.payload.sent)
+        .count());
   switch (result) {
     case confirm_result::confirmed:
       ++stats_.confirmed;
+      metrics_.confirmed.inc();
       break;
     case confirm_result::nacked:
       ++stats_.nacked;
+      metrics_.nacked.inc();
       err = make_error(errc::publish_nacked,
                        "the broker nacked message " + e.message_id);
       break;
     case confirm_result::returned:
       ++stats_.returned;
+      metrics_.returned.inc();
       err = make_error(errc::unroutable,
                        "no queue took the message sent to exchange '" +
                          msg.exchange + "' with routing key '" +
@@ -104,6 +116,7 @@ caf::error confirm_channel::on_confirm(amqp_connection& conn, uint64_t tag,
                                        bool multiple, bool ack) {
   tracker_.confirm(tag, multiple, ack,
                    [this](auto& e, confirm_result r) { settle(e, r); });
+  metrics_.unconfirmed.set(static_cast<double>(tracker_.size()));
   if (probe_out_ && tracker_.empty())
     probe_out_ = false;
   return pump(conn);

@@ -29,8 +29,10 @@
 
 #include "owner/confirm_tracker.hpp"
 #include "warren/core/envelope.hpp"
+#include "warren/metrics/sets.hpp"
 
 #include <caf/error.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -116,10 +118,15 @@ class confirm_channel {
   bool idle() const noexcept { return unconfirmed() == 0 && waiting() == 0; }
   const confirm_stats& stats() const noexcept { return stats_; }
 
+  /// Where publishes, confirms and confirm latency are counted.
+  void set_metrics(metrics::publish_metrics m) { metrics_ = std::move(m); }
+
  private:
   struct pending {
     outgoing_message msg;
     callback done;
+    /// When it was written to the socket (confirm latency).
+    std::chrono::steady_clock::time_point sent{};
   };
 
   /// Publishes what may go out now: one doubtful message at a time while
@@ -140,6 +147,7 @@ class confirm_channel {
   // A doubtful message is out (the only unconfirmed one).
   bool probe_out_ = false;
   confirm_stats stats_;
+  metrics::publish_metrics metrics_;
 };
 
 } // namespace warren::bridges::detail

@@ -26,6 +26,8 @@ caf::error connection_core::connect(const topology& topo) {
   if (auto err = conn_.connect())
     return err;
   down_ = false;
+  metrics_.up.set(1);
+  metrics_.blocked.set(0);
   if (auto err = conn_.declare(topo))
     return err;
   return confirms_.open(conn_);
@@ -82,9 +84,11 @@ std::optional<std::string> connection_core::route(amqp_event& ev,
       log::warning("{}: the broker blocked the connection ({}); publishes "
                    "wait until it unblocks it",
                    description_, ev.reason);
+      metrics_.blocked.set(1);
       break;
     case kind::unblocked:
       log::info("{}: the broker unblocked the connection", description_);
+      metrics_.blocked.set(0);
       err = confirms_.resume(conn_);
       if (!err)
         err = sink.on_unblocked();
@@ -110,6 +114,8 @@ bool connection_core::drop(const std::string& why) {
     return false;
   }
   down_ = true;
+  metrics_.up.set(0);
+  metrics_.blocked.set(0);
   conn_.destroy();
   confirms_.on_connection_lost(why);
   return true;
@@ -117,7 +123,14 @@ bool connection_core::drop(const std::string& why) {
 
 void connection_core::close() {
   down_ = true;
+  metrics_.up.set(0);
   conn_.close();
+}
+
+void connection_core::set_metrics(metrics::connection_metrics conn,
+                                  metrics::publish_metrics publishes) {
+  metrics_ = std::move(conn);
+  confirms_.set_metrics(std::move(publishes));
 }
 
 } // namespace warren::bridges::detail

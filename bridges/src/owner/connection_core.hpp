@@ -86,6 +86,13 @@ class connection_core {
   /// Closes the connection gracefully (stopping).
   void close();
 
+  /// Where the connection's state and its publishes are counted.
+  void set_metrics(metrics::connection_metrics conn,
+                   metrics::publish_metrics publishes);
+  const metrics::connection_metrics& metrics() const noexcept {
+    return metrics_;
+  }
+
  private:
   std::optional<std::string> route(amqp_event& ev, event_sink& sink);
 
@@ -93,6 +100,7 @@ class connection_core {
   amqp_connection conn_;
   confirm_channel confirms_;
   bool down_ = true;
+  metrics::connection_metrics metrics_;
 };
 
 } // namespace warren::bridges::detail

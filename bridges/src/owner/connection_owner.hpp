@@ -122,6 +122,8 @@ class connection_owner : public Interface::base, protected event_sink {
       this->delayed_send(this, delay, reconnect_atom::value);
       return;
     }
+    if (connects_ > 0)
+      core_.metrics().reconnects.inc();
     if (connects_++ > 0)
       log::info("{} connected again to {}", core_.description(),
                 core_.conn().endpoint_name());

@@ -55,6 +55,8 @@ bridges::settlement to_settlement(const outcome& result, const envelope& msg,
   bridges::settlement s;
   s.next = result.next;
   s.reason = result.reason;
+  s.code = result.code;
+  s.duplicate = result.duplicate;
   switch (result.what) {
     case outcome::status::done:
       s.what = bridges::settlement::action::ack;

@@ -197,7 +197,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
       return is_repeated_anonymous(scope);
     const auto& id = env.properties.message_id;
     if (work_.contains(id)) {
-      waiting_.push_back([scope] { answer(scope, outcome::done()); });
+      waiting_.push_back(
+        [scope] { answer(scope, outcome::already_applied()); });
       return true;
     }
     auto seen = store_->seen(user_->name(), id);
@@ -207,7 +208,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
       return true;
     }
     if (*seen)
-      answer(scope, outcome::done());
+      answer(scope, outcome::already_applied());
     return *seen;
   }
 
@@ -224,9 +225,10 @@ class stateful_dispatcher : public bridges::delivery_handler {
                "applied");
     // What it repeats may be in the batch being built: answer with it.
     if (work_.messages() > 0)
-      waiting_.push_back([scope] { answer(scope, outcome::done()); });
+      waiting_.push_back(
+        [scope] { answer(scope, outcome::already_applied()); });
     else
-      answer(scope, outcome::done());
+      answer(scope, outcome::already_applied());
     return true;
   }
 

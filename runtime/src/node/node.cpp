@@ -3,6 +3,9 @@
 #include "node/tree.hpp"
 #include "warren/bridges/client.hpp"
 #include "warren/core/log.hpp"
+#include "warren/metrics/http_endpoint.hpp"
+#include "warren/metrics/process_collector.hpp"
+#include "warren/metrics/registry.hpp"
 #include "warren/runtime/call.hpp"
 
 #include <algorithm>
@@ -18,6 +21,13 @@ struct node::shared_state {
   mutable std::mutex mtx;
   /// The consumer of each running actor instance, by child id.
   std::map<std::string, bridges::consumer_actor> consumers;
+  /// What readiness reads of each instance (metrics on only).
+  struct instance_gauges {
+    metrics::gauge consuming;
+    metrics::gauge connected;
+  };
+  std::map<std::string, instance_gauges> gauges;
+  bool started = false;
   caf::error failure;
   bool stopping = false;
   std::function<void(const caf::error&)> on_failure;
@@ -32,6 +42,46 @@ node::node(caf::actor_system& sys, config::node_config cfg,
 
 node::~node() {
   stop();
+  // The endpoint reads the registry and the shared state: it goes first.
+  endpoint_.reset();
+}
+
+uint16_t node::metrics_port() const noexcept {
+  return endpoint_ ? endpoint_->port() : 0;
+}
+
+caf::error node::start_metrics() {
+  if (!cfg_.metrics.enabled)
+    return caf::none;
+  metrics_ = std::make_unique<metrics::registry>(cfg_.node_name);
+  metrics_->add_collectable(
+    metrics::make_process_collector(cfg_.node_name, WARREN_VERSION));
+  auto endpoint =
+    metrics::http_endpoint::start(cfg_.metrics.host, cfg_.metrics.port,
+                                  *metrics_, [this] { return not_ready(); });
+  if (!endpoint)
+    return endpoint.error();
+  endpoint_ = std::move(*endpoint);
+  log::info("metrics on http://{}:{}/metrics", cfg_.metrics.host,
+            endpoint_->port());
+  return caf::none;
+}
+
+std::optional<std::string> node::not_ready() const {
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  if (state_->stopping)
+    return "the node is stopping";
+  if (state_->failure)
+    return "the node failed: " + describe(state_->failure);
+  if (!state_->started)
+    return "the node is starting";
+  for (const auto& [id, g] : state_->gauges) {
+    if (g.connected.value() != 1)
+      return "actor '" + id + "' is not connected to the broker";
+    if (g.consuming.value() != 1)
+      return "actor '" + id + "' is not consuming its queue";
+  }
+  return std::nullopt;
 }
 
 void node::on_failure(std::function<void(const caf::error&)> callback) {
@@ -83,13 +133,18 @@ caf::error node::start(std::chrono::milliseconds ready_timeout,
                   [&](const auto& a) { return kinds_.is_stateful(a.kind); }))
     if (auto store = checkpoint_store::open(store_settings_of(cfg_)); !store)
       return store.error();
+  if (auto err = start_metrics())
+    return err;
   auto topo = effective_topology(cfg_);
   if (auto err = declare_topology(topo))
     return err;
   spawn_bridges(topo);
   start_tree(std::move(topo));
   running_ = true;
-  return wait_until_ready(ready_timeout, interrupted);
+  auto err = wait_until_ready(ready_timeout, interrupted);
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  state_->started = true;
+  return err;
 }
 
 void node::spawn_bridges(const bridges::topology& topo) {
@@ -115,10 +170,14 @@ void node::start_tree(bridges::topology topo) {
   ctx->services.node_name = cfg_.node_name;
   ctx->services.call_timeout = cfg_.call_timeout;
   ctx->services.max_body_bytes = cfg_.max_body_bytes;
+  ctx->metrics = metrics_.get();
   std::weak_ptr<shared_state> weak = state_;
-  ctx->track = [weak](std::string id, bridges::consumer_actor consumer) {
+  ctx->track = [weak](std::string id, bridges::consumer_actor consumer,
+                      metrics::gauge consuming, metrics::gauge connected) {
     if (auto state = weak.lock()) {
       std::lock_guard<std::mutex> guard{state->mtx};
+      if (consuming)
+        state->gauges[id] = {consuming, connected};
       state->consumers[std::move(id)] = std::move(consumer);
     }
   };

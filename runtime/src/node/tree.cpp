@@ -84,6 +84,18 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
   cc.actor_name = spec.name;
   cc.node_name = cfg.node_name;
   cc.max_body_bytes = cfg.max_body_bytes;
+  if (ctx->metrics != nullptr) {
+    // Label `actor` is the instance ("name[i]" when there are several), so
+    // its gauges are its own.
+    cc.delivery_metrics =
+      metrics::make_delivery_metrics(*ctx->metrics, id, spec.queue);
+    cc.connection_metrics = metrics::make_connection_metrics(
+      *ctx->metrics, cc.broker.connection_name);
+    cc.publish_metrics =
+      metrics::make_publish_metrics(*ctx->metrics, cc.broker.connection_name);
+  }
+  auto consuming = cc.delivery_metrics.consuming;
+  auto connected = cc.connection_metrics.up;
   child_members members;
   if (const auto* raw = ctx->kinds->find_raw(spec.kind)) {
     // The factory and init go in as spawn arguments, not captures: CAF 0.17
@@ -103,7 +115,7 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
     cc.handler = std::move(*handler);
   }
   auto consumer = bridges::spawn_consumer(*ctx->sys, std::move(cc));
-  ctx->track(id, consumer);
+  ctx->track(id, consumer, consuming, connected);
   members.push_back(caf::actor_cast<caf::actor>(consumer));
   return members;
 }

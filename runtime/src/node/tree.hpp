@@ -26,8 +26,13 @@ struct instance_context {
   const config::node_config* cfg = nullptr;
   bridges::topology topo;
   warren::detail::dispatch_services services;
-  /// Told of every consumer started, under its child id.
-  std::function<void(std::string, bridges::consumer_actor)> track;
+  /// The node's metrics, or nullptr (metrics off).
+  metrics::registry* metrics = nullptr;
+  /// Told of every consumer started, under its child id, with the gauges
+  /// its readiness is read from.
+  std::function<void(std::string, bridges::consumer_actor,
+                     metrics::gauge consuming, metrics::gauge connected)>
+    track;
 };
 
 /// The supervisor spec of `sc`, whose actor children start instances.

@@ -47,6 +47,7 @@
 #include "warren/core/envelope.hpp"
 #include "warren/core/errc.hpp"
 #include "warren/core/outcome.hpp"
+#include "warren/metrics/sets.hpp"
 
 #include <boost/json/value.hpp>
 #include <caf/actor_system.hpp>
@@ -88,6 +89,10 @@ struct settlement {
   bool dead_letter = false;
   /// Why (requeue, move, or the actor's end), for the log.
   std::string reason;
+  /// requeue and move: the failure's code (the `reason` label of metrics).
+  errc code = errc::none;
+  /// ack: the message had been applied already (counted as a duplicate).
+  bool duplicate = false;
   /// Whether the hosted actor goes on after this delivery.
   outcome::lifecycle next = outcome::lifecycle::carry_on;
 
@@ -195,6 +200,11 @@ struct consumer_config {
   /// call. A queue without a dead-letter route gets its bodies read whole
   /// (the dispatcher dead-letters oversized ones itself).
   std::size_t max_body_bytes = 0;
+  /// Where its deliveries, its connection and its publishes are counted
+  /// (default: nowhere, metrics off).
+  metrics::delivery_metrics delivery_metrics;
+  metrics::connection_metrics connection_metrics;
+  metrics::publish_metrics publish_metrics;
 };
 
 struct consumer_stats {

@@ -18,6 +18,7 @@
 #include "warren/bridges/topology.hpp"
 #include "warren/config/actor.hpp"
 #include "warren/config/log.hpp"
+#include "warren/config/metrics.hpp"
 #include "warren/config/store.hpp"
 #include "warren/config/supervision.hpp"
 
@@ -71,6 +72,7 @@ struct node_config {
   supervisor_config supervision;
   store_config store;
   log_config log;
+  metrics_config metrics;
 };
 
 /// Reads and validates the config file at `path`.

@@ -44,8 +44,15 @@ struct outcome {
     actor_failed,
   };
   lifecycle next = lifecycle::carry_on;
+  /// done: the message had been applied already (de-duplication).
+  bool duplicate = false;
 
   static outcome done() { return {}; }
+  static outcome already_applied() {
+    outcome o;
+    o.duplicate = true;
+    return o;
+  }
   static outcome retry(errc code, std::string reason) {
     return {status::retry, code, std::move(reason), 0, {}, {}};
   }

@@ -38,7 +38,14 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
+
+namespace warren::metrics {
+class registry;
+class http_endpoint;
+} // namespace warren::metrics
 
 namespace warren::runtime {
 
@@ -89,6 +96,10 @@ class node {
   /// graceful stop).
   caf::error failure() const;
 
+  /// The port of the metrics endpoint (`metrics.listen`; the one chosen
+  /// for port 0), or 0 when metrics are off.
+  uint16_t metrics_port() const noexcept;
+
   /// The consumers of the actor instances now running, for tools and tests.
   std::vector<bridges::consumer_actor> consumers() const;
 
@@ -133,6 +144,14 @@ class node {
   caf::error wait_until_ready(std::chrono::milliseconds ready_timeout,
                               const std::function<bool()>& interrupted);
 
+  /// The metrics registry and its HTTP endpoint (`metrics.listen`).
+  caf::error start_metrics();
+
+  /// Why the node is not ready, or nullopt (`/readyz`).
+  std::optional<std::string> not_ready() const;
+
+  std::unique_ptr<metrics::registry> metrics_;
+  std::unique_ptr<metrics::http_endpoint> endpoint_;
   bridges::publisher_actor publisher_;
   bridges::requester_actor requester_;
   caf::actor root_;

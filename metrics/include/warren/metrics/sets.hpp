@@ -1,0 +1,99 @@
+#pragma once
+
+/// The metrics of each part of a node, by the part that updates them; the
+/// names are listed in README.md "Metrics". Each `make_*` asks the registry
+/// once; a default-constructed set (metrics off) updates nothing.
+
+#include "warren/core/errc.hpp"
+#include "warren/metrics/registry.hpp"
+
+#include <array>
+#include <string>
+
+namespace warren::metrics {
+
+/// Counters of one name, one per reason (an `errc`, as label `reason`),
+/// each made at its first use: the usual reasons at once, others when they
+/// first happen.
+class reason_counters {
+ public:
+  reason_counters() = default;
+  reason_counters(registry& reg, std::string name, std::string help,
+                  labels base);
+  counter of(errc reason);
+
+ private:
+  registry* reg_ = nullptr;
+  std::string name_;
+  std::string help_;
+  labels base_;
+  std::array<counter, 64> made_{};
+};
+
+/// One actor's deliveries, updated by its consumer (label `actor`).
+struct delivery_metrics {
+  counter received;
+  /// Settled as done (duplicates included).
+  counter handled;
+  reason_counters failed;
+  /// Given back to the broker or parked on a retry step.
+  counter retried;
+  reason_counters dead_lettered;
+  /// Already applied (stateful actors): acked without running the handler.
+  counter duplicates;
+  /// From the delivery handed to the actor to its settlement.
+  histogram handler_seconds;
+  /// From the message's `timestamp` (whole seconds) to its settlement.
+  histogram latency_seconds;
+  gauge in_flight;
+  gauge prefetch;
+  /// 1 while the consumer consumes its queue.
+  gauge consuming;
+};
+delivery_metrics make_delivery_metrics(registry& reg, const std::string& actor,
+                                       const std::string& queue);
+
+/// One connection (label `connection`, its name in the broker).
+struct connection_metrics {
+  gauge up;
+  counter reconnects;
+  gauge blocked;
+};
+connection_metrics make_connection_metrics(registry& reg,
+                                           const std::string& connection);
+
+/// The confirmed publishes of one connection (label `connection`).
+struct publish_metrics {
+  counter published;
+  counter confirmed;
+  counter nacked;
+  counter returned;
+  gauge unconfirmed;
+  histogram confirm_seconds;
+};
+publish_metrics make_publish_metrics(registry& reg,
+                                     const std::string& connection);
+
+/// One supervisor (label `supervisor`).
+struct supervision_metrics {
+  counter restarts;
+  counter escalations;
+  gauge children_alive;
+};
+supervision_metrics make_supervision_metrics(registry& reg,
+                                             const std::string& supervisor);
+
+/// One stateful actor's store (label `actor`).
+struct store_metrics {
+  histogram commit_seconds;
+  histogram commit_messages;
+  counter commit_errors;
+  gauge outbox_pending;
+  counter outbox_dead_lettered;
+  gauge inbox_rows;
+  gauge database_bytes;
+  gauge wal_bytes;
+};
+store_metrics make_store_metrics(registry& reg, const std::string& actor);
+
+} // namespace warren::metrics

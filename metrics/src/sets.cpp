@@ -1,0 +1,154 @@
+#include "warren/metrics/sets.hpp"
+
+namespace warren::metrics {
+
+reason_counters::reason_counters(registry& reg, std::string name,
+                                 std::string help, labels base)
+  : reg_(&reg), name_(std::move(name)), help_(std::move(help)),
+    base_(std::move(base)) {
+  // The reasons alert rules divide by exist from the start, at 0.
+  for (auto usual : {errc::handler_failed, errc::malformed_body,
+                     errc::validation_failed, errc::timeout})
+    of(usual);
+}
+
+counter reason_counters::of(errc reason) {
+  auto i = static_cast<std::size_t>(reason);
+  if (reg_ == nullptr || i >= made_.size())
+    return {};
+  if (!made_[i]) {
+    auto with_reason = base_;
+    with_reason["reason"] = to_string(reason);
+    made_[i] = reg_->make_counter(name_, help_, with_reason);
+  }
+  return made_[i];
+}
+
+delivery_metrics make_delivery_metrics(registry& reg, const std::string& actor,
+                                       const std::string& queue) {
+  labels who{{"actor", actor}};
+  delivery_metrics m;
+  reg
+    .make_gauge("warren_actor_queue_info",
+                "Always 1: the queue an actor consumes (to join queue "
+                "metrics with actor metrics).",
+                {{"actor", actor}, {"queue", queue}})
+    .set(1);
+  m.received = reg.make_counter("warren_messages_received_total",
+                                "Deliveries an actor received.", who);
+  m.handled = reg.make_counter(
+    "warren_messages_handled_total",
+    "Deliveries settled as done (already applied duplicates included).", who);
+  m.failed = reason_counters{
+    reg, "warren_messages_failed_total",
+    "Deliveries settled as failures (retried or dead-lettered), by reason.",
+    who};
+  m.retried = reg.make_counter(
+    "warren_messages_retried_total",
+    "Failed deliveries given back to the broker or parked on a retry step.",
+    who);
+  m.dead_lettered = reason_counters{
+    reg, "warren_messages_dead_lettered_total",
+    "Deliveries dead-lettered (moved to a .dlq), by reason.", who};
+  m.duplicates = reg.make_counter(
+    "warren_messages_duplicates_total",
+    "Deliveries already applied, acked without running the handler.", who);
+  m.handler_seconds = reg.make_histogram(
+    "warren_handler_duration_seconds",
+    "From a delivery handed to its actor to its settlement (handler, "
+    "effects confirmed, state committed).",
+    duration_buckets(), who);
+  m.latency_seconds = reg.make_histogram(
+    "warren_message_latency_seconds",
+    "From a message's timestamp property (whole seconds) to its settlement.",
+    duration_buckets(), who);
+  m.in_flight = reg.make_gauge("warren_deliveries_in_flight",
+                               "Deliveries received and not yet acked.", who);
+  m.consuming =
+    reg.make_gauge("warren_consumer_active",
+                   "1 while an actor's consumer consumes its queue.", who);
+  m.prefetch = reg.make_gauge("warren_prefetch",
+                              "The prefetch (most unacked deliveries) of an "
+                              "actor's consumer.",
+                              who);
+  return m;
+}
+
+connection_metrics make_connection_metrics(registry& reg,
+                                           const std::string& connection) {
+  labels which{{"connection", connection}};
+  connection_metrics m;
+  m.up = reg.make_gauge("warren_connection_up",
+                        "1 while the connection to the broker is open.", which);
+  m.reconnects =
+    reg.make_counter("warren_connection_reconnects_total",
+                     "Connections made again after a loss.", which);
+  m.blocked = reg.make_gauge(
+    "warren_connection_blocked",
+    "1 while the broker blocks publishing on the connection (an alarm).",
+    which);
+  return m;
+}
+
+publish_metrics make_publish_metrics(registry& reg,
+                                     const std::string& connection) {
+  labels which{{"connection", connection}};
+  publish_metrics m;
+  m.published = reg.make_counter("warren_published_total",
+                                 "Messages published with a confirm.", which);
+  m.confirmed = reg.make_counter("warren_publish_confirmed_total",
+                                 "Publishes the broker confirmed.", which);
+  m.nacked = reg.make_counter("warren_publish_nacked_total",
+                              "Publishes the broker refused (nack).", which);
+  m.returned =
+    reg.make_counter("warren_publish_returned_total",
+                     "Mandatory publishes returned unroutable.", which);
+  m.unconfirmed = reg.make_gauge("warren_publish_unconfirmed",
+                                 "Publishes waiting for their confirm.", which);
+  m.confirm_seconds = reg.make_histogram(
+    "warren_publish_confirm_seconds", "From a publish to the broker's confirm.",
+    duration_buckets(), which);
+  return m;
+}
+
+supervision_metrics make_supervision_metrics(registry& reg,
+                                             const std::string& supervisor) {
+  labels which{{"supervisor", supervisor}};
+  supervision_metrics m;
+  m.restarts = reg.make_counter("warren_supervisor_restarts_total",
+                                "Children a supervisor restarted.", which);
+  m.escalations = reg.make_counter(
+    "warren_supervisor_escalations_total",
+    "Times a supervisor gave up (restart intensity exceeded).", which);
+  m.children_alive = reg.make_gauge("warren_supervisor_children_alive",
+                                    "Children of a supervisor running.", which);
+  return m;
+}
+
+store_metrics make_store_metrics(registry& reg, const std::string& actor) {
+  labels who{{"actor", actor}};
+  store_metrics m;
+  m.commit_seconds = reg.make_histogram(
+    "warren_store_commit_seconds", "Duration of a store commit (one batch).",
+    duration_buckets(), who);
+  m.commit_messages = reg.make_histogram("warren_store_commit_messages",
+                                         "Messages applied per store commit.",
+                                         count_buckets(), who, 1);
+  m.commit_errors = reg.make_counter("warren_store_commit_errors_total",
+                                     "Store commits that failed.", who);
+  m.outbox_pending = reg.make_gauge(
+    "warren_outbox_pending_rows",
+    "Outbox rows committed and not yet confirmed by the broker.", who);
+  m.outbox_dead_lettered = reg.make_counter(
+    "warren_outbox_dead_lettered_total",
+    "Outbox rows the broker refused, moved to the actor's .dlq.", who);
+  m.inbox_rows = reg.make_gauge(
+    "warren_inbox_rows", "Message ids remembered for de-duplication.", who);
+  m.database_bytes = reg.make_gauge("warren_store_database_bytes",
+                                    "Size of the SQLite database file.", who);
+  m.wal_bytes = reg.make_gauge("warren_store_wal_bytes",
+                               "Size of the SQLite write-ahead log.", who);
+  return m;
+}
+
+} // namespace warren::metrics
