@@ -49,6 +49,7 @@ class publisher_impl : public detail::connection_owner<publisher_impl_actor> {
   publisher_impl(caf::actor_config& cfg, publisher_config config)
     : connection_owner(cfg, config.broker, config.topo,
                        publisher_policy(config.max_unconfirmed), "publisher") {
+    core_.set_metrics(config.connection_metrics, config.publish_metrics);
     set_exit_handler([this](const caf::exit_msg& msg) {
       auto stopped = make_error(errc::shutting_down, "publisher stopped");
       answer_drains(stopped);

@@ -38,6 +38,7 @@ class requester_impl : public detail::connection_owner<requester_impl_actor> {
                make_message_id().substr(0, 12),
              reply_channel, request_channel) {
     calls_.limit_replies(config.max_reply_bytes);
+    core_.set_metrics(config.connection_metrics, {});
     set_exit_handler([this](const caf::exit_msg& msg) {
       calls_.fail_all(make_error(errc::shutting_down, "requester stopped"));
       core_.close();

@@ -67,6 +67,16 @@ delivery_metrics make_delivery_metrics(registry& reg, const std::string& actor,
   m.consuming =
     reg.make_gauge("warren_consumer_active",
                    "1 while an actor's consumer consumes its queue.", who);
+  labels which_queue{{"queue", queue}};
+  m.queue_messages = reg.make_gauge(
+    "warren_queue_messages",
+    "Messages ready in a queue the node consumes (passive declare, every "
+    "5 s).",
+    which_queue);
+  m.queue_consumers = reg.make_gauge(
+    "warren_queue_consumers",
+    "Consumers of a queue the node consumes (passive declare, every 5 s).",
+    which_queue);
   m.prefetch = reg.make_gauge("warren_prefetch",
                               "The prefetch (most unacked deliveries) of an "
                               "actor's consumer.",
@@ -146,6 +156,9 @@ store_metrics make_store_metrics(registry& reg, const std::string& actor) {
     "warren_inbox_rows", "Message ids remembered for de-duplication.", who);
   m.database_bytes = reg.make_gauge("warren_store_database_bytes",
                                     "Size of the SQLite database file.", who);
+  m.failing = reg.make_gauge(
+    "warren_store_failing",
+    "1 while an actor's store commits fail (nothing is acked meanwhile).", who);
   m.wal_bytes = reg.make_gauge("warren_store_wal_bytes",
                                "Size of the SQLite write-ahead log.", who);
   return m;

@@ -35,6 +35,13 @@ consumer_actor spawn_consumer(caf::actor_system& sys, consumer_config cfg) {
 
 namespace warren::bridges::detail {
 
+namespace {
+
+// How often a consumer reads its queue's depth (metrics on).
+constexpr std::chrono::seconds queue_watch_interval{5};
+
+} // namespace
+
 // A consumer's deliveries fail with it: its publishes fail at once while it
 // is disconnected, and unconfirmed ones fail when the connection goes (the
 // broker has the deliveries back anyway).
@@ -54,6 +61,8 @@ std::string reply_queue_name(const consumer_config& cfg) {
 
 consumer_impl::behavior_type consumer_impl::make_behavior() {
   start_connecting();
+  if (config_.delivery_metrics.queue_messages)
+    after(queue_watch_interval, [this] { watch_queue(); });
   return {
     [this](pause_atom) -> caf::ok_atom {
       pause();
@@ -115,6 +124,20 @@ void consumer_impl::ask(const delivery_actor& who, const envelope& msg,
   request(who, caf::infinite, deliver_atom::value, msg)
     .then([then](outcome& result) { then(std::move(result)); },
           [then](caf::error& err) { then(std::move(err)); });
+}
+
+void consumer_impl::watch_queue() {
+  // A blocked connection may not be read by the broker: no RPC then.
+  if (!core_.down() && !core_.blocked() && !exiting_) {
+    if (auto counts = core_.conn().queue_counts(config_.queue)) {
+      config_.delivery_metrics.queue_messages.set(counts->first);
+      config_.delivery_metrics.queue_consumers.set(counts->second);
+    } else if (code_of(counts.error()) == errc::connection_lost) {
+      lose(describe(counts.error()));
+    }
+  }
+  if (!exiting_)
+    after(queue_watch_interval, [this] { watch_queue(); });
 }
 
 void consumer_impl::after(std::chrono::milliseconds delay,

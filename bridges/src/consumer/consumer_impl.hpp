@@ -72,6 +72,10 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
   void ask(const delivery_actor& who, const envelope& msg,
            std::function<void(caf::expected<outcome>)> then) override;
 
+  /// Reads its queue's depth and consumers into its metrics, every few
+  /// seconds while metrics are on.
+  void watch_queue();
+
   void after(std::chrono::milliseconds delay,
              std::function<void()> fn) override;
 

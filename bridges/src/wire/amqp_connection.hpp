@@ -153,6 +153,10 @@ class amqp_connection {
   /// Consumers of a queue (passive declare), for tools and tests.
   caf::expected<uint32_t> queue_consumer_count(const std::string& queue);
 
+  /// Both counts in one passive declare: {messages ready, consumers}.
+  caf::expected<std::pair<uint32_t, uint32_t>>
+  queue_counts(const std::string& queue);
+
   caf::expected<uint32_t> purge(const std::string& queue);
 
   caf::error delete_queue(const std::string& queue);

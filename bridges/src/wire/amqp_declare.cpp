@@ -150,6 +150,14 @@ amqp_connection::queue_consumer_count(const std::string& queue) {
   return (*ok)->consumer_count;
 }
 
+caf::expected<std::pair<uint32_t, uint32_t>>
+amqp_connection::queue_counts(const std::string& queue) {
+  auto ok = inspect(queue);
+  if (!ok)
+    return ok.error();
+  return std::make_pair((*ok)->message_count, (*ok)->consumer_count);
+}
+
 caf::expected<uint32_t> amqp_connection::purge(const std::string& queue) {
   if (conn_ == nullptr)
     return not_connected();

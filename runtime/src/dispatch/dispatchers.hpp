@@ -19,6 +19,7 @@
 #include "dispatch/message_scope.hpp"
 #include "warren/config/store.hpp"
 #include "warren/core/delivery.hpp"
+#include "warren/metrics/sets.hpp"
 #include "warren/runtime/stateful.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
@@ -49,6 +50,8 @@ struct stateful_settings {
   std::chrono::milliseconds anonymous_window{90000};
   /// Id-less messages given back and remembered at most.
   std::size_t max_anonymous = 100000;
+  /// Where its store is measured (default: nowhere, metrics off).
+  metrics::store_metrics metrics;
 };
 
 std::shared_ptr<bridges::delivery_handler>

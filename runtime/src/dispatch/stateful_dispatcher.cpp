@@ -18,6 +18,7 @@
 #include "dispatch/dispatchers.hpp"
 #include "dispatch/settle.hpp"
 #include "outbox/relay.hpp"
+#include "store/store_observer.hpp"
 #include "warren/core/json_read.hpp"
 #include "warren/core/kill_point.hpp"
 #include "warren/core/log.hpp"
@@ -45,7 +46,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
     : user_(std::move(user)), settings_(std::move(settings)),
       instance_(std::make_shared<instance_scope>()), work_(user_->name()),
       relay_(user_->name(), services.node_name, settings_.dispatch.queue),
-      anonymous_(settings_.anonymous_window, settings_.max_anonymous) {
+      anonymous_(settings_.anonymous_window, settings_.max_anonymous),
+      observer_(settings_.metrics, settings_.store.path) {
     instance_->services = std::move(services);
     instance_->settings = settings_.dispatch;
     instance_->user = user_.get();
@@ -91,6 +93,11 @@ class stateful_dispatcher : public bridges::delivery_handler {
     if (!unacked)
       return unacked.error();
     anonymous_.restore(std::move(*unacked), anonymous_ledger::clock::now());
+    if (observer_.enabled()) {
+      auto inbox = store_->inbox_size(user_->name());
+      observer_.opened(inbox ? *inbox : 0);
+    }
+    observer_.outbox(relay_.unconfirmed(), relay_.dead_lettered());
     return caf::none;
   }
 
@@ -109,6 +116,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
 
   void idle(bridges::consumer_host& host) override {
     relay(host);
+    observer_.outbox(relay_.unconfirmed(), relay_.dead_lettered());
     expire_anonymous();
     if (work_.messages() > 0) {
       commit(host);
@@ -353,7 +361,9 @@ class stateful_dispatcher : public bridges::delivery_handler {
         key, entry.version, boost::json::serialize(entry.state)});
     }
     work_.relayed(relay_.take_confirmed());
+    auto began = std::chrono::steady_clock::now();
     if (auto err = store_->commit(work_)) {
+      observer_.commit_failed();
       // Nothing of the batch is acked; try again, and meanwhile the
       // deliveries wait unacked (prefetch bounds how many).
       relay_.keep_confirmed(work_.take_relayed());
@@ -365,6 +375,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
       return;
     }
     kill_point("after_commit");
+    observer_.committed(std::chrono::steady_clock::now() - began,
+                        work_.messages(), work_.inbox().size());
     committed(host);
   }
 
@@ -380,6 +392,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
     auto answers = std::move(waiting_);
     waiting_.clear();
     relay(host);
+    observer_.outbox(relay_.unconfirmed(), relay_.dead_lettered());
     for (auto& answer_one : answers)
       answer_one();
     if (++commits_ % prune_every == 0)
@@ -410,6 +423,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
     if (auto pruned = store_->prune_inbox(user_->name(), before); !pruned)
       log::warning(log::scope{user_->name()}, "pruning the inbox: {}",
                    describe(pruned.error()));
+    else
+      observer_.pruned(*pruned);
   }
 
   void report_store_error(const caf::error& err) {
@@ -434,6 +449,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
   std::vector<std::function<void()>> waiting_;
   outbox_relay relay_;
   anonymous_ledger anonymous_;
+  runtime::store_observer observer_;
   bool timer_armed_ = false;
   bool retry_armed_ = false;
   bool cleanup_armed_ = false;

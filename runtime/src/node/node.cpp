@@ -6,6 +6,7 @@
 #include "warren/metrics/http_endpoint.hpp"
 #include "warren/metrics/process_collector.hpp"
 #include "warren/metrics/registry.hpp"
+#include "warren/metrics/sets.hpp"
 #include "warren/runtime/call.hpp"
 
 #include <algorithm>
@@ -22,11 +23,7 @@ struct node::shared_state {
   /// The consumer of each running actor instance, by child id.
   std::map<std::string, bridges::consumer_actor> consumers;
   /// What readiness reads of each instance (metrics on only).
-  struct instance_gauges {
-    metrics::gauge consuming;
-    metrics::gauge connected;
-  };
-  std::map<std::string, instance_gauges> gauges;
+  std::map<std::string, detail::readiness_gauges> gauges;
   bool started = false;
   caf::error failure;
   bool stopping = false;
@@ -80,6 +77,8 @@ std::optional<std::string> node::not_ready() const {
       return "actor '" + id + "' is not connected to the broker";
     if (g.consuming.value() != 1)
       return "actor '" + id + "' is not consuming its queue";
+    if (g.store_failing.value() != 0)
+      return "the store of actor '" + id + "' fails to commit";
   }
   return std::nullopt;
 }
@@ -152,12 +151,21 @@ void node::spawn_bridges(const bridges::topology& topo) {
   pc.broker = cfg_.broker;
   pc.topo = topo;
   pc.max_unconfirmed = cfg_.publisher.max_unconfirmed;
+  if (metrics_) {
+    pc.connection_metrics =
+      metrics::make_connection_metrics(*metrics_, pc.broker.connection_name);
+    pc.publish_metrics =
+      metrics::make_publish_metrics(*metrics_, pc.broker.connection_name);
+  }
   publisher_ = bridges::spawn_publisher(sys_, std::move(pc));
   bridges::requester_config rc;
   rc.broker = cfg_.broker;
   rc.broker.connection_name = cfg_.broker.connection_name + " calls";
   rc.node_name = cfg_.node_name;
   rc.max_reply_bytes = cfg_.max_body_bytes;
+  if (metrics_)
+    rc.connection_metrics =
+      metrics::make_connection_metrics(*metrics_, rc.broker.connection_name);
   requester_ = bridges::spawn_requester(sys_, std::move(rc));
 }
 
@@ -173,17 +181,20 @@ void node::start_tree(bridges::topology topo) {
   ctx->metrics = metrics_.get();
   std::weak_ptr<shared_state> weak = state_;
   ctx->track = [weak](std::string id, bridges::consumer_actor consumer,
-                      metrics::gauge consuming, metrics::gauge connected) {
+                      detail::readiness_gauges gauges) {
     if (auto state = weak.lock()) {
       std::lock_guard<std::mutex> guard{state->mtx};
-      if (consuming)
-        state->gauges[id] = {consuming, connected};
+      if (gauges.consuming)
+        state->gauges[id] = gauges;
       state->consumers[std::move(id)] = std::move(consumer);
     }
   };
   auto tree = cfg_.supervision;
   config::place_unlisted_actors(tree, cfg_.actors, cfg_.shutdown_timeout);
-  root_ = spawn_supervisor(sys_, detail::build_tree(tree, ctx, {}), {});
+  supervisor_options options;
+  options.metrics = metrics_.get();
+  root_ =
+    spawn_supervisor(sys_, detail::build_tree(tree, ctx, options), options);
   // The root ending on its own (not by `stop`) is the node's failure.
   root_->attach_functor([weak](const caf::error& reason) {
     auto state = weak.lock();

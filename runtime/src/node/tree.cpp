@@ -30,7 +30,7 @@ warren::detail::dispatch_settings settings_of(const config::actor_spec& spec) {
 // what the actor's constructor throws: a start failure.
 caf::expected<std::shared_ptr<bridges::delivery_handler>>
 make_dispatcher(const instance_context& ctx, const config::actor_spec& spec,
-                uint32_t instance) {
+                uint32_t instance, metrics::gauge* store_failing) {
   const auto* kind = ctx.kinds->describe(spec.kind);
   if (kind == nullptr || !kind->make)
     return make_error(errc::unknown_kind, "no kind '" + spec.kind + "'");
@@ -50,6 +50,10 @@ make_dispatcher(const instance_context& ctx, const config::actor_spec& spec,
     ss.commit = spec.commit;
     ss.store = store_settings_of(*ctx.cfg);
     ss.inbox_retention = ctx.cfg->store.inbox_retention;
+    if (ctx.metrics != nullptr)
+      ss.metrics = metrics::make_store_metrics(*ctx.metrics, spec.name);
+    if (store_failing != nullptr)
+      *store_failing = ss.metrics.failing;
     auto heartbeat = std::chrono::seconds{ctx.cfg->broker.heartbeat_seconds};
     ss.anonymous_window = heartbeat.count() == 0
                             ? std::chrono::minutes{10}
@@ -94,8 +98,8 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
     cc.publish_metrics =
       metrics::make_publish_metrics(*ctx->metrics, cc.broker.connection_name);
   }
-  auto consuming = cc.delivery_metrics.consuming;
-  auto connected = cc.connection_metrics.up;
+  readiness_gauges readiness{
+    cc.delivery_metrics.consuming, cc.connection_metrics.up, {}};
   child_members members;
   if (const auto* raw = ctx->kinds->find_raw(spec.kind)) {
     // The factory and init go in as spawn arguments, not captures: CAF 0.17
@@ -109,13 +113,13 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
       host, spec.name, ctx->services, settings_of(spec));
     members.push_back(caf::actor_cast<caf::actor>(host));
   } else {
-    auto handler = make_dispatcher(*ctx, spec, i);
+    auto handler = make_dispatcher(*ctx, spec, i, &readiness.store_failing);
     if (!handler)
       return handler.error();
     cc.handler = std::move(*handler);
   }
   auto consumer = bridges::spawn_consumer(*ctx->sys, std::move(cc));
-  ctx->track(id, consumer, consuming, connected);
+  ctx->track(id, consumer, readiness);
   members.push_back(caf::actor_cast<caf::actor>(consumer));
   return members;
 }

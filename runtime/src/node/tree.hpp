@@ -20,6 +20,14 @@ namespace warren::runtime::detail {
 
 /// Everything an instance's starter needs; shared by the starters, and
 /// alive as long as the tree.
+/// What the node's readiness reads of one instance (metrics on only).
+struct readiness_gauges {
+  metrics::gauge consuming;
+  metrics::gauge connected;
+  /// Stateful instances only.
+  metrics::gauge store_failing;
+};
+
 struct instance_context {
   caf::actor_system* sys = nullptr;
   const registry* kinds = nullptr;
@@ -30,8 +38,7 @@ struct instance_context {
   metrics::registry* metrics = nullptr;
   /// Told of every consumer started, under its child id, with the gauges
   /// its readiness is read from.
-  std::function<void(std::string, bridges::consumer_actor,
-                     metrics::gauge consuming, metrics::gauge connected)>
+  std::function<void(std::string, bridges::consumer_actor, readiness_gauges)>
     track;
 };
 

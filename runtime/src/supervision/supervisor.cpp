@@ -43,6 +43,8 @@ class supervisor_actor : public supervisor_impl_actor::base {
       options_(std::move(options)), intensity_(spec_.intensity) {
     if (!options_.random)
       options_.random = default_random();
+    if (options_.metrics != nullptr)
+      metrics_ = metrics::make_supervision_metrics(*options_.metrics, spec_.id);
     for (auto& def : spec_.children) {
       children_.emplace_back();
       children_.back().def = std::move(def);
@@ -104,6 +106,8 @@ class supervisor_actor : public supervisor_impl_actor::base {
     // Leaves the supervisor once stopped (a temporary child).
     bool remove_when_stopped = false;
     bool restart_pending = false;
+    // Started before: a start is then a restart (counted).
+    bool started_once = false;
     uint32_t consecutive_restarts = 0;
     clock::time_point started_at;
   };
@@ -114,8 +118,18 @@ class supervisor_actor : public supervisor_impl_actor::base {
                         how,  delay,    std::move(reason)};
     if (options_.log)
       log_event(ev);
+    count(what);
     if (options_.observer)
       send(options_.observer, std::move(ev));
+  }
+
+  void count(kind what) {
+    if (what == kind::gave_up)
+      metrics_.escalations.inc();
+    auto alive = std::count_if(
+      children_.begin(), children_.end(),
+      [](const child_state& c) { return c.ph == phase::running; });
+    metrics_.children_alive.set(static_cast<double>(alive));
   }
 
   caf::error start_child(std::size_t i) {
@@ -136,6 +150,9 @@ class supervisor_actor : public supervisor_impl_actor::base {
       return started.error();
     }
     c.members = std::move(*started);
+    if (c.started_once)
+      metrics_.restarts.inc();
+    c.started_once = true;
     c.ph = phase::running;
     c.started_at = clock::now();
     // Monitoring an actor that is already gone sends its down message at
@@ -393,6 +410,7 @@ class supervisor_actor : public supervisor_impl_actor::base {
 
   supervisor_spec spec_;
   supervisor_options options_;
+  metrics::supervision_metrics metrics_;
   restart_intensity intensity_;
   std::vector<child_state> children_;
   // Children a restart plan stops, in order; the front one is stopping.

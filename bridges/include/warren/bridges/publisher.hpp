@@ -37,6 +37,7 @@
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/core/envelope.hpp"
+#include "warren/metrics/sets.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/replies_to.hpp>
@@ -54,6 +55,9 @@ struct publisher_config {
   topology topo;
   /// Default 1000.
   std::size_t max_unconfirmed = 1000;
+  /// Where its connection and publishes are counted (default: nowhere).
+  metrics::connection_metrics connection_metrics;
+  metrics::publish_metrics publish_metrics;
 };
 
 /// Messages published as one request (see the protocol above).

@@ -29,6 +29,7 @@
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/broker.hpp"
 #include "warren/core/envelope.hpp"
+#include "warren/metrics/sets.hpp"
 
 #include <boost/json/value.hpp>
 #include <caf/actor_system.hpp>
@@ -47,6 +48,8 @@ struct requester_config {
   /// Larger replies are never held in memory; their calls fail. 0: no
   /// limit.
   std::size_t max_reply_bytes = 0;
+  /// Where its connection is counted (default: nowhere).
+  metrics::connection_metrics connection_metrics;
 };
 
 struct requester_stats {

@@ -49,6 +49,10 @@ struct delivery_metrics {
   gauge prefetch;
   /// 1 while the consumer consumes its queue.
   gauge consuming;
+  /// Its queue (label `queue` only: instances of one queue share them),
+  /// read by a passive declare every few seconds.
+  gauge queue_messages;
+  gauge queue_consumers;
 };
 delivery_metrics make_delivery_metrics(registry& reg, const std::string& actor,
                                        const std::string& queue);
@@ -93,6 +97,8 @@ struct store_metrics {
   gauge inbox_rows;
   gauge database_bytes;
   gauge wal_bytes;
+  /// 1 while its commits fail (the node is then not ready).
+  gauge failing;
 };
 store_metrics make_store_metrics(registry& reg, const std::string& actor);
 

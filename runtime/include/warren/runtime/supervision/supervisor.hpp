@@ -30,6 +30,7 @@
 /// stops every child in reverse order, then the supervisor exits with that
 /// reason.
 
+#include "warren/metrics/sets.hpp"
 #include "warren/runtime/supervision/supervision.hpp"
 
 #include <caf/actor.hpp>
@@ -114,6 +115,9 @@ struct supervisor_options {
   std::function<double()> random;
   /// Log exits, restarts and giving up to stderr. Default true.
   bool log = true;
+  /// Where restarts, escalations and children alive are counted (label
+  /// `supervisor`: its id), or nullptr. Must outlive the supervisor.
+  metrics::registry* metrics = nullptr;
 };
 
 /// How an actor that went down with `reason` ended.
