@@ -88,12 +88,27 @@ void run_round(const options& opts, std::size_t r, samples& s) {
   std::cerr << "round " << r + 1 << ": throughput\n";
   auto raw_tp =
     raw_throughput(target, "bench.raw.throughput", opts.messages).msgs_per_sec;
-  auto w_tp =
-    warren_throughput(opts.uri, "bench.warren.throughput", opts.messages)
+  // Metrics on and off back to back, the order alternating by round.
+  auto through = [&](bool stateful, bool metrics) {
+    return warren_throughput(
+             opts.uri,
+             stateful ? "bench.warren.stateful" : "bench.warren.throughput",
+             opts.messages, 256, stateful ? state_dir : std::string{}, metrics)
       .msgs_per_sec;
-  auto st_tp = warren_throughput(opts.uri, "bench.warren.stateful",
-                                 opts.messages, 256, state_dir)
-                 .msgs_per_sec;
+  };
+  bool on_first = r % 2 == 1;
+  auto w_first = through(false, on_first);
+  auto w_second = through(false, !on_first);
+  auto w_tp = on_first ? w_second : w_first;
+  auto w_metrics = on_first ? w_first : w_second;
+  auto st_first = through(true, on_first);
+  auto st_second = through(true, !on_first);
+  auto st_tp = on_first ? st_second : st_first;
+  auto st_metrics = on_first ? st_first : st_second;
+  s.add("warren.metrics.throughput", w_metrics);
+  s.add("warren.metrics.throughput.ratio", w_metrics / w_tp);
+  s.add("warren.metrics.stateful.throughput", st_metrics);
+  s.add("warren.metrics.stateful.throughput.ratio", st_metrics / st_tp);
   auto recovery =
     stateful_recovery(opts.uri, "bench.warren.recovery", 100000, state_dir);
   s.add("raw.throughput", raw_tp);
@@ -131,10 +146,13 @@ void print_results(const options& opts, const samples& s) {
   print_metric("config.calls", static_cast<double>(opts.calls), "count");
   print_metric("config.rounds", static_cast<double>(opts.rounds), "count");
   for (const char* name :
-       {"raw.throughput", "warren.throughput", "warren.stateful.throughput"})
+       {"raw.throughput", "warren.throughput", "warren.stateful.throughput",
+        "warren.metrics.throughput", "warren.metrics.stateful.throughput"})
     s.print(name, "msg/s");
   s.print("warren.throughput.ratio", "ratio");
   s.print("warren.stateful.throughput.ratio", "ratio");
+  s.print("warren.metrics.throughput.ratio", "ratio");
+  s.print("warren.metrics.stateful.throughput.ratio", "ratio");
   s.print("warren.stateful.recovery_100k", "s");
   for (const char* side :
        {"raw.rpc", "warren.rpc", "warren.call", "warren.node_call"}) {

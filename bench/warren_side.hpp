@@ -20,11 +20,13 @@ namespace warren::bench {
 /// With `state_dir`, the subscriber is a stateful actor keeping its state
 /// in `<state_dir>/warren.db` (synchronous=FULL, group commit of up to 250):
 /// each message is acked only after its transaction commits.
-throughput_result warren_throughput(const std::string& uri,
-                                    const std::string& queue,
-                                    std::size_t messages,
-                                    std::size_t body_bytes = 256,
-                                    const std::string& state_dir = {});
+/// With `metrics`, the node keeps its metrics and serves them on
+/// 127.0.0.1 (any port), scraped once a second during the run (fifteen
+/// times as often as Prometheus's default).
+throughput_result
+warren_throughput(const std::string& uri, const std::string& queue,
+                  std::size_t messages, std::size_t body_bytes = 256,
+                  const std::string& state_dir = {}, bool metrics = false);
 
 /// Seconds from constructing a node whose stateful actor has `states` keys
 /// (written to `<state_dir>/warren.db` beforehand) to the node consuming.

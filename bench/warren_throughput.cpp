@@ -137,12 +137,16 @@ caf::behavior publish_driver(caf::event_based_actor* self,
 
 } // namespace
 
-throughput_result warren_throughput(const std::string& uri,
-                                    const std::string& queue,
-                                    std::size_t messages,
-                                    std::size_t body_bytes,
-                                    const std::string& state_dir) {
+throughput_result
+warren_throughput(const std::string& uri, const std::string& queue,
+                  std::size_t messages, std::size_t body_bytes,
+                  const std::string& state_dir, bool metrics) {
   auto cfg = make_config(uri);
+  if (metrics) {
+    cfg.metrics.enabled = true;
+    cfg.metrics.host = "127.0.0.1";
+    cfg.metrics.port = 0;
+  }
   delete_queues(cfg, queue);
   config::actor_spec spec;
   spec.name = queue;
@@ -179,6 +183,7 @@ throughput_result warren_throughput(const std::string& uri,
       "\"" + std::string(body_bytes > 2 ? body_bytes - 2 : 0, 'x') + "\"";
     auto done = std::make_shared<std::promise<std::size_t>>();
     auto confirmed = done->get_future();
+    scraper scrapes{node.metrics_port(), std::chrono::seconds{1}};
     auto start = clock_type::now();
     sys.spawn(publish_driver, node.publisher(), prototype, messages,
               std::size_t{100}, window_batches, done);
@@ -196,6 +201,8 @@ throughput_result warren_throughput(const std::string& uri,
     result.seconds = std::chrono::duration<double>(finish.last - start).count();
     result.msgs_per_sec = static_cast<double>(messages) / result.seconds;
     guard.unlock();
+    if (metrics && scrapes.stop() == 0)
+      throw std::runtime_error("no scrape of /metrics succeeded");
     node.stop();
   }
   current_finish = nullptr;

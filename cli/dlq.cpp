@@ -63,6 +63,7 @@ boost::json::object to_json(const warren::envelope& env) {
   out["correlation_id"] = p.correlation_id;
   out["reply_to"] = p.reply_to;
   out["timestamp"] = p.timestamp;
+  out["trace"] = std::string{warren::trace_of(p)};
   boost::json::object headers;
   for (const auto& [key, value] : p.headers)
     headers[key] = field_json(value);

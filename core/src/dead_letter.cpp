@@ -19,6 +19,9 @@ outgoing_message make_copy(const message_properties& props,
   msg.properties.expiration.clear();
   msg.properties.delivery_mode = 2;
   auto& h = msg.properties.headers;
+  // The copy stays in its message's trace (one that started it: its id).
+  if (auto trace = trace_of(props); !trace.empty())
+    set_field(h, header::trace, std::string{trace});
   set_field(h, header::error, why.text);
   set_field(h, header::error_code, std::string{to_string(why.code)});
   set_field(h, header::actor, why.actor);

@@ -117,6 +117,13 @@ std::string effect_id(const std::string& cause_id, const std::string& actor,
   return "effect-" + hash_of(parts) + "/" + std::to_string(index);
 }
 
+std::string_view trace_of(const message_properties& props) {
+  if (const auto* v = find_field(props.headers, header::trace))
+    if (const auto* s = std::get_if<std::string>(v))
+      return *s;
+  return props.message_id;
+}
+
 int64_t attempt_of(const message_properties& props) {
   if (auto* value = find_field(props.headers, header::attempt))
     if (auto* n = std::get_if<int64_t>(value); n != nullptr && *n >= 1)

@@ -95,3 +95,24 @@ TEST_CASE("an outbox row the broker refused gets the same dead letter, after "
   CHECK(text_of(msg, header::original_exchange) == "no-such");
   CHECK(int_of(msg, header::attempts) == 1);
 }
+
+TEST_CASE("dead letters and retry copies stay in their message's trace: the "
+          "trace it carries, or its own id when it started one",
+          "[dead_letter][trace]") {
+  auto env = delivery();
+  move_reason why{errc::handler_failed, "boom", "orders", "n1"};
+  // No trace header: the message started its trace.
+  CHECK(trace_of(env.properties) == "m-1");
+  CHECK(text_of(make_dead_letter(env, why, 0), header::trace) == "m-1");
+  CHECK(text_of(make_retry_copy(env, why, "orders.retry.1", 2),
+                header::trace) == "m-1");
+  // A trace it came with is kept, not replaced by its id.
+  set_field(env.properties.headers, header::trace, std::string{"t-0"});
+  CHECK(trace_of(env.properties) == "t-0");
+  CHECK(text_of(make_dead_letter(env, why, 0), header::trace) == "t-0");
+  CHECK(text_of(make_retry_copy(env, why, "orders.retry.1", 2),
+                header::trace) == "t-0");
+  // A trace header that is not a string is no trace.
+  set_field(env.properties.headers, header::trace, int64_t{5});
+  CHECK(trace_of(env.properties) == "m-1");
+}

@@ -89,7 +89,7 @@ TEST_CASE("a node's debug log never contains its broker password, neither "
 
 TEST_CASE("with log.format json every line is one JSON object with time, "
           "level, node and message, and lines about a message name its "
-          "actor and id",
+          "actor, id and trace; warren dlq show prints the trace",
           "[broker][logging]") {
   test::temp_dir dir;
   test::broker_scratch broker;
@@ -104,12 +104,27 @@ TEST_CASE("with log.format json every line is one JSON object with time, "
     auto bad = test::warren({"send", "-u", test::broker_uri(), "--actor", name,
                              "--message-id", "bad-1", "--raw", "not json"});
     REQUIRE(bad.exit_code == 0);
-    broker.wait_for_count(warren::dead_letter_queue_name(name), 1);
+    // One that is part of a trace started elsewhere keeps that trace.
+    auto traced = test::warren({"send", "-u", test::broker_uri(), "--actor",
+                                name, "--message-id", "bad-2", "-H",
+                                "x-warren-trace=t-77", "--raw", "not json"});
+    REQUIRE(traced.exit_code == 0);
+    broker.wait_for_count(warren::dead_letter_queue_name(name), 2);
     CHECK(node.stop() == 0);
     log = node.err();
   }
+  for (auto [id, trace] : {std::pair{"bad-1", "bad-1"}, {"bad-2", "t-77"}}) {
+    auto shown =
+      test::warren({"dlq", "show", "-u", test::broker_uri(), name, id});
+    REQUIRE(shown.exit_code == 0);
+    INFO(shown.out);
+    auto v = json::parse(shown.out);
+    CHECK(v.at("trace") == json::value(trace));
+    CHECK(v.at("headers").at(warren::header::trace) == json::value(trace));
+  }
   auto node_name = std::string{cfg["node"].as_string()};
   bool dead_letter_line = false;
+  bool traced_line = false;
   auto lines = lines_of(log);
   REQUIRE(lines.size() >= 3); // starting, ready, ..., stopped
   for (const auto& line : lines) {
@@ -127,9 +142,15 @@ TEST_CASE("with log.format json every line is one JSON object with time, "
       dead_letter_line = true;
       CHECK(obj.at("actor") == json::value(name));
       CHECK(obj.at("level") == "warning");
+      CHECK(obj.at("trace_id") == "bad-1");
+    }
+    if (obj.contains("message_id") && obj.at("message_id") == "bad-2") {
+      traced_line = true;
+      CHECK(obj.at("trace_id") == "t-77");
     }
   }
   CHECK(dead_letter_line);
+  CHECK(traced_line);
 }
 
 TEST_CASE("log.level warning leaves out a node's info lines and keeps its "

@@ -113,7 +113,8 @@ void consumer_impl::reject_oversized(uint64_t tag, const envelope& env) {
   // Its body was never held (bounded memory): the broker dead-letters the
   // message, intact, to the queue's dead-letter route (`<queue>.dlq`, with
   // x-first-death-reason "rejected").
-  log::error(log::scope{config_.actor_name, env.properties.message_id},
+  log::error(log::scope{config_.actor_name, env.properties.message_id,
+                        trace_of(env.properties)},
              "message {} of '{}': its body of {} bytes exceeds the limit of "
              "{} bytes; rejected to the queue's dead-letter route",
              env.properties.message_id, config_.queue, env.body_size,
@@ -145,7 +146,8 @@ void consumer_impl::move_and_ack(uint64_t tag, settlement result) {
   auto& copy = *result.copy;
   auto target = copy.routing_key;
   if (dead_letter)
-    log::warning(log::scope{config_.actor_name, copy.properties.message_id},
+    log::warning(log::scope{config_.actor_name, copy.properties.message_id,
+                            trace_of(copy.properties)},
                  "dead-lettering message {} to {}: {}",
                  copy.properties.message_id, target, result.reason);
   publish(std::move(copy),

@@ -51,7 +51,8 @@ class actor_dispatcher : public bridges::delivery_handler {
                      [&](context& ctx) { return (*handler)(ctx, env.body); });
       if (scope->failure.is_ok() && user_->replies_with_errors() &&
           !scope->replied && !env.properties.reply_to.empty())
-        log::warning(log::scope{user_->name(), env.properties.message_id},
+        log::warning(log::scope{user_->name(), env.properties.message_id,
+                                trace_of(env.properties)},
                      "handler finished without replying to a request");
     }
     flush_effects(scope);

@@ -21,11 +21,8 @@ outgoing_message make_outgoing(message_scope& scope, std::string exchange,
   msg.properties.type = std::move(type);
   msg.properties.timestamp = static_cast<uint64_t>(std::time(nullptr));
   // Carry the trace id along so a chain of messages can be followed.
-  if (auto* trace = find_field(cause.properties.headers, header::trace))
-    set_field(msg.properties.headers, header::trace, *trace);
-  else if (!cause.properties.message_id.empty())
-    set_field(msg.properties.headers, header::trace,
-              cause.properties.message_id);
+  if (auto trace = trace_of(cause.properties); !trace.empty())
+    set_field(msg.properties.headers, header::trace, std::string{trace});
   // JSON has no NaN or infinity, and its text is UTF-8: such a message
   // would be unreadable downstream, so the handler fails instead.
   if (auto what = unwritable_json(body); what && scope.failure.is_ok())
@@ -51,7 +48,8 @@ const boost::json::object& context_impl::options() const {
 void context_impl::reply_json(boost::json::value body, std::string type) {
   const auto& req = message();
   if (req.properties.reply_to.empty()) {
-    log::warning(log::scope{actor_name(), req.properties.message_id},
+    log::warning(log::scope{actor_name(), req.properties.message_id,
+                            trace_of(req.properties)},
                  "reply dropped, the request has no reply_to");
     return;
   }

@@ -81,16 +81,17 @@ void outbox_relay::on_confirm(int64_t row, const caf::error& err) {
       msg.exchange.empty()) {
     // The dead-letter copy itself was refused: try again at the next relay
     // rather than in a loop.
-    log::error(log::scope{actor_, msg.properties.message_id},
-               "outbox message {} cannot be dead-lettered either: {}",
-               msg.properties.message_id, describe(err));
+    log::error(
+      log::scope{actor_, msg.properties.message_id, trace_of(msg.properties)},
+      "outbox message {} cannot be dead-lettered either: {}",
+      msg.properties.message_id, describe(err));
     to_publish_.push_back(row);
     return;
   }
-  log::warning(log::scope{actor_, msg.properties.message_id},
-               "outbox message {} to '{}' / '{}' dead-lettered: {}",
-               msg.properties.message_id, msg.exchange, msg.routing_key,
-               describe(err));
+  log::warning(
+    log::scope{actor_, msg.properties.message_id, trace_of(msg.properties)},
+    "outbox message {} to '{}' / '{}' dead-lettered: {}",
+    msg.properties.message_id, msg.exchange, msg.routing_key, describe(err));
   msg =
     make_dead_letter(msg.properties, msg.body, msg.exchange, msg.routing_key,
                      queue_, {code_of(err), describe(err), actor_, node_}, 1);

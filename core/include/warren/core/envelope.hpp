@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -121,6 +122,12 @@ std::string content_key(const envelope& env);
 /// drop the copies.
 std::string effect_id(const std::string& cause_id, const std::string& actor,
                       std::size_t index);
+
+/// The trace id of a message: its `x-warren-trace` header (a string), or,
+/// when it has none, its own id (it starts a trace). Everything warren
+/// publishes because of a message (sends, replies, calls, retry copies,
+/// dead letters, outbox rows) carries this value in `x-warren-trace`.
+std::string_view trace_of(const message_properties& props);
 
 /// Reads the attempt counter header (1 when absent or not an integer).
 int64_t attempt_of(const message_properties& props);
