@@ -22,10 +22,6 @@ config::node_config make_config(const std::string& uri);
 /// Deletes `queue` and its dead-letter queue.
 void delete_queues(const config::node_config& cfg, const std::string& queue);
 
-/// GETs http://127.0.0.1:`port``path` (HTTP/1.0, one connection); the
-/// response body, or nullopt on any failure.
-std::optional<std::string> http_get(uint16_t port, const std::string& path);
-
 /// Scrapes /metrics on 127.0.0.1:`port` every `interval` on a thread of its
 /// own until `stop` (or destruction); port 0: does nothing.
 class scraper {

@@ -5,6 +5,7 @@
 //   warren send --actor NAME BODY   publish a JSON message
 //   warren call SERVICE BODY        request-response, prints the reply
 //   warren dlq list|show|replay|purge QUEUE   dead letters
+//   warren top URL...               live dashboard of nodes' /metrics
 //
 // Exit codes: see commands.hpp (0 ok, 1 failed, 2 usage, 3 config, 4 broker,
 // 5 timeout, 6 error reply).
@@ -12,6 +13,7 @@
 #include "commands.hpp"
 #include "dlq.hpp"
 #include "state.hpp"
+#include "top.hpp"
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -39,6 +41,7 @@ struct command_line {
   warren::cli::call_options call;
   warren::cli::dlq_options dlq;
   warren::cli::state_options state;
+  warren::cli::top_options top;
   CLI::App* run = nullptr;
   CLI::App* check = nullptr;
   CLI::App* send_cmd = nullptr;
@@ -49,6 +52,7 @@ struct command_line {
   CLI::App* dlq_purge = nullptr;
   CLI::App* state_list = nullptr;
   CLI::App* state_show = nullptr;
+  CLI::App* top_cmd = nullptr;
 };
 
 void add_run_and_check(CLI::App& app, command_line& cl) {
@@ -164,6 +168,24 @@ void add_state(CLI::App& app, command_line& cl) {
   cl.state_show->add_option("KEY", opts.key, "the key (default: every key)");
 }
 
+void add_top(CLI::App& app, command_line& cl) {
+  auto& opts = cl.top;
+  cl.top_cmd = app.add_subcommand(
+    "top", "live dashboard of nodes' metrics endpoints (q quits)");
+  auto* cmd = cl.top_cmd;
+  cmd
+    ->add_option("URL", opts.urls,
+                 "a node's metrics endpoint: http://HOST:PORT or HOST:PORT "
+                 "(/metrics appended when no path is given)")
+    ->required();
+  cmd
+    ->add_option("-i,--interval", opts.interval_seconds,
+                 "seconds between scrapes (default 2)")
+    ->check(CLI::PositiveNumber);
+  cmd->add_flag("--once", opts.once,
+                "print one plain-text frame after two scrapes and exit");
+}
+
 // Runs the subcommand given, after the checks CLI11 cannot express.
 int dispatch(command_line& cl) {
   using namespace warren::cli;
@@ -200,6 +222,8 @@ int dispatch(command_line& cl) {
     }
     return *cl.state_list ? state_list(cl.state) : state_show(cl.state);
   }
+  if (*cl.top_cmd)
+    return top(cl.top);
   return exit_usage;
 }
 
@@ -215,6 +239,7 @@ int main(int argc, char** argv) {
   add_call(app, cl);
   add_dlq(app, cl);
   add_state(app, cl);
+  add_top(app, cl);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 #include <sched.h>
@@ -94,27 +95,66 @@ double cpu_cores() {
   return static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
 }
 
-// The cgroup v2 limit ("max" when there is none), else v1's, else the
-// machine's memory.
+// A limit file's value: bytes, or nothing for "max" (v2) or a value no
+// machine has (v1's "unlimited" is about 2^63).
+std::optional<double> limit_in(const std::string& path) {
+  auto text = read_file(path.c_str());
+  if (text.empty() || text.rfind("max", 0) == 0)
+    return std::nullopt;
+  try {
+    double limit = std::stod(text);
+    if (limit > 0 && limit < 1e18)
+      return limit;
+  } catch (const std::exception&) {
+    // Not a number: no limit here.
+  }
+  return std::nullopt;
+}
+
+// The tightest memory limit of the process's own cgroup and its parents
+// (cgroup v2 `memory.max`, v1 `memory.limit_in_bytes`; /proc/self/cgroup
+// names the cgroup), else the machine's memory.
 double memory_limit() {
-  double machine = 0;
+  double limit = 0;
   struct sysinfo info {};
   if (sysinfo(&info) == 0)
-    machine = static_cast<double>(info.totalram) * info.mem_unit;
-  for (const char* path : {"/sys/fs/cgroup/memory.max",
-                           "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
-    auto text = read_file(path);
-    if (text.empty() || text.rfind("max", 0) == 0)
+    limit = static_cast<double>(info.totalram) * info.mem_unit;
+  auto tighter = [&](std::optional<double> found) {
+    if (found && (limit == 0 || *found < limit))
+      limit = *found;
+  };
+  std::istringstream groups{read_file("/proc/self/cgroup")};
+  std::string line;
+  while (std::getline(groups, line)) {
+    // "<id>:<controllers>:<path>"; v2 is "0::<path>".
+    auto first = line.find(':');
+    auto second = line.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos)
       continue;
-    try {
-      double limit = std::stod(text);
-      if (limit > 0 && (machine == 0 || limit < machine))
-        return limit;
-    } catch (const std::exception&) {
-      // Not a number: keep looking.
+    auto controllers = line.substr(first + 1, second - first - 1);
+    auto path = line.substr(second + 1);
+    std::string base, file;
+    if (controllers.empty()) {
+      base = "/sys/fs/cgroup";
+      file = "/memory.max";
+    } else if (("," + controllers + ",").find(",memory,") !=
+               std::string::npos) {
+      base = "/sys/fs/cgroup/memory";
+      file = "/memory.limit_in_bytes";
+    } else {
+      continue;
+    }
+    // The cgroup and every parent up to the root: the tightest counts.
+    for (;;) {
+      tighter(limit_in(base + (path == "/" ? "" : path) + file));
+      if (path.empty() || path == "/")
+        break;
+      auto slash = path.rfind('/');
+      path =
+        slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
     }
   }
-  return machine;
+  return limit;
 }
 
 class process_collector : public prometheus::Collectable {

@@ -61,7 +61,7 @@ std::string reply_queue_name(const consumer_config& cfg) {
 
 consumer_impl::behavior_type consumer_impl::make_behavior() {
   start_connecting();
-  if (config_.delivery_metrics.queue_messages)
+  if (config_.watch_queue && config_.delivery_metrics.queue_messages)
     after(queue_watch_interval, [this] { watch_queue(); });
   return {
     [this](pause_atom) -> caf::ok_atom {
@@ -126,16 +126,20 @@ void consumer_impl::ask(const delivery_actor& who, const envelope& msg,
           [then](caf::error& err) { then(std::move(err)); });
 }
 
-void consumer_impl::watch_queue() {
+void consumer_impl::read_queue_counts() {
   // A blocked connection may not be read by the broker: no RPC then.
-  if (!core_.down() && !core_.blocked() && !exiting_) {
-    if (auto counts = core_.conn().queue_counts(config_.queue)) {
-      config_.delivery_metrics.queue_messages.set(counts->first);
-      config_.delivery_metrics.queue_consumers.set(counts->second);
-    } else if (code_of(counts.error()) == errc::connection_lost) {
-      lose(describe(counts.error()));
-    }
+  if (core_.down() || core_.blocked() || exiting_)
+    return;
+  if (auto counts = core_.conn().queue_counts(config_.queue)) {
+    config_.delivery_metrics.queue_messages.set(counts->first);
+    config_.delivery_metrics.queue_consumers.set(counts->second);
+  } else if (code_of(counts.error()) == errc::connection_lost) {
+    lose(describe(counts.error()));
   }
+}
+
+void consumer_impl::watch_queue() {
+  read_queue_counts();
   if (!exiting_)
     after(queue_watch_interval, [this] { watch_queue(); });
 }
@@ -267,6 +271,13 @@ caf::error consumer_impl::open_consume_channel() {
     return tag.error();
   consumer_tag_ = std::move(*tag);
   config_.delivery_metrics.consuming.set(1);
+  // The queue's figures at once, not only after the first interval (a
+  // lost connection is found by the poll loop, not here mid-connect).
+  if (config_.watch_queue && config_.delivery_metrics.queue_messages)
+    if (auto counts = conn.queue_counts(config_.queue)) {
+      config_.delivery_metrics.queue_messages.set(counts->first);
+      config_.delivery_metrics.queue_consumers.set(counts->second);
+    }
   return caf::none;
 }
 

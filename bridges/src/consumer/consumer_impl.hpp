@@ -72,8 +72,9 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
   void ask(const delivery_actor& who, const envelope& msg,
            std::function<void(caf::expected<outcome>)> then) override;
 
-  /// Reads its queue's depth and consumers into its metrics, every few
-  /// seconds while metrics are on.
+  /// Reads its queue's depth and consumers into its metrics (one passive
+  /// declare), now; `watch_queue` does it every few seconds.
+  void read_queue_counts();
   void watch_queue();
 
   void after(std::chrono::milliseconds delay,
@@ -124,8 +125,8 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
 
   void on_message(envelope&& env);
 
-  /// `started`: when the delivery was handed over; `sent`: its timestamp
-  /// property (seconds since the epoch, 0 when unset).
+  /// `started`: when the delivery was handed over; `sent`: when it was
+  /// sent, in milliseconds since the epoch (0 when unknown).
   void on_settled(uint64_t tag, uint64_t gen, settlement result,
                   std::chrono::steady_clock::time_point started, uint64_t sent);
   /// Counts a settlement in the actor's metrics.

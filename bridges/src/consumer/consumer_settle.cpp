@@ -13,12 +13,22 @@ namespace {
 // back to its queue.
 constexpr std::chrono::milliseconds move_retry_delay{1000};
 
+// When a message was sent, in milliseconds since the epoch (0: unknown):
+// the header `timestamp_in_ms` (RabbitMQ's message timestamp plugin sets
+// it; so may clients) when present, else the timestamp property, which has
+// whole seconds.
+uint64_t sent_at_ms(const message_properties& props) {
+  if (const auto* v = find_field(props.headers, "timestamp_in_ms"))
+    if (const auto* ms = std::get_if<int64_t>(v); ms && *ms > 0)
+      return static_cast<uint64_t>(*ms);
+  return props.timestamp * 1000;
+}
+
 } // namespace
 
 void consumer_impl::on_message(envelope&& env) {
   ++stats_.delivered;
   const auto& metrics = config_.delivery_metrics;
-  metrics.received.inc();
   env.queue = config_.queue;
   env.channel_generation = generation_;
   auto tag = env.delivery_tag;
@@ -30,12 +40,14 @@ void consumer_impl::on_message(envelope&& env) {
     requeue(tag, "the consumer is stopping", log::level::debug);
     return;
   }
+  // Counted once it is the actor's (not when given back unread).
+  metrics.received.inc();
   if (env.body_dropped) {
     reject_oversized(tag, env);
     return;
   }
   auto gen = generation_;
-  auto sent = env.properties.timestamp;
+  auto sent = sent_at_ms(env.properties);
   // Only read the clock when someone looks at the figure.
   auto started = metrics.handler_seconds
                    ? std::chrono::steady_clock::now()
@@ -51,6 +63,8 @@ void consumer_impl::count_settled(const settlement& result,
                                   std::chrono::steady_clock::time_point started,
                                   uint64_t sent) {
   auto& metrics = config_.delivery_metrics;
+  // A move counts as retried or dead-lettered once its copy is confirmed
+  // (move_and_ack): a copy that cannot be moved goes back to the queue.
   switch (result.what) {
     case settlement::action::ack:
       metrics.handled.inc();
@@ -63,10 +77,6 @@ void consumer_impl::count_settled(const settlement& result,
       break;
     case settlement::action::move:
       metrics.failed.of(result.code).inc();
-      if (result.dead_letter)
-        metrics.dead_lettered.of(result.code).inc();
-      else
-        metrics.retried.inc();
       break;
   }
   if (!metrics.handler_seconds)
@@ -75,13 +85,12 @@ void consumer_impl::count_settled(const settlement& result,
   metrics.handler_seconds.observe(
     std::chrono::duration<double>(now - started).count());
   if (sent != 0) {
-    // The timestamp property has whole seconds, and clocks of other hosts
-    // may be behind: never below 0.
-    auto wall = std::chrono::duration<double>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
-    metrics.latency_seconds.observe(
-      std::max(0.0, wall - static_cast<double>(sent)));
+    // Clocks of other hosts may be behind: never below 0.
+    auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+    metrics.latency_seconds.observe(std::max(
+      0.0, static_cast<double>(wall_ms - static_cast<int64_t>(sent)) / 1000.0));
   }
 }
 
@@ -124,6 +133,8 @@ void consumer_impl::reject_oversized(uint64_t tag, const envelope& env) {
     return;
   }
   ++stats_.dead_lettered;
+  config_.delivery_metrics.failed.of(errc::oversized_body).inc();
+  config_.delivery_metrics.dead_lettered.of(errc::oversized_body).inc();
   ledger_.settle(tag, ledger_state::settled);
   advance();
 }
@@ -143,6 +154,7 @@ void consumer_impl::requeue(uint64_t tag, const std::string& why,
 void consumer_impl::move_and_ack(uint64_t tag, settlement result) {
   auto gen = generation_;
   auto dead_letter = result.dead_letter;
+  auto code = result.code;
   auto& copy = *result.copy;
   auto target = copy.routing_key;
   if (dead_letter)
@@ -151,7 +163,7 @@ void consumer_impl::move_and_ack(uint64_t tag, settlement result) {
                  "dead-lettering message {} to {}: {}",
                  copy.properties.message_id, target, result.reason);
   publish(std::move(copy),
-          [this, tag, gen, dead_letter, target](const caf::error& err) {
+          [this, tag, gen, dead_letter, code, target](const caf::error& err) {
             // A lost connection has given the delivery back already.
             if (core_.down() || gen != generation_ || !ledger_.is_working(tag))
               return;
@@ -161,6 +173,10 @@ void consumer_impl::move_and_ack(uint64_t tag, settlement result) {
               return;
             }
             ++(dead_letter ? stats_.dead_lettered : stats_.retried);
+            if (dead_letter)
+              config_.delivery_metrics.dead_lettered.of(code).inc();
+            else
+              config_.delivery_metrics.retried.inc();
             ledger_.settle(tag, ledger_state::ack_due);
             advance();
           });

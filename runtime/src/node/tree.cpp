@@ -93,6 +93,7 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
     // its gauges are its own.
     cc.delivery_metrics =
       metrics::make_delivery_metrics(*ctx->metrics, id, spec.queue);
+    cc.watch_queue = i == 0;
     cc.connection_metrics = metrics::make_connection_metrics(
       *ctx->metrics, cc.broker.connection_name);
     cc.publish_metrics =

@@ -203,6 +203,9 @@ struct consumer_config {
   /// Where its deliveries, its connection and its publishes are counted
   /// (default: nowhere, metrics off).
   metrics::delivery_metrics delivery_metrics;
+  /// Reads the queue's depth and consumers every few seconds into
+  /// `delivery_metrics` (one instance of an actor does, for all of them).
+  bool watch_queue = false;
   metrics::connection_metrics connection_metrics;
   metrics::publish_metrics publish_metrics;
 };
