@@ -1,6 +1,5 @@
 #include "warren/metrics/http_endpoint.hpp"
 
-#include "status_page.hpp"
 #include "warren/core/errc.hpp"
 #include "warren/core/log.hpp"
 
@@ -13,24 +12,6 @@ namespace {
 
 // Prometheus's text exposition format.
 constexpr const char* text_format = "text/plain; version=0.0.4; charset=utf-8";
-
-// The status page loads only its own script and Chart.js, and fetches only
-// /metrics, all from this endpoint.
-constexpr const char* status_page_policy =
-  "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-  "frame-ancestors 'none'";
-
-// Serves a file of the status page from memory. `pattern` is a regular
-// expression (cpp-httplib's routes are), matched against the whole path.
-void serve(httplib::Server& srv, const char* pattern,
-           const detail::asset& file) {
-  srv.Get(pattern, [&file](const httplib::Request&, httplib::Response& res) {
-    res.set_header("Cache-Control", file.cache_control);
-    res.set_header("X-Content-Type-Options", "nosniff");
-    res.set_header("Content-Security-Policy", status_page_policy);
-    res.set_content(file.body.data(), file.body.size(), file.content_type);
-  });
-}
 
 } // namespace
 
@@ -90,9 +71,6 @@ http_endpoint::start(const std::string& host, uint16_t port, registry& metrics,
       res.set_content("ready\n", "text/plain");
     }
   });
-  serve(srv, "/", detail::status_page_html());
-  serve(srv, R"(/status\.js)", detail::status_page_script());
-  serve(srv, R"(/chart\.js)", detail::chart_js());
   srv.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty())
       res.set_content(std::to_string(res.status) + "\n", "text/plain");
