@@ -15,7 +15,7 @@ packages=(
   clang libclang-rt-14-dev
   libcaf-dev librabbitmq-dev libsqlite3-dev sqlite3 libboost-json1.81-dev
   catch2 libcli11-dev libspdlog-dev libfmt-dev
-  prometheus-cpp-dev libcpp-httplib-dev prometheus
+  prometheus-cpp-dev libcpp-httplib-dev prometheus libjs-chart.js chromium
   rabbitmq-server openssl
   python3-pika amqp-tools
 )

@@ -32,7 +32,7 @@ histogram_cells::histogram_cells(std::vector<double> bounds, double scale)
   : bounds_(std::move(bounds)), scale_(scale) {
   if (bounds_.size() > max_buckets ||
       !std::is_sorted(bounds_.begin(), bounds_.end()))
-    throw std::invalid_argument("a histogram needs at most 16 ascending "
+    throw std::invalid_argument("a histogram needs at most 24 ascending "
                                 "bucket bounds");
 }
 

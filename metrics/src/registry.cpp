@@ -9,9 +9,11 @@
 namespace warren::metrics {
 
 const std::vector<double>& duration_buckets() {
+  // 1, 2.5, 5 per decade from 10 µs (a fast handler) to 60 s.
   static const std::vector<double> bounds{
-    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-    0.1,    0.25,   0.5,   1,      2.5,   5,    10,    60};
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,    0.25,
+    0.5,     1,        2.5,     5,      10,      30,     60};
   return bounds;
 }
 

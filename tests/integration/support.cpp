@@ -19,6 +19,7 @@
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <regex>
 #include <signal.h>
 #include <sstream>
 #include <stdexcept>
@@ -562,6 +563,16 @@ int node_process::wait_for_exit(std::chrono::milliseconds timeout) {
                  << err());
   pid_ = -1;
   return exit_code_;
+}
+
+uint16_t node_process::metrics_port() const {
+  static const std::regex logged{
+    R"(metrics on http://127\.0\.0\.1:(\d+)/metrics)"};
+  auto log = err();
+  std::smatch m;
+  if (!std::regex_search(log, m, logged))
+    FAIL("the node did not log where its metrics are; stderr:\n" << log);
+  return static_cast<uint16_t>(std::stoi(m[1].str()));
 }
 
 std::string node_process::err() const {

@@ -198,6 +198,11 @@ class node_process {
   std::string out() const;
 
   const std::string& name() const noexcept { return name_; }
+
+  /// The port of its metrics endpoint, from its log line "metrics on
+  /// http://127.0.0.1:<port>/metrics" (a config with `metrics.listen`
+  /// "127.0.0.1:0"); fails the test when there is none.
+  uint16_t metrics_port() const;
   const std::string& config_path() const noexcept { return config_path_; }
 
  private:

@@ -72,16 +72,6 @@ class tmux_pane {
   std::string socket_;
 };
 
-// The port a node with `metrics.listen` "127.0.0.1:0" chose, from its log.
-uint16_t metrics_port_of(const test::node_process& node) {
-  std::smatch m;
-  auto log = node.err();
-  static const std::regex line{"metrics on http://127\\.0\\.0\\.1:(\\d+)/"};
-  INFO(log);
-  REQUIRE(std::regex_search(log, m, line));
-  return static_cast<uint16_t>(std::stoi(m[1]));
-}
-
 // The words of the screen line that starts (after blanks) with `actor`.
 std::vector<std::string> row_of(const std::string& screen,
                                 const std::string& actor) {
@@ -189,7 +179,7 @@ TEST_CASE("warren top shows a loaded actor's rate, error share and "
   cfg["actors"] = json::array{json::object{
     {"name", name}, {"kind", "service"}, {"handler", "echo"}, {"prefetch", 7}}};
   test::node_process node{dir, cfg};
-  auto url = "http://127.0.0.1:" + std::to_string(metrics_port_of(node));
+  auto url = "http://127.0.0.1:" + std::to_string(node.metrics_port());
   auto before = dir.file("stty-before");
   auto after = dir.file("stty-after");
   auto command = test::warren_cli() + " top --interval 1 " + url;

@@ -53,7 +53,7 @@ class gauge {
 };
 
 /// The most buckets a histogram may have (a fixed array: no allocation).
-constexpr std::size_t max_buckets = 16;
+constexpr std::size_t max_buckets = 24;
 
 /// The atomic cells of one histogram: a count per bucket (the last is
 /// +Inf) and the sum in units of `1 / scale` (integers, so adding is one

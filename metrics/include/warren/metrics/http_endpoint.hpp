@@ -7,10 +7,14 @@
 /// - `GET /healthz`: 200 "ok" while the process serves at all;
 /// - `GET /readyz`: 200 "ready", or 503 with the reason (not connected, a
 ///   consumer not consuming, the store unusable);
+/// - `GET /`: the live status page, with `/status.js` and `/chart.js`
+///   (Debian's Chart.js), all embedded at build time (status_page.hpp);
 /// - any other path 404, any other method 405 (with `Allow: GET, HEAD`);
-///   a request line over 8 KiB 414, a body over 64 KiB 413; a client that
-///   sends nothing for 5 s is dropped. Requests are served by a pool of
-///   threads; a slow client holds one of them, never the node.
+///   a request line over 8 KiB 414; a handler that throws 500. A pool of 32
+///   threads serves the connections, one each; a client that sends nothing
+///   for 2 s is dropped. A slow client holds one thread, never the node;
+///   32 clients trickling bytes can hold them all (the read timeout
+///   restarts with each byte): keep the endpoint on an internal address.
 
 #include "warren/metrics/registry.hpp"
 

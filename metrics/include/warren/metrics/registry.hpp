@@ -31,7 +31,8 @@ namespace warren::metrics {
 
 using labels = std::map<std::string, std::string>;
 
-/// Bucket bounds for durations in seconds: 100 µs to 60 s.
+/// Bucket bounds for durations in seconds: 10 µs to 60 s (1, 2.5, 5 per
+/// decade).
 const std::vector<double>& duration_buckets();
 
 /// Bucket bounds for counts (messages per commit): 1 to 10,000.
