@@ -16,6 +16,7 @@
 //   warren.node_call.*  calls from outside actors, through a node's
 //                  requester
 
+#include "metrics_cost.hpp"
 #include "raw_baseline.hpp"
 #include "stats.hpp"
 #include "warren_side.hpp"
@@ -174,6 +175,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    warren::bench::measure_metrics_cost();
     samples s;
     for (std::size_t r = 0; r < opts.rounds; ++r)
       run_round(opts, r, s);
