@@ -45,7 +45,8 @@ delivery_metrics make_delivery_metrics(registry& reg, const std::string& actor,
     who};
   m.retried = reg.make_counter(
     "warren_messages_retried_total",
-    "Failed deliveries given back to the broker or parked on a retry step.",
+    "Retries: the handler run again at once, or a failed delivery given back "
+    "to the broker or parked on a retry step.",
     who);
   m.dead_lettered = reason_counters{
     reg, "warren_messages_dead_lettered_total",

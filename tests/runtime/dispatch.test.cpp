@@ -6,6 +6,7 @@
 #include "dispatch/dispatchers.hpp"
 #include "dispatch/settle.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/metrics/registry.hpp"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -100,7 +101,8 @@ struct fixture {
   std::shared_ptr<bridges::delivery_handler> dispatcher;
   std::vector<settlement> settled;
 
-  explicit fixture(config::retry_policy retry = {}, bool service = false) {
+  explicit fixture(config::retry_policy retry = {}, bool service = false,
+                   metrics::counter immediate_retries = {}) {
     actor_init init;
     init.name = "greeter";
     user = std::make_shared<greeter>(init);
@@ -108,6 +110,7 @@ struct fixture {
     services.node_name = "n1";
     services.max_body_bytes = 64;
     detail::dispatch_settings settings{"greeter", std::move(retry)};
+    settings.immediate_retries = immediate_retries;
     if (service)
       dispatcher = detail::make_actor_dispatcher(
         std::make_shared<service_like>(init), services, settings);
@@ -298,9 +301,15 @@ TEST_CASE("the retry policy: immediate retries run the handler again as the "
   config::retry_policy retry;
   retry.immediate = 2;
   retry.delays = {std::chrono::milliseconds{1000}};
-  fixture f{retry};
+  metrics::registry reg{"n1"};
+  auto retried = reg.make_counter("warren_messages_retried_total", "r");
+  fixture f{retry, false, retried};
   auto s = f.deliver("boom", "null");
   CHECK(f.user->runs == 3); // The first attempt and two immediate retries.
+  // Both immediate retries are counted (the parked copy is counted by the
+  // consumer once it is confirmed).
+  CHECK(reg.scrape().find("warren_messages_retried_total{node=\"n1\"} 2") !=
+        std::string::npos);
   CHECK(s.what == settlement::action::move);
   CHECK_FALSE(s.dead_letter);
   CHECK(s.copy->routing_key == "greeter.retry.1");

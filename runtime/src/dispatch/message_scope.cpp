@@ -199,9 +199,11 @@ void finish_if_done(const scope_ptr& scope) {
   auto plan =
     plan_failure(inst.settings.retry, inst.settings.queue, attempt,
                  why.permanent(), scope->next != outcome::lifecycle::carry_on);
-  log::scope about{inst.actor_name(), req.properties.message_id};
+  log::scope about{inst.actor_name(), req.properties.message_id,
+                   trace_of(req.properties)};
   switch (plan.what) {
     case failure_plan::action::run_again: {
+      inst.settings.immediate_retries.inc();
       if (scope->back_off)
         log::info(about,
                   "attempt {} of message {} failed ({}); retrying in {} ms",

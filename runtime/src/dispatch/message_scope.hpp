@@ -15,6 +15,7 @@
 #include "dispatch/admission.hpp"
 #include "warren/bridges/consumer.hpp"
 #include "warren/config/actor.hpp"
+#include "warren/metrics/cells.hpp"
 #include "warren/runtime/actor.hpp"
 
 #include <chrono>
@@ -41,6 +42,10 @@ struct dispatch_settings {
   config::retry_policy retry;
   /// Messages without `message_id` are dead-lettered, not given one.
   bool require_message_id = false;
+  /// Counts the handler run again at once (or after a backoff) on the
+  /// consumer's thread: `warren_messages_retried_total`, with the retries
+  /// through the broker the consumer counts.
+  metrics::counter immediate_retries{};
 };
 
 /// Runs a delivery through a dispatcher again (an immediate retry).

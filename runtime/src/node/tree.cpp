@@ -22,20 +22,22 @@ actor_init init_of(const instance_context& ctx, const config::actor_spec& spec,
   return init;
 }
 
-warren::detail::dispatch_settings settings_of(const config::actor_spec& spec) {
-  return {spec.queue, spec.retry, spec.require_message_id};
+warren::detail::dispatch_settings settings_of(const config::actor_spec& spec,
+                                              metrics::counter retried) {
+  return {spec.queue, spec.retry, spec.require_message_id, retried};
 }
 
 // The dispatcher of a warren actor instance (stateless or stateful). Throws
 // what the actor's constructor throws: a start failure.
 caf::expected<std::shared_ptr<bridges::delivery_handler>>
 make_dispatcher(const instance_context& ctx, const config::actor_spec& spec,
-                uint32_t instance, metrics::gauge* store_failing) {
+                uint32_t instance, metrics::counter retried,
+                metrics::gauge* store_failing) {
   const auto* kind = ctx.kinds->describe(spec.kind);
   if (kind == nullptr || !kind->make)
     return make_error(errc::unknown_kind, "no kind '" + spec.kind + "'");
   auto user = std::shared_ptr<actor>{kind->make(init_of(ctx, spec, instance))};
-  auto settings = settings_of(spec);
+  auto settings = settings_of(spec, retried);
   auto stateful = std::dynamic_pointer_cast<stateful_base>(user);
   if (stateful && !kind->stateful())
     // Its one-instance rule was not checked with the config.
@@ -111,10 +113,12 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
          const actor_init& init) { return make(self, init); },
       *raw, init_of(*ctx, spec, i));
     cc.handler = warren::detail::make_raw_dispatcher(
-      host, spec.name, ctx->services, settings_of(spec));
+      host, spec.name, ctx->services,
+      settings_of(spec, cc.delivery_metrics.retried));
     members.push_back(caf::actor_cast<caf::actor>(host));
   } else {
-    auto handler = make_dispatcher(*ctx, spec, i, &readiness.store_failing);
+    auto handler = make_dispatcher(*ctx, spec, i, cc.delivery_metrics.retried,
+                                   &readiness.store_failing);
     if (!handler)
       return handler.error();
     cc.handler = std::move(*handler);
