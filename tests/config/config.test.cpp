@@ -406,6 +406,8 @@ TEST_CASE("the example config in config/ is valid", "[config]") {
   CHECK_FALSE(cfg->topology.bindings.empty());
   REQUIRE(cfg->supervision.children.size() == 2);
   CHECK(cfg->supervision.children[1].supervisor.children.size() == 2);
+  CHECK(cfg->metrics.enabled);
+  CHECK(cfg->metrics.port == 9464);
 }
 
 TEST_CASE("each bad config fails with the expected path and message",
