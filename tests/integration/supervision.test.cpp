@@ -5,12 +5,14 @@
 
 #include "support.hpp"
 #include "warren/bridges/topology.hpp"
+#include "warren/metrics/http_get.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
+#include <sstream>
 #include <string>
 
 using namespace warren;
@@ -234,4 +236,57 @@ TEST_CASE("a raw CAF actor that dies is restarted with its consumer, and the "
   CHECK(redelivered["die"]);
   CHECK(redelivered.count("after") == 1);
   CHECK(node.err().find("exited (abnormal") != std::string::npos);
+}
+
+namespace {
+
+// The value of the sample `series` (name and labels as the node prints
+// them) in a scrape of /metrics, or -1.
+double sample_of(uint16_t port, const std::string& series) {
+  auto text = warren::metrics::http_get({"127.0.0.1", port, "/metrics"});
+  REQUIRE(text);
+  std::istringstream lines{*text};
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind(series + " ", 0) == 0)
+      return std::stod(line.substr(series.size() + 1));
+  return -1;
+}
+
+} // namespace
+
+TEST_CASE("an actor's counters go on counting across its restart, and the "
+          "supervisor counts the restart",
+          "[broker][supervision][metrics]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("crashy-metrics");
+  auto records = dir.file("records.jsonl");
+  auto cfg = test::node_config(dir);
+  cfg["metrics"] = json::object{{"listen", "127.0.0.1:0"}};
+  cfg["actors"] = json::array{
+    crashy_actor(name, records, {{"retry", json::object{{"immediate", 1}}}})};
+  test::node_process node{dir, cfg};
+  auto port = node.metrics_port();
+  auto node_label = std::string{cfg["node"].as_string()};
+  auto of = [&](const std::string& metric) {
+    return metric + "{actor=\"" + name + "\",node=\"" + node_label + "\"}";
+  };
+  auto restarts = "warren_supervisor_restarts_total{node=\"" + node_label +
+                  "\",supervisor=\"root\"}";
+  count(name);
+  count(name);
+  CHECK(sample_of(port, of("warren_messages_handled_total")) == 2);
+  CHECK(sample_of(port, restarts) == 0);
+  send(name, "crash-once");
+  test::wait_for_records(records, 1);
+  count(name);
+  // One object gone, the counts go on: 2 counts, the crash (failed and
+  // parked on the actor's queue for the new instance, then received again
+  // and handled by it), 1 more count.
+  CHECK(sample_of(port, of("warren_messages_received_total")) == 5);
+  CHECK(sample_of(port, of("warren_messages_handled_total")) == 4);
+  CHECK(sample_of(port, of("warren_messages_retried_total")) == 1);
+  CHECK(sample_of(port, restarts) == 1);
+  CHECK(sample_of(port, "warren_supervisor_children_alive{node=\"" +
+                          node_label + "\",supervisor=\"root\"}") == 1);
 }
