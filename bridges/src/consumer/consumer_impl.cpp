@@ -126,20 +126,20 @@ void consumer_impl::ask(const delivery_actor& who, const envelope& msg,
           [then](caf::error& err) { then(std::move(err)); });
 }
 
-void consumer_impl::read_queue_counts() {
-  // A blocked connection may not be read by the broker: no RPC then.
-  if (core_.down() || core_.blocked() || exiting_)
-    return;
-  if (auto counts = core_.conn().queue_counts(config_.queue)) {
-    config_.delivery_metrics.queue_messages.set(counts->first);
-    config_.delivery_metrics.queue_consumers.set(counts->second);
-  } else if (code_of(counts.error()) == errc::connection_lost) {
-    lose(describe(counts.error()));
-  }
+caf::error consumer_impl::read_queue_counts() {
+  auto counts = core_.conn().queue_counts(config_.queue);
+  if (!counts)
+    return counts.error();
+  config_.delivery_metrics.queue_messages.set(counts->first);
+  config_.delivery_metrics.queue_consumers.set(counts->second);
+  return caf::none;
 }
 
 void consumer_impl::watch_queue() {
-  read_queue_counts();
+  // A blocked connection may not be read by the broker: no RPC then.
+  if (!core_.down() && !core_.blocked() && !exiting_)
+    if (auto err = read_queue_counts(); code_of(err) == errc::connection_lost)
+      lose(describe(err));
   if (!exiting_)
     after(queue_watch_interval, [this] { watch_queue(); });
 }
@@ -274,10 +274,7 @@ caf::error consumer_impl::open_consume_channel() {
   // The queue's figures at once, not only after the first interval (a
   // lost connection is found by the poll loop, not here mid-connect).
   if (config_.watch_queue && config_.delivery_metrics.queue_messages)
-    if (auto counts = conn.queue_counts(config_.queue)) {
-      config_.delivery_metrics.queue_messages.set(counts->first);
-      config_.delivery_metrics.queue_consumers.set(counts->second);
-    }
+    (void)read_queue_counts();
   return caf::none;
 }
 

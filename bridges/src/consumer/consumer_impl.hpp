@@ -74,7 +74,7 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
 
   /// Reads its queue's depth and consumers into its metrics (one passive
   /// declare), now; `watch_queue` does it every few seconds.
-  void read_queue_counts();
+  caf::error read_queue_counts();
   void watch_queue();
 
   void after(std::chrono::milliseconds delay,
