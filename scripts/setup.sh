@@ -16,6 +16,7 @@ packages=(
   libcaf-dev librabbitmq-dev libsqlite3-dev sqlite3 libboost-json1.81-dev
   catch2 libcli11-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev libcpp-httplib-dev prometheus libjs-chart.js chromium
+  libvalijson-dev json-schema-test-suite
   rabbitmq-server openssl
   python3-pika amqp-tools
 )

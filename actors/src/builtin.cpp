@@ -1,18 +1,14 @@
 #include "warren/actors/builtin.hpp"
 
-#include "basic/delegating.hpp"
-#include "basic/workers.hpp"
+#include "families.hpp"
 
 namespace warren::actors {
 
 void register_builtin_kinds(registry& kinds) {
-  kind_traits delegating;
-  delegating.takes_handler = true;
-  kinds.add_kind<service>("service", delegating);
-  kinds.add_kind<subscriber>("subscriber", delegating);
-  kinds.add_kind<echo>("echo");
-  kinds.add_kind<log>("log");
-  kinds.add_kind<record>("record");
+  register_basic_kinds(kinds);
+  register_pool_kinds(kinds);
+  register_pipeline_kinds(kinds);
+  register_window_kinds(kinds);
 }
 
 } // namespace warren::actors

@@ -19,6 +19,7 @@ actor_init init_of(const instance_context& ctx, const config::actor_spec& spec,
   init.instance = instance;
   init.handler = spec.handler;
   init.kinds = ctx.kinds;
+  init.metrics = ctx.metrics;
   return init;
 }
 

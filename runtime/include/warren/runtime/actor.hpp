@@ -63,6 +63,10 @@
 #include <string>
 #include <unordered_map>
 
+namespace warren::metrics {
+class registry;
+} // namespace warren::metrics
+
 namespace warren {
 
 using warren::envelope;
@@ -270,6 +274,9 @@ struct actor_init {
   std::string handler;
   /// The node's kinds, for actors that wrap another kind.
   const registry* kinds = nullptr;
+  /// The node's metrics, for a kind's own (warren/metrics/registry.hpp);
+  /// null when `metrics.listen` is not set. Alive as long as the node.
+  metrics::registry* metrics = nullptr;
 };
 
 /// Base class of custom actors. One instance per configured instance; a
