@@ -4,6 +4,7 @@
 #include "warren/bridges/client.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/config/node_config.hpp"
+#include "warren/core/batch.hpp"
 #include "warren/core/errc.hpp"
 #include "warren/core/json_read.hpp"
 #include "warren/core/log.hpp"
@@ -318,14 +319,76 @@ int check(const std::string& config_file) {
   return exit_ok;
 }
 
+namespace {
+
+// `warren send --batch N`: the events of a JSON-lines file (or stdin), each
+// line one event body, in batched envelopes of at most N entries.
+caf::expected<std::vector<boost::json::value>>
+read_events(const std::string& arg) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (arg != "-") {
+    file.open(arg);
+    if (!file)
+      return make_error(errc::malformed_body,
+                        "cannot read the events file '" + arg + "'");
+    in = &file;
+  }
+  std::vector<boost::json::value> events;
+  std::string line;
+  for (std::size_t number = 1; std::getline(*in, line); ++number) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos)
+      continue;
+    boost::json::error_code ec;
+    auto value = read_json(line, ec);
+    if (ec)
+      return make_error(errc::malformed_body,
+                        arg + ":" + std::to_string(number) +
+                          ": not valid JSON (" + ec.message() + ")");
+    if (auto what = unwritable_json(value, false))
+      return make_error(errc::malformed_body, arg + ":" +
+                                                std::to_string(number) +
+                                                ": holds " + *what);
+    events.push_back(std::move(value));
+  }
+  return events;
+}
+
+} // namespace
+
 int send(const send_options& opts) {
   auto settings = broker_settings_for(opts.broker);
   if (!settings)
     return report("send", settings.error());
-  auto body = read_body(opts.body, opts.raw);
-  if (!body) {
-    std::cerr << "warren send: " << describe(body.error()) << "\n";
-    return exit_usage;
+  std::vector<std::string> bodies;
+  std::vector<std::size_t> entries_per_body;
+  if (opts.batch > 0) {
+    if (opts.raw) {
+      std::cerr << "warren send: --raw and --batch do not go together (a "
+                   "batch is JSON)\n";
+      return exit_usage;
+    }
+    auto events = read_events(opts.body);
+    if (!events) {
+      std::cerr << "warren send: " << describe(events.error()) << "\n";
+      return exit_usage;
+    }
+    for (std::size_t first = 0; first < events->size(); first += opts.batch) {
+      auto last = std::min(events->size(), first + opts.batch);
+      std::vector<batch_entry> entries;
+      for (auto i = first; i < last; ++i)
+        entries.push_back({{}, {}, std::move((*events)[i])});
+      message_properties ignored;
+      bodies.push_back(encode_batch(entries, ignored));
+      entries_per_body.push_back(entries.size());
+    }
+  } else {
+    auto body = read_body(opts.body, opts.raw);
+    if (!body) {
+      std::cerr << "warren send: " << describe(body.error()) << "\n";
+      return exit_usage;
+    }
+    bodies.push_back(std::move(*body));
   }
   warren::outgoing_message msg;
   if (!opts.actor.empty()) {
@@ -336,8 +399,6 @@ int send(const send_options& opts) {
     msg.routing_key = opts.routing_key;
   }
   msg.mandatory = opts.mandatory;
-  msg.properties.message_id =
-    opts.message_id.empty() ? warren::make_message_id() : opts.message_id;
   msg.properties.type = opts.type;
   msg.properties.timestamp = static_cast<uint64_t>(std::time(nullptr));
   msg.properties.delivery_mode = opts.transient ? 1 : 2;
@@ -353,16 +414,27 @@ int send(const send_options& opts) {
     warren::set_field(msg.properties.headers, h.substr(0, eq),
                       header_value(h.substr(eq + 1)));
   }
-  msg.body = std::move(*body);
   auto client = bridges::blocking_client::connect(*settings);
   if (!client)
     return report("send", client.error());
   if (!opts.actor.empty())
     if (auto err = declare_actors_exchange(**client))
       return report("send", err);
-  if (auto err = (*client)->publish(msg, std::chrono::seconds{10}))
-    return report("send", err);
-  std::cout << msg.properties.message_id << "\n";
+  auto base_id =
+    opts.message_id.empty() ? warren::make_message_id() : opts.message_id;
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    // One message: the id given. Several batches: the id given, then -1,
+    // -2..., so sending the same file again repeats the same ids.
+    msg.properties.message_id =
+      opts.batch == 0 || i == 0 ? base_id : base_id + "-" + std::to_string(i);
+    if (opts.batch > 0)
+      warren::set_field(msg.properties.headers, header::batch,
+                        static_cast<int64_t>(entries_per_body[i]));
+    msg.body = std::move(bodies[i]);
+    if (auto err = (*client)->publish(msg, std::chrono::seconds{10}))
+      return report("send", err);
+    std::cout << msg.properties.message_id << "\n";
+  }
   return exit_ok;
 }
 

@@ -55,6 +55,8 @@ struct send_options {
   bool transient = false;
   bool raw = false;
   bool mandatory = true;
+  /// Entries per batched envelope; 0: BODY is one message.
+  std::size_t batch = 0;
   std::string body;
 };
 

@@ -3,6 +3,7 @@
 //   warren run node.json            run a node until SIGINT/SIGTERM
 //   warren check node.json          validate a config (and its plugins)
 //   warren send --actor NAME BODY   publish a JSON message
+//   warren send --actor NAME --batch N FILE.jsonl   events in batched envelopes
 //   warren call SERVICE BODY        request-response, prints the reply
 //   warren dlq list|show|replay|purge QUEUE   dead letters
 //   warren top URL...               live dashboard of nodes' /metrics
@@ -96,7 +97,15 @@ void add_send(CLI::App& app, command_line& cl) {
                 "send BODY bytes as they are, without checking JSON");
   cmd->add_flag("!--no-mandatory", opts.mandatory,
                 "do not fail when no queue takes the message");
-  cmd->add_option("BODY", opts.body, "JSON body, or - for stdin")->required();
+  cmd
+    ->add_option("--batch", opts.batch,
+                 "BODY is a JSON-lines file (or - for stdin), one event per "
+                 "line, sent in batched envelopes of at most N entries")
+    ->check(CLI::Range(1, 100000));
+  cmd
+    ->add_option("BODY", opts.body,
+                 "JSON body, or - for stdin (with --batch: a JSON-lines file)")
+    ->required();
 }
 
 void add_call(CLI::App& app, command_line& cl) {

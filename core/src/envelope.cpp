@@ -117,6 +117,14 @@ std::string effect_id(const std::string& cause_id, const std::string& actor,
   return "effect-" + hash_of(parts) + "/" + std::to_string(index);
 }
 
+std::string batch_entry_id(const std::string& batch_id, std::size_t index) {
+  auto id = batch_id + "#" + std::to_string(index);
+  if (id.size() <= 255)
+    return id;
+  std::string_view parts[] = {batch_id};
+  return "batch-" + hash_of(parts) + "#" + std::to_string(index);
+}
+
 std::string_view trace_of(const message_properties& props) {
   if (const auto* v = find_field(props.headers, header::trace))
     if (const auto* s = std::get_if<std::string>(v))

@@ -24,6 +24,26 @@ counter reason_counters::of(errc reason) {
   return made_[i];
 }
 
+batch_metrics make_batch_metrics(registry& reg, const std::string& actor) {
+  labels who{{"actor", actor}};
+  batch_metrics m;
+  m.batches = reg.make_counter(
+    "warren_batches_received_total",
+    "Batched envelopes (header x-warren-batch) split into entries.", who);
+  m.entries = reg.make_counter("warren_batch_entries_total",
+                               "Entries of batched envelopes handled.", who);
+  m.duplicates = reg.make_counter(
+    "warren_batch_entries_duplicates_total",
+    "Entries of batched envelopes already applied, not applied again.", who);
+  m.retried = reg.make_counter(
+    "warren_batch_entries_retried_total",
+    "Entries of batched envelopes parked alone on a retry step.", who);
+  m.dead_lettered = reason_counters{
+    reg, "warren_batch_entries_dead_lettered_total",
+    "Entries of batched envelopes dead-lettered alone, by reason.", who};
+  return m;
+}
+
 delivery_metrics make_delivery_metrics(registry& reg, const std::string& actor,
                                        const std::string& queue) {
   labels who{{"actor", actor}};

@@ -47,6 +47,11 @@ class empty_context : public context {
   }
   void publish_json(const std::string&, const std::string&, std::string,
                     boost::json::value, publish_options) override {}
+  void send_batch_json(const std::string&, std::string,
+                       std::vector<boost::json::value>) override {}
+  void publish_batch_json(const std::string&, const std::string&, std::string,
+                          std::vector<boost::json::value>,
+                          publish_options) override {}
   void call_json(const std::string&, std::string, boost::json::value,
                  call_continuation, std::chrono::milliseconds) override {}
   void fail(status) override {}

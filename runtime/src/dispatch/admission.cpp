@@ -17,6 +17,8 @@ bool is_json_content_type(const std::string& type) {
 }
 
 std::optional<outcome> admit(envelope& env, const admission_rules& rules) {
+  if (env.admitted)
+    return std::nullopt;
   auto max_body_bytes = rules.max_body_bytes;
   if (env.properties.message_id.empty()) {
     env.properties.message_id = "anon-" + make_message_id();

@@ -1,6 +1,7 @@
 #include "dispatch/context_impl.hpp"
 
 #include "warren/bridges/topology.hpp"
+#include "warren/core/batch.hpp"
 #include "warren/core/log.hpp"
 #include "warren/core/text.hpp"
 
@@ -82,6 +83,11 @@ void context_impl::publish_json(const std::string& exchange,
                                 publish_options opts) {
   auto msg =
     make_outgoing(*scope_, exchange, routing_key, std::move(type), body);
+  apply(msg, opts);
+  scope_->effects.push_back(std::move(msg));
+}
+
+void context_impl::apply(outgoing_message& msg, publish_options& opts) {
   msg.mandatory = opts.mandatory;
   msg.properties.delivery_mode = opts.persistent ? 2 : 1;
   msg.properties.priority = opts.priority;
@@ -89,6 +95,48 @@ void context_impl::publish_json(const std::string& exchange,
     msg.properties.expiration = std::to_string(opts.ttl_ms);
   for (auto& [key, value] : opts.headers)
     set_field(msg.properties.headers, key, std::move(value));
+}
+
+outgoing_message
+context_impl::make_batch(std::string exchange, std::string routing_key,
+                         std::string type,
+                         std::vector<boost::json::value> bodies) {
+  // The entries' ids first, then the batch's: all stable, so a redelivered
+  // cause sends the same batch with the same entry ids.
+  std::vector<batch_entry> entries;
+  entries.reserve(bodies.size());
+  const auto& cause = scope_->message().properties.message_id;
+  for (auto& body : bodies)
+    entries.push_back(
+      {effect_id(cause, actor_name(), scope_->made++), {}, std::move(body)});
+  auto msg = make_outgoing(*scope_, std::move(exchange), std::move(routing_key),
+                           std::move(type), boost::json::value{});
+  for (const auto& entry : entries)
+    if (auto what = unwritable_json(entry.body);
+        what && scope_->failure.is_ok())
+      scope_->failure = status::fail(
+        errc::validation_failed,
+        "batch entry '" + entry.id + "' would hold " + *what, true);
+  msg.body = encode_batch(entries, msg.properties);
+  return msg;
+}
+
+void context_impl::send_batch_json(const std::string& actor, std::string type,
+                                   std::vector<boost::json::value> bodies) {
+  auto msg = make_batch(bridges::actors_exchange, actor, std::move(type),
+                        std::move(bodies));
+  msg.mandatory = true;
+  scope_->effects.push_back(std::move(msg));
+}
+
+void context_impl::publish_batch_json(const std::string& exchange,
+                                      const std::string& routing_key,
+                                      std::string type,
+                                      std::vector<boost::json::value> bodies,
+                                      publish_options opts) {
+  auto msg =
+    make_batch(exchange, routing_key, std::move(type), std::move(bodies));
+  apply(msg, opts);
   scope_->effects.push_back(std::move(msg));
 }
 

@@ -21,6 +21,12 @@ class context_impl : public context {
   void publish_json(const std::string& exchange, const std::string& routing_key,
                     std::string type, boost::json::value body,
                     publish_options opts) override;
+  void send_batch_json(const std::string& actor, std::string type,
+                       std::vector<boost::json::value> bodies) override;
+  void publish_batch_json(const std::string& exchange,
+                          const std::string& routing_key, std::string type,
+                          std::vector<boost::json::value> bodies,
+                          publish_options opts) override;
   void call_json(const std::string& service, std::string type,
                  boost::json::value body, call_continuation then,
                  std::chrono::milliseconds timeout) override;
@@ -28,6 +34,11 @@ class context_impl : public context {
   void stop() override;
 
  private:
+  outgoing_message make_batch(std::string exchange, std::string routing_key,
+                              std::string type,
+                              std::vector<boost::json::value> bodies);
+  void apply(outgoing_message& msg, publish_options& opts);
+
   scope_ptr scope_;
 };
 

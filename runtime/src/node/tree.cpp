@@ -1,5 +1,6 @@
 #include "node/tree.hpp"
 
+#include "dispatch/batch_splitter.hpp"
 #include "dispatch/dispatchers.hpp"
 #include "warren/runtime/node.hpp"
 
@@ -124,6 +125,12 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
       return handler.error();
     cc.handler = std::move(*handler);
   }
+  // Batched envelopes reach every family of kinds entry by entry.
+  cc.handler = warren::detail::split_batches(
+    std::move(cc.handler), {cfg.max_body_bytes, spec.require_message_id},
+    spec.name, cfg.node_name,
+    ctx->metrics != nullptr ? metrics::make_batch_metrics(*ctx->metrics, id)
+                            : metrics::batch_metrics{});
   auto consumer = bridges::spawn_consumer(*ctx->sys, std::move(cc));
   ctx->track(id, consumer, readiness);
   members.push_back(caf::actor_cast<caf::actor>(consumer));

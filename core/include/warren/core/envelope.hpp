@@ -47,6 +47,9 @@ constexpr const char* attempts = "x-warren-attempts";
 constexpr const char* original_exchange = "x-warren-original-exchange";
 constexpr const char* original_routing_key = "x-warren-original-routing-key";
 constexpr const char* node = "x-warren-node";
+/// Marks a batched envelope (warren/core/batch.hpp): its value is the
+/// number of entries.
+constexpr const char* batch = "x-warren-batch";
 } // namespace header
 
 /// AMQP message properties warren uses. Empty strings mean "not set".
@@ -94,6 +97,9 @@ struct envelope {
   /// The message came without a `message_id`; `properties.message_id`
   /// holds a fresh one warren gave this delivery (see `content_key`).
   bool anonymous = false;
+  /// Admitted already (an entry split from an admitted batch, its body
+  /// parsed): admission leaves it as it is.
+  bool admitted = false;
   /// The body's size as the broker announced it (the content header).
   uint64_t body_size = 0;
   /// The body was over the channel's limit and was not kept: `raw_body` is
@@ -122,6 +128,12 @@ std::string content_key(const envelope& env);
 /// drop the copies.
 std::string effect_id(const std::string& cause_id, const std::string& actor,
                       std::size_t index);
+
+/// The id of entry `index` of batch `batch_id` that came without an id of
+/// its own: `<batch_id>#<index>`, or a hash of the batch id with the index
+/// when that would not fit in 255 bytes. The same batch sent again gives its
+/// entries the same ids.
+std::string batch_entry_id(const std::string& batch_id, std::size_t index);
 
 /// The trace id of a message: its `x-warren-trace` header (a string), or,
 /// when it has none, its own id (it starts a trace). Everything warren

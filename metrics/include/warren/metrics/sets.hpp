@@ -57,6 +57,22 @@ struct delivery_metrics {
 delivery_metrics make_delivery_metrics(registry& reg, const std::string& actor,
                                        const std::string& queue);
 
+/// The entries of batched envelopes one actor received (label `actor`;
+/// warren/core/batch.hpp): each entry is settled on its own, so these count
+/// what the delivery metrics count per AMQP message.
+struct batch_metrics {
+  /// Batched envelopes split into entries.
+  counter batches;
+  counter entries;
+  /// Entries already applied, not applied again.
+  counter duplicates;
+  /// Entries parked on a retry step (a copy of their own).
+  counter retried;
+  /// Entries dead-lettered alone, by reason.
+  reason_counters dead_lettered;
+};
+batch_metrics make_batch_metrics(registry& reg, const std::string& actor);
+
 /// One connection (label `connection`, its name in the broker).
 struct connection_metrics {
   gauge up;

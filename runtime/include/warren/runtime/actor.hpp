@@ -62,6 +62,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace warren::metrics {
 class registry;
@@ -179,6 +180,21 @@ class context {
                             boost::json::value body,
                             publish_options opts = {}) = 0;
 
+  /// Sends `bodies` to an actor as ONE batched envelope (header
+  /// `x-warren-batch`, warren/core/batch.hpp): one AMQP message whose
+  /// entries the receiver handles, de-duplicates and settles one by one.
+  /// Each entry gets a stable id of its own, as every message sent does.
+  /// Keep a batch within the receiver's body limit (`max_body_bytes`).
+  virtual void send_batch_json(const std::string& actor, std::string type,
+                               std::vector<boost::json::value> bodies) = 0;
+
+  /// Publishes `bodies` to an exchange as one batched envelope.
+  virtual void publish_batch_json(const std::string& exchange,
+                                  const std::string& routing_key,
+                                  std::string type,
+                                  std::vector<boost::json::value> bodies,
+                                  publish_options opts = {}) = 0;
+
   /// Calls a service actor by name and runs `then` with its reply. A zero
   /// timeout means the node's default (`calls.timeout_ms`).
   virtual void call_json(const std::string& service, std::string type,
@@ -277,6 +293,10 @@ struct actor_init {
   /// The node's metrics, for a kind's own (warren/metrics/registry.hpp);
   /// null when `metrics.listen` is not set. Alive as long as the node.
   metrics::registry* metrics = nullptr;
+  /// The directory of the node's config file: a kind resolves the relative
+  /// paths in its options against it, as the config does its own (empty:
+  /// the working directory, e.g. for a config built in code).
+  std::string config_dir;
 };
 
 /// Base class of custom actors. One instance per configured instance; a
