@@ -43,6 +43,7 @@
 #include "warren/runtime/actor.hpp"
 #include "warren/runtime/registry.hpp"
 #include "warren/runtime/stateful.hpp"
+#include "warren/runtime/stream_operator.hpp"
 
 #include <boost/describe.hpp>
 #include <boost/json/serialize.hpp>
@@ -423,6 +424,117 @@ class picky : public warren::actor {
   }
 };
 
+// A stream operator: a sum per key in memory, one row per key written by
+// `checkpoint` for the keys changed since the last commit. "add" {"key",
+// "by"} adds (a negative `by` fails the message, leaving memory as it was);
+// "get" {"key"} replies {"sum"}; with option `tick_ms` each tick publishes
+// {"total"} to `tick_queue` with the id "total-<total>" when the total
+// changed since the last tick.
+class tally : public warren::stream_operator {
+ public:
+  explicit tally(const warren::actor_init& init)
+    : stream_operator(init),
+      tick_queue_(string_option(init.options, "tick_queue")) {
+    if (const auto* ms = init.options.if_contains("tick_ms"))
+      tick_ms_ = std::chrono::milliseconds{ms->to_number<int64_t>()};
+  }
+
+  caf::error restore(warren::operator_row_set rows) override {
+    for (auto& [name, data] : rows) {
+      if (name == "total")
+        total_ = std::stoll(data);
+      else if (name == "ticked")
+        ticked_ = std::stoll(data);
+      else
+        sums_[name.substr(2)] = std::stoll(data);
+    }
+    return caf::none;
+  }
+
+  status apply(context& ctx, const warren::envelope& msg) override {
+    const auto& body = msg.body.as_object();
+    auto key = std::string{body.at("key").as_string()};
+    if (msg.properties.type == "get") {
+      auto i = sums_.find(key);
+      ctx.reply_json(
+        boost::json::object{{"sum", i == sums_.end() ? int64_t{0} : i->second}},
+        "sum");
+      return status::ok();
+    }
+    auto by = body.at("by").to_number<int64_t>();
+    if (by < 0)
+      return status::fail("a negative amount, as the test asked", true);
+    sums_[key] += by;
+    total_ += by;
+    dirty_.insert(key);
+    return status::ok();
+  }
+
+  void checkpoint(warren::operator_rows& rows) override {
+    for (const auto& key : dirty_)
+      rows.put("k/" + key, std::to_string(sums_[key]));
+    if (!dirty_.empty())
+      rows.put("total", std::to_string(total_));
+    if (tick_dirty_)
+      rows.put("ticked", std::to_string(ticked_));
+    dirty_.clear();
+    tick_dirty_ = false;
+  }
+
+  std::chrono::milliseconds tick_interval() const override { return tick_ms_; }
+
+  void tick(warren::operator_output& out, int64_t) override {
+    if (total_ == ticked_ || tick_queue_.empty())
+      return;
+    warren::publish_options opts;
+    opts.message_id = "total-" + std::to_string(total_);
+    out.publish_json("", tick_queue_, "total",
+                     boost::json::object{{"total", total_}}, opts);
+    ticked_ = total_;
+    tick_dirty_ = true;
+  }
+
+ private:
+  std::string tick_queue_;
+  std::chrono::milliseconds tick_ms_{0};
+  std::map<std::string, int64_t> sums_;
+  std::set<std::string> dirty_;
+  int64_t total_ = 0;
+  int64_t ticked_ = 0;
+  bool tick_dirty_ = false;
+};
+
+class lookup : public warren::actor {
+ public:
+  explicit lookup(const warren::actor_init& init)
+    : actor(init), recorder_(init.options) {
+    if (const auto* r = init.options.if_contains("records"))
+      records_ = r->as_object();
+  }
+
+  bool replies_with_errors() const override { return true; }
+
+  void setup(warren::handlers& on) override {
+    on.otherwise([this](context& ctx, const value& body) {
+      recorder_.write(ctx, body);
+      const auto* key = body.is_object() ? body.get_object().if_contains("key")
+                                         : nullptr;
+      auto text = key != nullptr && key->is_string()
+                    ? std::string{key->get_string()}
+                    : (key != nullptr ? boost::json::serialize(*key) : "");
+      if (text == "fail")
+        return status::fail("lookup failure requested by the test", true);
+      const auto* found = records_.if_contains(text);
+      ctx.reply_json(found != nullptr ? *found : value{}, "record");
+      return status::ok();
+    });
+  }
+
+ private:
+  recorder recorder_;
+  boost::json::object records_;
+};
+
 } // namespace
 
 WARREN_PLUGIN(registry) {
@@ -434,4 +546,5 @@ WARREN_PLUGIN(registry) {
   registry.add_raw_kind("test.raw", raw_kind);
   registry.add_kind<counter>("test.counter");
   registry.add_kind<picky>("test.picky");
+  registry.add_kind<tally>("test.tally");
 }

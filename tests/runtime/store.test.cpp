@@ -292,3 +292,40 @@ TEST_CASE("outbox rows of earlier builds (headers as an object) still decode, "
   REQUIRE(odd);
   CHECK(odd->body.empty());
 }
+
+TEST_CASE("a stream operator's rows commit with the unit of work, byte for "
+          "byte, and read back in name order",
+          "[store]") {
+  auto path = scratch("rows") + "/warren.db";
+  std::string bytes{"a\0b\xff", 4};
+  {
+    auto store = open_ok(path);
+    unit_of_work work{"win"};
+    work.put_row("e/0002", "second");
+    work.put_row("e/0001", bytes);
+    work.put_row("meta", "m1");
+    work.put_row("gone", "x");
+    work.erase_row("gone");
+    REQUIRE(work.applied("m-1"));
+    REQUIRE_FALSE(store->commit(work));
+    unit_of_work other{"other"};
+    other.put_row("meta", "not win's");
+    REQUIRE_FALSE(store->commit(other));
+    unit_of_work next{"win"};
+    next.put_row("meta", "m2");
+    next.erase_row("e/0002");
+    REQUIRE_FALSE(store->commit(next));
+  }
+  auto store = open_ok(path);
+  auto rows = store->load_rows("win");
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 2);
+  CHECK((*rows)[0].first == "e/0001");
+  CHECK((*rows)[0].second == bytes);
+  CHECK((*rows)[1].first == "meta");
+  CHECK((*rows)[1].second == "m2");
+  CHECK(*store->seen("win", "m-1"));
+  auto none = store->load_rows("nobody");
+  REQUIRE(none);
+  CHECK(none->empty());
+}

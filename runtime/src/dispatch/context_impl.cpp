@@ -95,6 +95,8 @@ void context_impl::apply(outgoing_message& msg, publish_options& opts) {
     msg.properties.expiration = std::to_string(opts.ttl_ms);
   for (auto& [key, value] : opts.headers)
     set_field(msg.properties.headers, key, std::move(value));
+  if (!opts.message_id.empty())
+    msg.properties.message_id = std::move(opts.message_id);
 }
 
 outgoing_message

@@ -12,10 +12,17 @@
 // its outbox rows handed to the outbox relay. A commit that fails is retried
 // with backoff while nothing of the batch is acked; the deliveries stay
 // unacked in the broker meanwhile (prefetch bounds them).
+//
+// A stream operator (stream_operator.hpp) takes the same path with its own
+// state: `apply` changes its memory in place instead of a handler changing a
+// copy of a key's JSON state, `checkpoint` writes its rows into each unit of
+// work, `restore` rebuilds it from them at start, its ticks commit in a unit
+// of their own, and while it is not `accepting` deliveries wait unapplied.
 
 #include "dispatch/admission.hpp"
 #include "dispatch/anonymous_ledger.hpp"
 #include "dispatch/dispatchers.hpp"
+#include "dispatch/operator_support.hpp"
 #include "dispatch/settle.hpp"
 #include "outbox/relay.hpp"
 #include "store/store_observer.hpp"
@@ -25,6 +32,7 @@
 #include "warren/core/text.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <deque>
 #include <limits>
 #include <set>
 #include <unordered_map>
@@ -43,7 +51,9 @@ class stateful_dispatcher : public bridges::delivery_handler {
  public:
   stateful_dispatcher(std::shared_ptr<stateful_base> user,
                       dispatch_services services, stateful_settings settings)
-    : user_(std::move(user)), settings_(std::move(settings)),
+    : user_(std::move(user)),
+      operator_(dynamic_cast<stream_operator*>(user_.get())),
+      settings_(std::move(settings)),
       instance_(std::make_shared<instance_scope>()), work_(user_->name()),
       relay_(user_->name(), services.node_name, settings_.dispatch.queue),
       anonymous_(settings_.anonymous_window, settings_.max_anonymous),
@@ -93,6 +103,13 @@ class stateful_dispatcher : public bridges::delivery_handler {
     if (!unacked)
       return unacked.error();
     anonymous_.restore(std::move(*unacked), anonymous_ledger::clock::now());
+    if (operator_ != nullptr) {
+      auto rows = store_->load_rows(user_->name());
+      if (!rows)
+        return rows.error();
+      if (auto err = operator_->restore(std::move(*rows)))
+        return err;
+    }
     if (observer_.enabled()) {
       auto inbox = store_->inbox_size(user_->name());
       observer_.opened(inbox ? *inbox : 0);
@@ -111,10 +128,20 @@ class stateful_dispatcher : public bridges::delivery_handler {
                          instance_->services.node_name));
       return;
     }
+    if (operator_ != nullptr) {
+      arm_tick(host);
+      // In arrival order: once one waits, the ones behind it wait too.
+      if (!held_.empty() || !operator_->accepting()) {
+        held_.push_back({std::move(msg), std::move(done)});
+        return;
+      }
+    }
     run(host, std::move(msg), std::move(done));
   }
 
   void idle(bridges::consumer_host& host) override {
+    if (operator_ != nullptr)
+      arm_tick(host);
     relay(host);
     observer_.outbox(relay_.unconfirmed(), relay_.dead_lettered());
     expire_anonymous();
@@ -152,6 +179,15 @@ class stateful_dispatcher : public bridges::delivery_handler {
     if (!scope || is_duplicate(scope))
       return;
     const auto& env = scope->message();
+    if (operator_ != nullptr) {
+      scope->on_success = [this, &host](const scope_ptr& s) {
+        stage_message(host, s);
+      };
+      run_in_context(scope,
+                     [&](context& ctx) { return operator_->apply(ctx, env); });
+      finish_if_done(scope);
+      return;
+    }
     auto found = user_->key_of(env);
     if (!found) {
       scope->failure =
@@ -308,8 +344,6 @@ class stateful_dispatcher : public bridges::delivery_handler {
   // unit of work; it is answered when the unit commits.
   void stage(bridges::consumer_host& host, const scope_ptr& scope,
              const std::string& key, boost::json::value state) {
-    const auto& env = scope->message();
-    const auto& id = env.properties.message_id;
     auto& entry = cache_[key];
     if (entry.state != state) {
       // A handler that only read the state writes nothing.
@@ -317,6 +351,14 @@ class stateful_dispatcher : public bridges::delivery_handler {
       ++entry.version;
       dirty_.insert(key);
     }
+    stage_message(host, scope);
+  }
+
+  // The message's inbox record and outbox rows join the unit of work (its
+  // state is in it already); it is answered when the unit commits.
+  void stage_message(bridges::consumer_host& host, const scope_ptr& scope) {
+    const auto& env = scope->message();
+    const auto& id = env.properties.message_id;
     if (env.anonymous) {
       auto content = content_key(env);
       anonymous_.applied(id, content, env.channel_generation, env.delivery_tag);
@@ -348,7 +390,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
 
   void commit(bridges::consumer_host& host) {
     if (retry_armed_ ||
-        (work_.messages() == 0 && !relay_.has_confirmed() && !has_forgotten()))
+        (work_.messages() == 0 && work_.outbox().empty() && !ticked_ &&
+         !relay_.has_confirmed() && !has_forgotten()))
       return;
     if (relay_.full() && work_.messages() > 0) {
       // Back-pressure: try again once confirms have come in.
@@ -359,6 +402,10 @@ class stateful_dispatcher : public bridges::delivery_handler {
       const auto& entry = cache_[key];
       work_.put_state(runtime::stored_state{
         key, entry.version, boost::json::serialize(entry.state)});
+    }
+    if (operator_ != nullptr) {
+      unit_rows rows{work_};
+      operator_->checkpoint(rows);
     }
     work_.relayed(relay_.take_confirmed());
     auto began = std::chrono::steady_clock::now();
@@ -386,6 +433,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
       store_failing_ = false;
     }
     commit_backoff_ = std::chrono::milliseconds{100};
+    ticked_ = false;
     relay_.committed(work_.take_outbox());
     work_.clear();
     dirty_.clear();
@@ -408,6 +456,39 @@ class stateful_dispatcher : public bridges::delivery_handler {
       retry_armed_ = false;
       commit(host);
     });
+  }
+
+  // Processing-time work of a stream operator, every tick_interval from the
+  // first delivery or idle call on.
+  void arm_tick(bridges::consumer_host& host) {
+    auto interval = operator_->tick_interval();
+    if (tick_armed_ || (interval.count() <= 0 && held_.empty()))
+      return;
+    tick_armed_ = true;
+    if (interval.count() <= 0)
+      interval = std::chrono::milliseconds{100};
+    host.after(interval, [this, &host] {
+      tick_armed_ = false;
+      tick(host);
+      arm_tick(host);
+    });
+  }
+
+  void tick(bridges::consumer_host& host) {
+    if (instance_->ended)
+      return;
+    if (operator_->tick_interval().count() > 0) {
+      unit_output out{work_, user_->name()};
+      operator_->tick(out, runtime::now_ms());
+      // Whatever it changed is written by `checkpoint` with this commit.
+      ticked_ = true;
+      commit(host);
+    }
+    while (!held_.empty() && operator_->accepting()) {
+      auto next = std::move(held_.front());
+      held_.pop_front();
+      run(host, std::move(next.msg), std::move(next.done));
+    }
   }
 
   void relay(bridges::consumer_host& host) {
@@ -437,6 +518,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
   }
 
   std::shared_ptr<stateful_base> user_;
+  // Set when the actor is a stream operator.
+  stream_operator* operator_ = nullptr;
   stateful_settings settings_;
   std::shared_ptr<instance_scope> instance_;
   std::unique_ptr<runtime::checkpoint_store> store_;
@@ -450,6 +533,16 @@ class stateful_dispatcher : public bridges::delivery_handler {
   outbox_relay relay_;
   anonymous_ledger anonymous_;
   runtime::store_observer observer_;
+  struct held_delivery {
+    bridges::delivery msg;
+    std::function<void(bridges::settlement)> done;
+  };
+  // Deliveries waiting while the operator is not accepting (prefetch
+  // bounds them).
+  std::deque<held_delivery> held_;
+  bool tick_armed_ = false;
+  // A tick ran since the last commit: commit even without messages.
+  bool ticked_ = false;
   bool timer_armed_ = false;
   bool retry_armed_ = false;
   bool cleanup_armed_ = false;

@@ -52,7 +52,19 @@ CREATE TABLE anonymous_unacked (
 ) WITHOUT ROWID;
 )";
 
-const char* const migrations[] = {schema_v1, schema_v2};
+// Version 3: the rows of stream operators (windows; later sagas, projections):
+// named blobs per actor that the kind writes itself, in the unit of work
+// with the inbox and the outbox (warren/runtime/stream_operator.hpp).
+constexpr const char* schema_v3 = R"(
+CREATE TABLE operator_rows (
+  actor TEXT NOT NULL,
+  name TEXT NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (actor, name)
+);
+)";
+
+const char* const migrations[] = {schema_v1, schema_v2, schema_v3};
 static_assert(std::size(migrations) == store_schema_version);
 
 caf::error migrate(sqlite3* db, const std::string& path, int from) {

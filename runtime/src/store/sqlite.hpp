@@ -14,6 +14,11 @@
 namespace warren::runtime::detail {
 
 // One prepared statement, finalized with its owner.
+/// Bytes bound as a BLOB (a string binds as TEXT).
+struct blob {
+  const std::string& bytes;
+};
+
 class statement {
  public:
   statement() = default;
@@ -46,6 +51,10 @@ class statement {
   }
   void bind_one(int index, int64_t value) {
     sqlite3_bind_int64(stmt_, index, value);
+  }
+  void bind_one(int index, const blob& data) {
+    sqlite3_bind_blob(stmt_, index, data.bytes.data(),
+                      static_cast<int>(data.bytes.size()), SQLITE_STATIC);
   }
 
   sqlite3_stmt* stmt_ = nullptr;

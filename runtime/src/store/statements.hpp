@@ -16,6 +16,9 @@ struct checkpoint_store::statements {
   detail::statement delete_outbox;
   detail::statement insert_anonymous;
   detail::statement delete_anonymous;
+  detail::statement load_rows;
+  detail::statement put_row;
+  detail::statement erase_row;
   detail::statement begin;
   detail::statement commit;
   detail::statement rollback;
@@ -38,6 +41,12 @@ struct checkpoint_store::statements {
        "content_key, applied_ms) VALUES (?1, ?2, ?3, ?4)"},
       {&delete_anonymous, "DELETE FROM anonymous_unacked WHERE actor = ?1 "
                           "AND message_id = ?2"},
+      {&load_rows,
+       "SELECT name, data FROM operator_rows WHERE actor = ?1 ORDER BY name"},
+      {&put_row, "INSERT INTO operator_rows (actor, name, data) VALUES (?1, "
+                 "?2, ?3) ON CONFLICT (actor, name) DO UPDATE SET data = "
+                 "excluded.data"},
+      {&erase_row, "DELETE FROM operator_rows WHERE actor = ?1 AND name = ?2"},
       {&begin, "BEGIN IMMEDIATE"},
       {&commit, "COMMIT"},
       {&rollback, "ROLLBACK"},

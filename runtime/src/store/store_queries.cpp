@@ -26,6 +26,24 @@ checkpoint_store::load(const std::string& actor, const std::string& key) {
   return std::optional<stored_state>{std::move(result)};
 }
 
+caf::expected<std::vector<std::pair<std::string, std::string>>>
+checkpoint_store::load_rows(const std::string& actor) {
+  auto* stmt = stmts_->load_rows.bind(actor);
+  std::vector<std::pair<std::string, std::string>> rows;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt, 1));
+    auto size = static_cast<std::size_t>(sqlite3_column_bytes(stmt, 1));
+    rows.emplace_back(column_text(stmt, 0), data == nullptr
+                                              ? std::string{}
+                                              : std::string{data, size});
+  }
+  sqlite3_reset(stmt);
+  if (rc != SQLITE_DONE)
+    return failure(db_, path_, "reading the rows of " + actor);
+  return rows;
+}
+
 caf::expected<bool> checkpoint_store::seen(const std::string& actor,
                                            const std::string& message_id) {
   auto* stmt = stmts_->seen.bind(actor, message_id);
@@ -55,6 +73,13 @@ caf::error checkpoint_store::commit(unit_of_work& work) {
             step(stmts_->upsert_state.bind(actor, s.key, s.version, s.state),
                  "writing state"))
         return err;
+    for (const auto& row : work.rows()) {
+      auto* stmt = row.erase
+                     ? stmts_->erase_row.bind(actor, row.name)
+                     : stmts_->put_row.bind(actor, row.name, blob{row.data});
+      if (auto err = step(stmt, "writing an operator row"))
+        return err;
+    }
     auto now = now_ms();
     for (const auto& id : work.inbox())
       if (auto err = step(stmts_->insert_inbox.bind(actor, id, now),

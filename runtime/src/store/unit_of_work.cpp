@@ -40,6 +40,14 @@ void unit_of_work::put_state(stored_state row) {
   states_.push_back(std::move(row));
 }
 
+void unit_of_work::put_row(std::string name, std::string data) {
+  rows_.push_back({std::move(name), std::move(data), false});
+}
+
+void unit_of_work::erase_row(std::string name) {
+  rows_.push_back({std::move(name), {}, true});
+}
+
 void unit_of_work::send(outgoing_message msg) {
   outbox_.push_back(outbox_row{0, actor_, std::move(msg), {}});
 }
@@ -67,6 +75,7 @@ void unit_of_work::clear() {
   inbox_.clear();
   ids_.clear();
   states_.clear();
+  rows_.clear();
   outbox_.clear();
   relayed_.clear();
   anonymous_.clear();

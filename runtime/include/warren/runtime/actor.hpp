@@ -138,6 +138,11 @@ struct publish_options {
   /// Per-message TTL in milliseconds; 0 means none.
   int64_t ttl_ms = 0;
   field_table headers;
+  /// An id of your own instead of the one derived from the message being
+  /// handled. It must be as stable (the same input gives the same id), or
+  /// the inboxes downstream cannot drop copies: a window result's id is its
+  /// key, bounds and revision. Default: derived.
+  std::string message_id;
 };
 
 /// What a call continuation receives: the reply body, or an error

@@ -10,7 +10,12 @@
 ///                                            de-duplicating redeliveries;
 ///   outbox(id, actor, message)               messages sent by stateful
 ///                                            actors, committed but not yet
-///                                            confirmed by the broker.
+///                                            confirmed by the broker;
+///   anonymous_unacked(actor, message_id, ...) id-less messages applied and
+///                                            not yet seen acked;
+///   operator_rows(actor, name, data)         the rows of stream operators
+///                                            (windows): named blobs the
+///                                            kind writes itself.
 ///
 /// The database runs in WAL mode; `synchronous` is FULL by default (a commit
 /// survives power loss) or NORMAL (survives a crash of the process). A file
@@ -53,7 +58,7 @@ struct store_settings {
 };
 
 /// The schema version this build writes.
-constexpr int store_schema_version = 2;
+constexpr int store_schema_version = 3;
 
 class checkpoint_store {
  public:
@@ -72,6 +77,10 @@ class checkpoint_store {
   /// The state of `key` of `actor`, or nullopt when it has none yet.
   caf::expected<std::optional<stored_state>> load(const std::string& actor,
                                                   const std::string& key);
+
+  /// The rows of stream operator `actor`, in name order.
+  caf::expected<std::vector<std::pair<std::string, std::string>>>
+  load_rows(const std::string& actor);
 
   /// Whether `actor` already applied message `message_id`.
   caf::expected<bool> seen(const std::string& actor,

@@ -8,10 +8,12 @@
 ///            is then dropped: effectively once); for id-less messages, the
 ///            id warren gave each and its content key until its ack is
 ///            written (README.md, "Message identity");
-///   rows     the kind's own rows: today the state of each key changed,
-///            addressed by (actor, key), so a key's state can later move
-///            between nodes without the kinds knowing; saga logs, window
-///            slices and timers join here as their own row types;
+///   states   the state of each key changed (stateful actors), addressed
+///            by (actor, key), so a key's state can later move between
+///            nodes without the kinds knowing;
+///   rows     the rows of stream operators (windows: their event log and
+///            their watermark; later saga logs and timers): named blobs
+///            the kind writes and reads back itself;
 ///   outbox   what the messages sent, published after the commit by the
 ///            outbox relay (stable ids: a message applied again after a crash
 ///            sends the same ids);
@@ -41,6 +43,14 @@ struct stored_state {
   int64_t version = 0;
   /// JSON text.
   std::string state;
+};
+
+/// A change to one row of a stream operator (`operator_rows`).
+struct row_change {
+  std::string name;
+  /// The row's bytes (unused when erasing).
+  std::string data;
+  bool erase = false;
 };
 
 /// A message waiting in the outbox.
@@ -78,6 +88,12 @@ class unit_of_work {
   /// The new state of a key (its version already incremented).
   void put_state(stored_state row);
 
+  /// Row `name` of this actor (a stream operator's) becomes `data`.
+  void put_row(std::string name, std::string data);
+
+  /// Row `name` of this actor is deleted.
+  void erase_row(std::string name);
+
   /// A message to send once committed.
   void send(outgoing_message msg);
 
@@ -90,8 +106,8 @@ class unit_of_work {
   }
 
   bool empty() const noexcept {
-    return messages() == 0 && states_.empty() && outbox_.empty() &&
-           relayed_.empty() && forgotten_.empty();
+    return messages() == 0 && states_.empty() && rows_.empty() &&
+           outbox_.empty() && relayed_.empty() && forgotten_.empty();
   }
 
   /// After a commit: the outbox rows with the ids the store gave them.
@@ -109,6 +125,8 @@ class unit_of_work {
   // What the store writes.
   const std::deque<std::string>& inbox() const noexcept { return inbox_; }
   const std::vector<stored_state>& states() const noexcept { return states_; }
+  /// In the order made (a put then an erase of one row erases it).
+  const std::vector<row_change>& rows() const noexcept { return rows_; }
   std::vector<outbox_row>& outbox() noexcept { return outbox_; }
   const std::vector<int64_t>& relayed_rows() const noexcept { return relayed_; }
   const std::vector<std::pair<std::string, std::string>>&
@@ -125,6 +143,7 @@ class unit_of_work {
   std::deque<std::string> inbox_;
   std::unordered_set<std::string_view> ids_;
   std::vector<stored_state> states_;
+  std::vector<row_change> rows_;
   std::vector<outbox_row> outbox_;
   std::vector<int64_t> relayed_;
   std::vector<std::pair<std::string, std::string>> anonymous_;

@@ -1,0 +1,67 @@
+#include "dispatch/operator_support.hpp"
+
+#include "warren/core/text.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <ctime>
+#include <stdexcept>
+
+namespace warren {
+
+operator_rows::~operator_rows() = default;
+
+operator_output::~operator_output() = default;
+
+void stream_operator::tick(operator_output&, int64_t) {
+  // Nothing by default.
+}
+
+void stream_operator::setup_json_state(json_state_handlers&) {
+  // An operator applies whole messages (`apply`).
+}
+
+boost::json::value stream_operator::initial_state() const {
+  return nullptr;
+}
+
+} // namespace warren
+
+namespace warren::detail {
+
+void unit_rows::put(std::string name, std::string data) {
+  work_.put_row(std::move(name), std::move(data));
+}
+
+void unit_rows::erase(std::string name) {
+  work_.erase_row(std::move(name));
+}
+
+void unit_output::publish_json(const std::string& exchange,
+                               const std::string& routing_key, std::string type,
+                               boost::json::value body, publish_options opts) {
+  // A bug in the operator, not bad input: an id made up here would differ
+  // after a restart and defeat the de-duplication downstream.
+  if (opts.message_id.empty())
+    throw std::logic_error("operator '" + actor_ +
+                           "' published from tick() without a message_id");
+  if (auto what = unwritable_json(body))
+    throw std::logic_error("operator '" + actor_ + "' published " +
+                           opts.message_id + " holding " + *what);
+  outgoing_message msg;
+  msg.exchange = exchange;
+  msg.routing_key = routing_key;
+  msg.mandatory = opts.mandatory;
+  msg.properties.message_id = std::move(opts.message_id);
+  msg.properties.type = std::move(type);
+  msg.properties.timestamp = static_cast<uint64_t>(std::time(nullptr));
+  msg.properties.delivery_mode = opts.persistent ? 2 : 1;
+  msg.properties.priority = opts.priority;
+  if (opts.ttl_ms > 0)
+    msg.properties.expiration = std::to_string(opts.ttl_ms);
+  msg.properties.headers = std::move(opts.headers);
+  msg.body = boost::json::serialize(body);
+  work_.send(std::move(msg));
+  ++published_;
+}
+
+} // namespace warren::detail

@@ -1,0 +1,43 @@
+#pragma once
+
+// Private to warren::runtime: what the stateful dispatcher needs to run a
+// stream operator (warren/runtime/stream_operator.hpp) besides what it does
+// for every stateful kind: the operator's rows and its processing-time
+// output, written into the unit of work being built.
+
+#include "warren/runtime/store/unit_of_work.hpp"
+#include "warren/runtime/stream_operator.hpp"
+
+#include <string>
+
+namespace warren::detail {
+
+class unit_rows : public operator_rows {
+ public:
+  explicit unit_rows(runtime::unit_of_work& work) : work_(work) {}
+  void put(std::string name, std::string data) override;
+  void erase(std::string name) override;
+
+ private:
+  runtime::unit_of_work& work_;
+};
+
+/// Messages a tick publishes join the unit's outbox with the ids the
+/// operator gave them (a tick has no cause to derive ids from).
+class unit_output : public operator_output {
+ public:
+  unit_output(runtime::unit_of_work& work, const std::string& actor)
+    : work_(work), actor_(actor) {}
+  void publish_json(const std::string& exchange, const std::string& routing_key,
+                    std::string type, boost::json::value body,
+                    publish_options opts) override;
+  /// Messages published so far.
+  std::size_t published() const noexcept { return published_; }
+
+ private:
+  runtime::unit_of_work& work_;
+  const std::string& actor_;
+  std::size_t published_ = 0;
+};
+
+} // namespace warren::detail
