@@ -76,7 +76,11 @@ boost::json::value* field_path::make(boost::json::value& root,
     return nullptr;
   auto* at = &root;
   for (const auto& segment : segments_) {
-    if (!at->is_object()) {
+    // A null on the way (or one just made by the step before) is no value
+    // to keep: it becomes the object the path goes through.
+    if (at->is_null()) {
+      at->emplace_object();
+    } else if (!at->is_object()) {
       if (!replace)
         return nullptr;
       at->emplace_object();
@@ -91,8 +95,10 @@ bool field_path::erase(boost::json::value& root) const {
   for (std::size_t i = 0; i + 1 < segments_.size(); ++i)
     if ((at = step(at, segments_[i])) == nullptr)
       return false;
+  // stable_erase: the other keys keep their order (erase would move the
+  // last one into the gap).
   if (auto* obj = at->if_object())
-    return obj->erase(segments_.back()) > 0;
+    return obj->stable_erase(segments_.back()) > 0;
   if (auto* arr = at->if_array()) {
     auto index = index_of(segments_.back());
     if (!index || *index >= arr->size())

@@ -23,14 +23,15 @@ class field_path {
   const boost::json::value* find(const boost::json::value& root) const;
   boost::json::value* find(boost::json::value& root) const;
 
-  /// The value at this path, creating the objects on the way (a segment
-  /// that is not an object is replaced by one only when `replace` is true).
-  /// Nullptr when the way is blocked by a non-object and `replace` is false,
-  /// or when `root` is not an object.
+  /// The value at this path, creating the objects on the way (a null on
+  /// the way becomes an object; any other non-object is replaced by one
+  /// only when `replace` is true). Nullptr when the way is blocked by a
+  /// non-object and `replace` is false, or when `root` is not an object.
   boost::json::value* make(boost::json::value& root,
                            bool replace = false) const;
 
-  /// Removes the value at this path; false when it was not there.
+  /// Removes the value at this path (the other keys of its object keep
+  /// their order); false when it was not there.
   bool erase(boost::json::value& root) const;
 
   const std::string& text() const noexcept { return text_; }

@@ -1,5 +1,7 @@
 #include "pipeline/stage_output.hpp"
 
+#include "warren/bridges/topology.hpp"
+
 namespace warren::actors {
 
 std::optional<stage_output> stage_output::read(config::object_reader& options,
@@ -62,6 +64,20 @@ status stage_output::emit(context& ctx, boost::json::value body) const {
                         true);
   ctx.publish_json(exchange_, key, std::move(type), std::move(body));
   return status::ok();
+}
+
+bool stage_output::resolve(const boost::json::value& body, target& out,
+                           std::string& why) const {
+  if (!actor_.empty()) {
+    out.exchange = bridges::actors_exchange;
+    out.routing_key = actor_;
+    return true;
+  }
+  out.exchange = exchange_;
+  if (routing_key_->render(body, out.routing_key, why))
+    return true;
+  why = "cannot make the routing key '" + routing_key_->text() + "': " + why;
+  return false;
 }
 
 std::string stage_output::describe() const {

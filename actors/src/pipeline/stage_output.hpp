@@ -41,6 +41,20 @@ class stage_output {
   /// message permanently (`validation_failed`, with the field's path).
   status emit(context& ctx, boost::json::value body) const;
 
+  /// Where `body` goes: the exchange (`warren.actors` for an actor), the
+  /// routing key (rendered from `body`), and whether the publish is
+  /// mandatory (always: a message no queue takes fails rather than
+  /// vanishes). False with `why` when the routing key cannot be rendered.
+  struct target {
+    std::string exchange;
+    std::string routing_key;
+  };
+  bool resolve(const boost::json::value& body, target& out,
+               std::string& why) const;
+
+  /// The output's message type; empty: the input's.
+  const std::string& type() const noexcept { return type_; }
+
   /// "actor 'enrich'" or "exchange 'metrics' with key 'device.{id}'".
   std::string describe() const;
 

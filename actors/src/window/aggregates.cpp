@@ -1,0 +1,147 @@
+#include "window/aggregates.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace warren::actors {
+
+double moments::variance() const noexcept {
+  if (count == 0)
+    return std::numeric_limits<double>::quiet_NaN();
+  return m2 / static_cast<double>(count);
+}
+
+double moments::variance_sample() const noexcept {
+  if (count < 2)
+    return std::numeric_limits<double>::quiet_NaN();
+  return m2 / static_cast<double>(count - 1);
+}
+
+kth_pair select_kth(const sorted_run* runs, std::size_t run_count,
+                    std::uint64_t k, std::vector<std::size_t>& scratch) {
+  // Invariant: in run j, values before lo[j] rank before the answer and
+  // values from hi[j] on rank after it; `rank` is the answer's rank among
+  // the candidates left in [lo[j], hi[j]).
+  if (run_count == 1) {
+    const sorted_run& run = runs[0];
+    return {run.data[k], k + 1 < run.size ? run.data[k + 1] : run.data[k]};
+  }
+  scratch.resize(4 * run_count);
+  std::size_t* lo = scratch.data();
+  std::size_t* hi = lo + run_count;
+  std::size_t* below = hi + run_count;
+  std::size_t* upto = below + run_count;
+  std::uint64_t remaining = 0;
+  for (std::size_t j = 0; j < run_count; ++j) {
+    lo[j] = 0;
+    hi[j] = runs[j].size;
+    remaining += runs[j].size;
+  }
+  std::uint64_t rank = k;
+  bool midpoint = false;
+  for (;;) {
+    // The pivot comes from the run with the most candidates left: at the
+    // position proportional to the rank (close to the answer when the runs
+    // are alike), every other round at its middle (which halves that run
+    // whatever the data).
+    std::size_t widest = 0;
+    std::size_t width = 0;
+    for (std::size_t j = 0; j < run_count; ++j)
+      if (hi[j] - lo[j] > width) {
+        width = hi[j] - lo[j];
+        widest = j;
+      }
+    std::size_t pos;
+    if (midpoint) {
+      pos = lo[widest] + width / 2;
+    } else {
+      auto share = static_cast<std::size_t>(static_cast<double>(rank)
+                                            * static_cast<double>(width)
+                                            / static_cast<double>(remaining));
+      pos = lo[widest] + std::min(share, width - 1);
+    }
+    midpoint = !midpoint;
+    double pivot = runs[widest].data[pos];
+    std::uint64_t less = 0;
+    std::uint64_t less_or_equal = 0;
+    for (std::size_t j = 0; j < run_count; ++j) {
+      const double* data = runs[j].data;
+      const double* a = std::lower_bound(data + lo[j], data + hi[j], pivot);
+      const double* b = std::upper_bound(a, data + hi[j], pivot);
+      below[j] = static_cast<std::size_t>(a - data);
+      upto[j] = static_cast<std::size_t>(b - data);
+      less += below[j] - lo[j];
+      less_or_equal += upto[j] - lo[j];
+    }
+    if (rank < less) {
+      std::copy(below, below + run_count, hi);
+      remaining = less;
+    } else if (rank < less_or_equal) {
+      if (rank + 1 < less_or_equal)
+        return {pivot, pivot};
+      // The next value is the smallest one above the pivot: in each run,
+      // the one right after the pivot's equals.
+      double next = pivot;
+      bool found = false;
+      for (std::size_t j = 0; j < run_count; ++j)
+        if (upto[j] < runs[j].size) {
+          double v = runs[j].data[upto[j]];
+          if (!found || v < next) {
+            next = v;
+            found = true;
+          }
+        }
+      return {pivot, next};
+    } else {
+      rank -= less_or_equal;
+      remaining -= less_or_equal;
+      std::copy(upto, upto + run_count, lo);
+    }
+  }
+}
+
+namespace {
+
+double interpolate(double a, double b, double t) noexcept {
+  if (t == 0.0)
+    return a; // also when b - a would overflow
+  double diff = b - a;
+  return t < 0.5 ? a + diff * t : b - diff * (1.0 - t);
+}
+
+struct rank_split {
+  std::uint64_t rank;
+  double t;
+};
+
+rank_split split(std::uint64_t total, double p) noexcept {
+  double h = static_cast<double>(total - 1) * (p / 100.0);
+  double floor_h = std::floor(h);
+  auto rank = static_cast<std::uint64_t>(floor_h);
+  if (rank >= total - 1)
+    return {total - 1, 0.0};
+  return {rank, h - floor_h};
+}
+
+} // namespace
+
+double percentile(const sorted_run* runs, std::size_t run_count,
+                  std::uint64_t total, double p,
+                  std::vector<std::size_t>& scratch) {
+  if (total == 0)
+    return std::numeric_limits<double>::quiet_NaN();
+  rank_split s = split(total, p);
+  kth_pair pair = select_kth(runs, run_count, s.rank, scratch);
+  return interpolate(pair.kth, pair.next, s.t);
+}
+
+double percentile_sorted(const double* sorted, std::size_t n, double p) {
+  if (n == 0)
+    return std::numeric_limits<double>::quiet_NaN();
+  rank_split s = split(n, p);
+  double a = sorted[s.rank];
+  double b = s.rank + 1 < n ? sorted[s.rank + 1] : a;
+  return interpolate(a, b, s.t);
+}
+
+} // namespace warren::actors
