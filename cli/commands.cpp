@@ -356,13 +356,69 @@ read_events(const std::string& arg) {
 
 } // namespace
 
+namespace {
+
+// `warren send --file`: the file as chunks in the seed's format, ids
+// "<stream_id>/<chunk_id>" (sending the same file with the same stream id
+// again repeats them: the receiver drops the copies).
+caf::expected<std::vector<std::string>> chunk_file(const std::string& path,
+                                                   const std::string& stream_id,
+                                                   std::size_t chunk_size) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return make_error(errc::malformed_body, "cannot read '" + path + "'");
+  std::string bytes{std::istreambuf_iterator<char>{in},
+                    std::istreambuf_iterator<char>{}};
+  auto total =
+    std::max<std::size_t>(1, (bytes.size() + chunk_size - 1) / chunk_size);
+  auto name = path.substr(path.find_last_of('/') + 1);
+  static constexpr char digits[] = "0123456789abcdef";
+  std::vector<std::string> bodies;
+  for (std::size_t i = 0; i < total; ++i) {
+    auto part = std::string_view{bytes}.substr(
+      std::min(bytes.size(), i * chunk_size), chunk_size);
+    std::string hex;
+    hex.reserve(part.size() * 2);
+    for (unsigned char b : part) {
+      hex += digits[b >> 4];
+      hex += digits[b & 15];
+    }
+    boost::json::object chunk{
+      {"stream_id", stream_id},
+      {"chunk_id", i},
+      {"total_chunks", total},
+      {"is_final", i + 1 == total},
+      {"data", std::move(hex)},
+      {"metadata",
+       boost::json::object{{"file_name", name}, {"size", bytes.size()}}}};
+    bodies.push_back(boost::json::serialize(chunk));
+  }
+  return bodies;
+}
+
+} // namespace
+
 int send(const send_options& opts) {
   auto settings = broker_settings_for(opts.broker);
   if (!settings)
     return report("send", settings.error());
+  if (opts.file.empty() && opts.body.empty()) {
+    std::cerr << "warren send: give BODY or --file PATH\n";
+    return exit_usage;
+  }
   std::vector<std::string> bodies;
   std::vector<std::size_t> entries_per_body;
-  if (opts.batch > 0) {
+  std::string stream_id;
+  if (!opts.file.empty()) {
+    stream_id =
+      opts.stream_id.empty() ? warren::make_message_id() : opts.stream_id;
+    auto chunks = chunk_file(opts.file, stream_id, opts.chunk_size);
+    if (!chunks) {
+      std::cerr << "warren send: " << describe(chunks.error()) << "\n";
+      return exit_usage;
+    }
+    bodies = std::move(*chunks);
+  } else if (opts.batch > 0) {
     if (opts.raw) {
       std::cerr << "warren send: --raw and --batch do not go together (a "
                    "batch is JSON)\n";
@@ -425,16 +481,22 @@ int send(const send_options& opts) {
   for (std::size_t i = 0; i < bodies.size(); ++i) {
     // One message: the id given. Several batches: the id given, then -1,
     // -2..., so sending the same file again repeats the same ids.
-    msg.properties.message_id =
-      opts.batch == 0 || i == 0 ? base_id : base_id + "-" + std::to_string(i);
+    if (!stream_id.empty())
+      msg.properties.message_id = stream_id + "/" + std::to_string(i);
+    else
+      msg.properties.message_id =
+        opts.batch == 0 || i == 0 ? base_id : base_id + "-" + std::to_string(i);
     if (opts.batch > 0)
       warren::set_field(msg.properties.headers, header::batch,
                         static_cast<int64_t>(entries_per_body[i]));
     msg.body = std::move(bodies[i]);
     if (auto err = (*client)->publish(msg, std::chrono::seconds{10}))
       return report("send", err);
-    std::cout << msg.properties.message_id << "\n";
+    if (stream_id.empty())
+      std::cout << msg.properties.message_id << "\n";
   }
+  if (!stream_id.empty())
+    std::cout << stream_id << "\n";
   return exit_ok;
 }
 

@@ -57,6 +57,12 @@ struct send_options {
   bool mandatory = true;
   /// Entries per batched envelope; 0: BODY is one message.
   std::size_t batch = 0;
+  /// Send this file as a chunked transfer instead of BODY.
+  std::string file;
+  /// Bytes per chunk (before hex encoding).
+  std::size_t chunk_size = 256 * 1024;
+  /// The transfer's stream id (default: a new unique id).
+  std::string stream_id;
   std::string body;
 };
 

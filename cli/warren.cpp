@@ -3,6 +3,7 @@
 //   warren run node.json            run a node until SIGINT/SIGTERM
 //   warren check node.json          validate a config (and its plugins)
 //   warren send --actor NAME BODY   publish a JSON message
+//   warren send --actor NAME --file PATH   a file as a chunked transfer
 //   warren send --actor NAME --batch N FILE.jsonl   events in batched envelopes
 //   warren call SERVICE BODY        request-response, prints the reply
 //   warren dlq list|show|replay|purge QUEUE   dead letters
@@ -102,10 +103,19 @@ void add_send(CLI::App& app, command_line& cl) {
                  "BODY is a JSON-lines file (or - for stdin), one event per "
                  "line, sent in batched envelopes of at most N entries")
     ->check(CLI::Range(1, 100000));
+  auto* file = cmd->add_option(
+    "--file", opts.file,
+    "send this file as a chunked transfer (the actor needs `chunks`)");
   cmd
-    ->add_option("BODY", opts.body,
-                 "JSON body, or - for stdin (with --batch: a JSON-lines file)")
-    ->required();
+    ->add_option("--chunk-size", opts.chunk_size,
+                 "bytes per chunk with --file (default 262144)")
+    ->check(CLI::Range(1, 64 << 20));
+  cmd->add_option("--stream-id", opts.stream_id,
+                  "the transfer's stream_id with --file (default: a new one)");
+  auto* body = cmd->add_option(
+    "BODY", opts.body,
+    "JSON body, or - for stdin (with --batch: a JSON-lines file)");
+  body->excludes(file);
 }
 
 void add_call(CLI::App& app, command_line& cl) {

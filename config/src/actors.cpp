@@ -76,7 +76,7 @@ void read_actor(config_reader& r, const json::value& v, const std::string& path,
   if (!obj)
     return;
   obj->allow({"name", "kind", "handler", "queue", "prefetch", "instances",
-              "retry", "commit", "require_message_id", "options"});
+              "retry", "commit", "require_message_id", "chunks", "options"});
   actor_spec spec;
   if (auto name = obj->require("name"))
     if (auto text = plain_name(r, obj->path_of("name"), *name, max_actor_name))
@@ -96,6 +96,16 @@ void read_actor(config_reader& r, const json::value& v, const std::string& path,
     commit->allow({"max_batch", "max_delay_ms"});
     commit->integer("max_batch", {1, 10000}, spec.commit.max_batch);
     commit->millis("max_delay_ms", {0, 60000}, spec.commit.max_delay);
+  }
+  if (auto chunks = obj->object("chunks")) {
+    chunks->allow({"timeout_ms", "max_transfer_bytes", "max_staged_bytes"});
+    spec.chunks.enabled = true;
+    chunks->millis("timeout_ms", {1000, int64_t{7} * 24 * 3600 * 1000},
+                   spec.chunks.timeout);
+    chunks->integer("max_transfer_bytes", {1, int64_t{1} << 40},
+                    spec.chunks.max_transfer_bytes);
+    chunks->integer("max_staged_bytes", {1, int64_t{1} << 42},
+                    spec.chunks.max_staged_bytes);
   }
   if (auto options = obj->object("options"))
     spec.options = options->json();

@@ -325,6 +325,10 @@ TEST_CASE("a stream operator's rows commit with the unit of work, byte for "
   CHECK((*rows)[1].first == "meta");
   CHECK((*rows)[1].second == "m2");
   CHECK(*store->seen("win", "m-1"));
+  auto events = store->load_rows("win", "e/");
+  REQUIRE(events);
+  REQUIRE(events->size() == 1);
+  CHECK((*events)[0].first == "e/0001");
   auto none = store->load_rows("nobody");
   REQUIRE(none);
   CHECK(none->empty());

@@ -1,6 +1,7 @@
 #include "node/tree.hpp"
 
 #include "dispatch/batch_splitter.hpp"
+#include "dispatch/chunk_assembler.hpp"
 #include "dispatch/dispatchers.hpp"
 #include "warren/runtime/node.hpp"
 
@@ -125,6 +126,11 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
       return handler.error();
     cc.handler = std::move(*handler);
   }
+  if (spec.chunks.enabled)
+    cc.handler = warren::detail::assemble_chunks(
+      std::move(cc.handler), spec.chunks, store_settings_of(cfg),
+      {cfg.max_body_bytes, spec.require_message_id}, spec.name, cfg.node_name,
+      spec.queue);
   // Batched envelopes reach every family of kinds entry by entry.
   cc.handler = warren::detail::split_batches(
     std::move(cc.handler), {cfg.max_body_bytes, spec.require_message_id},

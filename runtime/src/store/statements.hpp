@@ -42,7 +42,8 @@ struct checkpoint_store::statements {
       {&delete_anonymous, "DELETE FROM anonymous_unacked WHERE actor = ?1 "
                           "AND message_id = ?2"},
       {&load_rows,
-       "SELECT name, data FROM operator_rows WHERE actor = ?1 ORDER BY name"},
+       "SELECT name, data FROM operator_rows WHERE actor = ?1 AND name >= "
+       "?2 AND name < ?3 ORDER BY name"},
       {&put_row, "INSERT INTO operator_rows (actor, name, data) VALUES (?1, "
                  "?2, ?3) ON CONFLICT (actor, name) DO UPDATE SET data = "
                  "excluded.data"},

@@ -27,8 +27,13 @@ checkpoint_store::load(const std::string& actor, const std::string& key) {
 }
 
 caf::expected<std::vector<std::pair<std::string, std::string>>>
-checkpoint_store::load_rows(const std::string& actor) {
-  auto* stmt = stmts_->load_rows.bind(actor);
+checkpoint_store::load_rows(const std::string& actor,
+                            const std::string& prefix) {
+  // Every name that starts with the prefix sorts below prefix + "\xff"
+  // (names are text; no UTF-8 byte is 0xff).
+  // Bound without a copy (SQLITE_STATIC): it must outlive the statement.
+  auto below = prefix + "\xff";
+  auto* stmt = stmts_->load_rows.bind(actor, prefix, below);
   std::vector<std::pair<std::string, std::string>> rows;
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {

@@ -30,6 +30,24 @@ struct retry_policy {
 /// Delays of one actor's retry ladder at most.
 constexpr std::size_t max_retry_steps = 20;
 
+/// `actors[].chunks`: chunked transfers (README.md, "Chunked transfers"):
+/// messages in the seed's chunk format ({"stream_id", "chunk_id",
+/// "total_chunks", "is_final", "data"}) are staged in the node's store and
+/// handed to the actor as one message once every chunk is in.
+struct chunk_policy {
+  /// Off unless `chunks` is given.
+  bool enabled = false;
+  /// An incomplete transfer is dead-lettered this long after its first
+  /// chunk. Default 10 minutes.
+  std::chrono::milliseconds timeout{600000};
+  /// Bytes of one transfer at most (decoded). Default 256 MiB.
+  int64_t max_transfer_bytes = int64_t{256} << 20;
+  /// Bytes staged for this actor at most, every transfer together: a chunk
+  /// of a new transfer past it is dead-lettered (reason `oversized_body`).
+  /// Default 1 GiB.
+  int64_t max_staged_bytes = int64_t{1} << 30;
+};
+
 struct actor_spec {
   /// Unique in the node; `[A-Za-z0-9._-]+`. Also the routing key under which
   /// the actor's queue is bound to the `warren.actors` exchange.
@@ -58,6 +76,8 @@ struct actor_spec {
   bool require_message_id = false;
   /// For stateful kinds: group commit.
   commit_policy commit;
+  /// Chunked transfers. Default off.
+  chunk_policy chunks;
   /// Kind-specific settings, checked by the kind's options validator and
   /// handed to the actor as they are. Default {}.
   boost::json::object options;

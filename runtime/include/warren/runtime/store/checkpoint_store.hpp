@@ -78,9 +78,10 @@ class checkpoint_store {
   caf::expected<std::optional<stored_state>> load(const std::string& actor,
                                                   const std::string& key);
 
-  /// The rows of stream operator `actor`, in name order.
+  /// The rows of stream operator `actor` whose names start with `prefix`
+  /// (all when empty), in name order.
   caf::expected<std::vector<std::pair<std::string, std::string>>>
-  load_rows(const std::string& actor);
+  load_rows(const std::string& actor, const std::string& prefix = {});
 
   /// Whether `actor` already applied message `message_id`.
   caf::expected<bool> seen(const std::string& actor,
