@@ -4,6 +4,7 @@
 //   warren check node.json          validate a config (and its plugins)
 //   warren send --actor NAME BODY   publish a JSON message
 //   warren send --actor NAME --file PATH   a file as a chunked transfer
+//   warren window replay CONFIG ACTOR EVENTS.jsonl   a window over a file
 //   warren send --actor NAME --batch N FILE.jsonl   events in batched envelopes
 //   warren call SERVICE BODY        request-response, prints the reply
 //   warren dlq list|show|replay|purge QUEUE   dead letters
@@ -16,6 +17,7 @@
 #include "dlq.hpp"
 #include "state.hpp"
 #include "top.hpp"
+#include "window.hpp"
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -44,6 +46,7 @@ struct command_line {
   warren::cli::dlq_options dlq;
   warren::cli::state_options state;
   warren::cli::top_options top;
+  warren::cli::window_options window;
   CLI::App* run = nullptr;
   CLI::App* check = nullptr;
   CLI::App* send_cmd = nullptr;
@@ -55,6 +58,7 @@ struct command_line {
   CLI::App* state_list = nullptr;
   CLI::App* state_show = nullptr;
   CLI::App* top_cmd = nullptr;
+  CLI::App* window_replay = nullptr;
 };
 
 void add_run_and_check(CLI::App& app, command_line& cl) {
@@ -205,6 +209,24 @@ void add_top(CLI::App& app, command_line& cl) {
                 "print one plain-text frame after two scrapes and exit");
 }
 
+void add_window(CLI::App& app, command_line& cl) {
+  auto& opts = cl.window;
+  auto* window = app.add_subcommand("window", "tools for window actors");
+  window->require_subcommand(1);
+  cl.window_replay = window->add_subcommand(
+    "replay",
+    "run a window actor's logic over a JSON-lines file of events, without a "
+    "broker; print each result as a JSON line");
+  cl.window_replay->add_option("CONFIG", opts.config_file, "the node config")
+    ->required();
+  cl.window_replay->add_option("ACTOR", opts.actor, "the window actor's name")
+    ->required();
+  cl.window_replay
+    ->add_option("EVENTS", opts.events,
+                 "a JSON-lines file, one event body per line, or - for stdin")
+    ->required();
+}
+
 // Runs the subcommand given, after the checks CLI11 cannot express.
 int dispatch(command_line& cl) {
   using namespace warren::cli;
@@ -243,6 +265,8 @@ int dispatch(command_line& cl) {
   }
   if (*cl.top_cmd)
     return top(cl.top);
+  if (*cl.window_replay)
+    return window_replay(cl.window);
   return exit_usage;
 }
 
@@ -258,6 +282,7 @@ int main(int argc, char** argv) {
   add_call(app, cl);
   add_dlq(app, cl);
   add_state(app, cl);
+  add_window(app, cl);
   add_top(app, cl);
   try {
     app.parse(argc, argv);

@@ -78,6 +78,20 @@ json::object tumbling_options(int64_t size_ms, int64_t lateness_ms = 0) {
                                                  "max", "median", "p90"}}}}};
 }
 
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos)
+      end = text.size();
+    if (end > start)
+      lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
 json::object body_of(const envelope& env) {
   return json::parse(env.raw_body).as_object();
 }
@@ -259,4 +273,76 @@ TEST_CASE("a window actor killed at any point of its commit loses no event "
       }
     }
   }
+}
+
+TEST_CASE("warren window replay prints what the window actor publishes for "
+          "the same events, result for result and id for id",
+          "[broker][window][replay]") {
+  test::temp_dir dir;
+  window_rig rig;
+  auto options = tumbling_options(1000, 1500);
+  options["window"] =
+    json::object{{"type", "sliding"}, {"size_ms", 3000}, {"slide_ms", 1000}};
+  options["max_out_of_orderness_ms"] = 500;
+  auto cfg = rig.config(dir, options);
+  // Out of order, some within the allowed lateness, some beyond it.
+  std::vector<std::tuple<std::string, int64_t, double>> events;
+  uint64_t seed = 7;
+  for (int i = 0; i < 300; ++i) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    auto jitter = static_cast<int64_t>((seed >> 33) % 8000);
+    events.emplace_back("d" + std::to_string(i % 3), 10000 + i * 50 - jitter,
+                        static_cast<double>((seed >> 20) % 1000) / 10.0);
+  }
+  // Far ahead: every window of the events above closes.
+  events.emplace_back("d0", 1000000, 0.0);
+  std::string lines;
+  for (const auto& [device, t, temp] : events)
+    lines += json::serialize(
+               json::object{{"device", device}, {"ts", t}, {"temp", temp}}) +
+             "\n";
+  auto events_file = dir.file("events.jsonl");
+  test::write_file(events_file, lines);
+  auto config_file = dir.file("replay.json");
+  test::write_file(config_file, json::serialize(cfg));
+  auto replay =
+    test::warren({"window", "replay", config_file, rig.name, events_file});
+  INFO(replay.err);
+  REQUIRE(replay.exit_code == 0);
+  std::map<std::string, json::value> expected;
+  std::size_t expected_late = 0;
+  for (const auto& line : lines_of(replay.out)) {
+    auto v = json::parse(line).as_object();
+    if (v.contains("late"))
+      ++expected_late;
+    else
+      expected.emplace(std::string{v.at("id").as_string()}, v.at("result"));
+  }
+  // The far event's own windows close only at the end of the file.
+  std::size_t at_end = 0;
+  for (const auto& [id, result] : expected)
+    if (result.at("end").as_int64() > 1000000)
+      ++at_end;
+  REQUIRE(expected.size() > at_end + 100);
+  CHECK(expected_late > 0);
+
+  test::node_process node{dir, cfg};
+  rig.send("r", events);
+  std::map<std::string, json::value> published;
+  test::eventually(
+    [&] {
+      for (const auto& r : rig.broker.receive(rig.results, 200, 300ms))
+        published.emplace(r.properties.message_id, json::parse(r.raw_body));
+      return published.size() >= expected.size() - at_end;
+    },
+    30s);
+  CHECK(published.size() == expected.size() - at_end);
+  for (const auto& [id, result] : published) {
+    INFO(id);
+    auto it = expected.find(id);
+    REQUIRE(it != expected.end());
+    CHECK(it->second == result);
+  }
+  CHECK(rig.broker.wait_and_receive(rig.late, expected_late, 20s).size() ==
+        expected_late);
 }

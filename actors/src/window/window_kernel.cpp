@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cassert>
 #include <cmath>
 #include <limits>
 
@@ -77,8 +78,7 @@ struct window_kernel::key_state {
 };
 
 window_kernel::window_kernel(window_spec spec)
-  : spec_(std::move(spec)),
-    watermark_(kNoWatermark),
+  : spec_(std::move(spec)), watermark_(kNoWatermark),
     max_event_time_(kNoWatermark) {
   if (time_windows())
     grid_ = slice_grid{spec_};
@@ -137,6 +137,7 @@ void window_kernel::drop_key(key_state& key) {
       recycle(std::move(p), key);
   open_windows_ -= key.windows.size() + key.sessions.size();
   window_key_id id = key.id;
+  ++key_generation_;
   ids_.erase(std::string_view{key.name});
   free_ids_.push_back(id);
   keys_[id].reset();
@@ -218,6 +219,7 @@ offer_result window_kernel::offer(window_key_id id, std::int64_t t,
     ++counters_.invalid;
     return offer_result::invalid;
   }
+  assert(id < keys_.size() && keys_[id] && "a key id from before a drop");
   key_state& key = *keys_[id];
   if (time_windows()) {
     // The common case: the event falls in the slice of the key's previous
@@ -240,6 +242,7 @@ bool window_kernel::replay(window_key_id id, std::int64_t t,
                            const double* values) {
   if (!valid_event(t, values))
     return false;
+  assert(id < keys_.size() && keys_[id] && "a key id from before a drop");
   key_state& key = *keys_[id];
   bool added = time_windows() ? add_to_slices(key, t, values, true)
                               : add_to_sessions(key, t, values, true);
@@ -353,9 +356,9 @@ bool window_kernel::add_to_sessions(key_state& key, std::int64_t t,
     // over the time of one already forgotten (docs/windows.md).
     if (t + gap - 1 + spec_.allowed_lateness_ms <= watermark_)
       return false;
-    auto it = std::partition_point(
-      sessions.begin(), sessions.end(),
-      [&](const session& s) { return s.last + gap < t; });
+    auto it =
+      std::partition_point(sessions.begin(), sessions.end(),
+                           [&](const session& s) { return s.last + gap < t; });
     i = static_cast<std::size_t>(it - sessions.begin());
     bool touches = i < sessions.size() && sessions[i].start <= t + gap;
     if (!touches) {
@@ -417,9 +420,9 @@ void window_kernel::reschedule(key_state& key) {
     if (!windows.empty())
       due = grid_.window_end(windows.front().index) - 1 + lateness;
     if (!key.dirty.empty())
-      due = std::min(due, grid_.window_end(*std::min_element(
-                            key.dirty.begin(), key.dirty.end()))
-                            - 1);
+      due = std::min(due, grid_.window_end(*std::min_element(key.dirty.begin(),
+                                                             key.dirty.end())) -
+                            1);
     // Windows from fired_upto on have not fired yet: all pending.
     auto it = std::lower_bound(windows.begin(), windows.end(), key.fired_upto,
                                [](const window_record& w, std::int64_t index) {
@@ -429,7 +432,8 @@ void window_kernel::reschedule(key_state& key) {
       due = std::min(due, grid_.window_end(it->index) - 1);
   } else {
     for (const auto& s : key.sessions)
-      due = std::min(due, s.last + spec_.gap_ms - 1 + (s.pending ? 0 : lateness));
+      due =
+        std::min(due, s.last + spec_.gap_ms - 1 + (s.pending ? 0 : lateness));
   }
   key.scheduled = kNever;
   if (due != kNever)
@@ -480,10 +484,15 @@ bool window_kernel::advance_idle(std::int64_t now, window_emit_ref emit) {
   if (quiet < spec_.idle_timeout_ms)
     return false;
   std::int64_t before = watermark_;
-  raise_watermark(max_event_time_ - spec_.max_out_of_orderness_ms - 1
-                  + std::min(quiet, kMaxWatermark));
+  raise_watermark(max_event_time_ - spec_.max_out_of_orderness_ms - 1 +
+                  std::min(quiet, kMaxWatermark));
   fire_due(emit);
   return watermark_ != before;
+}
+
+void window_kernel::finish(window_emit_ref emit) {
+  raise_watermark(kMaxWatermark);
+  fire_due(emit);
 }
 
 void window_kernel::fire_due(window_emit_ref emit) {
@@ -491,8 +500,8 @@ void window_kernel::fire_due(window_emit_ref emit) {
   // hold nothing: forget them.
   for (window_key_id id : fresh_keys_) {
     key_state* key = keys_[id].get();
-    if (key != nullptr && key->slices.empty() && key->windows.empty()
-        && key->sessions.empty())
+    if (key != nullptr && key->slices.empty() && key->windows.empty() &&
+        key->sessions.empty())
       drop_key(*key);
   }
   fresh_keys_.clear();
@@ -548,8 +557,8 @@ void window_kernel::process_slices(key_state& key, window_emit_ref emit) {
     --open_windows_;
   }
   bool dropped_slice = false;
-  while (!slices.empty()
-         && grid_.last_window_of_slice(slices.front().index) < live_from_) {
+  while (!slices.empty() &&
+         grid_.last_window_of_slice(slices.front().index) < live_from_) {
     recycle(std::move(slices.front()), key);
     slices.pop_front();
     dropped_slice = true;
@@ -606,12 +615,12 @@ void window_kernel::ensure_sorted(std::vector<double>& values,
   if (sorted == values.size())
     return;
   if (sorted == 0) {
-    std::sort(values.begin(), values.end());
+    sort_values(values.data(), values.size(), sort_scratch_);
   } else {
     // Values that came after the slice was first sorted (late events):
     // sort them alone and merge, through a buffer kept for that.
     auto middle = values.begin() + static_cast<std::ptrdiff_t>(sorted);
-    std::sort(middle, values.end());
+    sort_values(values.data() + sorted, values.size() - sorted, sort_scratch_);
     merge_scratch_.resize(values.size());
     std::merge(values.begin(), middle, middle, values.end(),
                merge_scratch_.begin());
@@ -708,8 +717,9 @@ json::value window_kernel::export_state() const {
   for (const auto& ptr : keys_)
     if (ptr)
       sorted.push_back(ptr.get());
-  std::sort(sorted.begin(), sorted.end(),
-            [](const key_state* a, const key_state* b) { return a->name < b->name; });
+  std::sort(
+    sorted.begin(), sorted.end(),
+    [](const key_state* a, const key_state* b) { return a->name < b->name; });
   json::array keys;
   for (const key_state* ptr : sorted) {
     const key_state& key = *ptr;
@@ -757,10 +767,9 @@ struct json_reader {
       out = v->get_int64();
       return true;
     }
-    if (v != nullptr && v->is_uint64()
-        && v->get_uint64()
-             <= static_cast<std::uint64_t>(
-               std::numeric_limits<std::int64_t>::max())) {
+    if (v != nullptr && v->is_uint64() &&
+        v->get_uint64() <= static_cast<std::uint64_t>(
+                             std::numeric_limits<std::int64_t>::max())) {
       out = static_cast<std::int64_t>(v->get_uint64());
       return true;
     }
@@ -791,16 +800,16 @@ window_kernel::import_state(const json::value& state) {
   if (root == nullptr)
     return std::string{"window state: expected an object"};
   const json::value* format = root->if_contains("format");
-  if (format == nullptr || !format->is_string()
-      || format->get_string() != kFormat)
+  if (format == nullptr || !format->is_string() ||
+      format->get_string() != kFormat)
     return std::string{"window state: format: expected \""} + kFormat + "\"";
   json_reader read;
   const json::value* type = root->if_contains("type");
-  if (type == nullptr || !type->is_string()
-      || type->get_string() != to_string(spec_.type))
+  if (type == nullptr || !type->is_string() ||
+      type->get_string() != to_string(spec_.type))
     return std::string{"window state: type: saved by a window of another type, "
-                       "this one is "}
-           + to_string(spec_.type);
+                       "this one is "} +
+           to_string(spec_.type);
   struct {
     const char* name;
     std::int64_t now;
@@ -814,22 +823,23 @@ window_kernel::import_state(const json::value& state) {
     if (!read.integer(root->if_contains(item.name), item.name, then))
       return read.error;
     if (then != item.now)
-      return std::string{"window state: "} + item.name + ": saved with "
-             + std::to_string(then) + ", the window now has "
-             + std::to_string(item.now);
+      return std::string{"window state: "} + item.name + ": saved with " +
+             std::to_string(then) + ", the window now has " +
+             std::to_string(item.now);
   }
   std::int64_t watermark = 0, max_event = 0, arrival = 0;
   bool have_max = false, have_arrival = false, unflushed = false;
-  if (!read.integer(root->if_contains("watermark"), "watermark", watermark)
-      || !read.optional_integer(root->if_contains("max_event_time"),
-                                "max_event_time", max_event, have_max)
-      || !read.optional_integer(root->if_contains("last_arrival"),
-                                "last_arrival", arrival, have_arrival)
-      || !read.boolean(root->if_contains("unflushed"), "unflushed", unflushed))
+  if (!read.integer(root->if_contains("watermark"), "watermark", watermark) ||
+      !read.optional_integer(root->if_contains("max_event_time"),
+                             "max_event_time", max_event, have_max) ||
+      !read.optional_integer(root->if_contains("last_arrival"), "last_arrival",
+                             arrival, have_arrival) ||
+      !read.boolean(root->if_contains("unflushed"), "unflushed", unflushed))
     return read.error;
-  if (watermark < kNoWatermark || watermark > kMaxWatermark
-      || (have_max && (max_event < -kMaxEventTime || max_event > kMaxEventTime)))
-    return std::string{"window state: watermark or max_event_time out of range"};
+  if (watermark < kNoWatermark || watermark > kMaxWatermark ||
+      (have_max && (max_event < -kMaxEventTime || max_event > kMaxEventTime)))
+    return std::string{
+      "window state: watermark or max_event_time out of range"};
   const json::value* keys = root->if_contains("keys");
   if (keys == nullptr || !keys->is_array())
     return std::string{"window state: keys: expected an array"};
@@ -879,18 +889,19 @@ window_kernel::import_state(const json::value& state) {
         std::string at = path + ".windows[" + std::to_string(i) + "]";
         const json::array* w = windows->get_array()[i].if_array();
         if (w == nullptr || w->size() != 3)
-          return undo("window state: " + at
-                      + ": expected [index, revision, pending]");
+          return undo("window state: " + at +
+                      ": expected [index, revision, pending]");
         window_record rec;
         std::int64_t revision = 0;
-        if (!read.integer(&(*w)[0], at + "[0]", rec.index)
-            || !read.integer(&(*w)[1], at + "[1]", revision)
-            || !read.boolean(&(*w)[2], at + "[2]", rec.pending))
+        if (!read.integer(&(*w)[0], at + "[0]", rec.index) ||
+            !read.integer(&(*w)[1], at + "[1]", revision) ||
+            !read.boolean(&(*w)[2], at + "[2]", rec.pending))
           return undo(read.error);
-        if (revision < -1 || revision > std::numeric_limits<std::int32_t>::max()
-            || (!key.windows.empty() && key.windows.back().index >= rec.index))
-          return undo("window state: " + at
-                      + ": revision out of range or windows not in order");
+        if (revision < -1 ||
+            revision > std::numeric_limits<std::int32_t>::max() ||
+            (!key.windows.empty() && key.windows.back().index >= rec.index))
+          return undo("window state: " + at +
+                      ": revision out of range or windows not in order");
         rec.revision = static_cast<std::int32_t>(revision);
         if (rec.index < live_from_)
           continue; // forgotten under the imported watermark anyway
@@ -911,21 +922,22 @@ window_kernel::import_state(const json::value& state) {
         std::string at = path + ".sessions[" + std::to_string(i) + "]";
         const json::array* s = sessions->get_array()[i].if_array();
         if (s == nullptr || s->size() != 5 || !(*s)[4].is_array())
-          return undo("window state: " + at
-                      + ": expected [start, last, revision, pending, [runs]]");
+          return undo("window state: " + at +
+                      ": expected [start, last, revision, pending, [runs]]");
         session fresh;
         std::int64_t revision = 0;
-        if (!read.integer(&(*s)[0], at + "[0]", fresh.start)
-            || !read.integer(&(*s)[1], at + "[1]", fresh.last)
-            || !read.integer(&(*s)[2], at + "[2]", revision)
-            || !read.boolean(&(*s)[3], at + "[3]", fresh.pending))
+        if (!read.integer(&(*s)[0], at + "[0]", fresh.start) ||
+            !read.integer(&(*s)[1], at + "[1]", fresh.last) ||
+            !read.integer(&(*s)[2], at + "[2]", revision) ||
+            !read.boolean(&(*s)[3], at + "[3]", fresh.pending))
           return undo(read.error);
-        if (revision < -1 || revision > std::numeric_limits<std::int32_t>::max()
-            || fresh.start > fresh.last
-            || (!key.sessions.empty()
-                && key.sessions.back().last + spec_.gap_ms >= fresh.start))
-          return undo("window state: " + at
-                      + ": revision out of range or sessions not in order");
+        if (revision < -1 ||
+            revision > std::numeric_limits<std::int32_t>::max() ||
+            fresh.start > fresh.last ||
+            (!key.sessions.empty() &&
+             key.sessions.back().last + spec_.gap_ms >= fresh.start))
+          return undo("window state: " + at +
+                      ": revision out of range or sessions not in order");
         fresh.revision = static_cast<std::int32_t>(revision);
         fresh.runs.push_back(take_partial(fresh.start));
         for (const auto& run : (*s)[4].get_array()) {
@@ -982,14 +994,14 @@ window_memory window_kernel::memory() const noexcept {
   m.partials = partials_;
   m.open_windows = open_windows_;
   m.values = values_;
-  std::size_t per_partial = sizeof(partial) + field_count_ * sizeof(moments)
-                            + raw_count_ * sizeof(raw_values);
-  std::size_t per_window = time_windows() ? sizeof(window_record)
-                                          : sizeof(session);
-  m.approx_bytes = static_cast<std::size_t>(values_) * sizeof(double)
-                   + partials_ * per_partial + open_windows_ * per_window
-                   + m.keys * (sizeof(key_state) + 64)
-                   + timers_.size() * sizeof(timer);
+  std::size_t per_partial = sizeof(partial) + field_count_ * sizeof(moments) +
+                            raw_count_ * sizeof(raw_values);
+  std::size_t per_window =
+    time_windows() ? sizeof(window_record) : sizeof(session);
+  m.approx_bytes = static_cast<std::size_t>(values_) * sizeof(double) +
+                   partials_ * per_partial + open_windows_ * per_window +
+                   m.keys * (sizeof(key_state) + 64) +
+                   timers_.size() * sizeof(timer);
   return m;
 }
 

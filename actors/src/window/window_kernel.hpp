@@ -126,8 +126,8 @@ struct window_memory {
 /// costs no allocation and the kernel no template.
 class window_emit_ref {
  public:
-  template <class F, class = std::enable_if_t<!std::is_same_v<
-                      std::decay_t<F>, window_emit_ref>>>
+  template<class F, class = std::enable_if_t<
+                      !std::is_same_v<std::decay_t<F>, window_emit_ref>>>
   window_emit_ref(F&& f) noexcept // NOLINT: implicit on purpose
     : target_(const_cast<void*>(static_cast<const void*>(&f))),
       call_([](void* target, const window_result& r) {
@@ -153,11 +153,15 @@ class window_kernel {
   // -- keys ------------------------------------------------------------------
 
   /// The id of `key`, made on first use, so that the per-event calls hash
-  /// no string. An id stays valid until the next flush(), advance_idle() or
-  /// import_state(): there a key that holds no window any more is dropped
-  /// from memory and its id may be given to another key. Intern again after
-  /// each of them (one hash lookup).
+  /// no string. A key that holds nothing (its windows all closed, or it got
+  /// no accepted event) is dropped from memory at the next flush(),
+  /// advance_idle() or import_state(), and its id may go to another key:
+  /// intern again after those calls, or keep ids across them only while
+  /// key_generation() stays the same.
   window_key_id intern(std::string_view key);
+  /// Changes whenever a key is dropped: ids obtained since it last changed
+  /// are all still valid.
+  std::uint64_t key_generation() const noexcept { return key_generation_; }
   /// The id of `key` if the kernel holds it.
   std::optional<window_key_id> find_key(std::string_view key) const;
 
@@ -185,6 +189,11 @@ class window_kernel {
   /// watermark. Pending offers are flushed first (and then nothing is idle).
   bool advance_idle(std::int64_t now_processing_ms, window_emit_ref emit);
 
+  /// The end of the input (a replayed file): the watermark moves past every
+  /// window, and every result still due is emitted (first results, then
+  /// nothing more can change). Call flush() first.
+  void finish(window_emit_ref emit);
+
   // -- recovery --------------------------------------------------------------
 
   /// Puts back an event that offer() accepted before a restart, after
@@ -193,8 +202,7 @@ class window_kernel {
   /// forgotten; the session of the imported state that spans it). False
   /// when there is none, and then nothing changed (such an event may be
   /// deleted from the log).
-  bool replay(window_key_id key, std::int64_t event_time,
-              const double* values);
+  bool replay(window_key_id key, std::int64_t event_time, const double* values);
 
   /// Everything but the events: watermark, max event time, last arrival,
   /// per key the revision and update marks of the windows still within the
@@ -268,8 +276,8 @@ class window_kernel {
   void process_slices(key_state& key, window_emit_ref emit);
   void process_sessions(key_state& key, window_emit_ref emit);
   void emit_result(key_state& key, partial* const* parts, std::size_t count,
-                   std::int64_t start, std::int64_t end,
-                   std::int32_t& revision, window_emit_ref emit);
+                   std::int64_t start, std::int64_t end, std::int32_t& revision,
+                   window_emit_ref emit);
   void ensure_sorted(std::vector<double>& values, std::size_t& sorted);
   void drop_key(key_state& key);
 
@@ -283,6 +291,7 @@ class window_kernel {
 
   std::vector<std::unique_ptr<key_state>> keys_;
   std::vector<window_key_id> free_ids_;
+  std::uint64_t key_generation_ = 0;
   /// Interned since the last flush: dropped there if still empty.
   std::vector<window_key_id> fresh_keys_;
   std::unordered_map<std::string_view, window_key_id> ids_;
@@ -315,6 +324,7 @@ class window_kernel {
   std::vector<sorted_run> runs_;
   std::vector<std::size_t> select_scratch_;
   std::vector<double> merge_scratch_;
+  std::vector<std::uint64_t> sort_scratch_;
   std::vector<window_field_result> field_results_;
   std::vector<double> percentile_values_;
 };
