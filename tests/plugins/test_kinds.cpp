@@ -36,6 +36,10 @@
 //   test.picky      echoes, and checks its options: `mode` is required and
 //                   one of "a" and "b" (a plugin kind's options validator,
 //                   run by `warren check`).
+//   test.lookup     a lookup service for the enricher: a request {"key": k}
+//                   is recorded (options.path) and answered with
+//                   options.records[k], or null when there is none; the key
+//                   "fail" fails the request (an error reply).
 
 #include "warren/core/delivery.hpp"
 #include "warren/core/errc.hpp"
@@ -517,8 +521,8 @@ class lookup : public warren::actor {
   void setup(warren::handlers& on) override {
     on.otherwise([this](context& ctx, const value& body) {
       recorder_.write(ctx, body);
-      const auto* key = body.is_object() ? body.get_object().if_contains("key")
-                                         : nullptr;
+      const auto* key =
+        body.is_object() ? body.get_object().if_contains("key") : nullptr;
       auto text = key != nullptr && key->is_string()
                     ? std::string{key->get_string()}
                     : (key != nullptr ? boost::json::serialize(*key) : "");
@@ -546,5 +550,6 @@ WARREN_PLUGIN(registry) {
   registry.add_raw_kind("test.raw", raw_kind);
   registry.add_kind<counter>("test.counter");
   registry.add_kind<picky>("test.picky");
+  registry.add_kind<lookup>("test.lookup");
   registry.add_kind<tally>("test.tally");
 }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <caf/all.hpp>
+#include <filesystem>
 
 namespace warren::runtime::detail {
 
@@ -22,6 +23,8 @@ actor_init init_of(const instance_context& ctx, const config::actor_spec& spec,
   init.handler = spec.handler;
   init.kinds = ctx.kinds;
   init.metrics = ctx.metrics;
+  init.config_dir =
+    std::filesystem::path{ctx.cfg->source_file}.parent_path().string();
   return init;
 }
 
