@@ -363,6 +363,9 @@ TEST_CASE("validator and transformer count what they passed and failed, and "
   CHECK(sample(port, "warren_transformer_passed_total", {tl}) == 1);
   CHECK(sample(port, "warren_validator_quality_ratio_count", {vl}) == 2);
   CHECK(sample(port, "warren_validator_quality_ratio_sum", {vl}) == 1.5);
+  // The recent score the P2 alert reads: 1, then 0.5 weighted 1/64.
+  CHECK(sample(port, "warren_data_quality_score", {vl}) ==
+        Approx(1.0 - 0.5 / 64));
   CHECK(sample(port, "warren_validator_soft_check_failed_total",
                {vl, "check=\"site exists true\""}) == 1);
   // The transformer dead-letters the bad timestamp with the path.

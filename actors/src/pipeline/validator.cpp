@@ -51,6 +51,11 @@ validator::validator(const actor_init& init)
       "Quality scores (share of soft checks passed) of the messages a "
       "validator scored",
       quality_buckets(), {{"actor", init.name}}, 1e6);
+    recent_quality_ = init.metrics->make_gauge(
+      "warren_data_quality_score",
+      "Quality score of a validator's recent messages (share of soft checks "
+      "passed, exponentially weighted over about the last 64)",
+      {{"actor", init.name}});
     const auto& checks = rules_.soft_checks();
     for (std::size_t i = 0; i < checks.size(); ++i)
       check_failed_.push_back(init.metrics->make_counter(
@@ -71,6 +76,9 @@ status validator::handle(context& ctx, const boost::json::value& body) {
   auto verdict = rules_.check(ctx.message().properties.type, annotated);
   if (verdict.quality) {
     quality_.observe(*verdict.quality);
+    recent_ = recent_ < 0 ? *verdict.quality
+                          : recent_ + (*verdict.quality - recent_) / 64.0;
+    recent_quality_.set(recent_);
     for (auto i : verdict.failed_checks)
       if (i < check_failed_.size())
         check_failed_[i].inc();

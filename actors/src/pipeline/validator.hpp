@@ -56,6 +56,10 @@ class validator : public actor {
   metrics::counter unwritable_;
   metrics::counter output_failed_;
   metrics::histogram quality_;
+  // The score of recent messages, exponentially weighted (about the last
+  // 64): what the P2 alert `WarrenDataQualityLow` reads.
+  metrics::gauge recent_quality_;
+  double recent_ = -1;
   /// One per soft check, in order.
   std::vector<metrics::counter> check_failed_;
 };
