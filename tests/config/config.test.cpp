@@ -110,7 +110,13 @@ const std::map<std::string, std::string> bad_configs = {
   {"unknown_actor_key.json",
    ": $.actors[0].prefetc: unknown key (expected one of: name, kind, "
    "handler, queue, prefetch, instances, retry, commit, require_message_id, "
-   "options)"},
+   "chunks, options)"},
+  {"chunks_timeout_too_short.json",
+   ": $.actors[0].chunks.timeout_ms: expected an integer from 1000 to "
+   "604800000, found 10"},
+  {"chunks_unknown_key.json",
+   ": $.actors[0].chunks.max_bytes: unknown key (expected one of: "
+   "timeout_ms, max_transfer_bytes, max_staged_bytes)"},
   {"retry_delay_not_positive.json",
    ": $.actors[0].retry.delays_ms[1]: expected an integer from 1 to "
    "86400000, found 0"},
