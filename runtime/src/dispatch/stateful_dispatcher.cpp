@@ -480,9 +480,15 @@ class stateful_dispatcher : public bridges::delivery_handler {
     if (operator_->tick_interval().count() > 0) {
       unit_output out{work_, user_->name()};
       operator_->tick(out, runtime::now_ms());
-      // Whatever it changed is written by `checkpoint` with this commit.
-      ticked_ = true;
-      commit(host);
+      // What it changed joins the unit now; a tick that changed nothing
+      // costs no transaction.
+      auto rows_before = work_.rows().size();
+      unit_rows rows{work_};
+      operator_->checkpoint(rows);
+      if (out.published() > 0 || work_.rows().size() > rows_before) {
+        ticked_ = true;
+        commit(host);
+      }
     }
     while (!held_.empty() && operator_->accepting()) {
       auto next = std::move(held_.front());
