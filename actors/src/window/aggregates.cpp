@@ -197,6 +197,98 @@ double percentile(const sorted_run* runs, std::size_t run_count,
   return interpolate(pair.kth, pair.next, s.t);
 }
 
+double approx_percentile(const log_sketch& sketch, double p) {
+  std::uint64_t total = sketch.count();
+  if (total == 0)
+    return std::numeric_limits<double>::quiet_NaN();
+  rank_split s = split(total, p);
+  double a = sketch.value_at_rank(s.rank);
+  double b = s.rank + 1 < total ? sketch.value_at_rank(s.rank + 1) : a;
+  return interpolate(a, b, s.t);
+}
+
+log_sketch::log_sketch(double alpha) {
+  double gamma = (1.0 + alpha) / (1.0 - alpha);
+  log_gamma_ = std::log(gamma);
+  value_scale_ = 2.0 / (gamma + 1.0);
+}
+
+std::int32_t log_sketch::index_of(double magnitude) const noexcept {
+  return static_cast<std::int32_t>(std::ceil(std::log(magnitude) / log_gamma_));
+}
+
+double log_sketch::value_of(std::int32_t index) const noexcept {
+  return std::exp(static_cast<double>(index) * log_gamma_) * value_scale_;
+}
+
+void log_sketch::store::add(std::int32_t index, std::uint32_t n) {
+  if (counts.empty()) {
+    offset = index;
+    counts.push_back(n);
+    return;
+  }
+  if (index < offset) {
+    // Grow downwards: shift the counters up.
+    auto grow = static_cast<std::size_t>(offset - index);
+    counts.insert(counts.begin(), grow, 0);
+    offset = index;
+  } else if (static_cast<std::size_t>(index - offset) >= counts.size()) {
+    counts.resize(static_cast<std::size_t>(index - offset) + 1, 0);
+  }
+  counts[static_cast<std::size_t>(index - offset)] += n;
+}
+
+void log_sketch::add(double x) {
+  ++count_;
+  double magnitude = std::abs(x);
+  if (magnitude < std::numeric_limits<double>::min()) {
+    ++zeros_;
+    return;
+  }
+  (x > 0 ? positive_ : negative_).add(index_of(magnitude), 1);
+}
+
+void log_sketch::merge(const log_sketch& other) {
+  count_ += other.count_;
+  zeros_ += other.zeros_;
+  auto merge_store = [](store& into, const store& from) {
+    for (std::size_t i = 0; i < from.counts.size(); ++i)
+      if (from.counts[i] != 0)
+        into.add(from.offset + static_cast<std::int32_t>(i), from.counts[i]);
+  };
+  merge_store(positive_, other.positive_);
+  merge_store(negative_, other.negative_);
+}
+
+void log_sketch::clear() noexcept {
+  positive_.counts.clear();
+  negative_.counts.clear();
+  zeros_ = 0;
+  count_ = 0;
+}
+
+double log_sketch::value_at_rank(std::uint64_t rank) const {
+  // Ascending: negatives from the largest magnitude down, zeros, positives.
+  std::uint64_t seen = 0;
+  for (std::size_t i = negative_.counts.size(); i-- > 0;) {
+    seen += negative_.counts[i];
+    if (rank < seen)
+      return -value_of(negative_.offset + static_cast<std::int32_t>(i));
+  }
+  seen += zeros_;
+  if (rank < seen)
+    return 0.0;
+  for (std::size_t i = 0; i < positive_.counts.size(); ++i) {
+    seen += positive_.counts[i];
+    if (rank < seen)
+      return value_of(positive_.offset + static_cast<std::int32_t>(i));
+  }
+  return positive_.counts.empty()
+           ? 0.0
+           : value_of(positive_.offset +
+                      static_cast<std::int32_t>(positive_.counts.size() - 1));
+}
+
 double percentile_sorted(const double* sorted, std::size_t n, double p) {
   if (n == 0)
     return std::numeric_limits<double>::quiet_NaN();

@@ -72,6 +72,47 @@ struct moments {
 void sort_values(double* values, std::size_t n,
                  std::vector<std::uint64_t>& scratch);
 
+/// A mergeable log-bucket histogram (DDSketch, Masson et al. 2019): a value
+/// x != 0 counts in bucket ceil(log_gamma |x|) of its sign, with
+/// gamma = (1 + alpha) / (1 - alpha), and a bucket stands for
+/// 2 gamma^i / (gamma + 1), within relative error alpha of every value in
+/// it. |x| below the smallest normal double counts as 0. Two sketches of the
+/// same alpha merge by adding counts, so a window's sketch is the sum of
+/// its slices'. Memory: one counter per bucket between the smallest and the
+/// largest |x| seen (log(max / min) / log(gamma) of them).
+class log_sketch {
+ public:
+  log_sketch() = default;
+  explicit log_sketch(double alpha);
+
+  void add(double x);
+  void merge(const log_sketch& other);
+  /// Empty, keeping alpha and the counters' capacity.
+  void clear() noexcept;
+  std::uint64_t count() const noexcept { return count_; }
+  std::size_t buckets() const noexcept {
+    return positive_.counts.size() + negative_.counts.size();
+  }
+  /// The estimate of the value of rank `rank` (0-based, < count()).
+  double value_at_rank(std::uint64_t rank) const;
+
+ private:
+  struct store {
+    std::int32_t offset = 0; // bucket index of counts[0]
+    std::vector<std::uint32_t> counts;
+    void add(std::int32_t index, std::uint32_t n);
+  };
+  std::int32_t index_of(double magnitude) const noexcept;
+  double value_of(std::int32_t index) const noexcept;
+
+  double log_gamma_ = 0.0;
+  double value_scale_ = 1.0; // 2 / (gamma + 1)
+  store positive_;
+  store negative_;
+  std::uint64_t zeros_ = 0;
+  std::uint64_t count_ = 0;
+};
+
 /// Some values sorted ascending.
 struct sorted_run {
   const double* data = nullptr;
@@ -100,6 +141,11 @@ kth_pair select_kth(const sorted_run* runs, std::size_t run_count,
 double percentile(const sorted_run* runs, std::size_t run_count,
                   std::uint64_t total, double p,
                   std::vector<std::size_t>& scratch);
+
+/// The p-th percentile of the values in `sketch`, interpolated between the
+/// estimates of the two closest ranks exactly as percentile() does between
+/// exact values. NaN when the sketch is empty.
+double approx_percentile(const log_sketch& sketch, double p);
 
 /// The same on one sorted array (the reference form).
 double percentile_sorted(const double* sorted, std::size_t n, double p);

@@ -34,6 +34,7 @@ struct window_kernel::partial {
   std::uint64_t events = 0;
   std::vector<moments> fields;
   std::vector<raw_values> raws;
+  std::vector<log_sketch> sketches;
 };
 
 /// A window that holds events or fired within lateness (tumbling, sliding).
@@ -92,8 +93,19 @@ window_kernel::window_kernel(window_spec spec)
     raw_field_.push_back(f);
     percentiles += spec_.fields[f].percentiles.size();
   }
+  sketch_slot_.assign(field_count_, -1);
+  std::size_t approx = 0;
+  for (std::size_t f = 0; f < field_count_; ++f) {
+    const auto& field = spec_.fields[f];
+    if (field.approx_percentiles.empty())
+      continue;
+    sketch_slot_[f] = static_cast<int>(empty_sketches_.size());
+    empty_sketches_.emplace_back(field.approx_relative_error);
+    approx += field.approx_percentiles.size();
+  }
   field_results_.resize(field_count_);
   percentile_values_.resize(percentiles);
+  approx_values_.resize(approx);
   recompute_thresholds();
 }
 
@@ -176,6 +188,13 @@ void window_kernel::add_values(partial& p, key_state& key,
       ++key.values;
       ++values_;
     }
+    int sketch = sketch_slot_[f];
+    if (sketch >= 0) {
+      log_sketch& sk = p.sketches[static_cast<std::size_t>(sketch)];
+      std::size_t before = sk.buckets();
+      sk.add(x);
+      sketch_buckets_ += sk.buckets() - before;
+    }
   }
 }
 
@@ -187,6 +206,7 @@ window_kernel::partial window_kernel::take_partial(std::int64_t index) {
   } else {
     p.fields.resize(field_count_);
     p.raws.resize(raw_count_);
+    p.sketches = empty_sketches_;
   }
   p.index = index;
   ++partials_;
@@ -198,9 +218,13 @@ void window_kernel::recycle(partial&& p, key_state& key) {
     key.values -= r.values.size();
     values_ -= r.values.size();
   }
+  for (auto& sk : p.sketches)
+    sketch_buckets_ -= sk.buckets();
   --partials_;
   if (spare_.size() >= kMaxSpare)
     return;
+  for (auto& sk : p.sketches)
+    sk.clear();
   for (auto& m : p.fields)
     m = moments{};
   for (auto& r : p.raws) {
@@ -640,6 +664,7 @@ void window_kernel::emit_result(key_state& key, partial* const* parts,
     return; // only after an import whose events were not replayed
   const double nan = std::numeric_limits<double>::quiet_NaN();
   std::size_t next_percentile = 0;
+  std::size_t next_approx = 0;
   for (std::size_t f = 0; f < field_count_; ++f) {
     moments m;
     for (std::size_t i = 0; i < count; ++i)
@@ -655,6 +680,17 @@ void window_kernel::emit_result(key_state& key, partial* const* parts,
     out.variance_sample = m.variance_sample();
     out.stddev = std::sqrt(out.variance);
     out.stddev_sample = std::sqrt(out.variance_sample);
+    const auto& approx = spec_.fields[f].approx_percentiles;
+    out.approx_percentiles = approx_values_.data() + next_approx;
+    out.approx_percentile_count = approx.size();
+    if (!approx.empty()) {
+      auto slot = static_cast<std::size_t>(sketch_slot_[f]);
+      merged_sketch_ = empty_sketches_[slot];
+      for (std::size_t i = 0; i < count; ++i)
+        merged_sketch_.merge(parts[i]->sketches[slot]);
+      for (double p : approx)
+        approx_values_[next_approx++] = approx_percentile(merged_sketch_, p);
+    }
     const auto& ps = spec_.fields[f].percentiles;
     out.percentiles = percentile_values_.data() + next_percentile;
     out.percentile_count = ps.size();
@@ -994,11 +1030,13 @@ window_memory window_kernel::memory() const noexcept {
   m.partials = partials_;
   m.open_windows = open_windows_;
   m.values = values_;
+  m.sketch_buckets = sketch_buckets_;
   std::size_t per_partial = sizeof(partial) + field_count_ * sizeof(moments) +
                             raw_count_ * sizeof(raw_values);
   std::size_t per_window =
     time_windows() ? sizeof(window_record) : sizeof(session);
   m.approx_bytes = static_cast<std::size_t>(values_) * sizeof(double) +
+                   sketch_buckets_ * sizeof(std::uint32_t) +
                    partials_ * per_partial + open_windows_ * per_window +
                    m.keys * (sizeof(key_state) + 64) +
                    timers_.size() * sizeof(timer);

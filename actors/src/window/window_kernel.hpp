@@ -75,6 +75,9 @@ struct window_field_result {
   /// One per percentile of the field's spec, in the same order.
   const double* percentiles = nullptr;
   std::size_t percentile_count = 0;
+  /// One per approximate percentile of the field's spec, in the same order.
+  const double* approx_percentiles = nullptr;
+  std::size_t approx_percentile_count = 0;
 };
 
 /// One result: a window that fired, or an update of one.
@@ -117,8 +120,10 @@ struct window_memory {
   std::size_t open_windows = 0;
   /// Raw values kept for percentiles.
   std::uint64_t values = 0;
-  /// An estimate of the bytes held: values, slices, windows and keys
-  /// (spare vector capacity and allocator overhead not included).
+  /// Buckets of the approximate-percentile sketches.
+  std::size_t sketch_buckets = 0;
+  /// An estimate of the bytes held: values, sketch buckets, slices, windows
+  /// and keys (spare vector capacity and allocator overhead not included).
   std::size_t approx_bytes = 0;
 };
 
@@ -175,14 +180,17 @@ class window_kernel {
                      const double* values);
 
   /// Raises the watermark to what the events offered so far allow and emits
-  /// every result that is due: windows that fire, then updates, per key in
-  /// window order. `now_processing_ms` is the processing time of the events
-  /// offered since the last flush (it starts the idle timeout). Call it
-  /// after each message or batch.
+  /// every result that is due (first results and updates), key by key in
+  /// order of due time, per key in window order. Then forgets the windows
+  /// past their lateness and the keys that hold nothing. `now_processing_ms`
+  /// is the processing time of the events offered since the last flush (it
+  /// starts the idle timeout). Call it after each message or batch. `emit`
+  /// must not call back into the kernel.
   void flush(std::int64_t now_processing_ms, window_emit_ref emit);
 
-  /// When no event was offered for at least idle_timeout_ms of processing
-  /// time (since the flush that followed the last offer), moves the
+  /// When no event was offered (accepted or not) for at least
+  /// idle_timeout_ms of processing time (since the flush that followed the
+  /// last offer), moves the
   /// watermark to max event time - out-of-orderness - 1 + (now - last
   /// arrival) and emits what is due. Does nothing when the timeout is 0 or
   /// not reached, or before the first event. True when it moved the
@@ -288,6 +296,10 @@ class window_kernel {
   std::vector<int> raw_slot_;
   std::vector<std::size_t> raw_field_;
   std::size_t raw_count_ = 0;
+  /// Per field: its index among the fields with approximate percentiles, or
+  /// -1; and an empty sketch of each such field's error bound.
+  std::vector<int> sketch_slot_;
+  std::vector<log_sketch> empty_sketches_;
 
   std::vector<std::unique_ptr<key_state>> keys_;
   std::vector<window_key_id> free_ids_;
@@ -317,6 +329,7 @@ class window_kernel {
   std::size_t partials_ = 0;
   std::size_t open_windows_ = 0;
   std::uint64_t values_ = 0;
+  std::size_t sketch_buckets_ = 0;
 
   std::vector<partial> spare_;
   // Scratch for emitting, reused so that emitting allocates nothing.
@@ -327,6 +340,8 @@ class window_kernel {
   std::vector<std::uint64_t> sort_scratch_;
   std::vector<window_field_result> field_results_;
   std::vector<double> percentile_values_;
+  std::vector<double> approx_values_;
+  log_sketch merged_sketch_;
 };
 
 } // namespace warren::actors

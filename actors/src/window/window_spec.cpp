@@ -77,6 +77,22 @@ std::optional<std::string> validate(const window_spec& spec) {
   if (spec.fields.size() > kMaxFields)
     return "fields: " + std::to_string(spec.fields.size()) +
            " fields, more than " + std::to_string(kMaxFields);
+  for (std::size_t f = 0; f < spec.fields.size(); ++f) {
+    const auto& field = spec.fields[f];
+    for (std::size_t i = 0; i < field.approx_percentiles.size(); ++i) {
+      double p = field.approx_percentiles[i];
+      if (!(p >= 0.0 && p <= 100.0))
+        return "fields[" + std::to_string(f) + "].approx_percentiles[" +
+               std::to_string(i) + "]: " + std::to_string(p) +
+               " is not in [0, 100]";
+    }
+    if (!field.approx_percentiles.empty() &&
+        !(field.approx_relative_error >= 1e-6 &&
+          field.approx_relative_error <= 0.5))
+      return "fields[" + std::to_string(f) + "].approx_relative_error: " +
+             std::to_string(field.approx_relative_error) +
+             " is not in [1e-6, 0.5]";
+  }
   for (std::size_t f = 0; f < spec.fields.size(); ++f)
     for (std::size_t i = 0; i < spec.fields[f].percentiles.size(); ++i) {
       double p = spec.fields[f].percentiles[i];

@@ -32,6 +32,13 @@ struct window_field_spec {
   /// Exact percentiles to compute, each in [0, 100] (50 is the median).
   /// Default: none, and then the field's raw values are not kept at all.
   std::vector<double> percentiles;
+  /// Approximate percentiles, each in [0, 100], from a mergeable log-bucket
+  /// sketch per slice instead of raw values: each within
+  /// `approx_relative_error` of the exact one (docs/windows.md). For windows
+  /// too large to keep every value. Default: none.
+  std::vector<double> approx_percentiles;
+  /// Their relative error bound, in [1e-6, 0.5] [0.01].
+  double approx_relative_error = 0.01;
 };
 
 /// Event times, sizes and bounds are in milliseconds. Defaults in brackets.
