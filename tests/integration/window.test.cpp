@@ -346,3 +346,39 @@ TEST_CASE("warren window replay prints what the window actor publishes for "
   CHECK(rig.broker.wait_and_receive(rig.late, expected_late, 20s).size() ==
         expected_late);
 }
+
+TEST_CASE("approximate percentiles are within the relative error the config "
+          "states of the exact ones",
+          "[window][replay]") {
+  test::temp_dir dir;
+  auto options = tumbling_options(100000);
+  options["values"] = json::object{
+    {"temp", json::array{"median", "p99", "approx_median", "approx_p99"}}};
+  options["approx_relative_error"] = 0.02;
+  options["output"] = json::object{{"exchange", "x"}, {"routing_key", "r"}};
+  auto cfg = test::node_config(dir);
+  cfg["actors"] = json::array{
+    json::object{{"name", "approx"}, {"kind", "window"}, {"options", options}}};
+  std::string lines;
+  for (int i = 0; i < 5000; ++i)
+    lines += json::serialize(json::object{
+               {"device", "d"}, {"ts", 1000 + i}, {"temp", 1.0 + i * 0.37}}) +
+             "\n";
+  auto events = dir.file("events.jsonl");
+  test::write_file(events, lines);
+  auto config_file = dir.file("approx.json");
+  test::write_file(config_file, json::serialize(cfg));
+  auto r = test::warren({"window", "replay", config_file, "approx", events});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto out = lines_of(r.out);
+  REQUIRE(out.size() == 1);
+  auto temp = json::parse(out[0]).at("result").at("fields").at("temp");
+  for (const char* p : {"median", "p99"}) {
+    INFO(p);
+    auto exact = temp.at(p).as_double();
+    auto approx = temp.at(std::string{"approx_"} + p).as_double();
+    CHECK(std::abs(approx - exact) <= 0.02 * exact);
+    CHECK(approx != exact); // a sketch, not the exact value
+  }
+}

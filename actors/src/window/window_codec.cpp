@@ -121,6 +121,10 @@ boost::json::value window_codec::result_body(const window_result& r) const {
          p < spec.percentile_names.size() && p < f.percentile_count; ++p)
       out[spec.percentile_names[p]] =
         number(f.count == 0 ? nan : f.percentiles[p]);
+    for (std::size_t p = 0;
+         p < spec.approx_names.size() && p < f.approx_percentile_count; ++p)
+      out[spec.approx_names[p]] =
+        number(f.count == 0 ? nan : f.approx_percentiles[p]);
     fields[spec.name] = std::move(out);
   }
   body["fields"] = std::move(fields);

@@ -62,11 +62,15 @@ bool read_aggregates(config::object_reader& values, const std::string& name,
     else if (auto p = percentile_of(a)) {
       out.percentile_names.push_back(a);
       spec.percentiles.push_back(*p);
+    } else if (a.rfind("approx_", 0) == 0 && percentile_of(a.substr(7))) {
+      out.approx_names.push_back(a);
+      spec.approx_percentiles.push_back(*percentile_of(a.substr(7)));
     } else {
       reader.fail(item_path,
                   "expected an aggregate: count, sum, avg, min, max, stddev, "
-                  "stddev_sample, variance, variance_sample, median or a "
-                  "percentile p0 to p100 (such as p90 or p99.9), found \"" +
+                  "stddev_sample, variance, variance_sample, median, a "
+                  "percentile p0 to p100 (such as p90 or p99.9) or an "
+                  "approximate one (approx_p99), found \"" +
                     a + "\"");
       return false;
     }
@@ -113,9 +117,9 @@ void read_window(config::object_reader& window, window_spec& spec) {
 std::optional<window_settings>
 read_window_settings(config::object_reader& options) {
   options.allow({"key", "time", "window", "max_out_of_orderness_ms",
-                 "allowed_lateness_ms", "idle_timeout_ms", "values", "output",
-                 "late_output", "max_values", "max_values_per_key",
-                 "max_keys"});
+                 "allowed_lateness_ms", "idle_timeout_ms", "values",
+                 "approx_relative_error", "output", "late_output", "max_values",
+                 "max_values_per_key", "max_keys"});
   auto& reader = options.reader();
   window_settings s;
   s.spec.idle_timeout_ms = 30000;
@@ -190,6 +194,15 @@ read_window_settings(config::object_reader& options) {
     if (s.fields.size() > kMaxFields)
       reader.fail(values->path(),
                   "at most " + std::to_string(kMaxFields) + " value fields");
+  }
+  if (const auto* error = options.find("approx_relative_error")) {
+    auto path = options.path_of("approx_relative_error");
+    if (!error->is_number() || error->to_number<double>() < 0.0001 ||
+        error->to_number<double>() > 0.5)
+      reader.fail_expected(path, "a number from 0.0001 to 0.5", *error);
+    else
+      for (auto& field : s.spec.fields)
+        field.approx_relative_error = error->to_number<double>();
   }
   if (auto output = stage_output::read(options, "output"))
     s.output = std::move(*output);

@@ -37,6 +37,9 @@ struct field_output {
   /// The names of the percentiles ("median", "p90", "p99.9"), in the order
   /// of the kernel's field spec.
   std::vector<std::string> percentile_names;
+  /// The names of the approximate percentiles ("approx_p99"), in the order
+  /// of the kernel's field spec.
+  std::vector<std::string> approx_names;
 };
 
 struct window_settings {
