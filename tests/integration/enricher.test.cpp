@@ -69,26 +69,6 @@ json::object with_metrics(json::object cfg) {
   return cfg;
 }
 
-// The value of the sample `name{...actor="<actor>"...}` (all labels in
-// `labels` must appear), or -1 when the scrape has none.
-double sample(uint16_t port, const std::string& name,
-              const std::vector<std::string>& labels) {
-  auto body = metrics::http_get({"127.0.0.1", port, "/metrics"});
-  REQUIRE(body);
-  std::istringstream lines{*body};
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.rfind(name + "{", 0) != 0)
-      continue;
-    bool all = true;
-    for (const auto& l : labels)
-      all = all && line.find(l) != std::string::npos;
-    if (all)
-      return std::strtod(line.substr(line.rfind(' ') + 1).c_str(), nullptr);
-  }
-  return -1;
-}
-
 std::string label(const char* key, const std::string& value) {
   return std::string{key} + "=\"" + value + "\"";
 }
@@ -345,12 +325,12 @@ TEST_CASE("a table replaced while messages flow: every message is enriched "
   CHECK(new_table > 0);
   CHECK(broker.count(name + ".dlq") == 0);
   auto port = node.metrics_port();
-  CHECK(sample(port, "warren_enricher_table_reloads_total",
-               {label("actor", name)}) >= 1);
-  CHECK(sample(port, "warren_enricher_table_reload_errors_total",
-               {label("actor", name)}) == 0);
-  CHECK(sample(port, "warren_enricher_lookups_total",
-               {label("actor", name), label("result", "hit")}) ==
+  CHECK(test::metric_sample(port, "warren_enricher_table_reloads_total",
+                            {label("actor", name)}) >= 1);
+  CHECK(test::metric_sample(port, "warren_enricher_table_reload_errors_total",
+                            {label("actor", name)}) == 0);
+  CHECK(test::metric_sample(port, "warren_enricher_lookups_total",
+                            {label("actor", name), label("result", "hit")}) ==
         static_cast<double>(total));
 }
 
@@ -375,8 +355,9 @@ TEST_CASE("a table that becomes malformed keeps the last good one and counts "
   test::node_process node{dir, cfg};
   auto port = node.metrics_port();
   auto errors = [&] {
-    return sample(port, "warren_enricher_table_reload_errors_total",
-                  {label("actor", name)});
+    return test::metric_sample(port,
+                               "warren_enricher_table_reload_errors_total",
+                               {label("actor", name)});
   };
   CHECK(errors() == 0);
   replace_file(table, "id,city\nd1,\"Paris\n"); // An unclosed quote.
@@ -386,8 +367,8 @@ TEST_CASE("a table that becomes malformed keeps the last good one and counts "
   send_ok(name, R"({"device_id": "d1"})");
   auto lines = test::wait_for_records(records, 1);
   CHECK(lines[0].body == json::parse(R"({"device_id": "d1", "city": "Lyon"})"));
-  CHECK(sample(port, "warren_enricher_table_rows", {label("actor", name)}) ==
-        1);
+  CHECK(test::metric_sample(port, "warren_enricher_table_rows",
+                            {label("actor", name)}) == 1);
 }
 
 TEST_CASE("a service lookup enriches, and its cache answers repeated keys "
@@ -446,15 +427,18 @@ TEST_CASE("a service lookup enriches, and its cache answers repeated keys "
   CHECK(asked.size() == 3);
   auto port = node.metrics_port();
   auto actor = label("actor", name);
-  CHECK(sample(port, "warren_enricher_cache_hits_total", {actor}) == 7);
-  CHECK(sample(port, "warren_enricher_cache_misses_total", {actor}) == 3);
-  CHECK(sample(port, "warren_enricher_cache_entries", {actor}) == 3);
-  CHECK(sample(port, "warren_enricher_lookups_total",
-               {actor, label("source", "service"), label("result", "hit")}) ==
-        8);
-  CHECK(sample(port, "warren_enricher_lookups_total",
-               {actor, label("source", "service"), label("result", "miss")}) ==
-        2);
+  CHECK(test::metric_sample(port, "warren_enricher_cache_hits_total",
+                            {actor}) == 7);
+  CHECK(test::metric_sample(port, "warren_enricher_cache_misses_total",
+                            {actor}) == 3);
+  CHECK(test::metric_sample(port, "warren_enricher_cache_entries", {actor}) ==
+        3);
+  CHECK(test::metric_sample(
+          port, "warren_enricher_lookups_total",
+          {actor, label("source", "service"), label("result", "hit")}) == 8);
+  CHECK(test::metric_sample(
+          port, "warren_enricher_lookups_total",
+          {actor, label("source", "service"), label("result", "miss")}) == 2);
 }
 
 TEST_CASE("a service that times out or fails is retried, handled as a miss "
@@ -515,8 +499,9 @@ TEST_CASE("a service that times out or fails is retried, handled as a miss "
           json::parse(R"({"device_id": "d1", "lookup_failed": true})"));
     CHECK(broker.count(as_miss + ".dlq") == 0);
     auto port = node.metrics_port();
-    CHECK(sample(port, "warren_enricher_lookups_total",
-                 {label("actor", as_miss), label("result", "error")}) == 1);
+    CHECK(test::metric_sample(
+            port, "warren_enricher_lookups_total",
+            {label("actor", as_miss), label("result", "error")}) == 1);
   }
   SECTION("dead_letter: an error reply dead-letters the message at once") {
     send_ok(strict, R"({"device_id": "fail"})");

@@ -100,26 +100,6 @@ void add_results(json::object& cfg, const std::string& exchange,
        {{"exchange", exchange}, {"queue", queue}, {"routing_key", pattern}}}}};
 }
 
-// The value of `name{...}` whose labels include each of `labels` in a
-// scrape, or -1.
-double sample(uint16_t port, const std::string& name,
-              const std::vector<std::string>& labels) {
-  auto body = metrics::http_get({"127.0.0.1", port, "/metrics"});
-  REQUIRE(body);
-  std::istringstream lines{*body};
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.rfind(name + "{", 0) != 0)
-      continue;
-    bool all = true;
-    for (const auto& l : labels)
-      all = all && line.find(l) != std::string::npos;
-    if (all)
-      return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return -1;
-}
-
 const char* good_reading = R"({"device_id": "dev-1", "temp_f": 212,
   "ts": "2026-12-01T10:42:20.500+01:00", "site": "hall"})";
 
@@ -312,10 +292,12 @@ TEST_CASE("a filter's dropped messages are acked and counted in the "
   auto actor_label = "actor=\"" + f + "\"";
   CHECK(test::eventually(
     [&] {
-      return sample(port, "warren_filter_dropped_total", {actor_label}) == 2;
+      return test::metric_sample(port, "warren_filter_dropped_total",
+                                 {actor_label}) == 2;
     },
     10s));
-  CHECK(sample(port, "warren_filter_passed_total", {actor_label}) == 1);
+  CHECK(test::metric_sample(port, "warren_filter_passed_total",
+                            {actor_label}) == 1);
   // Each drop is logged (at debug level) with its id and the rule.
   CHECK_THAT(node.err(),
              Catch::Contains("filter dropped message 'cold' (drop_when "
@@ -353,21 +335,24 @@ TEST_CASE("validator and transformer count what they passed and failed, and "
   auto tl = "actor=\"" + t + "\"";
   CHECK(test::eventually(
     [&] {
-      return sample(port, "warren_validator_failed_total",
-                    {vl, "reason=\"schema\""}) == 1 &&
-             sample(port, "warren_transformer_failed_total",
-                    {tl, "reason=\"mapping\""}) == 1;
+      return test::metric_sample(port, "warren_validator_failed_total",
+                                 {vl, "reason=\"schema\""}) == 1 &&
+             test::metric_sample(port, "warren_transformer_failed_total",
+                                 {tl, "reason=\"mapping\""}) == 1;
     },
     10s));
-  CHECK(sample(port, "warren_validator_passed_total", {vl}) == 2);
-  CHECK(sample(port, "warren_transformer_passed_total", {tl}) == 1);
-  CHECK(sample(port, "warren_validator_quality_ratio_count", {vl}) == 2);
-  CHECK(sample(port, "warren_validator_quality_ratio_sum", {vl}) == 1.5);
+  CHECK(test::metric_sample(port, "warren_validator_passed_total", {vl}) == 2);
+  CHECK(test::metric_sample(port, "warren_transformer_passed_total", {tl}) ==
+        1);
+  CHECK(test::metric_sample(port, "warren_validator_quality_ratio_count",
+                            {vl}) == 2);
+  CHECK(test::metric_sample(port, "warren_validator_quality_ratio_sum", {vl}) ==
+        1.5);
   // The recent score the P2 alert reads: 1, then 0.5 weighted 1/64.
-  CHECK(sample(port, "warren_data_quality_score", {vl}) ==
+  CHECK(test::metric_sample(port, "warren_data_quality_score", {vl}) ==
         Approx(1.0 - 0.5 / 64));
-  CHECK(sample(port, "warren_validator_soft_check_failed_total",
-               {vl, "check=\"site exists true\""}) == 1);
+  CHECK(test::metric_sample(port, "warren_validator_soft_check_failed_total",
+                            {vl, "check=\"site exists true\""}) == 1);
   // The transformer dead-letters the bad timestamp with the path.
   auto letters = broker.wait_and_receive(t + ".dlq", 1);
   CHECK(test::header_string(letters[0], header::error)

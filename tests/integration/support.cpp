@@ -1,6 +1,7 @@
 #include "support.hpp"
 
 #include "warren/core/errc.hpp"
+#include "warren/metrics/http_get.hpp"
 
 #include <algorithm>
 #include <amqp.h>
@@ -458,6 +459,23 @@ boost::json::object counter_actor(const std::string& name,
   if (!downstream.empty())
     options["downstream"] = downstream;
   return {{"name", name}, {"kind", "test.counter"}, {"options", options}};
+}
+
+double metric_sample(uint16_t port, const std::string& name,
+                     const std::vector<std::string>& labels) {
+  auto body = metrics::http_get({"127.0.0.1", port, "/metrics"});
+  REQUIRE(body);
+  std::istringstream lines{*body};
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(name + "{", 0) != 0 && line.rfind(name + " ", 0) != 0)
+      continue;
+    bool all = true;
+    for (const auto& label : labels)
+      all = all && line.find(label) != std::string::npos;
+    if (all)
+      return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
 }
 
 int64_t get_count(const std::string& actor, const std::string& counter) {

@@ -106,6 +106,12 @@ std::vector<record_line>
 wait_for_records(const std::string& path, std::size_t n,
                  std::chrono::milliseconds timeout = 20s);
 
+/// The value of the first sample `name{...}` in a scrape of the node's
+/// /metrics on `port` whose labels include each of `labels` (written as the
+/// node prints them: `actor="a"`), or -1 when there is none.
+double metric_sample(uint16_t port, const std::string& name,
+                     const std::vector<std::string>& labels = {});
+
 /// Polls `done` every 20 ms until it returns true or `timeout` passes.
 bool eventually(const std::function<bool()>& done,
                 std::chrono::milliseconds timeout);
