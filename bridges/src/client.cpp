@@ -244,6 +244,11 @@ blocking_client::message_count(const std::string& queue) {
   return st_->core.conn().queue_message_count(queue);
 }
 
+caf::expected<std::pair<uint32_t, uint32_t>>
+blocking_client::queue_counts(const std::string& queue) {
+  return st_->core.conn().queue_counts(queue);
+}
+
 caf::expected<uint32_t>
 blocking_client::consumer_count(const std::string& queue) {
   return st_->core.conn().queue_consumer_count(queue);

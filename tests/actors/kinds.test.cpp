@@ -24,8 +24,8 @@ const std::map<std::string, std::string> bad_kinds = {
    "$.actors[0].handler: required key is missing (kind \"service\" needs a "
    "handler)"},
   {"handler_for_plain_kind.json",
-   "$.actors[0].handler: only the kinds \"service\" and \"subscriber\" take a "
-   "handler (this actor's kind is \"echo\")"},
+   "$.actors[0].handler: only the kinds \"service\", \"subscriber\" and "
+   "\"worker_pool\" take a handler (this actor's kind is \"echo\")"},
   {"record_without_path.json",
    "$.actors[1].options.path: required key is missing"},
   {"record_path_not_a_string.json",
@@ -34,7 +34,8 @@ const std::map<std::string, std::string> bad_kinds = {
    "$.actors[0].options.verbose: unknown key (expected no keys here)"},
   {"unknown_handler.json",
    "$.actors[0].handler: unknown handler kind 'bill' (registered kinds: echo, "
-   "log, record, service, subscriber)"},
+   "enricher, filter, log, record, router, service, subscriber, transformer, "
+   "validator, window, worker_pool)"},
 };
 
 caf::error check(const std::string& path, const registry& kinds) {
@@ -77,19 +78,21 @@ TEST_CASE("every file of bad kinds has an expected error", "[kinds]") {
   }
 }
 
-TEST_CASE("the built-in kinds: service and subscriber take a handler, the "
-          "others do not, and none is stateful",
+TEST_CASE("the built-in kinds: service, subscriber and worker_pool take a "
+          "handler, window is the one stateful kind, worker_pool the one pool",
           "[kinds]") {
   registry kinds;
   actors::register_builtin_kinds(kinds);
   CHECK(kinds.handler_kinds() ==
-        std::vector<std::string>{"service", "subscriber"});
+        std::vector<std::string>{"service", "subscriber", "worker_pool"});
   for (const auto& name : kinds.kinds()) {
     INFO(name);
     const auto* kind = kinds.describe(name);
     REQUIRE(kind != nullptr);
-    CHECK_FALSE(kind->stateful());
-    CHECK(kind->what == kind_descriptor::family::actor);
+    auto family = name == "window"        ? kind_descriptor::family::stateful
+                  : name == "worker_pool" ? kind_descriptor::family::pool
+                                          : kind_descriptor::family::actor;
+    CHECK(kind->what == family);
   }
 }
 
@@ -132,6 +135,6 @@ TEST_CASE("a kind registered with its own options validator and a handler "
   REQUIRE(err);
   CHECK(describe(err) ==
         "node.json: $.actors[0].handler: only the kinds \"service\", "
-        "\"subscriber\" and \"test.wrapper\" take a handler (this actor's "
-        "kind is \"echo\")");
+        "\"subscriber\", \"test.wrapper\" and \"worker_pool\" take a "
+        "handler (this actor's kind is \"echo\")");
 }

@@ -49,6 +49,19 @@ caf::error check_handler(const std::string& where,
       errc::unknown_kind,
       where + ".handler: unknown handler kind '" + spec.handler +
         "' (registered kinds: " + plain_list(kinds.kinds()) + ")");
+  if (kind.what == kind_descriptor::family::pool && handler->stateful())
+    // A stateful kind's state is one instance per node: a pool of them
+    // would split (and corrupt) it.
+    return make_error(errc::invalid_config,
+                      where + ".handler: the stateful kind '" + spec.handler +
+                        "' cannot be pooled (its state lives in this node, "
+                        "in one instance; a pool runs several); give it an "
+                        "actor of its own, or pool a stateless kind");
+  if (kind.what == kind_descriptor::family::pool && handler->takes_handler)
+    return make_error(errc::invalid_config,
+                      where + ".handler: kind '" + spec.handler +
+                        "' needs a handler of its own and cannot be pooled; "
+                        "pool the kind that does the work");
   if (handler->what != kind_descriptor::family::actor)
     return make_error(errc::invalid_config,
                       where + ".handler: kind '" + spec.handler +
@@ -72,9 +85,20 @@ caf::error check_options(const std::string& source, const std::string& path,
     }
     if (kind.check_options)
       kind.check_options(options);
-    if (const auto* handler = kinds.describe(spec.handler);
-        handler != nullptr && handler->check_options && r.ok())
-      handler->check_options(options);
+    const auto* handler = kinds.describe(spec.handler);
+    if (handler != nullptr && handler->check_options && r.ok()) {
+      if (kind.what == kind_descriptor::family::pool) {
+        // A pool's workers get `options.worker` (warren/runtime/pool.hpp).
+        boost::json::object none;
+        auto worker = options.object(pool_worker_options_key);
+        config::object_reader empty{r, none,
+                                    options.path_of(pool_worker_options_key)};
+        if (r.ok())
+          handler->check_options(worker ? *worker : empty);
+      } else {
+        handler->check_options(options);
+      }
+    }
   } catch (const std::exception& e) {
     r.fail(path + ".options",
            "the options check of kind '" + spec.kind + "' threw: " + e.what());
@@ -101,6 +125,14 @@ caf::error check_kinds(const config::node_config& cfg, const registry& kinds) {
         where + ".instances: expected 1 for the stateful kind '" + spec.kind +
           "' (its state lives in this node; run it in one instance), found " +
           std::to_string(spec.instances));
+    if (kind->what == kind_descriptor::family::pool && spec.instances != 1)
+      return make_error(errc::invalid_config,
+                        where +
+                          ".instances: a worker pool sizes itself "
+                          "(options.min_workers and "
+                          "options.max_workers); leave instances out, "
+                          "found " +
+                          std::to_string(spec.instances));
     if (auto err = check_handler(where, spec, *kind, kinds))
       return err;
     if (auto err = check_options(cfg.source_file, path, spec, *kind, kinds))

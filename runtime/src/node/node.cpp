@@ -189,6 +189,13 @@ void node::start_tree(bridges::topology topo) {
       state->consumers[std::move(id)] = std::move(consumer);
     }
   };
+  ctx->untrack = [weak](const std::string& id) {
+    if (auto state = weak.lock()) {
+      std::lock_guard<std::mutex> guard{state->mtx};
+      state->gauges.erase(id);
+      state->consumers.erase(id);
+    }
+  };
   auto tree = cfg_.supervision;
   config::place_unlisted_actors(tree, cfg_.actors, cfg_.shutdown_timeout);
   supervisor_options options;
@@ -215,6 +222,20 @@ void node::start_tree(bridges::topology topo) {
   });
 }
 
+std::size_t node::expected_consumers(const config::actor_spec& spec) const {
+  // A worker pool starts its policy's min_workers workers.
+  const auto* kind = kinds_.describe(spec.kind);
+  if (kind == nullptr || !kind->make_pool)
+    return spec.instances;
+  actor_init init;
+  init.name = spec.name;
+  init.node_name = cfg_.node_name;
+  init.options = spec.options;
+  init.handler = spec.handler;
+  init.kinds = &kinds_;
+  return kind->make_pool(init)->min_workers();
+}
+
 caf::error node::wait_until_ready(std::chrono::milliseconds ready_timeout,
                                   const std::function<bool()>& interrupted) {
   // Ready when the reply queue and every actor's queue are being consumed.
@@ -237,7 +258,7 @@ caf::error node::wait_until_ready(std::chrono::milliseconds ready_timeout,
   };
   std::size_t instances = 0;
   for (const auto& spec : cfg_.actors)
-    instances += spec.instances;
+    instances += expected_consumers(spec);
   for (;;) {
     if (auto err = failure())
       return err;

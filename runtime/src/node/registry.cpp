@@ -53,6 +53,15 @@ void registry::add_raw_kind(std::string name, raw_factory make,
   add(std::move(kind));
 }
 
+void registry::add_pool_kind(std::string name, pool_factory make,
+                             kind_traits traits) {
+  traits.takes_handler = true;
+  auto kind = describe_kind(std::move(name), kind_descriptor::family::pool,
+                            std::move(traits));
+  kind.make_pool = std::move(make);
+  add(std::move(kind));
+}
+
 const kind_descriptor* registry::describe(const std::string& name) const {
   auto i = kinds_.find(name);
   return i == kinds_.end() ? nullptr : &i->second;

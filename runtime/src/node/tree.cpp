@@ -3,6 +3,7 @@
 #include "dispatch/batch_splitter.hpp"
 #include "dispatch/chunk_assembler.hpp"
 #include "dispatch/dispatchers.hpp"
+#include "pool/pool.hpp"
 #include "warren/runtime/node.hpp"
 
 #include <algorithm>
@@ -79,13 +80,15 @@ std::string instance_id(const config::actor_spec& spec, uint32_t i) {
                              : spec.name + "[" + std::to_string(i) + "]";
 }
 
+} // namespace
+
 // Starts one instance: before its consumer, the raw CAF actor the consumer
 // feeds if the kind is raw. Runs in the supervisor; nothing here blocks (the
 // consumer opens what blocks on its own thread).
 caf::expected<child_members>
 start_instance(const std::shared_ptr<const instance_context>& ctx,
                const config::actor_spec& spec, uint32_t i,
-               const std::string& id) {
+               const std::string& id, const handler_wrapper& wrap) {
   const auto& cfg = *ctx->cfg;
   bridges::consumer_config cc;
   cc.broker = cfg.broker;
@@ -140,13 +143,13 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
     spec.name, cfg.node_name,
     ctx->metrics != nullptr ? metrics::make_batch_metrics(*ctx->metrics, id)
                             : metrics::batch_metrics{});
+  if (wrap) // Outermost: it sees deliveries as the consumer hands them out.
+    cc.handler = wrap(std::move(cc.handler));
   auto consumer = bridges::spawn_consumer(*ctx->sys, std::move(cc));
   ctx->track(id, consumer, readiness);
   members.push_back(caf::actor_cast<caf::actor>(consumer));
   return members;
 }
-
-} // namespace
 
 supervisor_spec build_tree(const config::supervisor_config& sc,
                            const std::shared_ptr<const instance_context>& ctx,
@@ -172,6 +175,19 @@ supervisor_spec build_tree(const config::supervisor_config& sc,
     if (found == actors.end())
       continue; // The config reader made sure it exists.
     const config::actor_spec* actor = &*found;
+    if (const auto* kind = ctx->kinds->describe(actor->kind);
+        kind != nullptr && kind->what == kind_descriptor::family::pool) {
+      // A pool is one child: its manager and the supervisor of its workers
+      // (runtime/src/pool/pool.hpp).
+      supervised_child pool;
+      pool.spec = child.spec;
+      // As OTP's supervisor children: each worker keeps its own shutdown
+      // time; the pool waits for all of them.
+      pool.spec.shutdown = std::chrono::milliseconds::max();
+      pool.start = pool_starter(ctx, *actor, child.spec, sc, options);
+      spec.children.push_back(std::move(pool));
+      continue;
+    }
     // Every instance is a child of its own with the actor's child spec.
     for (uint32_t i = 0; i < actor->instances; ++i) {
       supervised_child instance;

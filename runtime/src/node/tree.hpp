@@ -40,7 +40,22 @@ struct instance_context {
   /// its readiness is read from.
   std::function<void(std::string, bridges::consumer_actor, readiness_gauges)>
     track;
+  /// Told when a pool removed the worker of this child id for good: the
+  /// node forgets its consumer (readiness no longer waits for it).
+  std::function<void(const std::string&)> untrack;
 };
+
+/// Wraps an instance's dispatcher (a pool's workers count their deliveries).
+using handler_wrapper =
+  std::function<std::shared_ptr<bridges::delivery_handler>(
+    std::shared_ptr<bridges::delivery_handler>)>;
+
+/// Starts instance `i` of `spec` as child `id` (what each instance child's
+/// starter does, and what a pool does for each worker, with `wrap`).
+caf::expected<child_members>
+start_instance(const std::shared_ptr<const instance_context>& ctx,
+               const config::actor_spec& spec, uint32_t i,
+               const std::string& id, const handler_wrapper& wrap = {});
 
 /// The supervisor spec of `sc`, whose actor children start instances.
 supervisor_spec build_tree(const config::supervisor_config& sc,

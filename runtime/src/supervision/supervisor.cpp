@@ -30,10 +30,11 @@ std::function<double()> default_random() {
 
 // A supervisor's own messages; nobody else sends it any (besides exit and
 // down messages), so its public handle is a plain `caf::actor`.
-using supervisor_impl_actor =
-  caf::typed_actor<caf::reacts_to<start_atom>,
-                   caf::reacts_to<restart_timer_atom, uint64_t>,
-                   caf::reacts_to<shutdown_timer_atom, caf::actor>>;
+using supervisor_impl_actor = caf::typed_actor<
+  caf::replies_to<add_child_atom, supervised_child>::with<caf::ok_atom>,
+  caf::replies_to<remove_child_atom, std::string>::with<caf::ok_atom>,
+  caf::reacts_to<start_atom>, caf::reacts_to<restart_timer_atom, uint64_t>,
+  caf::reacts_to<shutdown_timer_atom, caf::actor>>;
 
 class supervisor_actor : public supervisor_impl_actor::base {
  public:
@@ -62,8 +63,17 @@ class supervisor_actor : public supervisor_impl_actor::base {
     // failed start can quit the actor the ordinary way.
     send(this, start_atom::value);
     return {
+      [this](add_child_atom, supervised_child& def) {
+        return add_child(std::move(def));
+      },
+      [this](remove_child_atom, const std::string& id) {
+        return remove_child(id);
+      },
       [this](start_atom) {
         for (std::size_t i = 0; i < children_.size() && !shutting_down_; ++i) {
+          // A child added before this message (add_child_atom) runs.
+          if (children_[i].ph != phase::idle)
+            continue;
           if (auto err = start_child(i)) {
             // OTP: a child that cannot start makes the supervisor's start
             // fail.
@@ -111,6 +121,61 @@ class supervisor_actor : public supervisor_impl_actor::base {
     uint32_t consecutive_restarts = 0;
     clock::time_point started_at;
   };
+
+  // -- dynamic children ------------------------------------------------------
+
+  std::size_t find_child(const std::string& id) const {
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      if (children_[i].def.spec.id == id)
+        return i;
+    return children_.size();
+  }
+
+  caf::result<caf::ok_atom> add_child(supervised_child def) {
+    if (shutting_down_)
+      return make_error(errc::shutting_down,
+                        "supervisor '" + spec_.id + "' is stopping");
+    auto i = find_child(def.spec.id);
+    if (i < children_.size() && children_[i].ph != phase::removed)
+      return make_error(errc::invalid_config, "supervisor '" + spec_.id +
+                                                "' has a child '" +
+                                                def.spec.id + "' already");
+    if (i == children_.size()) {
+      children_.emplace_back();
+    } else {
+      // The place of a removed child: nothing may still point at it.
+      stop_queue_.erase(std::remove(stop_queue_.begin(), stop_queue_.end(), i),
+                        stop_queue_.end());
+      children_[i] = child_state{};
+    }
+    children_[i].def = std::move(def);
+    if (auto err = start_child(i)) {
+      remove(children_[i]); // Not kept (OTP's start_child error).
+      return err;
+    }
+    return caf::ok_atom::value;
+  }
+
+  caf::result<caf::ok_atom> remove_child(const std::string& id) {
+    if (shutting_down_) // Its children stop anyway, in their order.
+      return make_error(errc::shutting_down,
+                        "supervisor '" + spec_.id + "' is stopping");
+    auto i = find_child(id);
+    if (i == children_.size() || children_[i].ph == phase::removed)
+      return make_error(errc::not_found, "supervisor '" + spec_.id +
+                                           "' has no child '" + id + "'");
+    auto& c = children_[i];
+    c.restart_pending = false;
+    c.remove_when_stopped = true;
+    auto promise = make_response_promise<caf::ok_atom>();
+    removals_.emplace_back(id, promise);
+    if (c.ph == phase::idle)
+      remove(c); // Waiting for a restart: nothing to stop.
+    else if (c.ph == phase::running)
+      begin_stop(i);
+    // Stopping already: answered when it is down.
+    return promise;
+  }
 
   void report(kind what, const child_state& c, exit_kind how = {},
               std::string reason = {}, std::chrono::milliseconds delay = {}) {
@@ -318,6 +383,14 @@ class supervisor_actor : public supervisor_impl_actor::base {
     c.ph = phase::removed;
     c.restart_pending = false;
     report(kind::removed, c);
+    for (auto k = removals_.begin(); k != removals_.end();) {
+      if (k->first == c.def.spec.id) {
+        k->second.deliver(caf::ok_atom::value);
+        k = removals_.erase(k);
+      } else {
+        ++k;
+      }
+    }
   }
 
   // Stops a child's members in reverse start order, one at a time.
@@ -419,6 +492,9 @@ class supervisor_actor : public supervisor_impl_actor::base {
   uint64_t timer_epoch_ = 0;
   bool shutting_down_ = false;
   caf::error final_reason_;
+  // remove_child requests waiting for their child to be down, by child id.
+  std::vector<std::pair<std::string, caf::typed_response_promise<caf::ok_atom>>>
+    removals_;
 };
 
 } // namespace

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace warren::bridges {
@@ -62,6 +63,11 @@ class blocking_client {
   caf::error settle(const std::vector<uint64_t>& done);
 
   caf::expected<uint32_t> message_count(const std::string& queue);
+  /// Ready messages and consumers of `queue`, read with one passive
+  /// declare (what a consumer's queue watch reads; a worker pool's manager
+  /// polls it).
+  caf::expected<std::pair<uint32_t, uint32_t>>
+  queue_counts(const std::string& queue);
   caf::expected<uint32_t> consumer_count(const std::string& queue);
   caf::expected<uint32_t> purge(const std::string& queue);
   caf::error delete_queue(const std::string& queue);

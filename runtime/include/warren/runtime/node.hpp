@@ -140,6 +140,10 @@ class node {
   /// The supervision tree, whose children start the consumers.
   void start_tree(bridges::topology topo);
 
+  /// The consumers actor `spec` starts with: its instances, or a worker
+  /// pool's min_workers.
+  std::size_t expected_consumers(const config::actor_spec& spec) const;
+
   /// Waits until every consumer consumes (see `start`).
   caf::error wait_until_ready(std::chrono::milliseconds ready_timeout,
                               const std::function<bool()>& interrupted);

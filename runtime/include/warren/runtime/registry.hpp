@@ -23,6 +23,7 @@
 #include "warren/config/reader.hpp"
 #include "warren/core/delivery.hpp"
 #include "warren/runtime/actor.hpp"
+#include "warren/runtime/pool.hpp"
 #include "warren/runtime/stateful.hpp"
 
 #include <caf/expected.hpp>
@@ -62,6 +63,9 @@ struct kind_descriptor {
   /// raw kind answering anything else does not compile.
   using raw_factory = std::function<delivery_actor::behavior_type(
     delivery_actor::pointer, const actor_init&)>;
+  /// Makes a pool kind's scaling policy (warren/runtime/pool.hpp).
+  using pool_factory =
+    std::function<std::unique_ptr<pool_policy>(const actor_init&)>;
 
   enum class family : uint8_t {
     /// A `warren::actor`: stateless, as many instances as configured.
@@ -71,6 +75,9 @@ struct kind_descriptor {
     stateful,
     /// A raw CAF actor fed by its instance's consumer.
     raw,
+    /// A worker pool: the runtime runs `min_workers` to `max_workers`
+    /// instances of its handler kind, as its `pool_policy` decides.
+    pool,
   };
 
   std::string name;
@@ -79,6 +86,8 @@ struct kind_descriptor {
   actor_factory make;
   /// For `raw`.
   raw_factory make_raw;
+  /// For `pool`.
+  pool_factory make_pool;
   bool takes_handler = false;
   options_validator check_options;
 
@@ -89,6 +98,7 @@ class registry {
  public:
   using actor_factory = kind_descriptor::actor_factory;
   using raw_factory = kind_descriptor::raw_factory;
+  using pool_factory = kind_descriptor::pool_factory;
   using stateful_factory =
     std::function<std::unique_ptr<stateful_base>(const actor_init&)>;
 
@@ -131,6 +141,12 @@ class registry {
   /// Registers a raw CAF kind.
   void add_raw_kind(std::string name, raw_factory make,
                     kind_traits traits = {});
+
+  /// Registers a worker pool kind (warren/runtime/pool.hpp). It always
+  /// takes a handler: the stateless kind its workers run, whose options are
+  /// checked under `options.worker`.
+  void add_pool_kind(std::string name, pool_factory make,
+                     kind_traits traits = {});
 
   /// The descriptor of kind `name`, or nullptr.
   const kind_descriptor* describe(const std::string& name) const;
@@ -177,7 +193,7 @@ class registry {
 caf::error load_plugin(const std::string& path, registry& reg);
 
 /// Version of the plugin ABI; a plugin built against another is refused.
-constexpr int plugin_abi_version = 3;
+constexpr int plugin_abi_version = 4;
 
 } // namespace warren
 

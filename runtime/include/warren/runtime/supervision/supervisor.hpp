@@ -29,6 +29,19 @@
 /// An exit message to the supervisor itself (from its parent or the node)
 /// stops every child in reverse order, then the supervisor exits with that
 /// reason.
+///
+/// Dynamic children (OTP's start_child and terminate_child + delete_child,
+/// what a worker pool grows and shrinks by):
+///   (add_child_atom, supervised_child) -> ok_atom
+///       starts the child now, after the others; an error when it fails to
+///       start (it is not kept), when a child of that id runs, or while the
+///       supervisor stops. Once started it is restarted like the others.
+///   (remove_child_atom, std::string id) -> ok_atom
+///       stops child `id` the graceful way (above) and removes it, with no
+///       restart; answered once it is down. Error `not_found` for no such
+///       child.
+/// A removed child's place is taken by the next child added with its id, so
+/// a supervisor holds no more places than it ever had distinct ids.
 
 #include "warren/metrics/sets.hpp"
 #include "warren/runtime/supervision/supervision.hpp"
@@ -58,6 +71,11 @@ struct supervised_child {
   child_starter start;
 };
 
+/// Adds a child to a running supervisor (see above).
+using add_child_atom = caf::atom_constant<caf::atom("svaddchild")>;
+/// Stops and removes one child of a running supervisor (see above).
+using remove_child_atom = caf::atom_constant<caf::atom("svrmchild")>;
+
 /// A supervisor with its children's starters.
 struct supervisor_spec {
   std::string id = "root";
@@ -73,6 +91,8 @@ struct supervisor_event;
 
 // Declared before the observer's typed interface names it.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::runtime::supervisor_event)
+// Sent to a supervisor in the same process only (it holds a starter).
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::runtime::supervised_child)
 
 namespace warren::runtime {
 
