@@ -236,7 +236,18 @@ caf::error blocking_client::settle(const std::vector<uint64_t>& done) {
     if (auto err = conn.ack(receive_channel, tag, false))
       return err;
   // Closing the channel returns every delivery still unacked to the queue.
-  return conn.close_channel(receive_channel);
+  if (auto err = conn.close_channel(receive_channel))
+    return err;
+  // Deliveries that raced the cancel arrived during the cancel and close
+  // RPCs, which rabbitmq-c queues for later: read them now, while nothing is
+  // taken, so the next take does not ack their tags on the reopened channel
+  // (406 "unknown delivery tag", closing it).
+  int events = 0;
+  if (auto lost = st_->core.pump(*st_, 1 << 20, events)) {
+    st_->core.drop(*lost);
+    return make_error(errc::connection_lost, *lost);
+  }
+  return caf::none;
 }
 
 caf::expected<uint32_t>
