@@ -6,7 +6,7 @@
 #
 #   scripts/fuzz.sh              about 20 s per target, about 60 s in all
 #   scripts/fuzz.sh --long       10^6 executions per target (so does WARREN_TEST_FULL=1)
-#   scripts/fuzz.sh config ...   only the named targets (envelope, config, outbox)
+#   scripts/fuzz.sh config ...   only the named targets (envelope, config, outbox, stream)
 #   WARREN_FUZZ_SECONDS=N        seconds per target in the short run (default 20)
 #   WARREN_FUZZ_ROUNDTRIP=0      the outbox target checks only that nothing crashes
 #
@@ -22,11 +22,11 @@ targets=()
 for arg in "$@"; do
   case "$arg" in
     --long) long=1 ;;
-    envelope | config | outbox) targets+=("$arg") ;;
+    envelope | config | outbox | stream) targets+=("$arg") ;;
     *) echo "fuzz.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(envelope config outbox)
+[ ${#targets[@]} -gt 0 ] || targets=(envelope config outbox stream)
 command -v clang++ >/dev/null ||
   { echo "fuzz.sh: clang++ is not installed (run scripts/setup.sh)" >&2; exit 1; }
 

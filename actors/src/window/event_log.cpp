@@ -84,7 +84,10 @@ std::optional<std::string> read_event_log(
     row.remove_prefix(length);
     if (!get(row, time) || row.size() < fields * sizeof(double))
       return "truncated";
-    std::memcpy(values.data(), row.data(), fields * sizeof(double));
+    // memcpy to a null pointer is undefined even for no bytes (a window
+    // without value fields).
+    if (fields > 0)
+      std::memcpy(values.data(), row.data(), fields * sizeof(double));
     row.remove_prefix(fields * sizeof(double));
     each(key, time, values.data());
   }

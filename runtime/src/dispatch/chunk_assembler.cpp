@@ -325,21 +325,21 @@ class chunk_assembler : public bridges::delivery_handler {
         auto letter = make_dead_letter(
           props, boost::json::serialize(body), bridges::actors_exchange, actor_,
           queue_, {errc::timeout, reason, actor_, node_}, 1);
-        host.publish(std::move(letter),
-                     [this, stream, pending, failed](const caf::error& err) {
-                       if (err)
-                         *failed = true;
-                       if (--*pending > 0)
-                         return;
-                       auto i = transfers_.find(stream);
-                       if (*failed) {
-                         // Tried again at the next check.
-                         if (i != transfers_.end())
-                           i->second.expiring = false;
-                         return;
-                       }
-                       forget(stream);
-                     });
+        host.publish(std::move(letter), [this, stream_id = stream, pending,
+                                         failed](const caf::error& err) {
+          if (err)
+            *failed = true;
+          if (--*pending > 0)
+            return;
+          auto i = transfers_.find(stream_id);
+          if (*failed) {
+            // Tried again at the next check.
+            if (i != transfers_.end())
+              i->second.expiring = false;
+            return;
+          }
+          forget(stream_id);
+        });
       }
     }
   }
