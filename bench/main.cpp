@@ -1,8 +1,10 @@
 // warren-bench: raw rabbitmq-c vs warren, in one run, as machine-readable
 // lines `BENCH name=... value=... unit=...`.
 //
-//   build/bench/warren-bench [--uri URI] [--messages N] [--calls N] [--rounds
-//   N]
+//   build/bench/warren-bench [--uri URI] [--messages N] [--calls N]
+//     [--rounds N] [--only classic|streams[.window|.batched|.pipeline]]
+//     [--batched-events N] [--batched-commit N] [--pipeline-rate N]
+//     [--date-time-format on|off]
 //
 // URI defaults to $WARREN_TEST_AMQP_URI, then
 // amqp://guest:guest@127.0.0.1:5690/. Each round runs raw then warren back to
@@ -15,11 +17,16 @@
 //                  consumer's own connection
 //   warren.node_call.*  calls from outside actors, through a node's
 //                  requester
+//   streams.*      issue 11: readings into a `window` actor, one per message
+//                  and batched, and a pipeline of three stages (see
+//                  warren_streams.hpp); `--only streams` runs these and the
+//                  raw loop alone
 
 #include "metrics_cost.hpp"
 #include "raw_baseline.hpp"
 #include "stats.hpp"
 #include "warren_side.hpp"
+#include "warren_streams.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -43,6 +50,17 @@ struct options {
   std::size_t messages = 20000;
   std::size_t calls = 2000;
   std::size_t rounds = 3;
+  // "" (everything), "classic" (all but streams) or "streams" (the raw loop
+  // and the streams figures).
+  std::string only;
+  // Readings sent in batched envelopes of 100 (single readings: --messages).
+  std::size_t batched_events = 200000;
+  // Group commit of the batched run (entries per transaction).
+  std::size_t batched_commit = 250;
+  // The paced pipeline run's rate, messages/s.
+  double pipeline_rate = 1000;
+  // The validator's schema checks the timestamp's "format": "date-time".
+  bool date_time_format = false;
 };
 
 // Reads the command line; false on a bad one.
@@ -60,6 +78,19 @@ bool parse(int argc, char** argv, options& opts) {
       opts.calls = std::stoul(value);
     else if (flag == "--rounds")
       opts.rounds = std::stoul(value);
+    else if (flag == "--only" &&
+             (value == "classic" || value == "streams" ||
+              value == "streams.window" || value == "streams.batched" ||
+              value == "streams.pipeline"))
+      opts.only = value;
+    else if (flag == "--batched-events")
+      opts.batched_events = std::stoul(value);
+    else if (flag == "--batched-commit")
+      opts.batched_commit = std::stoul(value);
+    else if (flag == "--date-time-format" && (value == "on" || value == "off"))
+      opts.date_time_format = value == "on";
+    else if (flag == "--pipeline-rate")
+      opts.pipeline_rate = std::stod(value);
     else
       return false;
   }
@@ -82,6 +113,101 @@ struct samples {
   }
 };
 
+// Issue 11's figures, each ratio against this round's raw loop.
+void run_streams(const options& opts, std::size_t r, double raw_tp,
+                 samples& s) {
+  using namespace warren::bench;
+  const std::string state_dir = "/tmp/warren-bench-streams";
+  std::cerr << "round " << r + 1 << ": streams\n";
+  // `--only streams.window` (or .batched, .pipeline): that part alone, to
+  // profile it.
+  auto part = [&](const char* name) {
+    return opts.only.rfind("streams.", 0) != 0 ||
+           opts.only == std::string{"streams."} + name;
+  };
+  window_run one, pct, many;
+  pipeline_run saturated, paced;
+  if (part("window")) {
+    window_load single;
+    single.events = opts.messages;
+    window_load with_percentiles = single;
+    with_percentiles.percentiles = true;
+    // The window run right after the raw loop measured slower than the one
+    // after it (in every round of a 5-round run); the order alternates by
+    // round so neither variant always takes that place.
+    auto run_window = [&](const window_load& load) {
+      return window_throughput(opts.uri, "bench.streams.window", load,
+                               state_dir);
+    };
+    if (r % 2 == 0) {
+      one = run_window(single);
+      pct = run_window(with_percentiles);
+    } else {
+      pct = run_window(with_percentiles);
+      one = run_window(single);
+    }
+    s.add("streams.window.throughput", one.events_per_sec);
+    s.add("streams.window.ratio", one.events_per_sec / raw_tp);
+    s.add("streams.window_percentiles.throughput", pct.events_per_sec);
+    s.add("streams.window_percentiles.ratio", pct.events_per_sec / raw_tp);
+  }
+  if (part("batched")) {
+    window_load batched;
+    batched.events = opts.batched_events;
+    batched.events_per_message = 100;
+    batched.commit_batch = opts.batched_commit;
+    many =
+      window_throughput(opts.uri, "bench.streams.window", batched, state_dir);
+    s.add("streams.window_batched.events", many.events_per_sec);
+    s.add("streams.window_batched.messages", many.msgs_per_sec);
+    s.add("streams.window_batched.ratio", many.events_per_sec / raw_tp);
+  }
+  pipeline_run raw_saturated, raw_paced;
+  if (part("pipeline")) {
+    // The same hops through raw relays first, then through warren's stages.
+    auto paced_messages = static_cast<std::size_t>(opts.pipeline_rate * 3);
+    raw_saturated = pipeline_throughput(opts.uri, "bench.streams.relay",
+                                        opts.messages, 0, true);
+    saturated =
+      pipeline_throughput(opts.uri, "bench.streams.pipe", opts.messages, 0,
+                          false, opts.date_time_format);
+    raw_paced = pipeline_throughput(opts.uri, "bench.streams.relay",
+                                    paced_messages, opts.pipeline_rate, true);
+    paced =
+      pipeline_throughput(opts.uri, "bench.streams.pipe", paced_messages,
+                          opts.pipeline_rate, false, opts.date_time_format);
+    s.add("streams.raw_relays.throughput", raw_saturated.msgs_per_sec);
+    s.add("streams.raw_relays.p50", raw_saturated.p50_us);
+    s.add("streams.raw_relays.p99", raw_saturated.p99_us);
+    s.add("streams.raw_relays_paced.p50", raw_paced.p50_us);
+    s.add("streams.raw_relays_paced.p99", raw_paced.p99_us);
+    s.add("streams.pipeline.relay_ratio",
+          saturated.msgs_per_sec / raw_saturated.msgs_per_sec);
+    s.add("streams.pipeline_paced.p50.relay_ratio",
+          paced.p50_us / raw_paced.p50_us);
+    s.add("streams.pipeline.throughput", saturated.msgs_per_sec);
+    s.add("streams.pipeline.ratio", saturated.msgs_per_sec / raw_tp);
+    s.add("streams.pipeline.p50", saturated.p50_us);
+    s.add("streams.pipeline.p99", saturated.p99_us);
+    s.add("streams.pipeline_paced.throughput", paced.msgs_per_sec);
+    s.add("streams.pipeline_paced.p50", paced.p50_us);
+    s.add("streams.pipeline_paced.p99", paced.p99_us);
+  }
+  std::cerr << "round " << r + 1 << ": raw " << raw_tp << " msg/s; window "
+            << one.events_per_sec << " ev/s (" << one.events_per_sec / raw_tp
+            << "x, " << one.results << " results), with percentiles "
+            << pct.events_per_sec << " ev/s (" << pct.events_per_sec / raw_tp
+            << "x), batched " << many.events_per_sec << " ev/s in "
+            << many.msgs_per_sec << " msg/s (" << many.events_per_sec / raw_tp
+            << "x, " << many.results << " results); pipeline "
+            << saturated.msgs_per_sec << " msg/s p50 " << saturated.p50_us
+            << " us p99 " << saturated.p99_us << " us, paced at "
+            << opts.pipeline_rate << "/s p50 " << paced.p50_us << " us p99 "
+            << paced.p99_us << " us; raw relays " << raw_saturated.msgs_per_sec
+            << " msg/s, paced p50 " << raw_paced.p50_us << " us p99 "
+            << raw_paced.p99_us << " us\n";
+}
+
 void run_round(const options& opts, std::size_t r, samples& s) {
   using namespace warren::bench;
   const std::string state_dir = "/tmp/warren-bench-state";
@@ -89,6 +215,11 @@ void run_round(const options& opts, std::size_t r, samples& s) {
   std::cerr << "round " << r + 1 << ": throughput\n";
   auto raw_tp =
     raw_throughput(target, "bench.raw.throughput", opts.messages).msgs_per_sec;
+  s.add("raw.throughput", raw_tp);
+  if (opts.only != "classic")
+    run_streams(opts, r, raw_tp, s);
+  if (opts.only.rfind("streams", 0) == 0)
+    return;
   // Metrics on and off back to back, the order alternating by round.
   auto through = [&](bool stateful, bool metrics) {
     return warren_throughput(
@@ -112,7 +243,6 @@ void run_round(const options& opts, std::size_t r, samples& s) {
   s.add("warren.metrics.stateful.throughput.ratio", st_metrics / st_tp);
   auto recovery =
     stateful_recovery(opts.uri, "bench.warren.recovery", 100000, state_dir);
-  s.add("raw.throughput", raw_tp);
   s.add("warren.throughput", w_tp);
   s.add("warren.throughput.ratio", w_tp / raw_tp);
   s.add("warren.stateful.throughput", st_tp);
@@ -155,6 +285,26 @@ void print_results(const options& opts, const samples& s) {
   s.print("warren.metrics.throughput.ratio", "ratio");
   s.print("warren.metrics.stateful.throughput.ratio", "ratio");
   s.print("warren.stateful.recovery_100k", "s");
+  for (const char* name :
+       {"streams.window.throughput", "streams.window_percentiles.throughput",
+        "streams.window_batched.events"})
+    s.print(name, "events/s");
+  s.print("streams.window_batched.messages", "msg/s");
+  for (const char* name :
+       {"streams.window.ratio", "streams.window_percentiles.ratio",
+        "streams.window_batched.ratio", "streams.pipeline.ratio",
+        "streams.pipeline.relay_ratio",
+        "streams.pipeline_paced.p50.relay_ratio"})
+    s.print(name, "ratio");
+  s.print("streams.pipeline.throughput", "msg/s");
+  s.print("streams.pipeline_paced.throughput", "msg/s");
+  s.print("streams.raw_relays.throughput", "msg/s");
+  for (const char* name :
+       {"streams.pipeline.p50", "streams.pipeline.p99",
+        "streams.pipeline_paced.p50", "streams.pipeline_paced.p99",
+        "streams.raw_relays.p50", "streams.raw_relays.p99",
+        "streams.raw_relays_paced.p50", "streams.raw_relays_paced.p99"})
+    s.print(name, "us");
   for (const char* side :
        {"raw.rpc", "warren.rpc", "warren.call", "warren.node_call"}) {
     std::string name{side};
@@ -170,12 +320,17 @@ void print_results(const options& opts, const samples& s) {
 int main(int argc, char** argv) {
   options opts;
   if (!parse(argc, argv, opts)) {
-    std::cerr << "usage: warren-bench [--uri URI] [--messages N] [--calls N] "
-                 "[--rounds N]\n";
+    std::cerr
+      << "usage: warren-bench [--uri URI] [--messages N] [--calls N] "
+         "[--rounds N] [--only classic|streams[.window|.batched|.pipeline]] "
+         "[--batched-events N] "
+         "[--batched-commit N] [--pipeline-rate N] "
+         "[--date-time-format on|off]\n";
     return 2;
   }
   try {
-    warren::bench::measure_metrics_cost();
+    if (opts.only.rfind("streams", 0) != 0)
+      warren::bench::measure_metrics_cost();
     samples s;
     for (std::size_t r = 0; r < opts.rounds; ++r)
       run_round(opts, r, s);
