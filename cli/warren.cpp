@@ -92,8 +92,12 @@ void add_send(CLI::App& app, command_line& cl) {
   cmd->add_option("-t,--type", opts.type, "message type");
   cmd->add_option("--message-id", opts.message_id,
                   "message id (default: a new unique id)");
-  cmd->add_option("-H,--header", opts.headers,
-                  "header KEY=VALUE (repeatable; integers stay integers)");
+  // One value per -H: BODY is optional (--file), so a greedy -H would take
+  // the body for a header.
+  cmd
+    ->add_option("-H,--header", opts.headers,
+                 "header KEY=VALUE (repeatable; integers stay integers)")
+    ->allow_extra_args(false);
   cmd->add_option("-p,--priority", opts.priority, "priority 0-255")
     ->check(CLI::Range(0, 255));
   cmd->add_flag("--transient", opts.transient,

@@ -310,27 +310,6 @@ struct collected {
   }
 };
 
-// Every key's count in a stateful counter, read with `warren state show`.
-std::map<std::string, int64_t> counts(const std::string& db,
-                                      const std::string& actor) {
-  auto r = test::warren({"state", "show", "--db", db, actor});
-  INFO("warren state show: " << r.err);
-  REQUIRE(r.exit_code == 0);
-  std::map<std::string, int64_t> result;
-  std::size_t start = 0;
-  while (start < r.out.size()) {
-    auto end = r.out.find('\n', start);
-    auto line = r.out.substr(start, end - start);
-    start = end == std::string::npos ? r.out.size() : end + 1;
-    if (line.empty())
-      continue;
-    auto obj = json::parse(line).as_object();
-    result[std::string{obj.at("key").as_string()}] =
-      obj.at("state").at("count").as_int64();
-  }
-  return result;
-}
-
 int64_t total(const std::map<std::string, int64_t>& counts) {
   int64_t n = 0;
   for (const auto& [key, count] : counts)
@@ -475,7 +454,7 @@ run_result kill_run(uint64_t seed) {
           late.by_id.size() < readings.late ||
           dead.by_id.size() < readings.malformed)
         return false;
-      counted = counts(db, rig.counter);
+      counted = test::counter_counts(db, rig.counter);
       return total(counted) >= static_cast<int64_t>(reference.size());
     },
     60s);
@@ -485,7 +464,7 @@ run_result kill_run(uint64_t seed) {
   results.take(rig.broker, rig.results);
   late.take(rig.broker, rig.late);
   dead.take(rig.broker, rig.readings + ".dlq");
-  counted = counts(db, rig.counter);
+  counted = test::counter_counts(db, rig.counter);
   clean.stop();
 
   std::cerr << "  " << (result.killed ? "killed" : "not reached") << "; "

@@ -31,27 +31,6 @@ std::string db_of(const test::temp_dir& dir) {
   return dir.file("state") + "/warren.db";
 }
 
-// Every key's count, read with `warren state show` (read-only).
-std::map<std::string, int64_t> counts(const std::string& db,
-                                      const std::string& actor) {
-  auto r = test::warren({"state", "show", "--db", db, actor});
-  INFO("warren state show: " << r.err);
-  REQUIRE(r.exit_code == 0);
-  std::map<std::string, int64_t> result;
-  std::size_t start = 0;
-  while (start < r.out.size()) {
-    auto end = r.out.find('\n', start);
-    auto line = r.out.substr(start, end - start);
-    start = end == std::string::npos ? r.out.size() : end + 1;
-    if (line.empty())
-      continue;
-    auto obj = json::parse(line).as_object();
-    result[std::string{obj.at("key").as_string()}] =
-      obj.at("state").at("count").as_int64();
-  }
-  return result;
-}
-
 // Publishes increments with ids `<prefix>-<i>` for i in [from, to), to
 // counter "c<i % counters>".
 void publish_increments(const std::string& actor, const std::string& prefix,
@@ -107,7 +86,7 @@ TEST_CASE("a stateful actor applies each message once: a duplicate is acked "
   // Stable ids: derived from the message that caused them.
   CHECK(ids.count(prefix + "-7/" + name + "/0") == 1);
   node.stop();
-  auto c = counts(db_of(dir), name);
+  auto c = test::counter_counts(db_of(dir), name);
   REQUIRE(c.size() == 5);
   for (const auto& [counter, n] : c) {
     INFO(counter);
@@ -224,7 +203,7 @@ kill_run_result kill_run(const std::string& point, int nth) {
   CHECK(causes.size() == 200);
   CHECK(ids.size() == 200); // one stable id per increment
   for (const auto& actor_name : {name, totals}) {
-    auto c = counts(db_of(dir), actor_name);
+    auto c = test::counter_counts(db_of(dir), actor_name);
     CHECK(c.size() == 10);
     for (const auto& [counter, n] : c) {
       INFO(actor_name << " " << counter);
@@ -340,7 +319,7 @@ TEST_CASE("a full disk under the store: nothing is acked, the node says why, "
     },
     10s));
   node.stop();
-  auto c = counts(db_of(dir), name);
+  auto c = test::counter_counts(db_of(dir), name);
   CHECK(c["c0"] == 60);
   check_integrity(db_of(dir));
 }
@@ -377,7 +356,7 @@ TEST_CASE("warren state reads a running node's database",
   publish_increments(name, test::unique_name("live"), 0, 30, 3);
   CHECK(test::eventually(
     [&] {
-      auto c = counts(db_of(dir), name);
+      auto c = test::counter_counts(db_of(dir), name);
       return c.size() == 3 && c["c0"] == 10 && c["c1"] == 10 && c["c2"] == 10;
     },
     20s));

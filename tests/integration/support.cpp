@@ -478,6 +478,23 @@ double metric_sample(uint16_t port, const std::string& name,
   return -1;
 }
 
+std::map<std::string, int64_t> counter_counts(const std::string& db,
+                                              const std::string& actor) {
+  auto r = warren({"state", "show", "--db", db, actor});
+  INFO("warren state show: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::map<std::string, int64_t> result;
+  std::istringstream lines{r.out};
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty())
+      continue;
+    auto obj = boost::json::parse(line).as_object();
+    result[std::string{obj.at("key").as_string()}] =
+      obj.at("state").at("count").as_int64();
+  }
+  return result;
+}
+
 int64_t get_count(const std::string& actor, const std::string& counter) {
   auto r = warren({"call", "-u", broker_uri(), "--timeout", "15000", actor,
                    "-t", "get", R"({"counter":")" + counter + R"("})"});

@@ -31,6 +31,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -151,6 +152,12 @@ boost::json::object counter_actor(const std::string& name,
 /// The count of `counter` in stateful counter `actor`, asked with `warren
 /// call` (fails the test when the call fails).
 int64_t get_count(const std::string& actor, const std::string& counter);
+
+/// Every key's count in stateful counter `actor` (`test.counter`) of the
+/// database `db`, read with `warren state show` (read-only, safe while the
+/// node runs).
+std::map<std::string, int64_t> counter_counts(const std::string& db,
+                                              const std::string& actor);
 
 /// A `warren run` child process.
 class node_process {
