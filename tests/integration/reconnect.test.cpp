@@ -301,13 +301,18 @@ void publish_across_broker_restart(const std::string& how,
           rss_before_start = resident_kib();
           if (node)
             node_rss_before_start = resident_kib(node_pid);
+          // The node consumes again when its record file grows past its
+          // size at the end of the outage (what the node held when the
+          // broker went down is handled by then). Measured before the start,
+          // not after: under load the broker takes connections a while
+          // before broker.sh sees it ready, and the node may have consumed
+          // everything by then.
+          auto size_before_start = file_size(records);
           start_status = broker_script(script, "start", broker_name);
           ready_at = clock_type::now();
           bounce_done = true;
-          // The node consumes again when its record file grows.
-          auto size_at_ready = file_size(records);
           for (int i = 0; node && i < 1500; ++i) {
-            if (file_size(records) > size_at_ready) {
+            if (file_size(records) > size_before_start) {
               node_resumed_at = clock_type::now();
               break;
             }
