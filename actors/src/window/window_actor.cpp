@@ -129,6 +129,24 @@ caf::error window_actor::restore(operator_row_set rows) {
   return caf::none;
 }
 
+// A result, published through a message's context (results a message
+// made due) or a tick's output (results the idle timeout made due).
+template<class Sink>
+void window_actor::publish_result(Sink& sink, const window_result& r,
+                                  int64_t now_ms) {
+  auto body = codec_.result_body(r);
+  stage_output::target where;
+  std::string bad;
+  // The constructor checked that every result renders.
+  settings_.output.resolve(body, where, bad);
+  publish_options opts;
+  opts.message_id = window_codec::result_id(r, name());
+  sink.publish_json(where.exchange, where.routing_key, settings_.result_type,
+                    std::move(body), std::move(opts));
+  (r.is_update ? metrics_.updates : metrics_.results).inc();
+  metrics_.output_lag.set(static_cast<double>(now_ms - r.end) / 1000.0);
+}
+
 status window_actor::apply(context& ctx, const envelope& msg) {
   auto now = wall_ms();
   int64_t time = 0;
@@ -173,19 +191,8 @@ status window_actor::apply(context& ctx, const envelope& msg) {
   if (full_key_.empty() &&
       kernel_.key_values(id) >= settings_.max_values_per_key)
     full_key_ = key_;
-  kernel_.flush(now, [&](const window_result& r) {
-    auto body = codec_.result_body(r);
-    stage_output::target where;
-    std::string bad;
-    // The constructor checked that every result renders.
-    settings_.output.resolve(body, where, bad);
-    publish_options opts;
-    opts.message_id = window_codec::result_id(r, name());
-    ctx.publish_json(where.exchange, where.routing_key, settings_.result_type,
-                     std::move(body), std::move(opts));
-    (r.is_update ? metrics_.updates : metrics_.results).inc();
-    metrics_.output_lag.set(static_cast<double>(now - r.end) / 1000.0);
-  });
+  kernel_.flush(now,
+                [&](const window_result& r) { publish_result(ctx, r, now); });
   return status::ok();
 }
 
@@ -218,18 +225,8 @@ std::chrono::milliseconds window_actor::tick_interval() const {
 }
 
 void window_actor::tick(operator_output& out, int64_t now_ms) {
-  auto moved = kernel_.advance_idle(now_ms, [&](const window_result& r) {
-    auto body = codec_.result_body(r);
-    stage_output::target where;
-    std::string bad;
-    settings_.output.resolve(body, where, bad);
-    publish_options opts;
-    opts.message_id = window_codec::result_id(r, name());
-    out.publish_json(where.exchange, where.routing_key, settings_.result_type,
-                     std::move(body), std::move(opts));
-    (r.is_update ? metrics_.updates : metrics_.results).inc();
-    metrics_.output_lag.set(static_cast<double>(now_ms - r.end) / 1000.0);
-  });
+  auto moved = kernel_.advance_idle(
+    now_ms, [&](const window_result& r) { publish_result(out, r, now_ms); });
   if (moved)
     meta_dirty_ = true;
   if (!full_key_.empty()) {

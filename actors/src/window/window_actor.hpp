@@ -64,6 +64,8 @@ class window_actor : public stream_operator {
   boost::json::value result_body(const window_result& r) const;
   std::string result_id(const window_result& r) const;
   void observe(int64_t now_ms);
+  template<class Sink>
+  void publish_result(Sink& sink, const window_result& r, int64_t now_ms);
 
   window_settings settings_;
   window_codec codec_{settings_};
