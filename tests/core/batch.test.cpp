@@ -103,9 +103,40 @@ TEST_CASE("two entries of one batch with the same id are refused, never "
   CHECK_THAT(error_of(batch_of(R"([{"id": "a", "body": 1},
                                    {"id": "a", "body": 2}])")),
              Catch::Contains("$[1].id: the id 'a' is used by an earlier"));
-  // A given id that looks like a derived one collides too.
+  // A given id that looks like a derived one collides too, and so does any
+  // id in the batch's own namespace (derived ids, the batch's record).
   CHECK_THAT(error_of(batch_of(R"([{"body": 1}, {"id": "b-1#0", "body": 2}])")),
              Catch::Contains("$[1].id"));
+  CHECK_THAT(error_of(batch_of(R"([{"id": "b-1#*", "body": 1}])")),
+             Catch::Contains("$[0].id: the id 'b-1#*' is in the batch's own "
+                             "namespace"));
+  CHECK(split_batch(batch_of(R"([{"id": "b-10#0", "body": 1}])")));
+}
+
+TEST_CASE("a batch is read in place: entries point into its body", "[batch]") {
+  auto env = batch_of(R"([{"id": "r-1", "type": "t", "body": {"v": 1}},
+                          {"body": 2}])");
+  auto read = read_batch(env);
+  REQUIRE(read);
+  REQUIRE(read->size() == 2);
+  CHECK((*read)[0].id == "r-1");
+  CHECK((*read)[0].type == "t");
+  CHECK((*read)[0].body == &env.body.as_array()[0].as_object().at("body"));
+  CHECK((*read)[1].id.empty());
+  CHECK((*read)[1].type.empty());
+  CHECK(*(*read)[1].body == boost::json::value(2));
+}
+
+TEST_CASE("the ids of entries without one share the batch's prefix unless "
+          "the batch id is too long for them",
+          "[batch]") {
+  CHECK(entry_ids_share_prefix("b", 100000));
+  CHECK(entry_ids_share_prefix(std::string(250, 'x'), 1000));
+  CHECK_FALSE(entry_ids_share_prefix(std::string(250, 'x'), 100000));
+  // It agrees with the ids themselves.
+  auto id = std::string(250, 'x');
+  CHECK(batch_entry_id(id, 999).rfind(id + "#", 0) == 0);
+  CHECK(batch_entry_id(id, 99999).rfind(id + "#", 0) != 0);
 }
 
 TEST_CASE("the header's count must match the entries", "[batch]") {

@@ -29,20 +29,9 @@ void pika_publish(const std::string& actor, const std::string& body, int count,
   REQUIRE(r.exit_code == 0);
 }
 
-// The node's database, read-only.
-std::unique_ptr<runtime::checkpoint_store>
-open_store(const test::temp_dir& dir) {
-  runtime::store_settings settings;
-  settings.path = dir.file("state") + "/warren.db";
-  settings.read_only = true;
-  auto store = runtime::checkpoint_store::open(settings);
-  REQUIRE(store);
-  return std::move(*store);
-}
-
 std::size_t unacked_anonymous(const test::temp_dir& dir,
                               const std::string& actor) {
-  auto rows = open_store(dir)->unacked_anonymous(actor);
+  auto rows = test::open_store(dir)->unacked_anonymous(actor);
   REQUIRE(rows);
   return rows->size();
 }
@@ -199,7 +188,7 @@ TEST_CASE("messages whose key field is missing or not a string or an integer "
   CHECK(test::eventually([&] { return test::get_count(name, "c") == 1; }, 10s));
   node.stop();
   // No state was made for an empty key.
-  auto keys = open_store(dir)->keys(name);
+  auto keys = test::open_store(dir)->keys(name);
   REQUIRE(keys);
   REQUIRE(keys->size() == 1);
   CHECK(keys->front().key == "c");

@@ -6,9 +6,12 @@
 
 #include "support.hpp"
 #include "warren/bridges/topology.hpp"
+#include "warren/core/batch.hpp"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
+#include <map>
 #include <string>
 
 using namespace warren;
@@ -45,6 +48,32 @@ int64_t sum_of(const std::string& actor, const std::string& key) {
   INFO("warren call: " << r.err);
   REQUIRE(r.exit_code == 0);
   return json::parse(r.out).at("sum").as_int64();
+}
+
+// A batch of adds to key "k<i % keys>" by 1 for i in [from, to), without
+// ids of their own unless `with_ids` ("<id>-e<i>"); `by` overrides the
+// amount of some of them.
+outgoing_message add_batch(const std::string& actor, const std::string& id,
+                           int from, int to, int keys, bool with_ids = false,
+                           const std::map<int, int>& by = {}) {
+  std::vector<batch_entry> entries;
+  for (int i = from; i < to; ++i) {
+    batch_entry entry;
+    if (with_ids)
+      entry.id = id + "-e" + std::to_string(i);
+    auto amount = by.count(i) > 0 ? by.at(i) : 1;
+    entry.body =
+      json::object{{"key", "k" + std::to_string(i % keys)}, {"by", amount}};
+    entries.push_back(std::move(entry));
+  }
+  outgoing_message msg;
+  msg.exchange = bridges::actors_exchange;
+  msg.routing_key = actor;
+  msg.mandatory = true;
+  msg.properties.message_id = id;
+  msg.properties.type = "add";
+  msg.body = encode_batch(entries, msg.properties);
+  return msg;
 }
 
 int64_t total_of(const std::string& actor, int keys) {
@@ -142,4 +171,119 @@ TEST_CASE("a stream operator's ticks publish with the ids it gives, commit "
   // The tick that published total-20 committed `ticked`: nothing new to say.
   test::node_process node{dir, cfg};
   CHECK(broker.receive(totals, 10, 1500ms).empty());
+}
+
+TEST_CASE("a stream operator takes a batch whole: its entries without ids "
+          "share one inbox record, each is applied once, and the same batch "
+          "again applies nothing",
+          "[broker][operator][batch]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("tally");
+  auto cfg = test::node_config(dir);
+  // Commits of 8 messages at most: a batch of 50 still commits whole.
+  cfg["actors"] = json::array{tally_actor(name)};
+  test::node_process node{dir, cfg};
+  auto b1 = test::unique_name("b1");
+  auto b2 = test::unique_name("b2");
+  broker.publish(add_batch(name, b1, 0, 50, 5));
+  broker.publish(add_batch(name, b2, 0, 30, 5, true));
+  // Sent again (a producer retrying), and one entry of b2 sent alone.
+  broker.publish(add_batch(name, b1, 0, 50, 5));
+  broker.publish(add_batch(name, b2, 0, 30, 5, true));
+  REQUIRE(
+    test::warren({"send", "-u", test::broker_uri(), "--actor", name, "-t",
+                  "add", "--message-id", b2 + "-e3", R"({"key":"k0","by":1})"})
+      .exit_code == 0);
+  // A last new message: once it is applied, everything before it is.
+  REQUIRE(test::warren({"send", "-u", test::broker_uri(), "--actor", name, "-t",
+                        "add", R"({"key":"z","by":1})"})
+            .exit_code == 0);
+  CHECK(test::eventually([&] { return sum_of(name, "z") == 1; }, 20s));
+  CHECK(total_of(name, 5) == 80);
+  auto store = test::open_store(dir);
+  CHECK(*store->applied_in_batch(name, b1) ==
+        std::vector<std::string>{b1 + "#*"});
+  // Entries with ids of their own are recorded one by one, each by its id.
+  CHECK(store->applied_in_batch(name, b2)->empty());
+  for (int i = 0; i < 30; ++i)
+    CHECK(*store->seen(name, b2 + "-e" + std::to_string(i)));
+  CHECK(broker.count(name) == 0);
+}
+
+TEST_CASE("an entry of a batch taken whole that fails is dead-lettered "
+          "alone, the others are recorded one by one, and the batch sent "
+          "again applies none of them twice",
+          "[broker][operator][batch]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("tally");
+  auto cfg = test::node_config(dir);
+  cfg["actors"] = json::array{tally_actor(name)};
+  test::node_process node{dir, cfg};
+  auto id = test::unique_name("f");
+  // Ten adds to k0; the fifth, a negative amount, fails for good.
+  auto batch = add_batch(name, id, 0, 10, 1, false, {{4, -5}});
+  broker.publish(batch);
+  auto letters = broker.wait_and_receive(name + ".dlq", 1);
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].properties.message_id == id + "#4");
+  CHECK_FALSE(is_batch(letters[0].properties));
+  CHECK(json::parse(letters[0].raw_body) ==
+        json::parse(R"({"key":"k0","by":-5})"));
+  CHECK(test::header_string(letters[0], header::trace) == id);
+  CHECK(test::eventually([&] { return sum_of(name, "k0") == 9; }, 20s));
+  {
+    auto applied = test::open_store(dir)->applied_in_batch(name, id);
+    REQUIRE(applied);
+    CHECK(applied->size() == 9);
+    CHECK(std::find(applied->begin(), applied->end(), id + "#*") ==
+          applied->end());
+    CHECK(std::find(applied->begin(), applied->end(), id + "#4") ==
+          applied->end());
+  }
+  // Again: the nine are duplicates, the fifth fails again.
+  broker.publish(batch);
+  letters = broker.wait_and_receive(name + ".dlq", 1);
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].properties.message_id == id + "#4");
+  CHECK(sum_of(name, "k0") == 9);
+  CHECK(broker.count(name) == 0);
+}
+
+TEST_CASE("a stream operator taking batches whole, killed at any point of "
+          "its commit, neither loses an entry nor applies one twice",
+          "[broker][operator][batch][kill]") {
+  for (const char* point :
+       {"after_receive", "after_state_write", "after_commit", "before_ack"}) {
+    DYNAMIC_SECTION(point) {
+      test::temp_dir dir;
+      test::broker_scratch broker;
+      auto name = broker.queue("tally");
+      auto cfg = test::node_config(dir);
+      cfg["actors"] = json::array{tally_actor(name)};
+      auto prefix = test::unique_name("kb");
+      bool killed = false;
+      auto publish = [&](int from, int to) {
+        // Batches of 10: even ones without entry ids, odd ones with.
+        for (int b = from; b < to; ++b)
+          broker.publish(add_batch(name, prefix + "-" + std::to_string(b),
+                                   b * 10, b * 10 + 10, 10, b % 2 == 1));
+      };
+      {
+        test::node_process doomed{
+          dir, cfg, {std::string{"WARREN_KILL_POINT="} + point + ":3"}};
+        publish(0, 20);
+        publish(15, 20); // duplicates
+        test::eventually(
+          [&] { return !doomed.running() || broker.count(name) == 0; }, 30s);
+        killed = doomed.stop() == -1;
+      }
+      test::node_process clean{dir, cfg};
+      CHECK(test::eventually([&] { return broker.count(name) == 0; }, 30s));
+      INFO(point);
+      CHECK(killed);
+      CHECK(total_of(name, 10) == 200);
+    }
+  }
 }

@@ -444,6 +444,15 @@ boost::json::object node_config(const temp_dir& dir) {
   return cfg;
 }
 
+std::unique_ptr<runtime::checkpoint_store> open_store(const temp_dir& dir) {
+  runtime::store_settings settings;
+  settings.path = dir.file("state") + "/warren.db";
+  settings.read_only = true;
+  auto store = runtime::checkpoint_store::open(settings);
+  REQUIRE(store);
+  return std::move(*store);
+}
+
 boost::json::object record_actor(const std::string& name,
                                  const std::string& path, int instances) {
   return {{"name", name},

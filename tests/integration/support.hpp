@@ -25,6 +25,7 @@
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/client.hpp"
 #include "warren/core/envelope.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -138,6 +139,9 @@ command_result warren(const std::vector<std::string>& args,
 /// A node config for `broker_uri()`: a unique node name, the state directory
 /// in `dir`, and the test plugin loaded. Tests add actors and topology.
 boost::json::object node_config(const temp_dir& dir);
+
+/// The database of a node made with `node_config(dir)`, read-only.
+std::unique_ptr<runtime::checkpoint_store> open_store(const temp_dir& dir);
 
 /// An `actors[]` entry: a subscriber whose `record` worker appends each
 /// message to `path` (read it with `read_records`).

@@ -333,3 +333,19 @@ TEST_CASE("a stream operator's rows commit with the unit of work, byte for "
   REQUIRE(none);
   CHECK(none->empty());
 }
+
+TEST_CASE("the ids of a batch's namespace are found in one read, and no "
+          "other batch's",
+          "[store]") {
+  auto store = open_ok(scratch("batch-ids") + "/w.db");
+  unit_of_work work{"win"};
+  for (const char* id :
+       {"b-1#*", "b-1#0", "b-1#12", "b-10#3", "b-1", "b-1$", "b-1\"", "b-2#1"})
+    work.applied(id);
+  REQUIRE_FALSE(store->commit(work));
+  auto ids = store->applied_in_batch("win", "b-1");
+  REQUIRE(ids);
+  CHECK(*ids == std::vector<std::string>{"b-1#*", "b-1#0", "b-1#12"});
+  CHECK(store->applied_in_batch("other", "b-1")->empty());
+  CHECK(store->applied_in_batch("win", "b-3")->empty());
+}

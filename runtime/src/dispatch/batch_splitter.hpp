@@ -3,23 +3,16 @@
 // Private to warren::runtime: batched envelopes (warren/core/batch.hpp) for
 // every family of kinds. A delivery handler wrapped around an instance's
 // dispatcher: a message without `x-warren-batch` goes straight through; a
-// batch is admitted as a whole (size, content type, JSON), split into its
-// entries, and each entry is handed to the dispatcher as a delivery of its
-// own, so it is de-duplicated, handled, retried or dead-lettered alone.
-// The batch is settled once every entry is:
-//
-//   every entry done (or already applied)   ack
-//   some entries parked or dead-lettered    their copies are published with
-//                                           confirms, then ack (requeue if a
-//                                           copy cannot be confirmed)
-//   an entry given back (requeue)           requeue the whole batch (its
-//                                           applied entries are duplicates
-//                                           when it comes back; no copy is
-//                                           published)
+// batch is admitted as a whole (size, content type, JSON) and its entries
+// read. A dispatcher that applies batches whole (`whole_batches`: stream
+// operators) gets it as it is; any other gets each entry as a delivery of
+// its own, so it is de-duplicated, handled, retried or dead-lettered alone.
+// The batch is settled once every entry is (batch_settlement.hpp).
 //
 // A stateful dispatcher stages the entries in its unit of work one after
 // the other on the consumer's thread, so a batch shorter than the commit
-// batch (`commit.max_batch`) commits in one transaction.
+// batch (`commit.max_batch`) commits in one transaction; an operator's
+// whole batch always commits in one.
 
 #include "dispatch/message_scope.hpp"
 #include "warren/metrics/sets.hpp"

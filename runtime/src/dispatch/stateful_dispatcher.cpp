@@ -18,9 +18,20 @@
 // copy of a key's JSON state, `checkpoint` writes its rows into each unit of
 // work, `restore` rebuilds it from them at start, its ticks commit in a unit
 // of their own, and while it is not `accepting` deliveries wait unapplied.
+//
+// An operator also takes batched envelopes whole (`whole_batches`): the
+// entries are applied one after the other with one context, without an
+// envelope, a scope or an inbox record each. The entries without an id of
+// their own share one inbox record, `<batch id>#*`, when they all succeed;
+// otherwise each applied one is recorded alone (`<batch id>#<index>`, as
+// the batch splitter's entries are), so that only the failed ones are
+// applied when the batch comes back. One range read of the inbox finds
+// both. Entries with ids of their own are checked and recorded one by one.
+// A whole batch joins one unit of work (never split over two commits).
 
 #include "dispatch/admission.hpp"
 #include "dispatch/anonymous_ledger.hpp"
+#include "dispatch/batch_settlement.hpp"
 #include "dispatch/dispatchers.hpp"
 #include "dispatch/operator_support.hpp"
 #include "dispatch/settle.hpp"
@@ -31,11 +42,13 @@
 #include "warren/core/log.hpp"
 #include "warren/core/text.hpp"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <deque>
 #include <limits>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace warren::detail {
 
@@ -47,7 +60,8 @@ constexpr uint64_t prune_every = 1000;
 // they get a transaction of their own after this long.
 constexpr std::chrono::milliseconds cleanup_delay{1000};
 
-class stateful_dispatcher : public bridges::delivery_handler {
+class stateful_dispatcher : public bridges::delivery_handler,
+                            public whole_batches {
  public:
   stateful_dispatcher(std::shared_ptr<stateful_base> user,
                       dispatch_services services, stateful_settings settings)
@@ -132,7 +146,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
       arm_tick(host);
       // In arrival order: once one waits, the ones behind it wait too.
       if (!held_.empty() || !operator_->accepting()) {
-        held_.push_back({std::move(msg), std::move(done)});
+        held_.push_back({std::move(msg), std::move(done), {}, nullptr});
         return;
       }
     }
@@ -164,6 +178,29 @@ class stateful_dispatcher : public bridges::delivery_handler {
     anonymous_.acked(generation, tag, multiple, forgotten);
     if (!forgotten.empty())
       work_.forget_anonymous(std::move(forgotten));
+  }
+
+  bool takes_whole(const envelope& batch,
+                   const std::vector<batch_entry_ref>& entries) override {
+    // The entries of an id-less batch are recognised by their content, one
+    // by one; a batch id so long that its entries' ids are hashed has no
+    // common prefix to find them by.
+    return operator_ != nullptr && !batch.anonymous &&
+           entry_ids_share_prefix(batch.properties.message_id, entries.size());
+  }
+
+  void take_batch(bridges::consumer_host& host, const bridges::delivery& batch,
+                  const std::vector<batch_entry_ref>& entries,
+                  std::shared_ptr<batch_settlement> settle) override {
+    kill_point("after_receive");
+    relay(host);
+    anonymous_.seen(batch->channel_generation, anonymous_ledger::clock::now());
+    arm_tick(host);
+    if (!held_.empty() || !operator_->accepting()) {
+      held_.push_back({batch, nullptr, entries, std::move(settle)});
+      return;
+    }
+    apply_batch(host, batch, entries, std::move(settle));
   }
 
  private:
@@ -292,13 +329,207 @@ class stateful_dispatcher : public bridges::delivery_handler {
   // prefetch slot meanwhile; nothing is acked or requeued in a loop.
   void run_later(bridges::consumer_host& host, const scope_ptr& scope) {
     scope->answered = true; // This scope ends; the delivery gets a new one.
-    auto delay = commit_backoff_;
-    commit_backoff_ =
-      std::min(commit_backoff_ * 2, std::chrono::milliseconds{5000});
-    host.after(delay,
+    host.after(store_backoff(),
                [this, &host, msg = scope->msg, done = std::move(scope->done)] {
                  run(host, msg, done);
                });
+  }
+
+  // How long to wait before the store is tried again (doubling up to 5 s).
+  std::chrono::milliseconds store_backoff() {
+    auto delay = commit_backoff_;
+    commit_backoff_ =
+      std::min(commit_backoff_ * 2, std::chrono::milliseconds{5000});
+    return delay;
+  }
+
+  // Messages applied in the unit being built (a batch's record stands for
+  // many).
+  std::size_t unit_messages() const { return work_.messages() + grouped_; }
+
+  // An entry of a batch taken whole that failed: it goes through the retry
+  // policy as a message of its own.
+  struct failed_entry {
+    std::size_t index;
+    status why;
+    outcome::lifecycle next;
+  };
+
+  // Which entries of `batch` were applied already: in the unit being
+  // built or in the store. False when the store cannot be read.
+  bool find_applied(const envelope& batch,
+                    const std::vector<batch_entry_ref>& entries,
+                    std::vector<char>& applied) {
+    const auto& batch_id = batch.properties.message_id;
+    applied.assign(entries.size(), 0);
+    std::vector<std::string> stored;
+    bool whole = work_.contains(batch_id + "#*");
+    if (!whole) {
+      auto found = store_->applied_in_batch(user_->name(), batch_id);
+      if (!found) {
+        report_store_error(found.error());
+        return false;
+      }
+      stored = std::move(*found);
+      whole = std::binary_search(stored.begin(), stored.end(), batch_id + "#*");
+    }
+    bool in_unit = partly_applied_.count(batch_id) > 0;
+    std::string id;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const auto& entry = entries[i];
+      if (entry.id.empty()) {
+        if (whole) {
+          applied[i] = 1;
+          continue;
+        }
+        if (stored.empty() && !in_unit)
+          continue;
+        id = batch_entry_id(batch_id, i);
+        applied[i] = std::binary_search(stored.begin(), stored.end(), id) ||
+                     (in_unit && work_.contains(id));
+        continue;
+      }
+      id.assign(entry.id);
+      if (work_.contains(id)) {
+        applied[i] = 1;
+        continue;
+      }
+      auto seen = store_->seen(user_->name(), id);
+      if (!seen) {
+        report_store_error(seen.error());
+        return false;
+      }
+      applied[i] = *seen;
+    }
+    return true;
+  }
+
+  // A batch taken whole (see the top of the file).
+  void apply_batch(bridges::consumer_host& host, const bridges::delivery& batch,
+                   const std::vector<batch_entry_ref>& entries,
+                   std::shared_ptr<batch_settlement> settle) {
+    if (instance_->ended) {
+      settle->group_requeued("the actor has ended", errc::actor_failed,
+                             outcome::lifecycle::carry_on);
+      return;
+    }
+    std::vector<char> applied;
+    if (!find_applied(*batch, entries, applied)) {
+      // As a single delivery would: again after the store's backoff,
+      // holding its prefetch slot meanwhile.
+      host.after(store_backoff(), [this, &host, batch, entries, settle] {
+        apply_batch(host, batch, entries, settle);
+      });
+      return;
+    }
+    const auto& batch_id = batch->properties.message_id;
+    auto shared = entry_properties(*batch);
+    // One envelope for every entry: its id, type and body change in turn
+    // (the body is swapped in from the batch and back).
+    auto entry = std::make_shared<envelope>();
+    entry->properties = shared;
+    entry->exchange = batch->exchange;
+    entry->routing_key = batch->routing_key;
+    entry->queue = batch->queue;
+    entry->redelivered = batch->redelivered;
+    entry->delivery_tag = batch->delivery_tag;
+    entry->channel_generation = batch->channel_generation;
+    entry->admitted = true;
+    auto scope = open_scope(instance_, host, entry, nullptr);
+    std::vector<failed_entry> failed;
+    std::size_t done = 0;
+    std::size_t duplicates = 0;
+    std::size_t derived_done = 0;
+    std::size_t taken = 0;
+    for (; taken < entries.size(); ++taken) {
+      const auto& ref = entries[taken];
+      if (applied[taken]) {
+        ++duplicates;
+        continue;
+      }
+      auto& props = entry->properties;
+      if (ref.id.empty())
+        props.message_id.assign(batch_id).append(1, '#').append(
+          std::to_string(taken));
+      else
+        props.message_id.assign(ref.id);
+      if (ref.type.empty())
+        props.type.assign(batch->properties.type);
+      else
+        props.type.assign(ref.type);
+      // The batch is this delivery's alone: its entry's body is lent to the
+      // envelope, not copied.
+      auto& body = const_cast<boost::json::value&>(*ref.body);
+      entry->body.swap(body);
+      scope->failure = status::ok();
+      scope->made = 0;
+      run_in_context(
+        scope, [&](context& ctx) { return operator_->apply(ctx, *entry); });
+      entry->body.swap(body);
+      if (scope->failure.is_ok()) {
+        applied[taken] = 2;
+        ++done;
+        if (ref.id.empty())
+          ++derived_done;
+        else
+          work_.applied(props.message_id);
+        for (auto& msg : scope->effects)
+          work_.send(std::move(msg));
+      } else {
+        failed.push_back({taken, std::move(scope->failure), scope->next});
+      }
+      scope->effects.clear();
+      if (scope->next != outcome::lifecycle::carry_on) {
+        // ctx.stop() or an actor_failure: nothing after this entry runs.
+        instance_->ended = true;
+        ++taken;
+        break;
+      }
+    }
+    // The inbox records of the entries without ids of their own.
+    bool every_derived = taken == entries.size();
+    for (const auto& f : failed)
+      every_derived = every_derived && !entries[f.index].id.empty();
+    if (derived_done > 0 && every_derived) {
+      work_.applied(batch_id + "#*");
+      grouped_ += derived_done - 1;
+    } else if (derived_done > 0) {
+      for (std::size_t i = 0; i < taken; ++i)
+        if (applied[i] == 2 && entries[i].id.empty())
+          work_.applied(batch_entry_id(batch_id, i));
+      partly_applied_.insert(batch_id);
+    }
+    if (taken < entries.size()) {
+      settle->expect_part();
+      settle->group_requeued("the actor has ended", errc::actor_failed,
+                             outcome::lifecycle::carry_on);
+    }
+    // Failed entries go through the retry policy only now that the others'
+    // records are in the unit: an immediate retry that commits it commits
+    // them too.
+    for (auto& f : failed) {
+      settle->expect_part();
+      auto single = entry_envelope(*batch, shared, entries[f.index], f.index);
+      auto one = std::make_shared<message_scope>();
+      one->instance = instance_;
+      one->host = &host;
+      one->msg = std::move(single);
+      one->done = [settle](bridges::settlement s) {
+        settle->entry_settled(std::move(s));
+      };
+      one->failure = std::move(f.why);
+      one->next = f.next;
+      finish_if_done(one);
+    }
+    auto next = scope->next;
+    if (done == 0 && work_.messages() == 0) {
+      settle->group_done(0, duplicates, next);
+      return;
+    }
+    waiting_.push_back([settle, done, duplicates, next] {
+      settle->group_done(done, duplicates, next);
+    });
+    staged(host);
   }
 
   struct loaded_state {
@@ -376,8 +607,14 @@ class stateful_dispatcher : public bridges::delivery_handler {
     if (scope->next != outcome::lifecycle::carry_on)
       instance_->ended = true;
     waiting_.push_back([scope] { answer(scope, outcome::done()); });
+    staged(host);
+  }
+
+  // Messages joined the unit of work: commit it when full, or arm the
+  // timer that commits it.
+  void staged(bridges::consumer_host& host) {
     kill_point("after_state_write");
-    if (work_.messages() >= settings_.commit.max_batch) {
+    if (unit_messages() >= settings_.commit.max_batch) {
       commit(host);
     } else if (!timer_armed_) {
       timer_armed_ = true;
@@ -423,7 +660,7 @@ class stateful_dispatcher : public bridges::delivery_handler {
     }
     kill_point("after_commit");
     observer_.committed(std::chrono::steady_clock::now() - began,
-                        work_.messages(), work_.inbox().size());
+                        unit_messages(), work_.inbox().size());
     committed(host);
   }
 
@@ -436,6 +673,8 @@ class stateful_dispatcher : public bridges::delivery_handler {
     ticked_ = false;
     relay_.committed(work_.take_outbox());
     work_.clear();
+    grouped_ = 0;
+    partly_applied_.clear();
     dirty_.clear();
     auto answers = std::move(waiting_);
     waiting_.clear();
@@ -493,7 +732,10 @@ class stateful_dispatcher : public bridges::delivery_handler {
     while (!held_.empty() && operator_->accepting()) {
       auto next = std::move(held_.front());
       held_.pop_front();
-      run(host, std::move(next.msg), std::move(next.done));
+      if (next.batch)
+        apply_batch(host, next.msg, next.entries, std::move(next.batch));
+      else
+        run(host, std::move(next.msg), std::move(next.done));
     }
   }
 
@@ -535,6 +777,11 @@ class stateful_dispatcher : public bridges::delivery_handler {
   // its messages (given once it commits).
   runtime::unit_of_work work_;
   std::set<std::string> dirty_;
+  // Entries whose inbox record is their batch's, beyond the record itself
+  // (which counts as one message of the unit).
+  std::size_t grouped_ = 0;
+  // Batches with entries recorded one by one in the unit being built.
+  std::unordered_set<std::string> partly_applied_;
   std::vector<std::function<void()>> waiting_;
   outbox_relay relay_;
   anonymous_ledger anonymous_;
@@ -542,6 +789,9 @@ class stateful_dispatcher : public bridges::delivery_handler {
   struct held_delivery {
     bridges::delivery msg;
     std::function<void(bridges::settlement)> done;
+    // A batch taken whole: its entries and its settlement.
+    std::vector<batch_entry_ref> entries;
+    std::shared_ptr<batch_settlement> batch;
   };
   // Deliveries waiting while the operator is not accepting (prefetch
   // bounds them).

@@ -10,6 +10,7 @@ namespace warren::runtime {
 struct checkpoint_store::statements {
   detail::statement load;
   detail::statement seen;
+  detail::statement seen_in_range;
   detail::statement upsert_state;
   detail::statement insert_inbox;
   detail::statement insert_outbox;
@@ -28,6 +29,9 @@ struct checkpoint_store::statements {
       {&load, "SELECT version, state FROM actor_state WHERE actor = ?1 AND "
               "key = ?2"},
       {&seen, "SELECT 1 FROM inbox WHERE actor = ?1 AND message_id = ?2"},
+      {&seen_in_range, "SELECT message_id FROM inbox WHERE actor = ?1 AND "
+                       "message_id >= ?2 AND message_id < ?3 ORDER BY "
+                       "message_id"},
       {&upsert_state,
        "INSERT INTO actor_state (actor, key, version, state) VALUES (?1, ?2, "
        "?3, ?4) ON CONFLICT (actor, key) DO UPDATE SET version = "

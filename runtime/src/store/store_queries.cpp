@@ -61,6 +61,25 @@ caf::expected<bool> checkpoint_store::seen(const std::string& actor,
   return failure(db_, path_, "reading the inbox of " + actor);
 }
 
+caf::expected<std::vector<std::string>>
+checkpoint_store::applied_in_batch(const std::string& actor,
+                                   const std::string& batch_id) {
+  // Every id that starts with `<batch_id>#` sorts below `<batch_id>$` ('$'
+  // follows '#'), whatever bytes come after. Bound without a copy
+  // (SQLITE_STATIC): both must outlive the statement.
+  auto from = batch_id + "#";
+  auto below = batch_id + "$";
+  auto* stmt = stmts_->seen_in_range.bind(actor, from, below);
+  std::vector<std::string> ids;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+    ids.push_back(column_text(stmt, 0));
+  sqlite3_reset(stmt);
+  if (rc != SQLITE_DONE)
+    return failure(db_, path_, "reading the inbox of " + actor);
+  return ids;
+}
+
 caf::error checkpoint_store::commit(unit_of_work& work) {
   auto step = [this](sqlite3_stmt* stmt, const char* what) -> caf::error {
     auto rc = sqlite3_step(stmt);

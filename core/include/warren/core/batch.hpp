@@ -14,8 +14,10 @@
 /// ~~~
 ///
 /// `body` is required; `id` (a non-empty string of at most 255 bytes,
-/// unique in the batch) defaults to `<message_id>#<index>` (`batch_entry_id`,
-/// stable as long as the batch is sent again with the same message id);
+/// unique in the batch, and not starting with `<message_id>#`, which is the
+/// batch's own namespace) defaults to `<message_id>#<index>`
+/// (`batch_entry_id`, stable as long as the batch is sent again with the
+/// same message id);
 /// `type` defaults to the message's `type`. Each entry is handled as a
 /// message of its own with the batch's other properties and headers:
 /// de-duplicated by its id, retried or dead-lettered alone (its copy is a
@@ -29,6 +31,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace warren {
@@ -38,6 +41,37 @@ constexpr std::size_t max_batch_entries = 100000;
 
 /// Whether a message is a batch (it has the `x-warren-batch` header).
 bool is_batch(const message_properties& props);
+
+/// One entry of a batch, read in place: it points into the batch's body.
+struct batch_entry_ref {
+  const boost::json::value* body = nullptr;
+  /// The entry's own id; empty when it has none (its id is then
+  /// `batch_entry_id(<message_id>, index)`).
+  std::string_view id;
+  /// Empty: the batch's type.
+  std::string_view type;
+};
+
+/// Reads and checks the entries of an admitted batch (its body parsed, its
+/// id set) without copying them; the same errors as `split_batch`. The
+/// references live as long as the batch's body.
+caf::expected<std::vector<batch_entry_ref>> read_batch(const envelope& batch);
+
+/// The properties every entry of `batch` shares: the batch's, without
+/// `x-warren-batch`, with `x-warren-trace` set to the batch's trace.
+message_properties entry_properties(const envelope& batch);
+
+/// Entry `index` of `batch` (read by `read_batch`) as an envelope of its
+/// own, with `shared` (`entry_properties`) as its properties.
+std::shared_ptr<envelope> entry_envelope(const envelope& batch,
+                                         const message_properties& shared,
+                                         const batch_entry_ref& entry,
+                                         std::size_t index);
+
+/// Whether every id-less entry of a batch with id `batch_id` and `entries`
+/// entries gets `<batch_id>#<index>` (no hash: see `batch_entry_id`), so
+/// they all share the prefix `<batch_id>#`.
+bool entry_ids_share_prefix(const std::string& batch_id, std::size_t entries);
 
 /// One entry to send in a batch.
 struct batch_entry {

@@ -87,6 +87,12 @@ class checkpoint_store {
   caf::expected<bool> seen(const std::string& actor,
                            const std::string& message_id);
 
+  /// The inbox ids of `actor` in batch `batch_id`'s namespace
+  /// (`<batch_id>#...`: its entries without an id of their own, and the
+  /// record of the whole batch), in id order; one range read.
+  caf::expected<std::vector<std::string>>
+  applied_in_batch(const std::string& actor, const std::string& batch_id);
+
   /// The id-less messages `actor` applied whose ack was not yet seen
   /// written: (the id warren gave it, its content key), in the order
   /// applied (see `unit_of_work::applied_anonymous`).
