@@ -203,6 +203,183 @@ TEST_CASE("a format constrains strings only, though valijson 1.0 checks "
   CHECK(found[0].message == "String should be a valid date-time");
 }
 
+TEST_CASE("date, time and date-time formats are read as RFC 3339 says, leap "
+          "years included",
+          "[pipeline][schema]") {
+  struct row {
+    const char* format;
+    const char* text;
+    bool valid;
+  };
+  const row rows[] = {
+    {"date", "2024-02-29", true},
+    {"date", "2000-02-29", true},
+    {"date", "2023-02-28", true},
+    {"date", "2023-04-30", true},
+    {"date", "2023-12-31", true},
+    {"date", "0000-01-01", true},
+    {"date", "2023-02-29", false},
+    {"date", "1900-02-29", false},
+    {"date", "2023-04-31", false},
+    {"date", "2023-06-31", false},
+    {"date", "2023-13-01", false},
+    {"date", "2023-00-10", false},
+    {"date", "2023-01-00", false},
+    {"date", "2023-01-32", false},
+    {"date", "23-01-01", false},
+    {"date", "12023-01-01", false},
+    {"date", "2023-1-01", false},
+    {"date", "2023/01/01", false},
+    {"date", "2013-350", false},
+    {"date", "2023-01-01T00:00:00Z", false},
+    {"date", "2023-01-01 ", false},
+    {"date", "", false},
+    {"time", "10:42:20Z", true},
+    {"time", "10:42:20z", true},
+    {"time", "00:00:00+00:00", true},
+    {"time", "10:42:20-05:30", true},
+    {"time", "10:42:20.5+14:00", true},
+    {"time", "08:30:06.283185Z", true},
+    {"time", "23:59:60Z", true},
+    {"time", "10:42:20", false},
+    {"time", "24:00:00Z", false},
+    {"time", "10:60:00Z", false},
+    {"time", "10:42:61Z", false},
+    {"time", "10:42Z", false},
+    {"time", "10:42:20.Z", false},
+    {"time", "01:01:01,1111Z", false},
+    {"time", "10:42:20+0100", false},
+    {"time", "10:42:20+01", false},
+    {"time", "10:42:20+24:00", false},
+    {"time", "10:42:20+01:60", false},
+    {"time", "10:42:20|01:00", false},
+    {"time", "10:42:20 PST", false},
+    {"time", "10:42:20ZZ", false},
+    {"date-time", "2026-12-01T10:42:20Z", true},
+    {"date-time", "2026-12-01t10:42:20z", true},
+    {"date-time", "1963-06-19T08:30:06.283185Z", true},
+    {"date-time", "1937-01-01T12:00:27.87+00:20", true},
+    {"date-time", "2024-02-29T23:59:60-08:00", true},
+    {"date-time", "2023-02-29T00:00:00Z", false},
+    {"date-time", "2023-04-31T00:00:00Z", false},
+    {"date-time", "2026-12-01 10:42:20Z", false},
+    {"date-time", "2026-12-01T10:42:20", false},
+    {"date-time", "2026-12-01T10:42Z", false},
+    {"date-time", "2026-12-01T10:42:20+0100", false},
+    {"date-time", "1990-12-31T15:59:60-24:00", false},
+    {"date-time", "2026-12-01T10:42:20+01:00x", false},
+    {"date-time", "2026-12-01", false},
+    {"date-time", "10:42:20Z", false},
+  };
+  for (const auto& r : rows) {
+    auto schema = compile(std::string{R"({"format": ")"} + r.format + "\"}");
+    auto found = violations(*schema, json::serialize(json::string{r.text}));
+    INFO(r.format << ": \"" << r.text << "\"");
+    CHECK(found.empty() == r.valid);
+    if (!r.valid) {
+      // valijson's words, for the format asked (valijson 1.0 says
+      // "date-time" for a date whose day the month does not have).
+      REQUIRE(found.size() == 1);
+      CHECK(found[0].path == "$");
+      CHECK(found[0].message ==
+            std::string{"String should be a valid "} + r.format);
+    }
+  }
+}
+
+TEST_CASE("a date, time or date-time format passes every value that is not a "
+          "string, wherever it sits",
+          "[pipeline][schema]") {
+  for (const char* body : {"5", "2.5", "true", "null", "[1]", R"({"a": 1})"}) {
+    INFO(body);
+    CHECK(valid(R"({"format": "date-time"})", body));
+    CHECK(valid(R"({"format": "date"})", body));
+    CHECK(valid(R"({"format": "time"})", body));
+  }
+  // Inside anyOf the format passes a number, so anyOf does.
+  CHECK(valid(R"({"anyOf": [{"format": "date"}, {"type": "string"}]})", "5"));
+  // ... and under not, a number passes the format, so fails not.
+  CHECK_FALSE(valid(R"({"not": {"format": "date"}})", "5"));
+  CHECK(valid(R"({"not": {"format": "date"}})", R"("today")"));
+}
+
+TEST_CASE("a date-time format violation names the JSON path of the value "
+          "inside items and anyOf",
+          "[pipeline][schema]") {
+  auto schema = compile(R"({"properties": {
+    "readings": {"type": "array",
+                 "items": {"properties": {"ts": {"format": "date-time"}}}},
+    "when": {"anyOf": [{"format": "date"}, {"format": "time"}]}}})");
+  auto found = violations(*schema, R"({
+    "readings": [{"ts": "2026-12-01T10:42:20Z"}, {"ts": 1},
+                 {"ts": "2026-12-01T25:00:00Z"}],
+    "when": "noon"})");
+  std::multimap<std::string, std::string> by_path;
+  for (const auto& v : found)
+    by_path.emplace(v.path, v.message);
+  for (const auto& [path, message] : by_path)
+    UNSCOPED_INFO(path << ": " << message);
+  CHECK(by_path.size() == 4);
+  CHECK(by_path.count("$.readings[2].ts") == 1);
+  CHECK(by_path.find("$.readings[2].ts")->second ==
+        "String should be a valid date-time");
+  std::set<std::string> when;
+  for (auto i = by_path.lower_bound("$.when");
+       i != by_path.upper_bound("$.when"); ++i)
+    when.insert(i->second);
+  CHECK(when == std::set<std::string>{
+                  "String should be a valid date",
+                  "String should be a valid time",
+                  "Failed to validate against any schemas allowed by anyOf "
+                  "constraint.",
+                });
+  CHECK(violations(*schema, R"({"readings": [{"ts": "2024-02-29T00:00:00Z"}],
+                                "when": "12:00:00Z"})")
+          .empty());
+}
+
+TEST_CASE("a \"format\" that is a name or data is no format keyword",
+          "[pipeline][schema]") {
+  // A property named "format" (in properties, definitions and required).
+  auto schema = compile(R"({
+    "required": ["format"],
+    "properties": {"format": {"$ref": "#/definitions/format"}},
+    "definitions": {"format": {"type": "string", "format": "date"}}})");
+  CHECK(violations(*schema, R"({"format": "2024-02-29"})").empty());
+  auto found = violations(*schema, R"({"format": "2023-02-29"})");
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].path == "$.format");
+  CHECK(found[0].message == "String should be a valid date");
+  found = violations(*schema, R"({"format": 1})");
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].path == "$.format");
+  CHECK(found[0].message == "Value type not permitted by 'type' constraint.");
+  found = violations(*schema, "{}");
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].message == "Missing required property 'format'.");
+  // A "format" inside const and enum is data, compared as it is written.
+  CHECK(valid(R"({"const": {"format": "date"}})", R"({"format": "date"})"));
+  CHECK_FALSE(valid(R"({"const": {"format": "date"}})", R"({"x": "date"})"));
+  CHECK(valid(R"({"enum": [{"format": "date-time"}]})",
+              R"({"format": "date-time"})"));
+  // A pattern under a property named "enum" is a pattern all the same.
+  CHECK(refusal(R"({"properties": {"enum": {"pattern": "(["}}})")
+          .rfind("#/properties/enum/pattern: ", 0) == 0);
+}
+
+TEST_CASE("formats other than date, time and date-time are accepted as "
+          "before",
+          "[pipeline][schema]") {
+  CHECK(valid(R"({"format": "email"})", R"("not an email")"));
+  CHECK(valid(R"({"format": "email"})", R"("a@example.com")"));
+  CHECK(valid(R"({"format": "email"})", "5"));
+  CHECK(valid(R"({"format": "x-made-up"})", R"("anything")"));
+  // Our own keyword written by a schema with another value says nothing.
+  CHECK(valid(R"({"x-warren-format": "bogus"})", R"("anything")"));
+  CHECK(refusal(R"({"format": 5})") ==
+        "Expected a string value for 'format' constraint.");
+}
+
 TEST_CASE("a schema that is not draft 7, names a remote $ref or holds a bad "
           "pattern is refused when compiled",
           "[pipeline][schema]") {
