@@ -141,13 +141,7 @@ std::shared_ptr<envelope> entry_envelope(const envelope& batch,
   one->body = *entry.body;
   one->raw_body = boost::json::serialize(one->body);
   one->body_size = one->raw_body.size();
-  one->exchange = batch.exchange;
-  one->routing_key = batch.routing_key;
-  one->queue = batch.queue;
-  one->redelivered = batch.redelivered;
-  one->delivery_tag = batch.delivery_tag;
-  one->channel_generation = batch.channel_generation;
-  one->admitted = true;
+  take_delivery_of(*one, batch);
   return one;
 }
 

@@ -117,6 +117,16 @@ std::string effect_id(const std::string& cause_id, const std::string& actor,
   return "effect-" + hash_of(parts) + "/" + std::to_string(index);
 }
 
+void take_delivery_of(envelope& made, const envelope& from) {
+  made.exchange = from.exchange;
+  made.routing_key = from.routing_key;
+  made.queue = from.queue;
+  made.redelivered = from.redelivered;
+  made.delivery_tag = from.delivery_tag;
+  made.channel_generation = from.channel_generation;
+  made.admitted = true;
+}
+
 std::string batch_entry_id(const std::string& batch_id, std::size_t index) {
   auto id = batch_id + "#" + std::to_string(index);
   if (id.size() <= 255)

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -83,6 +84,39 @@ int64_t total_of(const std::string& actor, int keys) {
   return total;
 }
 
+// Kills a tally node at each kill point of the commit path (at its third
+// pass) while `publish` sends 200 adds over keys k0..k9 (and some of them
+// again), restarts it, and checks that every add counted once.
+void kill_at_every_point(
+  const std::function<void(const std::string& actor, const std::string& prefix,
+                           test::broker_scratch& broker)>& publish) {
+  for (const char* point :
+       {"after_receive", "after_state_write", "after_commit", "before_ack"}) {
+    DYNAMIC_SECTION(point) {
+      test::temp_dir dir;
+      test::broker_scratch broker;
+      auto name = broker.queue("tally");
+      auto cfg = test::node_config(dir);
+      cfg["actors"] = json::array{tally_actor(name)};
+      bool killed = false;
+      {
+        test::node_process doomed{
+          dir, cfg, {std::string{"WARREN_KILL_POINT="} + point + ":3"}};
+        publish(name, test::unique_name("k"), broker);
+        test::eventually(
+          [&] { return !doomed.running() || broker.count(name) == 0; }, 30s);
+        killed = doomed.stop() == -1;
+      }
+      test::node_process clean{dir, cfg};
+      CHECK(test::eventually([&] { return broker.count(name) == 0; }, 30s));
+      INFO(point);
+      // Every point is passed many times by the commits of 8 messages.
+      CHECK(killed);
+      CHECK(total_of(name, 10) == 200);
+    }
+  }
+}
+
 } // namespace
 
 TEST_CASE("a stream operator's memory is rebuilt from the rows it "
@@ -110,33 +144,11 @@ TEST_CASE("a stream operator's memory is rebuilt from the rows it "
 TEST_CASE("a stream operator killed at any point of its commit neither "
           "loses a message nor applies one twice",
           "[broker][operator][kill]") {
-  for (const char* point :
-       {"after_receive", "after_state_write", "after_commit", "before_ack"}) {
-    DYNAMIC_SECTION(point) {
-      test::temp_dir dir;
-      test::broker_scratch broker;
-      auto name = broker.queue("tally");
-      auto cfg = test::node_config(dir);
-      cfg["actors"] = json::array{tally_actor(name)};
-      auto prefix = test::unique_name("k");
-      bool killed = false;
-      {
-        test::node_process doomed{
-          dir, cfg, {std::string{"WARREN_KILL_POINT="} + point + ":3"}};
-        publish_adds(name, prefix, 0, 200, 10);
-        publish_adds(name, prefix, 150, 200, 10); // duplicates
-        test::eventually(
-          [&] { return !doomed.running() || broker.count(name) == 0; }, 30s);
-        killed = doomed.stop() == -1;
-      }
-      test::node_process clean{dir, cfg};
-      CHECK(test::eventually([&] { return broker.count(name) == 0; }, 30s));
-      INFO(point);
-      // Every point is passed many times by 250 messages in batches of 8.
-      CHECK(killed);
-      CHECK(total_of(name, 10) == 200);
-    }
-  }
+  kill_at_every_point([](const std::string& name, const std::string& prefix,
+                         test::broker_scratch&) {
+    publish_adds(name, prefix, 0, 200, 10);
+    publish_adds(name, prefix, 150, 200, 10); // duplicates
+  });
 }
 
 TEST_CASE("a stream operator's ticks publish with the ids it gives, commit "
@@ -254,36 +266,15 @@ TEST_CASE("an entry of a batch taken whole that fails is dead-lettered "
 TEST_CASE("a stream operator taking batches whole, killed at any point of "
           "its commit, neither loses an entry nor applies one twice",
           "[broker][operator][batch][kill]") {
-  for (const char* point :
-       {"after_receive", "after_state_write", "after_commit", "before_ack"}) {
-    DYNAMIC_SECTION(point) {
-      test::temp_dir dir;
-      test::broker_scratch broker;
-      auto name = broker.queue("tally");
-      auto cfg = test::node_config(dir);
-      cfg["actors"] = json::array{tally_actor(name)};
-      auto prefix = test::unique_name("kb");
-      bool killed = false;
-      auto publish = [&](int from, int to) {
-        // Batches of 10: even ones without entry ids, odd ones with.
-        for (int b = from; b < to; ++b)
-          broker.publish(add_batch(name, prefix + "-" + std::to_string(b),
-                                   b * 10, b * 10 + 10, 10, b % 2 == 1));
-      };
-      {
-        test::node_process doomed{
-          dir, cfg, {std::string{"WARREN_KILL_POINT="} + point + ":3"}};
-        publish(0, 20);
-        publish(15, 20); // duplicates
-        test::eventually(
-          [&] { return !doomed.running() || broker.count(name) == 0; }, 30s);
-        killed = doomed.stop() == -1;
-      }
-      test::node_process clean{dir, cfg};
-      CHECK(test::eventually([&] { return broker.count(name) == 0; }, 30s));
-      INFO(point);
-      CHECK(killed);
-      CHECK(total_of(name, 10) == 200);
-    }
-  }
+  kill_at_every_point([](const std::string& name, const std::string& prefix,
+                         test::broker_scratch& broker) {
+    // Batches of 10: even ones without entry ids, odd ones with.
+    auto publish = [&](int from, int to) {
+      for (int b = from; b < to; ++b)
+        broker.publish(add_batch(name, prefix + "-" + std::to_string(b), b * 10,
+                                 b * 10 + 10, 10, b % 2 == 1));
+    };
+    publish(0, 20);
+    publish(15, 20); // duplicates
+  });
 }

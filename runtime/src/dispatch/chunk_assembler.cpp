@@ -242,13 +242,7 @@ class chunk_assembler : public bridges::delivery_handler {
     whole->body = reassembled_body(stream, t.metadata, payload);
     whole->raw_body = std::move(payload);
     whole->body_size = whole->raw_body.size();
-    whole->exchange = last.exchange;
-    whole->routing_key = last.routing_key;
-    whole->queue = last.queue;
-    whole->redelivered = last.redelivered;
-    whole->delivery_tag = last.delivery_tag;
-    whole->channel_generation = last.channel_generation;
-    whole->admitted = true;
+    take_delivery_of(*whole, last);
     t.assembling = true;
     inner_->handle(
       host, std::move(whole),

@@ -428,13 +428,7 @@ class stateful_dispatcher : public bridges::delivery_handler,
     // (the body is swapped in from the batch and back).
     auto entry = std::make_shared<envelope>();
     entry->properties = shared;
-    entry->exchange = batch->exchange;
-    entry->routing_key = batch->routing_key;
-    entry->queue = batch->queue;
-    entry->redelivered = batch->redelivered;
-    entry->delivery_tag = batch->delivery_tag;
-    entry->channel_generation = batch->channel_generation;
-    entry->admitted = true;
+    take_delivery_of(*entry, *batch);
     auto scope = open_scope(instance_, host, entry, nullptr);
     std::vector<failed_entry> failed;
     std::size_t done = 0;

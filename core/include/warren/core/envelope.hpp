@@ -111,6 +111,11 @@ struct envelope {
   uint64_t channel_generation = 0;
 };
 
+/// A message made out of delivery `from` (a batch entry, a reassembled
+/// transfer) gets its route and delivery (exchange, routing key, queue,
+/// redelivered, tag and channel generation) and is marked admitted.
+void take_delivery_of(envelope& made, const envelope& from);
+
 /// Returns a new unique message id (random 128-bit, hex).
 std::string make_message_id();
 
