@@ -51,6 +51,7 @@
 
 #include <boost/describe.hpp>
 #include <boost/json/serialize.hpp>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -433,14 +434,36 @@ class picky : public warren::actor {
 // "by"} adds (a negative `by` fails the message, leaving memory as it was);
 // "get" {"key"} replies {"sum"}; with option `tick_ms` each tick publishes
 // {"total"} to `tick_queue` with the id "total-<total>" when the total
-// changed since the last tick.
+// changed since the last tick. With option `sql`, each add is also a row
+// of a table of its own (`<name>_adds`: the message id and the amount),
+// inserted by a strict SQL group in the unit of work, and "get" also
+// replies {"rows", "amount"} read from that table (what was committed) and
+// {"commits"}, the commits it was told of.
 class tally : public warren::stream_operator {
  public:
   explicit tally(const warren::actor_init& init)
     : stream_operator(init),
-      tick_queue_(string_option(init.options, "tick_queue")) {
+      tick_queue_(string_option(init.options, "tick_queue")),
+      table_(init.name + "_adds") {
     if (const auto* ms = init.options.if_contains("tick_ms"))
       tick_ms_ = std::chrono::milliseconds{ms->to_number<int64_t>()};
+    if (const auto* sql = init.options.if_contains("sql"))
+      sql_ = sql->as_bool();
+    for (auto& c : table_)
+      if (!std::isalnum(static_cast<unsigned char>(c)))
+        c = '_';
+  }
+
+  caf::error open(warren::operator_store& store) override {
+    store_ = &store;
+    if (!sql_)
+      return caf::none;
+    return store.setup("CREATE TABLE IF NOT EXISTS " + table_ +
+                       " (id TEXT PRIMARY KEY, amount INTEGER NOT NULL)");
+  }
+
+  void committed(const std::vector<warren::skipped_group>&) override {
+    ++commits_;
   }
 
   caf::error restore(warren::operator_row_set rows) override {
@@ -460,9 +483,12 @@ class tally : public warren::stream_operator {
     auto key = std::string{body.at("key").as_string()};
     if (msg.properties.type == "get") {
       auto i = sums_.find(key);
-      ctx.reply_json(
-        boost::json::object{{"sum", i == sums_.end() ? int64_t{0} : i->second}},
-        "sum");
+      boost::json::object reply{
+        {"sum", i == sums_.end() ? int64_t{0} : i->second},
+        {"commits", commits_}};
+      if (sql_ && !read_table(reply))
+        return status::fail("reading " + table_, false);
+      ctx.reply_json(std::move(reply), "sum");
       return status::ok();
     }
     auto by = body.at("by").to_number<int64_t>();
@@ -471,6 +497,10 @@ class tally : public warren::stream_operator {
     sums_[key] += by;
     total_ += by;
     dirty_.insert(key);
+    if (sql_)
+      adds_.statements.push_back(
+        {"INSERT INTO " + table_ + " (id, amount) VALUES (?1, ?2)",
+         {msg.properties.message_id, by}});
     return status::ok();
   }
 
@@ -481,6 +511,9 @@ class tally : public warren::stream_operator {
       rows.put("total", std::to_string(total_));
     if (tick_dirty_)
       rows.put("ticked", std::to_string(ticked_));
+    if (!adds_.statements.empty())
+      rows.execute(std::move(adds_));
+    adds_ = {};
     dirty_.clear();
     tick_dirty_ = false;
   }
@@ -506,6 +539,23 @@ class tally : public warren::stream_operator {
   int64_t total_ = 0;
   int64_t ticked_ = 0;
   bool tick_dirty_ = false;
+  bool sql_ = false;
+  std::string table_;
+  warren::operator_store* store_ = nullptr;
+  warren::sql_group adds_;
+  int64_t commits_ = 0;
+
+  // {"rows", "amount"}: what the table holds as committed.
+  bool read_table(boost::json::object& reply) {
+    auto err =
+      store_->query("SELECT count(*), coalesce(sum(amount), 0) FROM " + table_,
+                    {}, [&](const warren::sql_row& row) {
+                      reply["rows"] = row.integer(0);
+                      reply["amount"] = row.integer(1);
+                      return caf::error{};
+                    });
+    return !err;
+  }
 };
 
 class lookup : public warren::actor {

@@ -349,3 +349,104 @@ TEST_CASE("the ids of a batch's namespace are found in one read, and no "
   CHECK(store->applied_in_batch("other", "b-1")->empty());
   CHECK(store->applied_in_batch("win", "b-3")->empty());
 }
+
+namespace {
+
+// The rows of `sql` as text, one string per row, columns joined by '|'
+// (NULL as "-").
+std::vector<std::string> rows_of(checkpoint_store& store,
+                                 const std::string& sql,
+                                 const std::vector<sql_value>& params = {}) {
+  std::vector<std::string> rows;
+  auto err = store.read_sql(sql, params, [&](const sql_row& row) {
+    std::string line;
+    for (int c = 0; c < row.columns(); ++c) {
+      if (c > 0)
+        line += "|";
+      line += row.is_null(c) ? std::string{"-"} : std::string{row.text(c)};
+    }
+    rows.push_back(std::move(line));
+    return caf::error{};
+  });
+  if (err)
+    FAIL(describe(err));
+  return rows;
+}
+
+sql_statement insert_item(const std::string& name, int64_t qty) {
+  return {"INSERT INTO items (name, qty) VALUES (?1, ?2)", {name, qty}};
+}
+
+} // namespace
+
+TEST_CASE("an operator's SQL commits with the unit of work, and queries "
+          "read it back",
+          "[store][sql]") {
+  auto store = open_ok(scratch("sql") + "/w.db");
+  REQUIRE_FALSE(store->setup("CREATE TABLE IF NOT EXISTS items (name TEXT "
+                             "PRIMARY KEY, qty INTEGER NOT NULL, note)"));
+  unit_of_work work{"es"};
+  work.applied("m-1");
+  work.execute({{insert_item("a", 1), insert_item("b", 2)}, false, "first"});
+  work.execute({{{"UPDATE items SET note = ?1 WHERE name = ?2",
+                  {sql_blob{std::string{"x\0y", 3}}, std::string{"b"}}}},
+                false,
+                {}});
+  REQUIRE_FALSE(store->commit(work));
+  CHECK(work.skipped().empty());
+  CHECK(*store->seen("es", "m-1"));
+  CHECK(rows_of(*store, "SELECT name, qty, note FROM items ORDER BY name") ==
+        std::vector<std::string>{"a|1|-", std::string{"b|2|x\0y", 7}});
+  CHECK(rows_of(*store, "SELECT qty * ?1, ?2 FROM items WHERE name = ?3",
+                {2.5, sql_value{}, std::string{"b"}}) ==
+        std::vector<std::string>{"5.0|-"});
+  // A query that would write is refused, and writes nothing.
+  auto refused = store->read_sql("DELETE FROM items", {},
+                                 [](const sql_row&) { return caf::error{}; });
+  REQUIRE(refused);
+  CHECK_THAT(describe(refused), Catch::Contains("would write"));
+  CHECK(rows_of(*store, "SELECT count(*) FROM items") ==
+        std::vector<std::string>{"2"});
+}
+
+TEST_CASE("a strict SQL group that fails rolls the whole unit back",
+          "[store][sql]") {
+  auto store = open_ok(scratch("sql-strict") + "/w.db");
+  REQUIRE_FALSE(store->setup(
+    "CREATE TABLE items (name TEXT PRIMARY KEY, qty INTEGER NOT NULL)"));
+  unit_of_work work{"es"};
+  work.applied("m-1");
+  work.put_row("r", "v");
+  work.execute({{insert_item("a", 1), insert_item("a", 2)}, false, "dup"});
+  auto err = store->commit(work);
+  REQUIRE(err);
+  CHECK_THAT(describe(err), Catch::Contains("UNIQUE"));
+  CHECK_FALSE(*store->seen("es", "m-1"));
+  CHECK(store->load_rows("es")->empty());
+  CHECK(rows_of(*store, "SELECT count(*) FROM items") ==
+        std::vector<std::string>{"0"});
+}
+
+TEST_CASE("a tolerant SQL group that breaks a constraint is left out and "
+          "reported, and the rest of the unit commits",
+          "[store][sql]") {
+  auto store = open_ok(scratch("sql-tolerant") + "/w.db");
+  REQUIRE_FALSE(store->setup(
+    "CREATE TABLE items (name TEXT PRIMARY KEY, qty INTEGER NOT NULL)"));
+  unit_of_work work{"proj"};
+  work.applied("m-1");
+  work.execute({{insert_item("a", 1)}, true, "p1"});
+  // Its first statement works, its second does not: neither stays.
+  work.execute({{insert_item("b", 1), insert_item("a", 9)}, true, "p2"});
+  work.execute({{{"INSERT INTO nowhere VALUES (1)", {}}}, true, "p3"});
+  work.execute({{insert_item("c", 3)}, true, "p4"});
+  REQUIRE_FALSE(store->commit(work));
+  REQUIRE(work.skipped().size() == 2);
+  CHECK(work.skipped()[0].label == "p2");
+  CHECK_THAT(work.skipped()[0].why, Catch::Contains("UNIQUE"));
+  CHECK(work.skipped()[1].label == "p3");
+  CHECK_THAT(work.skipped()[1].why, Catch::Contains("no such table"));
+  CHECK(rows_of(*store, "SELECT name, qty FROM items ORDER BY name") ==
+        std::vector<std::string>{"a|1", "c|3"});
+  CHECK(*store->seen("proj", "m-1"));
+}

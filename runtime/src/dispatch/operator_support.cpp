@@ -12,6 +12,16 @@ operator_rows::~operator_rows() = default;
 
 operator_output::~operator_output() = default;
 
+operator_store::~operator_store() = default;
+
+caf::error stream_operator::open(operator_store&) {
+  return caf::none; // No tables of its own by default.
+}
+
+void stream_operator::committed(const std::vector<skipped_group>&) {
+  // Nothing by default.
+}
+
 void stream_operator::tick(operator_output&, int64_t) {
   // Nothing by default.
 }
@@ -34,6 +44,27 @@ void unit_rows::put(std::string name, std::string data) {
 
 void unit_rows::erase(std::string name) {
   work_.erase_row(std::move(name));
+}
+
+void unit_rows::execute(sql_group group) {
+  work_.execute(std::move(group));
+}
+
+caf::error store_reader::query(const std::string& sql,
+                               const std::vector<sql_value>& params,
+                               const sql_row_handler& on_row) {
+  return store_.read_sql(sql, params, on_row);
+}
+
+caf::error store_reader::setup(const std::string& sql,
+                               const std::vector<sql_value>& params) {
+  // Later writes belong in the unit of work, where they commit with the
+  // inbox; a write of its own there could be lost or done twice.
+  if (opened_)
+    return make_error(errc::store_failed,
+                      "operator_store::setup is for open() only; stage "
+                      "writes in checkpoint() (operator_rows::execute)");
+  return store_.setup(sql, params);
 }
 
 void unit_output::publish_json(const std::string& exchange,

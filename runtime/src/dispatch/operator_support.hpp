@@ -5,6 +5,7 @@
 // for every stateful kind: the operator's rows and its processing-time
 // output, written into the unit of work being built.
 
+#include "warren/runtime/store/checkpoint_store.hpp"
 #include "warren/runtime/store/unit_of_work.hpp"
 #include "warren/runtime/stream_operator.hpp"
 
@@ -17,9 +18,27 @@ class unit_rows : public operator_rows {
   explicit unit_rows(runtime::unit_of_work& work) : work_(work) {}
   void put(std::string name, std::string data) override;
   void erase(std::string name) override;
+  void execute(sql_group group) override;
 
  private:
   runtime::unit_of_work& work_;
+};
+
+/// The checkpoint store as the operator reads it; `setup` only while it
+/// opens.
+class store_reader : public operator_store {
+ public:
+  explicit store_reader(runtime::checkpoint_store& store) : store_(store) {}
+  caf::error query(const std::string& sql, const std::vector<sql_value>& params,
+                   const sql_row_handler& on_row) override;
+  caf::error setup(const std::string& sql,
+                   const std::vector<sql_value>& params) override;
+  /// After `open`: `setup` is refused.
+  void opened() noexcept { opened_ = true; }
+
+ private:
+  runtime::checkpoint_store& store_;
+  bool opened_ = false;
 };
 
 /// Messages a tick publishes join the unit's outbox with the ids the

@@ -118,6 +118,10 @@ class stateful_dispatcher : public bridges::delivery_handler,
       return unacked.error();
     anonymous_.restore(std::move(*unacked), anonymous_ledger::clock::now());
     if (operator_ != nullptr) {
+      reader_ = std::make_unique<store_reader>(*store_);
+      if (auto err = operator_->open(*reader_))
+        return err;
+      reader_->opened();
       auto rows = store_->load_rows(user_->name());
       if (!rows)
         return rows.error();
@@ -666,6 +670,8 @@ class stateful_dispatcher : public bridges::delivery_handler,
     commit_backoff_ = std::chrono::milliseconds{100};
     ticked_ = false;
     relay_.committed(work_.take_outbox());
+    if (operator_ != nullptr)
+      operator_->committed(work_.skipped());
     work_.clear();
     grouped_ = 0;
     partly_applied_.clear();
@@ -715,10 +721,11 @@ class stateful_dispatcher : public bridges::delivery_handler,
       operator_->tick(out, runtime::now_ms());
       // What it changed joins the unit now; a tick that changed nothing
       // costs no transaction.
-      auto rows_before = work_.rows().size();
+      auto rows_before = work_.rows().size() + work_.groups().size();
       unit_rows rows{work_};
       operator_->checkpoint(rows);
-      if (out.published() > 0 || work_.rows().size() > rows_before) {
+      if (out.published() > 0 ||
+          work_.rows().size() + work_.groups().size() > rows_before) {
         ticked_ = true;
         commit(host);
       }
@@ -765,6 +772,8 @@ class stateful_dispatcher : public bridges::delivery_handler,
   stateful_settings settings_;
   std::shared_ptr<instance_scope> instance_;
   std::unique_ptr<runtime::checkpoint_store> store_;
+  // The store as an operator reads it (operators only).
+  std::unique_ptr<store_reader> reader_;
   json_state_handlers table_;
   std::unordered_map<std::string, cached_state> cache_;
   // The unit of work being built, the keys it changes, and the answers of

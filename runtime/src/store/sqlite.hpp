@@ -34,6 +34,8 @@ class statement {
     return caf::none;
   }
 
+  sqlite3_stmt* raw() const noexcept { return stmt_; }
+
   // Resets and binds: text for strings, integers for integers.
   template<class... Ts>
   sqlite3_stmt* bind(const Ts&... args) {

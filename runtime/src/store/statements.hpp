@@ -5,6 +5,9 @@
 #include "store/sqlite.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
+#include <memory>
+#include <unordered_map>
+
 namespace warren::runtime {
 
 struct checkpoint_store::statements {
@@ -23,6 +26,8 @@ struct checkpoint_store::statements {
   detail::statement begin;
   detail::statement commit;
   detail::statement rollback;
+  // The SQL of stream operators (sql.hpp), prepared once per text.
+  std::unordered_map<std::string, std::unique_ptr<detail::statement>> by_text;
 
   caf::error prepare(sqlite3* db, const std::string& path) {
     std::pair<detail::statement*, const char*> all[] = {

@@ -104,6 +104,8 @@ caf::error checkpoint_store::commit(unit_of_work& work) {
       if (auto err = step(stmt, "writing an operator row"))
         return err;
     }
+    if (auto err = run_groups(work))
+      return err;
     auto now = now_ms();
     for (const auto& id : work.inbox())
       if (auto err = step(stmts_->insert_inbox.bind(actor, id, now),

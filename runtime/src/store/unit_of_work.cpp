@@ -48,6 +48,10 @@ void unit_of_work::erase_row(std::string name) {
   rows_.push_back({std::move(name), {}, true});
 }
 
+void unit_of_work::execute(sql_group group) {
+  groups_.push_back(std::move(group));
+}
+
 void unit_of_work::send(outgoing_message msg) {
   outbox_.push_back(outbox_row{0, actor_, std::move(msg), {}});
 }
@@ -76,6 +80,8 @@ void unit_of_work::clear() {
   ids_.clear();
   states_.clear();
   rows_.clear();
+  groups_.clear();
+  skipped_.clear();
   outbox_.clear();
   relayed_.clear();
   anonymous_.clear();

@@ -193,7 +193,7 @@ class registry {
 caf::error load_plugin(const std::string& path, registry& reg);
 
 /// Version of the plugin ABI; a plugin built against another is refused.
-constexpr int plugin_abi_version = 4;
+constexpr int plugin_abi_version = 5;
 
 } // namespace warren
 

@@ -32,6 +32,7 @@
 /// Register it with `add_kind<T>` (it is a `stateful_base`).
 
 #include "warren/runtime/stateful.hpp"
+#include "warren/runtime/store/sql.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -51,6 +52,30 @@ class operator_rows {
 
   /// Row `name` is deleted.
   virtual void erase(std::string name) = 0;
+
+  /// Statements on the operator's own tables, run in the unit's
+  /// transaction after its rows (warren/runtime/store/sql.hpp: strict or
+  /// tolerant groups).
+  virtual void execute(sql_group group) = 0;
+};
+
+/// The node's SQLite file as an operator reads it: what was committed (its
+/// own unit being built is not there yet). Valid for the instance's life,
+/// on its consumer's thread.
+class operator_store {
+ public:
+  virtual ~operator_store();
+
+  /// A read-only statement (one that would write is refused), prepared once
+  /// per text.
+  virtual caf::error query(const std::string& sql,
+                           const std::vector<sql_value>& params,
+                           const sql_row_handler& on_row) = 0;
+
+  /// Only in `open`: a statement in a transaction of its own, for the
+  /// tables the kind owns (`CREATE TABLE IF NOT EXISTS <kind>_...`).
+  virtual caf::error setup(const std::string& sql,
+                           const std::vector<sql_value>& params = {}) = 0;
 };
 
 /// What processing-time work (`tick`) sends. Nothing caused it, so every
@@ -72,6 +97,11 @@ class stream_operator : public stateful_base {
  public:
   using stateful_base::stateful_base;
 
+  /// Before `restore`: the store, to create the kind's own tables and to
+  /// keep for queries (`apply` may read through it). An error fails the
+  /// instance's start. Default: nothing.
+  virtual caf::error open(operator_store& store);
+
   /// Rebuilds memory from the rows as last committed (none at the first
   /// start). An error fails the instance's start (its supervisor decides).
   virtual caf::error restore(operator_row_set rows) = 0;
@@ -84,6 +114,11 @@ class stream_operator : public stateful_base {
   /// Writes the rows changed since the last call into `rows`; called once
   /// before each commit.
   virtual void checkpoint(operator_rows& rows) = 0;
+
+  /// After each successful commit (never after a failed one): what was
+  /// staged is in the file now; `skipped` are the tolerant groups it left
+  /// out. Default: nothing.
+  virtual void committed(const std::vector<skipped_group>& skipped);
 
   /// How often `tick` runs; zero (the default) means never.
   virtual std::chrono::milliseconds tick_interval() const { return {}; }

@@ -29,6 +29,7 @@
 
 #include "warren/config/store.hpp"
 #include "warren/core/envelope.hpp"
+#include "warren/runtime/store/sql.hpp"
 #include "warren/runtime/store/unit_of_work.hpp"
 
 #include <caf/error.hpp>
@@ -41,6 +42,8 @@
 #include <vector>
 
 struct sqlite3;
+
+struct sqlite3_stmt;
 
 namespace warren::runtime {
 
@@ -100,8 +103,20 @@ class checkpoint_store {
   unacked_anonymous(const std::string& actor);
 
   /// Writes `work` in one transaction (all or nothing) and fills in the ids
-  /// of its outbox rows. On error nothing was written.
+  /// of its outbox rows. On error nothing was written. The tolerant SQL
+  /// groups it left out are in `work.skipped()`.
   caf::error commit(unit_of_work& work);
+
+  /// Runs read-only `sql` (a statement that would write is refused) with
+  /// `params`, calling `on_row` for each row. Sees what was committed.
+  caf::error read_sql(const std::string& sql,
+                      const std::vector<sql_value>& params,
+                      const sql_row_handler& on_row);
+
+  /// Runs `sql` in a transaction of its own: the tables and rows a kind
+  /// sets up when it opens (`CREATE TABLE IF NOT EXISTS ...`).
+  caf::error setup(const std::string& sql,
+                   const std::vector<sql_value>& params = {});
 
   /// Outbox rows not yet confirmed, oldest first; all actors when `actor` is
   /// empty.
@@ -134,6 +149,10 @@ class checkpoint_store {
 
  private:
   checkpoint_store(sqlite3* db, std::string path);
+
+  // Stream operators' SQL (operator_sql.cpp).
+  sqlite3_stmt* prepared(const std::string& sql, int& rc);
+  caf::error run_groups(unit_of_work& work);
 
   struct statements;
 

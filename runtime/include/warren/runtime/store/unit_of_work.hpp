@@ -14,6 +14,9 @@
 ///   rows     the rows of stream operators (windows: their event log and
 ///            their watermark; later saga logs and timers): named blobs
 ///            the kind writes and reads back itself;
+///   sql      statements of stream operators on tables of their own (an
+///            event store's events, a projection's read model), in groups
+///            (warren/runtime/store/sql.hpp);
 ///   outbox   what the messages sent, published after the commit by the
 ///            outbox relay (stable ids: a message applied again after a crash
 ///            sends the same ids);
@@ -24,6 +27,7 @@
 /// multiple-ack.
 
 #include "warren/core/envelope.hpp"
+#include "warren/runtime/store/sql.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -94,6 +98,9 @@ class unit_of_work {
   /// Row `name` of this actor is deleted.
   void erase_row(std::string name);
 
+  /// Statements to run in this unit's transaction, after the rows.
+  void execute(sql_group group);
+
   /// A message to send once committed.
   void send(outgoing_message msg);
 
@@ -107,7 +114,8 @@ class unit_of_work {
 
   bool empty() const noexcept {
     return messages() == 0 && states_.empty() && rows_.empty() &&
-           outbox_.empty() && relayed_.empty() && forgotten_.empty();
+           groups_.empty() && outbox_.empty() && relayed_.empty() &&
+           forgotten_.empty();
   }
 
   /// After a commit: the outbox rows with the ids the store gave them.
@@ -127,6 +135,9 @@ class unit_of_work {
   const std::vector<stored_state>& states() const noexcept { return states_; }
   /// In the order made (a put then an erase of one row erases it).
   const std::vector<row_change>& rows() const noexcept { return rows_; }
+  const std::vector<sql_group>& groups() const noexcept { return groups_; }
+  /// The tolerant groups the last commit left out (set by the store).
+  std::vector<skipped_group>& skipped() noexcept { return skipped_; }
   std::vector<outbox_row>& outbox() noexcept { return outbox_; }
   const std::vector<int64_t>& relayed_rows() const noexcept { return relayed_; }
   const std::vector<std::pair<std::string, std::string>>&
@@ -144,6 +155,8 @@ class unit_of_work {
   std::unordered_set<std::string_view> ids_;
   std::vector<stored_state> states_;
   std::vector<row_change> rows_;
+  std::vector<sql_group> groups_;
+  std::vector<skipped_group> skipped_;
   std::vector<outbox_row> outbox_;
   std::vector<int64_t> relayed_;
   std::vector<std::pair<std::string, std::string>> anonymous_;
