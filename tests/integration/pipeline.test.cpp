@@ -203,9 +203,13 @@ TEST_CASE("a malformed body and a schema violation are dead-lettered, the "
           R"({"device_id": "dev-1", )");
   send_ok(v, {"--type", "reading", "--message-id", "wrong"},
           R"({"device_id": "sensor-9", "temp_f": "hot", "ts": 5})");
+  // RFC 3339 has no February 29 in 2025.
+  send_ok(
+    v, {"--type", "reading", "--message-id", "no-such-day"},
+    R"({"device_id": "dev-1", "temp_f": 1, "ts": "2025-02-29T00:00:00Z"})");
   send_ok(v, {"--type", "reading", "--message-id", "fine"}, good_reading);
-  auto letters = broker.wait_and_receive(v + ".dlq", 2);
-  REQUIRE(letters.size() == 2);
+  auto letters = broker.wait_and_receive(v + ".dlq", 3);
+  REQUIRE(letters.size() == 3);
   CHECK(letters[0].properties.message_id == "garbage");
   CHECK(test::header_string(letters[0], header::error_code) ==
         "malformed_body");
@@ -223,6 +227,9 @@ TEST_CASE("a malformed body and a schema violation are dead-lettered, the "
                     "constraint.") != std::string::npos);
   CHECK(reason.find("$.ts: Value type not permitted by 'type' constraint.") !=
         std::string::npos);
+  CHECK(letters[2].properties.message_id == "no-such-day");
+  CHECK_THAT(test::header_string(letters[2], header::error),
+             Catch::Contains("$.ts: String should be a valid date-time"));
   // The good one went through; the node kept serving.
   auto lines = test::wait_for_records(records, 1);
   CHECK(lines[0].body.at("device_id") == "dev-1");
@@ -321,7 +328,18 @@ TEST_CASE("validator and transformer count what they passed and failed, and "
   auto records = dir.file("records.jsonl");
   auto cfg = test::node_config(dir);
   cfg["metrics"] = json::object{{"listen", "127.0.0.1:0"}};
-  cfg["actors"] = json::array{validator(v, t), transformer(t, sink),
+  // Without the format on `ts`: February 29 of 2025 passes the validator
+  // (with it, the validator would refuse it), and the transformer is the
+  // one to fail it.
+  auto checks = validator(v, t);
+  checks.at("options")
+    .at("schemas")
+    .at("reading")
+    .at("properties")
+    .at("ts")
+    .as_object()
+    .erase("format");
+  cfg["actors"] = json::array{checks, transformer(t, sink),
                               test::record_actor(sink, records)};
   test::node_process node{dir, cfg};
   auto port = node.metrics_port();
