@@ -9,6 +9,7 @@ void register_builtin_kinds(registry& kinds) {
   register_pool_kinds(kinds);
   register_pipeline_kinds(kinds);
   register_window_kinds(kinds);
+  register_eventstore_kinds(kinds);
 }
 
 } // namespace warren::actors

@@ -34,8 +34,8 @@ const std::map<std::string, std::string> bad_kinds = {
    "$.actors[0].options.verbose: unknown key (expected no keys here)"},
   {"unknown_handler.json",
    "$.actors[0].handler: unknown handler kind 'bill' (registered kinds: echo, "
-   "enricher, filter, log, record, router, service, subscriber, transformer, "
-   "validator, window, worker_pool)"},
+   "enricher, event_store, filter, log, record, router, service, subscriber, "
+   "transformer, validator, window, worker_pool)"},
 };
 
 caf::error check(const std::string& path, const registry& kinds) {
@@ -79,7 +79,8 @@ TEST_CASE("every file of bad kinds has an expected error", "[kinds]") {
 }
 
 TEST_CASE("the built-in kinds: service, subscriber and worker_pool take a "
-          "handler, window is the one stateful kind, worker_pool the one pool",
+          "handler, window and event_store are stateful, worker_pool the one "
+          "pool",
           "[kinds]") {
   registry kinds;
   actors::register_builtin_kinds(kinds);
@@ -89,7 +90,8 @@ TEST_CASE("the built-in kinds: service, subscriber and worker_pool take a "
     INFO(name);
     const auto* kind = kinds.describe(name);
     REQUIRE(kind != nullptr);
-    auto family = name == "window"        ? kind_descriptor::family::stateful
+    auto stateful = name == "window" || name == "event_store";
+    auto family = stateful                ? kind_descriptor::family::stateful
                   : name == "worker_pool" ? kind_descriptor::family::pool
                                           : kind_descriptor::family::actor;
     CHECK(kind->what == family);

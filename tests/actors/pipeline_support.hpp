@@ -37,6 +37,8 @@ class recording_context : public context {
   const std::string& actor_name() const override { return name_; }
   const boost::json::object& options() const override { return options_; }
   void reply_json(boost::json::value, std::string) override {}
+  void reply_error(const std::string&, const std::string&,
+                   boost::json::object) override {}
   void send_json(const std::string& actor, std::string type,
                  boost::json::value body) override {
     sent.push_back({"actor", actor, {}, std::move(type), std::move(body)});

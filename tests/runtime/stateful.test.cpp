@@ -43,6 +43,8 @@ class empty_context : public context {
   const std::string& actor_name() const override { return name_; }
   const boost::json::object& options() const override { return options_; }
   void reply_json(boost::json::value, std::string) override {}
+  void reply_error(const std::string&, const std::string&,
+                   boost::json::object) override {}
   void send_json(const std::string&, std::string, boost::json::value) override {
   }
   void publish_json(const std::string&, const std::string&, std::string,

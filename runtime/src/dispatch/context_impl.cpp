@@ -46,20 +46,39 @@ const boost::json::object& context_impl::options() const {
   return scope_->instance->user->options();
 }
 
-void context_impl::reply_json(boost::json::value body, std::string type) {
+bool context_impl::can_reply() const {
   const auto& req = message();
-  if (req.properties.reply_to.empty()) {
-    log::warning(log::scope{actor_name(), req.properties.message_id,
-                            trace_of(req.properties)},
-                 "reply dropped, the request has no reply_to");
+  if (!req.properties.reply_to.empty())
+    return true;
+  log::warning(log::scope{actor_name(), req.properties.message_id,
+                          trace_of(req.properties)},
+               "reply dropped, the request has no reply_to");
+  return false;
+}
+
+void context_impl::reply_json(boost::json::value body, std::string type) {
+  if (!can_reply())
     return;
-  }
+  const auto& req = message();
   auto msg =
     make_outgoing(*scope_, "", req.properties.reply_to, std::move(type), body);
   msg.properties.correlation_id = req.properties.correlation_id;
   // Replies are as durable as their request; a caller that is gone no
   // longer has a queue, and the broker drops the reply (not mandatory).
   msg.properties.delivery_mode = req.properties.delivery_mode;
+  queue_reply(std::move(msg));
+}
+
+void context_impl::reply_error(const std::string& code,
+                               const std::string& message,
+                               boost::json::object details) {
+  if (!can_reply())
+    return;
+  queue_reply(make_error_reply(*scope_, code, message, std::move(details)));
+}
+
+void context_impl::queue_reply(outgoing_message msg) {
+  const auto& req = message();
   // A stateful actor's reply leaves with its unit of work, like everything
   // it sends.
   if (req.properties.delivery_mode != 2 && !scope_->instance->stateful)

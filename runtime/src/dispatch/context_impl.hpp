@@ -16,6 +16,8 @@ class context_impl : public context {
   const std::string& actor_name() const override;
   const boost::json::object& options() const override;
   void reply_json(boost::json::value body, std::string type) override;
+  void reply_error(const std::string& code, const std::string& message,
+                   boost::json::object details) override;
   void send_json(const std::string& actor, std::string type,
                  boost::json::value body) override;
   void publish_json(const std::string& exchange, const std::string& routing_key,
@@ -34,6 +36,10 @@ class context_impl : public context {
   void stop() override;
 
  private:
+  // Whether the request has a reply_to (a warning when not).
+  bool can_reply() const;
+  // A reply joins the transient replies or the effects.
+  void queue_reply(outgoing_message msg);
   outgoing_message make_batch(std::string exchange, std::string routing_key,
                               std::string type,
                               std::vector<boost::json::value> bodies);

@@ -81,17 +81,8 @@ void settle_now(const scope_ptr& scope, outcome result) {
 // the request is answered `result` once the reply is out.
 void reply_with_error(const scope_ptr& scope, const status& why,
                       outcome result) {
-  const auto& req = scope->message();
-  boost::json::object body{
-    {"error", boost::json::object{{"code", to_string(why.code())},
-                                  {"message", why.reason()}}}};
   auto reply =
-    make_outgoing(*scope, "", req.properties.reply_to, "warren.error", body);
-  reply.properties.correlation_id = req.properties.correlation_id;
-  reply.properties.delivery_mode = req.properties.delivery_mode;
-  set_field(reply.properties.headers, header::error, why.reason());
-  set_field(reply.properties.headers, header::error_code,
-            std::string{to_string(why.code())});
+    make_error_reply(*scope, std::string{to_string(why.code())}, why.reason());
   scope->answered = true;
   if (reply.properties.delivery_mode != 2 &&
       !scope->host->publishing_blocked()) {
@@ -106,6 +97,22 @@ void reply_with_error(const scope_ptr& scope, const status& why,
 }
 
 } // namespace
+
+outgoing_message make_error_reply(message_scope& scope, const std::string& code,
+                                  const std::string& message,
+                                  boost::json::object details) {
+  const auto& req = scope.message();
+  details["code"] = code;
+  details["message"] = message;
+  boost::json::object body{{"error", std::move(details)}};
+  auto reply =
+    make_outgoing(scope, "", req.properties.reply_to, "warren.error", body);
+  reply.properties.correlation_id = req.properties.correlation_id;
+  reply.properties.delivery_mode = req.properties.delivery_mode;
+  set_field(reply.properties.headers, header::error, message);
+  set_field(reply.properties.headers, header::error_code, code);
+  return reply;
+}
 
 scope_ptr open_scope(const std::shared_ptr<instance_scope>& instance,
                      bridges::consumer_host& host, bridges::delivery msg,

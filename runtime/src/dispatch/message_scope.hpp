@@ -18,6 +18,7 @@
 #include "warren/metrics/cells.hpp"
 #include "warren/runtime/actor.hpp"
 
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -126,6 +127,13 @@ status unknown_type(const envelope& env);
 outgoing_message make_outgoing(message_scope& scope, std::string exchange,
                                std::string routing_key, std::string type,
                                const boost::json::value& body);
+
+/// The reply to `scope`'s request for an error: type `warren.error`, body
+/// `{"error": {"code", "message", ...details}}`, headers x-warren-error and
+/// x-warren-error-code, the request's correlation id and delivery mode.
+outgoing_message make_error_reply(message_scope& scope, const std::string& code,
+                                  const std::string& message,
+                                  boost::json::object details = {});
 
 /// The guarded-handler stage: runs `fn` with a context for `scope`, turning
 /// exceptions into failures (`actor_failure` also ends the instance).

@@ -175,6 +175,14 @@ class context {
   /// Without `reply_to` the reply is dropped with a warning.
   virtual void reply_json(boost::json::value body, std::string type = {}) = 0;
 
+  /// Replies with an error the caller can act on, not a failure of this
+  /// message (which is done): type `warren.error`, body `{"error": {"code",
+  /// "message", ...details}}`, headers `x-warren-error` (the message) and
+  /// `x-warren-error-code`. `warren call` and `context::call` report it as
+  /// `errc::remote_error`.
+  virtual void reply_error(const std::string& code, const std::string& message,
+                           boost::json::object details = {}) = 0;
+
   /// Sends to an actor by name (through the `warren.actors` exchange).
   virtual void send_json(const std::string& actor, std::string type,
                          boost::json::value body) = 0;

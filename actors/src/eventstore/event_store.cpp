@@ -1,0 +1,418 @@
+#include "eventstore/event_store.hpp"
+
+#include "options.hpp"
+#include "warren/config/reader.hpp"
+#include "warren/core/json_read.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
+
+#include <boost/json/serialize.hpp>
+
+namespace warren::actors {
+
+namespace {
+
+// All of the kind's SQL. One table per file; each event store's rows carry
+// its name.
+constexpr const char* create_table =
+  "CREATE TABLE IF NOT EXISTS warren_events (store TEXT NOT NULL, position "
+  "INTEGER NOT NULL, stream TEXT NOT NULL, version INTEGER NOT NULL, "
+  "event_id TEXT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL, metadata "
+  "TEXT NOT NULL, recorded_ms INTEGER NOT NULL, PRIMARY KEY (store, "
+  "position))";
+constexpr const char* create_by_stream =
+  "CREATE UNIQUE INDEX IF NOT EXISTS warren_events_by_stream ON "
+  "warren_events (store, stream, version)";
+constexpr const char* create_by_id =
+  "CREATE UNIQUE INDEX IF NOT EXISTS warren_events_by_id ON warren_events "
+  "(store, event_id)";
+constexpr const char* select_head =
+  "SELECT coalesce(max(position), 0) FROM warren_events WHERE store = ?1";
+constexpr const char* select_version =
+  "SELECT coalesce(max(version), 0) FROM warren_events WHERE store = ?1 AND "
+  "stream = ?2";
+constexpr const char* select_by_id =
+  "SELECT stream, version, position FROM warren_events WHERE store = ?1 AND "
+  "event_id = ?2";
+constexpr const char* insert_event =
+  "INSERT INTO warren_events (store, position, stream, version, event_id, "
+  "type, data, metadata, recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+  "?8, ?9)";
+#define WARREN_EVENT_COLUMNS                                                   \
+  "SELECT position, stream, version, event_id, type, data, metadata, "         \
+  "recorded_ms FROM warren_events "
+constexpr const char* select_forward =
+  WARREN_EVENT_COLUMNS "WHERE store = ?1 AND stream = ?2 AND version >= ?3 "
+                       "ORDER BY version LIMIT ?4";
+constexpr const char* select_backward =
+  WARREN_EVENT_COLUMNS "WHERE store = ?1 AND stream = ?2 AND version <= ?3 "
+                       "ORDER BY version DESC LIMIT ?4";
+constexpr const char* select_all =
+  WARREN_EVENT_COLUMNS "WHERE store = ?1 AND position >= ?2 ORDER BY "
+                       "position LIMIT ?3";
+#undef WARREN_EVENT_COLUMNS
+
+constexpr config::int_range counts{1, 10000};
+
+event_store_settings read_settings(config::object_reader& o) {
+  event_store_settings s;
+  o.allow({"publish", "max_append_events", "max_read_count"});
+  if (auto publish = o.object("publish")) {
+    publish->allow({"exchange", "routing_key"});
+    publish->string("exchange", s.exchange, config::text_rule::non_empty);
+    publish->string("routing_key", s.routing_key);
+  }
+  o.integer("max_append_events", counts, s.max_append_events);
+  o.integer("max_read_count", counts, s.max_read_count);
+  return s;
+}
+
+status invalid(const std::string& why) {
+  return status::fail(errc::validation_failed, why, true);
+}
+
+// `{stream}` and `{type}` in `key` replaced.
+std::string routing_key_of(std::string key, const std::string& stream,
+                           const std::string& type) {
+  for (auto [name, value] :
+       {std::pair<const char*, const std::string*>{"{stream}", &stream},
+        {"{type}", &type}})
+    for (auto at = key.find(name); at != std::string::npos;
+         at = key.find(name, at + value->size()))
+      key.replace(at, std::char_traits<char>::length(name), *value);
+  return key;
+}
+
+// A text field of a request body; empty with `why` set when it is missing
+// or not a non-empty string of at most 255 bytes.
+std::string text_field(const boost::json::object& body, const char* key,
+                       std::string& why) {
+  const auto* v = body.if_contains(key);
+  const auto* s = v != nullptr ? v->if_string() : nullptr;
+  if (s == nullptr || s->empty() || s->size() > 255) {
+    why = std::string{key} + ": expected a non-empty string of at most 255 "
+                             "bytes";
+    return {};
+  }
+  return std::string{*s};
+}
+
+// An optional count or position: `fallback` when absent; nullopt when not
+// an integer >= `min`.
+std::optional<int64_t> number_field(const boost::json::object& body,
+                                    const char* key, int64_t fallback,
+                                    int64_t min) {
+  const auto* v = body.if_contains(key);
+  if (v == nullptr || v->is_null())
+    return fallback;
+  if (const auto* n = v->if_int64(); n != nullptr && *n >= min)
+    return *n;
+  return std::nullopt;
+}
+
+} // namespace
+
+event_store::event_store(const actor_init& init)
+  : stream_operator(init), settings_(read_options(init, read_settings)) {
+  // Options checked with the config.
+}
+
+void event_store::check_options(config::object_reader& options) {
+  read_settings(options);
+}
+
+caf::error event_store::open(operator_store& store) {
+  store_ = &store;
+  for (const char* sql : {create_table, create_by_stream, create_by_id})
+    if (auto err = store.setup(sql))
+      return err;
+  return store.query(select_head, {name()}, [this](const sql_row& row) {
+    next_position_ = row.integer(0) + 1;
+    return caf::error{};
+  });
+}
+
+caf::error event_store::restore(operator_row_set) {
+  return caf::none; // Everything is in its table.
+}
+
+status event_store::apply(context& ctx, const envelope& msg) {
+  const auto* body = msg.body.if_object();
+  if (body == nullptr)
+    return invalid("an event store request is a JSON object");
+  const auto& type = msg.properties.type;
+  if (type == "event_store.append")
+    return append(ctx, msg);
+  if (type == "event_store.read_stream")
+    return read_stream(ctx, *body);
+  if (type == "event_store.read_all")
+    return read_all(ctx, *body);
+  return status::fail(errc::unknown_type,
+                      "unknown message type '" + type +
+                        "' (event_store.append, event_store.read_stream, "
+                        "event_store.read_all)",
+                      true);
+}
+
+caf::expected<int64_t> event_store::version_of(const std::string& stream) {
+  if (auto i = staged_versions_.find(stream); i != staged_versions_.end())
+    return i->second;
+  int64_t version = 0;
+  if (auto err = store_->query(select_version, {name(), stream},
+                               [&](const sql_row& row) {
+                                 version = row.integer(0);
+                                 return caf::error{};
+                               }))
+    return err;
+  return version;
+}
+
+caf::expected<std::optional<recorded_at>>
+event_store::find_event(const std::string& id) {
+  if (auto i = staged_ids_.find(id); i != staged_ids_.end())
+    return i->second;
+  std::optional<recorded_at> found;
+  if (auto err =
+        store_->query(select_by_id, {name(), id}, [&](const sql_row& row) {
+          found = recorded_at{std::string{row.text(0)}, row.integer(1),
+                              row.integer(2)};
+          return caf::error{};
+        }))
+    return err;
+  return found;
+}
+
+status event_store::append(context& ctx, const envelope& msg) {
+  const auto& body = msg.body.get_object();
+  std::string why;
+  auto stream = text_field(body, "stream", why);
+  if (stream.empty())
+    return invalid(why);
+  auto expected =
+    read_expected_version(body.if_contains("expected_version"), why);
+  if (!expected)
+    return invalid(why);
+  const auto* listed = body.if_contains("events");
+  const auto* events = listed != nullptr ? listed->if_array() : nullptr;
+  if (events == nullptr || events->empty())
+    return invalid("events: expected a non-empty array of {\"event_id\", "
+                   "\"type\", \"data\", \"metadata\"}");
+  if (events->size() > settings_.max_append_events)
+    return invalid("events: " + std::to_string(events->size()) +
+                   " events, over max_append_events (" +
+                   std::to_string(settings_.max_append_events) + ")");
+  struct new_event {
+    std::string id;
+    std::string type;
+    const boost::json::value* data;
+    boost::json::object metadata;
+  };
+  std::vector<new_event> news;
+  std::vector<std::optional<recorded_at>> found;
+  for (std::size_t i = 0; i < events->size(); ++i) {
+    auto at = "events[" + std::to_string(i) + "].";
+    const auto* e = (*events)[i].if_object();
+    if (e == nullptr)
+      return invalid(at.substr(0, at.size() - 1) + ": expected an object");
+    new_event one;
+    if (e->contains("event_id")) {
+      one.id = text_field(*e, "event_id", why);
+      if (one.id.empty())
+        return invalid(at + why);
+    } else {
+      one.id = msg.properties.message_id + "#e" + std::to_string(i);
+      if (one.id.size() > 255)
+        return invalid(at + "event_id: the request's id is too long to "
+                            "derive one; give each event an id");
+    }
+    one.type = text_field(*e, "type", why);
+    if (one.type.empty())
+      return invalid(at + why);
+    one.data = e->if_contains("data");
+    if (one.data == nullptr)
+      return invalid(at + "data: required key is missing");
+    if (const auto* m = e->if_contains("metadata")) {
+      if (!m->is_object())
+        return invalid(at + "metadata: expected an object");
+      one.metadata = m->get_object();
+    }
+    for (const auto& earlier : news)
+      if (earlier.id == one.id)
+        return invalid(at + "event_id: '" + one.id +
+                       "' is used by an earlier event of the request");
+    auto where = find_event(one.id);
+    if (!where)
+      return status::fail(errc::store_failed, describe(where.error()), false);
+    found.push_back(std::move(*where));
+    news.push_back(std::move(one));
+  }
+  auto current = version_of(stream);
+  if (!current)
+    return status::fail(errc::store_failed, describe(current.error()), false);
+  auto decision = decide_append(stream, *expected, *current, found);
+  if (decision == append_decision::wrong_expected_version) {
+    ctx.reply_error("wrong_expected_version",
+                    "stream " + stream + " is at version " +
+                      std::to_string(*current) + ", expected " +
+                      to_string(*expected),
+                    {{"stream", stream},
+                     {"expected", to_string(*expected)},
+                     {"actual", *current}});
+    return status::ok();
+  }
+  if (decision == append_decision::idempotency_conflict) {
+    ctx.reply_error("idempotency_conflict",
+                    "the event ids of this append are used otherwise in the "
+                    "store (an id names one event)",
+                    {{"stream", stream}});
+    return status::ok();
+  }
+  boost::json::object reply{{"stream", stream}};
+  if (decision == append_decision::already) {
+    reply["first_version"] = found.front()->version;
+    reply["last_version"] = found.back()->version;
+    reply["first_position"] = found.front()->position;
+    reply["last_position"] = found.back()->position;
+    reply["idempotent"] = true;
+    ctx.reply_json(std::move(reply), "event_store.appended");
+    return status::ok();
+  }
+  auto recorded_ms = runtime::now_ms();
+  auto version = *current;
+  auto first_position = next_position_;
+  for (auto& one : news) {
+    ++version;
+    auto position = next_position_++;
+    auto data = boost::json::serialize(*one.data);
+    auto metadata = boost::json::serialize(one.metadata);
+    pending_.statements.push_back({insert_event,
+                                   {name(), position, stream, version, one.id,
+                                    one.type, data, metadata, recorded_ms}});
+    staged_ids_[one.id] = recorded_at{stream, version, position};
+    if (!settings_.exchange.empty()) {
+      publish_options opts;
+      opts.message_id = one.id;
+      opts.mandatory = false;
+      set_field(opts.headers, "x-warren-stream", stream);
+      set_field(opts.headers, "x-warren-version", version);
+      set_field(opts.headers, "x-warren-position", position);
+      ctx.publish_json(settings_.exchange,
+                       routing_key_of(settings_.routing_key, stream, one.type),
+                       one.type,
+                       boost::json::object{{"position", position},
+                                           {"stream", stream},
+                                           {"version", version},
+                                           {"event_id", one.id},
+                                           {"type", one.type},
+                                           {"data", *one.data},
+                                           {"metadata", one.metadata},
+                                           {"recorded_ms", recorded_ms}},
+                       std::move(opts));
+    }
+  }
+  staged_versions_[stream] = version;
+  reply["first_version"] = *current + 1;
+  reply["last_version"] = version;
+  reply["first_position"] = first_position;
+  reply["last_position"] = next_position_ - 1;
+  reply["idempotent"] = false;
+  ctx.reply_json(std::move(reply), "event_store.appended");
+  return status::ok();
+}
+
+caf::error event_store::read_events(const std::string& sql,
+                                    const std::vector<sql_value>& params,
+                                    boost::json::array& out) {
+  return store_->query(sql, params, [&](const sql_row& row) {
+    boost::json::error_code ec;
+    auto data = read_json(row.text(5), ec);
+    auto metadata = read_json(row.text(6), ec);
+    out.push_back(boost::json::object{{"position", row.integer(0)},
+                                      {"stream", row.text(1)},
+                                      {"version", row.integer(2)},
+                                      {"event_id", row.text(3)},
+                                      {"type", row.text(4)},
+                                      {"data", std::move(data)},
+                                      {"metadata", std::move(metadata)},
+                                      {"recorded_ms", row.integer(7)}});
+    return caf::error{};
+  });
+}
+
+status event_store::read_stream(context& ctx, const boost::json::object& body) {
+  std::string why;
+  auto stream = text_field(body, "stream", why);
+  if (stream.empty())
+    return invalid(why);
+  auto direction = std::string{"forward"};
+  if (const auto* d = body.if_contains("direction")) {
+    const auto* s = d->if_string();
+    if (s == nullptr || (*s != "forward" && *s != "backward"))
+      return invalid("direction: expected \"forward\" or \"backward\"");
+    direction = std::string{*s};
+  }
+  bool forward = direction == "forward";
+  auto count = number_field(body, "count",
+                            static_cast<int64_t>(settings_.max_read_count), 1);
+  auto from = number_field(body, "from", forward ? 1 : INT64_MAX, 0);
+  if (!count || !from)
+    return invalid("from and count: expected integers (count >= 1)");
+  auto limit =
+    std::min<int64_t>(*count, static_cast<int64_t>(settings_.max_read_count));
+  boost::json::array events;
+  if (auto err = read_events(forward ? select_forward : select_backward,
+                             {name(), stream, *from, limit + 1}, events))
+    return status::fail(errc::store_failed, describe(err), false);
+  bool end = static_cast<int64_t>(events.size()) <= limit;
+  boost::json::value next = nullptr;
+  if (!end) {
+    next = events.back().at("version");
+    events.pop_back();
+  }
+  ctx.reply_json(boost::json::object{{"stream", stream},
+                                     {"events", std::move(events)},
+                                     {"next", next},
+                                     {"end", end}},
+                 "event_store.events");
+  return status::ok();
+}
+
+status event_store::read_all(context& ctx, const boost::json::object& body) {
+  auto count = number_field(body, "count",
+                            static_cast<int64_t>(settings_.max_read_count), 1);
+  auto from = number_field(body, "from", 1, 0);
+  if (!count || !from)
+    return invalid("from and count: expected integers (count >= 1)");
+  auto limit =
+    std::min<int64_t>(*count, static_cast<int64_t>(settings_.max_read_count));
+  boost::json::array events;
+  if (auto err = read_events(select_all, {name(), *from, limit + 1}, events))
+    return status::fail(errc::store_failed, describe(err), false);
+  bool end = static_cast<int64_t>(events.size()) <= limit;
+  boost::json::value next = nullptr;
+  if (!end) {
+    next = events.back().at("position");
+    events.pop_back();
+  }
+  ctx.reply_json(boost::json::object{{"events", std::move(events)},
+                                     {"next", next},
+                                     {"end", end}},
+                 "event_store.events");
+  return status::ok();
+}
+
+void event_store::checkpoint(operator_rows& rows) {
+  if (pending_.statements.empty())
+    return;
+  // Strict: every insert was checked against what the store and this unit
+  // hold, so a failure is the file's, and the unit is retried.
+  rows.execute(std::move(pending_));
+  pending_ = {};
+}
+
+void event_store::committed(const std::vector<skipped_group>&) {
+  // What was staged is in the file now.
+  staged_versions_.clear();
+  staged_ids_.clear();
+}
+
+} // namespace warren::actors

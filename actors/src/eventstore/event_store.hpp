@@ -1,0 +1,96 @@
+#pragma once
+
+// Private to warren::actors: the `event_store` kind, a stream operator
+// (warren/runtime/stream_operator.hpp) keeping streams of events per
+// aggregate id in the node's SQLite file (table `warren_events`, one per
+// file, rows tagged with the actor's name).
+//
+// Requests (to the actor by name, replies to `reply_to`):
+//
+//   event_store.append       {"stream", "expected_version"?, "events":
+//                             [{"event_id"?, "type", "data", "metadata"?}]}
+//     -> event_store.appended {"stream", "first_version", "last_version",
+//                              "first_position", "last_position",
+//                              "idempotent"}
+//     or warren.error, code wrong_expected_version (details: stream,
+//        expected, actual) or idempotency_conflict: an answer, not a
+//        failure (the request is done);
+//   event_store.read_stream  {"stream", "from"?, "count"?, "direction"?}
+//   event_store.read_all     {"from"?, "count"?}
+//     -> event_store.events   {"events": [...], "next", "end"}
+//
+// An event: {"position", "stream", "version", "event_id", "type", "data",
+// "metadata", "recorded_ms"}. Positions count from 1 over the whole store,
+// without gaps, in commit order: this actor is the only writer of its rows
+// (one instance per node), it numbers the events of a request when it
+// applies it, and units of work commit one after the other in that order
+// (a failed commit is retried with the same statements; an instance that
+// dies before committing is replaced by one that numbers from the file's
+// last position again). An event without an id gets `<message id>#e<i>`,
+// stable as long as the request is sent again with its id.
+//
+// Appended events are published (option `publish`) through the outbox in
+// the same transaction, with their event ids as message ids: effectively
+// once downstream. A malformed request is dead-lettered, and its caller
+// gets a warren.error reply.
+
+#include "eventstore/append_rules.hpp"
+#include "warren/runtime/stream_operator.hpp"
+
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace warren::config {
+class object_reader;
+}
+
+namespace warren::actors {
+
+struct event_store_settings {
+  /// Where appended events are published; empty: not published.
+  std::string exchange;
+  /// With `{stream}` and `{type}` replaced.
+  std::string routing_key = "{type}";
+  std::size_t max_append_events = 1000;
+  std::size_t max_read_count = 1000;
+};
+
+class event_store : public stream_operator {
+ public:
+  explicit event_store(const actor_init& init);
+
+  static void check_options(config::object_reader& options);
+
+  bool replies_with_errors() const override { return true; }
+
+  caf::error open(operator_store& store) override;
+  caf::error restore(operator_row_set rows) override;
+  status apply(context& ctx, const envelope& msg) override;
+  void checkpoint(operator_rows& rows) override;
+  void committed(const std::vector<skipped_group>& skipped) override;
+
+ private:
+  status append(context& ctx, const envelope& msg);
+  status read_stream(context& ctx, const boost::json::object& body);
+  status read_all(context& ctx, const boost::json::object& body);
+  // The last version of `stream` (0: none), staged or committed.
+  caf::expected<int64_t> version_of(const std::string& stream);
+  // Where event `id` is, staged or committed.
+  caf::expected<std::optional<recorded_at>> find_event(const std::string& id);
+  // Events of a read, as JSON.
+  caf::error read_events(const std::string& sql,
+                         const std::vector<sql_value>& params,
+                         boost::json::array& out);
+
+  event_store_settings settings_;
+  operator_store* store_ = nullptr;
+  // The next position to give.
+  int64_t next_position_ = 1;
+  // Appended but not yet committed (then in the file).
+  std::unordered_map<std::string, int64_t> staged_versions_;
+  std::unordered_map<std::string, recorded_at> staged_ids_;
+  sql_group pending_;
+};
+
+} // namespace warren::actors

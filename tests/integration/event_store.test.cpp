@@ -1,0 +1,166 @@
+// The event store kind end to end (actors/src/eventstore/event_store.hpp):
+// appends with expected versions, conflicts and idempotent repeats
+// answered, reads of a stream and of the whole store, and the events
+// published once each; against the private broker and a real SQLite file.
+
+#include "support.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <catch2/catch.hpp>
+#include <string>
+
+using namespace warren;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+struct call_result {
+  int exit_code;
+  json::value reply;
+  std::string err;
+};
+
+call_result call(const std::string& actor, const std::string& type,
+                 const json::value& body) {
+  auto r = test::warren({"call", "-u", test::broker_uri(), "--timeout", "15000",
+                         actor, "-t", type, json::serialize(body)});
+  call_result result{r.exit_code, nullptr, r.err};
+  // An error reply's body is printed too (with exit code 6).
+  if (!r.out.empty())
+    result.reply = json::parse(r.out);
+  return result;
+}
+
+json::object append_ok(const std::string& actor, const json::value& body) {
+  auto r = call(actor, "event_store.append", body);
+  INFO("warren call: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  return r.reply.as_object();
+}
+
+json::array versions(const json::value& reply, const char* field) {
+  json::array out;
+  for (const auto& e : reply.at("events").as_array())
+    out.push_back(e.at(field));
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("an event store appends with expected versions, answers conflicts "
+          "and repeated appends, reads streams and the whole store in order, "
+          "and publishes each event once",
+          "[broker][eventstore]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("events");
+  auto exchange = test::unique_name("order-events");
+  auto feed = broker.queue("feed");
+  auto cfg = test::node_config(dir);
+  cfg["topology"] = json::object{
+    {"exchanges", json::array{{{"name", exchange}, {"type", "topic"}}}},
+    {"queues", json::array{{{"name", feed}}}},
+    {"bindings",
+     json::array{
+       {{"exchange", exchange}, {"queue", feed}, {"routing_key", "#"}}}}};
+  cfg["actors"] = json::array{json::object{
+    {"name", name},
+    {"kind", "event_store"},
+    {"options",
+     {{"publish", {{"exchange", exchange}, {"routing_key", "order.{type}"}}},
+      {"max_read_count", 2}}}}};
+  test::node_process node{dir, cfg};
+
+  auto created = json::parse(R"({"stream": "order-1",
+    "expected_version": "no_stream", "events": [
+      {"event_id": "e-1", "type": "OrderCreated", "data": {"total": 120.5}},
+      {"event_id": "e-2", "type": "ItemAdded", "data": {"sku": "a"},
+       "metadata": {"by": "test"}}]})");
+  auto first = append_ok(name, created);
+  CHECK(first.at("first_version") == 1);
+  CHECK(first.at("last_version") == 2);
+  CHECK(first.at("first_position") == 1);
+  CHECK(first.at("last_position") == 2);
+  CHECK(first.at("idempotent") == false);
+  auto other = append_ok(name, json::parse(R"({"stream": "order-2",
+    "events": [{"event_id": "e-3", "type": "OrderCreated", "data": {}}]})"));
+  CHECK(other.at("first_position") == 3);
+
+  // The same append again (a client retrying): the original versions and
+  // positions, nothing written twice.
+  auto again = append_ok(name, created);
+  CHECK(again.at("idempotent") == true);
+  CHECK(again.at("first_position") == 1);
+  CHECK(again.at("last_version") == 2);
+
+  // A stale expected version, and ids already used in another stream.
+  auto stale = call(name, "event_store.append", json::parse(R"({
+    "stream": "order-1", "expected_version": 1,
+    "events": [{"type": "OrderPaid", "data": {}}]})"));
+  CHECK(stale.exit_code == 6);
+  const auto& conflict = stale.reply.at("error");
+  CHECK(conflict.at("code") == "wrong_expected_version");
+  CHECK(conflict.at("message") == "stream order-1 is at version 2, expected 1");
+  CHECK(conflict.at("actual") == 2);
+  CHECK(conflict.at("expected") == "1");
+  auto reused = call(name, "event_store.append", json::parse(R"({
+    "stream": "order-3", "events": [
+      {"event_id": "e-1", "type": "OrderCreated", "data": {}}]})"));
+  CHECK(reused.exit_code == 6);
+  CHECK(reused.reply.at("error").at("code") == "idempotency_conflict");
+  auto paid = append_ok(name, json::parse(R"({"stream": "order-1",
+    "expected_version": 2, "events": [{"type": "OrderPaid", "data": {}}]})"));
+  CHECK(paid.at("first_position") == 4);
+  CHECK(paid.at("first_version") == 3);
+
+  // Reads, bounded to 2 events per reply (max_read_count).
+  auto forward = call(name, "event_store.read_stream",
+                      json::parse(R"({"stream": "order-1"})"));
+  REQUIRE(forward.exit_code == 0);
+  CHECK(versions(forward.reply, "version") == json::array{1, 2});
+  CHECK(forward.reply.at("next") == 3);
+  CHECK(forward.reply.at("end") == false);
+  CHECK(forward.reply.at("events").at(1).at("metadata") ==
+        json::parse(R"({"by": "test"})"));
+  CHECK(forward.reply.at("events").at(0).at("data") ==
+        json::parse(R"({"total": 120.5})"));
+  auto rest = call(name, "event_store.read_stream",
+                   json::parse(R"({"stream": "order-1", "from": 3})"));
+  CHECK(versions(rest.reply, "type") == json::array{"OrderPaid"});
+  CHECK(rest.reply.at("end") == true);
+  auto backward =
+    call(name, "event_store.read_stream", json::parse(R"({"stream": "order-1",
+                         "direction": "backward", "count": 1})"));
+  CHECK(versions(backward.reply, "version") == json::array{3});
+  auto all = call(name, "event_store.read_all", json::parse(R"({"from": 2})"));
+  CHECK(versions(all.reply, "position") == json::array{2, 3});
+  CHECK(all.reply.at("next") == 4);
+
+  // Published once each, in position order, with their event ids.
+  auto published = broker.wait_and_receive(feed, 4);
+  REQUIRE(published.size() == 4);
+  CHECK(published[0].properties.message_id == "e-1");
+  CHECK(published[0].routing_key == "order.OrderCreated");
+  CHECK(published[2].properties.message_id == "e-3");
+  CHECK(json::parse(published[3].raw_body).at("position") == 4);
+  CHECK(broker.receive(feed, 10, 500ms).empty());
+
+  // A malformed request is dead-lettered, and its caller told why.
+  auto bad = call(name, "event_store.append",
+                  json::parse(R"({"stream": "order-1", "events": []})"));
+  CHECK(bad.exit_code == 6);
+  CHECK(bad.reply.at("error").at("code") == "validation_failed");
+  CHECK_THAT(std::string{bad.reply.at("error").at("message").as_string()},
+             Catch::Contains("events: expected a non-empty array"));
+  CHECK(broker.wait_for_count(name + ".dlq", 1) == 1);
+  CHECK(node.stop() == 0);
+
+  // What it committed is there after a restart, and numbering goes on.
+  test::node_process restarted{dir, cfg};
+  auto next = append_ok(name, json::parse(R"({"stream": "order-2",
+    "expected_version": 1, "events": [{"type": "OrderShipped", "data": {}}]})"));
+  CHECK(next.at("first_position") == 5);
+  CHECK(next.at("first_version") == 2);
+}
