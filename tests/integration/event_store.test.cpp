@@ -4,11 +4,15 @@
 // published once each; against the private broker and a real SQLite file.
 
 #include "support.hpp"
+#include "warren/bridges/topology.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 using namespace warren;
 using namespace std::chrono_literals;
@@ -163,4 +167,109 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
     "expected_version": 1, "events": [{"type": "OrderShipped", "data": {}}]})"));
   CHECK(next.at("first_position") == 5);
   CHECK(next.at("first_version") == 2);
+}
+
+TEST_CASE("of appends racing with one expected version exactly one wins, "
+          "the others are told the stream moved",
+          "[broker][eventstore]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("events");
+  auto cfg = test::node_config(dir);
+  cfg["actors"] = json::array{{{"name", name}, {"kind", "event_store"}}};
+  test::node_process node{dir, cfg};
+  std::vector<call_result> results(8);
+  std::vector<std::thread> callers;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    json::object event{
+      {"event_id", "r-" + std::to_string(i)}, {"type", "Won"}, {"data", i}};
+    json::object append{{"stream", "race"},
+                        {"expected_version", "no_stream"},
+                        {"events", json::array{event}}};
+    callers.emplace_back([&results, &name, i, append] {
+      results[i] = call(name, "event_store.append", append);
+    });
+  }
+  for (auto& t : callers)
+    t.join();
+  int won = 0;
+  for (const auto& r : results) {
+    INFO(r.err);
+    if (r.exit_code == 0) {
+      ++won;
+      CHECK(r.reply.at("first_version") == 1);
+    } else {
+      CHECK(r.exit_code == 6);
+      CHECK(r.reply.at("error").at("code") == "wrong_expected_version");
+    }
+  }
+  CHECK(won == 1);
+  auto stream =
+    call(name, "event_store.read_stream", json::parse(R"({"stream": "race"})"));
+  CHECK(stream.reply.at("events").as_array().size() == 1);
+}
+
+TEST_CASE("an event store killed at any point of its commit keeps positions "
+          "without gaps and every event once",
+          "[broker][eventstore][kill]") {
+  for (const char* point :
+       {"after_receive", "after_state_write", "after_commit", "before_ack"}) {
+    DYNAMIC_SECTION(point) {
+      test::temp_dir dir;
+      test::broker_scratch broker;
+      auto name = broker.queue("events");
+      auto cfg = test::node_config(dir);
+      cfg["actors"] = json::array{{{"name", name},
+                                   {"kind", "event_store"},
+                                   {"commit", {{"max_batch", 8}}},
+                                   {"prefetch", 20}}};
+      // 150 appends of 1 or 2 events to 10 streams, ids of their own; the
+      // last 30 sent twice (a producer retrying).
+      std::vector<std::string> ids;
+      for (int i = 0; i < 150; ++i)
+        ids.push_back("append-" + std::to_string(i));
+      for (int i = 120; i < 150; ++i)
+        ids.push_back("append-" + std::to_string(i));
+      auto body_of = [&](std::size_t k) {
+        auto i = k < 150 ? k : k - 30;
+        json::array events{{{"event_id", "ev-" + std::to_string(i) + "-a"},
+                            {"type", "A"},
+                            {"data", i}}};
+        if (i % 2 == 0)
+          events.push_back({{"event_id", "ev-" + std::to_string(i) + "-b"},
+                            {"type", "B"},
+                            {"data", i}});
+        return json::serialize(
+          json::object{{"stream", "s-" + std::to_string(i % 10)},
+                       {"events", std::move(events)}});
+      };
+      bool killed = false;
+      {
+        test::node_process doomed{
+          dir, cfg, {std::string{"WARREN_KILL_POINT="} + point + ":3"}};
+        test::publish_bulk(bridges::actors_exchange, name, "event_store.append",
+                           ids, 50, body_of);
+        test::eventually(
+          [&] { return !doomed.running() || broker.count(name) == 0; }, 30s);
+        killed = doomed.stop() == -1;
+      }
+      test::node_process clean{dir, cfg};
+      CHECK(test::eventually([&] { return broker.count(name) == 0; }, 30s));
+      INFO(point);
+      CHECK(killed);
+      // 150 appends, every other one of two events: 225 events, numbered
+      // 1..225, each id once.
+      auto all = call(name, "event_store.read_all",
+                      json::parse(R"({"from": 1, "count": 1000})"));
+      REQUIRE(all.exit_code == 0);
+      const auto& events = all.reply.at("events").as_array();
+      CHECK(events.size() == 225);
+      std::set<std::string> seen;
+      for (std::size_t i = 0; i < events.size(); ++i) {
+        CHECK(events[i].at("position") == static_cast<int64_t>(i + 1));
+        seen.insert(std::string{events[i].at("event_id").as_string()});
+      }
+      CHECK(seen.size() == events.size());
+    }
+  }
 }
