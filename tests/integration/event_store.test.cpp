@@ -212,8 +212,7 @@ TEST_CASE("of appends racing with one expected version exactly one wins, "
 TEST_CASE("an event store killed at any point of its commit keeps positions "
           "without gaps and every event once",
           "[broker][eventstore][kill]") {
-  for (const char* point :
-       {"after_receive", "after_state_write", "after_commit", "before_ack"}) {
+  for (const char* point : test::commit_kill_points) {
     DYNAMIC_SECTION(point) {
       test::temp_dir dir;
       test::broker_scratch broker;
@@ -243,20 +242,11 @@ TEST_CASE("an event store killed at any point of its commit keeps positions "
           json::object{{"stream", "s-" + std::to_string(i % 10)},
                        {"events", std::move(events)}});
       };
-      bool killed = false;
-      {
-        test::node_process doomed{
-          dir, cfg, {std::string{"WARREN_KILL_POINT="} + point + ":3"}};
-        test::publish_bulk(bridges::actors_exchange, name, "event_store.append",
-                           ids, 50, body_of);
-        test::eventually(
-          [&] { return !doomed.running() || broker.count(name) == 0; }, 30s);
-        killed = doomed.stop() == -1;
-      }
-      test::node_process clean{dir, cfg};
-      CHECK(test::eventually([&] { return broker.count(name) == 0; }, 30s));
-      INFO(point);
-      CHECK(killed);
+      auto node =
+        test::killed_then_restarted(dir, cfg, broker, name, point, [&] {
+          test::publish_bulk(bridges::actors_exchange, name,
+                             "event_store.append", ids, 50, body_of);
+        });
       // 150 appends, every other one of two events: 225 events, numbered
       // 1..225, each id once.
       auto all = call(name, "event_store.read_all",

@@ -96,8 +96,7 @@ int64_t total_of(const std::string& actor, int keys) {
 void kill_at_every_point(
   const std::function<void(const std::string& actor, const std::string& prefix,
                            test::broker_scratch& broker)>& publish) {
-  for (const char* point :
-       {"after_receive", "after_state_write", "after_commit", "before_ack"}) {
+  for (const char* point : test::commit_kill_points) {
     DYNAMIC_SECTION(point) {
       test::temp_dir dir;
       test::broker_scratch broker;
@@ -107,20 +106,10 @@ void kill_at_every_point(
       // in the unit of work): a second apply would break its primary key.
       cfg["actors"] =
         json::array{tally_actor(name, json::object{{"sql", true}})};
-      bool killed = false;
-      {
-        test::node_process doomed{
-          dir, cfg, {std::string{"WARREN_KILL_POINT="} + point + ":3"}};
-        publish(name, test::unique_name("k"), broker);
-        test::eventually(
-          [&] { return !doomed.running() || broker.count(name) == 0; }, 30s);
-        killed = doomed.stop() == -1;
-      }
-      test::node_process clean{dir, cfg};
-      CHECK(test::eventually([&] { return broker.count(name) == 0; }, 30s));
-      INFO(point);
-      // Every point is passed many times by the commits of 8 messages.
-      CHECK(killed);
+      auto node =
+        test::killed_then_restarted(dir, cfg, broker, name, point, [&] {
+          publish(name, test::unique_name("k"), broker);
+        });
       CHECK(total_of(name, 10) == 200);
       auto table = get(name, "k0");
       CHECK(table.at("rows").as_int64() == 200);

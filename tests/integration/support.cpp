@@ -444,6 +444,28 @@ boost::json::object node_config(const temp_dir& dir) {
   return cfg;
 }
 
+std::unique_ptr<node_process>
+killed_then_restarted(const temp_dir& dir, const boost::json::object& cfg,
+                      broker_scratch& broker, const std::string& queue,
+                      const std::string& point,
+                      const std::function<void()>& publish) {
+  bool killed = false;
+  {
+    node_process doomed{dir, cfg, {"WARREN_KILL_POINT=" + point + ":3"}};
+    publish();
+    eventually([&] { return !doomed.running() || broker.count(queue) == 0; },
+               std::chrono::seconds{30});
+    killed = doomed.stop() == -1;
+  }
+  auto clean = std::make_unique<node_process>(dir, cfg);
+  INFO("kill point " << point);
+  // The point is passed many times by what `publish` sends.
+  CHECK(killed);
+  CHECK(eventually([&] { return broker.count(queue) == 0; },
+                   std::chrono::seconds{30}));
+  return clean;
+}
+
 std::unique_ptr<runtime::checkpoint_store> open_store(const temp_dir& dir) {
   runtime::store_settings settings;
   settings.path = dir.file("state") + "/warren.db";

@@ -327,4 +327,18 @@ void publish_bulk(const std::string& exchange, const std::string& routing_key,
 bool delete_entities(const std::vector<std::string>& queues,
                      const std::vector<std::string>& exchanges);
 
+/// The kill points of a stateful actor's commit path (WARREN_KILL_POINT).
+inline constexpr const char* commit_kill_points[] = {
+  "after_receive", "after_state_write", "after_commit", "before_ack"};
+
+/// A node on `cfg` that kills itself (SIGKILL) at the third pass of `point`
+/// while `publish` sends to `queue`, then a clean node on the same files,
+/// once `queue` is empty. Fails the test when the first node was not killed
+/// or the second does not drain the queue.
+std::unique_ptr<node_process>
+killed_then_restarted(const temp_dir& dir, const boost::json::object& cfg,
+                      broker_scratch& broker, const std::string& queue,
+                      const std::string& point,
+                      const std::function<void()>& publish);
+
 } // namespace warren::test
