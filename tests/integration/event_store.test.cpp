@@ -75,6 +75,7 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
     {"options",
      {{"publish", {{"exchange", exchange}, {"routing_key", "order.{type}"}}},
       {"max_read_count", 2}}}}};
+  cfg["metrics"] = json::object{{"listen", "127.0.0.1:0"}};
   test::node_process node{dir, cfg};
 
   auto created = json::parse(R"({"stream": "order-1",
@@ -150,6 +151,23 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
   CHECK(published[2].properties.message_id == "e-3");
   CHECK(json::parse(published[3].raw_body).at("position") == 4);
   CHECK(broker.receive(feed, 10, 500ms).empty());
+
+  // Counted: three appends written (four events), one repeat, one of
+  // each conflict.
+  auto port = node.metrics_port();
+  auto who = "actor=\"" + name + "\"";
+  CHECK(test::metric_sample(port, "warren_eventstore_appends_total", {who}) ==
+        3);
+  CHECK(test::metric_sample(port, "warren_eventstore_events_total", {who}) ==
+        4);
+  CHECK(test::metric_sample(port, "warren_eventstore_idempotent_appends_total",
+                            {who}) == 1);
+  CHECK(test::metric_sample(port, "warren_eventstore_conflicts_total",
+                            {who, "reason=\"wrong_expected_version\""}) == 1);
+  CHECK(test::metric_sample(port, "warren_eventstore_conflicts_total",
+                            {who, "reason=\"idempotency_conflict\""}) == 1);
+  CHECK(test::metric_sample(port, "warren_eventstore_head_position", {who}) ==
+        4);
 
   // A malformed request is dead-lettered, and its caller told why.
   auto bad = call(name, "event_store.append",

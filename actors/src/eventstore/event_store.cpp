@@ -3,6 +3,7 @@
 #include "options.hpp"
 #include "warren/config/reader.hpp"
 #include "warren/core/json_read.hpp"
+#include "warren/metrics/registry.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -113,7 +114,34 @@ std::optional<int64_t> number_field(const boost::json::object& body,
 
 event_store::event_store(const actor_init& init)
   : stream_operator(init), settings_(read_options(init, read_settings)) {
-  // Options checked with the config.
+  auto* reg = init.metrics;
+  if (reg == nullptr)
+    return;
+  metrics::labels who{{"actor", init.name}};
+  metrics_.appends = reg->make_counter(
+    "warren_eventstore_appends_total",
+    "Appends an event store wrote (idempotent repeats and conflicts not "
+    "counted).",
+    who);
+  metrics_.events = reg->make_counter("warren_eventstore_events_total",
+                                      "Events an event store appended.", who);
+  metrics_.idempotent = reg->make_counter(
+    "warren_eventstore_idempotent_appends_total",
+    "Appends answered with the events already there (same event ids).", who);
+  auto conflict = [&](const char* reason) {
+    auto labels = who;
+    labels.emplace("reason", reason);
+    return reg->make_counter(
+      "warren_eventstore_conflicts_total",
+      "Appends refused: the stream was not at the expected version, or the "
+      "event ids were used otherwise.",
+      labels);
+  };
+  metrics_.wrong_version = conflict("wrong_expected_version");
+  metrics_.id_conflicts = conflict("idempotency_conflict");
+  metrics_.head = reg->make_gauge(
+    "warren_eventstore_head_position",
+    "The last position an event store gave (committed or about to be).", who);
 }
 
 void event_store::check_options(config::object_reader& options) {
@@ -127,6 +155,7 @@ caf::error event_store::open(operator_store& store) {
       return err;
   return store.query(select_head, {name()}, [this](const sql_row& row) {
     next_position_ = row.integer(0) + 1;
+    metrics_.head.set(static_cast<double>(row.integer(0)));
     return caf::error{};
   });
 }
@@ -250,6 +279,7 @@ status event_store::append(context& ctx, const envelope& msg) {
     return status::fail(errc::store_failed, describe(current.error()), false);
   auto decision = decide_append(stream, *expected, *current, found);
   if (decision == append_decision::wrong_expected_version) {
+    metrics_.wrong_version.inc();
     ctx.reply_error("wrong_expected_version",
                     "stream " + stream + " is at version " +
                       std::to_string(*current) + ", expected " +
@@ -260,6 +290,7 @@ status event_store::append(context& ctx, const envelope& msg) {
     return status::ok();
   }
   if (decision == append_decision::idempotency_conflict) {
+    metrics_.id_conflicts.inc();
     ctx.reply_error("idempotency_conflict",
                     "the event ids of this append are used otherwise in the "
                     "store (an id names one event)",
@@ -268,6 +299,7 @@ status event_store::append(context& ctx, const envelope& msg) {
   }
   boost::json::object reply{{"stream", stream}};
   if (decision == append_decision::already) {
+    metrics_.idempotent.inc();
     reply["first_version"] = found.front()->version;
     reply["last_version"] = found.back()->version;
     reply["first_position"] = found.front()->position;
@@ -310,6 +342,9 @@ status event_store::append(context& ctx, const envelope& msg) {
     }
   }
   staged_versions_[stream] = version;
+  metrics_.appends.inc();
+  metrics_.events.inc(static_cast<double>(news.size()));
+  metrics_.head.set(static_cast<double>(next_position_ - 1));
   reply["first_version"] = *current + 1;
   reply["last_version"] = version;
   reply["first_position"] = first_position;

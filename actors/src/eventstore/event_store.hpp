@@ -35,6 +35,7 @@
 // gets a warren.error reply.
 
 #include "eventstore/append_rules.hpp"
+#include "warren/metrics/cells.hpp"
 #include "warren/runtime/stream_operator.hpp"
 
 #include <optional>
@@ -83,7 +84,17 @@ class event_store : public stream_operator {
                          const std::vector<sql_value>& params,
                          boost::json::array& out);
 
+  struct metric_set {
+    metrics::counter appends;
+    metrics::counter events;
+    metrics::counter idempotent;
+    metrics::counter wrong_version;
+    metrics::counter id_conflicts;
+    metrics::gauge head;
+  };
+
   event_store_settings settings_;
+  metric_set metrics_;
   operator_store* store_ = nullptr;
   // The next position to give.
   int64_t next_position_ = 1;
