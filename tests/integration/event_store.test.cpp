@@ -152,6 +152,26 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
   CHECK(json::parse(published[3].raw_body).at("position") == 4);
   CHECK(broker.receive(feed, 10, 500ms).empty());
 
+  // Snapshots: saved with the unit, loaded back, only moving forward, and
+  // never past the stream.
+  CHECK(call(name, "event_store.load_snapshot",
+             json::parse(R"({"stream": "order-1"})"))
+          .reply.at("version") == 0);
+  auto snap = call(name, "event_store.save_snapshot", json::parse(R"({
+    "stream": "order-1", "version": 2, "type": "Order", "data": {"n": 2}})"));
+  REQUIRE(snap.exit_code == 0);
+  CHECK(call(name, "event_store.save_snapshot", json::parse(R"({
+    "stream": "order-1", "version": 1, "type": "Order", "data": {"n": 1}})"))
+          .exit_code == 0);
+  auto past = call(name, "event_store.save_snapshot", json::parse(R"({
+    "stream": "order-1", "version": 9, "type": "Order", "data": {}})"));
+  CHECK(past.reply.at("error").at("code") == "wrong_expected_version");
+  auto loaded = call(name, "event_store.load_snapshot",
+                     json::parse(R"({"stream": "order-1"})"));
+  CHECK(loaded.reply.at("version") == 2);
+  CHECK(loaded.reply.at("type") == "Order");
+  CHECK(loaded.reply.at("data") == json::parse(R"({"n": 2})"));
+
   // Counted: three appends written (four events), one repeat, one of
   // each conflict.
   auto port = node.metrics_port();

@@ -26,6 +26,21 @@ constexpr const char* create_by_stream =
 constexpr const char* create_by_id =
   "CREATE UNIQUE INDEX IF NOT EXISTS warren_events_by_id ON warren_events "
   "(store, event_id)";
+constexpr const char* create_snapshots =
+  "CREATE TABLE IF NOT EXISTS warren_event_snapshots (store TEXT NOT NULL, "
+  "stream TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL, data "
+  "TEXT NOT NULL, recorded_ms INTEGER NOT NULL, PRIMARY KEY (store, "
+  "stream))";
+// A snapshot only ever moves forward.
+constexpr const char* upsert_snapshot =
+  "INSERT INTO warren_event_snapshots (store, stream, version, type, data, "
+  "recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (store, stream) "
+  "DO UPDATE SET version = excluded.version, type = excluded.type, data = "
+  "excluded.data, recorded_ms = excluded.recorded_ms WHERE excluded.version "
+  "> warren_event_snapshots.version";
+constexpr const char* select_snapshot =
+  "SELECT version, type, data, recorded_ms FROM warren_event_snapshots "
+  "WHERE store = ?1 AND stream = ?2";
 constexpr const char* select_head =
   "SELECT coalesce(max(position), 0) FROM warren_events WHERE store = ?1";
 constexpr const char* select_version =
@@ -150,7 +165,8 @@ void event_store::check_options(config::object_reader& options) {
 
 caf::error event_store::open(operator_store& store) {
   store_ = &store;
-  for (const char* sql : {create_table, create_by_stream, create_by_id})
+  for (const char* sql :
+       {create_table, create_by_stream, create_by_id, create_snapshots})
     if (auto err = store.setup(sql))
       return err;
   return store.query(select_head, {name()}, [this](const sql_row& row) {
@@ -175,10 +191,15 @@ status event_store::apply(context& ctx, const envelope& msg) {
     return read_stream(ctx, *body);
   if (type == "event_store.read_all")
     return read_all(ctx, *body);
+  if (type == "event_store.save_snapshot")
+    return save_snapshot(ctx, *body);
+  if (type == "event_store.load_snapshot")
+    return load_snapshot(ctx, *body);
   return status::fail(errc::unknown_type,
                       "unknown message type '" + type +
                         "' (event_store.append, event_store.read_stream, "
-                        "event_store.read_all)",
+                        "event_store.read_all, event_store.save_snapshot, "
+                        "event_store.load_snapshot)",
                       true);
 }
 
@@ -432,6 +453,61 @@ status event_store::read_all(context& ctx, const boost::json::object& body) {
                                      {"next", next},
                                      {"end", end}},
                  "event_store.events");
+  return status::ok();
+}
+
+status event_store::save_snapshot(context& ctx,
+                                  const boost::json::object& body) {
+  std::string why;
+  auto stream = text_field(body, "stream", why);
+  if (stream.empty())
+    return invalid(why);
+  auto type = text_field(body, "type", why);
+  if (type.empty())
+    return invalid(why);
+  auto version = number_field(body, "version", 0, 1);
+  const auto* data = body.if_contains("data");
+  if (!version || !body.contains("version") || data == nullptr)
+    return invalid("version (an integer >= 1) and data are required");
+  auto current = version_of(stream);
+  if (!current)
+    return status::fail(errc::store_failed, describe(current.error()), false);
+  // A snapshot of a state the stream never had would be replayed on.
+  if (*version > *current) {
+    ctx.reply_error("wrong_expected_version",
+                    "stream " + stream + " is at version " +
+                      std::to_string(*current) + ", the snapshot says " +
+                      std::to_string(*version),
+                    {{"stream", stream}, {"actual", *current}});
+    return status::ok();
+  }
+  pending_.statements.push_back(
+    {upsert_snapshot,
+     {name(), stream, *version, type, boost::json::serialize(*data),
+      runtime::now_ms()}});
+  ctx.reply_json(boost::json::object{{"stream", stream}, {"version", *version}},
+                 "event_store.snapshot_saved");
+  return status::ok();
+}
+
+status event_store::load_snapshot(context& ctx,
+                                  const boost::json::object& body) {
+  std::string why;
+  auto stream = text_field(body, "stream", why);
+  if (stream.empty())
+    return invalid(why);
+  boost::json::object reply{{"stream", stream}, {"version", 0}};
+  if (auto err = store_->query(select_snapshot, {name(), stream},
+                               [&](const sql_row& row) {
+                                 boost::json::error_code ec;
+                                 reply["version"] = row.integer(0);
+                                 reply["type"] = row.text(1);
+                                 reply["data"] = read_json(row.text(2), ec);
+                                 reply["recorded_ms"] = row.integer(3);
+                                 return caf::error{};
+                               }))
+    return status::fail(errc::store_failed, describe(err), false);
+  ctx.reply_json(std::move(reply), "event_store.snapshot");
   return status::ok();
 }
 

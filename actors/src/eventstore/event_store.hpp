@@ -18,6 +18,12 @@
 //   event_store.read_stream  {"stream", "from"?, "count"?, "direction"?}
 //   event_store.read_all     {"from"?, "count"?}
 //     -> event_store.events   {"events": [...], "next", "end"}
+//   event_store.save_snapshot {"stream", "version", "type", "data"}
+//     -> event_store.snapshot_saved {"stream", "version"} (a snapshot only
+//        replaces an older one; one past the stream's version is refused)
+//   event_store.load_snapshot {"stream"}
+//     -> event_store.snapshot {"stream", "version", "type", "data",
+//                              "recorded_ms"} ("version": 0 when none)
 //
 // An event: {"position", "stream", "version", "event_id", "type", "data",
 // "metadata", "recorded_ms"}. Positions count from 1 over the whole store,
@@ -75,6 +81,8 @@ class event_store : public stream_operator {
   status append(context& ctx, const envelope& msg);
   status read_stream(context& ctx, const boost::json::object& body);
   status read_all(context& ctx, const boost::json::object& body);
+  status save_snapshot(context& ctx, const boost::json::object& body);
+  status load_snapshot(context& ctx, const boost::json::object& body);
   // The last version of `stream` (0: none), staged or committed.
   caf::expected<int64_t> version_of(const std::string& stream);
   // Where event `id` is, staged or committed.
