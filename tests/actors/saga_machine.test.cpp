@@ -1,0 +1,288 @@
+// A saga's state machine (pure): runs, retries, timeouts, compensation in
+// reverse order, stuck and resumed by hand, and everything late ignored.
+
+#include "saga/saga_machine.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace warren::actors;
+
+namespace {
+
+// create -> reserve -> charge -> notify (notify has no compensation), one
+// retry each, timeouts of 1 s, backoff 100 ms doubling.
+saga_definition order_saga() {
+  saga_definition def;
+  def.name = "order";
+  for (const char* id : {"create", "reserve", "charge", "notify"}) {
+    saga_step_definition step;
+    step.id = id;
+    step.action = {std::string{id} + "-svc", id, nullptr};
+    if (std::string{id} != "notify")
+      step.compensation =
+        saga_call{std::string{id} + "-svc", std::string{"undo-"} + id, nullptr};
+    step.timeout_ms = 1000;
+    step.retry = {1, 100, 60000, {"refused"}};
+    def.steps.push_back(std::move(step));
+  }
+  def.compensation_retry = {2, 100, 60000, {}};
+  def.compensation_timeout_ms = 1000;
+  return def;
+}
+
+saga_instance fresh(const char* id = "s1") {
+  saga_instance inst;
+  inst.saga_id = id;
+  return inst;
+}
+
+saga_reply ok(const std::string& send_id) {
+  return {send_id, true, boost::json::value{true}, {}, {}};
+}
+
+saga_reply failure(const std::string& send_id, const char* code = "failed") {
+  return {send_id, false, nullptr, code, std::string{"it said no: "} + code};
+}
+
+std::vector<std::string> ids_of(const saga_effects& e) {
+  std::vector<std::string> ids;
+  for (const auto& c : e.commands)
+    ids.push_back(c.id);
+  return ids;
+}
+
+std::vector<std::string> events_of(const saga_effects& e) {
+  std::vector<std::string> names;
+  for (const auto& ev : e.events)
+    names.push_back(ev.name);
+  return names;
+}
+
+using names = std::vector<std::string>;
+
+} // namespace
+
+TEST_CASE("a saga whose steps all succeed runs them in order and completes",
+          "[saga]") {
+  auto def = order_saga();
+  auto inst = fresh();
+  auto e = start_saga(def, inst, 0);
+  CHECK(inst.status == saga_status::running);
+  CHECK(ids_of(e) == names{"s1/create/a/1"});
+  CHECK(e.commands[0].key == "s1/create/a");
+  CHECK(e.commands[0].call->type == "create");
+  REQUIRE(e.set);
+  CHECK(e.set->due_ms == 1000);
+  CHECK(events_of(e) == names{"started"});
+  CHECK(e.events[0].id == "s1/ev/1");
+  auto timer = e.set->id;
+  for (const char* step : {"create", "reserve", "charge"}) {
+    e = on_reply(def, inst, ok("s1/" + std::string{step} + "/a/1"), 10);
+    CHECK(events_of(e) == names{"step_completed"});
+    // The step's timeout is cancelled, the next one's set.
+    REQUIRE(e.cancelled);
+    CHECK(*e.cancelled == timer);
+    REQUIRE(e.set);
+    timer = e.set->id;
+  }
+  e = on_reply(def, inst, ok("s1/notify/a/1"), 20);
+  CHECK(events_of(e) == names{"step_completed", "completed"});
+  CHECK(e.commands.empty());
+  CHECK_FALSE(e.set);
+  CHECK(inst.status == saga_status::completed);
+  CHECK(finished(inst));
+  // Anything after the end is ignored.
+  CHECK(on_reply(def, inst, ok("s1/notify/a/1"), 30).ignored);
+  CHECK(on_timer(def, inst, timer, 2000).ignored);
+}
+
+TEST_CASE("a step that fails for good has the completed steps compensated "
+          "in reverse order",
+          "[saga]") {
+  auto def = order_saga();
+  auto inst = fresh();
+  start_saga(def, inst, 0);
+  on_reply(def, inst, ok("s1/create/a/1"), 1);
+  on_reply(def, inst, ok("s1/reserve/a/1"), 2);
+  // "refused" is final: no retry.
+  auto e = on_reply(def, inst, failure("s1/charge/a/1", "refused"), 3);
+  CHECK(events_of(e) == names{"step_failed", "compensating"});
+  CHECK_FALSE(e.events[0].retrying);
+  CHECK(inst.status == saga_status::compensating);
+  // The failed step was refused, so not applied: reserve is undone first.
+  CHECK(ids_of(e) == names{"s1/reserve/c/1"});
+  CHECK(e.commands[0].call->type == "undo-reserve");
+  CHECK(e.commands[0].key == "s1/reserve/c");
+  e = on_reply(def, inst, ok("s1/reserve/c/1"), 4);
+  CHECK(ids_of(e) == names{"s1/create/c/1"});
+  e = on_reply(def, inst, ok("s1/create/c/1"), 5);
+  CHECK(events_of(e) == names{"step_compensated", "compensated"});
+  CHECK(inst.status == saga_status::compensated);
+  CHECK(inst.steps[1].status == step_status::compensated);
+  CHECK(inst.steps[2].status == step_status::failed);
+  CHECK_THAT(inst.error, Catch::Contains("step charge failed"));
+}
+
+TEST_CASE("a failure is retried after a backoff with a new send id and the "
+          "same key, then given up",
+          "[saga]") {
+  auto def = order_saga();
+  auto inst = fresh();
+  start_saga(def, inst, 0);
+  auto e = on_reply(def, inst, failure("s1/create/a/1"), 10);
+  CHECK(events_of(e) == names{"step_failed"});
+  CHECK(e.events[0].retrying);
+  REQUIRE(e.set);
+  CHECK(e.set->what == saga_timer::kind::backoff);
+  CHECK(e.set->due_ms == 110);
+  // A second failure of the same send while backing off changes nothing.
+  CHECK(on_reply(def, inst, failure("s1/create/a/1"), 20).ignored);
+  e = on_timer(def, inst, e.set->id, 110);
+  CHECK(ids_of(e) == names{"s1/create/a/2"});
+  CHECK(e.commands[0].key == "s1/create/a");
+  // The one retry spent: nothing completed, nothing to undo.
+  e = on_reply(def, inst, failure("s1/create/a/2"), 120);
+  CHECK(events_of(e) == names{"step_failed", "compensating", "compensated"});
+  CHECK(inst.status == saga_status::compensated);
+}
+
+TEST_CASE("a step that times out is retried, then counted as maybe applied "
+          "and compensated with the steps before it",
+          "[saga]") {
+  auto def = order_saga();
+  auto inst = fresh();
+  start_saga(def, inst, 0);
+  on_reply(def, inst, ok("s1/create/a/1"), 10);
+  auto timer = inst.timer->id;
+  auto e = on_timer(def, inst, timer, 1010);
+  CHECK(events_of(e) == names{"step_failed"});
+  CHECK(e.events[0].retrying);
+  e = on_timer(def, inst, inst.timer->id, 1110);
+  CHECK(ids_of(e) == names{"s1/reserve/a/2"});
+  e = on_timer(def, inst, inst.timer->id, 2110);
+  CHECK(events_of(e) == names{"step_failed", "compensating"});
+  // reserve may have been applied: it is undone first, then create.
+  CHECK(ids_of(e) == names{"s1/reserve/c/1"});
+  CHECK(inst.steps[1].maybe_applied);
+  // The reply to the first send, arriving now, is ignored: the step was
+  // given up.
+  CHECK(on_reply(def, inst, ok("s1/reserve/a/1"), 2200).ignored);
+  CHECK(inst.status == saga_status::compensating);
+
+  SECTION("unless timed-out steps are not to be compensated") {
+    def.compensate_on_timeout = false;
+    auto other = fresh("s2");
+    start_saga(def, other, 0);
+    on_reply(def, other, ok("s2/create/a/1"), 10);
+    on_timer(def, other, other.timer->id, 1010);
+    on_timer(def, other, other.timer->id, 1110);
+    e = on_timer(def, other, other.timer->id, 2110);
+    CHECK(ids_of(e) == names{"s2/create/c/1"});
+  }
+}
+
+TEST_CASE("a success to an earlier send completes the step, and a stale "
+          "timer never acts on a finished step",
+          "[saga]") {
+  auto def = order_saga();
+  auto inst = fresh();
+  start_saga(def, inst, 0);
+  auto first_timeout = inst.timer->id;
+  on_timer(def, inst, first_timeout, 1000);                // timed out: backoff
+  on_timer(def, inst, inst.timer->id, 1100);               // sent again: /a/2
+  auto e = on_reply(def, inst, ok("s1/create/a/1"), 1150); // the first answers
+  CHECK(events_of(e) == names{"step_completed"});
+  CHECK(ids_of(e) == names{"s1/reserve/a/1"});
+  // The old timers are no longer the saga's.
+  CHECK(on_timer(def, inst, first_timeout, 3000).ignored);
+  CHECK(inst.steps[0].status == step_status::completed);
+  // A reply for a step not current, or from another saga, is ignored.
+  CHECK(on_reply(def, inst, ok("s1/charge/a/1"), 1200).ignored);
+  CHECK(on_reply(def, inst, ok("s9/reserve/a/1"), 1200).ignored);
+  CHECK(on_reply(def, inst, ok("s1/reserve/x/1"), 1200).ignored);
+}
+
+TEST_CASE("a compensation failing twice then succeeding, and one out of "
+          "budget leaves the saga stuck until resumed by hand",
+          "[saga]") {
+  auto def = order_saga();
+  auto inst = fresh();
+  start_saga(def, inst, 0);
+  on_reply(def, inst, ok("s1/create/a/1"), 1);
+  on_reply(def, inst, failure("s1/reserve/a/1", "refused"), 2);
+  REQUIRE(inst.status == saga_status::compensating);
+  // Budget: the first send and two more.
+  on_reply(def, inst, failure("s1/create/c/1"), 3);
+  auto e = on_timer(def, inst, inst.timer->id, 200);
+  CHECK(ids_of(e) == names{"s1/create/c/2"});
+
+  SECTION("the third send succeeds") {
+    on_reply(def, inst, failure("s1/create/c/2"), 210);
+    e = on_timer(def, inst, inst.timer->id, 500);
+    CHECK(ids_of(e) == names{"s1/create/c/3"});
+    e = on_reply(def, inst, ok("s1/create/c/3"), 510);
+    CHECK(inst.status == saga_status::compensated);
+  }
+
+  SECTION("the budget runs out: stuck, then resumed") {
+    on_reply(def, inst, failure("s1/create/c/2"), 210);
+    on_timer(def, inst, inst.timer->id, 500);
+    e = on_timer(def, inst, inst.timer->id, 1510); // c/3 timed out
+    CHECK(events_of(e) == names{"stuck"});
+    CHECK(inst.status == saga_status::stuck);
+    CHECK_FALSE(inst.timer);
+    CHECK_THAT(inst.error, Catch::Contains("compensation of step create"));
+    // Replies and resumes: only a resume moves it.
+    CHECK(on_reply(def, inst, ok("s1/create/c/3"), 1600).ignored);
+    e = resume_saga(def, inst, 5000);
+    CHECK(events_of(e) == names{"resumed"});
+    CHECK(ids_of(e) == names{"s1/create/c/4"});
+    CHECK(inst.status == saga_status::compensating);
+    e = on_reply(def, inst, ok("s1/create/c/4"), 5010);
+    CHECK(inst.status == saga_status::compensated);
+    CHECK(resume_saga(def, inst, 6000).ignored);
+  }
+}
+
+TEST_CASE("an aborted saga is compensated, and a stuck one aborted ends "
+          "failed",
+          "[saga]") {
+  auto def = order_saga();
+  auto inst = fresh();
+  start_saga(def, inst, 0);
+  on_reply(def, inst, ok("s1/create/a/1"), 1);
+  auto e = abort_saga(def, inst, "the customer cancelled", 2);
+  CHECK(events_of(e) == names{"compensating"});
+  // reserve's action is out: it may be applied, so it is undone too.
+  CHECK(ids_of(e) == names{"s1/reserve/c/1"});
+  CHECK_THAT(inst.error, Catch::Contains("the customer cancelled"));
+
+  auto stuck = fresh("s3");
+  start_saga(def, stuck, 0);
+  on_reply(def, stuck, ok("s3/create/a/1"), 1);
+  on_reply(def, stuck, failure("s3/reserve/a/1", "refused"), 2);
+  for (int i = 0; i < 3; ++i) {
+    on_reply(def, stuck,
+             failure("s3/create/c/" +
+                     std::to_string(stuck.steps[0].compensation_sends)),
+             3);
+    if (stuck.timer)
+      on_timer(def, stuck, stuck.timer->id, 10000);
+  }
+  REQUIRE(stuck.status == saga_status::stuck);
+  e = abort_saga(def, stuck, "accepted by hand", 20000);
+  CHECK(events_of(e) == names{"failed"});
+  CHECK(stuck.status == saga_status::failed);
+  CHECK(finished(stuck));
+  CHECK(abort_saga(def, stuck, "again", 20001).ignored);
+}
+
+TEST_CASE("a saga without steps completes at once, and one starts once",
+          "[saga]") {
+  saga_definition empty;
+  auto inst = fresh();
+  auto e = start_saga(empty, inst, 0);
+  CHECK(events_of(e) == names{"started", "completed"});
+  CHECK(inst.status == saga_status::completed);
+  CHECK(start_saga(empty, inst, 1).ignored);
+}
