@@ -186,6 +186,15 @@ TEST_CASE("a stream operator's ticks publish with the ids it gives, commit "
   // The tick that published total-20 committed `ticked`: nothing new to say.
   test::node_process node{dir, cfg};
   CHECK(broker.receive(totals, 10, 1500ms).empty());
+  // A request of its own: the reply would come back to the actor's queue.
+  REQUIRE(test::warren({"send", "-u", test::broker_uri(), "--actor", name, "-t",
+                        "ask", "--message-id", "a-1", R"({"key":"k0"})"})
+            .exit_code == 0);
+  auto asked = broker.wait_and_receive(totals, 1, 20s);
+  REQUIRE(asked.size() == 1);
+  CHECK(asked[0].properties.message_id == "q-a-1");
+  CHECK(asked[0].properties.reply_to == name);
+  CHECK(asked[0].properties.correlation_id == "c-a-1");
 }
 
 TEST_CASE("a stream operator takes a batch whole: its entries without ids "

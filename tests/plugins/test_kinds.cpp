@@ -444,7 +444,7 @@ class tally : public warren::stream_operator {
   explicit tally(const warren::actor_init& init)
     : stream_operator(init),
       tick_queue_(string_option(init.options, "tick_queue")),
-      table_(init.name + "_adds") {
+      queue_(init.queue), table_(init.name + "_adds") {
     if (const auto* ms = init.options.if_contains("tick_ms"))
       tick_ms_ = std::chrono::milliseconds{ms->to_number<int64_t>()};
     if (const auto* sql = init.options.if_contains("sql"))
@@ -489,6 +489,16 @@ class tally : public warren::stream_operator {
       if (sql_ && !read_table(reply))
         return status::fail("reading " + table_, false);
       ctx.reply_json(std::move(reply), "sum");
+      return status::ok();
+    }
+    if (msg.properties.type == "ask") {
+      // A request of its own, whose reply would come back to its queue.
+      warren::publish_options opts;
+      opts.message_id = "q-" + msg.properties.message_id;
+      opts.reply_to = queue_;
+      opts.correlation_id = "c-" + msg.properties.message_id;
+      ctx.publish_json("", tick_queue_, "question",
+                       boost::json::object{{"key", key}}, std::move(opts));
       return status::ok();
     }
     auto by = body.at("by").to_number<int64_t>();
@@ -540,6 +550,7 @@ class tally : public warren::stream_operator {
   int64_t ticked_ = 0;
   bool tick_dirty_ = false;
   bool sql_ = false;
+  std::string queue_;
   std::string table_;
   warren::operator_store* store_ = nullptr;
   warren::sql_group adds_;

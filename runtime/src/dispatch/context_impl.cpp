@@ -116,6 +116,8 @@ void context_impl::apply(outgoing_message& msg, publish_options& opts) {
     set_field(msg.properties.headers, key, std::move(value));
   if (!opts.message_id.empty())
     msg.properties.message_id = std::move(opts.message_id);
+  msg.properties.reply_to = std::move(opts.reply_to);
+  msg.properties.correlation_id = std::move(opts.correlation_id);
 }
 
 outgoing_message

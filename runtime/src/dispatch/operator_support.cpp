@@ -90,6 +90,8 @@ void unit_output::publish_json(const std::string& exchange,
   if (opts.ttl_ms > 0)
     msg.properties.expiration = std::to_string(opts.ttl_ms);
   msg.properties.headers = std::move(opts.headers);
+  msg.properties.reply_to = std::move(opts.reply_to);
+  msg.properties.correlation_id = std::move(opts.correlation_id);
   msg.body = boost::json::serialize(body);
   work_.send(std::move(msg));
   ++published_;

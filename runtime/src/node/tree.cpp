@@ -12,8 +12,6 @@
 
 namespace warren::runtime::detail {
 
-namespace {
-
 actor_init init_of(const instance_context& ctx, const config::actor_spec& spec,
                    uint32_t instance) {
   actor_init init;
@@ -26,8 +24,11 @@ actor_init init_of(const instance_context& ctx, const config::actor_spec& spec,
   init.metrics = ctx.metrics;
   init.config_dir =
     std::filesystem::path{ctx.cfg->source_file}.parent_path().string();
+  init.queue = spec.queue;
   return init;
 }
+
+namespace {
 
 warren::detail::dispatch_settings settings_of(const config::actor_spec& spec,
                                               metrics::counter retried) {

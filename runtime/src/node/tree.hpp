@@ -50,6 +50,11 @@ using handler_wrapper =
   std::function<std::shared_ptr<bridges::delivery_handler>(
     std::shared_ptr<bridges::delivery_handler>)>;
 
+/// What a kind's instance `instance` of `spec` is made with: the node's
+/// name, kinds and metrics, the config's directory, its queue.
+actor_init init_of(const instance_context& ctx, const config::actor_spec& spec,
+                   uint32_t instance);
+
 /// Starts instance `i` of `spec` as child `id` (what each instance child's
 /// starter does, and what a pool does for each worker, with `wrap`).
 caf::expected<child_members>

@@ -374,13 +374,7 @@ child_starter pool_starter(const std::shared_ptr<const instance_context>& ctx,
     if (kind == nullptr || !kind->make_pool)
       return make_error(errc::unknown_kind,
                         "no pool kind '" + actor->kind + "'");
-    actor_init init;
-    init.name = actor->name;
-    init.node_name = ctx->cfg->node_name;
-    init.options = actor->options;
-    init.handler = actor->handler;
-    init.kinds = ctx->kinds;
-    init.metrics = ctx->metrics;
+    auto init = init_of(*ctx, *actor, 0);
     // Throws on bad options: a failed start, which the supervisor reports.
     std::shared_ptr<pool_policy> policy = kind->make_pool(init);
     auto worker = std::make_shared<worker_template>();

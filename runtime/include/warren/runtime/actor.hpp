@@ -143,6 +143,11 @@ struct publish_options {
   /// the inboxes downstream cannot drop copies: a window result's id is its
   /// key, bounds and revision. Default: derived.
   std::string message_id;
+  /// A request: where the reply goes (a queue, e.g. the actor's own,
+  /// `actor_init::queue`), and what it carries back to match it (stateful
+  /// actors cannot `call`; their replies come back as messages).
+  std::string reply_to;
+  std::string correlation_id;
 };
 
 /// What a call continuation receives: the reply body, or an error
@@ -310,6 +315,9 @@ struct actor_init {
   /// paths in its options against it, as the config does its own (empty:
   /// the working directory, e.g. for a config built in code).
   std::string config_dir;
+  /// The queue the actor consumes (`actors[].queue`, by default its name):
+  /// where replies to the requests it sends come back (`reply_to`).
+  std::string queue;
 };
 
 /// Base class of custom actors. One instance per configured instance; a
