@@ -1,8 +1,12 @@
 // A saga's state machine (pure): runs, retries, timeouts, compensation in
-// reverse order, stuck and resumed by hand, and everything late ignored.
+// reverse order, stuck and resumed by hand, and everything late ignored;
+// and an instance's JSON row.
 
 #include "saga/saga_machine.hpp"
 
+#include "saga/saga_codec.hpp"
+
+#include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
 using namespace warren::actors;
@@ -285,4 +289,40 @@ TEST_CASE("a saga without steps completes at once, and one starts once",
   CHECK(events_of(e) == names{"started", "completed"});
   CHECK(inst.status == saga_status::completed);
   CHECK(start_saga(empty, inst, 1).ignored);
+}
+
+TEST_CASE("a saga instance survives its JSON row at every step, and a row "
+          "it cannot read is an error, never a default",
+          "[saga]") {
+  auto def = order_saga();
+  auto inst = fresh();
+  auto round_trip = [](const saga_instance& i) {
+    std::string why;
+    auto back = decode_instance(encode_instance(i), why);
+    INFO(why);
+    REQUIRE(back);
+    CHECK(encode_instance(*back) == encode_instance(i));
+    return *back;
+  };
+  start_saga(def, inst, 0);
+  inst = round_trip(inst);
+  on_reply(def, inst, ok("s1/create/a/1"), 1);
+  inst = round_trip(inst);
+  on_reply(def, inst, failure("s1/reserve/a/1"), 2);
+  inst = round_trip(inst);
+  // The restored instance goes on as the original would: its backoff timer
+  // fires, the action goes again.
+  REQUIRE(inst.timer);
+  auto e = on_timer(def, inst, inst.timer->id, 200);
+  CHECK(ids_of(e) == names{"s1/reserve/a/2"});
+  inst = round_trip(inst);
+  CHECK(inst.steps[0].result == boost::json::value{true});
+
+  std::string why;
+  CHECK_FALSE(decode_instance(boost::json::parse(R"({"v": 2})"), why));
+  CHECK_THAT(why, Catch::Contains("version 2"));
+  auto damaged = encode_instance(inst);
+  damaged.as_object()["status"] = "sleeping";
+  CHECK_FALSE(decode_instance(damaged, why));
+  CHECK_THAT(why, Catch::Contains("unknown status"));
 }
