@@ -120,6 +120,8 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
   CHECK(paid.at("first_position") == 4);
   CHECK(paid.at("first_version") == 3);
 
+  // Reads are queries: answered without an inbox record (or a commit).
+  auto inbox_before = *test::open_store(dir)->inbox_size(name);
   // Reads, bounded to 2 events per reply (max_read_count).
   auto forward = call(name, "event_store.read_stream",
                       json::parse(R"({"stream": "order-1"})"));
@@ -142,6 +144,8 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
   auto all = call(name, "event_store.read_all", json::parse(R"({"from": 2})"));
   CHECK(versions(all.reply, "position") == json::array{2, 3});
   CHECK(all.reply.at("next") == 4);
+
+  CHECK(*test::open_store(dir)->inbox_size(name) == inbox_before);
 
   // Published once each, in position order, with their event ids.
   auto published = broker.wait_and_receive(feed, 4);

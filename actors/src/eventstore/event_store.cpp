@@ -520,6 +520,12 @@ void event_store::checkpoint(operator_rows& rows) {
   pending_ = {};
 }
 
+bool event_store::is_query(const envelope& msg) const {
+  const auto& type = msg.properties.type;
+  return type == "event_store.read_stream" || type == "event_store.read_all" ||
+         type == "event_store.load_snapshot";
+}
+
 void event_store::committed(const std::vector<skipped_group>&) {
   // What was staged is in the file now.
   staged_versions_.clear();

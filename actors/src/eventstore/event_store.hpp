@@ -76,6 +76,9 @@ class event_store : public stream_operator {
   status apply(context& ctx, const envelope& msg) override;
   void checkpoint(operator_rows& rows) override;
   void committed(const std::vector<skipped_group>& skipped) override;
+  /// Reads (read_stream, read_all, load_snapshot) read committed events
+  /// and are answered at once, without a commit.
+  bool is_query(const envelope& msg) const override;
 
  private:
   status append(context& ctx, const envelope& msg);

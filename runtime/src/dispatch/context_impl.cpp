@@ -81,7 +81,8 @@ void context_impl::queue_reply(outgoing_message msg) {
   const auto& req = message();
   // A stateful actor's reply leaves with its unit of work, like everything
   // it sends.
-  if (req.properties.delivery_mode != 2 && !scope_->instance->stateful)
+  if (req.properties.delivery_mode != 2 &&
+      (!scope_->instance->stateful || scope_->query))
     scope_->replies.push_back(std::move(msg));
   else
     scope_->effects.push_back(std::move(msg));

@@ -103,6 +103,9 @@ struct message_scope {
   bool answered = false;
   /// Messages made so far (the index in their stable ids).
   std::size_t made = 0;
+  /// A stream operator's query: its replies leave at once, as a stateless
+  /// actor's do.
+  bool query = false;
   /// Stateful actors: success runs this instead of answering (the answer
   /// comes after the commit).
   std::function<void(const std::shared_ptr<message_scope>&)> on_success;

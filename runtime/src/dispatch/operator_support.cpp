@@ -22,6 +22,10 @@ void stream_operator::committed(const std::vector<skipped_group>&) {
   // Nothing by default.
 }
 
+bool stream_operator::is_query(const envelope&) const {
+  return false; // Every message changes something by default.
+}
+
 void stream_operator::tick(operator_output&, int64_t) {
   // Nothing by default.
 }

@@ -148,6 +148,10 @@ class stateful_dispatcher : public bridges::delivery_handler,
     }
     if (operator_ != nullptr) {
       arm_tick(host);
+      if (operator_->is_query(*msg)) {
+        answer_query(host, std::move(msg), std::move(done));
+        return;
+      }
       // In arrival order: once one waits, the ones behind it wait too.
       if (!held_.empty() || !operator_->accepting()) {
         held_.push_back({std::move(msg), std::move(done), {}, nullptr});
@@ -271,6 +275,21 @@ class stateful_dispatcher : public bridges::delivery_handler,
       scope->failure = status::fail(
         errc::validation_failed,
         "the new state of key '" + key + "' would hold " + *what, true);
+    finish_if_done(scope);
+  }
+
+  // A query: applied and answered at once, outside the unit of work (no
+  // de-duplication, no inbox record, its replies published directly).
+  void answer_query(bridges::consumer_host& host, bridges::delivery msg,
+                    std::function<void(bridges::settlement)> done) {
+    auto scope = open_scope(instance_, host, std::move(msg), std::move(done));
+    if (!scope)
+      return;
+    scope->query = true;
+    const auto& env = scope->message();
+    run_in_context(scope,
+                   [&](context& ctx) { return operator_->apply(ctx, env); });
+    flush_effects(scope);
     finish_if_done(scope);
   }
 

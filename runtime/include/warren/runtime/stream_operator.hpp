@@ -128,6 +128,15 @@ class stream_operator : public stateful_base {
   /// it changes commit in a unit of work of their own.
   virtual void tick(operator_output& out, int64_t now_ms);
 
+  /// Whether `msg` is a query: `apply` only reads and replies. A query is
+  /// answered at once, without an inbox record, an outbox row or a commit
+  /// (its reply is published directly, with a confirm when the request is
+  /// persistent), and it is taken even while the operator is not accepting.
+  /// It must change neither memory nor rows (a redelivery runs it again),
+  /// and what it reads from memory may include messages not yet committed
+  /// (read through `operator_store` for committed data only). Default: none.
+  virtual bool is_query(const envelope& msg) const;
+
   /// Whether to take more deliveries (bounded memory). While false, new
   /// deliveries wait unapplied in the consumer (prefetch bounds them, so the
   /// broker stops delivering and the backlog stays there) and are tried
