@@ -1,9 +1,11 @@
 #include "warren_common.hpp"
 
+#include "warren/bridges/atoms.hpp"
 #include "warren/bridges/client.hpp"
 #include "warren/core/errc.hpp"
 #include "warren/metrics/http_get.hpp"
 
+#include <caf/all.hpp>
 #include <stdexcept>
 
 namespace warren::bench {
@@ -53,6 +55,48 @@ std::size_t scraper::stop() {
   if (thread_.joinable())
     thread_.join();
   return scrapes_;
+}
+
+caf::behavior publish_driver(caf::event_based_actor* self,
+                             bridges::publisher_actor publisher,
+                             message_maker make, std::size_t total,
+                             std::size_t batch, std::size_t window,
+                             std::shared_ptr<std::promise<std::size_t>> done) {
+  struct state {
+    std::size_t sent = 0;
+    std::size_t confirmed = 0;
+    std::size_t failed = 0;
+  };
+  auto st = std::make_shared<state>();
+  auto send_one = std::make_shared<std::function<void()>>();
+  auto settled = [=](std::size_t n, bool ok) {
+    (ok ? st->confirmed : st->failed) += n;
+    if (st->confirmed + st->failed == total) {
+      done->set_value(st->failed);
+      *send_one = nullptr; // break the self-reference
+      self->quit();
+      return;
+    }
+    (*send_one)();
+  };
+  *send_one = [=] {
+    if (st->sent >= total)
+      return;
+    bridges::publish_batch msgs;
+    auto n = std::min(batch, total - st->sent);
+    msgs.messages.reserve(n);
+    for (std::size_t i = 0; i < n; ++i)
+      msgs.messages.push_back(make(st->sent++));
+    self
+      ->request(publisher, caf::infinite, bridges::publish_atom::value,
+                std::move(msgs))
+      .then([=](caf::ok_atom) { settled(n, true); },
+            [=](caf::error&) { settled(n, false); });
+  };
+  for (std::size_t i = 0; i < window && i * batch < total; ++i)
+    (*send_one)();
+  return {[](caf::ok_atom) {
+  }};
 }
 
 } // namespace warren::bench

@@ -3,11 +3,17 @@
 // What the warren side of the benchmark shares: a node config for the
 // bench broker, and clean queues.
 
+#include "warren/bridges/publisher.hpp"
 #include "warren/config/node_config.hpp"
+#include "warren/core/envelope.hpp"
 
 #include <atomic>
+#include <caf/event_based_actor.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -21,6 +27,19 @@ config::node_config make_config(const std::string& uri);
 
 /// Deletes `queue` and its dead-letter queue.
 void delete_queues(const config::node_config& cfg, const std::string& queue);
+
+/// Message `i` of a run (0-based, each asked for once, in order).
+using message_maker = std::function<outgoing_message(std::size_t i)>;
+
+/// Publishes `total` messages from `make` through `publisher` in batches of
+/// `batch` (one request and one answer per batch, as the raw loop waits for
+/// confirms per 100), keeping up to `window` batches outstanding, until all
+/// are settled; then sets `done` to the number that failed and quits.
+caf::behavior publish_driver(caf::event_based_actor* self,
+                             bridges::publisher_actor publisher,
+                             message_maker make, std::size_t total,
+                             std::size_t batch, std::size_t window,
+                             std::shared_ptr<std::promise<std::size_t>> done);
 
 /// Scrapes /metrics on 127.0.0.1:`port` every `interval` on a thread of its
 /// own until `stop` (or destruction); port 0: does nothing.

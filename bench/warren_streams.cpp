@@ -153,55 +153,6 @@ class counted_window : public actors::window_actor {
   }
 };
 
-// Publishes `messages` (built beforehand, so building them is not timed)
-// in batches of 100 (one request and one answer per batch), up to 4
-// batches outstanding, as warren_throughput's driver does.
-caf::behavior
-publish_all(caf::event_based_actor* self, bridges::publisher_actor publisher,
-            std::shared_ptr<std::vector<outgoing_message>> messages,
-            std::shared_ptr<std::promise<std::size_t>> done) {
-  constexpr std::size_t batch = 100;
-  constexpr std::size_t window = 4;
-  struct state {
-    std::size_t sent = 0;
-    std::size_t settled = 0;
-    std::size_t failed = 0;
-  };
-  auto st = std::make_shared<state>();
-  auto total = messages->size();
-  auto send_one = std::make_shared<std::function<void()>>();
-  auto settled = [=](std::size_t n, bool ok) {
-    st->settled += n;
-    if (!ok)
-      st->failed += n;
-    if (st->settled == total) {
-      done->set_value(st->failed);
-      *send_one = nullptr; // break the self-reference
-      self->quit();
-      return;
-    }
-    (*send_one)();
-  };
-  *send_one = [=] {
-    if (st->sent >= total)
-      return;
-    bridges::publish_batch msgs;
-    auto n = std::min(batch, total - st->sent);
-    msgs.messages.reserve(n);
-    for (std::size_t i = 0; i < n; ++i)
-      msgs.messages.push_back(std::move((*messages)[st->sent++]));
-    self
-      ->request(publisher, caf::infinite, bridges::publish_atom::value,
-                std::move(msgs))
-      .then([=](caf::ok_atom) { settled(n, true); },
-            [=](caf::error&) { settled(n, false); });
-  };
-  for (std::size_t i = 0; i < window && i * batch < total; ++i)
-    (*send_one)();
-  return {[](caf::ok_atom) {
-  }};
-}
-
 // The readings as messages to `queue`: one per message (type "reading"),
 // or batched envelopes of `per_message` entries without ids of their own
 // (each entry's id is `<message id>#<index>`).
@@ -295,7 +246,13 @@ window_run window_throughput(const std::string& uri, const std::string& queue,
     auto confirmed = done->get_future();
     auto cpu_before = thread_cpu();
     auto start = clock_type::now();
-    sys.spawn(publish_all, node.publisher(), messages, done);
+    // Built beforehand, so building them is not timed; batches of 100, 4
+    // outstanding, as the throughput run publishes.
+    message_maker take = [messages](std::size_t i) {
+      return std::move((*messages)[i]);
+    };
+    sys.spawn(publish_driver, node.publisher(), std::move(take),
+              messages->size(), std::size_t{100}, std::size_t{4}, done);
     if (confirmed.wait_for(std::chrono::seconds{120}) !=
         std::future_status::ready)
       throw std::runtime_error("warren publish did not finish in 120 s");

@@ -87,54 +87,6 @@ class stateful_counter : public warren::stateful_actor<bench_state> {
   }
 };
 
-// Publishes `total` messages in batches of `batch` (one request and one
-// answer per batch, as the raw loop waits for confirms per 100), keeping up
-// to `window` batches outstanding, until all are confirmed.
-caf::behavior publish_driver(caf::event_based_actor* self,
-                             bridges::publisher_actor publisher,
-                             warren::outgoing_message prototype,
-                             std::size_t total, std::size_t batch,
-                             std::size_t window,
-                             std::shared_ptr<std::promise<std::size_t>> done) {
-  struct state {
-    std::size_t sent = 0;
-    std::size_t confirmed = 0;
-    std::size_t failed = 0;
-  };
-  auto st = std::make_shared<state>();
-  auto send_one = std::make_shared<std::function<void()>>();
-  auto settled = [=](std::size_t n, bool ok) {
-    (ok ? st->confirmed : st->failed) += n;
-    if (st->confirmed + st->failed == total) {
-      done->set_value(st->failed);
-      *send_one = nullptr; // break the self-reference
-      self->quit();
-      return;
-    }
-    (*send_one)();
-  };
-  *send_one = [=] {
-    if (st->sent >= total)
-      return;
-    bridges::publish_batch msgs;
-    auto n = std::min(batch, total - st->sent);
-    msgs.messages.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      msgs.messages.push_back(prototype);
-      msgs.messages.back().properties.message_id = std::to_string(st->sent++);
-    }
-    self
-      ->request(publisher, caf::infinite, bridges::publish_atom::value,
-                std::move(msgs))
-      .then([=](caf::ok_atom) { settled(n, true); },
-            [=](caf::error&) { settled(n, false); });
-  };
-  for (std::size_t i = 0; i < window && i * batch < total; ++i)
-    (*send_one)();
-  return {[](caf::ok_atom) {
-  }};
-}
-
 } // namespace
 
 throughput_result
@@ -185,7 +137,12 @@ warren_throughput(const std::string& uri, const std::string& queue,
     auto confirmed = done->get_future();
     scraper scrapes{node.metrics_port(), std::chrono::seconds{1}};
     auto start = clock_type::now();
-    sys.spawn(publish_driver, node.publisher(), prototype, messages,
+    message_maker make = [prototype](std::size_t i) {
+      auto msg = prototype;
+      msg.properties.message_id = std::to_string(i);
+      return msg;
+    };
+    sys.spawn(publish_driver, node.publisher(), std::move(make), messages,
               std::size_t{100}, window_batches, done);
     if (confirmed.wait_for(std::chrono::seconds{120}) !=
         std::future_status::ready)
