@@ -378,15 +378,24 @@ class stateful_dispatcher : public bridges::delivery_handler,
     outcome::lifecycle next;
   };
 
+  // What became of each entry of a batch taken whole.
+  enum class entry_mark : char { fresh, applied_before, applied_now };
+
+  // The inbox record of a batch whose entries without ids all succeeded.
+  static std::string whole_batch_record(const std::string& batch_id) {
+    return batch_id + "#*";
+  }
+
   // Which entries of `batch` were applied already: in the unit being
   // built or in the store. False when the store cannot be read.
   bool find_applied(const envelope& batch,
                     const std::vector<batch_entry_ref>& entries,
-                    std::vector<char>& applied) {
+                    std::vector<entry_mark>& marks) {
     const auto& batch_id = batch.properties.message_id;
-    applied.assign(entries.size(), 0);
+    marks.assign(entries.size(), entry_mark::fresh);
+    const auto record = whole_batch_record(batch_id);
     std::vector<std::string> stored;
-    bool whole = work_.contains(batch_id + "#*");
+    bool whole = work_.contains(record);
     if (!whole) {
       auto found = store_->applied_in_batch(user_->name(), batch_id);
       if (!found) {
@@ -394,7 +403,7 @@ class stateful_dispatcher : public bridges::delivery_handler,
         return false;
       }
       stored = std::move(*found);
-      whole = std::binary_search(stored.begin(), stored.end(), batch_id + "#*");
+      whole = std::binary_search(stored.begin(), stored.end(), record);
     }
     bool in_unit = partly_applied_.count(batch_id) > 0;
     std::string id;
@@ -402,19 +411,20 @@ class stateful_dispatcher : public bridges::delivery_handler,
       const auto& entry = entries[i];
       if (entry.id.empty()) {
         if (whole) {
-          applied[i] = 1;
+          marks[i] = entry_mark::applied_before;
           continue;
         }
         if (stored.empty() && !in_unit)
           continue;
         id = batch_entry_id(batch_id, i);
-        applied[i] = std::binary_search(stored.begin(), stored.end(), id) ||
-                     (in_unit && work_.contains(id));
+        if (std::binary_search(stored.begin(), stored.end(), id) ||
+            (in_unit && work_.contains(id)))
+          marks[i] = entry_mark::applied_before;
         continue;
       }
       id.assign(entry.id);
       if (work_.contains(id)) {
-        applied[i] = 1;
+        marks[i] = entry_mark::applied_before;
         continue;
       }
       auto seen = store_->seen(user_->name(), id);
@@ -422,7 +432,8 @@ class stateful_dispatcher : public bridges::delivery_handler,
         report_store_error(seen.error());
         return false;
       }
-      applied[i] = *seen;
+      if (*seen)
+        marks[i] = entry_mark::applied_before;
     }
     return true;
   }
@@ -436,8 +447,8 @@ class stateful_dispatcher : public bridges::delivery_handler,
                              outcome::lifecycle::carry_on);
       return;
     }
-    std::vector<char> applied;
-    if (!find_applied(*batch, entries, applied)) {
+    std::vector<entry_mark> marks;
+    if (!find_applied(*batch, entries, marks)) {
       // As a single delivery would: again after the store's backoff,
       // holding its prefetch slot meanwhile.
       host.after(store_backoff(), [this, &host, batch, entries, settle] {
@@ -446,11 +457,10 @@ class stateful_dispatcher : public bridges::delivery_handler,
       return;
     }
     const auto& batch_id = batch->properties.message_id;
-    auto shared = entry_properties(*batch);
     // One envelope for every entry: its id, type and body change in turn
     // (the body is swapped in from the batch and back).
     auto entry = std::make_shared<envelope>();
-    entry->properties = shared;
+    entry->properties = entry_properties(*batch);
     take_delivery_of(*entry, *batch);
     auto scope = open_scope(instance_, host, entry, nullptr);
     std::vector<failed_entry> failed;
@@ -460,7 +470,7 @@ class stateful_dispatcher : public bridges::delivery_handler,
     std::size_t taken = 0;
     for (; taken < entries.size(); ++taken) {
       const auto& ref = entries[taken];
-      if (applied[taken]) {
+      if (marks[taken] == entry_mark::applied_before) {
         ++duplicates;
         continue;
       }
@@ -484,7 +494,7 @@ class stateful_dispatcher : public bridges::delivery_handler,
         scope, [&](context& ctx) { return operator_->apply(ctx, *entry); });
       entry->body.swap(body);
       if (scope->failure.is_ok()) {
-        applied[taken] = 2;
+        marks[taken] = entry_mark::applied_now;
         ++done;
         if (ref.id.empty())
           ++derived_done;
@@ -508,11 +518,11 @@ class stateful_dispatcher : public bridges::delivery_handler,
     for (const auto& f : failed)
       every_derived = every_derived && !entries[f.index].id.empty();
     if (derived_done > 0 && every_derived) {
-      work_.applied(batch_id + "#*");
+      work_.applied(whole_batch_record(batch_id));
       grouped_ += derived_done - 1;
     } else if (derived_done > 0) {
       for (std::size_t i = 0; i < taken; ++i)
-        if (applied[i] == 2 && entries[i].id.empty())
+        if (marks[i] == entry_mark::applied_now && entries[i].id.empty())
           work_.applied(batch_entry_id(batch_id, i));
       partly_applied_.insert(batch_id);
     }
@@ -524,6 +534,8 @@ class stateful_dispatcher : public bridges::delivery_handler,
     // Failed entries go through the retry policy only now that the others'
     // records are in the unit: an immediate retry that commits it commits
     // them too.
+    const auto shared =
+      failed.empty() ? message_properties{} : entry_properties(*batch);
     for (auto& f : failed) {
       settle->expect_part();
       auto single = entry_envelope(*batch, shared, entries[f.index], f.index);
