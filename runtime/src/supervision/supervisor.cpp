@@ -179,8 +179,13 @@ class supervisor_actor : public supervisor_impl_actor::base {
 
   void report(kind what, const child_state& c, exit_kind how = {},
               std::string reason = {}, std::chrono::milliseconds delay = {}) {
-    supervisor_event ev{what, spec_.id, c.def.spec.id,
-                        how,  delay,    std::move(reason)};
+    supervisor_event ev{what,
+                        spec_.id,
+                        c.def.spec.id,
+                        how,
+                        delay,
+                        std::move(reason),
+                        std::chrono::steady_clock::now()};
     if (options_.log)
       log_event(ev);
     count(what);

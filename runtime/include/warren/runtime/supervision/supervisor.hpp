@@ -122,6 +122,9 @@ struct supervisor_event {
   exit_kind how = exit_kind::normal;
   std::chrono::milliseconds delay{0};
   std::string reason;
+  /// When the supervisor reported it: an observer that measures restart
+  /// waits needs the supervisor's clock, not the time the event reached it.
+  std::chrono::steady_clock::time_point at{};
 };
 
 /// Who watches a supervisor: it is told every event.
