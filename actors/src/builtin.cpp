@@ -10,6 +10,7 @@ void register_builtin_kinds(registry& kinds) {
   register_pipeline_kinds(kinds);
   register_window_kinds(kinds);
   register_eventstore_kinds(kinds);
+  register_saga_kinds(kinds);
 }
 
 } // namespace warren::actors

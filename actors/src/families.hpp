@@ -23,4 +23,7 @@ void register_window_kinds(registry& kinds);
 /// eventstore/: event_store.
 void register_eventstore_kinds(registry& kinds);
 
+/// saga/: saga.
+void register_saga_kinds(registry& kinds);
+
 } // namespace warren::actors

@@ -108,6 +108,11 @@ std::string content_key(const envelope& env) {
   return "content-" + hash_of(parts);
 }
 
+std::string content_hash(std::string_view text) {
+  std::string_view parts[] = {text};
+  return hash_of(parts);
+}
+
 std::string effect_id(const std::string& cause_id, const std::string& actor,
                       std::size_t index) {
   auto id = cause_id + "/" + actor + "/" + std::to_string(index);

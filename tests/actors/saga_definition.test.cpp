@@ -58,8 +58,28 @@ TEST_CASE("a saga definition from the config has its steps, calls, timeouts "
   CHECK_FALSE(notify.compensation);
   CHECK(notify.timeout_ms == 30000);
   CHECK(notify.retry.max == 3);
+  // A participant's refusal is not sent again unless `final` says so.
+  CHECK(
+    notify.retry.final_codes ==
+    std::vector<std::string>{"refused", "validation_failed", "unknown_type"});
   CHECK(def->compensation_retry.max == 7);
+  CHECK(def->compensation_retry.final_codes.empty());
   CHECK_FALSE(def->compensate_on_timeout);
+
+  // Stored in the config form, it reads back the same: a saga keeps the
+  // definition it started with.
+  auto stored = encode_saga_definition(*def);
+  std::string why;
+  auto back = decode_saga_definition("order", stored, why);
+  INFO(why);
+  REQUIRE(back);
+  CHECK(encode_saga_definition(*back) == stored);
+  CHECK(back->steps[0].retry.final_codes ==
+        std::vector<std::string>{"refused"});
+  CHECK(back->steps[1].action.body.is_null());
+  CHECK_FALSE(back->compensate_on_timeout);
+  CHECK_FALSE(decode_saga_definition("order", boost::json::parse("[1]"), why));
+  CHECK_THAT(why, Catch::Contains("saga definition 'order'"));
 }
 
 TEST_CASE("a bad saga definition names the JSON path of what is wrong",

@@ -36,6 +36,23 @@
 //   test.picky      echoes, and checks its options: `mode` is required and
 //                   one of "a" and "b" (a plugin kind's options validator,
 //                   run by `warren check`).
+//   test.step       a saga participant (stateful: one state per saga key,
+//                   header x-warren-saga-key, else the body's "key"):
+//                   applies each key at most once and replies {"ok",
+//                   "step": type, "key", "again"} (again: a later send of a
+//                   key already applied, answered without applying). Per
+//                   message type, by options: `refuse` [types] answers
+//                   {"success": false, "error"} (the seed's refusal);
+//                   `refuse_above` {"field", "limit"} answers warren.error
+//                   code "refused" when the body's field is above it;
+//                   `fail_times` {type: n} answers warren.error code
+//                   "unavailable" to the first n sends of a key;
+//                   `fail_while_file` {type: path} does so while the file
+//                   exists; `silent` [types] applies and never answers;
+//                   `delay_ms` {type: ms} sleeps before answering. Records
+//                   each application (options.path). "step.get" {"key"}
+//                   replies the key's state {"applied", "failures",
+//                   "sends" (messages of the key it took), "type"}.
 //   test.lookup     a lookup service for the enricher: a request {"key": k}
 //                   is recorded (options.path) and answered with
 //                   options.records[k], or null when there is none; the key
@@ -56,6 +73,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -600,6 +618,123 @@ class lookup : public warren::actor {
   boost::json::object records_;
 };
 
+bool listed(const boost::json::object& options, const char* key,
+            const std::string& type) {
+  const auto* v = options.if_contains(key);
+  if (v == nullptr || !v->is_array())
+    return false;
+  for (const auto& t : v->get_array())
+    if (t.is_string() && t.get_string() == type)
+      return true;
+  return false;
+}
+
+const value* per_type(const boost::json::object& options, const char* key,
+                      const std::string& type) {
+  const auto* v = options.if_contains(key);
+  const auto* o = v != nullptr ? v->if_object() : nullptr;
+  return o != nullptr ? o->if_contains(type) : nullptr;
+}
+
+class step : public warren::stateful_base {
+ public:
+  explicit step(const warren::actor_init& init)
+    : stateful_base(init), recorder_(init.options) {}
+
+  boost::json::value initial_state() const override {
+    return boost::json::object{
+      {"applied", 0}, {"failures", 0}, {"sends", 0}, {"type", ""}};
+  }
+
+  caf::expected<std::string>
+  key_of(const warren::envelope& msg) const override {
+    const auto* key =
+      warren::find_field(msg.properties.headers, "x-warren-saga-key");
+    if (key != nullptr && std::holds_alternative<std::string>(*key))
+      return std::get<std::string>(*key);
+    const auto* body = msg.body.if_object();
+    const auto* k = body != nullptr ? body->if_contains("key") : nullptr;
+    if (k != nullptr && k->is_string())
+      return std::string{k->get_string()};
+    return warren::make_error(warren::errc::validation_failed,
+                              "no x-warren-saga-key header and no key");
+  }
+
+  void setup_json_state(warren::json_state_handlers& on) override {
+    on.json("step.get", [](context& ctx, value& state, const value&) {
+      ctx.reply_json(state, "step.state");
+      return status::ok();
+    });
+    on.otherwise([this](context& ctx, value& state, const value& body) {
+      return run(ctx, state.as_object(), body);
+    });
+  }
+
+ private:
+  status run(context& ctx, boost::json::object& state, const value& body) {
+    const auto& type = ctx.message().properties.type;
+    auto key = key_of(ctx.message());
+    const auto& options = this->options();
+    // Every message of the key: copies of one send are one (the inbox).
+    state["sends"] = state["sends"].to_number<int64_t>() + 1;
+    if (state["applied"].to_number<int64_t>() > 0) {
+      ctx.reply_json(
+        boost::json::object{
+          {"ok", true}, {"step", type}, {"key", *key}, {"again", true}},
+        "step.done");
+      return status::ok();
+    }
+    if (listed(options, "refuse", type)) {
+      ctx.reply_json(boost::json::object{{"success", false},
+                                         {"error", type + " refused by the "
+                                                          "test"}},
+                     "step.refused");
+      return status::ok();
+    }
+    if (const auto* above = options.if_contains("refuse_above")) {
+      const auto& rule = above->as_object();
+      const auto* field =
+        body.is_object()
+          ? body.as_object().if_contains(rule.at("field").as_string())
+          : nullptr;
+      if (field != nullptr && field->is_number() &&
+          field->to_number<double>() > rule.at("limit").to_number<double>()) {
+        ctx.reply_error("refused", type + ": above the limit");
+        return status::ok();
+      }
+    }
+    auto failures = state["failures"].to_number<int64_t>();
+    const auto* times = per_type(options, "fail_times", type);
+    const auto* file = per_type(options, "fail_while_file", type);
+    if ((times != nullptr && failures < times->to_number<int64_t>()) ||
+        (file != nullptr &&
+         std::ifstream{std::string{file->as_string()}}.good())) {
+      state["failures"] = failures + 1;
+      ctx.reply_error("unavailable", type + " failed on purpose (failure " +
+                                       std::to_string(failures + 1) + ")");
+      return status::ok();
+    }
+    state["applied"] = 1;
+    state["type"] = type;
+    if (auto st = recorder_.write(
+          ctx,
+          boost::json::object{{"key", *key}, {"type", type}, {"body", body}});
+        !st.is_ok())
+      return st;
+    if (const auto* delay = per_type(options, "delay_ms", type))
+      std::this_thread::sleep_for(
+        std::chrono::milliseconds{delay->to_number<int64_t>()});
+    if (!listed(options, "silent", type))
+      ctx.reply_json(
+        boost::json::object{
+          {"ok", true}, {"step", type}, {"key", *key}, {"again", false}},
+        "step.done");
+    return status::ok();
+  }
+
+  recorder recorder_;
+};
+
 } // namespace
 
 WARREN_PLUGIN(registry) {
@@ -613,4 +748,5 @@ WARREN_PLUGIN(registry) {
   registry.add_kind<picky>("test.picky");
   registry.add_kind<lookup>("test.lookup");
   registry.add_kind<tally>("test.tally");
+  registry.add_kind<step>("test.step");
 }

@@ -54,7 +54,9 @@ boost::json::value encode_instance(const saga_instance& inst) {
                           {"budget_from", s.budget_from},
                           {"maybe_applied", s.maybe_applied},
                           {"result", s.result},
-                          {"error", s.error}});
+                          {"error", s.error},
+                          {"started_ms", s.started_ms},
+                          {"ended_ms", s.ended_ms}});
   boost::json::object out{{"v", codec_version},
                           {"saga_id", inst.saga_id},
                           {"status", to_string(inst.status)},
@@ -117,6 +119,9 @@ std::optional<saga_instance> decode_instance(const boost::json::value& v,
     if (const auto* r = so->if_contains("result"))
       s.result = *r;
     s.error = text(*so, "error");
+    // Absent in rows written before they were kept.
+    integer(*so, "started_ms", s.started_ms);
+    integer(*so, "ended_ms", s.ended_ms);
     inst.steps.push_back(std::move(s));
   }
   if (inst.current > inst.steps.size())

@@ -1,7 +1,9 @@
 #include "saga/saga_definition.hpp"
 
 #include "warren/config/reader.hpp"
+#include "warren/core/errc.hpp"
 
+#include <boost/json/object.hpp>
 #include <set>
 
 namespace warren::actors {
@@ -27,12 +29,14 @@ void read_retry(config::object_reader& o, retry_rule& rule) {
   o.integer("max", retries, rule.max);
   o.integer("backoff_ms", durations, rule.backoff_ms);
   o.integer("max_backoff_ms", durations, rule.max_backoff_ms);
-  if (const auto* codes = o.array("final"))
+  if (const auto* codes = o.array("final")) {
+    rule.final_codes.clear();
     for (std::size_t i = 0; i < codes->size(); ++i)
       if (auto code = o.reader().string(
             (*codes)[i], o.path_of("final") + "[" + std::to_string(i) + "]",
             config::text_rule::non_empty))
         rule.final_codes.push_back(*code);
+  }
 }
 
 std::optional<saga_call> read_call(config::object_reader& step,
@@ -53,7 +57,53 @@ std::optional<saga_call> read_call(config::object_reader& step,
   return call;
 }
 
+boost::json::object encode_retry(const retry_rule& rule) {
+  boost::json::array codes;
+  for (const auto& code : rule.final_codes)
+    codes.emplace_back(code);
+  return {{"max", static_cast<int64_t>(rule.max)},
+          {"backoff_ms", rule.backoff_ms},
+          {"max_backoff_ms", rule.max_backoff_ms},
+          {"final", std::move(codes)}};
+}
+
+boost::json::object encode_call(const saga_call& call) {
+  boost::json::object out{{"actor", call.actor}, {"type", call.type}};
+  if (!call.body.is_null())
+    out["body"] = call.body;
+  return out;
+}
+
 } // namespace
+
+boost::json::value encode_saga_definition(const saga_definition& def) {
+  boost::json::array steps;
+  for (const auto& step : def.steps) {
+    boost::json::object s{{"id", step.id},
+                          {"action", encode_call(step.action)},
+                          {"timeout_ms", step.timeout_ms},
+                          {"retry", encode_retry(step.retry)}};
+    if (step.compensation)
+      s["compensation"] = encode_call(*step.compensation);
+    steps.push_back(std::move(s));
+  }
+  return boost::json::object{
+    {"steps", std::move(steps)},
+    {"compensation_retry", encode_retry(def.compensation_retry)},
+    {"compensation_timeout_ms", def.compensation_timeout_ms},
+    {"compensate_on_timeout", def.compensate_on_timeout}};
+}
+
+std::optional<saga_definition>
+decode_saga_definition(const std::string& name, const boost::json::value& v,
+                       std::string& why) {
+  config::config_reader reader{"saga definition '" + name + "'"};
+  auto o = reader.object(v, "$");
+  auto def = o ? read_saga_definition(*o, name) : std::nullopt;
+  if (!reader.ok())
+    why = describe(reader.error());
+  return reader.ok() ? def : std::nullopt;
+}
 
 bool valid_saga_id(const std::string& id, std::string& why) {
   if (id.empty() || id.size() > max_saga_id) {
@@ -81,6 +131,9 @@ std::optional<saga_definition> read_saga_definition(config::object_reader& o,
       return std::nullopt;
     step->allow({"id", "action", "compensation", "timeout_ms", "retry"});
     saga_step_definition s;
+    // A participant's refusal, or a command it cannot take, is its answer:
+    // sending it again changes nothing (unless `final` says otherwise).
+    s.retry.final_codes = {"refused", "validation_failed", "unknown_type"};
     if (!step->require("id") ||
         !step->string("id", s.id, config::text_rule::non_empty))
       return std::nullopt;

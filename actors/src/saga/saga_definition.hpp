@@ -20,6 +20,9 @@
 //               "timeout_ms"?: 30000,
 //               "retry"?: {"max": 3, "backoff_ms": 1000,
 //                          "max_backoff_ms": 60000, "final": [codes]}}],
+//   (a step's `final` codes are not retried; by default "refused",
+//   "validation_failed" and "unknown_type": a participant's answer, which
+//   sending again does not change)
 //    "compensation_retry"?: {...}, "compensation_timeout_ms"?: 30000,
 //    "compensate_on_timeout"?: true}
 //
@@ -41,6 +44,16 @@ namespace warren::actors {
 /// Reads a definition named `name` from `o` (errors go to o's reader).
 std::optional<saga_definition> read_saga_definition(config::object_reader& o,
                                                     const std::string& name);
+
+/// `def` in the config form above (the form a definition is stored in, so
+/// an instance keeps the definition it started with whatever the config
+/// says later).
+boost::json::value encode_saga_definition(const saga_definition& def);
+
+/// A stored definition read back; nullopt with `why` when it is not one.
+std::optional<saga_definition>
+decode_saga_definition(const std::string& name, const boost::json::value& v,
+                       std::string& why);
 
 /// A saga started by the seed's `execute_saga` message.
 struct seed_saga {

@@ -106,7 +106,8 @@ class decision {
     const auto& def = def_.steps[i];
     auto& step = inst_.steps[i];
     step.status = step_status::running;
-    ++step.sends;
+    if (++step.sends == 1)
+      step.started_ms = now_ms_;
     auto key = inst_.saga_id + "/" + def.id + "/a";
     out_.commands.push_back({key + "/" + std::to_string(step.sends), key,
                              def.id, false, &def.action});
@@ -141,6 +142,7 @@ class decision {
     auto& step = inst_.steps[inst_.current];
     step.status = step_status::completed;
     step.result = reply.result;
+    step.ended_ms = now_ms_;
     event("step_completed", def_.steps[inst_.current].id);
     run_from(inst_.current + 1);
   }
@@ -157,6 +159,7 @@ class decision {
       return;
     }
     step.status = step_status::failed;
+    step.ended_ms = now_ms_;
     event("step_failed", def.id, error, false);
     compensate("step " + def.id + " failed: " + error);
   }

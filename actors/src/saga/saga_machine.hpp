@@ -120,6 +120,10 @@ struct step_state {
   bool maybe_applied = false;
   boost::json::value result;
   std::string error;
+  /// When its action was first sent and when the step ended (completed or
+  /// failed for good); 0 until then.
+  int64_t started_ms = 0;
+  int64_t ended_ms = 0;
 };
 
 /// The one timer a saga has at a time: a send's timeout or a backoff.

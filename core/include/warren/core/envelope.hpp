@@ -126,6 +126,11 @@ std::string make_message_id();
 /// delivery it may repeat (README.md, "Message identity").
 std::string content_key(const envelope& env);
 
+/// 32 hex digits that recognise `text` (two 64-bit FNV-1a hashes): the
+/// same text always gives the same digits, on every build. Not a security
+/// boundary.
+std::string content_hash(std::string_view text);
+
 /// The id of the `index`-th message sent while handling message `cause_id`
 /// by `actor`: `<cause_id>/<actor>/<index>`, or, when that would not fit in
 /// AMQP's 255-byte short string, a hash of it with the index. The same

@@ -1,0 +1,500 @@
+// The saga kind end to end (actors/src/saga/saga_actor.hpp): an order saga
+// of three steps whose participants are `test.step` actors (each applies a
+// saga key at most once and counts what it took), against the private
+// broker and a real SQLite file: success, a refusal and a timeout
+// compensated in reverse order, a late reply ignored, a compensation that
+// fails and is retried, a stuck saga resumed and aborted by hand, timers
+// that fire after a restart, a start repeated, the seed's execute_saga sent
+// by pika, and kill -9 at every commit point.
+
+#include "support.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace warren;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+struct reply {
+  int exit_code;
+  json::value body;
+  std::string err;
+};
+
+reply call(const std::string& actor, const std::string& type,
+           const json::value& body) {
+  auto r = test::warren({"call", "-u", test::broker_uri(), "--timeout", "15000",
+                         actor, "-t", type, json::serialize(body)});
+  reply result{r.exit_code, nullptr, r.err};
+  if (!r.out.empty())
+    result.body = json::parse(r.out);
+  return result;
+}
+
+// An order saga: create_order (orders) -> reserve_inventory (inventory) ->
+// charge_payment (payment), each undone by its compensation.
+struct order_system {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  std::string sagas = broker.queue("sagas");
+  std::string orders = broker.queue("orders");
+  std::string inventory = broker.queue("inventory");
+  std::string payment = broker.queue("payment");
+  std::string events = broker.exchange("saga-events");
+  std::string feed = broker.queue("saga-feed");
+  std::string records = dir.file("applied.jsonl");
+  // Per participant: its test.step options besides the record path.
+  std::map<std::string, json::object> behaviour;
+  int64_t timeout_ms = 5000;
+  json::object step_retry{{"max", 2}, {"backoff_ms", 100}};
+  json::object compensation_retry{{"max", 5}, {"backoff_ms", 100}};
+
+  json::object step(const char* id, const std::string& actor,
+                    const char* action, const char* undo) const {
+    return {{"id", id},
+            {"action", {{"actor", actor}, {"type", action}}},
+            {"compensation", {{"actor", actor}, {"type", undo}}},
+            {"timeout_ms", timeout_ms},
+            {"retry", step_retry}};
+  }
+
+  json::object config() const {
+    auto cfg = test::node_config(dir);
+    cfg["topology"] = json::object{
+      {"exchanges", json::array{{{"name", events}, {"type", "topic"}}}},
+      {"queues", json::array{{{"name", feed}}}},
+      {"bindings",
+       json::array{
+         {{"exchange", events}, {"queue", feed}, {"routing_key", "#"}}}}};
+    json::array actors;
+    json::object definition{
+      {"steps",
+       json::array{
+         step("create", orders, "create_order", "cancel_order"),
+         step("reserve", inventory, "reserve_inventory", "release_inventory"),
+         step("charge", payment, "charge_payment", "refund_payment")}},
+      {"compensation_retry", compensation_retry},
+      {"compensation_timeout_ms", 5000}};
+    json::object routes{
+      {"create_order", orders},         {"cancel_order", orders},
+      {"reserve_inventory", inventory}, {"release_inventory", inventory},
+      {"charge_payment", payment},      {"refund_payment", payment}};
+    json::object options;
+    options["definitions"] = json::object{{"order", definition}};
+    options["execute_saga"] = json::object{{"routes", routes}};
+    options["lifecycle"] = json::object{{"exchange", events}};
+    options["timer_resolution_ms"] = 20;
+    actors.push_back(
+      json::object{{"name", sagas}, {"kind", "saga"}, {"options", options}});
+    for (const auto& name : {orders, inventory, payment}) {
+      json::object options{{"path", records}};
+      if (auto it = behaviour.find(name); it != behaviour.end())
+        for (const auto& [k, v] : it->second)
+          options[k] = v;
+      actors.push_back(json::object{
+        {"name", name}, {"kind", "test.step"}, {"options", options}});
+    }
+    cfg["actors"] = std::move(actors);
+    cfg["metrics"] = json::object{{"listen", "127.0.0.1:0"}};
+    return cfg;
+  }
+
+  json::object start(const std::string& saga_id, json::object data = {}) {
+    auto r = call(sagas, "saga.start",
+                  json::object{{"saga", "order"},
+                               {"saga_id", saga_id},
+                               {"data", std::move(data)}});
+    INFO("warren call: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    return r.body.as_object();
+  }
+
+  json::object get(const std::string& saga_id) {
+    auto r = call(sagas, "saga.get", json::object{{"saga_id", saga_id}});
+    INFO("warren call: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    return r.body.as_object();
+  }
+
+  // Waits until the saga's committed status is `status`; its state.
+  json::object wait_for(const std::string& saga_id, const std::string& status,
+                        std::chrono::milliseconds timeout = 30s) {
+    json::object last;
+    bool reached = test::eventually(
+      [&] {
+        auto r = call(sagas, "saga.get", json::object{{"saga_id", saga_id}});
+        if (r.exit_code != 0)
+          return false;
+        last = r.body.as_object();
+        return last.at("status").as_string() == status;
+      },
+      timeout);
+    INFO("saga " << saga_id << ": " << json::serialize(last));
+    REQUIRE(reached);
+    return last;
+  }
+
+  // The applications of every participant, in the order they happened:
+  // "<type> <saga key>".
+  std::vector<std::string> applied() const {
+    std::vector<std::string> out;
+    for (const auto& line : test::read_records(records))
+      out.push_back(std::string{line.body.at("type").as_string()} + " " +
+                    std::string{line.body.at("key").as_string()});
+    return out;
+  }
+
+  // What each participant's state says per saga key (read from the file).
+  std::map<std::string, json::object> states(const std::string& actor) const {
+    auto r = test::warren(
+      {"state", "show", "--db", dir.file("state") + "/warren.db", actor});
+    INFO("warren state show: " << r.err);
+    REQUIRE(r.exit_code == 0);
+    std::map<std::string, json::object> out;
+    std::istringstream lines{r.out};
+    for (std::string line; std::getline(lines, line);)
+      if (!line.empty()) {
+        auto o = json::parse(line).as_object();
+        out[std::string{o.at("key").as_string()}] = o.at("state").as_object();
+      }
+    return out;
+  }
+
+  // The lifecycle events published so far: "<event> <step>".
+  std::vector<std::string> lifecycle(std::size_t n) {
+    std::vector<std::string> out;
+    for (const auto& msg : broker.wait_and_receive(feed, n)) {
+      const auto& body = msg.body.as_object();
+      auto line = std::string{body.at("event").as_string()};
+      if (const auto* step = body.if_contains("step"))
+        line += " " + std::string{step->as_string()};
+      out.push_back(line);
+    }
+    return out;
+  }
+};
+
+std::string key(const std::string& saga, const char* step, const char* phase) {
+  return saga + "/" + step + "/" + phase;
+}
+
+} // namespace
+
+TEST_CASE("a saga whose steps all succeed runs them in order, each once, "
+          "and publishes its lifecycle",
+          "[broker][saga]") {
+  order_system sys;
+  test::node_process node{sys.dir, sys.config()};
+  auto accepted = sys.start("o-1", {{"order_id", "o-1"}, {"amount", 120}});
+  CHECK(accepted.at("saga_id") == "o-1");
+  CHECK(accepted.at("existing") == false);
+  auto done = sys.wait_for("o-1", "completed");
+  CHECK(done.at("definition") == "order");
+  CHECK(done.at("data").at("amount") == 120);
+  const auto& steps = done.at("steps").as_array();
+  REQUIRE(steps.size() == 3);
+  for (const auto& s : steps) {
+    CHECK(s.at("status") == "completed");
+    CHECK(s.at("sends") == 1);
+    // The participant's reply is the step's result.
+    CHECK(s.at("result").at("ok") == true);
+  }
+  CHECK(sys.applied() ==
+        std::vector<std::string>{"create_order o-1/create/a",
+                                 "reserve_inventory o-1/reserve/a",
+                                 "charge_payment o-1/charge/a"});
+  // The commands carry the saga's data when the step names no body.
+  auto lines = test::read_records(sys.records);
+  CHECK(lines.at(0).body.at("body").at("order_id") == "o-1");
+  CHECK(lines.at(0).message_id == "o-1/create/a/1");
+  CHECK(sys.lifecycle(5) ==
+        std::vector<std::string>{"started", "step_completed create",
+                                 "step_completed reserve",
+                                 "step_completed charge", "completed"});
+  auto port = node.metrics_port();
+  CHECK(test::metric_sample(port, "warren_saga_completed_total",
+                            {"saga=\"order\""}) == 1);
+  CHECK(test::metric_sample(port, "warren_saga_active",
+                            {"status=\"running\""}) == 0);
+}
+
+TEST_CASE("a step that is refused compensates the completed steps in "
+          "reverse order",
+          "[broker][saga]") {
+  order_system sys;
+  // The seed's payment service: refused above 10,000.
+  sys.behaviour[sys.payment] = {
+    {"refuse_above", {{"field", "amount"}, {"limit", 10000}}}};
+  test::node_process node{sys.dir, sys.config()};
+  sys.start("o-2", {{"order_id", "o-2"}, {"amount", 20000}});
+  auto done = sys.wait_for("o-2", "compensated");
+  CHECK_THAT(std::string{done.at("error").as_string()},
+             Catch::Contains("step charge failed"));
+  const auto& steps = done.at("steps").as_array();
+  CHECK(steps[0].at("status") == "compensated");
+  CHECK(steps[1].at("status") == "compensated");
+  CHECK(steps[2].at("status") == "failed");
+  // A refusal is final: not sent again.
+  CHECK(steps[2].at("sends") == 1);
+  CHECK(sys.applied() ==
+        std::vector<std::string>{
+          "create_order o-2/create/a", "reserve_inventory o-2/reserve/a",
+          "release_inventory o-2/reserve/c", "cancel_order o-2/create/c"});
+  CHECK(test::metric_sample(node.metrics_port(),
+                            "warren_saga_compensated_total",
+                            {"saga=\"order\""}) == 1);
+}
+
+TEST_CASE("a step that times out is compensated too (it may have been "
+          "applied), and its reply arriving after the timeout is ignored",
+          "[broker][saga]") {
+  order_system sys;
+  sys.timeout_ms = 400;
+  sys.step_retry = {{"max", 0}};
+  // Payment answers after 1.5 s: too late.
+  sys.behaviour[sys.payment] = {{"delay_ms", {{"charge_payment", 1500}}}};
+  test::node_process node{sys.dir, sys.config()};
+  sys.start("o-3", {{"amount", 10}});
+  auto done = sys.wait_for("o-3", "compensated");
+  CHECK_THAT(std::string{done.at("steps").at(2).at("error").as_string()},
+             Catch::Contains("no reply within 400 ms"));
+  // The charge was applied after all: its refund comes first.
+  CHECK(sys.applied() ==
+        std::vector<std::string>{
+          "create_order o-3/create/a", "reserve_inventory o-3/reserve/a",
+          "charge_payment o-3/charge/a", "refund_payment o-3/charge/c",
+          "release_inventory o-3/reserve/c", "cancel_order o-3/create/c"});
+  // The late success changed nothing.
+  CHECK(test::eventually(
+    [&] {
+      return test::metric_sample(node.metrics_port(),
+                                 "warren_saga_late_replies_total") >= 1;
+    },
+    10s));
+  CHECK(sys.get("o-3").at("status") == "compensated");
+}
+
+TEST_CASE("a compensation that fails twice is retried and then succeeds",
+          "[broker][saga]") {
+  order_system sys;
+  sys.step_retry = {{"max", 0}};
+  sys.behaviour[sys.payment] = {{"refuse", json::array{"charge_payment"}}};
+  sys.behaviour[sys.inventory] = {{"fail_times", {{"release_inventory", 2}}}};
+  test::node_process node{sys.dir, sys.config()};
+  sys.start("o-4");
+  auto done = sys.wait_for("o-4", "compensated");
+  CHECK(done.at("steps").at(1).at("compensation_sends") == 3);
+  auto inventory = sys.states(sys.inventory);
+  CHECK(inventory.at(key("o-4", "reserve", "c")).at("failures") == 2);
+  CHECK(inventory.at(key("o-4", "reserve", "c")).at("applied") == 1);
+  CHECK(inventory.at(key("o-4", "reserve", "c")).at("sends") == 3);
+  CHECK(sys.applied() ==
+        std::vector<std::string>{
+          "create_order o-4/create/a", "reserve_inventory o-4/reserve/a",
+          "release_inventory o-4/reserve/c", "cancel_order o-4/create/c"});
+}
+
+TEST_CASE("a compensation out of its budget leaves the saga stuck, visible "
+          "and counted; resumed by hand it compensates, aborted it fails",
+          "[broker][saga]") {
+  order_system sys;
+  sys.step_retry = {{"max", 0}};
+  sys.compensation_retry = {{"max", 1}, {"backoff_ms", 50}};
+  auto broken = sys.dir.file("inventory-broken");
+  test::write_file(broken, "");
+  sys.behaviour[sys.payment] = {{"refuse", json::array{"charge_payment"}}};
+  sys.behaviour[sys.inventory] = {
+    {"fail_while_file", {{"release_inventory", broken}}}};
+  test::node_process node{sys.dir, sys.config()};
+  sys.start("o-5");
+  sys.start("o-6");
+  auto stuck = sys.wait_for("o-5", "stuck");
+  CHECK_THAT(std::string{stuck.at("error").as_string()},
+             Catch::Contains("compensation of step reserve"));
+  sys.wait_for("o-6", "stuck");
+  CHECK(test::eventually(
+    [&] {
+      return test::metric_sample(node.metrics_port(), "warren_saga_stuck") == 2;
+    },
+    10s));
+  auto listed = call(sys.sagas, "saga.list", json::object{{"status", "stuck"}});
+  REQUIRE(listed.exit_code == 0);
+  CHECK(listed.body.at("sagas").as_array().size() == 2);
+  // Only a stuck saga is resumed.
+  auto refused = call(sys.sagas, "saga.resume", json::object{{"saga_id", "x"}});
+  CHECK(refused.exit_code == 6);
+  CHECK(refused.body.at("error").at("code") == "not_found");
+
+  std::remove(broken.c_str()); // the inventory service is fixed
+  auto resumed =
+    call(sys.sagas, "saga.resume", json::object{{"saga_id", "o-5"}});
+  INFO(resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(resumed.body.at("status") == "compensating");
+  sys.wait_for("o-5", "compensated");
+  // The other is given up: it ends failed, its compensations not run.
+  auto aborted = call(sys.sagas, "saga.abort",
+                      json::object{{"saga_id", "o-6"}, {"reason", "test"}});
+  REQUIRE(aborted.exit_code == 0);
+  CHECK(aborted.body.at("status") == "failed");
+  auto failed = sys.get("o-6");
+  CHECK(failed.at("status") == "failed");
+  auto orders = sys.states(sys.orders);
+  CHECK(orders.at(key("o-5", "create", "c")).at("applied") == 1);
+  CHECK(orders.count(key("o-6", "create", "c")) == 0);
+  CHECK(test::metric_sample(node.metrics_port(), "warren_saga_stuck") == 0);
+  auto again = call(sys.sagas, "saga.resume", json::object{{"saga_id", "o-5"}});
+  CHECK(again.exit_code == 6);
+  CHECK(again.body.at("error").at("code") == "not_stuck");
+}
+
+TEST_CASE("a saga's timers survive a restart and fire after it",
+          "[broker][saga]") {
+  order_system sys;
+  sys.timeout_ms = 1500;
+  sys.step_retry = {{"max", 0}};
+  sys.behaviour[sys.payment] = {{"silent", json::array{"charge_payment"}}};
+  auto cfg = sys.config();
+  {
+    test::node_process node{sys.dir, cfg};
+    sys.start("o-7");
+    CHECK(test::eventually(
+      [&] {
+        auto a = sys.applied();
+        return a.size() == 3;
+      },
+      20s));
+    node.force_stop();
+  }
+  // The timeout is due while no node runs.
+  std::this_thread::sleep_for(1600ms);
+  test::node_process node{sys.dir, cfg};
+  auto done = sys.wait_for("o-7", "compensated");
+  CHECK_THAT(std::string{done.at("steps").at(2).at("error").as_string()},
+             Catch::Contains("no reply within 1500 ms"));
+}
+
+TEST_CASE("a start for a saga id that exists starts nothing and answers its "
+          "status",
+          "[broker][saga]") {
+  order_system sys;
+  test::node_process node{sys.dir, sys.config()};
+  sys.start("o-8");
+  sys.wait_for("o-8", "completed");
+  auto again = sys.start("o-8");
+  CHECK(again.at("existing") == true);
+  CHECK(again.at("status") == "completed");
+  CHECK(sys.applied().size() == 3);
+  auto bad = call(sys.sagas, "saga.start",
+                  json::object{{"saga", "nope"}, {"saga_id", "o-9"}});
+  CHECK(bad.exit_code == 6);
+  CHECK_THAT(json::serialize(bad.body),
+             Catch::Contains("no saga definition named 'nope'"));
+}
+
+TEST_CASE("the seed's execute_saga message, published by pika without a "
+          "message id or type, runs its steps and compensates",
+          "[broker][saga]") {
+  order_system sys;
+  sys.behaviour[sys.payment] = {{"refuse", json::array{"charge_payment"}}};
+  auto bus = sys.broker.exchange("saga-bus");
+  auto cfg = sys.config();
+  auto& topo = cfg["topology"].as_object();
+  topo["exchanges"].as_array().push_back(
+    json::object{{"name", bus}, {"type", "topic"}});
+  topo["bindings"].as_array().push_back(json::object{
+    {"exchange", bus}, {"queue", sys.sagas}, {"routing_key", "saga.*"}});
+  test::node_process node{sys.dir, cfg};
+  // The seed's own message (seed 002, section 5).
+  auto message = json::object{
+    {"type", "execute_saga"},
+    {"saga",
+     {{"saga_id", "order_saga_123"},
+      {"steps",
+       json::array{
+         {{"step_id", "create_order"},
+          {"action_name", "create_order"},
+          {"compensate_name", "cancel_order"},
+          {"action_data", {{"order_id", "order_123"}}},
+          {"compensate_data", {{"order_id", "order_123"}}}},
+         {{"step_id", "reserve_inventory"},
+          {"action_name", "reserve_inventory"},
+          {"compensate_name", "release_inventory"},
+          {"action_data",
+           {{"items", json::array{{{"id", "item1"}, {"quantity", 5}}}}}},
+          {"compensate_data",
+           {{"items", json::array{{{"id", "item1"}, {"quantity", 5}}}}}}},
+         {{"step_id", "charge_payment"},
+          {"action_name", "charge_payment"},
+          {"compensate_name", "refund_payment"},
+          {"action_data", {{"amount", 299.99}}},
+          {"compensate_data", {{"amount", 299.99}}},
+          {"max_retries", 0}}}}}}};
+  auto r = test::run_command(
+    {"/usr/bin/python3", test::source_file("pika_publish.py"),
+     test::broker_uri(), bus, "saga.transactions", json::serialize(message)});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto done = sys.wait_for("order_saga_123", "compensated");
+  CHECK(done.at("definition") == "execute_saga");
+  CHECK(sys.applied() ==
+        std::vector<std::string>{
+          "create_order order_saga_123/create_order/a",
+          "reserve_inventory order_saga_123/reserve_inventory/a",
+          "release_inventory order_saga_123/reserve_inventory/c",
+          "cancel_order order_saga_123/create_order/c"});
+  // The compensation gets compensate_data.
+  auto lines = test::read_records(sys.records);
+  CHECK(lines.at(2).body.at("body").at("items").at(0).at("quantity") == 5);
+}
+
+TEST_CASE("kill -9 at every commit point of a saga's path loses no saga and "
+          "sends no step twice",
+          "[broker][saga][kill]") {
+  for (const auto* point : test::commit_kill_points) {
+    DYNAMIC_SECTION("kill point " << point) {
+      order_system sys;
+      // Every other order is refused by payment: both paths are crossed.
+      sys.behaviour[sys.payment] = {
+        {"refuse_above", {{"field", "amount"}, {"limit", 100}}}};
+      constexpr int sagas = 12;
+      auto clean = test::killed_then_restarted(
+        sys.dir, sys.config(), sys.broker, sys.sagas, point, [&] {
+          for (int i = 0; i < sagas; ++i) {
+            outgoing_message msg;
+            msg.exchange = "";
+            msg.routing_key = sys.sagas;
+            msg.properties.type = "saga.start";
+            msg.properties.message_id = "start-" + std::to_string(i);
+            msg.body = json::serialize(
+              json::object{{"saga", "order"},
+                           {"saga_id", "k" + std::to_string(i)},
+                           {"data", {{"amount", i % 2 == 0 ? 50 : 500}}}});
+            sys.broker.publish(msg);
+          }
+        });
+      for (int i = 0; i < sagas; ++i)
+        sys.wait_for("k" + std::to_string(i),
+                     i % 2 == 0 ? "completed" : "compensated");
+      // Each step's action and compensation: one send (the same decision
+      // after a restart sends the same ids, which the inboxes drop) and at
+      // most one application.
+      for (const auto& actor : {sys.orders, sys.inventory, sys.payment})
+        for (const auto& [k, state] : sys.states(actor)) {
+          INFO(actor << " " << k << ": " << json::serialize(state));
+          CHECK(state.at("applied").as_int64() <= 1);
+          CHECK(state.at("sends").as_int64() == 1);
+        }
+    }
+  }
+}
