@@ -15,21 +15,6 @@ namespace warren::cli {
 
 namespace {
 
-caf::expected<std::unique_ptr<runtime::checkpoint_store>>
-open_store(const state_options& opts) {
-  runtime::store_settings settings;
-  settings.read_only = true;
-  if (!opts.db_file.empty()) {
-    settings.path = opts.db_file;
-  } else {
-    auto cfg = config::load_config(opts.config_file);
-    if (!cfg)
-      return cfg.error();
-    settings.path = runtime::store_settings_of(*cfg).path;
-  }
-  return runtime::checkpoint_store::open(settings);
-}
-
 boost::json::value parsed(const std::string& text) {
   boost::json::error_code ec;
   // As the runtime reads states: strings need not be UTF-8.
@@ -47,8 +32,23 @@ std::string line_of(const boost::json::value& v) {
 
 } // namespace
 
+caf::expected<std::unique_ptr<runtime::checkpoint_store>>
+open_node_store(const std::string& config_file, const std::string& db_file) {
+  runtime::store_settings settings;
+  settings.read_only = true;
+  if (!db_file.empty()) {
+    settings.path = db_file;
+  } else {
+    auto cfg = config::load_config(config_file);
+    if (!cfg)
+      return cfg.error();
+    settings.path = runtime::store_settings_of(*cfg).path;
+  }
+  return runtime::checkpoint_store::open(settings);
+}
+
 int state_list(const state_options& opts) {
-  auto store = open_store(opts);
+  auto store = open_node_store(opts.config_file, opts.db_file);
   if (!store)
     return report("state list", store.error());
   auto& db = **store;
@@ -75,7 +75,7 @@ int state_list(const state_options& opts) {
 }
 
 int state_show(const state_options& opts) {
-  auto store = open_store(opts);
+  auto store = open_node_store(opts.config_file, opts.db_file);
   if (!store)
     return report("state show", store.error());
   auto& db = **store;

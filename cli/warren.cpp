@@ -8,6 +8,7 @@
 //   warren send --actor NAME --batch N FILE.jsonl   events in batched envelopes
 //   warren call SERVICE BODY        request-response, prints the reply
 //   warren dlq list|show|replay|purge QUEUE   dead letters
+//   warren saga list|show|resume|abort ACTOR [ID]   a saga actor's sagas
 //   warren top URL...               live dashboard of nodes' /metrics
 //
 // Exit codes: see commands.hpp (0 ok, 1 failed, 2 usage, 3 config, 4 broker,
@@ -15,6 +16,7 @@
 
 #include "commands.hpp"
 #include "dlq.hpp"
+#include "saga.hpp"
 #include "state.hpp"
 #include "top.hpp"
 #include "window.hpp"
@@ -47,6 +49,7 @@ struct command_line {
   warren::cli::state_options state;
   warren::cli::top_options top;
   warren::cli::window_options window;
+  warren::cli::saga_options saga;
   CLI::App* run = nullptr;
   CLI::App* check = nullptr;
   CLI::App* send_cmd = nullptr;
@@ -57,6 +60,10 @@ struct command_line {
   CLI::App* dlq_purge = nullptr;
   CLI::App* state_list = nullptr;
   CLI::App* state_show = nullptr;
+  CLI::App* saga_list = nullptr;
+  CLI::App* saga_show = nullptr;
+  CLI::App* saga_resume = nullptr;
+  CLI::App* saga_abort = nullptr;
   CLI::App* top_cmd = nullptr;
   CLI::App* window_replay = nullptr;
 };
@@ -195,6 +202,48 @@ void add_state(CLI::App& app, command_line& cl) {
   cl.state_show->add_option("KEY", opts.key, "the key (default: every key)");
 }
 
+void add_saga(CLI::App& app, command_line& cl) {
+  auto& opts = cl.saga;
+  auto* saga = app.add_subcommand("saga", "a saga actor's sagas");
+  saga->require_subcommand(1);
+  cl.saga_list = saga->add_subcommand(
+    "list", "one line per saga, most recently changed first (reads the "
+            "node's file: no broker needed)");
+  cl.saga_show = saga->add_subcommand(
+    "show", "one saga with its steps, as JSON (reads the node's file)");
+  cl.saga_resume = saga->add_subcommand(
+    "resume", "tell the saga actor to try a stuck saga's compensation again");
+  cl.saga_abort = saga->add_subcommand(
+    "abort", "tell the saga actor to compensate a running saga, or to end a "
+             "stuck one failed");
+  for (auto* cmd : {cl.saga_list, cl.saga_show}) {
+    auto* from_config = cmd->add_option("-c,--config", opts.config_file,
+                                        "the node's config (its state_dir)");
+    auto* from_db =
+      cmd->add_option("--db", opts.db_file, "the database file itself");
+    from_config->excludes(from_db);
+    cmd->add_option("ACTOR", opts.actor, "the saga actor's name")->required();
+  }
+  cl.saga_list->add_option("--status", opts.status,
+                           "only sagas with this status (running, "
+                           "compensating, stuck, completed, compensated, "
+                           "failed)");
+  cl.saga_list->add_option("--limit", opts.limit, "sagas at most (100)")
+    ->check(CLI::PositiveNumber);
+  cl.saga_show->add_option("ID", opts.saga_id, "the saga id")->required();
+  for (auto* cmd : {cl.saga_resume, cl.saga_abort}) {
+    add_broker_options(*cmd, opts.broker);
+    cmd->add_option("ACTOR", opts.actor, "the saga actor's name")->required();
+    cmd->add_option("ID", opts.saga_id, "the saga id")->required();
+    cmd
+      ->add_option("--timeout", opts.timeout_ms,
+                   "ms to wait for the answer (default 5000)")
+      ->check(CLI::PositiveNumber);
+  }
+  cl.saga_abort->add_option("--reason", opts.reason,
+                            "why, kept in the saga's error");
+}
+
 void add_top(CLI::App& app, command_line& cl) {
   auto& opts = cl.top;
   cl.top_cmd = app.add_subcommand(
@@ -267,6 +316,15 @@ int dispatch(command_line& cl) {
     }
     return *cl.state_list ? state_list(cl.state) : state_show(cl.state);
   }
+  if (*cl.saga_list || *cl.saga_show) {
+    if (cl.saga.config_file.empty() && cl.saga.db_file.empty()) {
+      std::cerr << "warren saga: give -c CONFIG or --db FILE\n";
+      return exit_usage;
+    }
+    return *cl.saga_list ? saga_list(cl.saga) : saga_show(cl.saga);
+  }
+  if (*cl.saga_resume || *cl.saga_abort)
+    return saga_control(cl.saga, cl.saga_resume->parsed());
   if (*cl.top_cmd)
     return top(cl.top);
   if (*cl.window_replay)
@@ -286,6 +344,7 @@ int main(int argc, char** argv) {
   add_call(app, cl);
   add_dlq(app, cl);
   add_state(app, cl);
+  add_saga(app, cl);
   add_window(app, cl);
   add_top(app, cl);
   try {

@@ -335,27 +335,48 @@ TEST_CASE("a compensation out of its budget leaves the saga stuck, visible "
   CHECK(refused.exit_code == 6);
   CHECK(refused.body.at("error").at("code") == "not_found");
 
+  // The operator's view: the file, read beside the running node.
+  auto db = sys.dir.file("state") + "/warren.db";
+  auto listing =
+    test::warren({"saga", "list", "--db", db, sys.sagas, "--status", "stuck"});
+  INFO(listing.err);
+  REQUIRE(listing.exit_code == 0);
+  CHECK_THAT(listing.out, Catch::Contains("o-5 status=stuck definition=order"));
+  CHECK_THAT(listing.out, Catch::Contains("o-6 status=stuck"));
+  auto shown = test::warren({"saga", "show", "--db", db, sys.sagas, "o-5"});
+  REQUIRE(shown.exit_code == 0);
+  auto view = json::parse(shown.out);
+  CHECK(view.at("steps").at(1).at("id") == "reserve");
+  CHECK(view.at("steps").at(1).at("status") == "compensating");
+  CHECK(view.at("steps").at(1).at("compensation_sends") == 2);
+  CHECK(
+    test::warren({"saga", "show", "--db", db, sys.sagas, "nope"}).exit_code ==
+    1);
+
   std::remove(broken.c_str()); // the inventory service is fixed
-  auto resumed =
-    call(sys.sagas, "saga.resume", json::object{{"saga_id", "o-5"}});
+  auto resumed = test::warren(
+    {"saga", "resume", "-u", test::broker_uri(), sys.sagas, "o-5"});
   INFO(resumed.err);
   REQUIRE(resumed.exit_code == 0);
-  CHECK(resumed.body.at("status") == "compensating");
+  CHECK(json::parse(resumed.out).at("status") == "compensating");
   sys.wait_for("o-5", "compensated");
   // The other is given up: it ends failed, its compensations not run.
-  auto aborted = call(sys.sagas, "saga.abort",
-                      json::object{{"saga_id", "o-6"}, {"reason", "test"}});
+  auto aborted = test::warren({"saga", "abort", "-u", test::broker_uri(),
+                               sys.sagas, "o-6", "--reason", "accepted"});
   REQUIRE(aborted.exit_code == 0);
-  CHECK(aborted.body.at("status") == "failed");
+  CHECK(json::parse(aborted.out).at("status") == "failed");
   auto failed = sys.get("o-6");
   CHECK(failed.at("status") == "failed");
+  CHECK_THAT(std::string{failed.at("error").as_string()},
+             Catch::Contains("accepted"));
   auto orders = sys.states(sys.orders);
   CHECK(orders.at(key("o-5", "create", "c")).at("applied") == 1);
   CHECK(orders.count(key("o-6", "create", "c")) == 0);
   CHECK(test::metric_sample(node.metrics_port(), "warren_saga_stuck") == 0);
-  auto again = call(sys.sagas, "saga.resume", json::object{{"saga_id", "o-5"}});
+  auto again = test::warren(
+    {"saga", "resume", "-u", test::broker_uri(), sys.sagas, "o-5"});
   CHECK(again.exit_code == 6);
-  CHECK(again.body.at("error").at("code") == "not_stuck");
+  CHECK(json::parse(again.out).at("error").at("code") == "not_stuck");
 }
 
 TEST_CASE("a saga's timers survive a restart and fire after it",
