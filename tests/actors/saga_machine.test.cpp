@@ -185,6 +185,41 @@ TEST_CASE("a step that times out is retried, then counted as maybe applied "
   }
 }
 
+TEST_CASE("a step's deadline bounds its retries and its last wait", "[saga]") {
+  auto def = order_saga();
+  def.steps[0].retry.max = 10;
+  def.steps[0].deadline_ms = 2500;
+  auto inst = fresh();
+  start_saga(def, inst, 0);
+  // 1 s per send, 100 ms then 200 ms of backoff: the third send at 2300
+  // may wait only until 2500.
+  on_timer(def, inst, inst.timer->id, 1000);
+  on_timer(def, inst, inst.timer->id, 1100);
+  on_timer(def, inst, inst.timer->id, 2100);
+  auto e = on_timer(def, inst, inst.timer->id, 2300);
+  CHECK(ids_of(e) == names{"s1/create/a/3"});
+  REQUIRE(e.set);
+  CHECK(e.set->due_ms == 2500);
+  e = on_timer(def, inst, inst.timer->id, 2500);
+  CHECK(events_of(e) == names{"step_failed", "compensating"});
+  CHECK_THAT(inst.steps[0].error,
+             Catch::Contains("within the step's deadline of 2500 ms"));
+  CHECK(inst.status == saga_status::compensating);
+
+  SECTION("a failure with too little time left is not tried again") {
+    auto other = fresh("s2");
+    start_saga(def, other, 0);
+    on_timer(def, other, other.timer->id, 1000);
+    on_timer(def, other, other.timer->id, 1100);
+    // The second send fails at 2450: a 200 ms backoff passes the deadline.
+    e = on_reply(def, other, failure("s2/create/a/2"), 2450);
+    CHECK(events_of(e) == names{"step_failed", "compensating"});
+    CHECK_FALSE(e.events[0].retrying);
+    CHECK_THAT(other.steps[0].error,
+               Catch::Contains("leaves no time to try again"));
+  }
+}
+
 TEST_CASE("a success to an earlier send completes the step, and a stale "
           "timer never acts on a finished step",
           "[saga]") {

@@ -83,6 +83,8 @@ boost::json::value encode_saga_definition(const saga_definition& def) {
                           {"action", encode_call(step.action)},
                           {"timeout_ms", step.timeout_ms},
                           {"retry", encode_retry(step.retry)}};
+    if (step.deadline_ms > 0)
+      s["deadline_ms"] = step.deadline_ms;
     if (step.compensation)
       s["compensation"] = encode_call(*step.compensation);
     steps.push_back(std::move(s));
@@ -129,7 +131,8 @@ std::optional<saga_definition> read_saga_definition(config::object_reader& o,
     auto step = o.reader().object((*steps)[i], path);
     if (!step)
       return std::nullopt;
-    step->allow({"id", "action", "compensation", "timeout_ms", "retry"});
+    step->allow(
+      {"id", "action", "compensation", "timeout_ms", "deadline_ms", "retry"});
     saga_step_definition s;
     // A participant's refusal, or a command it cannot take, is its answer:
     // sending it again changes nothing (unless `final` says otherwise).
@@ -159,6 +162,7 @@ std::optional<saga_definition> read_saga_definition(config::object_reader& o,
         return std::nullopt;
     }
     step->integer("timeout_ms", durations, s.timeout_ms);
+    step->integer("deadline_ms", durations, s.deadline_ms);
     if (auto retry = step->object("retry"))
       read_retry(*retry, s.retry);
     def.steps.push_back(std::move(s));

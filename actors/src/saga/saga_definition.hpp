@@ -17,7 +17,7 @@
 //
 //   {"steps": [{"id", "action": {"actor", "type", "body"?},
 //               "compensation"?: {"actor", "type", "body"?},
-//               "timeout_ms"?: 30000,
+//               "timeout_ms"?: 30000, "deadline_ms"?: (none),
 //               "retry"?: {"max": 3, "backoff_ms": 1000,
 //                          "max_backoff_ms": 60000, "final": [codes]}}],
 //   (a step's `final` codes are not retried; by default "refused",

@@ -111,7 +111,11 @@ class decision {
     auto key = inst_.saga_id + "/" + def.id + "/a";
     out_.commands.push_back({key + "/" + std::to_string(step.sends), key,
                              def.id, false, &def.action});
-    set_timer(saga_timer::kind::timeout, def.timeout_ms);
+    auto wait = def.timeout_ms;
+    if (def.deadline_ms > 0)
+      wait = std::max<int64_t>(
+        1, std::min(wait, step.started_ms + def.deadline_ms - now_ms_));
+    set_timer(saga_timer::kind::timeout, wait);
   }
 
   void send_compensation(std::size_t i) {
@@ -153,11 +157,18 @@ class decision {
     auto& step = inst_.steps[inst_.current];
     step.error = error;
     step.maybe_applied = step.maybe_applied || timed_out;
-    if (!is_final(def.retry, code) && step.sends - 1 < def.retry.max) {
+    auto delay = backoff(def.retry, step.sends);
+    bool in_time = def.deadline_ms == 0 ||
+                   now_ms_ + delay < step.started_ms + def.deadline_ms;
+    if (!is_final(def.retry, code) && step.sends - 1 < def.retry.max &&
+        in_time) {
       event("step_failed", def.id, error, true);
-      set_timer(saga_timer::kind::backoff, backoff(def.retry, step.sends));
+      set_timer(saga_timer::kind::backoff, delay);
       return;
     }
+    if (!in_time)
+      step.error += " (its deadline of " + std::to_string(def.deadline_ms) +
+                    " ms leaves no time to try again)";
     step.status = step_status::failed;
     step.ended_ms = now_ms_;
     event("step_failed", def.id, error, false);
@@ -326,12 +337,17 @@ saga_effects on_timer(const saga_definition& def, saga_instance& inst,
   inst.timer.reset(); // It fired: nothing to cancel.
   bool timeout = fired.what == saga_timer::kind::timeout;
   if (inst.status == saga_status::running) {
-    if (timeout)
+    const auto& step = def.steps[inst.current];
+    auto deadline = inst.steps[inst.current].started_ms + step.deadline_ms;
+    if (timeout && step.deadline_ms > 0 && now_ms >= deadline)
       d.action_failed("timeout",
-                      "no reply within " +
-                        std::to_string(def.steps[inst.current].timeout_ms) +
-                        " ms",
+                      "no reply within the step's deadline of " +
+                        std::to_string(step.deadline_ms) + " ms",
                       true);
+    else if (timeout)
+      d.action_failed(
+        "timeout", "no reply within " + std::to_string(step.timeout_ms) + " ms",
+        true);
     else
       d.send_action(inst.current);
     return d.take();

@@ -73,6 +73,10 @@ struct saga_step_definition {
   std::optional<saga_call> compensation;
   /// Per send; the step counts as failed (maybe applied) when it passes.
   int64_t timeout_ms = 30000;
+  /// Overall, from its first send: past it no send is made again and the
+  /// last one is waited for only until then. 0: none (retries times
+  /// timeouts bound it).
+  int64_t deadline_ms = 0;
   retry_rule retry;
 };
 
