@@ -2,7 +2,8 @@
 // lines `BENCH name=... value=... unit=...`.
 //
 //   build/bench/warren-bench [--uri URI] [--messages N] [--calls N]
-//     [--rounds N] [--only classic|streams[.window|.batched|.pipeline]]
+//     [--rounds N] [--only classic|streams[.window|.batched|.pipeline]|sagas]
+//     [--sagas N] [--saga-timers N]
 //     [--batched-events N] [--batched-commit N] [--pipeline-rate N]
 //     [--date-time-format on|off]
 //
@@ -21,10 +22,15 @@
 //                  and batched, and a pipeline of three stages (see
 //                  warren_streams.hpp); `--only streams` runs these and the
 //                  raw loop alone
+//   sagas.*        issue 12: three-step sagas end to end, and the timers of
+//                  --saga-timers sagas firing after a restart (see
+//                  warren_sagas.hpp); `--only sagas` runs these and the raw
+//                  loop alone
 
 #include "metrics_cost.hpp"
 #include "raw_baseline.hpp"
 #include "stats.hpp"
+#include "warren_sagas.hpp"
 #include "warren_side.hpp"
 #include "warren_streams.hpp"
 
@@ -63,6 +69,9 @@ struct options {
   double pipeline_rate = 1000;
   // The validator's schema checks the timestamp's "format": "date-time".
   bool date_time_format = false;
+  // Three-step sagas per run, and sagas with a timer due at the restart.
+  std::size_t sagas = 5000;
+  std::size_t saga_timers = 100000;
 };
 
 // Reads the command line; false on a bad one.
@@ -83,8 +92,12 @@ bool parse(int argc, char** argv, options& opts) {
     else if (flag == "--only" &&
              (value == "classic" || value == "streams" ||
               value == "streams.window" || value == "streams.batched" ||
-              value == "streams.pipeline"))
+              value == "streams.pipeline" || value == "sagas"))
       opts.only = value;
+    else if (flag == "--sagas")
+      opts.sagas = std::stoul(value);
+    else if (flag == "--saga-timers")
+      opts.saga_timers = std::stoul(value);
     else if (flag == "--batched-events")
       opts.batched_events = std::stoul(value);
     else if (flag == "--batched-commit")
@@ -210,6 +223,32 @@ void run_streams(const options& opts, std::size_t r, double raw_tp,
             << raw_paced.p99_us << " us\n";
 }
 
+// Issue 12's figures; the messages a saga run moves against this round's
+// raw loop.
+void run_sagas(const options& opts, std::size_t r, double raw_tp, samples& s) {
+  using namespace warren::bench;
+  const std::string state_dir = "/tmp/warren-bench-sagas";
+  std::cerr << "round " << r + 1 << ": sagas\n";
+  auto run = saga_throughput(opts.uri, "bench.sagas", opts.sagas, state_dir);
+  s.add("sagas.throughput", run.sagas_per_sec);
+  s.add("sagas.steps", run.steps_per_sec);
+  s.add("sagas.messages", run.messages_per_sec);
+  s.add("sagas.messages.ratio", run.messages_per_sec / raw_tp);
+  auto timers = saga_timers_after_restart(opts.uri, "bench.saga_timers",
+                                          opts.saga_timers, state_dir);
+  s.add("sagas.timers.reload", timers.reload_seconds);
+  s.add("sagas.timers.lag_p50", timers.lag_p50_ms);
+  s.add("sagas.timers.lag_p99", timers.lag_p99_ms);
+  s.add("sagas.timers.lag_max", timers.lag_max_ms);
+  std::cerr << "round " << r + 1 << ": raw " << raw_tp << " msg/s; "
+            << run.sagas_per_sec << " sagas/s (" << run.steps_per_sec
+            << " steps/s, " << run.messages_per_sec << " msg/s, "
+            << run.messages_per_sec / raw_tp << "x raw); " << timers.timers
+            << " timers reloaded in " << timers.reload_seconds
+            << " s, fired late by p50 " << timers.lag_p50_ms << " ms, p99 "
+            << timers.lag_p99_ms << " ms, max " << timers.lag_max_ms << " ms\n";
+}
+
 void run_round(const options& opts, std::size_t r, samples& s) {
   using namespace warren::bench;
   const std::string state_dir = "/tmp/warren-bench-state";
@@ -218,9 +257,11 @@ void run_round(const options& opts, std::size_t r, samples& s) {
   auto raw_tp =
     raw_throughput(target, "bench.raw.throughput", opts.messages).msgs_per_sec;
   s.add("raw.throughput", raw_tp);
-  if (opts.only != "classic")
+  if (opts.only.empty() || opts.only.rfind("streams", 0) == 0)
     run_streams(opts, r, raw_tp, s);
-  if (opts.only.rfind("streams", 0) == 0)
+  if (opts.only.empty() || opts.only == "sagas")
+    run_sagas(opts, r, raw_tp, s);
+  if (opts.only.rfind("streams", 0) == 0 || opts.only == "sagas")
     return;
   // Metrics on and off back to back, the order alternating by round.
   auto through = [&](bool stateful, bool metrics) {
@@ -307,6 +348,17 @@ void print_results(const options& opts, const samples& s) {
         "streams.raw_relays.p50", "streams.raw_relays.p99",
         "streams.raw_relays_paced.p50", "streams.raw_relays_paced.p99"})
     s.print(name, "us");
+  print_metric("config.sagas", static_cast<double>(opts.sagas), "count");
+  print_metric("config.saga_timers", static_cast<double>(opts.saga_timers),
+               "count");
+  s.print("sagas.throughput", "sagas/s");
+  s.print("sagas.steps", "steps/s");
+  s.print("sagas.messages", "msg/s");
+  s.print("sagas.messages.ratio", "ratio");
+  s.print("sagas.timers.reload", "s");
+  for (const char* name :
+       {"sagas.timers.lag_p50", "sagas.timers.lag_p99", "sagas.timers.lag_max"})
+    s.print(name, "ms");
   for (const char* side :
        {"raw.rpc", "warren.rpc", "warren.call", "warren.node_call"}) {
     std::string name{side};
@@ -322,12 +374,13 @@ void print_results(const options& opts, const samples& s) {
 int main(int argc, char** argv) {
   options opts;
   if (!parse(argc, argv, opts)) {
-    std::cerr
-      << "usage: warren-bench [--uri URI] [--messages N] [--calls N] "
-         "[--rounds N] [--only classic|streams[.window|.batched|.pipeline]] "
-         "[--batched-events N] "
-         "[--batched-commit N] [--pipeline-rate N] "
-         "[--date-time-format on|off]\n";
+    std::cerr << "usage: warren-bench [--uri URI] [--messages N] [--calls N] "
+                 "[--rounds N] [--only "
+                 "classic|streams[.window|.batched|.pipeline]|sagas] "
+                 "[--sagas N] [--saga-timers N] "
+                 "[--batched-events N] "
+                 "[--batched-commit N] [--pipeline-rate N] "
+                 "[--date-time-format on|off]\n";
     return 2;
   }
   try {

@@ -58,6 +58,8 @@ struct order_system {
   int64_t timeout_ms = 5000;
   json::object step_retry{{"max", 2}, {"backoff_ms", 100}};
   json::object compensation_retry{{"max", 5}, {"backoff_ms", 100}};
+  // The lifecycle events to publish (empty: every one).
+  json::array lifecycle_events;
 
   json::object step(const char* id, const std::string& actor,
                     const char* action, const char* undo) const {
@@ -93,6 +95,8 @@ struct order_system {
     options["definitions"] = json::object{{"order", definition}};
     options["execute_saga"] = json::object{{"routes", routes}};
     options["lifecycle"] = json::object{{"exchange", events}};
+    if (!lifecycle_events.empty())
+      options["lifecycle"].as_object()["events"] = lifecycle_events;
     options["timer_resolution_ms"] = 20;
     actors.push_back(
       json::object{{"name", sagas}, {"kind", "saga"}, {"options", options}});
@@ -235,6 +239,7 @@ TEST_CASE("a step that is refused compensates the completed steps in "
   // The seed's payment service: refused above 10,000.
   sys.behaviour[sys.payment] = {
     {"refuse_above", {{"field", "amount"}, {"limit", 10000}}}};
+  sys.lifecycle_events = {"step_failed", "compensated"};
   test::node_process node{sys.dir, sys.config()};
   sys.start("o-2", {{"order_id", "o-2"}, {"amount", 20000}});
   auto done = sys.wait_for("o-2", "compensated");
@@ -253,6 +258,10 @@ TEST_CASE("a step that is refused compensates the completed steps in "
   CHECK(test::metric_sample(node.metrics_port(),
                             "warren_saga_compensated_total",
                             {"saga=\"order\""}) == 1);
+  // Only the events asked for.
+  CHECK(sys.lifecycle(2) ==
+        std::vector<std::string>{"step_failed charge", "compensated"});
+  CHECK(sys.broker.count(sys.feed) == 0);
 }
 
 TEST_CASE("a step that times out is compensated too (it may have been "

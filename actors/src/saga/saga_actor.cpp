@@ -75,10 +75,23 @@ saga_settings read_settings(config::object_reader& o) {
           s.routes.emplace(std::string{name}, *actor);
   }
   if (auto lifecycle = o.object("lifecycle")) {
-    lifecycle->allow({"exchange", "steps"});
+    lifecycle->allow({"exchange", "events"});
     lifecycle->string("exchange", s.lifecycle_exchange,
                       config::text_rule::non_empty);
-    lifecycle->boolean("steps", s.lifecycle_steps);
+    if (const auto* events = lifecycle->array("events")) {
+      s.lifecycle_events.clear();
+      for (std::size_t i = 0; i < events->size(); ++i) {
+        auto path =
+          lifecycle->path_of("events") + "[" + std::to_string(i) + "]";
+        auto name =
+          o.reader().choice((*events)[i], path,
+                            {"started", "step_completed", "step_failed",
+                             "compensating", "step_compensated", "compensated",
+                             "completed", "stuck", "resumed", "failed"});
+        if (name)
+          s.lifecycle_events.insert(std::string{(*events)[i].as_string()});
+      }
+    }
   }
   o.integer("keep_finished_ms", durations, s.keep_finished_ms);
   o.integer("max_active", {1, 10000000}, s.max_active);
@@ -631,10 +644,9 @@ void saga_actor::carry_out(publisher& out, const std::shared_ptr<saga>& s,
       m.failed.inc();
     else if (ev.name == "stuck")
       m.stuck.inc();
-    bool step_event =
-      !ev.step.empty() && ev.name != "stuck" && ev.name != "resumed";
     if (settings_.lifecycle_exchange.empty() ||
-        (step_event && !settings_.lifecycle_steps))
+        (!settings_.lifecycle_events.empty() &&
+         settings_.lifecycle_events.count(ev.name) == 0))
       continue;
     boost::json::object body{{"saga_id", s->inst.saga_id},
                              {"definition", def.name},

@@ -70,9 +70,8 @@ struct saga_settings {
   std::map<std::string, std::string> routes;
   /// Where lifecycle events go; empty: not published.
   std::string lifecycle_exchange;
-  /// Whether step events (step_completed, step_failed, step_compensated)
-  /// are published too.
-  bool lifecycle_steps = true;
+  /// The events published (by name); empty: every one.
+  std::set<std::string> lifecycle_events;
   /// Finished sagas are deleted from the file this long after they ended.
   int64_t keep_finished_ms = 7LL * 24 * 3600 * 1000;
   /// Sagas not ended, at most; a start beyond fails and is retried later.
