@@ -19,6 +19,8 @@
 #include <boost/json/serialize.hpp>
 #include <caf/all.hpp>
 #include <condition_variable>
+#include <cstdlib>
+#include <iostream>
 #include <filesystem>
 #include <future>
 #include <mutex>
@@ -163,9 +165,10 @@ namespace {
 struct timer_log {
   std::mutex mtx;
   std::condition_variable cv;
-  int64_t due_ms = 0;
   std::size_t target = 0;
-  std::vector<double> lags_ms;
+  int64_t first_ms = 0;
+  // When each timer fired, in firing order (which is due order).
+  std::vector<int64_t> fired_ms;
   double reload_seconds = 0;
 };
 
@@ -197,6 +200,10 @@ class timed_saga : public actors::saga_actor {
 
   caf::error restore(operator_row_set rows) override {
     auto start = clock_type::now();
+    if (std::getenv("WARREN_BENCH_PROFILE") != nullptr)
+      std::cerr << "  profile: restore starts "
+                << runtime::now_ms() - current_log->first_ms
+                << " ms after the first due time\n";
     auto err = saga_actor::restore(std::move(rows));
     current_log->reload_seconds =
       std::chrono::duration<double>(clock_type::now() - start).count();
@@ -210,18 +217,29 @@ class timed_saga : public actors::saga_actor {
       return;
     auto& log = *current_log;
     std::lock_guard<std::mutex> guard{log.mtx};
-    log.lags_ms.insert(log.lags_ms.end(), counted.count,
-                       static_cast<double>(now_ms - log.due_ms));
-    if (log.lags_ms.size() >= log.target)
+    log.fired_ms.insert(log.fired_ms.end(), counted.count, now_ms);
+    if (log.fired_ms.size() >= log.target)
       log.cv.notify_all();
   }
 };
 
+// Stands for a saga's due time in the instance written below.
+constexpr int64_t due_placeholder = 999999999999999;
+
+// The due time of the i-th of `n` timers (0-based) spread over
+// [first_ms, first_ms + spread_ms).
+int64_t due_of(std::size_t i, std::size_t n, int64_t first_ms,
+               int64_t spread_ms) {
+  return first_ms +
+         static_cast<int64_t>(i) * spread_ms / static_cast<int64_t>(n);
+}
+
 // `n` running sagas of actor `name` waiting on their first step, whose
-// timeouts are all due at `due_ms`, written in one statement.
+// timeouts come due one after the other over `spread_ms` from `first_ms`
+// (the i-th: due_of), written in one statement.
 void write_waiting_sagas(const std::string& db, const std::string& name,
                          const std::string& prefix, std::size_t n,
-                         int64_t due_ms) {
+                         int64_t first_ms, int64_t spread_ms) {
   runtime::store_settings settings;
   settings.path = db;
   auto store = runtime::checkpoint_store::open(settings);
@@ -240,11 +258,11 @@ void write_waiting_sagas(const std::string& db, const std::string& name,
   inst.steps.resize(3);
   inst.steps[0].status = actors::step_status::running;
   inst.steps[0].sends = 1;
-  inst.steps[0].started_ms = due_ms - 30000;
+  inst.steps[0].started_ms = first_ms - 30000;
   inst.events = 1;
   inst.timers = 1;
   inst.timer =
-    actors::saga_timer{"@ID@/t/1", due_ms, actors::saga_timer::kind::timeout};
+    actors::saga_timer{"@ID@/t/1", due_placeholder, actors::saga_timer::kind::timeout};
   auto instance = boost::json::serialize(actors::encode_instance(inst));
   for (const char* sql :
        {actors::saga_sql::create_sagas, actors::saga_sql::create_by_status,
@@ -254,13 +272,17 @@ void write_waiting_sagas(const std::string& db, const std::string& name,
   if (auto err = (*store)->setup(actors::saga_sql::insert_definition,
                                  {name, hash, std::string{"order"}, def_json}))
     throw std::runtime_error(describe(err));
+  // Saga t-<i> (1-based) is due at due_of(i - 1); saga ids sort as their
+  // numbers do when equal dues meet.
   auto err = (*store)->setup(
     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i "
-    "< ?1) INSERT INTO warren_sagas (actor, saga_id, definition, def_hash, "
-    "status, data, instance, created_ms, updated_ms, due_ms) SELECT ?2, 't-' "
-    "|| i, 'order', ?3, 'running', '{}', replace(?4, '@ID@', 't-' || i), ?5, "
-    "?5, ?6 FROM n",
-    {static_cast<int64_t>(n), name, hash, instance, due_ms - 30000, due_ms});
+    "< ?1), d(i, due) AS (SELECT i, ?6 + (i - 1) * ?7 / ?1 FROM n) INSERT "
+    "INTO warren_sagas (actor, saga_id, definition, def_hash, status, data, "
+    "instance, created_ms, updated_ms, due_ms) SELECT ?2, printf('t-%09d', "
+    "i), 'order', ?3, 'running', '{}', replace(replace(?4, '@ID@', "
+    "printf('t-%09d', i)), ?8, CAST(due AS TEXT)), ?5, ?5, due FROM d",
+    {static_cast<int64_t>(n), name, hash, instance, first_ms - 30000, first_ms,
+     spread_ms, std::to_string(due_placeholder)});
   if (err)
     throw std::runtime_error(describe(err));
 }
@@ -269,7 +291,7 @@ void write_waiting_sagas(const std::string& db, const std::string& name,
 
 timer_run saga_timers_after_restart(const std::string& uri,
                                     const std::string& prefix,
-                                    std::size_t timers,
+                                    std::size_t timers, int64_t spread_ms,
                                     const std::string& state_dir) {
   auto cfg = make_config(uri);
   // The compensations the fired timers send land here.
@@ -293,12 +315,18 @@ timer_run saga_timers_after_restart(const std::string& uri,
   current_log = &log;
   timer_run result;
   result.timers = timers;
-  // Due now: the node below starts after every timer came due, as after a
-  // restart that took a while.
-  log.due_ms = runtime::now_ms();
+  // The first is due when the node below starts (the restart), which is
+  // once the rows are written: allow them 5 s.
+  auto first_ms = runtime::now_ms() + 5000;
+  log.first_ms = first_ms;
   std::filesystem::create_directories(state_dir);
   write_waiting_sagas(state_dir + "/warren.db", prefix, prefix, timers,
-                      log.due_ms);
+                      first_ms, spread_ms);
+  if (auto early = first_ms - runtime::now_ms(); early > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds{early});
+  else
+    std::cerr << "  writing the sagas took " << 5000 - early
+              << " ms: the timers were due before the restart began\n";
   caf::actor_system_config sys_cfg;
   runtime::configure_system(sys_cfg, cfg);
   caf::actor_system sys{sys_cfg};
@@ -308,8 +336,8 @@ timer_run saga_timers_after_restart(const std::string& uri,
       throw std::runtime_error("node start: " + describe(err));
     std::unique_lock<std::mutex> guard{log.mtx};
     if (!log.cv.wait_for(guard, std::chrono::seconds{300},
-                         [&] { return log.lags_ms.size() >= timers; }))
-      throw std::runtime_error("only " + std::to_string(log.lags_ms.size()) +
+                         [&] { return log.fired_ms.size() >= timers; }))
+      throw std::runtime_error("only " + std::to_string(log.fired_ms.size()) +
                                " of the timers fired");
     guard.unlock();
     // Their compensations leave through the outbox before the node stops.
@@ -318,10 +346,17 @@ timer_run saga_timers_after_restart(const std::string& uri,
   }
   current_log = nullptr;
   result.reload_seconds = log.reload_seconds;
-  std::sort(log.lags_ms.begin(), log.lags_ms.end());
-  result.lag_p50_ms = percentile_sorted(log.lags_ms, 50);
-  result.lag_p99_ms = percentile_sorted(log.lags_ms, 99);
-  result.lag_max_ms = log.lags_ms.back();
+  std::vector<double> lags;
+  lags.reserve(timers);
+  for (std::size_t k = 0; k < timers; ++k)
+    lags.push_back(static_cast<double>(log.fired_ms[k] -
+                                       due_of(k, timers, first_ms, spread_ms)));
+  std::sort(lags.begin(), lags.end());
+  result.lag_p50_ms = percentile_sorted(lags, 50);
+  result.lag_p99_ms = percentile_sorted(lags, 99);
+  result.lag_max_ms = lags.back();
+  result.fire_seconds =
+    static_cast<double>(log.fired_ms.back() - first_ms) / 1000.0;
   for (const auto& q : {prefix, sink})
     delete_queues(cfg, q);
   std::filesystem::remove_all(state_dir);

@@ -5,6 +5,7 @@
 /// timers of 100,000 sagas firing after a restart.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace warren::bench {
@@ -35,19 +36,22 @@ struct timer_run {
   /// The saga actor's restore: reading the sagas not ended and their
   /// timers from the file.
   double reload_seconds = 0;
-  /// How late each timer fired after its due time (all were due when the
-  /// node started), milliseconds.
+  /// How late each timer fired after its due time, milliseconds.
   double lag_p50_ms = 0;
   double lag_p99_ms = 0;
   double lag_max_ms = 0;
+  /// From the first due time to the last timer fired.
+  double fire_seconds = 0;
 };
 
 /// A file holding `timers` running sagas, each waiting for a reply whose
-/// timeout is due at the moment the node starts; the node starts, reloads
-/// them and fires every timer (each sends the step's compensation).
+/// timeout comes due, one after the other, over `spread_ms` from just
+/// before the node starts (0: all at once, the worst case); the node
+/// starts, reloads them and fires every timer (each sends the step's
+/// compensation, which must leave before the run ends).
 timer_run saga_timers_after_restart(const std::string& uri,
                                     const std::string& prefix,
-                                    std::size_t timers,
+                                    std::size_t timers, int64_t spread_ms,
                                     const std::string& state_dir);
 
 } // namespace warren::bench

@@ -157,6 +157,16 @@ saga_reply reply_of(const envelope& msg, std::size_t max_result_bytes) {
   return r;
 }
 
+std::optional<saga_status> status_named(std::string_view name) {
+  for (auto st :
+       {saga_status::pending, saga_status::running, saga_status::completed,
+        saga_status::failed, saga_status::compensating,
+        saga_status::compensated, saga_status::stuck})
+    if (name == to_string(st))
+      return st;
+  return std::nullopt;
+}
+
 bool is_seed_start(const envelope& msg) {
   if (msg.properties.type == "execute_saga")
     return true;
@@ -175,6 +185,8 @@ struct saga_actor::saga {
   int64_t updated_ms = 0;
   // Where it is in `timers_`, if there.
   std::optional<int64_t> armed_due;
+  // Its state as restored, until something happens to it (then `inst`).
+  std::string stored;
 };
 
 // Commands and events leave through the message's context, or, from a
@@ -311,7 +323,6 @@ caf::error saga_actor::open(operator_store& store) {
 
 caf::error saga_actor::restore(operator_row_set) {
   // The sagas not ended, from their table (the rows are not used).
-  caf::error failed;
   auto err = store_->query(
     saga_sql::select_active_definitions, {name()}, [&](const sql_row& row) {
       std::string hash{row.text(0)};
@@ -335,32 +346,39 @@ caf::error saga_actor::restore(operator_row_set) {
     });
   if (err)
     return err;
+  // Only what finds a saga and its timer is read now; each saga's state is
+  // decoded when something happens to it (a restart with many sagas
+  // waiting gets to its first due timer sooner).
   auto now = runtime::now_ms();
   err =
     store_->query(saga_sql::select_active, {name()}, [&](const sql_row& row) {
       auto s = std::make_shared<saga>();
       std::string id{row.text(0)};
       auto def = by_hash_.find(std::string{row.text(1)});
-      if (def == by_hash_.end())
-        return make_error(errc::store_failed,
-                          "saga " + id + ": its definition is missing");
-      boost::json::error_code ec;
-      auto json = read_json(row.text(3), ec);
-      std::string why = ec ? ec.message() : "";
-      auto inst = ec ? std::nullopt : decode_instance(json, why);
-      if (!inst)
-        return make_error(errc::store_failed, "saga " + id + ": " + why);
-      s->inst = std::move(*inst);
+      auto status = status_named(row.text(5));
+      if (def == by_hash_.end() || !status)
+        return make_error(
+          errc::store_failed,
+          "saga " + id + ": " +
+            (status ? "its definition is missing"
+                    : "unknown status '" + std::string{row.text(5)} + "'"));
+      s->inst.saga_id = id;
+      s->inst.status = *status;
+      s->stored = std::string{row.text(3)};
       s->def = def->second;
       s->data_json = std::string{row.text(2)};
       s->created_ms = row.integer(4);
       s->updated_ms = now;
+      if (!row.is_null(6)) {
+        s->armed_due = row.integer(6);
+        timers_.emplace(*s->armed_due, id);
+      }
       stored_hashes_.insert(s->def->hash);
       count_status(s->inst.status, 1);
-      sync_timer(*s);
       active_.emplace(std::move(id), std::move(s));
       return caf::error{};
     });
+  metrics_->timers.set(static_cast<double>(timers_.size()));
   if (err)
     return err;
   if (!active_.empty())
@@ -511,6 +529,10 @@ status saga_actor::reply(context& ctx, const envelope& msg) {
     return status::ok();
   }
   auto s = it->second;
+  if (!decoded(*s))
+    return status::fail(errc::store_failed,
+                        "saga " + id + ": its stored state cannot be read",
+                        true);
   auto before = s->inst.status;
   auto now = runtime::now_ms();
   auto effects = on_reply(s->def->definition, s->inst,
@@ -545,6 +567,10 @@ status saga_actor::control(context& ctx, const envelope& msg, bool resume) {
     return status::ok();
   }
   auto s = it->second;
+  if (!decoded(*s))
+    return status::fail(errc::store_failed,
+                        "saga " + saga_id + ": its stored state cannot be read",
+                        true);
   auto before = s->inst.status;
   auto now = runtime::now_ms();
   auto reason = body->contains("reason") ? text_of(*body, "reason")
@@ -688,6 +714,25 @@ void saga_actor::carry_out(publisher& out, const std::shared_ptr<saga>& s,
   }
 }
 
+bool saga_actor::decoded(saga& s) {
+  if (s.stored.empty())
+    return true;
+  boost::json::error_code ec;
+  auto json = read_json(s.stored, ec);
+  std::string why = ec ? ec.message() : "";
+  auto inst = ec ? std::nullopt : decode_instance(json, why);
+  if (!inst) {
+    log::error(log::scope{name()},
+               "saga {}: its stored state cannot be read "
+               "({}); it is left as it is",
+               s.inst.saga_id, why);
+    return false;
+  }
+  s.inst = std::move(*inst);
+  s.stored.clear();
+  return true;
+}
+
 void saga_actor::sync_timer(saga& s) {
   std::optional<int64_t> due;
   if (s.inst.timer)
@@ -724,8 +769,11 @@ void saga_actor::tick(operator_output& output, int64_t now_ms) {
     auto [due, saga_id] = *timers_.begin();
     ++fired;
     auto it = active_.find(saga_id);
-    if (it == active_.end() || !it->second->inst.timer) {
+    if (it == active_.end() || !decoded(*it->second) ||
+        !it->second->inst.timer) {
       timers_.erase(timers_.begin());
+      if (it != active_.end())
+        it->second->armed_due.reset();
       continue;
     }
     auto s = it->second;

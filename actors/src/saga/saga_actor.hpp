@@ -121,6 +121,9 @@ class saga_actor : public stream_operator {
                  const saga_effects& effects, saga_status before,
                  int64_t now_ms);
   void sync_timer(saga& s);
+  // Decodes a restored saga's state if not yet; false (logged) when it
+  // cannot be read.
+  bool decoded(saga& s);
   // The status of a saga that exists (in memory, or in the file), or
   // empty.
   caf::expected<std::string> existing_status(const std::string& saga_id);

@@ -46,8 +46,9 @@ constexpr const char* select_active_definitions =
   "?1 AND hash IN (SELECT def_hash FROM warren_sagas WHERE actor = ?1 AND "
   "status IN ('running', 'compensating', 'stuck'))";
 constexpr const char* select_active =
-  "SELECT saga_id, def_hash, data, instance, created_ms FROM warren_sagas "
-  "WHERE actor = ?1 AND status IN ('running', 'compensating', 'stuck')";
+  "SELECT saga_id, def_hash, data, instance, created_ms, status, due_ms FROM "
+  "warren_sagas WHERE actor = ?1 AND status IN ('running', 'compensating', "
+  "'stuck')";
 constexpr const char* select_status =
   "SELECT status FROM warren_sagas WHERE actor = ?1 AND saga_id = ?2";
 
