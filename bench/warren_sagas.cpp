@@ -261,7 +261,7 @@ void write_waiting_sagas(const std::string& db, const std::string& name,
   inst.steps[0].started_ms = first_ms - 30000;
   inst.events = 1;
   inst.timers = 1;
-  inst.timer =
+  inst.steps[0].timer =
     actors::saga_timer{"@ID@/t/1", due_placeholder, actors::saga_timer::kind::timeout};
   auto instance = boost::json::serialize(actors::encode_instance(inst));
   for (const char* sql :

@@ -82,6 +82,33 @@ TEST_CASE("a saga definition from the config has its steps, calls, timeouts "
   CHECK_THAT(why, Catch::Contains("saga definition 'order'"));
 }
 
+TEST_CASE("a parallel group in the config runs its steps as one group, and "
+          "is stored as one",
+          "[saga]") {
+  std::string error;
+  auto def = read(R"({"steps": [
+      {"id": "create", "action": {"actor": "orders", "type": "create"}},
+      {"parallel": [
+        {"id": "reserve", "action": {"actor": "stock", "type": "reserve"}},
+        {"id": "fraud", "action": {"actor": "risk", "type": "check"}}]},
+      {"id": "charge", "action": {"actor": "pay", "type": "charge"}}]})",
+                  error);
+  INFO(error);
+  REQUIRE(def);
+  REQUIRE(def->steps.size() == 4);
+  CHECK(def->steps[1].group == 1);
+  CHECK(def->steps[2].group == 1);
+  CHECK(def->steps[3].group == 2);
+  CHECK(check_groups(*def).empty());
+  auto stored = encode_saga_definition(*def);
+  CHECK(stored.at("steps").at(1).at("parallel").as_array().size() == 2);
+  std::string why;
+  auto back = decode_saga_definition("order", stored, why);
+  REQUIRE(back);
+  CHECK(encode_saga_definition(*back) == stored);
+  CHECK(back->steps[2].group == 1);
+}
+
 TEST_CASE("a bad saga definition names the JSON path of what is wrong",
           "[saga]") {
   const char* path = "node.json: $.actors[0].options.definitions.order";
@@ -100,6 +127,15 @@ TEST_CASE("a bad saga definition names the JSON path of what is wrong",
     {R"({"steps": [{"id": "a", "action": {"actor": "x", "type": "t"},
                     "retry": {"tries": 2}}]})",
      ".steps[0].retry.tries: unknown key"},
+    {R"({"steps": [{"parallel": [{"id": "a", "action": {"actor": "x",
+                                                     "type": "t"}}]}]})",
+     ".steps[0].parallel: expected at least 2 steps to run in parallel"},
+    {R"({"steps": [{"parallel": [{"id": "a", "action": {"actor": "x",
+                                                     "type": "t"}},
+                                 {"id": "b"}]}]})",
+     ".steps[0].parallel[1].action: required key is missing"},
+    {R"({"steps": [{"parallel": [], "id": "a"}]})",
+     ".steps[0].id: unknown key"},
   };
   for (const auto& [json, expected] : cases) {
     INFO(json);

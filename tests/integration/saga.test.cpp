@@ -56,6 +56,8 @@ struct order_system {
   // Per participant: its test.step options besides the record path.
   std::map<std::string, json::object> behaviour;
   int64_t timeout_ms = 5000;
+  // Reserve and charge in parallel, after create.
+  bool parallel = false;
   json::object step_retry{{"max", 2}, {"backoff_ms", 100}};
   json::object compensation_retry{{"max", 5}, {"backoff_ms", 100}};
   // The lifecycle events to publish (empty: every one).
@@ -79,14 +81,19 @@ struct order_system {
        json::array{
          {{"exchange", events}, {"queue", feed}, {"routing_key", "#"}}}}};
     json::array actors;
-    json::object definition{
-      {"steps",
-       json::array{
-         step("create", orders, "create_order", "cancel_order"),
-         step("reserve", inventory, "reserve_inventory", "release_inventory"),
-         step("charge", payment, "charge_payment", "refund_payment")}},
-      {"compensation_retry", compensation_retry},
-      {"compensation_timeout_ms", 5000}};
+    auto reserve =
+      step("reserve", inventory, "reserve_inventory", "release_inventory");
+    auto charge = step("charge", payment, "charge_payment", "refund_payment");
+    json::array steps{step("create", orders, "create_order", "cancel_order")};
+    if (parallel) {
+      steps.push_back(json::object{{"parallel", json::array{reserve, charge}}});
+    } else {
+      steps.push_back(reserve);
+      steps.push_back(charge);
+    }
+    json::object definition{{"steps", steps},
+                            {"compensation_retry", compensation_retry},
+                            {"compensation_timeout_ms", 5000}};
     json::object routes{
       {"create_order", orders},         {"cancel_order", orders},
       {"reserve_inventory", inventory}, {"release_inventory", inventory},
@@ -262,6 +269,26 @@ TEST_CASE("a step that is refused compensates the completed steps in "
   CHECK(sys.lifecycle(2) ==
         std::vector<std::string>{"step_failed charge", "compensated"});
   CHECK(sys.broker.count(sys.feed) == 0);
+}
+
+TEST_CASE("a parallel group sends its steps together; when one is refused "
+          "the other is waited for and undone before the steps before it",
+          "[broker][saga]") {
+  order_system sys;
+  sys.parallel = true;
+  sys.behaviour[sys.payment] = {{"refuse", json::array{"charge_payment"}}};
+  // Reserve answers 800 ms after the refusal of the charge sent with it.
+  sys.behaviour[sys.inventory] = {{"delay_ms", {{"reserve_inventory", 800}}}};
+  test::node_process node{sys.dir, sys.config()};
+  sys.start("o-p1");
+  auto done = sys.wait_for("o-p1", "compensated");
+  CHECK(done.at("steps").at(1).at("status") == "compensated");
+  CHECK(done.at("steps").at(2).at("status") == "failed");
+  // Released after it was reserved, and before the order is cancelled.
+  CHECK(sys.applied() ==
+        std::vector<std::string>{
+          "create_order o-p1/create/a", "reserve_inventory o-p1/reserve/a",
+          "release_inventory o-p1/reserve/c", "cancel_order o-p1/create/c"});
 }
 
 TEST_CASE("a step that times out is compensated too (it may have been "

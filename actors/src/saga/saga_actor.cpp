@@ -735,8 +735,8 @@ bool saga_actor::decoded(saga& s) {
 
 void saga_actor::sync_timer(saga& s) {
   std::optional<int64_t> due;
-  if (s.inst.timer)
-    due = s.inst.timer->due_ms;
+  if (auto timer = next_timer(s.inst))
+    due = timer->due_ms;
   if (due == s.armed_due)
     return;
   if (s.armed_due)
@@ -766,32 +766,33 @@ void saga_actor::tick(operator_output& output, int64_t now_ms) {
   std::size_t fired = 0;
   while (!timers_.empty() && timers_.begin()->first <= now_ms &&
          fired < settings_.max_fires_per_tick) {
+    // The saga's first timer: it is out of the set until the decision
+    // puts back the saga's next one.
     auto [due, saga_id] = *timers_.begin();
+    timers_.erase(timers_.begin());
     ++fired;
     auto it = active_.find(saga_id);
-    if (it == active_.end() || !decoded(*it->second) ||
-        !it->second->inst.timer) {
-      timers_.erase(timers_.begin());
-      if (it != active_.end())
-        it->second->armed_due.reset();
+    if (it == active_.end())
       continue;
-    }
     auto s = it->second;
-    metrics_->timer_lag.observe(static_cast<double>(now_ms - due));
-    auto before = s->inst.status;
-    auto effects =
-      on_timer(s->def->definition, s->inst, s->inst.timer->id, now_ms);
-    if (effects.ignored) {
-      // Cannot be (it is the saga's own timer): never fire it twice.
-      timers_.erase(timers_.begin());
-      s->armed_due.reset();
+    s->armed_due.reset();
+    if (!decoded(*s))
+      continue;
+    auto timer = next_timer(s->inst);
+    if (!timer || timer->due_ms > now_ms) {
+      sync_timer(*s);
       continue;
     }
-    // The timer fired: it is no longer the saga's.
-    timers_.erase({due, saga_id});
-    s->armed_due.reset();
+    metrics_->timer_lag.observe(static_cast<double>(now_ms - timer->due_ms));
+    auto before = s->inst.status;
+    auto effects = on_timer(s->def->definition, s->inst, timer->id, now_ms);
+    if (effects.ignored) {
+      sync_timer(*s);
+      continue;
+    }
     carry_out(out, s, effects, before, now_ms);
   }
+  metrics_->timers.set(static_cast<double>(timers_.size()));
   if (now_ms >= next_prune_ms_) {
     next_prune_ms_ = now_ms + prune_every_ms;
     pending_.statements.push_back(
@@ -811,9 +812,10 @@ void saga_actor::checkpoint(operator_rows& rows) {
        {name(), def->hash, def->definition.name, def->json}});
   new_definitions_.clear();
   for (const auto& [id, s] : dirty_) {
+    // The first due: where a restart puts the saga in the timer set.
     sql_value due;
-    if (s->inst.timer)
-      due = s->inst.timer->due_ms;
+    if (auto timer = next_timer(s->inst))
+      due = timer->due_ms;
     group.statements.push_back(
       {saga_sql::upsert_saga,
        {name(), id, s->def->definition.name, s->def->hash,

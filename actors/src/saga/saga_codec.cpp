@@ -6,7 +6,9 @@ namespace warren::actors {
 
 namespace {
 
-constexpr int64_t codec_version = 1;
+// 2: a timer per step, and the step being undone; 1 (read only): one timer
+// per saga, `current` the step being run or undone.
+constexpr int64_t codec_version = 2;
 
 template<class Enum>
 std::optional<Enum> enum_of(const boost::json::value* v, Enum last) {
@@ -42,35 +44,54 @@ std::string text(const boost::json::object& o, const char* key) {
   return s != nullptr ? std::string{*s} : std::string{};
 }
 
+boost::json::object encode_timer(const saga_timer& timer) {
+  return {
+    {"id", timer.id},
+    {"due_ms", timer.due_ms},
+    {"kind", timer.what == saga_timer::kind::timeout ? "timeout" : "backoff"}};
+}
+
+std::optional<saga_timer> decode_timer(const boost::json::value& v) {
+  const auto* to = v.if_object();
+  saga_timer timer;
+  if (to == nullptr || !integer(*to, "due_ms", timer.due_ms))
+    return std::nullopt;
+  timer.id = text(*to, "id");
+  auto kind = text(*to, "kind");
+  if (timer.id.empty() || (kind != "timeout" && kind != "backoff"))
+    return std::nullopt;
+  timer.what =
+    kind == "timeout" ? saga_timer::kind::timeout : saga_timer::kind::backoff;
+  return timer;
+}
+
 } // namespace
 
 boost::json::value encode_instance(const saga_instance& inst) {
   boost::json::array steps;
-  for (const auto& s : inst.steps)
-    steps.push_back(
-      boost::json::object{{"status", to_string(s.status)},
-                          {"sends", s.sends},
-                          {"compensation_sends", s.compensation_sends},
-                          {"budget_from", s.budget_from},
-                          {"maybe_applied", s.maybe_applied},
-                          {"result", s.result},
-                          {"error", s.error},
-                          {"started_ms", s.started_ms},
-                          {"ended_ms", s.ended_ms}});
+  for (const auto& s : inst.steps) {
+    boost::json::object step{{"status", to_string(s.status)},
+                             {"sends", s.sends},
+                             {"compensation_sends", s.compensation_sends},
+                             {"budget_from", s.budget_from},
+                             {"maybe_applied", s.maybe_applied},
+                             {"result", s.result},
+                             {"error", s.error},
+                             {"started_ms", s.started_ms},
+                             {"ended_ms", s.ended_ms}};
+    if (s.timer)
+      step["timer"] = encode_timer(*s.timer);
+    steps.push_back(std::move(step));
+  }
   boost::json::object out{{"v", codec_version},
                           {"saga_id", inst.saga_id},
                           {"status", to_string(inst.status)},
                           {"current", inst.current},
+                          {"undo", inst.undo},
                           {"steps", std::move(steps)},
                           {"events", inst.events},
                           {"timers", inst.timers},
                           {"error", inst.error}};
-  if (inst.timer)
-    out["timer"] = boost::json::object{
-      {"id", inst.timer->id},
-      {"due_ms", inst.timer->due_ms},
-      {"kind",
-       inst.timer->what == saga_timer::kind::timeout ? "timeout" : "backoff"}};
   return out;
 }
 
@@ -84,9 +105,9 @@ std::optional<saga_instance> decode_instance(const boost::json::value& v,
   if (o == nullptr)
     return fail("not a JSON object");
   int64_t version = 0;
-  if (!integer(*o, "v", version) || version != codec_version)
-    return fail("version " + std::to_string(version) + ", this build reads " +
-                std::to_string(codec_version));
+  if (!integer(*o, "v", version) || version < 1 || version > codec_version)
+    return fail("version " + std::to_string(version) +
+                ", this build reads 1 to " + std::to_string(codec_version));
   saga_instance inst;
   inst.saga_id = text(*o, "saga_id");
   if (inst.saga_id.empty())
@@ -119,26 +140,32 @@ std::optional<saga_instance> decode_instance(const boost::json::value& v,
     if (const auto* r = so->if_contains("result"))
       s.result = *r;
     s.error = text(*so, "error");
+    if (const auto* t = so->if_contains("timer")) {
+      s.timer = decode_timer(*t);
+      if (!s.timer)
+        return fail("a step's timer cannot be read");
+    }
     // Absent in rows written before they were kept.
     integer(*so, "started_ms", s.started_ms);
     integer(*so, "ended_ms", s.ended_ms);
     inst.steps.push_back(std::move(s));
   }
-  if (inst.current > inst.steps.size())
-    return fail("current step out of range");
-  if (const auto* t = o->if_contains("timer")) {
-    const auto* to = t->if_object();
-    saga_timer timer;
-    if (to == nullptr || !integer(*to, "due_ms", timer.due_ms))
-      return fail("a timer cannot be read");
-    timer.id = text(*to, "id");
-    auto kind = text(*to, "kind");
-    if (timer.id.empty() || (kind != "timeout" && kind != "backoff"))
-      return fail("a timer cannot be read");
-    timer.what =
-      kind == "timeout" ? saga_timer::kind::timeout : saga_timer::kind::backoff;
-    inst.timer = timer;
+  if (version == 1) {
+    // One step at a time: the current step is the one being undone too,
+    // and the saga's one timer is its.
+    inst.undo = inst.current;
+    if (const auto* t = o->if_contains("timer")) {
+      auto timer = decode_timer(*t);
+      if (!timer || inst.current >= inst.steps.size())
+        return fail("a timer cannot be read");
+      inst.steps[inst.current].timer = timer;
+    }
+  } else if (!integer(*o, "undo", inst.undo)) {
+    return fail("undo must be a count");
   }
+  if (inst.current > inst.steps.size() ||
+      (!inst.steps.empty() && inst.undo >= inst.steps.size()))
+    return fail("current or undo step out of range");
   return inst;
 }
 

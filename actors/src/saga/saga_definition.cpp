@@ -78,16 +78,25 @@ boost::json::object encode_call(const saga_call& call) {
 
 boost::json::value encode_saga_definition(const saga_definition& def) {
   boost::json::array steps;
-  for (const auto& step : def.steps) {
-    boost::json::object s{{"id", step.id},
-                          {"action", encode_call(step.action)},
-                          {"timeout_ms", step.timeout_ms},
-                          {"retry", encode_retry(step.retry)}};
-    if (step.deadline_ms > 0)
-      s["deadline_ms"] = step.deadline_ms;
-    if (step.compensation)
-      s["compensation"] = encode_call(*step.compensation);
-    steps.push_back(std::move(s));
+  for (std::size_t i = 0; i < def.steps.size();) {
+    boost::json::array group;
+    auto g = def.steps[i].group;
+    for (; i < def.steps.size() && def.steps[i].group == g; ++i) {
+      const auto& step = def.steps[i];
+      boost::json::object s{{"id", step.id},
+                            {"action", encode_call(step.action)},
+                            {"timeout_ms", step.timeout_ms},
+                            {"retry", encode_retry(step.retry)}};
+      if (step.deadline_ms > 0)
+        s["deadline_ms"] = step.deadline_ms;
+      if (step.compensation)
+        s["compensation"] = encode_call(*step.compensation);
+      group.push_back(std::move(s));
+    }
+    if (group.size() == 1)
+      steps.push_back(std::move(group[0]));
+    else
+      steps.push_back(boost::json::object{{"parallel", std::move(group)}});
   }
   return boost::json::object{
     {"steps", std::move(steps)},
@@ -115,6 +124,58 @@ bool valid_saga_id(const std::string& id, std::string& why) {
   return true;
 }
 
+namespace {
+
+// One step at `path` (a member of `steps`, or of a parallel group), in
+// group `group`; nullopt on an error (recorded in o's reader).
+std::optional<saga_step_definition> read_step(config::object_reader& o,
+                                              const boost::json::value& v,
+                                              const std::string& path,
+                                              std::size_t group,
+                                              std::set<std::string>& ids) {
+  auto step = o.reader().object(v, path);
+  if (!step)
+    return std::nullopt;
+  step->allow(
+    {"id", "action", "compensation", "timeout_ms", "deadline_ms", "retry"});
+  saga_step_definition s;
+  s.group = group;
+  // A participant's refusal, or a command it cannot take, is its answer:
+  // sending it again changes nothing (unless `final` says otherwise).
+  s.retry.final_codes = {"refused", "validation_failed", "unknown_type"};
+  if (!step->require("id") ||
+      !step->string("id", s.id, config::text_rule::non_empty))
+    return std::nullopt;
+  std::string why;
+  if (!valid_step_id(s.id, why)) {
+    o.reader().fail(step->path_of("id"), why);
+    return std::nullopt;
+  }
+  if (!ids.insert(s.id).second) {
+    o.reader().fail(step->path_of("id"),
+                    "the step id '" + s.id + "' is used by an earlier step");
+    return std::nullopt;
+  }
+  if (!step->require("action"))
+    return std::nullopt;
+  auto action = read_call(*step, "action");
+  if (!action)
+    return std::nullopt;
+  s.action = std::move(*action);
+  if (step->find("compensation") != nullptr) {
+    s.compensation = read_call(*step, "compensation");
+    if (!s.compensation)
+      return std::nullopt;
+  }
+  step->integer("timeout_ms", durations, s.timeout_ms);
+  step->integer("deadline_ms", durations, s.deadline_ms);
+  if (auto retry = step->object("retry"))
+    read_retry(*retry, s.retry);
+  return s;
+}
+
+} // namespace
+
 std::optional<saga_definition> read_saga_definition(config::object_reader& o,
                                                     const std::string& name) {
   o.allow({"steps", "compensation_retry", "compensation_timeout_ms",
@@ -128,44 +189,35 @@ std::optional<saga_definition> read_saga_definition(config::object_reader& o,
   std::set<std::string> ids;
   for (std::size_t i = 0; i < steps->size(); ++i) {
     auto path = o.path_of("steps") + "[" + std::to_string(i) + "]";
-    auto step = o.reader().object((*steps)[i], path);
-    if (!step)
-      return std::nullopt;
-    step->allow(
-      {"id", "action", "compensation", "timeout_ms", "deadline_ms", "retry"});
-    saga_step_definition s;
-    // A participant's refusal, or a command it cannot take, is its answer:
-    // sending it again changes nothing (unless `final` says otherwise).
-    s.retry.final_codes = {"refused", "validation_failed", "unknown_type"};
-    if (!step->require("id") ||
-        !step->string("id", s.id, config::text_rule::non_empty))
-      return std::nullopt;
-    std::string why;
-    if (!valid_step_id(s.id, why)) {
-      o.reader().fail(step->path_of("id"), why);
-      return std::nullopt;
-    }
-    if (!ids.insert(s.id).second) {
-      o.reader().fail(step->path_of("id"),
-                      "the step id '" + s.id + "' is used by an earlier step");
-      return std::nullopt;
-    }
-    if (!step->require("action"))
-      return std::nullopt;
-    auto action = read_call(*step, "action");
-    if (!action)
-      return std::nullopt;
-    s.action = std::move(*action);
-    if (step->find("compensation") != nullptr) {
-      s.compensation = read_call(*step, "compensation");
-      if (!s.compensation)
+    const auto* entry = (*steps)[i].if_object();
+    const auto* parallel =
+      entry != nullptr ? entry->if_contains("parallel") : nullptr;
+    if (parallel == nullptr) {
+      auto step = read_step(o, (*steps)[i], path, i, ids);
+      if (!step)
         return std::nullopt;
+      def.steps.push_back(std::move(*step));
+      continue;
     }
-    step->integer("timeout_ms", durations, s.timeout_ms);
-    step->integer("deadline_ms", durations, s.deadline_ms);
-    if (auto retry = step->object("retry"))
-      read_retry(*retry, s.retry);
-    def.steps.push_back(std::move(s));
+    auto group = o.reader().object((*steps)[i], path);
+    if (!group || !group->allow({"parallel"}))
+      return std::nullopt;
+    const auto* members = group->array("parallel");
+    if (members == nullptr)
+      return std::nullopt;
+    if (members->size() < 2) {
+      o.reader().fail(group->path_of("parallel"),
+                      "expected at least 2 steps to run in parallel");
+      return std::nullopt;
+    }
+    for (std::size_t k = 0; k < members->size(); ++k) {
+      auto step = read_step(
+        o, (*members)[k],
+        group->path_of("parallel") + "[" + std::to_string(k) + "]", i, ids);
+      if (!step)
+        return std::nullopt;
+      def.steps.push_back(std::move(*step));
+    }
   }
   if (auto retry = o.object("compensation_retry"))
     read_retry(*retry, def.compensation_retry);
@@ -261,6 +313,7 @@ read_execute_saga(const boost::json::value& body,
         return fail(path + ".timeout", "expected seconds, 1 to 604800");
       s.timeout_ms = *n * 1000;
     }
+    s.group = i;
     result.definition.steps.push_back(std::move(s));
   }
   return result;

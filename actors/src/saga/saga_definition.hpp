@@ -23,6 +23,8 @@
 //   (a step's `final` codes are not retried; by default "refused",
 //   "validation_failed" and "unknown_type": a participant's answer, which
 //   sending again does not change)
+//    (an entry of `steps` may be {"parallel": [2 or more steps]}: a group
+//    whose steps are sent together),
 //    "compensation_retry"?: {...}, "compensation_timeout_ms"?: 30000,
 //    "compensate_on_timeout"?: true}
 //

@@ -3,36 +3,44 @@
 // Private to warren::actors: a saga's state machine, pure (no I/O, no
 // clock: the time comes in). The saga actor feeds it what happens (a start,
 // a participant's reply, a timer firing, an operator's resume or abort) and
-// carries out what it decides (commands to send, the one timer to set or
-// cancel, lifecycle events to publish), in one unit of work with the
-// instance's new state, so a decision is made and acted on exactly once.
+// carries out what it decides (commands to send, timers to set or cancel,
+// lifecycle events to publish), in one unit of work with the instance's
+// new state, so a decision is made and acted on exactly once.
 //
-// The states of the seed (pending, running, completed, failed,
-// compensating, compensated) plus stuck:
+// Steps run in groups: a group of one step is a step in sequence; the steps
+// of a parallel group are sent together, and the group is done when all of
+// them completed. After a group, the next one runs, or the one a branch
+// (C++ definitions) names. The states of the seed (pending, running,
+// completed, failed, compensating, compensated) plus stuck:
 //
-//   pending      --start------------------------------> running (first action)
+//   pending      --start------------------------------> running (group 1)
 //   pending      --start, no steps--------------------> completed
-//   running      --reply ok, more steps---------------> running (next action)
-//   running      --reply ok, last step----------------> completed
-//   running      --failure/timeout, retries left------> running (backoff, then
-//                                                        the action again)
+//   running      --a group's last reply ok------------> running (next group)
+//                                                       or completed
+//   running      --failure/timeout, retries left------> running (that step
+//                                                       backs off, then is
+//                                                       sent again)
 //   running      --failure final, retries spent, abort-> compensating, or
-//                                                        compensated when
-//                                                        nothing needs undoing
+//                                                       compensated when
+//                                                       nothing needs undoing
 //   compensating --reply ok, more to undo-------------> compensating
 //   compensating --reply ok, nothing left-------------> compensated
 //   compensating --failure/timeout, budget left-------> compensating (backoff)
 //   compensating --budget spent-----------------------> stuck
 //   stuck        --resume-----------------------------> compensating (budget
-//                                                        anew)
+//                                                       anew)
 //   stuck        --abort------------------------------> failed
 //
-// Completed steps are compensated in reverse order; a step whose action
-// timed out may have been applied, and is compensated too unless
-// `compensate_on_timeout` is false. Steps without a compensation are
-// skipped. A reply to a send that is not the current step's current phase,
-// a timer that is not the one set, and anything after the end are ignored
-// (`saga_effects::ignored`): a late timeout never acts on a finished step.
+// When a step of a parallel group fails for good, its siblings are sent
+// nothing more; those whose action is out are waited for (their reply or
+// their timeout), so that what they did is known before anything is
+// undone. Then completed steps are compensated one at a time in reverse
+// step order; a step whose action timed out may have been applied, and is
+// compensated too unless `compensate_on_timeout` is false. Steps without a
+// compensation, and steps never run (a branch skipped them), are skipped.
+// A reply to a send no longer waited for, a timer no longer set, and
+// anything after the end are ignored (`saga_effects::ignored`): a late
+// timeout never acts on a finished step.
 //
 // Identity: every send of a command has an id of its own,
 // `<saga>/<step>/a/<n>` (action) or `<saga>/<step>/c/<n>` (compensation),
@@ -43,6 +51,8 @@
 
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,11 +88,39 @@ struct saga_step_definition {
   /// timeouts bound it).
   int64_t deadline_ms = 0;
   retry_rule retry;
+  /// Consecutive steps with the same group run in parallel; groups count
+  /// from 0 in step order.
+  std::size_t group = 0;
 };
+
+struct saga_instance;
+
+/// What runs after a group completed (C++ definitions branch with it).
+struct saga_next {
+  enum class kind : uint8_t {
+    /// The next group in order (the default).
+    next,
+    /// The group whose first step is `step`: a later one.
+    step,
+    /// Nothing more: the saga completes.
+    finish,
+    /// The saga fails with `error`: what completed is compensated.
+    fail,
+  };
+  kind what = kind::next;
+  std::string step;
+  std::string error;
+};
+
+/// Decides what runs after a group, from the saga as it is (each completed
+/// step's result).
+using saga_branch = std::function<saga_next(const saga_instance&)>;
 
 struct saga_definition {
   std::string name;
   std::vector<saga_step_definition> steps;
+  /// By group: what runs after it (none: the next group).
+  std::map<std::size_t, saga_branch> branches;
   /// Compensations are retried until this budget is spent; then the saga
   /// is stuck.
   retry_rule compensation_retry{5, 1000, 60000, {}};
@@ -98,6 +136,14 @@ enum class saga_status : uint8_t {
   compensating,
   compensated,
   stuck,
+};
+
+/// A step's timer: its send's timeout, or its backoff.
+struct saga_timer {
+  enum class kind : uint8_t { timeout, backoff };
+  std::string id;
+  int64_t due_ms = 0;
+  kind what = kind::timeout;
 };
 
 enum class step_status : uint8_t {
@@ -128,23 +174,18 @@ struct step_state {
   /// failed for good); 0 until then.
   int64_t started_ms = 0;
   int64_t ended_ms = 0;
-};
-
-/// The one timer a saga has at a time: a send's timeout or a backoff.
-struct saga_timer {
-  enum class kind : uint8_t { timeout, backoff };
-  std::string id;
-  int64_t due_ms = 0;
-  kind what = kind::timeout;
+  /// Its send's timeout, or its backoff, while it has one.
+  std::optional<saga_timer> timer;
 };
 
 struct saga_instance {
   std::string saga_id;
   saga_status status = saga_status::pending;
-  /// The step being run or compensated.
+  /// The group being run (running), or whose outcome undoing waits for.
   std::size_t current = 0;
+  /// The step being compensated (compensating, stuck).
+  std::size_t undo = 0;
   std::vector<step_state> steps;
-  std::optional<saga_timer> timer;
   /// Ids given so far (events, timers).
   uint64_t events = 0;
   uint64_t timers = 0;
@@ -187,12 +228,12 @@ struct lifecycle_event {
   bool retrying = false;
 };
 
-/// What a decision asks for, in this order: cancel the old timer, send the
-/// commands, set the new timer, publish the events.
+/// What a decision asks for, in this order: cancel timers, send the
+/// commands, set timers, publish the events.
 struct saga_effects {
   std::vector<saga_command> commands;
-  std::optional<saga_timer> set;
-  std::optional<std::string> cancelled;
+  std::vector<saga_timer> set;
+  std::vector<std::string> cancelled;
   std::vector<lifecycle_event> events;
   /// The input did not apply (a late reply, a stale timer, a finished saga).
   bool ignored = false;
@@ -221,5 +262,15 @@ saga_effects abort_saga(const saga_definition& def, saga_instance& inst,
 
 /// Whether the saga has ended (completed, compensated, failed).
 bool finished(const saga_instance& inst);
+
+/// The saga's timer due first, if it has any.
+std::optional<saga_timer> next_timer(const saga_instance& inst);
+
+/// The number of groups of `def` (its last step's group + 1).
+std::size_t group_count(const saga_definition& def);
+
+/// Why `def`'s groups are not consecutive runs numbered 0, 1, 2 ... in
+/// step order; empty when they are.
+std::string check_groups(const saga_definition& def);
 
 } // namespace warren::actors
