@@ -462,9 +462,11 @@ TEST_CASE("a branch chooses what runs after a group: a later step, the end, "
           "[saga]") {
   auto def = order_saga();
   std::string choice;
-  def.branches[0] = [&](const saga_instance& inst) {
-    // The create step's result decides.
+  def.branches[0] = [&](const saga_instance& inst,
+                        const boost::json::value& data) {
+    // The create step's result, and the saga's data, decide.
     CHECK(inst.steps[0].result == boost::json::value{true});
+    CHECK(data.at("tier") == "gold");
     if (choice == "charge")
       return saga_next{saga_next::kind::step, "charge", {}};
     if (choice == "finish")
@@ -473,12 +475,13 @@ TEST_CASE("a branch chooses what runs after a group: a later step, the end, "
       return saga_next{saga_next::kind::fail, {}, "out of stock"};
     return saga_next{saga_next::kind::step, "create", {}};
   };
+  boost::json::value data = boost::json::parse(R"({"tier": "gold"})");
   auto inst = fresh();
   start_saga(def, inst, 0);
 
   SECTION("a later step: the ones between never run, nor are undone") {
     choice = "charge";
-    auto e = on_reply(def, inst, ok("s1/create/a/1"), 10);
+    auto e = on_reply(def, inst, ok("s1/create/a/1"), 10, &data);
     CHECK(ids_of(e) == names{"s1/charge/a/1"});
     e = on_reply(def, inst, failure("s1/charge/a/1", "refused"), 20);
     CHECK(ids_of(e) == names{"s1/create/c/1"});
@@ -486,19 +489,19 @@ TEST_CASE("a branch chooses what runs after a group: a later step, the end, "
   }
   SECTION("the end") {
     choice = "finish";
-    auto e = on_reply(def, inst, ok("s1/create/a/1"), 10);
+    auto e = on_reply(def, inst, ok("s1/create/a/1"), 10, &data);
     CHECK(events_of(e) == names{"step_completed", "completed"});
   }
   SECTION("a failure compensates") {
     choice = "fail";
-    auto e = on_reply(def, inst, ok("s1/create/a/1"), 10);
+    auto e = on_reply(def, inst, ok("s1/create/a/1"), 10, &data);
     CHECK(events_of(e) == names{"step_completed", "compensating"});
     CHECK(ids_of(e) == names{"s1/create/c/1"});
     CHECK_THAT(inst.error, Catch::Contains("out of stock"));
   }
   SECTION("a step that is not later fails the saga, saying why") {
     choice = "back";
-    on_reply(def, inst, ok("s1/create/a/1"), 10);
+    on_reply(def, inst, ok("s1/create/a/1"), 10, &data);
     CHECK(inst.status == saga_status::compensating);
     CHECK_THAT(inst.error,
                Catch::Contains("not the first step of a later group"));

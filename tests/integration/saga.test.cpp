@@ -555,3 +555,62 @@ TEST_CASE("kill -9 at every commit point of a saga's path loses no saga and "
     }
   }
 }
+
+TEST_CASE("a saga defined in C++ by a plugin branches on its data: an "
+          "express order skips the reservation, and what ran is undone",
+          "[broker][saga]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto sagas = broker.queue("branching");
+  auto records = dir.file("applied.jsonl");
+  auto cfg = test::node_config(dir);
+  json::array actors{json::object{{"name", sagas},
+                                  {"kind", "test.branching_saga"},
+                                  {"options", {{"timer_resolution_ms", 20}}}}};
+  for (const char* name : {"orders", "inventory", "payment"}) {
+    auto actor = std::string{"saga-branch."} + name;
+    broker.track_queue(actor);
+    json::object options{{"path", records}};
+    if (std::string{name} == "payment")
+      options["refuse_above"] =
+        json::object{{"field", "amount"}, {"limit", 100}};
+    actors.push_back(json::object{
+      {"name", actor}, {"kind", "test.step"}, {"options", options}});
+  }
+  cfg["actors"] = actors;
+  test::node_process node{dir, cfg};
+  auto start = [&](const char* id, bool express, int amount) {
+    auto r =
+      call(sagas, "saga.start",
+           json::object{{"saga", "express"},
+                        {"saga_id", id},
+                        {"data", {{"express", express}, {"amount", amount}}}});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+  };
+  auto status = [&](const char* id) {
+    std::string last;
+    test::eventually(
+      [&] {
+        auto r = call(sagas, "saga.get", json::object{{"saga_id", id}});
+        last =
+          r.exit_code == 0 ? std::string{r.body.at("status").as_string()} : "";
+        return last == "completed" || last == "compensated";
+      },
+      30s);
+    return last;
+  };
+  start("e-1", true, 10);
+  CHECK(status("e-1") == "completed");
+  start("e-2", false, 10);
+  CHECK(status("e-2") == "completed");
+  start("e-3", true, 1000); // refused by payment: only create is undone
+  CHECK(status("e-3") == "compensated");
+  std::vector<std::string> applied;
+  for (const auto& line : test::read_records(records))
+    applied.push_back(std::string{line.body.at("key").as_string()});
+  CHECK(applied == std::vector<std::string>{"e-1/create/a", "e-1/charge/a",
+                                            "e-2/create/a", "e-2/reserve/a",
+                                            "e-2/charge/a", "e-3/create/a",
+                                            "e-3/create/c"});
+}

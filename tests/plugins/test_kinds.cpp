@@ -53,11 +53,17 @@
 //                   each application (options.path). "step.get" {"key"}
 //                   replies the key's state {"applied", "failures",
 //                   "sends" (messages of the key it took), "type"}.
+//   test.branching_saga  the saga kind with a C++ definition "express":
+//                   create_order (actor saga-branch.orders) -> reserve
+//                   (saga-branch.inventory) -> charge (saga-branch.payment),
+//                   each with a compensation; after create, a saga whose
+//                   data says {"express": true} goes straight to charge.
 //   test.lookup     a lookup service for the enricher: a request {"key": k}
 //                   is recorded (options.path) and answered with
 //                   options.records[k], or null when there is none; the key
 //                   "fail" fails the request (an error reply).
 
+#include "warren/actors/saga.hpp"
 #include "warren/core/delivery.hpp"
 #include "warren/core/errc.hpp"
 #include "warren/core/text.hpp"
@@ -749,4 +755,31 @@ WARREN_PLUGIN(registry) {
   registry.add_kind<lookup>("test.lookup");
   registry.add_kind<tally>("test.tally");
   registry.add_kind<step>("test.step");
+  auto call = [](const char* actor, const char* type) {
+    return warren::saga_command_spec{std::string{"saga-branch."} + actor, type,
+                                     nullptr};
+  };
+  auto stage = [&](const char* id, const char* actor, const char* action,
+                   const char* undo) {
+    warren::saga_step_spec s;
+    s.id = id;
+    s.action = call(actor, action);
+    s.compensation = call(actor, undo);
+    s.timeout = std::chrono::milliseconds{5000};
+    return s;
+  };
+  warren::saga_spec express{"express"};
+  express.step(stage("create", "orders", "create_order", "cancel_order"))
+    .step(
+      stage("reserve", "inventory", "reserve_inventory", "release_inventory"))
+    .step(stage("charge", "payment", "charge_payment", "refund_payment"))
+    .branch_after("create", [](const warren::saga_view& saga) {
+      const auto* data = saga.data().if_object();
+      const auto* fast =
+        data != nullptr ? data->if_contains("express") : nullptr;
+      return fast != nullptr && fast->is_bool() && fast->get_bool()
+               ? warren::saga_choice::go_to("charge")
+               : warren::saga_choice::next();
+    });
+  warren::add_saga_kind(registry, "test.branching_saga", {express});
 }

@@ -39,7 +39,8 @@ std::string text_of(const boost::json::object& o, const char* key) {
 stored_definition store_form(saga_definition def) {
   stored_definition out;
   out.json = boost::json::serialize(encode_saga_definition(def));
-  out.hash = content_hash(out.json);
+  // Two definitions of the same steps are still two (metrics, listings).
+  out.hash = content_hash(def.name + "\n" + out.json);
   out.definition = std::move(def);
   return out;
 }
@@ -269,9 +270,18 @@ struct saga_actor::metric_set {
   }
 };
 
-saga_actor::saga_actor(const actor_init& init)
+saga_actor::saga_actor(const actor_init& init,
+                       const std::vector<saga_definition>& code)
   : stream_operator(init), settings_(read_options(init, read_settings)),
     metrics_(std::make_unique<metric_set>()) {
+  for (const auto& def : code)
+    if (!settings_.definitions
+           .emplace(def.name,
+                    std::make_shared<const stored_definition>(store_form(def)))
+           .second)
+      throw std::invalid_argument(
+        "actor '" + init.name + "': options.definitions." + def.name +
+        ": a definition of this name is written in C++ for this kind");
   for (const auto& [name, def] : settings_.definitions)
     by_hash_.emplace(def->hash, def);
   auto* reg = init.metrics;
@@ -535,8 +545,15 @@ status saga_actor::reply(context& ctx, const envelope& msg) {
                         true);
   auto before = s->inst.status;
   auto now = runtime::now_ms();
-  auto effects = on_reply(s->def->definition, s->inst,
-                          reply_of(msg, settings_.max_result_bytes), now);
+  // Branches see what the saga started with.
+  boost::json::value data;
+  if (!s->def->definition.branches.empty()) {
+    boost::json::error_code ec;
+    data = read_json(s->data_json, ec);
+  }
+  auto effects =
+    on_reply(s->def->definition, s->inst,
+             reply_of(msg, settings_.max_result_bytes), now, &data);
   if (effects.ignored) {
     metrics_->late.inc();
     return status::ok();

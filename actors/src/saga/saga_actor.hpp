@@ -86,7 +86,10 @@ struct saga_settings {
 
 class saga_actor : public stream_operator {
  public:
-  explicit saga_actor(const actor_init& init);
+  /// `code`: definitions written in C++ (warren/actors/saga.hpp), besides
+  /// the config's.
+  explicit saga_actor(const actor_init& init,
+                      const std::vector<saga_definition>& code = {});
   ~saga_actor() override;
 
   static void check_options(config::object_reader& options);

@@ -15,15 +15,6 @@ constexpr std::size_t max_saga_id = 128;
 constexpr config::int_range durations{1, 7 * 24 * 3600 * 1000LL};
 constexpr config::int_range retries{0, 1000};
 
-bool valid_step_id(const std::string& id, std::string& why) {
-  if (id.empty() || id.size() > max_step_id ||
-      id.find('/') != std::string::npos) {
-    why = "expected a step id of 1 to 64 bytes without '/'";
-    return false;
-  }
-  return true;
-}
-
 void read_retry(config::object_reader& o, retry_rule& rule) {
   o.allow({"max", "backoff_ms", "max_backoff_ms", "final"});
   o.integer("max", retries, rule.max);
@@ -114,6 +105,15 @@ decode_saga_definition(const std::string& name, const boost::json::value& v,
   if (!reader.ok())
     why = describe(reader.error());
   return reader.ok() ? def : std::nullopt;
+}
+
+bool valid_step_id(const std::string& id, std::string& why) {
+  if (id.empty() || id.size() > max_step_id ||
+      id.find('/') != std::string::npos) {
+    why = "expected a step id of 1 to 64 bytes without '/'";
+    return false;
+  }
+  return true;
 }
 
 bool valid_saga_id(const std::string& id, std::string& why) {

@@ -74,4 +74,7 @@ read_execute_saga(const boost::json::value& body,
 /// Whether `id` can name a saga (see above); `why` when not.
 bool valid_saga_id(const std::string& id, std::string& why);
 
+/// Whether `id` can name a step (see above); `why` when not.
+bool valid_step_id(const std::string& id, std::string& why);
+
 } // namespace warren::actors

@@ -91,8 +91,9 @@ bool is_final(const retry_rule& rule, const std::string& code) {
 // One decision on one instance: what it changes and what it asks for.
 class decision {
  public:
-  decision(const saga_definition& def, saga_instance& inst, int64_t now_ms)
-    : def_(def), inst_(inst), now_ms_(now_ms) {}
+  decision(const saga_definition& def, saga_instance& inst, int64_t now_ms,
+           const boost::json::value* data = nullptr)
+    : def_(def), inst_(inst), now_ms_(now_ms), data_(data) {}
 
   saga_effects take() { return std::move(out_); }
 
@@ -187,8 +188,9 @@ class decision {
   void after_group() {
     auto branch = def_.branches.find(inst_.current);
     saga_next next;
+    static const boost::json::value none;
     if (branch != def_.branches.end() && branch->second)
-      next = branch->second(inst_);
+      next = branch->second(inst_, data_ != nullptr ? *data_ : none);
     switch (next.what) {
       case saga_next::kind::next:
         run_group(inst_.current + 1);
@@ -360,6 +362,7 @@ class decision {
   const saga_definition& def_;
   saga_instance& inst_;
   int64_t now_ms_;
+  const boost::json::value* data_;
   saga_effects out_;
 };
 
@@ -414,8 +417,9 @@ saga_effects start_saga(const saga_definition& def, saga_instance& inst,
 }
 
 saga_effects on_reply(const saga_definition& def, saga_instance& inst,
-                      const saga_reply& reply, int64_t now_ms) {
-  decision d{def, inst, now_ms};
+                      const saga_reply& reply, int64_t now_ms,
+                      const boost::json::value* data) {
+  decision d{def, inst, now_ms, data};
   auto ref = read_send_id(def, inst, reply.send_id);
   if (!ref || inst.steps.size() != def.steps.size())
     return d.ignored();

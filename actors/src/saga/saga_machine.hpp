@@ -113,8 +113,9 @@ struct saga_next {
 };
 
 /// Decides what runs after a group, from the saga as it is (each completed
-/// step's result).
-using saga_branch = std::function<saga_next(const saga_instance&)>;
+/// step's result) and the data it started with.
+using saga_branch = std::function<saga_next(const saga_instance&,
+                                            const boost::json::value& data)>;
 
 struct saga_definition {
   std::string name;
@@ -243,8 +244,11 @@ struct saga_effects {
 saga_effects start_saga(const saga_definition& def, saga_instance& inst,
                         int64_t now_ms);
 
+/// `data` (what the saga started with) is for the definition's branches;
+/// null when it has none.
 saga_effects on_reply(const saga_definition& def, saga_instance& inst,
-                      const saga_reply& reply, int64_t now_ms);
+                      const saga_reply& reply, int64_t now_ms,
+                      const boost::json::value* data = nullptr);
 
 saga_effects on_timer(const saga_definition& def, saga_instance& inst,
                       const std::string& timer_id, int64_t now_ms);
