@@ -20,9 +20,9 @@
 #include <caf/all.hpp>
 #include <condition_variable>
 #include <cstdlib>
-#include <iostream>
 #include <filesystem>
 #include <future>
+#include <iostream>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -261,8 +261,8 @@ void write_waiting_sagas(const std::string& db, const std::string& name,
   inst.steps[0].started_ms = first_ms - 30000;
   inst.events = 1;
   inst.timers = 1;
-  inst.steps[0].timer =
-    actors::saga_timer{"@ID@/t/1", due_placeholder, actors::saga_timer::kind::timeout};
+  inst.steps[0].timer = actors::saga_timer{"@ID@/t/1", due_placeholder,
+                                           actors::saga_timer::kind::timeout};
   auto instance = boost::json::serialize(actors::encode_instance(inst));
   for (const char* sql :
        {actors::saga_sql::create_sagas, actors::saga_sql::create_by_status,
