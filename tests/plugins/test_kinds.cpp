@@ -58,11 +58,19 @@
 //                   (saga-branch.inventory) -> charge (saga-branch.payment),
 //                   each with a compensation; after create, a saga whose
 //                   data says {"express": true} goes straight to charge.
+//   test.account    an event-sourced aggregate (warren/actors/aggregate.hpp),
+//                   one account per key (option key_field: "account"):
+//                   "deposit" {account, amount} appends deposited;
+//                   "withdraw" {account, amount} appends withdrawn, or is
+//                   rejected (insufficient_funds) beyond the balance;
+//                   "fail" throws (nothing may be appended). The state
+//                   {balance, deposits, withdrawals} counts what it saw.
 //   test.lookup     a lookup service for the enricher: a request {"key": k}
 //                   is recorded (options.path) and answered with
 //                   options.records[k], or null when there is none; the key
 //                   "fail" fails the request (an error reply).
 
+#include "warren/actors/aggregate.hpp"
 #include "warren/actors/saga.hpp"
 #include "warren/core/delivery.hpp"
 #include "warren/core/errc.hpp"
@@ -624,6 +632,58 @@ class lookup : public warren::actor {
   boost::json::object records_;
 };
 
+struct account_state {
+  int64_t balance = 0;
+  int64_t deposits = 0;
+  int64_t withdrawals = 0;
+};
+BOOST_DESCRIBE_STRUCT(account_state, (), (balance, deposits, withdrawals))
+
+struct money {
+  std::string account;
+  int64_t amount = 0;
+};
+BOOST_DESCRIBE_STRUCT(money, (), (account, amount))
+
+class account : public warren::aggregate<account_state> {
+ public:
+  using aggregate::aggregate;
+
+  void setup(warren::aggregate_handlers<account_state>& on) override {
+    on.command<money>("deposit", [](const account_state&, const money& m) {
+      if (m.amount <= 0)
+        return warren::decision::reject("invalid_amount", "deposit > 0");
+      return warren::decision::accept(
+        {{"deposited", boost::json::object{{"amount", m.amount}}}},
+        boost::json::object{{"accepted", m.amount}});
+    });
+    on.command<money>("withdraw", [](const account_state& a, const money& m) {
+      if (m.amount > a.balance)
+        return warren::decision::reject(
+          "insufficient_funds", "balance " + std::to_string(a.balance) +
+                                  ", asked " + std::to_string(m.amount));
+      return warren::decision::accept(
+        {{"withdrawn", boost::json::object{{"amount", m.amount}}}});
+    });
+    on.command<money>(
+      "fail", [](const account_state&, const money&) -> warren::decision {
+        throw std::runtime_error("failure requested by the test");
+      });
+  }
+
+  void evolve(account_state& a,
+              const warren::recorded_event& e) const override {
+    auto amount = e.data.at("amount").to_number<int64_t>();
+    if (e.type == "deposited") {
+      a.balance += amount;
+      ++a.deposits;
+    } else if (e.type == "withdrawn") {
+      a.balance -= amount;
+      ++a.withdrawals;
+    }
+  }
+};
+
 bool listed(const boost::json::object& options, const char* key,
             const std::string& type) {
   const auto* v = options.if_contains(key);
@@ -755,6 +815,7 @@ WARREN_PLUGIN(registry) {
   registry.add_kind<lookup>("test.lookup");
   registry.add_kind<tally>("test.tally");
   registry.add_kind<step>("test.step");
+  registry.add_kind<account>("test.account");
   auto call = [](const char* actor, const char* type) {
     return warren::saga_command_spec{std::string{"saga-branch."} + actor, type,
                                      nullptr};

@@ -70,8 +70,18 @@ constexpr const char* select_all =
 constexpr config::int_range counts{1, 10000};
 
 event_store_settings read_settings(config::object_reader& o) {
-  event_store_settings s;
   o.allow({"publish", "max_append_events", "max_read_count"});
+  return read_event_store_options(o);
+}
+
+status invalid(const std::string& why) {
+  return status::fail(errc::validation_failed, why, true);
+}
+
+} // namespace
+
+event_store_settings read_event_store_options(config::object_reader& o) {
+  event_store_settings s;
   if (auto publish = o.object("publish")) {
     publish->allow({"exchange", "routing_key"});
     publish->string("exchange", s.exchange, config::text_rule::non_empty);
@@ -82,9 +92,7 @@ event_store_settings read_settings(config::object_reader& o) {
   return s;
 }
 
-status invalid(const std::string& why) {
-  return status::fail(errc::validation_failed, why, true);
-}
+namespace {
 
 // `{stream}` and `{type}` in `key` replaced.
 std::string routing_key_of(std::string key, const std::string& stream,
@@ -125,10 +133,38 @@ std::optional<int64_t> number_field(const boost::json::object& body,
   return std::nullopt;
 }
 
+// A row of WARREN_EVENT_COLUMNS.
+recorded_event event_of(const sql_row& row) {
+  recorded_event e;
+  boost::json::error_code ec;
+  e.position = row.integer(0);
+  e.stream = std::string{row.text(1)};
+  e.version = row.integer(2);
+  e.event_id = std::string{row.text(3)};
+  e.type = std::string{row.text(4)};
+  e.data = read_json(row.text(5), ec);
+  auto metadata = read_json(row.text(6), ec);
+  if (metadata.is_object())
+    e.metadata = std::move(metadata.get_object());
+  e.recorded_ms = row.integer(7);
+  return e;
+}
+
 } // namespace
 
+boost::json::value event_json(const recorded_event& e) {
+  return boost::json::object{
+    {"position", e.position}, {"stream", e.stream},
+    {"version", e.version},   {"event_id", e.event_id},
+    {"type", e.type},         {"data", e.data},
+    {"metadata", e.metadata}, {"recorded_ms", e.recorded_ms}};
+}
+
 event_store::event_store(const actor_init& init)
-  : stream_operator(init), settings_(read_options(init, read_settings)) {
+  : event_store(init, read_options(init, read_settings)) {}
+
+event_store::event_store(const actor_init& init, event_store_settings settings)
+  : stream_operator(init), settings_(std::move(settings)) {
   auto* reg = init.metrics;
   if (reg == nullptr)
     return;
@@ -246,150 +282,238 @@ status event_store::append(context& ctx, const envelope& msg) {
   if (events == nullptr || events->empty())
     return invalid("events: expected a non-empty array of {\"event_id\", "
                    "\"type\", \"data\", \"metadata\"}");
-  if (events->size() > settings_.max_append_events)
-    return invalid("events: " + std::to_string(events->size()) +
-                   " events, over max_append_events (" +
-                   std::to_string(settings_.max_append_events) + ")");
-  struct new_event {
-    std::string id;
-    std::string type;
-    const boost::json::value* data;
-    boost::json::object metadata;
-  };
-  std::vector<new_event> news;
-  std::vector<std::optional<recorded_at>> found;
+  std::vector<event_input> news;
   for (std::size_t i = 0; i < events->size(); ++i) {
     auto at = "events[" + std::to_string(i) + "].";
     const auto* e = (*events)[i].if_object();
     if (e == nullptr)
       return invalid(at.substr(0, at.size() - 1) + ": expected an object");
-    new_event one;
+    event_input one;
     if (e->contains("event_id")) {
       one.id = text_field(*e, "event_id", why);
       if (one.id.empty())
         return invalid(at + why);
-    } else {
-      one.id = msg.properties.message_id + "#e" + std::to_string(i);
-      if (one.id.size() > 255)
-        return invalid(at + "event_id: the request's id is too long to "
-                            "derive one; give each event an id");
     }
     one.type = text_field(*e, "type", why);
     if (one.type.empty())
       return invalid(at + why);
-    one.data = e->if_contains("data");
-    if (one.data == nullptr)
+    const auto* data = e->if_contains("data");
+    if (data == nullptr)
       return invalid(at + "data: required key is missing");
+    one.data = *data;
     if (const auto* m = e->if_contains("metadata")) {
       if (!m->is_object())
         return invalid(at + "metadata: expected an object");
       one.metadata = m->get_object();
     }
-    for (const auto& earlier : news)
-      if (earlier.id == one.id)
-        return invalid(at + "event_id: '" + one.id +
-                       "' is used by an earlier event of the request");
-    auto where = find_event(one.id);
-    if (!where)
-      return status::fail(errc::store_failed, describe(where.error()), false);
-    found.push_back(std::move(*where));
     news.push_back(std::move(one));
   }
-  auto current = version_of(stream);
-  if (!current)
-    return status::fail(errc::store_failed, describe(current.error()), false);
-  auto decision = decide_append(stream, *expected, *current, found);
-  if (decision == append_decision::wrong_expected_version) {
-    metrics_.wrong_version.inc();
+  auto result = stage_append(ctx, stream, *expected, std::move(news));
+  if (!result)
+    return to_status(result.error());
+  return reply_to_append(ctx, stream, *expected, *result);
+}
+
+status event_store::reply_to_append(context& ctx, const std::string& stream,
+                                    const expected_version& expected,
+                                    const append_result& result) {
+  if (result.decision == append_decision::wrong_expected_version) {
     ctx.reply_error("wrong_expected_version",
                     "stream " + stream + " is at version " +
-                      std::to_string(*current) + ", expected " +
-                      to_string(*expected),
+                      std::to_string(result.current) + ", expected " +
+                      to_string(expected),
                     {{"stream", stream},
-                     {"expected", to_string(*expected)},
-                     {"actual", *current}});
+                     {"expected", to_string(expected)},
+                     {"actual", result.current}});
     return status::ok();
   }
-  if (decision == append_decision::idempotency_conflict) {
-    metrics_.id_conflicts.inc();
+  if (result.decision == append_decision::idempotency_conflict) {
     ctx.reply_error("idempotency_conflict",
                     "the event ids of this append are used otherwise in the "
                     "store (an id names one event)",
                     {{"stream", stream}});
     return status::ok();
   }
-  boost::json::object reply{{"stream", stream}};
-  if (decision == append_decision::already) {
+  ctx.reply_json(
+    boost::json::object{
+      {"stream", stream},
+      {"first_version", result.events.front().version},
+      {"last_version", result.events.back().version},
+      {"first_position", result.events.front().position},
+      {"last_position", result.events.back().position},
+      {"idempotent", result.decision == append_decision::already}},
+    "event_store.appended");
+  return status::ok();
+}
+
+status event_store::to_status(const caf::error& err) {
+  // A request that cannot be right is the caller's to fix; anything else
+  // is the file's, and the message is tried again.
+  if (code_of(err) == errc::validation_failed)
+    return invalid(describe(err));
+  return status::fail(errc::store_failed, describe(err), false);
+}
+
+caf::expected<event_store::append_result>
+event_store::stage_append(context& ctx, const std::string& stream,
+                          const expected_version& expected,
+                          std::vector<event_input> events) {
+  auto refuse = [](const std::string& why) {
+    return make_error(errc::validation_failed, why);
+  };
+  if (stream.empty() || stream.size() > 255)
+    return refuse("stream: expected a non-empty string of at most 255 bytes");
+  if (events.empty())
+    return refuse("events: none to append");
+  if (events.size() > settings_.max_append_events)
+    return refuse("events: " + std::to_string(events.size()) +
+                  " events, over max_append_events (" +
+                  std::to_string(settings_.max_append_events) + ")");
+  const auto& cause = ctx.message().properties.message_id;
+  std::vector<std::optional<recorded_at>> found;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    auto& one = events[i];
+    auto at = "events[" + std::to_string(i) + "].";
+    if (one.id.empty()) {
+      one.id = cause + "#e" + std::to_string(i);
+      if (one.id.size() > 255)
+        return refuse(at + "event_id: the request's id is too long to "
+                           "derive one; give each event an id");
+    }
+    if (one.type.empty() || one.type.size() > 255)
+      return refuse(at + "type: expected a non-empty string of at most 255 "
+                         "bytes");
+    for (std::size_t k = 0; k < i; ++k)
+      if (events[k].id == one.id)
+        return refuse(at + "event_id: '" + one.id +
+                      "' is used by an earlier event of the request");
+    auto where = find_event(one.id);
+    if (!where)
+      return where.error();
+    found.push_back(std::move(*where));
+  }
+  auto current = version_of(stream);
+  if (!current)
+    return current.error();
+  append_result result;
+  result.current = *current;
+  result.decision = decide_append(stream, expected, *current, found);
+  if (result.decision == append_decision::wrong_expected_version) {
+    metrics_.wrong_version.inc();
+    return result;
+  }
+  if (result.decision == append_decision::idempotency_conflict) {
+    metrics_.id_conflicts.inc();
+    return result;
+  }
+  if (result.decision == append_decision::already) {
     metrics_.idempotent.inc();
-    reply["first_version"] = found.front()->version;
-    reply["last_version"] = found.back()->version;
-    reply["first_position"] = found.front()->position;
-    reply["last_position"] = found.back()->position;
-    reply["idempotent"] = true;
-    ctx.reply_json(std::move(reply), "event_store.appended");
-    return status::ok();
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      recorded_event e;
+      e.stream = stream;
+      e.version = found[i]->version;
+      e.position = found[i]->position;
+      e.event_id = events[i].id;
+      e.type = events[i].type;
+      result.events.push_back(std::move(e));
+    }
+    return result;
   }
   auto recorded_ms = runtime::now_ms();
   auto version = *current;
-  auto first_position = next_position_;
-  for (auto& one : news) {
-    ++version;
-    auto position = next_position_++;
-    auto data = boost::json::serialize(*one.data);
-    auto metadata = boost::json::serialize(one.metadata);
-    pending_.statements.push_back({insert_event,
-                                   {name(), position, stream, version, one.id,
-                                    one.type, data, metadata, recorded_ms}});
-    staged_ids_[one.id] = recorded_at{stream, version, position};
+  auto& staged = staged_events_[stream];
+  for (auto& one : events) {
+    recorded_event e;
+    e.position = next_position_++;
+    e.stream = stream;
+    e.version = ++version;
+    e.event_id = std::move(one.id);
+    e.type = std::move(one.type);
+    e.data = std::move(one.data);
+    e.metadata = std::move(one.metadata);
+    e.recorded_ms = recorded_ms;
+    pending_.statements.push_back(
+      {insert_event,
+       {name(), e.position, stream, e.version, e.event_id, e.type,
+        boost::json::serialize(e.data), boost::json::serialize(e.metadata),
+        recorded_ms}});
+    staged_ids_[e.event_id] = recorded_at{stream, e.version, e.position};
     if (!settings_.exchange.empty()) {
       publish_options opts;
-      opts.message_id = one.id;
+      opts.message_id = e.event_id;
       opts.mandatory = false;
       set_field(opts.headers, "x-warren-stream", stream);
-      set_field(opts.headers, "x-warren-version", version);
-      set_field(opts.headers, "x-warren-position", position);
+      set_field(opts.headers, "x-warren-version", e.version);
+      set_field(opts.headers, "x-warren-position", e.position);
       ctx.publish_json(settings_.exchange,
-                       routing_key_of(settings_.routing_key, stream, one.type),
-                       one.type,
-                       boost::json::object{{"position", position},
-                                           {"stream", stream},
-                                           {"version", version},
-                                           {"event_id", one.id},
-                                           {"type", one.type},
-                                           {"data", *one.data},
-                                           {"metadata", one.metadata},
-                                           {"recorded_ms", recorded_ms}},
-                       std::move(opts));
+                       routing_key_of(settings_.routing_key, stream, e.type),
+                       e.type, event_json(e), std::move(opts));
     }
+    staged.push_back(e);
+    result.events.push_back(std::move(e));
   }
   staged_versions_[stream] = version;
   metrics_.appends.inc();
-  metrics_.events.inc(static_cast<double>(news.size()));
+  metrics_.events.inc(static_cast<double>(events.size()));
   metrics_.head.set(static_cast<double>(next_position_ - 1));
-  reply["first_version"] = *current + 1;
-  reply["last_version"] = version;
-  reply["first_position"] = first_position;
-  reply["last_position"] = next_position_ - 1;
-  reply["idempotent"] = false;
-  ctx.reply_json(std::move(reply), "event_store.appended");
-  return status::ok();
+  return result;
+}
+
+caf::expected<std::vector<recorded_event>>
+event_store::events_after(const std::string& stream, int64_t version) {
+  std::vector<recorded_event> out;
+  auto err =
+    store_->query(select_forward, {name(), stream, version + 1, INT64_MAX},
+                  [&](const sql_row& row) {
+                    out.push_back(event_of(row));
+                    return caf::error{};
+                  });
+  if (err)
+    return err;
+  // What this unit appended is not in the file yet.
+  if (auto i = staged_events_.find(stream); i != staged_events_.end())
+    for (const auto& e : i->second)
+      if (e.version > version &&
+          (out.empty() || e.version > out.back().version))
+        out.push_back(e);
+  return out;
+}
+
+caf::expected<std::optional<std::pair<int64_t, boost::json::value>>>
+event_store::snapshot_of(const std::string& stream) {
+  if (auto i = staged_snapshots_.find(stream); i != staged_snapshots_.end())
+    return std::optional<std::pair<int64_t, boost::json::value>>{i->second};
+  std::optional<std::pair<int64_t, boost::json::value>> found;
+  auto err =
+    store_->query(select_snapshot, {name(), stream}, [&](const sql_row& row) {
+      boost::json::error_code ec;
+      auto data = read_json(row.text(2), ec);
+      if (ec)
+        return make_error(errc::store_failed,
+                          "the snapshot of " + stream + " is not JSON");
+      found.emplace(row.integer(0), std::move(data));
+      return caf::error{};
+    });
+  if (err)
+    return err;
+  return found;
+}
+
+void event_store::stage_snapshot(const std::string& stream, int64_t version,
+                                 const std::string& type,
+                                 const boost::json::value& data) {
+  pending_.statements.push_back(
+    {upsert_snapshot,
+     {name(), stream, version, type, boost::json::serialize(data),
+      runtime::now_ms()}});
+  staged_snapshots_[stream] = {version, data};
 }
 
 caf::error event_store::read_events(const std::string& sql,
                                     const std::vector<sql_value>& params,
                                     boost::json::array& out) {
   return store_->query(sql, params, [&](const sql_row& row) {
-    boost::json::error_code ec;
-    auto data = read_json(row.text(5), ec);
-    auto metadata = read_json(row.text(6), ec);
-    out.push_back(boost::json::object{{"position", row.integer(0)},
-                                      {"stream", row.text(1)},
-                                      {"version", row.integer(2)},
-                                      {"event_id", row.text(3)},
-                                      {"type", row.text(4)},
-                                      {"data", std::move(data)},
-                                      {"metadata", std::move(metadata)},
-                                      {"recorded_ms", row.integer(7)}});
+    out.push_back(event_json(event_of(row)));
     return caf::error{};
   });
 }
@@ -481,10 +605,7 @@ status event_store::save_snapshot(context& ctx,
                     {{"stream", stream}, {"actual", *current}});
     return status::ok();
   }
-  pending_.statements.push_back(
-    {upsert_snapshot,
-     {name(), stream, *version, type, boost::json::serialize(*data),
-      runtime::now_ms()}});
+  stage_snapshot(stream, *version, type, *data);
   ctx.reply_json(boost::json::object{{"stream", stream}, {"version", *version}},
                  "event_store.snapshot_saved");
   return status::ok();
@@ -530,6 +651,8 @@ void event_store::committed(const std::vector<skipped_group>&) {
   // What was staged is in the file now.
   staged_versions_.clear();
   staged_ids_.clear();
+  staged_events_.clear();
+  staged_snapshots_.clear();
 }
 
 } // namespace warren::actors

@@ -41,18 +41,24 @@
 // gets a warren.error reply.
 
 #include "eventstore/append_rules.hpp"
+#include "warren/actors/events.hpp"
 #include "warren/metrics/cells.hpp"
 #include "warren/runtime/stream_operator.hpp"
 
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace warren::config {
 class object_reader;
 }
 
 namespace warren::actors {
+
+/// An event as replies and publishes carry it.
+boost::json::value event_json(const recorded_event& e);
 
 struct event_store_settings {
   /// Where appended events are published; empty: not published.
@@ -63,9 +69,16 @@ struct event_store_settings {
   std::size_t max_read_count = 1000;
 };
 
+/// Reads the store's option keys (publish, max_append_events,
+/// max_read_count) of `o`, without checking for others (the caller allows
+/// its keys).
+event_store_settings read_event_store_options(config::object_reader& o);
+
 class event_store : public stream_operator {
  public:
   explicit event_store(const actor_init& init);
+  /// With options read already (a kind that embeds a store).
+  event_store(const actor_init& init, event_store_settings settings);
 
   static void check_options(config::object_reader& options);
 
@@ -80,14 +93,61 @@ class event_store : public stream_operator {
   /// and are answered at once, without a commit.
   bool is_query(const envelope& msg) const override;
 
+  /// An event to append; without an id it gets `<message id>#e<index>`.
+  struct event_input {
+    std::string id;
+    std::string type;
+    boost::json::value data;
+    boost::json::object metadata;
+  };
+
+  struct append_result {
+    append_decision decision = append_decision::write;
+    /// The stream's version before.
+    int64_t current = 0;
+    /// write: the events as appended; already: where they are (without
+    /// their data).
+    std::vector<recorded_event> events;
+  };
+
+  /// Appends `events` to `stream` in the unit being built (publishing them
+  /// with it), or says why not (wrong_expected_version,
+  /// idempotency_conflict: an answer). An error: a request that cannot be
+  /// right (errc::validation_failed), or the file.
+  caf::expected<append_result> stage_append(context& ctx,
+                                            const std::string& stream,
+                                            const expected_version& expected,
+                                            std::vector<event_input> events);
+
+  /// The events of `stream` after `version`, committed and staged.
+  caf::expected<std::vector<recorded_event>>
+  events_after(const std::string& stream, int64_t version);
+
+  /// The latest snapshot of `stream` (staged or committed): its version and
+  /// data.
+  caf::expected<std::optional<std::pair<int64_t, boost::json::value>>>
+  snapshot_of(const std::string& stream);
+
+  void stage_snapshot(const std::string& stream, int64_t version,
+                      const std::string& type, const boost::json::value& data);
+
+  /// The last version of `stream` (0: none), staged or committed.
+  caf::expected<int64_t> version_of(const std::string& stream);
+
+  /// An append's answer to its caller.
+  static status reply_to_append(context& ctx, const std::string& stream,
+                                const expected_version& expected,
+                                const append_result& result);
+
+  /// An error of stage_append as a message's status.
+  static status to_status(const caf::error& err);
+
  private:
   status append(context& ctx, const envelope& msg);
   status read_stream(context& ctx, const boost::json::object& body);
   status read_all(context& ctx, const boost::json::object& body);
   status save_snapshot(context& ctx, const boost::json::object& body);
   status load_snapshot(context& ctx, const boost::json::object& body);
-  // The last version of `stream` (0: none), staged or committed.
-  caf::expected<int64_t> version_of(const std::string& stream);
   // Where event `id` is, staged or committed.
   caf::expected<std::optional<recorded_at>> find_event(const std::string& id);
   // Events of a read, as JSON.
@@ -112,6 +172,9 @@ class event_store : public stream_operator {
   // Appended but not yet committed (then in the file).
   std::unordered_map<std::string, int64_t> staged_versions_;
   std::unordered_map<std::string, recorded_at> staged_ids_;
+  std::unordered_map<std::string, std::vector<recorded_event>> staged_events_;
+  std::unordered_map<std::string, std::pair<int64_t, boost::json::value>>
+    staged_snapshots_;
   sql_group pending_;
 };
 
