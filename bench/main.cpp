@@ -2,8 +2,11 @@
 // lines `BENCH name=... value=... unit=...`.
 //
 //   build/bench/warren-bench [--uri URI] [--messages N] [--calls N]
-//     [--rounds N] [--only classic|streams[.window|.batched|.pipeline]|sagas]
+//     [--rounds N]
+//     [--only classic|streams[.window|.batched|.pipeline]|sagas|events]
 //     [--sagas N] [--saga-timers N]
+//     [--event-window N] [--event-rate N] [--event-batched N]
+//     [--replay-events N]
 //     [--batched-events N] [--batched-commit N] [--pipeline-rate N]
 //     [--date-time-format on|off]
 //
@@ -26,10 +29,15 @@
 //                  --saga-timers sagas firing after a restart (see
 //                  warren_sagas.hpp); `--only sagas` runs these and the raw
 //                  loop alone
+//   events.*       issue 12: appends to an event store (one event and 100
+//                  per request, saturated and paced) and an aggregate's
+//                  replay after a restart (see warren_events.hpp); `--only
+//                  events` runs these and the raw loop alone
 
 #include "metrics_cost.hpp"
 #include "raw_baseline.hpp"
 #include "stats.hpp"
+#include "warren_events.hpp"
 #include "warren_sagas.hpp"
 #include "warren_side.hpp"
 #include "warren_streams.hpp"
@@ -72,6 +80,13 @@ struct options {
   // Three-step sagas per run, and sagas with a timer due at the restart.
   std::size_t sagas = 5000;
   std::size_t saga_timers = 100000;
+  // Event store: appends outstanding at most, the paced run's rate
+  // (appends/s, 0: none), events in appends of 100, and events replayed
+  // (single appends: --messages).
+  std::size_t event_window = 200;
+  double event_rate = 5000;
+  std::size_t event_batched = 200000;
+  std::size_t replay_events = 200000;
 };
 
 // Reads the command line; false on a bad one.
@@ -92,12 +107,21 @@ bool parse(int argc, char** argv, options& opts) {
     else if (flag == "--only" &&
              (value == "classic" || value == "streams" ||
               value == "streams.window" || value == "streams.batched" ||
-              value == "streams.pipeline" || value == "sagas"))
+              value == "streams.pipeline" || value == "sagas" ||
+              value == "events"))
       opts.only = value;
     else if (flag == "--sagas")
       opts.sagas = std::stoul(value);
     else if (flag == "--saga-timers")
       opts.saga_timers = std::stoul(value);
+    else if (flag == "--event-window")
+      opts.event_window = std::stoul(value);
+    else if (flag == "--event-rate")
+      opts.event_rate = std::stod(value);
+    else if (flag == "--event-batched")
+      opts.event_batched = std::stoul(value);
+    else if (flag == "--replay-events")
+      opts.replay_events = std::stoul(value);
     else if (flag == "--batched-events")
       opts.batched_events = std::stoul(value);
     else if (flag == "--batched-commit")
@@ -259,6 +283,68 @@ void run_sagas(const options& opts, std::size_t r, double raw_tp, samples& s) {
             << burst.lag_p99_ms << " ms)\n";
 }
 
+// Issue 12's event store; the appends against this round's raw loop.
+void run_events(const options& opts, std::size_t r, double raw_tp, samples& s) {
+  using namespace warren::bench;
+  const std::string state_dir = "/tmp/warren-bench-events";
+  std::cerr << "round " << r + 1 << ": events\n";
+  append_load single;
+  single.requests = opts.messages;
+  single.window = opts.event_window;
+  auto one = event_appends(opts.uri, "bench.events", single, state_dir);
+  s.add("events.append_single.throughput", one.appends_per_sec);
+  s.add("events.append_single.p50", one.p50_ms);
+  s.add("events.append_single.p99", one.p99_ms);
+  s.add("events.append_single.ratio", one.appends_per_sec / raw_tp);
+  append_run paced, raw_paced;
+  if (opts.event_rate > 0) {
+    append_load at_rate = single;
+    at_rate.rate = opts.event_rate;
+    at_rate.requests = static_cast<std::size_t>(opts.event_rate * 3);
+    // The same requests to a raw server that stores nothing: the broker's
+    // and the client's part of the latency, at the same rate.
+    raw_paced = raw_appends(opts.uri, "bench.events.raw", at_rate);
+    s.add("events.raw_rpc_paced.p50", raw_paced.p50_ms);
+    s.add("events.raw_rpc_paced.p99", raw_paced.p99_ms);
+    paced = event_appends(opts.uri, "bench.events", at_rate, state_dir);
+    s.add("events.append_single_paced.throughput", paced.appends_per_sec);
+    s.add("events.append_single_paced.p50", paced.p50_ms);
+    s.add("events.append_single_paced.p99", paced.p99_ms);
+  }
+  append_load batched;
+  batched.events_per_request = 100;
+  batched.requests = (opts.event_batched + 99) / 100;
+  batched.window = opts.event_window;
+  auto many = event_appends(opts.uri, "bench.events", batched, state_dir);
+  s.add("events.append_batched.throughput", many.events_per_sec);
+  s.add("events.append_batched.appends", many.appends_per_sec);
+  s.add("events.append_batched.p50", many.p50_ms);
+  s.add("events.append_batched.p99", many.p99_ms);
+  s.add("events.append_batched.ratio", many.events_per_sec / raw_tp);
+  auto replay = aggregate_replay(opts.uri, "bench.events.counter",
+                                 opts.replay_events, state_dir);
+  s.add("events.replay.rate", replay.events_per_sec);
+  s.add("events.replay.seconds", replay.seconds);
+  s.add("events.replay.fold_seconds", replay.fold_seconds);
+  s.add("events.replay.write", replay.write_events_per_sec);
+  std::cerr << "round " << r + 1 << ": raw " << raw_tp << " msg/s; single "
+            << one.appends_per_sec << " appends/s ("
+            << one.appends_per_sec / raw_tp << "x raw) p50 " << one.p50_ms
+            << " ms p99 " << one.p99_ms << " ms max " << one.max_ms
+            << " ms; paced at " << opts.event_rate
+            << "/s: " << paced.appends_per_sec << " appends/s p50 "
+            << paced.p50_ms << " ms p99 " << paced.p99_ms << " ms max "
+            << paced.max_ms << " ms (raw server p50 " << raw_paced.p50_ms
+            << " ms p99 " << raw_paced.p99_ms << " ms); batched "
+            << many.events_per_sec << " events/s (" << many.appends_per_sec
+            << " appends/s, " << many.events_per_sec / raw_tp << "x raw) p50 "
+            << many.p50_ms << " ms p99 " << many.p99_ms << " ms; replay of "
+            << replay.events << " events in " << replay.seconds << " s ("
+            << replay.events_per_sec << " events/s; in the actor "
+            << replay.fold_seconds << " s), written at "
+            << replay.write_events_per_sec << " events/s\n";
+}
+
 void run_round(const options& opts, std::size_t r, samples& s) {
   using namespace warren::bench;
   const std::string state_dir = "/tmp/warren-bench-state";
@@ -271,7 +357,10 @@ void run_round(const options& opts, std::size_t r, samples& s) {
     run_streams(opts, r, raw_tp, s);
   if (opts.only.empty() || opts.only == "sagas")
     run_sagas(opts, r, raw_tp, s);
-  if (opts.only.rfind("streams", 0) == 0 || opts.only == "sagas")
+  if (opts.only.empty() || opts.only == "events")
+    run_events(opts, r, raw_tp, s);
+  if (opts.only.rfind("streams", 0) == 0 || opts.only == "sagas" ||
+      opts.only == "events")
     return;
   // Metrics on and off back to back, the order alternating by round.
   auto through = [&](bool stateful, bool metrics) {
@@ -372,6 +461,27 @@ void print_results(const options& opts, const samples& s) {
         "sagas.timers_all_due.lag_p99"})
     s.print(name, "ms");
   s.print("sagas.timers_all_due.rate", "timers/s");
+  print_metric("config.event_window", static_cast<double>(opts.event_window),
+               "count");
+  print_metric("config.event_rate", opts.event_rate, "appends/s");
+  print_metric("config.replay_events", static_cast<double>(opts.replay_events),
+               "count");
+  s.print("events.append_single.throughput", "appends/s");
+  s.print("events.append_single_paced.throughput", "appends/s");
+  s.print("events.append_batched.throughput", "events/s");
+  s.print("events.append_batched.appends", "appends/s");
+  for (const char* name :
+       {"events.append_single.p50", "events.append_single.p99",
+        "events.append_single_paced.p50", "events.append_single_paced.p99",
+        "events.raw_rpc_paced.p50", "events.raw_rpc_paced.p99",
+        "events.append_batched.p50", "events.append_batched.p99"})
+    s.print(name, "ms");
+  s.print("events.append_single.ratio", "ratio");
+  s.print("events.append_batched.ratio", "ratio");
+  s.print("events.replay.rate", "events/s");
+  s.print("events.replay.seconds", "s");
+  s.print("events.replay.fold_seconds", "s");
+  s.print("events.replay.write", "events/s");
   for (const char* side :
        {"raw.rpc", "warren.rpc", "warren.call", "warren.node_call"}) {
     std::string name{side};
@@ -389,15 +499,17 @@ int main(int argc, char** argv) {
   if (!parse(argc, argv, opts)) {
     std::cerr << "usage: warren-bench [--uri URI] [--messages N] [--calls N] "
                  "[--rounds N] [--only "
-                 "classic|streams[.window|.batched|.pipeline]|sagas] "
+                 "classic|streams[.window|.batched|.pipeline]|sagas|events] "
                  "[--sagas N] [--saga-timers N] "
+                 "[--event-window N] [--event-rate N] [--event-batched N] "
+                 "[--replay-events N] "
                  "[--batched-events N] "
                  "[--batched-commit N] [--pipeline-rate N] "
                  "[--date-time-format on|off]\n";
     return 2;
   }
   try {
-    if (opts.only.rfind("streams", 0) != 0)
+    if (opts.only.rfind("streams", 0) != 0 && opts.only != "events")
       warren::bench::measure_metrics_cost();
     samples s;
     for (std::size_t r = 0; r < opts.rounds; ++r)

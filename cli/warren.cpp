@@ -9,6 +9,7 @@
 //   warren call SERVICE BODY        request-response, prints the reply
 //   warren dlq list|show|replay|purge QUEUE   dead letters
 //   warren saga list|show|resume|abort ACTOR [ID]   a saga actor's sagas
+//   warren projection status|rebuild NAME   a projection's position, rebuild
 //   warren top URL...               live dashboard of nodes' /metrics
 //
 // Exit codes: see commands.hpp (0 ok, 1 failed, 2 usage, 3 config, 4 broker,
@@ -16,6 +17,7 @@
 
 #include "commands.hpp"
 #include "dlq.hpp"
+#include "projection.hpp"
 #include "saga.hpp"
 #include "state.hpp"
 #include "top.hpp"
@@ -50,6 +52,7 @@ struct command_line {
   warren::cli::top_options top;
   warren::cli::window_options window;
   warren::cli::saga_options saga;
+  warren::cli::projection_options projection;
   CLI::App* run = nullptr;
   CLI::App* check = nullptr;
   CLI::App* send_cmd = nullptr;
@@ -64,6 +67,8 @@ struct command_line {
   CLI::App* saga_show = nullptr;
   CLI::App* saga_resume = nullptr;
   CLI::App* saga_abort = nullptr;
+  CLI::App* projection_status = nullptr;
+  CLI::App* projection_rebuild = nullptr;
   CLI::App* top_cmd = nullptr;
   CLI::App* window_replay = nullptr;
 };
@@ -244,6 +249,34 @@ void add_saga(CLI::App& app, command_line& cl) {
                             "why, kept in the saga's error");
 }
 
+void add_projection(CLI::App& app, command_line& cl) {
+  auto& opts = cl.projection;
+  auto* projection =
+    app.add_subcommand("projection", "ask a projection actor (through the "
+                                     "broker)");
+  projection->require_subcommand(1);
+  cl.projection_status = projection->add_subcommand(
+    "status", "its position, the store's head, its lag, its generation");
+  cl.projection_rebuild = projection->add_subcommand(
+    "rebuild", "rebuild its read model from position 0 into new tables, "
+               "then swap them in");
+  for (auto* cmd : {cl.projection_status, cl.projection_rebuild}) {
+    add_broker_options(*cmd, opts.broker);
+    cmd->add_option("NAME", opts.actor, "the projection actor's name")
+      ->required();
+    cmd
+      ->add_option("--timeout", opts.timeout_ms,
+                   "ms to wait for each answer (default 5000)")
+      ->check(CLI::PositiveNumber);
+  }
+  cl.projection_rebuild->add_flag(
+    "--wait", opts.wait, "wait until the new read model replaced the old");
+  cl.projection_rebuild
+    ->add_option("--wait-timeout", opts.wait_ms,
+                 "ms to wait with --wait (default 600000)")
+    ->check(CLI::PositiveNumber);
+}
+
 void add_top(CLI::App& app, command_line& cl) {
   auto& opts = cl.top;
   cl.top_cmd = app.add_subcommand(
@@ -325,6 +358,10 @@ int dispatch(command_line& cl) {
   }
   if (*cl.saga_resume || *cl.saga_abort)
     return saga_control(cl.saga, cl.saga_resume->parsed());
+  if (*cl.projection_status)
+    return projection_status(cl.projection);
+  if (*cl.projection_rebuild)
+    return projection_rebuild(cl.projection);
   if (*cl.top_cmd)
     return top(cl.top);
   if (*cl.window_replay)
@@ -345,6 +382,7 @@ int main(int argc, char** argv) {
   add_dlq(app, cl);
   add_state(app, cl);
   add_saga(app, cl);
+  add_projection(app, cl);
   add_window(app, cl);
   add_top(app, cl);
   try {

@@ -20,7 +20,7 @@ void register_pipeline_kinds(registry& kinds);
 /// window/: window.
 void register_window_kinds(registry& kinds);
 
-/// eventstore/: event_store.
+/// eventstore/: event_store, projection.
 void register_eventstore_kinds(registry& kinds);
 
 /// saga/: saga.

@@ -573,9 +573,11 @@ status event_store::read_all(context& ctx, const boost::json::object& body) {
     next = events.back().at("position");
     events.pop_back();
   }
+  // The head: the last position given (readers measure their lag by it).
   ctx.reply_json(boost::json::object{{"events", std::move(events)},
                                      {"next", next},
-                                     {"end", end}},
+                                     {"end", end},
+                                     {"head", next_position_ - 1}},
                  "event_store.events");
   return status::ok();
 }

@@ -32,6 +32,27 @@ std::string_view sql_row::text(int column) const noexcept {
           static_cast<std::size_t>(sqlite3_column_bytes(stmt, column))};
 }
 
+std::string_view sql_row::name(int column) const noexcept {
+  const char* text =
+    sqlite3_column_name(static_cast<sqlite3_stmt*>(stmt_), column);
+  return text != nullptr ? std::string_view{text} : std::string_view{};
+}
+
+sql_row::value_type sql_row::type(int column) const noexcept {
+  switch (sqlite3_column_type(static_cast<sqlite3_stmt*>(stmt_), column)) {
+    case SQLITE_INTEGER:
+      return value_type::integer;
+    case SQLITE_FLOAT:
+      return value_type::real;
+    case SQLITE_TEXT:
+      return value_type::text;
+    case SQLITE_BLOB:
+      return value_type::blob;
+    default:
+      return value_type::null;
+  }
+}
+
 } // namespace warren
 
 namespace warren::runtime {

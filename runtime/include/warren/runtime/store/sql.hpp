@@ -70,6 +70,13 @@ class sql_row {
   /// TEXT (or a BLOB's bytes); empty for NULL.
   std::string_view text(int column) const noexcept;
 
+  /// The column's name (its `AS` alias, else as SQLite names it).
+  std::string_view name(int column) const noexcept;
+
+  enum class value_type : uint8_t { null, integer, real, text, blob };
+  /// What this row holds in `column`.
+  value_type type(int column) const noexcept;
+
  private:
   void* stmt_;
 };

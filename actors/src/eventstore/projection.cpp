@@ -1,0 +1,513 @@
+#include "eventstore/projection.hpp"
+
+#include "options.hpp"
+#include "warren/bridges/topology.hpp"
+#include "warren/config/reader.hpp"
+#include "warren/core/envelope.hpp"
+#include "warren/core/log.hpp"
+#include "warren/metrics/registry.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
+
+#include <boost/json/serialize.hpp>
+
+namespace warren::actors {
+
+namespace {
+
+// The kind's own SQL: where each projection stands.
+constexpr const char* create_progress =
+  "CREATE TABLE IF NOT EXISTS warren_projections (actor TEXT PRIMARY KEY, "
+  "position INTEGER NOT NULL, generation INTEGER NOT NULL, "
+  "rebuild_generation INTEGER, rebuild_position INTEGER NOT NULL, "
+  "definition TEXT NOT NULL)";
+constexpr const char* select_progress =
+  "SELECT position, generation, rebuild_generation, rebuild_position, "
+  "definition FROM warren_projections WHERE actor = ?1";
+constexpr const char* upsert_progress =
+  "INSERT INTO warren_projections (actor, position, generation, "
+  "rebuild_generation, rebuild_position, definition) VALUES (?1, ?2, ?3, ?4, "
+  "?5, ?6) ON CONFLICT (actor) DO UPDATE SET position = excluded.position, "
+  "generation = excluded.generation, rebuild_generation = "
+  "excluded.rebuild_generation, rebuild_position = excluded.rebuild_position, "
+  "definition = excluded.definition";
+constexpr const char* select_object =
+  "SELECT count(*) FROM sqlite_master WHERE name = ?1";
+
+projection_spec read_spec(const actor_init& init) {
+  return read_options(init, [&](config::object_reader& o) {
+    return read_projection_spec(o, init.name);
+  });
+}
+
+status invalid(const std::string& why) {
+  return status::fail(errc::validation_failed, why, true);
+}
+
+// An event's field as a statement parameter.
+sql_value bound(const boost::json::value* v) {
+  if (v == nullptr || v->is_null())
+    return std::monostate{};
+  switch (v->kind()) {
+    case boost::json::kind::string:
+      return std::string{v->get_string()};
+    case boost::json::kind::int64:
+      return v->get_int64();
+    case boost::json::kind::uint64:
+      return static_cast<int64_t>(v->get_uint64());
+    case boost::json::kind::double_:
+      return v->get_double();
+    case boost::json::kind::bool_:
+      return static_cast<int64_t>(v->get_bool() ? 1 : 0);
+    default:
+      return boost::json::serialize(*v);
+  }
+}
+
+sql_value nullable(const std::optional<int64_t>& v) {
+  sql_value out;
+  if (v)
+    out = *v;
+  return out;
+}
+
+int64_t integer_of(const boost::json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  if (v == nullptr)
+    return 0;
+  if (const auto* n = v->if_int64())
+    return *n;
+  if (const auto* u = v->if_uint64())
+    return static_cast<int64_t>(*u);
+  return 0;
+}
+
+} // namespace
+
+projection::projection(const actor_init& init)
+  : stream_operator(init), spec_(read_spec(init)) {
+  auto* reg = init.metrics;
+  if (reg == nullptr)
+    return;
+  metrics::labels who{{"actor", init.name}};
+  metrics_.position = reg->make_gauge(
+    "warren_projection_position", "The last event a projection applied.", who);
+  metrics_.head = reg->make_gauge(
+    "warren_projection_head_position",
+    "The last position of its event store, as the projection last heard.", who);
+  metrics_.lag_events = reg->make_gauge(
+    "warren_projection_lag_events",
+    "Events of the store a projection has not applied yet.", who);
+  metrics_.lag_seconds = reg->make_gauge(
+    "warren_projection_lag_seconds",
+    "Age of the last event a projection applied while it lags (0 when it "
+    "does not).",
+    who);
+  metrics_.rebuilding =
+    reg->make_gauge("warren_projection_rebuilding",
+                    "1 while a projection rebuilds its read model.", who);
+  metrics_.events = reg->make_counter("warren_projection_events_total",
+                                      "Events a projection applied.", who);
+  metrics_.skipped = reg->make_counter(
+    "warren_projection_skipped_total",
+    "Events whose statements failed on the data (a constraint), skipped.", who);
+}
+
+void projection::check_options(config::object_reader& options) {
+  // The actor's name only shapes table names; any will do for the check.
+  read_projection_spec(options, "check");
+}
+
+std::vector<sql_statement> projection::create_generation(int64_t g) const {
+  std::vector<sql_statement> out;
+  for (const auto& [name, sql] : spec_.tables)
+    out.push_back({render_sql(sql, this->name(), g), {}});
+  for (std::size_t i = 0; i < spec_.indexes.size(); ++i)
+    out.push_back({render_sql(spec_.indexes[i], this->name(), g, i), {}});
+  return out;
+}
+
+std::vector<sql_statement> projection::drop_generation(int64_t g) const {
+  std::vector<sql_statement> out;
+  for (const auto& [name, sql] : spec_.tables)
+    out.push_back(
+      {"DROP TABLE IF EXISTS " + table_name(this->name(), g, name), {}});
+  return out;
+}
+
+caf::error projection::open(operator_store& store) {
+  store_ = &store;
+  if (auto err = store.setup(create_progress))
+    return err;
+  std::optional<std::string> stored_definition;
+  auto err = store.query(select_progress, {name()}, [&](const sql_row& row) {
+    progress_.position = row.integer(0);
+    progress_.generation = row.integer(1);
+    if (!row.is_null(2))
+      progress_.rebuild_generation = row.integer(2);
+    progress_.rebuild_position = row.integer(3);
+    stored_definition = std::string{row.text(4)};
+    return caf::error{};
+  });
+  if (err)
+    return err;
+  // A changed definition: the model is rebuilt into a new generation while
+  // the old one answers queries.
+  if (stored_definition && *stored_definition != spec_.definition_hash) {
+    if (progress_.rebuild_generation)
+      for (const auto& st : drop_generation(*progress_.rebuild_generation))
+        if (auto e = store.setup(st.sql))
+          return e;
+    progress_.rebuild_generation = progress_.generation + 1;
+    progress_.rebuild_position = 0;
+    log::info(log::scope{name()},
+              "the projection's definition changed: rebuilding it as "
+              "generation {}",
+              *progress_.rebuild_generation);
+  }
+  // Each generation in use has its tables (made here for the first time,
+  // or kept from before).
+  std::vector<int64_t> generations{progress_.generation};
+  if (progress_.rebuild_generation)
+    generations.push_back(*progress_.rebuild_generation);
+  for (auto g : generations)
+    for (auto& st : create_generation(g)) {
+      // The name the statement creates, to see whether it exists.
+      auto at = st.sql.find("p_");
+      auto end = st.sql.find_first_of(" (", at);
+      auto object = st.sql.substr(at, end - at);
+      int64_t exists = 0;
+      if (auto e =
+            store.query(select_object, {object}, [&](const sql_row& row) {
+              exists = row.integer(0);
+              return caf::error{};
+            }))
+        return e;
+      if (exists == 0)
+        if (auto e = store.setup(st.sql))
+          return e;
+    }
+  auto rebuild_generation = nullable(progress_.rebuild_generation);
+  return store.setup(upsert_progress,
+                     {name(), progress_.position, progress_.generation,
+                      rebuild_generation, progress_.rebuild_position,
+                      spec_.definition_hash});
+}
+
+caf::error projection::restore(operator_row_set) {
+  update_metrics();
+  return caf::none; // Everything is in its tables.
+}
+
+bool projection::is_query(const envelope& msg) const {
+  const auto& type = msg.properties.type;
+  return type == "projection.query" || type == "projection.status";
+}
+
+status projection::apply(context& ctx, const envelope& msg) {
+  const auto& type = msg.properties.type;
+  if (type == "projection.query")
+    return query(ctx, msg);
+  if (type == "projection.status") {
+    ctx.reply_json(status_json(), "projection.status");
+    return status::ok();
+  }
+  if (type == "projection.rebuild") {
+    if (!progress_.rebuild_generation)
+      start_rebuild();
+    ctx.reply_json(status_json(), "projection.status");
+    return status::ok();
+  }
+  if (type == "event_store.events" &&
+      msg.properties.correlation_id.rfind(name() + "/read/", 0) == 0)
+    return apply_page(ctx, msg);
+  if (find_field(msg.properties.headers, "x-warren-position") != nullptr)
+    return apply_live(msg);
+  return status::fail(errc::unknown_type,
+                      "unknown message type '" + type +
+                        "' (projection.query, projection.status, "
+                        "projection.rebuild, or an event of the store)",
+                      true);
+}
+
+bool projection::apply_event(const boost::json::value& event) {
+  const auto* e = event.if_object();
+  if (e == nullptr)
+    return false;
+  bool rebuilding = progress_.rebuild_generation.has_value();
+  auto& cursor = rebuilding ? progress_.rebuild_position : progress_.position;
+  auto generation =
+    rebuilding ? *progress_.rebuild_generation : progress_.generation;
+  auto position = integer_of(*e, "position");
+  if (position != cursor + 1)
+    return false;
+  const auto* type = e->if_contains("type");
+  if (type != nullptr && type->is_string()) {
+    auto on = spec_.on.find(std::string{type->get_string()});
+    if (on != spec_.on.end()) {
+      sql_group group;
+      group.tolerant = true;
+      group.label = std::to_string(position);
+      for (const auto& st : on->second) {
+        sql_statement statement;
+        statement.sql = render_sql(st.sql, name(), generation);
+        for (const auto& path : st.params)
+          statement.params.push_back(bound(path.find(event)));
+        group.statements.push_back(std::move(statement));
+      }
+      groups_.push_back(std::move(group));
+    }
+  }
+  cursor = position;
+  last_recorded_ms_ = integer_of(*e, "recorded_ms");
+  head_ = std::max(head_, position);
+  metrics_.events.inc();
+  progress_changed_ = true;
+  return true;
+}
+
+status projection::apply_page(context& ctx, const envelope& msg) {
+  const auto* body = msg.body.if_object();
+  const auto* events = body != nullptr ? body->if_contains("events") : nullptr;
+  if (events == nullptr || !events->is_array())
+    return invalid("event_store.events: expected {\"events\": [...]}");
+  if (msg.properties.correlation_id == outstanding_)
+    outstanding_.clear();
+  for (const auto& e : events->get_array())
+    apply_event(e);
+  head_ = std::max(head_, integer_of(*body, "head"));
+  const auto* end = body->if_contains("end");
+  bool at_end = end == nullptr || !end->is_bool() || end->get_bool();
+  if (!at_end) {
+    // More now: the next page, in this unit.
+    request_page(
+      [&](std::string type, boost::json::value req, publish_options opts) {
+        ctx.publish_json(bridges::actors_exchange, spec_.store, std::move(type),
+                         std::move(req), std::move(opts));
+      },
+      runtime::now_ms());
+  } else if (outstanding_.empty()) {
+    if (progress_.rebuild_generation) {
+      // Caught up: the new generation replaces the old one, in one
+      // transaction.
+      sql_group swap;
+      swap.statements = drop_generation(progress_.generation);
+      groups_.push_back(std::move(swap));
+      log::info(log::scope{name()},
+                "rebuilt as generation {} up to position {}; generation {} "
+                "dropped",
+                *progress_.rebuild_generation, progress_.rebuild_position,
+                progress_.generation);
+      progress_.generation = *progress_.rebuild_generation;
+      progress_.position = progress_.rebuild_position;
+      progress_.rebuild_generation.reset();
+      progress_.rebuild_position = 0;
+      progress_changed_ = true;
+    }
+    catching_up_ = false;
+  }
+  update_metrics();
+  return status::ok();
+}
+
+status projection::apply_live(const envelope& msg) {
+  // Live events wait while a rebuild reads the store from the start: it
+  // will get them there.
+  if (progress_.rebuild_generation)
+    return status::ok();
+  if (!apply_event(msg.body)) {
+    const auto* e = msg.body.if_object();
+    auto position = e != nullptr ? integer_of(*e, "position") : 0;
+    if (position > progress_.position + 1)
+      catching_up_ = true; // a gap: the store has what is missing
+    head_ = std::max(head_, position);
+  }
+  update_metrics();
+  return status::ok();
+}
+
+void projection::start_rebuild() {
+  auto g = progress_.generation + 1;
+  sql_group create;
+  create.statements = drop_generation(g);
+  for (auto& st : create_generation(g))
+    create.statements.push_back(std::move(st));
+  groups_.push_back(std::move(create));
+  progress_.rebuild_generation = g;
+  progress_.rebuild_position = 0;
+  progress_changed_ = true;
+  catching_up_ = true;
+  outstanding_.clear();
+  log::info(log::scope{name()}, "rebuilding as generation {}", g);
+  update_metrics();
+}
+
+template<class Publish>
+void projection::request_page(Publish&& publish, int64_t now_ms) {
+  if (reads_ == 0)
+    nonce_ = make_message_id();
+  auto cursor = progress_.rebuild_generation ? progress_.rebuild_position
+                                             : progress_.position;
+  // Unique across this actor's lives: the replies' ids derive from it, and
+  // the inbox must not take a new reply for an old one.
+  outstanding_ = name() + "/read/" + nonce_ + "/" + std::to_string(++reads_);
+  asked_ms_ = now_ms;
+  publish_options opts;
+  opts.message_id = outstanding_;
+  opts.correlation_id = outstanding_;
+  opts.reply_to = init().queue;
+  opts.persistent = false;
+  publish("event_store.read_all",
+          boost::json::object{{"from", cursor + 1},
+                              {"count", static_cast<int64_t>(spec_.page)}},
+          std::move(opts));
+}
+
+std::chrono::milliseconds projection::tick_interval() const {
+  return std::chrono::milliseconds{std::min<int64_t>(spec_.poll_ms, 200)};
+}
+
+void projection::tick(operator_output& out, int64_t now_ms) {
+  if (!spec_.live && now_ms >= next_poll_ms_) {
+    catching_up_ = true;
+    next_poll_ms_ = now_ms + spec_.poll_ms;
+  }
+  bool waiting =
+    !outstanding_.empty() && now_ms - asked_ms_ < spec_.read_timeout_ms;
+  if (catching_up_ && !waiting)
+    request_page(
+      [&](std::string type, boost::json::value req, publish_options opts) {
+        out.publish_json(bridges::actors_exchange, spec_.store, std::move(type),
+                         std::move(req), std::move(opts));
+      },
+      now_ms);
+  update_metrics();
+}
+
+status projection::query(context& ctx, const envelope& msg) {
+  const auto* body = msg.body.if_object();
+  auto name_of = [&]() -> std::string {
+    const auto* q = body != nullptr ? body->if_contains("query") : nullptr;
+    return q != nullptr && q->is_string() ? std::string{q->get_string()} : "";
+  };
+  auto query_name = name_of();
+  auto found = spec_.queries.find(query_name);
+  if (found == spec_.queries.end()) {
+    std::string known;
+    for (const auto& [n, q] : spec_.queries)
+      known += (known.empty() ? "" : ", ") + n;
+    ctx.reply_error("unknown_query", "no query named '" + query_name +
+                                       "' (this projection "
+                                       "has: " +
+                                       (known.empty() ? "none" : known) + ")");
+    return status::ok();
+  }
+  if (body != nullptr)
+    if (const auto* min = body->if_contains("min_position"))
+      if (min->is_int64() && min->get_int64() > progress_.position) {
+        ctx.reply_error("behind",
+                        "the projection is at position " +
+                          std::to_string(progress_.position) + ", below " +
+                          std::to_string(min->get_int64()),
+                        {{"position", progress_.position}});
+        return status::ok();
+      }
+  const auto* given = body != nullptr ? body->if_contains("params") : nullptr;
+  std::vector<sql_value> params;
+  for (const auto& p : found->second.params) {
+    const auto* v = given != nullptr && given->is_object()
+                      ? given->get_object().if_contains(p)
+                      : nullptr;
+    params.push_back(bound(v));
+  }
+  boost::json::array rows;
+  bool truncated = false;
+  auto err =
+    store_->query(render_sql(found->second.sql, name(), progress_.generation),
+                  params, [&](const sql_row& row) {
+                    if (rows.size() >= spec_.max_rows) {
+                      truncated = true;
+                      return make_error(errc::none, "enough");
+                    }
+                    boost::json::object out;
+                    for (int c = 0; c < row.columns(); ++c) {
+                      auto key = std::string{row.name(c)};
+                      switch (row.type(c)) {
+                        case sql_row::value_type::integer:
+                          out[key] = row.integer(c);
+                          break;
+                        case sql_row::value_type::real:
+                          out[key] = row.real(c);
+                          break;
+                        case sql_row::value_type::null:
+                          out[key] = nullptr;
+                          break;
+                        default:
+                          out[key] = row.text(c);
+                      }
+                    }
+                    rows.push_back(std::move(out));
+                    return caf::error{};
+                  });
+  if (err && !truncated)
+    return status::fail(errc::store_failed, describe(err), false);
+  ctx.reply_json(
+    boost::json::object{
+      {"rows", std::move(rows)},
+      {"truncated", truncated},
+      {"position", progress_.position},
+      {"rebuilding", progress_.rebuild_generation.has_value()}},
+    "projection.rows");
+  return status::ok();
+}
+
+boost::json::object projection::status_json() const {
+  boost::json::object out{
+    {"position", progress_.position},
+    {"generation", progress_.generation},
+    {"rebuilding", progress_.rebuild_generation.has_value()},
+    {"head", head_},
+    {"lag_events", std::max<int64_t>(0, head_ - progress_.position)}};
+  if (progress_.rebuild_generation)
+    out["rebuild_position"] = progress_.rebuild_position;
+  return out;
+}
+
+void projection::update_metrics() {
+  metrics_.position.set(static_cast<double>(progress_.position));
+  metrics_.head.set(static_cast<double>(head_));
+  auto lag = std::max<int64_t>(0, head_ - progress_.position);
+  metrics_.lag_events.set(static_cast<double>(lag));
+  metrics_.lag_seconds.set(
+    lag > 0 && last_recorded_ms_ > 0
+      ? static_cast<double>(runtime::now_ms() - last_recorded_ms_) / 1000.0
+      : 0.0);
+  metrics_.rebuilding.set(progress_.rebuild_generation ? 1.0 : 0.0);
+}
+
+void projection::checkpoint(operator_rows& rows) {
+  for (auto& group : groups_)
+    rows.execute(std::move(group));
+  groups_.clear();
+  if (!progress_changed_)
+    return;
+  progress_changed_ = false;
+  auto rebuild_generation = nullable(progress_.rebuild_generation);
+  sql_group progress;
+  progress.statements.push_back(
+    {upsert_progress,
+     {name(), progress_.position, progress_.generation, rebuild_generation,
+      progress_.rebuild_position, spec_.definition_hash}});
+  rows.execute(std::move(progress));
+}
+
+void projection::committed(const std::vector<skipped_group>& skipped) {
+  for (const auto& s : skipped) {
+    metrics_.skipped.inc();
+    log::warning(log::scope{name()},
+                 "the event at position {} was skipped: its statements "
+                 "failed on the data ({})",
+                 s.label, s.why);
+  }
+}
+
+} // namespace warren::actors

@@ -1,0 +1,116 @@
+#pragma once
+
+// Private to warren::actors: the `projection` kind, a stream operator
+// keeping a read model (SQLite tables of its own) up to date with an event
+// store's events, and answering queries on it.
+//
+// Events come from the store by request (`event_store.read_all` pages,
+// replies to this actor's queue) and, with `source.live`, from the store's
+// exchange as they are appended (this actor's queue bound to it). Each
+// event's statements run as one tolerant group, and the projection's
+// position (the last event applied) is written in the same transaction
+// (table `warren_projections`): an event is applied once, in position
+// order, whatever is redelivered or read again; an event whose SQL breaks
+// a constraint is skipped (logged, counted) and the position still moves.
+//
+// Tables are per generation (p_<actor>_g<n>_<table>). A rebuild
+// (`projection.rebuild`, or a changed definition at start) fills the next
+// generation from position 0 while queries still read the current one,
+// then swaps the two in one transaction and drops the old tables.
+//
+// Requests: projection.query {"query", "params"?, "min_position"?} ->
+// projection.rows {"rows", "position", "rebuilding"} (or warren.error
+// `behind` while the position is below min_position, `unknown_query`);
+// projection.status {} -> {"position", "generation", "rebuilding",
+// "rebuild_position", "head", "lag_events"}; projection.rebuild {} ->
+// projection.status.
+
+#include "eventstore/projection_spec.hpp"
+#include "warren/metrics/cells.hpp"
+#include "warren/runtime/stream_operator.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace warren::config {
+class object_reader;
+}
+
+namespace warren::actors {
+
+class projection : public stream_operator {
+ public:
+  explicit projection(const actor_init& init);
+
+  static void check_options(config::object_reader& options);
+
+  bool replies_with_errors() const override { return true; }
+  caf::error open(operator_store& store) override;
+  caf::error restore(operator_row_set rows) override;
+  status apply(context& ctx, const envelope& msg) override;
+  void checkpoint(operator_rows& rows) override;
+  void committed(const std::vector<skipped_group>& skipped) override;
+  std::chrono::milliseconds tick_interval() const override;
+  void tick(operator_output& out, int64_t now_ms) override;
+  bool is_query(const envelope& msg) const override;
+
+ private:
+  // Where the model stands, as `warren_projections` holds it.
+  struct progress {
+    int64_t position = 0;
+    int64_t generation = 1;
+    // The generation being rebuilt, and how far.
+    std::optional<int64_t> rebuild_generation;
+    int64_t rebuild_position = 0;
+  };
+
+  status apply_page(context& ctx, const envelope& msg);
+  status apply_live(const envelope& msg);
+  status query(context& ctx, const envelope& msg);
+  boost::json::object status_json() const;
+  // Applies `event` if it is the next one for the generation being
+  // filled; false when it is not (a gap, or already applied).
+  bool apply_event(const boost::json::value& event);
+  // The statements that create generation `g`'s tables and indexes.
+  std::vector<sql_statement> create_generation(int64_t g) const;
+  std::vector<sql_statement> drop_generation(int64_t g) const;
+  void start_rebuild();
+  template<class Publish>
+  void request_page(Publish&& publish, int64_t now_ms);
+  void save_progress();
+  void update_metrics();
+
+  struct metric_set {
+    metrics::gauge position;
+    metrics::gauge head;
+    metrics::gauge lag_events;
+    metrics::gauge lag_seconds;
+    metrics::gauge rebuilding;
+    metrics::counter events;
+    metrics::counter skipped;
+  };
+
+  projection_spec spec_;
+  metric_set metrics_;
+  operator_store* store_ = nullptr;
+  progress progress_;
+  // The page asked for and not answered yet: its id and when.
+  std::string outstanding_;
+  int64_t asked_ms_ = 0;
+  uint64_t reads_ = 0;
+  // Whether the store may hold events past the position (at start, after
+  // a gap, while rebuilding, and always without a live feed).
+  bool catching_up_ = true;
+  int64_t head_ = 0;
+  int64_t last_recorded_ms_ = 0;
+  int64_t next_poll_ms_ = 0;
+  // What the unit being built runs, in order: tables made, events applied,
+  // tables dropped.
+  std::vector<sql_group> groups_;
+  bool progress_changed_ = false;
+  // Makes this instance's read ids its own.
+  std::string nonce_;
+};
+
+} // namespace warren::actors

@@ -1,0 +1,92 @@
+#pragma once
+
+// Private to warren::actors: a projection's options, read and checked (its
+// SQL is run against an in-memory SQLite database, so `warren check` names
+// bad SQL by its JSON path), and its SQL rendered for a generation of its
+// tables.
+//
+//   {"source": {"store": "orders-events", "page": 500, "live": false,
+//               "poll_ms": 1000, "read_timeout_ms": 5000},
+//    "tables": {"summary": "CREATE TABLE {summary} (order_id TEXT PRIMARY
+//               KEY, status TEXT, total REAL)"},
+//    "indexes": ["CREATE INDEX {index} ON {summary} (status)"],
+//    "on": {"OrderCreated": [{"sql": "INSERT INTO {summary} VALUES (:id,
+//           'created', :total)", "params": {"id": "data.order_id",
+//           "total": "data.total"}}]},
+//    "queries": {"by_id": {"sql": "SELECT * FROM {summary} WHERE order_id =
+//                :id"}},
+//    "max_rows": 1000}
+//
+// `{t}` names the projection's table `t`; `:name` is a parameter: in `on`,
+// a field path into the event ({"position", "stream", "version",
+// "event_id", "type", "data", "metadata", "recorded_ms"}); in `queries`, a
+// member of the request's "params".
+
+#include "pipeline/field_path.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace warren::config {
+class object_reader;
+}
+
+namespace warren::actors {
+
+/// A statement run for an event: SQL with `{table}`s and `?N`s, and the
+/// field path of each `?N` (N = index + 1).
+struct projection_statement {
+  std::string sql;
+  std::vector<field_path> params;
+};
+
+/// A read-only query: SQL with `{table}`s and `?N`s, and the request
+/// parameter of each.
+struct projection_query {
+  std::string sql;
+  std::vector<std::string> params;
+};
+
+struct projection_spec {
+  /// The event store actor read from.
+  std::string store;
+  std::size_t page = 500;
+  /// Events also come from the store's exchange (the projection's queue is
+  /// bound to it): the store is read at start and after a gap only.
+  bool live = false;
+  int64_t poll_ms = 1000;
+  int64_t read_timeout_ms = 5000;
+  /// Name -> CREATE TABLE statement.
+  std::map<std::string, std::string> tables;
+  std::vector<std::string> indexes;
+  /// Event type -> statements, in order.
+  std::map<std::string, std::vector<projection_statement>> on;
+  std::map<std::string, projection_query> queries;
+  std::size_t max_rows = 1000;
+  /// A hash of tables, indexes and `on`: when it changes the read model is
+  /// rebuilt.
+  std::string definition_hash;
+};
+
+/// Reads and checks `o` (a projection actor `actor`'s options); errors go
+/// to o's reader with the JSON path.
+projection_spec read_projection_spec(config::object_reader& o,
+                                     const std::string& actor);
+
+/// `sql` with each `{t}` replaced by the name of table `t` of `actor`'s
+/// `generation` (`{index}` by an index name unique to `index_number`).
+std::string render_sql(const std::string& sql, const std::string& actor,
+                       int64_t generation, std::size_t index_number = 0);
+
+/// The table `table` of `actor`'s `generation`: p_<actor>_g<generation>_<t>
+/// (the actor's name reduced to [a-z0-9_]).
+std::string table_name(const std::string& actor, int64_t generation,
+                       const std::string& table);
+
+/// `sql` with its `:name` parameters (outside quotes) as `?1`, `?2` ...;
+/// `names` gets each name once, in order of first use.
+std::string positional(const std::string& sql, std::vector<std::string>& names);
+
+} // namespace warren::actors
