@@ -283,6 +283,27 @@ void run_sagas(const options& opts, std::size_t r, double raw_tp, samples& s) {
             << burst.lag_p99_ms << " ms)\n";
 }
 
+// Where an append's round trip went: published to applied, applied to
+// committed, committed to the reply read.
+void add_parts(samples& s, const std::string& name,
+               const warren::bench::append_run& run) {
+  for (const auto& [part, value] :
+       {std::pair{"to_apply", run.to_apply}, std::pair{"commit", run.to_commit},
+        std::pair{"reply", run.to_reply}}) {
+    s.add(name + "." + part + "_p50", value.first);
+    s.add(name + "." + part + "_p99", value.second);
+  }
+}
+
+std::ostream& operator<<(std::ostream& out,
+                         const warren::bench::append_run& run) {
+  return out << "p50 " << run.p50_ms << " ms p99 " << run.p99_ms << " ms max "
+             << run.max_ms << " ms (to applied " << run.to_apply.first << "/"
+             << run.to_apply.second << ", commit " << run.to_commit.first << "/"
+             << run.to_commit.second << ", reply " << run.to_reply.first << "/"
+             << run.to_reply.second << ")";
+}
+
 // Issue 12's event store; the appends against this round's raw loop.
 void run_events(const options& opts, std::size_t r, double raw_tp, samples& s) {
   using namespace warren::bench;
@@ -296,6 +317,7 @@ void run_events(const options& opts, std::size_t r, double raw_tp, samples& s) {
   s.add("events.append_single.p50", one.p50_ms);
   s.add("events.append_single.p99", one.p99_ms);
   s.add("events.append_single.ratio", one.appends_per_sec / raw_tp);
+  add_parts(s, "events.append_single", one);
   append_run paced, raw_paced;
   if (opts.event_rate > 0) {
     append_load at_rate = single;
@@ -310,6 +332,7 @@ void run_events(const options& opts, std::size_t r, double raw_tp, samples& s) {
     s.add("events.append_single_paced.throughput", paced.appends_per_sec);
     s.add("events.append_single_paced.p50", paced.p50_ms);
     s.add("events.append_single_paced.p99", paced.p99_ms);
+    add_parts(s, "events.append_single_paced", paced);
   }
   append_load batched;
   batched.events_per_request = 100;
@@ -329,12 +352,9 @@ void run_events(const options& opts, std::size_t r, double raw_tp, samples& s) {
   s.add("events.replay.write", replay.write_events_per_sec);
   std::cerr << "round " << r + 1 << ": raw " << raw_tp << " msg/s; single "
             << one.appends_per_sec << " appends/s ("
-            << one.appends_per_sec / raw_tp << "x raw) p50 " << one.p50_ms
-            << " ms p99 " << one.p99_ms << " ms max " << one.max_ms
-            << " ms; paced at " << opts.event_rate
-            << "/s: " << paced.appends_per_sec << " appends/s p50 "
-            << paced.p50_ms << " ms p99 " << paced.p99_ms << " ms max "
-            << paced.max_ms << " ms (raw server p50 " << raw_paced.p50_ms
+            << one.appends_per_sec / raw_tp << "x raw) " << one << "; paced at "
+            << opts.event_rate << "/s: " << paced.appends_per_sec
+            << " appends/s " << paced << " (raw server p50 " << raw_paced.p50_ms
             << " ms p99 " << raw_paced.p99_ms << " ms); batched "
             << many.events_per_sec << " events/s (" << many.appends_per_sec
             << " appends/s, " << many.events_per_sec / raw_tp << "x raw) p50 "
@@ -476,6 +496,10 @@ void print_results(const options& opts, const samples& s) {
         "events.raw_rpc_paced.p50", "events.raw_rpc_paced.p99",
         "events.append_batched.p50", "events.append_batched.p99"})
     s.print(name, "ms");
+  for (const char* run : {"events.append_single", "events.append_single_paced"})
+    for (const char* part : {".to_apply_p50", ".to_apply_p99", ".commit_p50",
+                             ".commit_p99", ".reply_p50", ".reply_p99"})
+      s.print(std::string{run} + part, "ms");
   s.print("events.append_single.ratio", "ratio");
   s.print("events.append_batched.ratio", "ratio");
   s.print("events.replay.rate", "events/s");

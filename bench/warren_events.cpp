@@ -3,10 +3,10 @@
 
 #include "warren_events.hpp"
 
+#include "eventstore/event_store.hpp"
 #include "raw_run.hpp"
 #include "stats.hpp"
 #include "warren/actors/aggregate.hpp"
-#include "warren/actors/builtin.hpp"
 #include "warren/metrics/http_get.hpp"
 #include "warren/runtime/node.hpp"
 #include "warren_common.hpp"
@@ -329,6 +329,59 @@ void with_profile_metrics(config::node_config& cfg) {
   cfg.metrics.port = 0;
 }
 
+// When each request of a run was applied by the store and when its unit of
+// work committed, by correlation id (written on the store's consumer
+// thread, read after the node stopped).
+struct store_log {
+  std::mutex mtx;
+  std::vector<steady::time_point> applied;
+  std::vector<steady::time_point> committed;
+};
+
+store_log* current_log = nullptr;
+
+// The event store, noting when it applies a request and when the unit of
+// work holding it commits.
+class timed_store : public actors::event_store {
+ public:
+  using event_store::event_store;
+
+  status apply(context& ctx, const envelope& msg) override {
+    auto at = steady::now();
+    auto i = std::strtoull(msg.properties.correlation_id.c_str(), nullptr, 10);
+    if (auto* log = current_log; log != nullptr && i < log->applied.size()) {
+      std::lock_guard<std::mutex> guard{log->mtx};
+      log->applied[i] = at;
+      unit_.push_back(i);
+    }
+    return event_store::apply(ctx, msg);
+  }
+
+  void committed(const std::vector<skipped_group>& skipped) override {
+    event_store::committed(skipped);
+    auto at = steady::now();
+    if (auto* log = current_log; log != nullptr) {
+      std::lock_guard<std::mutex> guard{log->mtx};
+      for (auto i : unit_)
+        log->committed[i] = at;
+    }
+    unit_.clear();
+  }
+
+ private:
+  std::vector<std::size_t> unit_;
+};
+
+// p50 and p99 of `to - from` over every request, milliseconds.
+std::pair<double, double> segment(const std::vector<steady::time_point>& from,
+                                  const std::vector<steady::time_point>& to) {
+  std::vector<double> ms(from.size());
+  for (std::size_t i = 0; i < from.size(); ++i)
+    ms[i] = std::chrono::duration<double, std::milli>(to[i] - from[i]).count();
+  std::sort(ms.begin(), ms.end());
+  return {percentile_sorted(ms, 50), percentile_sorted(ms, 99)};
+}
+
 // The bodies of `load`, built beforehand so building them is not timed.
 std::vector<std::string> bodies_of(const append_load& load) {
   std::vector<std::string> bodies;
@@ -388,15 +441,19 @@ append_run event_appends(const std::string& uri, const std::string& name,
   auto target = parse_target(uri);
   auto cfg = make_config(uri);
   delete_queues(cfg, name);
-  cfg.actors.push_back(store_actor(name, "event_store"));
+  cfg.actors.push_back(store_actor(name, "bench.event_store"));
   std::filesystem::remove_all(state_dir);
   cfg.state_dir = state_dir;
   cfg.store.synchronous = config::sync_mode::full;
   with_profile_metrics(cfg);
   registry kinds;
-  actors::register_builtin_kinds(kinds);
+  kinds.add_kind<timed_store>("bench.event_store");
   auto bodies = bodies_of(load);
   request_times times;
+  store_log log;
+  log.applied.resize(load.requests);
+  log.committed.resize(load.requests);
+  current_log = &log;
   caf::actor_system_config sys_cfg;
   runtime::configure_system(sys_cfg, cfg);
   caf::actor_system sys{sys_cfg};
@@ -412,9 +469,14 @@ append_run event_appends(const std::string& uri, const std::string& name,
                 node.metrics_port());
     node.stop();
   }
+  current_log = nullptr;
   delete_queues(cfg, name);
   std::filesystem::remove_all(state_dir);
-  return summarize(load, times);
+  auto result = summarize(load, times);
+  result.to_apply = segment(times.sent, log.applied);
+  result.to_commit = segment(log.applied, log.committed);
+  result.to_reply = segment(log.committed, times.answered);
+  return result;
 }
 
 // -- an aggregate's replay ---------------------------------------------------

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 
 namespace warren::bench {
 
@@ -34,6 +35,14 @@ struct append_run {
   double p50_ms = 0;
   double p99_ms = 0;
   double max_ms = 0;
+  /// Where it went (p50, p99 of each part, ms; warren's runs only):
+  /// request published to applied by the store (the broker, the queue, the
+  /// store's earlier work), applied to its unit of work committed (the
+  /// group commit), committed to the reply read by the client (the reply
+  /// published from the outbox, the broker).
+  std::pair<double, double> to_apply{0, 0};
+  std::pair<double, double> to_commit{0, 0};
+  std::pair<double, double> to_reply{0, 0};
 };
 
 /// `load.requests` `event_store.append` requests (persistent, with

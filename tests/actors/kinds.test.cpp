@@ -34,8 +34,11 @@ const std::map<std::string, std::string> bad_kinds = {
    "$.actors[0].options.verbose: unknown key (expected no keys here)"},
   {"unknown_handler.json",
    "$.actors[0].handler: unknown handler kind 'bill' (registered kinds: echo, "
-   "enricher, event_store, filter, log, record, router, saga, service, "
-   "subscriber, transformer, validator, window, worker_pool)"},
+   "enricher, event_store, filter, log, projection, record, router, saga, "
+   "service, subscriber, transformer, validator, window, worker_pool)"},
+  {"projection_bad_sql.json",
+   "$.actors[0].options.on.OrderCreated[0].sql: SQL: no such table: "
+   "p_check_g0_orderz"},
   {"saga_step_without_action.json",
    "$.actors[0].options.definitions.order.steps[1].action: required key is "
    "missing"},
@@ -81,11 +84,11 @@ TEST_CASE("every file of bad kinds has an expected error", "[kinds]") {
   }
 }
 
-TEST_CASE(
-  "the built-in kinds: service, subscriber and worker_pool take a "
-  "handler, window, event_store and saga are stateful, worker_pool the one "
-  "pool",
-  "[kinds]") {
+TEST_CASE("the built-in kinds: service, subscriber and worker_pool take a "
+          "handler, window, event_store, saga and projection are stateful, "
+          "worker_pool the one "
+          "pool",
+          "[kinds]") {
   registry kinds;
   actors::register_builtin_kinds(kinds);
   CHECK(kinds.handler_kinds() ==
@@ -94,7 +97,8 @@ TEST_CASE(
     INFO(name);
     const auto* kind = kinds.describe(name);
     REQUIRE(kind != nullptr);
-    auto stateful = name == "window" || name == "event_store" || name == "saga";
+    auto stateful = name == "window" || name == "event_store" ||
+                    name == "saga" || name == "projection";
     auto family = stateful                ? kind_descriptor::family::stateful
                   : name == "worker_pool" ? kind_descriptor::family::pool
                                           : kind_descriptor::family::actor;
