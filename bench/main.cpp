@@ -6,6 +6,7 @@
 //     [--only classic|streams[.window|.batched|.pipeline]|sagas|events]
 //     [--sagas N] [--saga-timers N]
 //     [--event-window N] [--event-rate N] [--event-batched N]
+//     [--event-commit-delay MS]
 //     [--replay-events N]
 //     [--batched-events N] [--batched-commit N] [--pipeline-rate N]
 //     [--date-time-format on|off]
@@ -87,6 +88,8 @@ struct options {
   double event_rate = 5000;
   std::size_t event_batched = 200000;
   std::size_t replay_events = 200000;
+  // The event store's commit.max_delay, ms (the default's 5).
+  int event_commit_delay = 5;
 };
 
 // Reads the command line; false on a bad one.
@@ -116,6 +119,8 @@ bool parse(int argc, char** argv, options& opts) {
       opts.saga_timers = std::stoul(value);
     else if (flag == "--event-window")
       opts.event_window = std::stoul(value);
+    else if (flag == "--event-commit-delay")
+      opts.event_commit_delay = std::stoi(value);
     else if (flag == "--event-rate")
       opts.event_rate = std::stod(value);
     else if (flag == "--event-batched")
@@ -312,6 +317,7 @@ void run_events(const options& opts, std::size_t r, double raw_tp, samples& s) {
   append_load single;
   single.requests = opts.messages;
   single.window = opts.event_window;
+  single.commit_delay = std::chrono::milliseconds{opts.event_commit_delay};
   auto one = event_appends(opts.uri, "bench.events", single, state_dir);
   s.add("events.append_single.throughput", one.appends_per_sec);
   s.add("events.append_single.p50", one.p50_ms);
@@ -338,6 +344,7 @@ void run_events(const options& opts, std::size_t r, double raw_tp, samples& s) {
   batched.events_per_request = 100;
   batched.requests = (opts.event_batched + 99) / 100;
   batched.window = opts.event_window;
+  batched.commit_delay = single.commit_delay;
   auto many = event_appends(opts.uri, "bench.events", batched, state_dir);
   s.add("events.append_batched.throughput", many.events_per_sec);
   s.add("events.append_batched.appends", many.appends_per_sec);
@@ -484,6 +491,8 @@ void print_results(const options& opts, const samples& s) {
   print_metric("config.event_window", static_cast<double>(opts.event_window),
                "count");
   print_metric("config.event_rate", opts.event_rate, "appends/s");
+  print_metric("config.event_commit_delay",
+               static_cast<double>(opts.event_commit_delay), "ms");
   print_metric("config.replay_events", static_cast<double>(opts.replay_events),
                "count");
   s.print("events.append_single.throughput", "appends/s");
@@ -526,6 +535,7 @@ int main(int argc, char** argv) {
                  "classic|streams[.window|.batched|.pipeline]|sagas|events] "
                  "[--sagas N] [--saga-timers N] "
                  "[--event-window N] [--event-rate N] [--event-batched N] "
+                 "[--event-commit-delay MS] "
                  "[--replay-events N] "
                  "[--batched-events N] "
                  "[--batched-commit N] [--pipeline-rate N] "

@@ -274,7 +274,7 @@ request_times send_appends(const broker_target& target,
       AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
       AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_REPLY_TO_FLAG;
     properties.content_type = amqp_cstring_bytes("application/json");
-    properties.delivery_mode = std::getenv("TMP_DM") ? 1 : 2;
+    properties.delivery_mode = 2;
     properties.type = amqp_cstring_bytes("event_store.append");
     properties.reply_to = as_bytes(reply_queue);
     auto start = steady::now();
@@ -309,15 +309,16 @@ request_times send_appends(const broker_target& target,
   return times;
 }
 
-config::actor_spec store_actor(const std::string& name, const char* kind) {
+config::actor_spec store_actor(
+  const std::string& name, const char* kind,
+  std::chrono::milliseconds commit_delay = std::chrono::milliseconds{5}) {
   config::actor_spec spec;
   spec.name = name;
   spec.kind = kind;
   spec.queue = name;
   spec.prefetch = 1000;
   spec.commit.max_batch = 1000;
-  if (const char* d = std::getenv("TMP_DELAY"))
-    spec.commit.max_delay = std::chrono::milliseconds{std::atoi(d)};
+  spec.commit.max_delay = commit_delay;
   return spec;
 }
 
@@ -441,7 +442,8 @@ append_run event_appends(const std::string& uri, const std::string& name,
   auto target = parse_target(uri);
   auto cfg = make_config(uri);
   delete_queues(cfg, name);
-  cfg.actors.push_back(store_actor(name, "bench.event_store"));
+  cfg.actors.push_back(
+    store_actor(name, "bench.event_store", load.commit_delay));
   std::filesystem::remove_all(state_dir);
   cfg.state_dir = state_dir;
   cfg.store.synchronous = config::sync_mode::full;

@@ -6,6 +6,7 @@
 /// requests outstanding (or at a fixed rate), and the replay of an
 /// event-sourced aggregate's stream after a restart.
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <utility>
@@ -21,6 +22,8 @@ struct append_load {
   std::size_t window = 200;
   /// Requests per second; 0: as fast as the window allows (saturated).
   double rate = 0;
+  /// The store's `commit.max_delay` (its default: 5 ms).
+  std::chrono::milliseconds commit_delay{5};
 };
 
 struct append_run {
@@ -48,7 +51,8 @@ struct append_run {
 /// `load.requests` `event_store.append` requests (persistent, with
 /// reply_to and a correlation id each) to an `event_store` actor named
 /// `name` (prefetch 1000, group commit of up to 1000 messages, its state
-/// in a fresh `<state_dir>/warren.db`, synchronous=FULL), sent by a raw
+/// in a fresh `<state_dir>/warren.db`, synchronous=FULL; a unit of work
+/// waits at most `load.commit_delay` for more), sent by a raw
 /// rabbitmq-c client that reads the replies on its own exclusive queue.
 append_run event_appends(const std::string& uri, const std::string& name,
                          const append_load& load, const std::string& state_dir);

@@ -2,6 +2,7 @@
 // idempotence on event ids.
 
 #include "eventstore/append_rules.hpp"
+#include "warren/actors/events.hpp"
 
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
@@ -88,4 +89,40 @@ TEST_CASE("an append repeated with the same ids is already done, and ids "
   // From the start of a stream.
   CHECK(decide_append("s", expect(R"("no_stream")"), 2,
                       {at("s", 1), at("s", 2)}) == append_decision::already);
+}
+
+TEST_CASE("upcasters chain an event's old shapes into today's, renaming on "
+          "the way, and leave current events alone",
+          "[eventstore]") {
+  warren::upcasters up;
+  up.add("credited", 1,
+         [](std::string& type, boost::json::value& data) {
+           type = "deposited";
+           data = boost::json::object{{"cents", data.at("value")}};
+         })
+    .add("deposited", 2, [](std::string&, boost::json::value& data) {
+      data = boost::json::object{{"amount", data.at("cents").as_int64() / 100}};
+    });
+  warren::recorded_event old;
+  old.type = "credited";
+  old.data = boost::json::object{{"value", 700}};
+  up.apply(old);
+  CHECK(old.type == "deposited");
+  CHECK(old.data == boost::json::object{{"amount", 7}});
+  CHECK(old.metadata.at("schema") == 3);
+  warren::recorded_event mid;
+  mid.type = "deposited";
+  mid.data = boost::json::object{{"cents", 500}};
+  mid.metadata["schema"] = 2;
+  up.apply(mid);
+  CHECK(mid.data == boost::json::object{{"amount", 5}});
+  warren::recorded_event today;
+  today.type = "deposited";
+  today.data = boost::json::object{{"amount", 1}};
+  today.metadata["schema"] = 3;
+  up.apply(today);
+  CHECK(today.data == boost::json::object{{"amount", 1}});
+  CHECK(up.current("deposited") == 3);
+  CHECK(up.current("withdrawn") == 1);
+  CHECK(warren::upcasters{}.empty());
 }

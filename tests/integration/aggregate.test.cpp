@@ -46,7 +46,7 @@ json::object accounts(const std::string& name, int64_t snapshot_every) {
 
 json::object state_of(const std::string& actor, const std::string& account) {
   auto r = call(actor, "aggregate.get", json::object{{"key", account}});
-  INFO(r.err);
+  INFO(r.err << json::serialize(r.body));
   REQUIRE(r.exit_code == 0);
   return r.body.as_object();
 }
@@ -144,6 +144,19 @@ TEST_CASE("an aggregate decides on its state: it appends what it accepts, "
   r = call(name, "deposit", json::object{{"amount", 1}});
   CHECK(r.exit_code == 6);
   CHECK_THAT(json::serialize(r.body), Catch::Contains("account"));
+  // An event of an old shape (schema 1 "credited") is read in today's.
+  auto old = call(name, "event_store.append", json::parse(R"json(
+    {"stream": "account-b", "events": [{"type": "credited",
+      "data": {"value": 7}, "metadata": {"schema": 1}}]})json"));
+  REQUIRE(old.exit_code == 0);
+  CHECK(state_of(name, "b").at("state").at("balance") == 7);
+  auto read = call(name, "event_store.read_stream",
+                   json::object{{"stream", "account-b"}});
+  REQUIRE(read.exit_code == 0);
+  const auto& upcast = read.body.at("events").at(0);
+  CHECK(upcast.at("type") == "deposited");
+  CHECK(upcast.at("data").at("amount") == 7);
+  CHECK(upcast.at("metadata").at("schema") == 2);
   // A body that is not the command's type is dead-lettered, saying so.
   r = call(name, "deposit", json::object{{"account", "a"}, {"amount", "x"}});
   CHECK(r.exit_code == 6);

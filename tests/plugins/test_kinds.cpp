@@ -65,6 +65,8 @@
 //                   rejected (insufficient_funds) beyond the balance;
 //                   "fail" throws (nothing may be appended). The state
 //                   {balance, deposits, withdrawals} counts what it saw.
+//                   An old "credited" {value} event (schema 1) is read as
+//                   "deposited" {amount} (an upcaster).
 //   test.lookup     a lookup service for the enricher: a request {"key": k}
 //                   is recorded (options.path) and answered with
 //                   options.records[k], or null when there is none; the key
@@ -669,6 +671,14 @@ class account : public warren::aggregate<account_state> {
       "fail", [](const account_state&, const money&) -> warren::decision {
         throw std::runtime_error("failure requested by the test");
       });
+  }
+
+  // Schema 1 called a deposit "credited" {"value"}.
+  void setup_upcasters(warren::upcasters& up) override {
+    up.add("credited", 1, [](std::string& type, boost::json::value& data) {
+      type = "deposited";
+      data = boost::json::object{{"amount", data.at("value")}};
+    });
   }
 
   void evolve(account_state& a,

@@ -121,8 +121,15 @@ void aggregate_base::check_options(config::object_reader& options) {
   read_settings(options);
 }
 
+void aggregate_base::setup_upcasters(upcasters&) {
+  // None by default.
+}
+
 caf::error aggregate_base::open(operator_store& store) {
   setup_commands(impl_->commands);
+  upcasters up;
+  setup_upcasters(up);
+  impl_->store.set_upcasters(std::move(up));
   return impl_->store.open(store);
 }
 

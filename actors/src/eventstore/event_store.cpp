@@ -431,6 +431,10 @@ event_store::stage_append(context& ctx, const std::string& stream,
     e.type = std::move(one.type);
     e.data = std::move(one.data);
     e.metadata = std::move(one.metadata);
+    // Appended in today's shape, unless the event says otherwise.
+    if (!e.metadata.contains("schema"))
+      if (auto schema = upcasters_.current(e.type); schema > 1)
+        e.metadata["schema"] = schema;
     e.recorded_ms = recorded_ms;
     pending_.statements.push_back(
       {insert_event,
@@ -466,6 +470,7 @@ event_store::events_after(const std::string& stream, int64_t version) {
     store_->query(select_forward, {name(), stream, version + 1, INT64_MAX},
                   [&](const sql_row& row) {
                     out.push_back(event_of(row));
+                    upcasters_.apply(out.back());
                     return caf::error{};
                   });
   if (err)
@@ -474,8 +479,10 @@ event_store::events_after(const std::string& stream, int64_t version) {
   if (auto i = staged_events_.find(stream); i != staged_events_.end())
     for (const auto& e : i->second)
       if (e.version > version &&
-          (out.empty() || e.version > out.back().version))
+          (out.empty() || e.version > out.back().version)) {
         out.push_back(e);
+        upcasters_.apply(out.back());
+      }
   return out;
 }
 
@@ -513,7 +520,9 @@ caf::error event_store::read_events(const std::string& sql,
                                     const std::vector<sql_value>& params,
                                     boost::json::array& out) {
   return store_->query(sql, params, [&](const sql_row& row) {
-    out.push_back(event_json(event_of(row)));
+    auto e = event_of(row);
+    upcasters_.apply(e);
+    out.push_back(event_json(e));
     return caf::error{};
   });
 }

@@ -134,6 +134,9 @@ class event_store : public stream_operator {
   /// The last version of `stream` (0: none), staged or committed.
   caf::expected<int64_t> version_of(const std::string& stream);
 
+  /// Applied to every event read (C++ kinds built on the store).
+  void set_upcasters(upcasters up) { upcasters_ = std::move(up); }
+
   /// An append's answer to its caller.
   static status reply_to_append(context& ctx, const std::string& stream,
                                 const expected_version& expected,
@@ -165,6 +168,7 @@ class event_store : public stream_operator {
   };
 
   event_store_settings settings_;
+  upcasters upcasters_;
   metric_set metrics_;
   operator_store* store_ = nullptr;
   // The next position to give.

@@ -155,6 +155,10 @@ class aggregate_base : public stream_operator {
 
   virtual void setup_commands(aggregate_commands& on) = 0;
 
+  /// Old shapes of events made current on every read
+  /// (warren/actors/events.hpp). Default: none.
+  virtual void setup_upcasters(upcasters& up);
+
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
