@@ -20,28 +20,16 @@ namespace json = boost::json;
 
 namespace {
 
-struct call_result {
-  int exit_code;
-  json::value reply;
-  std::string err;
-};
-
-call_result call(const std::string& actor, const std::string& type,
-                 const json::value& body) {
-  auto r = test::warren({"call", "-u", test::broker_uri(), "--timeout", "15000",
-                         actor, "-t", type, json::serialize(body)});
-  call_result result{r.exit_code, nullptr, r.err};
-  // An error reply's body is printed too (with exit code 6).
-  if (!r.out.empty())
-    result.reply = json::parse(r.out);
-  return result;
+test::call_reply call(const std::string& actor, const std::string& type,
+                      const json::value& body) {
+  return test::call_actor(actor, type, body);
 }
 
 json::object append_ok(const std::string& actor, const json::value& body) {
   auto r = call(actor, "event_store.append", body);
   INFO("warren call: " << r.err);
   REQUIRE(r.exit_code == 0);
-  return r.reply.as_object();
+  return r.body.as_object();
 }
 
 json::array versions(const json::value& reply, const char* field) {
@@ -105,7 +93,7 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
     "stream": "order-1", "expected_version": 1,
     "events": [{"type": "OrderPaid", "data": {}}]})"));
   CHECK(stale.exit_code == 6);
-  const auto& conflict = stale.reply.at("error");
+  const auto& conflict = stale.body.at("error");
   CHECK(conflict.at("code") == "wrong_expected_version");
   CHECK(conflict.at("message") == "stream order-1 is at version 2, expected 1");
   CHECK(conflict.at("actual") == 2);
@@ -114,7 +102,7 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
     "stream": "order-3", "events": [
       {"event_id": "e-1", "type": "OrderCreated", "data": {}}]})"));
   CHECK(reused.exit_code == 6);
-  CHECK(reused.reply.at("error").at("code") == "idempotency_conflict");
+  CHECK(reused.body.at("error").at("code") == "idempotency_conflict");
   auto paid = append_ok(name, json::parse(R"({"stream": "order-1",
     "expected_version": 2, "events": [{"type": "OrderPaid", "data": {}}]})"));
   CHECK(paid.at("first_position") == 4);
@@ -126,24 +114,24 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
   auto forward = call(name, "event_store.read_stream",
                       json::parse(R"({"stream": "order-1"})"));
   REQUIRE(forward.exit_code == 0);
-  CHECK(versions(forward.reply, "version") == json::array{1, 2});
-  CHECK(forward.reply.at("next") == 3);
-  CHECK(forward.reply.at("end") == false);
-  CHECK(forward.reply.at("events").at(1).at("metadata") ==
+  CHECK(versions(forward.body, "version") == json::array{1, 2});
+  CHECK(forward.body.at("next") == 3);
+  CHECK(forward.body.at("end") == false);
+  CHECK(forward.body.at("events").at(1).at("metadata") ==
         json::parse(R"({"by": "test"})"));
-  CHECK(forward.reply.at("events").at(0).at("data") ==
+  CHECK(forward.body.at("events").at(0).at("data") ==
         json::parse(R"({"total": 120.5})"));
   auto rest = call(name, "event_store.read_stream",
                    json::parse(R"({"stream": "order-1", "from": 3})"));
-  CHECK(versions(rest.reply, "type") == json::array{"OrderPaid"});
-  CHECK(rest.reply.at("end") == true);
+  CHECK(versions(rest.body, "type") == json::array{"OrderPaid"});
+  CHECK(rest.body.at("end") == true);
   auto backward =
     call(name, "event_store.read_stream", json::parse(R"({"stream": "order-1",
                          "direction": "backward", "count": 1})"));
-  CHECK(versions(backward.reply, "version") == json::array{3});
+  CHECK(versions(backward.body, "version") == json::array{3});
   auto all = call(name, "event_store.read_all", json::parse(R"({"from": 2})"));
-  CHECK(versions(all.reply, "position") == json::array{2, 3});
-  CHECK(all.reply.at("next") == 4);
+  CHECK(versions(all.body, "position") == json::array{2, 3});
+  CHECK(all.body.at("next") == 4);
 
   CHECK(*test::open_store(dir)->inbox_size(name) == inbox_before);
 
@@ -160,7 +148,7 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
   // never past the stream.
   CHECK(call(name, "event_store.load_snapshot",
              json::parse(R"({"stream": "order-1"})"))
-          .reply.at("version") == 0);
+          .body.at("version") == 0);
   auto snap = call(name, "event_store.save_snapshot", json::parse(R"({
     "stream": "order-1", "version": 2, "type": "Order", "data": {"n": 2}})"));
   REQUIRE(snap.exit_code == 0);
@@ -169,12 +157,12 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
           .exit_code == 0);
   auto past = call(name, "event_store.save_snapshot", json::parse(R"({
     "stream": "order-1", "version": 9, "type": "Order", "data": {}})"));
-  CHECK(past.reply.at("error").at("code") == "wrong_expected_version");
+  CHECK(past.body.at("error").at("code") == "wrong_expected_version");
   auto loaded = call(name, "event_store.load_snapshot",
                      json::parse(R"({"stream": "order-1"})"));
-  CHECK(loaded.reply.at("version") == 2);
-  CHECK(loaded.reply.at("type") == "Order");
-  CHECK(loaded.reply.at("data") == json::parse(R"({"n": 2})"));
+  CHECK(loaded.body.at("version") == 2);
+  CHECK(loaded.body.at("type") == "Order");
+  CHECK(loaded.body.at("data") == json::parse(R"({"n": 2})"));
 
   // Counted: three appends written (four events), one repeat, one of
   // each conflict.
@@ -197,8 +185,8 @@ TEST_CASE("an event store appends with expected versions, answers conflicts "
   auto bad = call(name, "event_store.append",
                   json::parse(R"({"stream": "order-1", "events": []})"));
   CHECK(bad.exit_code == 6);
-  CHECK(bad.reply.at("error").at("code") == "validation_failed");
-  CHECK_THAT(std::string{bad.reply.at("error").at("message").as_string()},
+  CHECK(bad.body.at("error").at("code") == "validation_failed");
+  CHECK_THAT(std::string{bad.body.at("error").at("message").as_string()},
              Catch::Contains("events: expected a non-empty array"));
   CHECK(broker.wait_for_count(name + ".dlq", 1) == 1);
   CHECK(node.stop() == 0);
@@ -220,7 +208,7 @@ TEST_CASE("of appends racing with one expected version exactly one wins, "
   auto cfg = test::node_config(dir);
   cfg["actors"] = json::array{{{"name", name}, {"kind", "event_store"}}};
   test::node_process node{dir, cfg};
-  std::vector<call_result> results(8);
+  std::vector<test::call_reply> results(8);
   std::vector<std::thread> callers;
   for (std::size_t i = 0; i < results.size(); ++i) {
     json::object event{
@@ -239,16 +227,16 @@ TEST_CASE("of appends racing with one expected version exactly one wins, "
     INFO(r.err);
     if (r.exit_code == 0) {
       ++won;
-      CHECK(r.reply.at("first_version") == 1);
+      CHECK(r.body.at("first_version") == 1);
     } else {
       CHECK(r.exit_code == 6);
-      CHECK(r.reply.at("error").at("code") == "wrong_expected_version");
+      CHECK(r.body.at("error").at("code") == "wrong_expected_version");
     }
   }
   CHECK(won == 1);
   auto stream =
     call(name, "event_store.read_stream", json::parse(R"({"stream": "race"})"));
-  CHECK(stream.reply.at("events").as_array().size() == 1);
+  CHECK(stream.body.at("events").as_array().size() == 1);
 }
 
 TEST_CASE("an event store killed at any point of its commit keeps positions "
@@ -294,7 +282,7 @@ TEST_CASE("an event store killed at any point of its commit keeps positions "
       auto all = call(name, "event_store.read_all",
                       json::parse(R"({"from": 1, "count": 1000})"));
       REQUIRE(all.exit_code == 0);
-      const auto& events = all.reply.at("events").as_array();
+      const auto& events = all.body.at("events").as_array();
       CHECK(events.size() == 225);
       std::set<std::string> seen;
       for (std::size_t i = 0; i < events.size(); ++i) {

@@ -25,20 +25,11 @@ namespace json = boost::json;
 
 namespace {
 
-struct reply {
-  int exit_code;
-  json::value body;
-  std::string err;
-};
+using reply = test::call_reply;
 
 reply call(const std::string& actor, const std::string& type,
            const json::value& body) {
-  auto r = test::warren({"call", "-u", test::broker_uri(), "--timeout", "15000",
-                         actor, "-t", type, json::serialize(body)});
-  reply result{r.exit_code, nullptr, r.err};
-  if (!r.out.empty())
-    result.body = json::parse(r.out);
-  return result;
+  return test::call_actor(actor, type, body);
 }
 
 // An order saga: create_order (orders) -> reserve_inventory (inventory) ->

@@ -526,6 +526,16 @@ std::map<std::string, int64_t> counter_counts(const std::string& db,
   return result;
 }
 
+call_reply call_actor(const std::string& actor, const std::string& type,
+                      const boost::json::value& body) {
+  auto r = warren({"call", "-u", broker_uri(), "--timeout", "15000", actor,
+                   "-t", type, boost::json::serialize(body)});
+  call_reply reply{r.exit_code, nullptr, r.err};
+  if (!r.out.empty())
+    reply.body = boost::json::parse(r.out);
+  return reply;
+}
+
 int64_t get_count(const std::string& actor, const std::string& counter) {
   auto r = warren({"call", "-u", broker_uri(), "--timeout", "15000", actor,
                    "-t", "get", R"({"counter":")" + counter + R"("})"});

@@ -153,6 +153,18 @@ boost::json::object record_actor(const std::string& name,
 boost::json::object counter_actor(const std::string& name,
                                   const std::string& downstream = {});
 
+/// What `warren call` printed: the reply body (an error reply's too, with
+/// exit code 6), null when it printed nothing.
+struct call_reply {
+  int exit_code = -1;
+  boost::json::value body;
+  std::string err;
+};
+
+/// `warren call` of `actor` with message `type` and `body` (timeout 15 s).
+call_reply call_actor(const std::string& actor, const std::string& type,
+                      const boost::json::value& body);
+
 /// The count of `counter` in stateful counter `actor`, asked with `warren
 /// call` (fails the test when the call fails).
 int64_t get_count(const std::string& actor, const std::string& counter);
