@@ -39,6 +39,7 @@
 #include "raw_baseline.hpp"
 #include "stats.hpp"
 #include "warren_events.hpp"
+#include "warren_projection.hpp"
 #include "warren_sagas.hpp"
 #include "warren_side.hpp"
 #include "warren_streams.hpp"
@@ -357,6 +358,16 @@ void run_events(const options& opts, std::size_t r, double raw_tp, samples& s) {
   s.add("events.replay.seconds", replay.seconds);
   s.add("events.replay.fold_seconds", replay.fold_seconds);
   s.add("events.replay.write", replay.write_events_per_sec);
+  // A live projection of a store appended to at 1,000 events/s.
+  auto lag =
+    projection_lag(opts.uri, "bench.projection", 10000, 1000, state_dir);
+  s.add("events.projection_lag.p50", lag.p50_ms);
+  s.add("events.projection_lag.p99", lag.p99_ms);
+  s.add("events.projection_lag.max", lag.max_ms);
+  s.add("events.projection_lag.rate", lag.achieved);
+  std::cerr << "round " << r + 1 << ": projection lag at " << lag.achieved
+            << " events/s: p50 " << lag.p50_ms << " ms p99 " << lag.p99_ms
+            << " ms max " << lag.max_ms << " ms\n";
   std::cerr << "round " << r + 1 << ": raw " << raw_tp << " msg/s; single "
             << one.appends_per_sec << " appends/s ("
             << one.appends_per_sec / raw_tp << "x raw) " << one << "; paced at "
@@ -495,6 +506,11 @@ void print_results(const options& opts, const samples& s) {
                static_cast<double>(opts.event_commit_delay), "ms");
   print_metric("config.replay_events", static_cast<double>(opts.replay_events),
                "count");
+  for (const char* name :
+       {"events.projection_lag.p50", "events.projection_lag.p99",
+        "events.projection_lag.max"})
+    s.print(name, "ms");
+  s.print("events.projection_lag.rate", "events/s");
   s.print("events.append_single.throughput", "appends/s");
   s.print("events.append_single_paced.throughput", "appends/s");
   s.print("events.append_batched.throughput", "events/s");
