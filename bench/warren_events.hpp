@@ -33,8 +33,9 @@ struct append_run {
   double seconds = 0;
   double appends_per_sec = 0;
   double events_per_sec = 0;
-  /// Request (just before basic.publish) to reply (as the client read it),
-  /// nearest-rank over every request, milliseconds.
+  /// Request (just before basic.publish; paced, the moment it was due) to
+  /// reply (as the client read it), nearest-rank over every request,
+  /// milliseconds.
   double p50_ms = 0;
   double p99_ms = 0;
   double max_ms = 0;
