@@ -4,6 +4,7 @@
 
 #include "warren_streams.hpp"
 
+#include "profiling.hpp"
 #include "raw_run.hpp"
 #include "stats.hpp"
 #include "warren/actors/builtin.hpp"
@@ -59,68 +60,6 @@ boost::json::object reading(std::size_t n) {
     first_event_ms + static_cast<int64_t>(n / devices) * reading_period_ms;
   double temp = 20.0 + static_cast<double>((n * 7919) % 1000) / 100.0;
   return {{"device", device_name(n)}, {"ts", t}, {"temp", temp}};
-}
-
-// With WARREN_BENCH_PROFILE set, a window run also reports (on stderr)
-// where its time went: each thread's CPU seconds and the store's commits
-// (count, seconds) from the node's own metrics.
-bool profiling() {
-  const char* env = std::getenv("WARREN_BENCH_PROFILE");
-  return env != nullptr && *env != '\0' && std::string{env} != "0";
-}
-
-// CPU seconds (user + system) of each thread of this process, by id, with
-// its name.
-std::map<std::string, std::pair<std::string, double>> thread_cpu() {
-  std::map<std::string, std::pair<std::string, double>> out;
-  auto tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  for (const auto& task :
-       std::filesystem::directory_iterator{"/proc/self/task"}) {
-    std::ifstream in{task.path() / "stat"};
-    std::string text{std::istreambuf_iterator<char>{in}, {}};
-    auto open = text.find('(');
-    auto close = text.rfind(')');
-    if (open == std::string::npos || close == std::string::npos)
-      continue;
-    std::istringstream rest{text.substr(close + 2)};
-    std::string field;
-    double utime = 0, stime = 0;
-    // Fields 3..15 of stat; utime and stime are 14 and 15.
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14)
-        utime = std::stod(field);
-      if (i == 15)
-        stime = std::stod(field);
-    }
-    out[task.path().filename().string()] = {
-      text.substr(open + 1, close - open - 1), (utime + stime) / tick};
-  }
-  return out;
-}
-
-void report_cpu(
-  const std::map<std::string, std::pair<std::string, double>>& before,
-  double wall) {
-  for (const auto& [tid, after] : thread_cpu()) {
-    auto i = before.find(tid);
-    double used = after.second - (i == before.end() ? 0.0 : i->second.second);
-    if (used >= 0.05)
-      std::cerr << "  profile: thread " << tid << " (" << after.first << ") "
-                << used << " s CPU of " << wall << " s\n";
-  }
-}
-
-// `name` (a counter, or a histogram's _sum/_count) summed over its series
-// in a scrape.
-double scraped(const std::string& text, const std::string& name) {
-  double total = 0;
-  std::istringstream lines{text};
-  std::string line;
-  while (std::getline(lines, line))
-    if (line.rfind(name, 0) == 0 &&
-        (line[name.size()] == '{' || line[name.size()] == ' '))
-      total += std::stod(line.substr(line.rfind(' ') + 1));
-  return total;
 }
 
 // The window actor's events, counted as they are applied (the same point
