@@ -31,6 +31,29 @@ void delete_queues(const config::node_config& cfg, const std::string& queue) {
   (*client)->delete_queue(warren::dead_letter_queue_name(queue));
 }
 
+running_node::running_node(const config::node_config& cfg,
+                           const registry& kinds, std::chrono::seconds ready)
+  : config_(std::make_unique<caf::actor_system_config>()) {
+  runtime::configure_system(*config_, cfg);
+  system_ = std::make_unique<caf::actor_system>(*config_);
+  node_ = std::make_unique<runtime::node>(*system_, cfg, kinds);
+  if (auto err = node_->start(ready))
+    throw std::runtime_error("node start: " + describe(err));
+}
+
+running_node::~running_node() {
+  node_->stop();
+}
+
+void running_node::publish(message_maker make, std::size_t total) {
+  auto done = std::make_shared<std::promise<std::size_t>>();
+  auto confirmed = done->get_future();
+  system_->spawn(publish_driver, node_->publisher(), std::move(make), total,
+                 std::size_t{100}, std::size_t{4}, done);
+  if (auto failed = confirmed.get(); failed > 0)
+    throw std::runtime_error(std::to_string(failed) + " publishes failed");
+}
+
 scraper::scraper(uint16_t port, std::chrono::milliseconds interval) {
   if (port == 0)
     return;

@@ -6,8 +6,11 @@
 #include "warren/bridges/publisher.hpp"
 #include "warren/config/node_config.hpp"
 #include "warren/core/envelope.hpp"
+#include "warren/runtime/node.hpp"
 
 #include <atomic>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <chrono>
 #include <cstdint>
@@ -40,6 +43,30 @@ caf::behavior publish_driver(caf::event_based_actor* self,
                              message_maker make, std::size_t total,
                              std::size_t batch, std::size_t window,
                              std::shared_ptr<std::promise<std::size_t>> done);
+
+/// An actor system and a node on `cfg`, started (throws when it is not
+/// ready within `ready`); the node stops when this goes.
+class running_node {
+ public:
+  running_node(const config::node_config& cfg, const registry& kinds,
+               std::chrono::seconds ready = std::chrono::seconds{30});
+  ~running_node();
+  running_node(const running_node&) = delete;
+  running_node& operator=(const running_node&) = delete;
+
+  caf::actor_system& system() noexcept { return *system_; }
+  runtime::node& node() noexcept { return *node_; }
+
+  /// Publishes `total` messages from `make` through the node's publisher
+  /// (publish_driver: batches of 100, 4 outstanding) and waits for their
+  /// confirms; throws when some fail.
+  void publish(message_maker make, std::size_t total);
+
+ private:
+  std::unique_ptr<caf::actor_system_config> config_;
+  std::unique_ptr<caf::actor_system> system_;
+  std::unique_ptr<runtime::node> node_;
+};
 
 /// Scrapes /metrics on 127.0.0.1:`port` every `interval` on a thread of its
 /// own until `stop` (or destruction); port 0: does nothing.

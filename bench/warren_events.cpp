@@ -406,20 +406,14 @@ append_run event_appends(const std::string& uri, const std::string& name,
   log.applied.resize(load.requests);
   log.committed.resize(load.requests);
   current_log = &log;
-  caf::actor_system_config sys_cfg;
-  runtime::configure_system(sys_cfg, cfg);
-  caf::actor_system sys{sys_cfg};
   {
-    runtime::node node{sys, cfg, kinds};
-    if (auto err = node.start(std::chrono::seconds{30}))
-      throw std::runtime_error("node start: " + describe(err));
+    running_node run{cfg, kinds};
     profile used;
     times = send_appends(target, name, bodies, "a-", load.window, load.rate);
     used.report(raw::seconds_between(times.sent.front(),
                                      *std::max_element(times.answered.begin(),
                                                        times.answered.end())),
-                node.metrics_port());
-    node.stop();
+                run.node().metrics_port());
   }
   current_log = nullptr;
   delete_queues(cfg, name);
@@ -509,30 +503,19 @@ replay_run aggregate_replay(const std::string& uri, const std::string& name,
     sum += amount_of(k);
   // Written through the actor, 4 requests outstanding.
   {
-    caf::actor_system_config sys_cfg;
-    runtime::configure_system(sys_cfg, cfg);
-    caf::actor_system sys{sys_cfg};
-    runtime::node node{sys, cfg, kinds};
-    if (auto err = node.start(std::chrono::seconds{30}))
-      throw std::runtime_error("node start: " + describe(err));
+    running_node run{cfg, kinds};
     auto times = send_appends(target, name, bodies, "w-", 4, 0);
     result.write_events_per_sec =
       static_cast<double>(events) /
       raw::seconds_between(
         times.sent.front(),
         *std::max_element(times.answered.begin(), times.answered.end()));
-    node.stop();
   }
   // The restart: a new system and node on the same file, nothing cached.
   with_profile_metrics(cfg);
   {
-    caf::actor_system_config sys_cfg;
-    runtime::configure_system(sys_cfg, cfg);
-    caf::actor_system sys{sys_cfg};
-    runtime::node node{sys, cfg, kinds};
-    if (auto err = node.start(std::chrono::seconds{60}))
-      throw std::runtime_error("node start after the restart: " +
-                               describe(err));
+    running_node run{cfg, kinds, std::chrono::seconds{60}};
+    auto& node = run.node();
     profile used;
     auto start = clock_type::now();
     auto reply =
@@ -556,7 +539,6 @@ replay_run aggregate_replay(const std::string& uri, const std::string& name,
         "aggregate.get after the restart: " + boost::json::serialize(*reply) +
         ", expected " + boost::json::serialize(want) + " at version " +
         std::to_string(events));
-    node.stop();
   }
   result.events_per_sec = static_cast<double>(events) / result.seconds;
   delete_queues(cfg, name);

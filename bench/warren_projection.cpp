@@ -75,13 +75,8 @@ projection_lag_run projection_lag(const std::string& uri,
   projection_lag_run result;
   result.events = events;
   result.rate = rate;
-  caf::actor_system_config sys_cfg;
-  runtime::configure_system(sys_cfg, cfg);
-  caf::actor_system sys{sys_cfg};
   {
-    runtime::node node{sys, cfg, kinds};
-    if (auto err = node.start(std::chrono::seconds{30}))
-      throw std::runtime_error("node start: " + describe(err));
+    running_node run{cfg, kinds};
     // Bursts every 50 ms, as many as the rate asks for by then.
     const auto tick = std::chrono::milliseconds{50};
     auto start = clock_type::now();
@@ -105,12 +100,7 @@ projection_lag_run projection_lag(const std::string& uri,
                          {{"type", "placed"}, {"data", {{"n", first + i}}}}}}});
           return msg;
         };
-        auto done = std::make_shared<std::promise<std::size_t>>();
-        auto confirmed = done->get_future();
-        sys.spawn(publish_driver, node.publisher(), std::move(make), burst,
-                  std::size_t{100}, std::size_t{4}, done);
-        if (confirmed.get() > 0)
-          throw std::runtime_error("appends were not confirmed");
+        run.publish(std::move(make), burst);
         sent += burst;
       }
       std::this_thread::sleep_for(tick);
@@ -147,7 +137,6 @@ projection_lag_run projection_lag(const std::string& uri,
     result.p50_ms = percentile_sorted(lags, 50);
     result.p99_ms = percentile_sorted(lags, 99);
     result.max_ms = lags.back();
-    node.stop();
   }
   for (const auto& q : {store, view})
     delete_queues(cfg, q);

@@ -115,13 +115,8 @@ saga_run saga_throughput(const std::string& uri, const std::string& prefix,
   actors::register_builtin_kinds(kinds);
   saga_run result;
   result.sagas = sagas;
-  caf::actor_system_config sys_cfg;
-  runtime::configure_system(sys_cfg, cfg);
-  caf::actor_system sys{sys_cfg};
   {
-    runtime::node node{sys, cfg, kinds};
-    if (auto err = node.start(std::chrono::seconds{30}))
-      throw std::runtime_error("node start: " + describe(err));
+    running_node run{cfg, kinds};
     auto done = std::make_shared<std::promise<std::size_t>>();
     auto confirmed = done->get_future();
     message_maker make = [&prefix](std::size_t i) {
@@ -138,14 +133,14 @@ saga_run saga_throughput(const std::string& uri, const std::string& prefix,
       return msg;
     };
     auto start = clock_type::now();
-    sys.spawn(publish_driver, node.publisher(), std::move(make), sagas,
-              std::size_t{100}, std::size_t{4}, done);
+    // Published while the sagas run: the wait starts at once.
+    run.system().spawn(publish_driver, run.node().publisher(), std::move(make),
+                       sagas, std::size_t{100}, std::size_t{4}, done);
     auto last =
       wait_for_messages(cfg, completed, sagas, std::chrono::seconds{600});
     if (auto failed = confirmed.get(); failed > 0)
       throw std::runtime_error(std::to_string(failed) + " publishes failed");
     result.seconds = std::chrono::duration<double>(last - start).count();
-    node.stop();
   }
   result.sagas_per_sec = static_cast<double>(sagas) / result.seconds;
   result.steps_per_sec = 3 * result.sagas_per_sec;
@@ -327,13 +322,8 @@ timer_run saga_timers_after_restart(const std::string& uri,
   else
     std::cerr << "  writing the sagas took " << 5000 - early
               << " ms: the timers were due before the restart began\n";
-  caf::actor_system_config sys_cfg;
-  runtime::configure_system(sys_cfg, cfg);
-  caf::actor_system sys{sys_cfg};
   {
-    runtime::node node{sys, cfg, kinds};
-    if (auto err = node.start(std::chrono::seconds{60}))
-      throw std::runtime_error("node start: " + describe(err));
+    running_node run{cfg, kinds, std::chrono::seconds{60}};
     std::unique_lock<std::mutex> guard{log.mtx};
     if (!log.cv.wait_for(guard, std::chrono::seconds{300},
                          [&] { return log.fired_ms.size() >= timers; }))
@@ -342,7 +332,6 @@ timer_run saga_timers_after_restart(const std::string& uri,
     guard.unlock();
     // Their compensations leave through the outbox before the node stops.
     wait_for_messages(cfg, sink, timers, std::chrono::seconds{300});
-    node.stop();
   }
   current_log = nullptr;
   result.reload_seconds = log.reload_seconds;

@@ -117,12 +117,21 @@ void projection::check_options(config::object_reader& options) {
   read_projection_spec(options, "check");
 }
 
+std::vector<std::pair<std::string, std::string>>
+projection::generation_objects(int64_t g) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [table, sql] : spec_.tables)
+    out.emplace_back(table_name(name(), g, table), render_sql(sql, name(), g));
+  for (std::size_t i = 0; i < spec_.indexes.size(); ++i)
+    out.emplace_back(table_name(name(), g, "index" + std::to_string(i)),
+                     render_sql(spec_.indexes[i], name(), g, i));
+  return out;
+}
+
 std::vector<sql_statement> projection::create_generation(int64_t g) const {
   std::vector<sql_statement> out;
-  for (const auto& [name, sql] : spec_.tables)
-    out.push_back({render_sql(sql, this->name(), g), {}});
-  for (std::size_t i = 0; i < spec_.indexes.size(); ++i)
-    out.push_back({render_sql(spec_.indexes[i], this->name(), g, i), {}});
+  for (auto& [object, sql] : generation_objects(g))
+    out.push_back({std::move(sql), {}});
   return out;
 }
 
@@ -170,11 +179,7 @@ caf::error projection::open(operator_store& store) {
   if (progress_.rebuild_generation)
     generations.push_back(*progress_.rebuild_generation);
   for (auto g : generations)
-    for (auto& st : create_generation(g)) {
-      // The name the statement creates, to see whether it exists.
-      auto at = st.sql.find("p_");
-      auto end = st.sql.find_first_of(" (", at);
-      auto object = st.sql.substr(at, end - at);
+    for (const auto& [object, sql] : generation_objects(g)) {
       int64_t exists = 0;
       if (auto e =
             store.query(select_object, {object}, [&](const sql_row& row) {
@@ -183,7 +188,7 @@ caf::error projection::open(operator_store& store) {
             }))
         return e;
       if (exists == 0)
-        if (auto e = store.setup(st.sql))
+        if (auto e = store.setup(sql))
           return e;
     }
   auto rebuild_generation = nullable(progress_.rebuild_generation);
@@ -242,15 +247,16 @@ bool projection::apply_event(const boost::json::value& event) {
     return false;
   const auto* type = e->if_contains("type");
   if (type != nullptr && type->is_string()) {
-    auto on = spec_.on.find(std::string{type->get_string()});
+    auto on = spec_.on.find(std::string_view{type->get_string()});
     if (on != spec_.on.end()) {
+      const auto& sql = rendered(on->first, on->second, generation);
       sql_group group;
       group.tolerant = true;
       group.label = std::to_string(position);
-      for (const auto& st : on->second) {
+      for (std::size_t i = 0; i < on->second.size(); ++i) {
         sql_statement statement;
-        statement.sql = render_sql(st.sql, name(), generation);
-        for (const auto& path : st.params)
+        statement.sql = sql[i];
+        for (const auto& path : on->second[i].params)
           statement.params.push_back(bound(path.find(event)));
         group.statements.push_back(std::move(statement));
       }
@@ -263,6 +269,21 @@ bool projection::apply_event(const boost::json::value& event) {
   metrics_.events.inc();
   progress_changed_ = true;
   return true;
+}
+
+const std::vector<std::string>&
+projection::rendered(const std::string& type,
+                     const std::vector<projection_statement>& statements,
+                     int64_t generation) {
+  if (generation != rendered_generation_) {
+    rendered_.clear();
+    rendered_generation_ = generation;
+  }
+  auto [it, added] = rendered_.try_emplace(type);
+  if (added)
+    for (const auto& st : statements)
+      it->second.push_back(render_sql(st.sql, name(), generation));
+  return it->second;
 }
 
 status projection::apply_page(context& ctx, const envelope& msg) {

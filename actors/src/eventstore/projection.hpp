@@ -29,8 +29,10 @@
 #include "warren/metrics/cells.hpp"
 #include "warren/runtime/stream_operator.hpp"
 
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace warren::config {
@@ -72,6 +74,16 @@ class projection : public stream_operator {
   // Applies `event` if it is the next one for the generation being
   // filled; false when it is not (a gap, or already applied).
   bool apply_event(const boost::json::value& event);
+  // The SQL of `type`'s statements for `generation`, rendered once per
+  // generation.
+  const std::vector<std::string>&
+  rendered(const std::string& type,
+           const std::vector<projection_statement>& statements,
+           int64_t generation);
+  // Generation `g`'s tables and indexes: each one's name and the statement
+  // that creates it.
+  std::vector<std::pair<std::string, std::string>>
+  generation_objects(int64_t g) const;
   // The statements that create generation `g`'s tables and indexes.
   std::vector<sql_statement> create_generation(int64_t g) const;
   std::vector<sql_statement> drop_generation(int64_t g) const;
@@ -109,6 +121,8 @@ class projection : public stream_operator {
   // tables dropped.
   std::vector<sql_group> groups_;
   bool progress_changed_ = false;
+  std::map<std::string, std::vector<std::string>> rendered_;
+  int64_t rendered_generation_ = -1;
   // Makes this instance's read ids its own.
   std::string nonce_;
 };

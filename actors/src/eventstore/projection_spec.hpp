@@ -25,6 +25,7 @@
 #include "pipeline/field_path.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -62,7 +63,7 @@ struct projection_spec {
   std::map<std::string, std::string> tables;
   std::vector<std::string> indexes;
   /// Event type -> statements, in order.
-  std::map<std::string, std::vector<projection_statement>> on;
+  std::map<std::string, std::vector<projection_statement>, std::less<>> on;
   std::map<std::string, projection_query> queries;
   std::size_t max_rows = 1000;
   /// A hash of tables, indexes and `on`: when it changes the read model is
