@@ -14,6 +14,22 @@
 #   scripts/broker.sh memory-alarm NAME on|off      raise (watermark 0) or clear the memory alarm:
 #                                                   the broker blocks publishing connections
 #
+# A RabbitMQ cluster of SIZE (default 3) nodes NAME-1 .. NAME-SIZE on this machine:
+#   scripts/broker.sh cluster-start NAME [SIZE]  start them (in parallel), join them to NAME-1, wait
+#   scripts/broker.sh cluster-stop  NAME [SIZE]  stop every node of it
+#   scripts/broker.sh cluster-kill  NAME [SIZE]  kill -9 every node of it
+#   scripts/broker.sh cluster-uris  NAME [SIZE]  their amqp:// URIs, comma-separated (WARREN_BROKER_URI)
+#   scripts/broker.sh cluster-nodes NAME [I]     the running members as NAME-I (default 1) sees them, one per line
+# Node NAME-i listens on WARREN_CLUSTER_PORT + i - 1 (default 5700: keep
+# SIZE free ports from there, and a single node's ports out of the way) and shares one Erlang cookie with
+# the others. Each is an ordinary node of this script: `kill NAME-2`, `stop
+# NAME-2` and `start NAME-2` (which rejoins it) act on one member. Every
+# node (a cluster member or not) keeps the ports and schedulers it was first
+# started with (.state/broker/NAME/node.env), so a restart needs no
+# environment. Members run one Erlang scheduler each
+# (WARREN_BROKER_SCHEDULERS, default 1 for a cluster member): three brokers
+# share the 2 cores of a small machine with the clients.
+#
 # Everything of the node lives under .state/broker/NAME in the project: its own
 # node name, Erlang cookie (HOME), ports, config, data and log dirs. It never
 # touches a broker it did not start. The node also listens for TLS on
@@ -28,9 +44,20 @@ cmd=${1:-}
 name=${2:-warren-test}
 root=$(cd "$(dirname "$0")/.." && pwd)
 base="$root/.state/broker/$name"
-port=${WARREN_BROKER_PORT:-5690}
-dist_port=${WARREN_BROKER_DIST_PORT:-$((port + 20000))}
-tls_port=${WARREN_BROKER_TLS_PORT:-$((port + 1000))}
+# A node started before keeps the ports and schedulers it was first started
+# with, whatever the environment says (its URI must not change under its
+# clients); delete .state/broker/NAME to give it others.
+saved_port="" saved_dist_port="" saved_tls_port="" saved_schedulers=""
+# shellcheck disable=SC1091
+[ -f "$base/node.env" ] && . "$base/node.env"
+if [ -n "$saved_port" ]; then
+  port=$saved_port dist_port=$saved_dist_port tls_port=$saved_tls_port schedulers=$saved_schedulers
+else
+  port=${WARREN_BROKER_PORT:-5690}
+  dist_port=${WARREN_BROKER_DIST_PORT:-$((port + 20000))}
+  tls_port=${WARREN_BROKER_TLS_PORT:-$((port + 1000))}
+  schedulers=${WARREN_BROKER_SCHEDULERS:-}
+fi
 host=$(hostname -s 2>/dev/null || echo localhost)
 nodename="$name@localhost"
 rabbit_bin=/usr/lib/rabbitmq/bin
@@ -55,13 +82,23 @@ broker_env() {
   # Erlang distribution on loopback only.
   # No scheduler busy-waiting: on a small shared machine spinning Erlang
   # schedulers take the CPU from the clients the broker is waiting for.
-  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none"
+  local erl_args="-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none"
+  [ -z "$schedulers" ] || erl_args="$erl_args +S $schedulers:$schedulers +SDcpu $schedulers:$schedulers"
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$erl_args"
 }
 
 ctl() { "$rabbit_bin/rabbitmqctl" -n "$nodename" "$@"; }
 
+# A killed node whose parent (init, in a container maybe none that reaps)
+# has not reaped it yet is a zombie: not running.
 is_running() {
-  [ -f "$base/rabbit.pid" ] && kill -0 "$(cat "$base/rabbit.pid")" 2>/dev/null
+  [ -f "$base/rabbit.pid" ] || return 1
+  local pid state
+  pid=$(cat "$base/rabbit.pid")
+  kill -0 "$pid" 2>/dev/null || return 1
+  # /proc/PID/stat: "pid (comm) state ..." (beam.smp has no space in comm).
+  read -r _ _ state _ < "/proc/$pid/stat" 2>/dev/null || return 1
+  [ "$state" != Z ]
 }
 
 # A throw-away CA and a server certificate for "localhost" (not 127.0.0.1, so
@@ -109,7 +146,17 @@ CONF
   echo "[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 1000}]}]." > "$base/advanced.config"
   echo "[]." > "$base/enabled_plugins"
   : > "$base/rabbitmq-env.conf"
-  [ -f "$base/home/.erlang.cookie" ] || { head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$base/home/.erlang.cookie"; chmod 400 "$base/home/.erlang.cookie"; }
+  if [ ! -f "$base/home/.erlang.cookie" ]; then
+    # Cluster members share their cluster's cookie (cluster-start sets it).
+    if [ -n "${WARREN_BROKER_COOKIE:-}" ]; then
+      printf '%s' "$WARREN_BROKER_COOKIE" > "$base/home/.erlang.cookie"
+    else
+      head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$base/home/.erlang.cookie"
+    fi
+    chmod 400 "$base/home/.erlang.cookie"
+  fi
+  printf 'saved_port=%s\nsaved_dist_port=%s\nsaved_tls_port=%s\nsaved_schedulers=%s\n' \
+    "$port" "$dist_port" "$tls_port" "$schedulers" > "$base/node.env"
   broker_env
   rm -f "$base/log/erl_crash.dump"
   "$rabbit_bin/rabbitmq-server" -detached > "$base/log/start.out" 2>&1 || die "rabbitmq-server failed to start; see $base/log"
@@ -141,8 +188,76 @@ kill_node() {
   # epmd keeps the name registered until the VM is gone; nothing else to clean.
 }
 
+cluster_size() {
+  local size=${1:-3}
+  [[ "$size" =~ ^[1-9][0-9]?$ ]] || die "a cluster size is a number from 1 to 99, not '$size'"
+  echo "$size"
+}
+
+# Starts the members in parallel (a restarted cluster's members wait for
+# each other while loading their tables), then joins the new ones to
+# NAME-1: stop_app, reset, join_cluster, start_app.
+cluster_start() {
+  local size first_port cookie_file cookie i pids=() failed=0
+  size=$(cluster_size "${1:-}")
+  first_port=${WARREN_CLUSTER_PORT:-5700}
+  mkdir -p "$root/.state/broker"
+  cookie_file="$root/.state/broker/$name.cookie"
+  [ -f "$cookie_file" ] || { head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$cookie_file"; chmod 400 "$cookie_file"; }
+  cookie=$(cat "$cookie_file")
+  for ((i = 1; i <= size; i++)); do
+    # (A member started before keeps its ports: its node.env.)
+    WARREN_BROKER_PORT=$((first_port + i - 1)) WARREN_BROKER_COOKIE=$cookie \
+      WARREN_BROKER_DIST_PORT="" WARREN_BROKER_TLS_PORT="" \
+      WARREN_BROKER_SCHEDULERS=${WARREN_BROKER_SCHEDULERS:-1} \
+      "$0" start "$name-$i" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ $failed = 0 ] || die "cluster $name: a member did not start"
+  for ((i = 2; i <= size; i++)); do
+    local member="$name-$i" member_base="$root/.state/broker/$name-$i"
+    [ -f "$member_base/joined" ] && continue
+    local -a member_ctl=("$rabbit_bin/rabbitmqctl" -n "$member@localhost")
+    (
+      export HOME="$member_base/home" ERL_EPMD_ADDRESS=127.0.0.1
+      exec >>"$member_base/log/join.out" 2>&1
+      "${member_ctl[@]}" stop_app
+      "${member_ctl[@]}" reset
+      "${member_ctl[@]}" join_cluster "$name-1@localhost"
+      "${member_ctl[@]}" start_app
+      "${member_ctl[@]}" await_startup --timeout 60
+    ) || die "cluster $name: $member did not join $name-1; see $member_base/log"
+    touch "$member_base/joined"
+  done
+  echo "broker.sh: cluster $name ready: $(cluster_uris "$size")"
+}
+
+cluster_each() {
+  local action=$1 size i
+  size=$(cluster_size "${2:-}")
+  for ((i = 1; i <= size; i++)); do "$0" "$action" "$name-$i"; done
+}
+
+cluster_uris() {
+  local size i uris=""
+  size=$(cluster_size "${1:-}")
+  for ((i = 1; i <= size; i++)); do
+    uris+="${uris:+,}$("$0" uri "$name-$i")"
+  done
+  echo "$uris"
+}
+
 case "$cmd" in
   start) start ;;
+  cluster-start) cluster_start "${3:-}" ;;
+  cluster-stop) cluster_each stop "${3:-}" ;;
+  cluster-kill) cluster_each kill "${3:-}" ;;
+  cluster-uris) cluster_uris "${3:-}" ;;
+  cluster-nodes)
+    HOME="$root/.state/broker/$name-${3:-1}/home" ERL_EPMD_ADDRESS=127.0.0.1 \
+      "$rabbit_bin/rabbitmqctl" -n "$name-${3:-1}@localhost" cluster_status --formatter json |
+      python3 -c 'import json,sys; [print(n.split("@")[0]) for n in json.load(sys.stdin)["running_nodes"]]' ;;
   stop) stop ;;
   kill) kill_node; echo "broker.sh: $nodename killed" ;;
   status) is_running ;;
@@ -170,5 +285,5 @@ case "$cmd" in
     [ $# -eq 3 ] || die "usage: broker.sh close-connections NAME USER"
     broker_env
     ctl close_all_user_connections "$3" "closed by a warren fault test" >/dev/null ;;
-  *) sed -n '2,25p' "$0"; exit 2 ;;
+  *) sed -n '2,40p' "$0"; exit 2 ;;
 esac

@@ -1,0 +1,164 @@
+// Against the three-node RabbitMQ cluster scripts/test.sh starts: the broker
+// script's cluster commands, and a node that fails over between the
+// cluster's brokers (DESIGN.md §6; issue 13).
+
+#include "cluster_support.hpp"
+#include "support.hpp"
+#include "warren/bridges/topology.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+
+using namespace warren;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+// "127.0.0.1:<port>" of an amqp:// URI, as the node's log lines show it.
+std::string host_port(const std::string& uri) {
+  auto at = uri.find('@');
+  auto slash = uri.find('/', at);
+  return uri.substr(at + 1, slash - at - 1);
+}
+
+outgoing_message increment(const std::string& actor, int i) {
+  outgoing_message m;
+  m.exchange = bridges::actors_exchange;
+  m.routing_key = actor;
+  m.properties.message_id = actor + "-" + std::to_string(i);
+  m.properties.type = "increment";
+  m.body = R"({"counter":"c)" + std::to_string(i % 10) + R"(","by":1})";
+  return m;
+}
+
+// Publishes with a confirm, again (same id) while the broker cannot confirm
+// it: a quorum queue electing a new leader delays confirms, and a resend is
+// a duplicate the actor's inbox drops.
+void publish_until_confirmed(bridges::blocking_client& client,
+                             const outgoing_message& m) {
+  for (int attempt = 0;; ++attempt) {
+    auto err = client.publish(m, 10s);
+    if (!err)
+      return;
+    INFO("publishing " << m.properties.message_id << ": " << describe(err));
+    REQUIRE(attempt < 5);
+  }
+}
+
+} // namespace
+
+TEST_CASE("the broker script's cluster: three members in one cluster, a "
+          "quorum queue declared on one holds what another takes in, and a "
+          "killed member leaves the cluster's running set and rejoins it",
+          "[cluster]") {
+  test::test_cluster cluster;
+  CHECK(cluster.running(1) == std::set<std::size_t>{1, 2, 3});
+
+  auto name = test::unique_name("cl-queue");
+  {
+    auto first = cluster.client(1);
+    bridges::topology topo;
+    bridges::queue_spec q;
+    q.name = name;
+    q.type = bridges::queue_type::quorum;
+    q.dead_letter_queue = false;
+    topo.queues.push_back(q);
+    REQUIRE_FALSE(first->declare(topo));
+  }
+  {
+    auto third = cluster.client(3);
+    outgoing_message m;
+    m.routing_key = name;
+    m.properties.message_id = "m-1";
+    m.body = R"({"n":1})";
+    REQUIRE_FALSE(third->publish(m, 10s));
+    auto count = third->message_count(name);
+    REQUIRE(count);
+    CHECK(*count == 1);
+  }
+
+  cluster.kill(2);
+  test::eventually([&] { return cluster.running(1).count(2) == 0; }, 30s);
+  CHECK(cluster.running(3) == std::set<std::size_t>{1, 3});
+  {
+    // The queue's replicas on 1 and 3 are a majority: it still answers.
+    auto first = cluster.client(1);
+    auto count = first->message_count(name);
+    REQUIRE(count);
+    CHECK(*count == 1);
+  }
+  cluster.start(2);
+  CHECK(cluster.running(2) == std::set<std::size_t>{1, 2, 3});
+  auto err = cluster.client(2)->delete_queue(name);
+  INFO(describe(err));
+  CHECK_FALSE(err);
+}
+
+TEST_CASE("a node given the cluster's URIs fails over to another broker when "
+          "the one it uses is killed, and its stateful actor on a quorum "
+          "queue still counts every message once",
+          "[cluster]") {
+  test::test_cluster cluster;
+  test::temp_dir dir;
+  auto actor = test::unique_name("cl-counter");
+  auto cfg = test::node_config(dir);
+  cfg["broker"] = json::object{{"uris", cluster.uris()}};
+  cfg["topology"] = json::object{
+    {"queues", json::array{json::object{{"name", actor}, {"type", "quorum"}}}}};
+  cfg["actors"] = json::array{test::counter_actor(actor)};
+  test::node_process node{dir, cfg};
+  // A queue declared less than ~2 s before a broker dies can vanish with
+  // it (Mnesia buffers metadata writes).
+  std::this_thread::sleep_for(3s);
+
+  // The publisher uses the member that stays up.
+  auto publisher = cluster.client(3);
+  const int total = 300;
+  for (int i = 0; i < total; ++i) {
+    // The node connects to the first URI it is given: member 1.
+    if (i == total / 3)
+      cluster.kill(1);
+    publish_until_confirmed(*publisher, increment(actor, i));
+    std::this_thread::sleep_for(2ms);
+  }
+
+  auto db = dir.file("state") + "/warren.db";
+  std::map<std::string, int64_t> counts;
+  test::eventually(
+    [&] {
+      counts = test::counter_counts(db, actor);
+      int64_t sum = 0;
+      for (const auto& [key, n] : counts)
+        sum += n;
+      return sum >= total;
+    },
+    60s);
+  std::map<std::string, int64_t> expected;
+  for (int k = 0; k < 10; ++k)
+    expected["c" + std::to_string(k)] = total / 10;
+  CHECK(counts == expected);
+  CHECK(node.running());
+  INFO(node.err());
+  CHECK_THAT(node.err(), Catch::Contains("lost its connection"));
+  bool moved =
+    node.err().find("connected again to") != std::string::npos &&
+    (node.err().find(host_port(cluster.uri(2))) != std::string::npos ||
+     node.err().find(host_port(cluster.uri(3))) != std::string::npos);
+  CHECK(moved);
+  auto left = publisher->message_count(actor);
+  REQUIRE(left);
+  CHECK(*left == 0);
+  node.stop();
+  // A quorum queue's delete times out while one of its members is down.
+  cluster.start(1);
+  for (const auto& queue : {actor, actor + ".dlq"}) {
+    auto err = publisher->delete_queue(queue);
+    INFO(queue << ": " << describe(err));
+    CHECK_FALSE(err);
+  }
+}

@@ -1,0 +1,115 @@
+#include "cluster_support.hpp"
+
+#include "support.hpp"
+#include "warren/core/errc.hpp"
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <sstream>
+
+namespace warren::test {
+
+namespace {
+
+const char* required_env(const char* variable) {
+  const char* value = std::getenv(variable);
+  if (value == nullptr || *value == '\0')
+    FAIL(variable << " is not set: the [cluster] tests need the test "
+                     "cluster; run them with scripts/test.sh (or start it "
+                     "with scripts/broker.sh cluster-start NAME and export "
+                     "WARREN_TEST_CLUSTER_NAME, WARREN_TEST_CLUSTER_URIS and "
+                     "WARREN_TEST_BROKER_SCRIPT)");
+  return value;
+}
+
+} // namespace
+
+test_cluster::test_cluster() : name_{required_env("WARREN_TEST_CLUSTER_NAME")} {
+  std::string list = required_env("WARREN_TEST_CLUSTER_URIS");
+  std::istringstream in{list};
+  for (std::string uri; std::getline(in, uri, ',');)
+    uris_.push_back(uri);
+  REQUIRE(uris_.size() >= 3);
+  required_env("WARREN_TEST_BROKER_SCRIPT");
+  // Members an earlier test left down come back (the others are left as
+  // they are: the command only starts what does not run).
+  auto r = run_command({std::getenv("WARREN_TEST_BROKER_SCRIPT"),
+                        "cluster-start", name_, std::to_string(size())},
+                       180s);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+}
+
+test_cluster::~test_cluster() {
+  for (auto i : killed_)
+    script("start", i);
+}
+
+const std::string& test_cluster::uri(std::size_t i) const {
+  REQUIRE(i >= 1);
+  REQUIRE(i <= size());
+  return uris_[i - 1];
+}
+
+boost::json::array test_cluster::uris() const {
+  boost::json::array out;
+  for (const auto& uri : uris_)
+    out.emplace_back(uri);
+  return out;
+}
+
+bridges::broker_settings test_cluster::settings(std::size_t i) const {
+  auto ep = bridges::parse_broker_uri(uri(i));
+  if (!ep)
+    FAIL("cluster URI " << uri(i) << ": " << describe(ep.error()));
+  auto settings = broker_settings();
+  settings.endpoints = {*ep};
+  return settings;
+}
+
+std::unique_ptr<bridges::blocking_client>
+test_cluster::client(std::size_t i) const {
+  auto client = bridges::blocking_client::connect(settings(i));
+  if (!client)
+    FAIL("cannot connect to cluster member " << i << ": "
+                                             << describe(client.error()));
+  return std::move(*client);
+}
+
+void test_cluster::kill(std::size_t i) {
+  killed_.insert(i);
+  REQUIRE(script("kill", i) == 0);
+}
+
+void test_cluster::start(std::size_t i) {
+  REQUIRE(script("start", i) == 0);
+  killed_.erase(i);
+}
+
+std::set<std::size_t> test_cluster::running(std::size_t first_up) const {
+  auto r = run_command({std::getenv("WARREN_TEST_BROKER_SCRIPT"),
+                        "cluster-nodes", name_, std::to_string(first_up)},
+                       60s);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  std::set<std::size_t> out;
+  std::istringstream lines{r.out};
+  for (std::string line; std::getline(lines, line);)
+    if (auto dash = line.rfind('-'); dash != std::string::npos)
+      out.insert(std::stoul(line.substr(dash + 1)));
+  return out;
+}
+
+std::string test_cluster::member(std::size_t i) const {
+  return name_ + "-" + std::to_string(i);
+}
+
+int test_cluster::script(const std::string& command, std::size_t i) const {
+  auto r = run_command(
+    {std::getenv("WARREN_TEST_BROKER_SCRIPT"), command, member(i)}, 120s);
+  if (r.exit_code != 0)
+    WARN("broker.sh " << command << " " << member(i) << ": " << r.err);
+  return r.exit_code;
+}
+
+} // namespace warren::test

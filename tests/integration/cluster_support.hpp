@@ -1,0 +1,65 @@
+#pragma once
+
+// The RabbitMQ cluster of the [cluster] tests: scripts/test.sh starts three
+// broker nodes (scripts/broker.sh cluster-start) next to the single test
+// broker and exports their name and URIs.
+
+#include "warren/bridges/broker.hpp"
+#include "warren/bridges/client.hpp"
+
+#include <boost/json/array.hpp>
+#include <cstddef>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace warren::test {
+
+/// The test cluster ($WARREN_TEST_CLUSTER_NAME, $WARREN_TEST_CLUSTER_URIS,
+/// members numbered from 1 as `<name>-<i>`). Constructing it fails the test
+/// when the variables are not set, and (re)starts any member an earlier test
+/// left down; the destructor restarts the members this test killed, so every
+/// test begins with the whole cluster.
+class test_cluster {
+ public:
+  test_cluster();
+  ~test_cluster();
+
+  test_cluster(const test_cluster&) = delete;
+  test_cluster& operator=(const test_cluster&) = delete;
+
+  std::size_t size() const noexcept { return uris_.size(); }
+
+  /// Member `i`'s URI (1-based).
+  const std::string& uri(std::size_t i) const;
+
+  /// Every member's URI, in order, as a config's `broker.uris`.
+  boost::json::array uris() const;
+
+  /// Settings for a client of member `i` alone (no failover).
+  bridges::broker_settings settings(std::size_t i) const;
+
+  /// A client connected to member `i` (fails the test when it cannot).
+  std::unique_ptr<bridges::blocking_client> client(std::size_t i) const;
+
+  /// `kill -9` of member `i`'s broker.
+  void kill(std::size_t i);
+
+  /// Starts member `i` again (it rejoins the cluster) and waits until it
+  /// runs.
+  void start(std::size_t i);
+
+  /// The members running as member `first_up` sees them (numbers).
+  std::set<std::size_t> running(std::size_t first_up = 1) const;
+
+ private:
+  std::string member(std::size_t i) const;
+  int script(const std::string& command, std::size_t i) const;
+
+  std::string name_;
+  std::vector<std::string> uris_;
+  std::set<std::size_t> killed_;
+};
+
+} // namespace warren::test
