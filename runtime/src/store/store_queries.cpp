@@ -80,62 +80,69 @@ checkpoint_store::applied_in_batch(const std::string& actor,
   return ids;
 }
 
+caf::error checkpoint_store::step(sqlite3_stmt* stmt, const char* what) {
+  auto rc = sqlite3_step(stmt);
+  sqlite3_reset(stmt);
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+    return caf::none;
+  return failure(db_, path_, what);
+}
+
+caf::error checkpoint_store::write_unit(unit_of_work& work, bool with_outbox) {
+  const auto& actor = work.actor();
+  for (const auto& s : work.states())
+    if (auto err =
+          step(stmts_->upsert_state.bind(actor, s.key, s.version, s.state),
+               "writing state"))
+      return err;
+  for (const auto& row : work.rows()) {
+    auto* stmt = row.erase
+                   ? stmts_->erase_row.bind(actor, row.name)
+                   : stmts_->put_row.bind(actor, row.name, blob{row.data});
+    if (auto err = step(stmt, "writing an operator row"))
+      return err;
+  }
+  if (auto err = run_groups(work))
+    return err;
+  auto now = now_ms();
+  for (const auto& id : work.inbox())
+    if (auto err =
+          step(stmts_->insert_inbox.bind(actor, id, now), "writing the inbox"))
+      return err;
+  for (auto& row : work.outbox()) {
+    if (!with_outbox)
+      break;
+    if (auto err =
+          step(stmts_->insert_outbox.bind(actor, encode_outgoing(row.message)),
+               "writing the outbox"))
+      return err;
+    row.id = sqlite3_last_insert_rowid(db_);
+    row.actor = actor;
+  }
+  if (with_outbox && !work.outbox().empty())
+    warren::kill_point("after_outbox_write");
+  for (const auto& [id, key] : work.anonymous())
+    if (auto err = step(stmts_->insert_anonymous.bind(actor, id, key, now),
+                        "remembering an id-less message"))
+      return err;
+  for (const auto& id : work.forgotten_anonymous())
+    if (auto err = step(stmts_->delete_anonymous.bind(actor, id),
+                        "forgetting an id-less message"))
+      return err;
+  for (auto id : work.relayed_rows())
+    if (auto err =
+          step(stmts_->delete_outbox.bind(id), "deleting from the outbox"))
+      return err;
+  return caf::none;
+}
+
 caf::error checkpoint_store::commit(unit_of_work& work) {
-  auto step = [this](sqlite3_stmt* stmt, const char* what) -> caf::error {
-    auto rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-      return caf::none;
-    return failure(db_, path_, what);
-  };
   if (auto err = step(stmts_->begin.bind(), "BEGIN"))
     return err;
-  auto write = [&]() -> caf::error {
-    const auto& actor = work.actor();
-    for (const auto& s : work.states())
-      if (auto err =
-            step(stmts_->upsert_state.bind(actor, s.key, s.version, s.state),
-                 "writing state"))
-        return err;
-    for (const auto& row : work.rows()) {
-      auto* stmt = row.erase
-                     ? stmts_->erase_row.bind(actor, row.name)
-                     : stmts_->put_row.bind(actor, row.name, blob{row.data});
-      if (auto err = step(stmt, "writing an operator row"))
-        return err;
-    }
-    if (auto err = run_groups(work))
-      return err;
-    auto now = now_ms();
-    for (const auto& id : work.inbox())
-      if (auto err = step(stmts_->insert_inbox.bind(actor, id, now),
-                          "writing the inbox"))
-        return err;
-    for (auto& row : work.outbox()) {
-      if (auto err = step(
-            stmts_->insert_outbox.bind(actor, encode_outgoing(row.message)),
-            "writing the outbox"))
-        return err;
-      row.id = sqlite3_last_insert_rowid(db_);
-      row.actor = actor;
-    }
-    if (!work.outbox().empty())
-      warren::kill_point("after_outbox_write");
-    for (const auto& [id, key] : work.anonymous())
-      if (auto err = step(stmts_->insert_anonymous.bind(actor, id, key, now),
-                          "remembering an id-less message"))
-        return err;
-    for (const auto& id : work.forgotten_anonymous())
-      if (auto err = step(stmts_->delete_anonymous.bind(actor, id),
-                          "forgetting an id-less message"))
-        return err;
-    for (auto id : work.relayed_rows())
-      if (auto err =
-            step(stmts_->delete_outbox.bind(id), "deleting from the outbox"))
-        return err;
-    return step(stmts_->commit.bind(), "COMMIT");
-  };
-  if (auto err = write()) {
+  auto err = write_unit(work, true);
+  if (!err)
+    err = step(stmts_->commit.bind(), "COMMIT");
+  if (err) {
     // A failed COMMIT may have rolled back already; ROLLBACK then fails
     // harmlessly.
     step(stmts_->rollback.bind(), "ROLLBACK");

@@ -107,6 +107,34 @@ class checkpoint_store {
   /// groups it left out are in `work.skipped()`.
   caf::error commit(unit_of_work& work);
 
+  // -- changesets: a unit's changes, replicated (README.md, "Clustering") --
+
+  /// Writes `work` as `commit` would, except its outbox rows (they travel
+  /// with the changeset, not in the file), records every row it changed,
+  /// and rolls it all back: returns the changes as an SQLite changeset
+  /// (the session extension's format) that `apply_changeset` writes into
+  /// this or any other node's file. The outbox and the tables named
+  /// `local_*` (a node's own bookkeeping) are never part of one.
+  caf::expected<std::string> capture_changeset(unit_of_work& work);
+
+  /// What `apply_changeset` met.
+  struct apply_report {
+    /// Rows whose values differed from the changeset's old values (or that
+    /// existed already for an insert) and were overwritten with its new
+    /// ones: a copy that had diverged converges.
+    std::size_t replaced = 0;
+    /// Updates and deletes of rows this file does not have: left out.
+    std::size_t missing = 0;
+  };
+
+  /// Writes `changeset` and then `local` (this node's bookkeeping, say the
+  /// changelog position applied) in one transaction. A conflict is resolved
+  /// for the changeset (see `apply_report`); a constraint it would break
+  /// fails the whole transaction.
+  caf::expected<apply_report>
+  apply_changeset(const std::string& changeset,
+                  const std::vector<sql_group>& local = {});
+
   /// Runs read-only `sql` (a statement that would write is refused) with
   /// `params`, calling `on_row` for each row. Sees what was committed.
   caf::error read_sql(const std::string& sql,
@@ -153,6 +181,11 @@ class checkpoint_store {
   // Stream operators' SQL (operator_sql.cpp).
   sqlite3_stmt* prepared(const std::string& sql, int& rc);
   caf::error run_groups(unit_of_work& work);
+
+  // The writes of `commit`, inside its transaction (store_queries.cpp);
+  // without the outbox when `with_outbox` is false.
+  caf::error write_unit(unit_of_work& work, bool with_outbox);
+  caf::error step(sqlite3_stmt* stmt, const char* what);
 
   struct statements;
 

@@ -1,0 +1,228 @@
+// A unit's changes captured as an SQLite changeset and written into another
+// node's file (how a shard's state travels through its changelog), on real
+// SQLite files.
+
+#include "warren/core/errc.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <sqlite3.h>
+#include <string>
+
+using namespace warren;
+using namespace warren::runtime;
+
+namespace {
+
+std::string scratch(const std::string& name) {
+  auto dir = std::filesystem::path{WARREN_BINARY_DIR} / "test-scratch" /
+             "changeset" / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+// A node's file with a kind's own table (an event store's, say) and a
+// node's bookkeeping table.
+std::unique_ptr<checkpoint_store> open_node(const std::string& path) {
+  store_settings s;
+  s.path = path;
+  auto store = checkpoint_store::open(s);
+  if (!store)
+    FAIL(describe(store.error()));
+  REQUIRE_FALSE((*store)->setup(
+    "CREATE TABLE IF NOT EXISTS events (stream TEXT NOT NULL, version "
+    "INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (stream, version))"));
+  REQUIRE_FALSE((*store)->setup("CREATE TABLE IF NOT EXISTS local_position "
+                                "(actor TEXT PRIMARY KEY, position INTEGER "
+                                "NOT NULL)"));
+  return std::move(*store);
+}
+
+// Every row of the tables a changeset carries, plus the outbox's count and
+// the bookkeeping table, as text (inbox times left out: they are the
+// writer's clock).
+std::string dump(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+          SQLITE_OK);
+  std::string out;
+  for (const char* sql :
+       {"SELECT actor, key, version, state FROM actor_state ORDER BY 1, 2",
+        "SELECT actor, message_id FROM inbox ORDER BY 1, 2",
+        "SELECT actor, name, hex(data) FROM operator_rows ORDER BY 1, 2",
+        "SELECT stream, version, data FROM events ORDER BY 1, 2",
+        "SELECT count(*) FROM outbox",
+        "SELECT actor, position FROM local_position ORDER BY 1"}) {
+    sqlite3_stmt* stmt = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK);
+    out += std::string{sql} + "\n";
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+        auto* text = sqlite3_column_text(stmt, c);
+        out += text ? reinterpret_cast<const char*>(text) : "NULL";
+        out += '|';
+      }
+      out += '\n';
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+// One strict statement as a group.
+sql_group statement(std::string sql, std::vector<sql_value> params) {
+  sql_group g;
+  g.statements.push_back({std::move(sql), std::move(params)});
+  return g;
+}
+
+sql_group append(const std::string& stream, int64_t version,
+                 const std::string& data) {
+  return statement(
+    "INSERT INTO events (stream, version, data) VALUES (?1, ?2, ?3)",
+    {stream, version, data});
+}
+
+outgoing_message sent(const std::string& id) {
+  outgoing_message m;
+  m.exchange = "warren.actors";
+  m.routing_key = "ledger";
+  m.properties.message_id = id;
+  m.body = "{}";
+  return m;
+}
+
+// A unit of shard "bank.s3" touching every replicated table and the outbox.
+unit_of_work first_unit() {
+  unit_of_work u{"bank.s3"};
+  u.applied("m-1");
+  u.applied("m-2");
+  u.put_state({"alice", 1, R"({"balance":5})"});
+  u.put_state({"bob", 1, R"({"balance":7})"});
+  u.put_row("watermark", std::string{"\x00\x01\xff", 3});
+  u.execute(append("alice", 1, R"({"deposited":5})"));
+  u.send(sent("m-1/bank/0"));
+  return u;
+}
+
+// The next unit: an update, a row erased, another event.
+unit_of_work second_unit() {
+  unit_of_work u{"bank.s3"};
+  u.applied("m-3");
+  u.put_state({"alice", 2, R"({"balance":9})"});
+  u.erase_row("watermark");
+  u.execute(append("alice", 2, R"({"deposited":4})"));
+  return u;
+}
+
+} // namespace
+
+TEST_CASE("a unit captured as a changeset leaves its own file untouched, and "
+          "written into another file gives it the rows a commit of the unit "
+          "writes, without the outbox",
+          "[store][changeset]") {
+  auto dir = scratch("equal");
+  auto owner = open_node(dir + "/owner.db");
+  auto standby = open_node(dir + "/standby.db");
+  auto committed = open_node(dir + "/committed.db");
+  auto before = dump(dir + "/owner.db");
+
+  auto u1 = first_unit();
+  auto changes1 = owner->capture_changeset(u1);
+  REQUIRE(changes1);
+  CHECK_FALSE(changes1->empty());
+  CHECK(dump(dir + "/owner.db") == before);
+
+  auto report = standby->apply_changeset(*changes1);
+  REQUIRE(report);
+  CHECK(report->replaced == 0);
+  CHECK(report->missing == 0);
+  auto c1 = first_unit();
+  REQUIRE_FALSE(committed->commit(c1));
+  auto expected = dump(dir + "/committed.db");
+  // The committed file has the outbox row the changeset leaves out.
+  auto outbox_line = expected.find("SELECT count(*) FROM outbox\n1|");
+  REQUIRE(outbox_line != std::string::npos);
+  expected.replace(outbox_line,
+                   std::string{"SELECT count(*) FROM outbox\n1|"}.size(),
+                   "SELECT count(*) FROM outbox\n0|");
+  CHECK(dump(dir + "/standby.db") == expected);
+
+  // The owner writes its own changeset as the standby does, then the next.
+  REQUIRE(owner->apply_changeset(*changes1));
+  auto u2 = second_unit();
+  auto changes2 = owner->capture_changeset(u2);
+  REQUIRE(changes2);
+  REQUIRE(owner->apply_changeset(*changes2));
+  REQUIRE(standby->apply_changeset(*changes2));
+  auto c2 = second_unit();
+  REQUIRE_FALSE(committed->commit(c2));
+  CHECK(dump(dir + "/owner.db") == dump(dir + "/standby.db"));
+  auto state = dump(dir + "/standby.db");
+  CHECK(state.find(R"(bank.s3|alice|2|{"balance":9}|)") != std::string::npos);
+  CHECK(state.find("watermark") == std::string::npos);
+  CHECK(state.find(R"(alice|2|{"deposited":4}|)") != std::string::npos);
+  CHECK(state.find("bank.s3|m-3|") != std::string::npos);
+}
+
+TEST_CASE("a copy that diverged converges to the changeset's rows, and the "
+          "conflicts are counted",
+          "[store][changeset]") {
+  auto dir = scratch("diverged");
+  auto owner = open_node(dir + "/owner.db");
+  auto standby = open_node(dir + "/standby.db");
+  auto u1 = first_unit();
+  auto changes1 = owner->capture_changeset(u1);
+  REQUIRE(changes1);
+  REQUIRE(owner->apply_changeset(*changes1));
+  // The standby's alice differs from the owner's, and it lacks bob.
+  unit_of_work stray{"bank.s3"};
+  stray.put_state({"alice", 1, R"({"balance":1000})"});
+  REQUIRE_FALSE(standby->commit(stray));
+
+  auto u2 = second_unit();
+  auto changes2 = owner->capture_changeset(u2);
+  REQUIRE(changes2);
+  auto report = standby->apply_changeset(*changes2);
+  REQUIRE(report);
+  CHECK(report->replaced == 1);
+  // The row "watermark" the second unit erases was never there.
+  CHECK(report->missing == 1);
+  auto state = dump(dir + "/standby.db");
+  CHECK(state.find(R"(bank.s3|alice|2|{"balance":9}|)") != std::string::npos);
+}
+
+TEST_CASE("a node's bookkeeping commits with the changeset it applies and is "
+          "never part of one; a failure leaves nothing",
+          "[store][changeset]") {
+  auto dir = scratch("local");
+  auto owner = open_node(dir + "/owner.db");
+  auto standby = open_node(dir + "/standby.db");
+  auto u1 = first_unit();
+  u1.execute(
+    statement("INSERT INTO local_position (actor, position) VALUES (?1, ?2)",
+              {std::string{"bank.s3"}, int64_t{41}}));
+  auto changes = owner->capture_changeset(u1);
+  REQUIRE(changes);
+
+  std::vector<sql_group> position{statement(
+    "INSERT OR REPLACE INTO local_position (actor, position) VALUES (?1, ?2)",
+    {std::string{"bank.s3"}, int64_t{7}})};
+  REQUIRE(standby->apply_changeset(*changes, position));
+  auto state = dump(dir + "/standby.db");
+  CHECK(state.find("bank.s3|7|") != std::string::npos);
+  CHECK(state.find("bank.s3|41|") == std::string::npos);
+
+  auto dir2 = scratch("local-failed");
+  auto other = open_node(dir2 + "/other.db");
+  auto before = dump(dir2 + "/other.db");
+  std::vector<sql_group> broken{
+    statement("INSERT INTO no_such_table VALUES (1)", {})};
+  auto failed = other->apply_changeset(*changes, broken);
+  REQUIRE_FALSE(failed);
+  CHECK(code_of(failed.error()) == errc::store_failed);
+  CHECK(dump(dir2 + "/other.db") == before);
+}
