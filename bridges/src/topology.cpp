@@ -34,16 +34,19 @@ const char* to_string(queue_type t) noexcept {
       return "classic";
     case queue_type::quorum:
       return "quorum";
+    case queue_type::stream:
+      return "stream";
   }
   return "classic";
 }
 
 namespace {
 
-// Whether warren routes the broker's dead letters of `spec` to its .dlq.
+// Whether warren routes the broker's dead letters of `spec` to its .dlq (a
+// stream dead-letters nothing).
 bool routes_to_dlq(const queue_spec& spec) {
   return spec.dead_letter_queue && !spec.name.empty() &&
-         !spec.dead_letter_exchange;
+         !spec.dead_letter_exchange && spec.type != queue_type::stream;
 }
 
 } // namespace
@@ -72,7 +75,7 @@ field_table legacy_queue_arguments(const queue_spec& spec) {
   };
   // Classic queues get no x-queue-type: a queue declared earlier without the
   // argument would otherwise fail redeclaration with 406 on older brokers.
-  if (spec.type == queue_type::quorum)
+  if (spec.type != queue_type::classic)
     add("x-queue-type", std::string{to_string(spec.type)});
   if (spec.message_ttl_ms)
     add("x-message-ttl", *spec.message_ttl_ms);
@@ -95,6 +98,10 @@ field_table legacy_queue_arguments(const queue_spec& spec) {
   // Only sent when on, so queues declared without it stay equivalent.
   if (spec.single_active_consumer)
     add("x-single-active-consumer", true);
+  if (spec.max_age)
+    add("x-max-age", *spec.max_age);
+  if (spec.stream_max_segment_size_bytes)
+    add("x-stream-max-segment-size-bytes", *spec.stream_max_segment_size_bytes);
   return args;
 }
 

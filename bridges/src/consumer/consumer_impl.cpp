@@ -266,7 +266,9 @@ caf::error consumer_impl::open_consume_channel() {
                                          : 0);
   if (paused_)
     return caf::none;
-  auto tag = conn.consume(consume_channel, config_.queue, false, false);
+  auto tag = conn.consume(
+    consume_channel, config_.queue, false, false,
+    config_.consume_arguments ? config_.consume_arguments() : field_table{});
   if (!tag)
     return tag.error();
   consumer_tag_ = std::move(*tag);

@@ -229,15 +229,16 @@ caf::error amqp_connection::qos(uint16_t channel, uint16_t prefetch) {
   return check_rpc("basic.qos", channel);
 }
 
-caf::expected<std::string> amqp_connection::consume(uint16_t channel,
-                                                    const std::string& queue,
-                                                    bool no_ack,
-                                                    bool exclusive) {
+caf::expected<std::string>
+amqp_connection::consume(uint16_t channel, const std::string& queue,
+                         bool no_ack, bool exclusive,
+                         const field_table& arguments) {
   if (conn_ == nullptr)
     return not_connected();
-  auto* ok =
-    amqp_basic_consume(conn_, channel, bytes_of(queue), amqp_empty_bytes, 0,
-                       no_ack, exclusive, amqp_empty_table);
+  std::vector<amqp_table_entry_t> entries;
+  auto table = encode_table(arguments, entries);
+  auto* ok = amqp_basic_consume(conn_, channel, bytes_of(queue),
+                                amqp_empty_bytes, 0, no_ack, exclusive, table);
   if (auto err = check_rpc("basic.consume", channel))
     return make_error(code_of(err),
                       "consuming queue '" + queue + "': " + describe(err));

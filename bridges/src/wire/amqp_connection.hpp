@@ -134,9 +134,11 @@ class amqp_connection {
 
   caf::error qos(uint16_t channel, uint16_t prefetch);
 
-  /// Starts a consumer; returns its consumer tag.
+  /// Starts a consumer with `arguments` (a stream's `x-stream-offset`);
+  /// returns its consumer tag.
   caf::expected<std::string> consume(uint16_t channel, const std::string& queue,
-                                     bool no_ack, bool exclusive);
+                                     bool no_ack, bool exclusive,
+                                     const field_table& arguments = {});
 
   caf::error cancel(uint16_t channel, const std::string& consumer_tag);
 

@@ -70,7 +70,8 @@ amqp_connection::declare_queue(const queue_spec& spec) {
     else
       routed_queues_.erase(spec.name);
   }
-  if (spec.dead_letter_queue && !spec.name.empty())
+  if (spec.dead_letter_queue && !spec.name.empty() &&
+      spec.type != queue_type::stream)
     if (auto err = declare_dead_letter_queue(spec))
       return err;
   return name;

@@ -184,6 +184,10 @@ struct consumer_config {
   /// Declared on every (re)connect before consuming.
   topology topo;
   std::string queue;
+  /// The consumer's arguments, asked for at every (re)connect: a stream's
+  /// reader starts after the last record it took (`x-stream-offset`).
+  /// Default: none.
+  std::function<field_table()> consume_arguments;
   /// Unacked deliveries at most. Default 100.
   uint16_t prefetch = 100;
   /// Settled deliveries per multiple-ack; 0 means prefetch / 5 (measured:

@@ -32,7 +32,10 @@ enum class overflow_mode { drop_head, reject_publish, reject_publish_dlx };
 
 const char* to_string(overflow_mode m) noexcept;
 
-enum class queue_type { classic, quorum };
+/// A stream is an append-only log the broker replicates like a quorum
+/// queue; consumers read it from an offset and acks only give credit (a
+/// shard's changelog: README.md, "Clustering").
+enum class queue_type { classic, quorum, stream };
 
 const char* to_string(queue_type t) noexcept;
 
@@ -61,6 +64,11 @@ struct queue_spec {
   std::optional<int64_t> max_priority;
   /// `x-single-active-consumer`.
   bool single_active_consumer = false;
+  /// `x-max-age` of a stream: its segments older than this go, e.g. "7D".
+  std::optional<std::string> max_age;
+  /// `x-stream-max-segment-size-bytes`: a stream's retention works in
+  /// segments of this size.
+  std::optional<int64_t> stream_max_segment_size_bytes;
   /// Declare `<name>.dlq` (durable, of the same type) for warren's dead
   /// letters. Default true. For a quorum queue without a dead-letter
   /// exchange of its own, the broker's dead letters (a delivery limit, an
