@@ -18,6 +18,7 @@ changelog_record claim(uint32_t shard, const std::string& node) {
   r.shard = shard;
   r.node = node;
   r.incarnation = node + "-run";
+  r.sequence = 1;
   return r;
 }
 
@@ -91,6 +92,11 @@ TEST_CASE("changelog records survive their wire format: headers for scalars, "
   CHECK(c.shard == 5);
   CHECK(c.node == "node-a");
   CHECK(c.incarnation == "node-a-run");
+  CHECK(c.sequence == 1);
+  auto again = claim(5, "node-a");
+  again.sequence = 2;
+  CHECK(to_message(again, "bank.log").properties.message_id !=
+        to_message(claim(5, "node-a"), "bank.log").properties.message_id);
   CHECK(round_trip(shards(16)).shards == 16);
   changelog_record f = claim(2, "node-b");
   f.kind = record_kind::flushed;

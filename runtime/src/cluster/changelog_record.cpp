@@ -149,7 +149,10 @@ outgoing_message to_message(const changelog_record& r,
   auto shard_id = stream + "/" + std::to_string(r.shard) + "/";
   switch (r.kind) {
     case record_kind::claim:
-      p.message_id = shard_id + "claim/" + r.node + "/" + r.incarnation;
+      set_field(p.headers, "x-warren-sequence",
+                static_cast<int64_t>(r.sequence));
+      p.message_id = shard_id + "claim/" + r.node + "/" + r.incarnation + "/" +
+                     std::to_string(r.sequence);
       break;
     case record_kind::batch:
       set_field(p.headers, "x-warren-epoch", r.epoch);
@@ -204,17 +207,19 @@ caf::expected<changelog_record> from_message(const message_properties& props,
     return err;
   if (auto err = text_header(props, "x-warren-incarnation", r.incarnation))
     return err;
-  if (r.kind == record_kind::batch) {
-    if (auto err = int_header(props, "x-warren-epoch", r.epoch))
-      return err;
+  if (r.kind == record_kind::batch || r.kind == record_kind::claim) {
+    if (r.kind == record_kind::batch)
+      if (auto err = int_header(props, "x-warren-epoch", r.epoch))
+        return err;
     if (auto err = int_header(props, "x-warren-sequence", n))
       return err;
     if (n < 1)
       return invalid("x-warren-sequence " + std::to_string(n) +
                      " is not positive");
     r.sequence = static_cast<uint64_t>(n);
-    if (auto err = read_batch_body(body, r))
-      return err;
+    if (r.kind == record_kind::batch)
+      if (auto err = read_batch_body(body, r))
+        return err;
   } else if (r.kind == record_kind::flushed) {
     if (auto err = int_header(props, "x-warren-upto", r.upto))
       return err;

@@ -40,6 +40,8 @@ struct changelog_record {
   std::string node;
   std::string incarnation;
   /// batch: the epoch it was made in; its number in that epoch (1, 2, ...).
+  /// claim: its number among the claims of its incarnation (1, 2, ...), so
+  /// an owner finds its own claim when it claims a shard again.
   int64_t epoch = -1;
   uint64_t sequence = 0;
   /// batch: the changeset and what it sends.

@@ -91,18 +91,28 @@ checkpoint_store::capture_changeset(unit_of_work& work) {
 caf::expected<checkpoint_store::apply_report>
 checkpoint_store::apply_changeset(const std::string& changeset,
                                   const std::vector<sql_group>& local) {
+  return apply_changesets({changeset}, local);
+}
+
+caf::expected<checkpoint_store::apply_report>
+checkpoint_store::apply_changesets(const std::vector<std::string>& changesets,
+                                   const std::vector<sql_group>& local) {
   if (auto err = step(stmts_->begin.bind(), "BEGIN"))
     return err;
   conflict_counts counts;
   caf::error err;
-  if (!changeset.empty()) {
+  for (const auto& changeset : changesets) {
+    if (changeset.empty())
+      continue;
     // Our own transaction holds it all: no savepoint of its own.
     auto rc = sqlite3changeset_apply_v2(
       db_, static_cast<int>(changeset.size()),
       const_cast<char*>(changeset.data()), replicated_table, resolve_conflict,
       &counts, nullptr, nullptr, SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK) {
       err = failure(db_, path_, "applying a changeset");
+      break;
+    }
   }
   if (!err && !local.empty()) {
     unit_of_work bookkeeping;

@@ -135,6 +135,11 @@ class checkpoint_store {
   apply_changeset(const std::string& changeset,
                   const std::vector<sql_group>& local = {});
 
+  /// The same for several changesets, in order, in one transaction.
+  caf::expected<apply_report>
+  apply_changesets(const std::vector<std::string>& changesets,
+                   const std::vector<sql_group>& local = {});
+
   /// Runs read-only `sql` (a statement that would write is refused) with
   /// `params`, calling `on_row` for each row. Sees what was committed.
   caf::error read_sql(const std::string& sql,

@@ -1,0 +1,121 @@
+#pragma once
+
+// A node's reader of one sharded actor's changelog (README.md,
+// "Clustering"): it consumes the stream `<actor>.log` from the offset after
+// the last record it applied, judges each record by the apply rule, and
+// writes what counts into the node's SQLite file (the accepted batches'
+// changesets, and the messages they owe until a `flushed` says they left),
+// with its position and the rule's views in the same transaction. So every
+// node is a warm standby of every shard, and the file a cache the changelog
+// can rebuild.
+//
+// Records are applied in groups: one transaction for what arrived together
+// (up to `max_group` records, or when the consumer's socket is quiet). The
+// actor's shard owners on the node learn their own records' verdicts
+// through `changelog_state`, after the transaction that applied them.
+
+#include "cluster/changelog_rule.hpp"
+#include "warren/bridges/consumer.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace warren::runtime::cluster {
+
+/// The verdict on one record, as an owner waiting for it learns it.
+struct record_outcome {
+  verdict outcome = verdict::invalid_shard;
+  /// Its offset in the stream (a claim's is the epoch it starts).
+  int64_t offset = -1;
+};
+
+/// What a node knows of one actor's changelog: written by its reader,
+/// read by the actor's shard owners on the node (other threads).
+class changelog_state {
+ public:
+  /// An owner about to publish record `id` wants its verdict: kept until
+  /// `take` (only expected ids are kept, so memory is bounded by the
+  /// records in flight).
+  void expect(const std::string& id);
+
+  /// The verdict of an expected record once the reader applied it; waits up
+  /// to `timeout` for it.
+  std::optional<record_outcome> take(const std::string& id,
+                                     std::chrono::milliseconds timeout = {});
+
+  /// Forgets an expected record (its owner gave up on it).
+  void forget(const std::string& id);
+
+  /// The offset after the last record applied (where the reader resumes).
+  int64_t next_offset() const;
+
+  /// The rule's view of shard `i` as of `next_offset` (default when the
+  /// shard count is not known yet).
+  shard_view shard(uint32_t i) const;
+
+  /// 0 until the changelog's `shards` record.
+  uint32_t shards() const;
+
+  // The reader's side.
+  void applied(int64_t next_offset, const changelog_rule& rule,
+               const std::vector<std::pair<std::string, record_outcome>>& done);
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  int64_t next_offset_ = 0;
+  uint32_t shards_ = 0;
+  std::vector<shard_view> views_;
+  // Expected ids: nullopt until applied.
+  std::unordered_map<std::string, std::optional<record_outcome>> expected_;
+};
+
+class changelog_reader : public bridges::delivery_handler {
+ public:
+  /// Reads `actor`'s changelog into the store at `store`.
+  changelog_reader(std::string actor, store_settings store,
+                   std::shared_ptr<changelog_state> state,
+                   std::size_t max_group = 256);
+
+  /// The consumer's arguments: the stream from the next offset to apply.
+  field_table consume_arguments() const;
+
+  caf::error start(bridges::consumer_host& host) override;
+  void handle(bridges::consumer_host& host, bridges::delivery msg,
+              std::function<void(bridges::settlement)> done) override;
+  void idle(bridges::consumer_host& host) override;
+
+  /// Records read and judged, not yet applied (for tests).
+  std::size_t pending() const noexcept { return pending_.size(); }
+
+ private:
+  struct pending_record {
+    std::string id;
+    record_outcome outcome;
+    std::function<void(bridges::settlement)> done;
+  };
+
+  caf::error apply_pending();
+
+  std::string actor_;
+  store_settings settings_;
+  std::shared_ptr<changelog_state> state_;
+  std::size_t max_group_;
+  std::unique_ptr<checkpoint_store> store_;
+  changelog_rule rule_;
+  int64_t next_offset_ = 0;
+  // The group being built: changesets, bookkeeping, and the deliveries to
+  // settle once it is applied.
+  std::vector<std::string> changesets_;
+  std::vector<sql_group> local_;
+  std::vector<pending_record> pending_;
+  bool failing_ = false;
+};
+
+} // namespace warren::runtime::cluster
