@@ -76,7 +76,8 @@ void read_actor(config_reader& r, const json::value& v, const std::string& path,
   if (!obj)
     return;
   obj->allow({"name", "kind", "handler", "queue", "prefetch", "instances",
-              "retry", "commit", "require_message_id", "chunks", "options"});
+              "retry", "commit", "require_message_id", "chunks", "shards",
+              "options"});
   actor_spec spec;
   if (auto name = obj->require("name"))
     if (auto text = plain_name(r, obj->path_of("name"), *name, max_actor_name))
@@ -90,6 +91,7 @@ void read_actor(config_reader& r, const json::value& v, const std::string& path,
   check_actor_unique(r, *obj, spec, out);
   obj->integer("prefetch", {1, 65535}, spec.prefetch);
   obj->integer("instances", {1, 64}, spec.instances);
+  obj->integer("shards", {1, 1024}, spec.shards);
   read_retry(*obj, spec.retry);
   obj->boolean("require_message_id", spec.require_message_id);
   if (auto commit = obj->object("commit")) {

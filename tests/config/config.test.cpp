@@ -110,7 +110,7 @@ const std::map<std::string, std::string> bad_configs = {
   {"unknown_actor_key.json",
    ": $.actors[0].prefetc: unknown key (expected one of: name, kind, "
    "handler, queue, prefetch, instances, retry, commit, require_message_id, "
-   "chunks, options)"},
+   "chunks, shards, options)"},
   {"chunks_timeout_too_short.json",
    ": $.actors[0].chunks.timeout_ms: expected an integer from 1000 to "
    "604800000, found 10"},
@@ -182,6 +182,8 @@ const std::map<std::string, std::string> bad_configs = {
    "kind"},
   {"instances_out_of_range.json",
    ": $.actors[0].instances: expected an integer from 1 to 64, found 0"},
+  {"actor_shards_zero.json",
+   ": $.actors[0].shards: expected an integer from 1 to 1024, found 0"},
   {"options_not_an_object.json",
    ": $.actors[0].options: expected an object, found an array"},
   {"broker_port_out_of_range.json",

@@ -47,6 +47,8 @@ struct host_stand_in : bridges::consumer_host {
   void after(std::chrono::milliseconds, std::function<void()> fn) override {
     fn();
   }
+  void fail(std::string reason) override { failed = std::move(reason); }
+  std::string failed;
 };
 
 // A test actor: "greet" replies, "boom" throws, "send" sends two messages,

@@ -151,6 +151,16 @@ void consumer_impl::after(std::chrono::milliseconds delay,
   delayed_send(this, delay, timer_atom::value, id);
 }
 
+void consumer_impl::fail(std::string reason) {
+  if (exiting_)
+    return;
+  settlement failed;
+  failed.next = outcome::lifecycle::actor_failed;
+  failed.reason = std::move(reason);
+  // Waits for no delivery: whatever is still working is given back.
+  begin_end(0, failed);
+}
+
 void consumer_impl::on_exit() {
   // However the actor ends (a kill skips the exit handler), its connection
   // closes now, so the broker gives its unacked deliveries to another

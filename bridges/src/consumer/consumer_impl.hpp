@@ -77,6 +77,7 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
   caf::error read_queue_counts();
   void watch_queue();
 
+  void fail(std::string reason) override;
   void after(std::chrono::milliseconds delay,
              std::function<void()> fn) override;
 

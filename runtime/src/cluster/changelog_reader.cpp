@@ -29,6 +29,7 @@ std::string encode_views(const std::vector<shard_view>& views) {
     out.push_back(json::object{{"epoch", v.epoch},
                                {"node", v.node},
                                {"incarnation", v.incarnation},
+                               {"claim", v.claim},
                                {"sequence", v.sequence},
                                {"flushed", v.flushed}});
   return json::serialize(out);
@@ -51,6 +52,7 @@ caf::expected<std::vector<shard_view>> decode_views(const std::string& text) {
     v.node = std::string{obj->at("node").as_string()};
     v.incarnation = std::string{obj->at("incarnation").as_string()};
     v.sequence = obj->at("sequence").to_number<uint64_t>();
+    v.claim = obj->at("claim").to_number<uint64_t>();
     v.flushed = obj->at("flushed").to_number<int64_t>();
     views.push_back(std::move(v));
   }

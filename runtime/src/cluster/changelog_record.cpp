@@ -140,7 +140,10 @@ outgoing_message to_message(const changelog_record& r,
   set_field(p.headers, kind_header, std::string{to_string(r.kind)});
   if (r.kind == record_kind::shards) {
     set_field(p.headers, "x-warren-shards", int64_t{r.shards});
-    p.message_id = stream + "/shards/" + std::to_string(r.shards);
+    // Each owner's own (several wait for theirs on one node).
+    p.message_id = stream + "/shards/" + std::to_string(r.shards) + "/" +
+                   std::to_string(r.shard) + "/" + r.node + "/" +
+                   r.incarnation + "/" + std::to_string(r.sequence);
     return m;
   }
   set_field(p.headers, "x-warren-shard", int64_t{r.shard});

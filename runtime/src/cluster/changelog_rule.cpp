@@ -47,7 +47,11 @@ verdict changelog_rule::apply(const changelog_record& r, int64_t offset) {
   auto& view = views_[r.shard];
   switch (r.kind) {
     case record_kind::claim:
+      if (view.epoch >= 0 && r.node == view.node &&
+          r.incarnation == view.incarnation && r.sequence == view.claim)
+        return verdict::duplicate;
       view.epoch = offset;
+      view.claim = r.sequence;
       view.node = r.node;
       view.incarnation = r.incarnation;
       view.sequence = 0;

@@ -39,7 +39,8 @@ enum class verdict {
   accepted,
   /// batch: made under an epoch that is not the shard's current one.
   fenced,
-  /// batch: a copy of one counted already.
+  /// batch: a copy of one counted already; claim: a copy of the current
+  /// claim (a retried publish), which leaves the epoch as it is.
   duplicate,
   /// batch: its sequence skips one.
   out_of_order,
@@ -55,9 +56,10 @@ const char* to_string(verdict v) noexcept;
 struct shard_view {
   /// Offset of its latest claim; -1 before any.
   int64_t epoch = -1;
-  /// The claim's author.
+  /// The claim's author, and its number among that incarnation's claims.
   std::string node;
   std::string incarnation;
+  uint64_t claim = 0;
   /// The last batch counted in this epoch (0: none yet).
   uint64_t sequence = 0;
   /// Offset of the last batch whose messages all left; -1: none.

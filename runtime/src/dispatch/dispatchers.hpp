@@ -35,6 +35,26 @@ std::shared_ptr<bridges::delivery_handler>
 make_raw_dispatcher(delivery_actor target, std::string actor_name,
                     dispatch_services services, dispatch_settings settings);
 
+/// Where a stateful dispatcher's units of work go when they are not
+/// committed to the node's file directly: a shard owner's changelog
+/// (runtime/src/cluster/shard_owner.hpp).
+class unit_committer {
+ public:
+  virtual ~unit_committer() = default;
+
+  /// Makes `work` durable, then calls `then` in the consumer's thread with
+  /// none (its outbox rows have ids, its changes are in the node's file) or
+  /// the error (nothing of it counts; the dispatcher tries again later).
+  /// Meanwhile the dispatcher holds new deliveries back. A committer may
+  /// instead end the consumer (`consumer_host::fail`): a fenced owner.
+  virtual void commit(bridges::consumer_host& host, runtime::unit_of_work& work,
+                      std::function<void(caf::error)> then) = 0;
+
+  /// The consumer is quiet; `unconfirmed` messages of committed units have
+  /// not been confirmed by the broker yet. Default: nothing.
+  virtual void idle(bridges::consumer_host& host, std::size_t unconfirmed);
+};
+
 struct stateful_settings {
   dispatch_settings dispatch;
   config::commit_policy commit;
@@ -52,6 +72,8 @@ struct stateful_settings {
   std::size_t max_anonymous = 100000;
   /// Where its store is measured (default: nowhere, metrics off).
   metrics::store_metrics metrics;
+  /// Default (null): units commit to the node's file.
+  std::shared_ptr<unit_committer> committer;
 };
 
 std::shared_ptr<bridges::delivery_handler>

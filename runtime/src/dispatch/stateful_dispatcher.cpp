@@ -87,8 +87,10 @@ class stateful_dispatcher : public bridges::delivery_handler,
   ~stateful_dispatcher() override {
     // Outbox rows the broker confirmed leave the outbox now rather than be
     // published again by the next instance. The batch being built is not
-    // committed: its deliveries were not acked and come back.
-    if (!store_ || (!relay_.has_confirmed() && !has_forgotten()))
+    // committed: its deliveries were not acked and come back. (A shard
+    // owner's outbox is not in the file.)
+    if (!store_ || settings_.committer ||
+        (!relay_.has_confirmed() && !has_forgotten()))
       return;
     runtime::unit_of_work deletes{user_->name()};
     deletes.relayed(relay_.take_confirmed());
@@ -152,11 +154,11 @@ class stateful_dispatcher : public bridges::delivery_handler,
         answer_query(host, std::move(msg), std::move(done));
         return;
       }
-      // In arrival order: once one waits, the ones behind it wait too.
-      if (!held_.empty() || !operator_->accepting()) {
-        held_.push_back({std::move(msg), std::move(done), {}, nullptr});
-        return;
-      }
+    }
+    // In arrival order: once one waits, the ones behind it wait too.
+    if (!held_.empty() || !accepting()) {
+      held_.push_back({std::move(msg), std::move(done), {}, nullptr});
+      return;
     }
     run(host, std::move(msg), std::move(done));
   }
@@ -166,6 +168,8 @@ class stateful_dispatcher : public bridges::delivery_handler,
       arm_tick(host);
     relay(host);
     observer_.outbox(relay_.unconfirmed(), relay_.dead_lettered());
+    if (settings_.committer)
+      settings_.committer->idle(host, relay_.unconfirmed());
     expire_anonymous();
     if (work_.messages() > 0) {
       commit(host);
@@ -204,7 +208,7 @@ class stateful_dispatcher : public bridges::delivery_handler,
     relay(host);
     anonymous_.seen(batch->channel_generation, anonymous_ledger::clock::now());
     arm_tick(host);
-    if (!held_.empty() || !operator_->accepting()) {
+    if (!held_.empty() || !accepting()) {
       held_.push_back({batch, nullptr, entries, std::move(settle)});
       return;
     }
@@ -212,6 +216,23 @@ class stateful_dispatcher : public bridges::delivery_handler,
   }
 
  private:
+  // Whether a delivery may be applied now: not while a unit is out with
+  // the committer, nor while the operator says wait.
+  bool accepting() const {
+    return !committing_ && (operator_ == nullptr || operator_->accepting());
+  }
+
+  void drain_held(bridges::consumer_host& host) {
+    while (!held_.empty() && accepting()) {
+      auto next = std::move(held_.front());
+      held_.pop_front();
+      if (next.batch)
+        apply_batch(host, next.msg, next.entries, std::move(next.batch));
+      else
+        run(host, std::move(next.msg), std::move(next.done));
+    }
+  }
+
   struct cached_state {
     boost::json::value state;
     int64_t version = 0;
@@ -655,7 +676,7 @@ class stateful_dispatcher : public bridges::delivery_handler,
   }
 
   void commit(bridges::consumer_host& host) {
-    if (retry_armed_ ||
+    if (committing_ || retry_armed_ ||
         (work_.messages() == 0 && work_.outbox().empty() && !ticked_ &&
          !relay_.has_confirmed() && !has_forgotten()))
       return;
@@ -675,7 +696,22 @@ class stateful_dispatcher : public bridges::delivery_handler,
     }
     work_.relayed(relay_.take_confirmed());
     auto began = std::chrono::steady_clock::now();
-    if (auto err = store_->commit(work_)) {
+    if (settings_.committer) {
+      committing_ = true;
+      settings_.committer->commit(host, work_,
+                                  [this, &host, began](const caf::error& err) {
+                                    committing_ = false;
+                                    finish_commit(host, err, began);
+                                    drain_held(host);
+                                  });
+      return;
+    }
+    finish_commit(host, store_->commit(work_), began);
+  }
+
+  void finish_commit(bridges::consumer_host& host, const caf::error& err,
+                     std::chrono::steady_clock::time_point began) {
+    if (err) {
       observer_.commit_failed();
       // Nothing of the batch is acked; try again, and meanwhile the
       // deliveries wait unacked (prefetch bounds how many).
@@ -745,7 +781,8 @@ class stateful_dispatcher : public bridges::delivery_handler,
   }
 
   void tick(bridges::consumer_host& host) {
-    if (instance_->ended)
+    // The unit out with the committer is the one a tick would add to.
+    if (instance_->ended || committing_)
       return;
     if (operator_->tick_interval().count() > 0) {
       unit_output out{work_, user_->name()};
@@ -761,14 +798,7 @@ class stateful_dispatcher : public bridges::delivery_handler,
         commit(host);
       }
     }
-    while (!held_.empty() && operator_->accepting()) {
-      auto next = std::move(held_.front());
-      held_.pop_front();
-      if (next.batch)
-        apply_batch(host, next.msg, next.entries, std::move(next.batch));
-      else
-        run(host, std::move(next.msg), std::move(next.done));
-    }
+    drain_held(host);
   }
 
   void relay(bridges::consumer_host& host) {
@@ -827,8 +857,8 @@ class stateful_dispatcher : public bridges::delivery_handler,
     std::vector<batch_entry_ref> entries;
     std::shared_ptr<batch_settlement> batch;
   };
-  // Deliveries waiting while the operator is not accepting (prefetch
-  // bounds them).
+  // Deliveries waiting while the operator is not accepting or a unit is out
+  // with the committer (prefetch bounds them).
   std::deque<held_delivery> held_;
   bool tick_armed_ = false;
   // A tick ran since the last commit: commit even without messages.
@@ -836,12 +866,16 @@ class stateful_dispatcher : public bridges::delivery_handler,
   bool timer_armed_ = false;
   bool retry_armed_ = false;
   bool cleanup_armed_ = false;
+  // A unit is out with the committer (deliveries wait in held_).
+  bool committing_ = false;
   bool store_failing_ = false;
   std::chrono::milliseconds commit_backoff_{100};
   uint64_t commits_ = 0;
 };
 
 } // namespace
+
+void unit_committer::idle(bridges::consumer_host&, std::size_t) {}
 
 std::shared_ptr<bridges::delivery_handler>
 make_stateful_dispatcher(std::shared_ptr<stateful_base> user,

@@ -119,7 +119,18 @@ caf::error check_kinds(const config::node_config& cfg, const registry& kinds) {
                         where + ".kind: unknown actor kind '" + spec.kind +
                           "' (registered kinds: " + plain_list(kinds.kinds()) +
                           "; is its plugin listed under plugins?)");
-    if (kind->stateful() && spec.instances > 1)
+    if (spec.shards > 0 && !kind->stateful())
+      return make_error(errc::invalid_config,
+                        where + ".shards: only a stateful kind's keys are "
+                                "sharded; '" +
+                          spec.kind + "' is not stateful (run more instances "
+                                      "or nodes instead)");
+    if (spec.shards > 0 && spec.chunks.enabled)
+      return make_error(errc::invalid_config,
+                        where + ".shards: a sharded actor takes no chunked "
+                                "transfers (not supported yet); remove "
+                                "\"chunks\"");
+    if (kind->stateful() && spec.instances > 1 && spec.shards == 0)
       return make_error(
         errc::invalid_config,
         where + ".instances: expected 1 for the stateful kind '" + spec.kind +

@@ -2,6 +2,7 @@
 // the store is, whether every kind is known, and the topology a node
 // declares.
 
+#include "warren/core/shard.hpp"
 #include "warren/runtime/dispatch/retry_policy.hpp"
 #include "warren/runtime/node.hpp"
 
@@ -68,6 +69,24 @@ bridges::topology effective_topology(const config::node_config& cfg) {
     for (auto& step : retry_ladder(spec.queue, spec.retry, type))
       if (!has_queue(step.name))
         topo.queues.push_back(std::move(step));
+    if (spec.shards == 0)
+      continue;
+    // A sharded actor (README.md, "Clustering"): a quorum queue per shard
+    // that every node consumes, the broker keeping one consumer active, and
+    // the changelog stream every node reads.
+    for (uint32_t i = 0; i < spec.shards; ++i) {
+      bridges::queue_spec shard;
+      shard.name = shard_name(spec.name, i);
+      shard.type = bridges::queue_type::quorum;
+      shard.single_active_consumer = true;
+      if (!has_queue(shard.name))
+        topo.queues.push_back(std::move(shard));
+    }
+    bridges::queue_spec log;
+    log.name = spec.name + ".log";
+    log.type = bridges::queue_type::stream;
+    if (!has_queue(log.name))
+      topo.queues.push_back(std::move(log));
   }
   return topo;
 }

@@ -1,10 +1,15 @@
 #include "node/tree.hpp"
 
+#include "cluster/changelog_reader.hpp"
+#include "cluster/shard_owner.hpp"
+#include "cluster/shard_router.hpp"
 #include "dispatch/batch_splitter.hpp"
 #include "dispatch/chunk_assembler.hpp"
 #include "dispatch/dispatchers.hpp"
 #include "pool/pool.hpp"
+#include "warren/core/shard.hpp"
 #include "warren/runtime/node.hpp"
+#include "warren/runtime/stream_operator.hpp"
 
 #include <algorithm>
 #include <caf/all.hpp>
@@ -36,11 +41,12 @@ warren::detail::dispatch_settings settings_of(const config::actor_spec& spec,
 }
 
 // The dispatcher of a warren actor instance (stateless or stateful). Throws
-// what the actor's constructor throws: a start failure.
-caf::expected<std::shared_ptr<bridges::delivery_handler>>
-make_dispatcher(const instance_context& ctx, const config::actor_spec& spec,
-                uint32_t instance, metrics::counter retried,
-                metrics::gauge* store_failing) {
+// what the actor's constructor throws: a start failure. A shard owner's
+// stateful dispatcher commits through `committer`.
+caf::expected<std::shared_ptr<bridges::delivery_handler>> make_dispatcher(
+  const instance_context& ctx, const config::actor_spec& spec,
+  uint32_t instance, metrics::counter retried, metrics::gauge* store_failing,
+  std::shared_ptr<warren::detail::unit_committer> committer = {}) {
   const auto* kind = ctx.kinds->describe(spec.kind);
   if (kind == nullptr || !kind->make)
     return make_error(errc::unknown_kind, "no kind '" + spec.kind + "'");
@@ -54,8 +60,15 @@ make_dispatcher(const instance_context& ctx, const config::actor_spec& spec,
                         "' made a stateful actor but was registered as "
                         "stateless; register it with add_kind<T> or "
                         "add_stateful_kind");
+  if (committer && dynamic_cast<stream_operator*>(user.get()) != nullptr)
+    return make_error(errc::invalid_config,
+                      "actor '" + spec.name + "' (kind '" + spec.kind +
+                        "'): shards are not supported for stream operators "
+                        "(windows, sagas, event stores, projections) yet; "
+                        "remove \"shards\"");
   if (stateful) {
     warren::detail::stateful_settings ss;
+    ss.committer = std::move(committer);
     ss.dispatch = std::move(settings);
     ss.commit = spec.commit;
     ss.store = store_settings_of(*ctx.cfg);
@@ -81,6 +94,142 @@ std::string instance_id(const config::actor_spec& spec, uint32_t i) {
                              : spec.name + "[" + std::to_string(i) + "]";
 }
 
+// A consumer of `queue` for child `id` of `spec`, with its metrics.
+bridges::consumer_config consumer_base(const instance_context& ctx,
+                                       const config::actor_spec& spec,
+                                       const std::string& id,
+                                       const std::string& queue,
+                                       bool watch_queue) {
+  const auto& cfg = *ctx.cfg;
+  bridges::consumer_config cc;
+  cc.broker = cfg.broker;
+  cc.broker.connection_name = cfg.broker.connection_name + " " + id;
+  cc.topo = ctx.topo;
+  cc.queue = queue;
+  cc.prefetch = spec.prefetch;
+  cc.actor_name = spec.name;
+  cc.node_name = cfg.node_name;
+  cc.max_body_bytes = cfg.max_body_bytes;
+  if (ctx.metrics != nullptr) {
+    // Label `actor` is the child ("name[i]" when there are several
+    // instances, "name.s<i>" for a shard), so its gauges are its own.
+    cc.delivery_metrics =
+      metrics::make_delivery_metrics(*ctx.metrics, id, queue);
+    cc.watch_queue = watch_queue;
+    cc.connection_metrics =
+      metrics::make_connection_metrics(*ctx.metrics, cc.broker.connection_name);
+    cc.publish_metrics =
+      metrics::make_publish_metrics(*ctx.metrics, cc.broker.connection_name);
+  }
+  return cc;
+}
+
+// Batched envelopes reach every family of kinds entry by entry.
+std::shared_ptr<bridges::delivery_handler>
+split_entries(const instance_context& ctx, const config::actor_spec& spec,
+              const std::string& id,
+              std::shared_ptr<bridges::delivery_handler> handler) {
+  const auto& cfg = *ctx.cfg;
+  return warren::detail::split_batches(
+    std::move(handler), {cfg.max_body_bytes, spec.require_message_id},
+    spec.name, cfg.node_name,
+    ctx.metrics != nullptr ? metrics::make_batch_metrics(*ctx.metrics, id)
+                           : metrics::batch_metrics{});
+}
+
+child_members spawn_tracked(const instance_context& ctx, const std::string& id,
+                            bridges::consumer_config cc,
+                            child_members members) {
+  readiness_gauges readiness{
+    cc.delivery_metrics.consuming, cc.connection_metrics.up, {}};
+  auto consumer = bridges::spawn_consumer(*ctx.sys, std::move(cc));
+  ctx.track(id, consumer, readiness);
+  members.push_back(caf::actor_cast<caf::actor>(consumer));
+  return members;
+}
+
+// This run of the node's process, in the claims its shard owners make.
+const std::string& incarnation() {
+  static const std::string id = make_message_id();
+  return id;
+}
+
+// A sharded actor's children on this node (README.md, "Clustering"): the
+// reader of its changelog, an owner (active or standby) of each shard, and
+// `instances` routers on its own queue.
+void add_sharded(supervisor_spec& spec, const config::child_spec& child_spec,
+                 const std::shared_ptr<const instance_context>& ctx,
+                 const config::actor_spec* actor) {
+  auto state = std::make_shared<runtime::cluster::changelog_state>();
+  auto store = store_settings_of(*ctx->cfg);
+  supervised_child reader;
+  reader.spec = child_spec;
+  reader.spec.id = runtime::cluster::changelog_name(actor->name);
+  reader.start = [ctx, actor, state, store, id = reader.spec.id] {
+    auto cc = consumer_base(
+      *ctx, *actor, id, runtime::cluster::changelog_name(actor->name), false);
+    // A stream's credit: records read ahead of the one being applied.
+    cc.prefetch = 1000;
+    auto handler = std::make_shared<runtime::cluster::changelog_reader>(
+      actor->name, store, state);
+    cc.consume_arguments = [handler] {
+      return handler->consume_arguments();
+    };
+    cc.handler = handler;
+    return caf::expected<child_members>{
+      spawn_tracked(*ctx, id, std::move(cc), {})};
+  };
+  spec.children.push_back(std::move(reader));
+  for (uint32_t i = 0; i < actor->shards; ++i) {
+    supervised_child owner;
+    owner.spec = child_spec;
+    owner.spec.id = shard_name(actor->name, i);
+    owner.start = [ctx, actor, state, store, i, id = owner.spec.id] {
+      auto cc = consumer_base(*ctx, *actor, id, id, i == 0);
+      runtime::cluster::shard_identity who{actor->name, i, actor->shards,
+                                           ctx->cfg->node_name, incarnation()};
+      auto retried = cc.delivery_metrics.retried;
+      cc.handler = split_entries(
+        *ctx, *actor, id,
+        runtime::cluster::make_shard_owner(
+          std::move(who), state, store,
+          [ctx, actor,
+           retried](std::shared_ptr<warren::detail::unit_committer> committer) {
+            return make_dispatcher(*ctx, *actor, 0, retried, nullptr,
+                                   std::move(committer));
+          }));
+      return caf::expected<child_members>{
+        spawn_tracked(*ctx, id, std::move(cc), {})};
+    };
+    spec.children.push_back(std::move(owner));
+  }
+  for (uint32_t i = 0; i < actor->instances; ++i) {
+    supervised_child router;
+    router.spec = child_spec;
+    router.spec.id = instance_id(*actor, i);
+    router.start = [ctx, actor, i,
+                    id = router.spec.id]() -> caf::expected<child_members> {
+      const auto* kind = ctx->kinds->describe(actor->kind);
+      if (kind == nullptr || !kind->make)
+        return make_error(errc::unknown_kind, "no kind '" + actor->kind + "'");
+      auto keys = std::dynamic_pointer_cast<stateful_base>(
+        std::shared_ptr<warren::actor>{kind->make(init_of(*ctx, *actor, i))});
+      if (!keys)
+        return make_error(errc::invalid_config,
+                          "kind '" + actor->kind + "' is not stateful");
+      auto cc = consumer_base(*ctx, *actor, id, actor->queue, false);
+      cc.handler =
+        split_entries(*ctx, *actor, id,
+                      runtime::cluster::make_shard_router(
+                        std::move(keys), actor->shards,
+                        {ctx->cfg->max_body_bytes, actor->require_message_id},
+                        ctx->cfg->node_name));
+      return spawn_tracked(*ctx, id, std::move(cc), {});
+    };
+    spec.children.push_back(std::move(router));
+  }
+}
+
 } // namespace
 
 // Starts one instance: before its consumer, the raw CAF actor the consumer
@@ -91,26 +240,7 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
                const config::actor_spec& spec, uint32_t i,
                const std::string& id, const handler_wrapper& wrap) {
   const auto& cfg = *ctx->cfg;
-  bridges::consumer_config cc;
-  cc.broker = cfg.broker;
-  cc.broker.connection_name = cfg.broker.connection_name + " " + id;
-  cc.topo = ctx->topo;
-  cc.queue = spec.queue;
-  cc.prefetch = spec.prefetch;
-  cc.actor_name = spec.name;
-  cc.node_name = cfg.node_name;
-  cc.max_body_bytes = cfg.max_body_bytes;
-  if (ctx->metrics != nullptr) {
-    // Label `actor` is the instance ("name[i]" when there are several), so
-    // its gauges are its own.
-    cc.delivery_metrics =
-      metrics::make_delivery_metrics(*ctx->metrics, id, spec.queue);
-    cc.watch_queue = i == 0;
-    cc.connection_metrics = metrics::make_connection_metrics(
-      *ctx->metrics, cc.broker.connection_name);
-    cc.publish_metrics =
-      metrics::make_publish_metrics(*ctx->metrics, cc.broker.connection_name);
-  }
+  auto cc = consumer_base(*ctx, spec, id, spec.queue, i == 0);
   readiness_gauges readiness{
     cc.delivery_metrics.consuming, cc.connection_metrics.up, {}};
   child_members members;
@@ -138,12 +268,7 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
       std::move(cc.handler), spec.chunks, store_settings_of(cfg),
       {cfg.max_body_bytes, spec.require_message_id}, spec.name, cfg.node_name,
       spec.queue);
-  // Batched envelopes reach every family of kinds entry by entry.
-  cc.handler = warren::detail::split_batches(
-    std::move(cc.handler), {cfg.max_body_bytes, spec.require_message_id},
-    spec.name, cfg.node_name,
-    ctx->metrics != nullptr ? metrics::make_batch_metrics(*ctx->metrics, id)
-                            : metrics::batch_metrics{});
+  cc.handler = split_entries(*ctx, spec, id, std::move(cc.handler));
   if (wrap) // Outermost: it sees deliveries as the consumer hands them out.
     cc.handler = wrap(std::move(cc.handler));
   auto consumer = bridges::spawn_consumer(*ctx->sys, std::move(cc));
@@ -176,6 +301,10 @@ supervisor_spec build_tree(const config::supervisor_config& sc,
     if (found == actors.end())
       continue; // The config reader made sure it exists.
     const config::actor_spec* actor = &*found;
+    if (actor->shards > 0) {
+      add_sharded(spec, child.spec, ctx, actor);
+      continue;
+    }
     if (const auto* kind = ctx->kinds->describe(actor->kind);
         kind != nullptr && kind->what == kind_descriptor::family::pool) {
       // A pool is one child: its manager and the supervisor of its workers

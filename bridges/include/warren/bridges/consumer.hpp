@@ -149,6 +149,12 @@ class consumer_host {
   /// ended).
   virtual void after(std::chrono::milliseconds delay,
                      std::function<void()> fn) = 0;
+
+  /// Ends the consumer now with `errc::actor_failed` and `reason`: the
+  /// deliveries already settled with an ack are acked, every other one goes
+  /// back to the broker as its connection closes, and nothing more is
+  /// published (a shard owner that learns it was fenced).
+  virtual void fail(std::string reason) = 0;
 };
 
 /// Handles deliveries in the consumer's thread.

@@ -78,6 +78,10 @@ struct actor_spec {
   commit_policy commit;
   /// Chunked transfers. Default off.
   chunk_policy chunks;
+  /// Stateful kinds: the count of shards its keys are spread over across
+  /// the nodes of a cluster (README.md, "Clustering"); fixed for the
+  /// actor's life. 0 (default): not sharded, the state lives in this node.
+  uint32_t shards = 0;
   /// Kind-specific settings, checked by the kind's options validator and
   /// handed to the actor as they are. Default {}.
   boost::json::object options;

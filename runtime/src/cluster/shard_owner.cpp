@@ -1,0 +1,351 @@
+#include "cluster/shard_owner.hpp"
+
+#include "warren/core/kill_point.hpp"
+#include "warren/core/log.hpp"
+
+#include <atomic>
+#include <deque>
+
+namespace warren::runtime::cluster {
+
+namespace {
+
+// How long an owner waits for its reader to judge one of its records
+// before it gives the shard up.
+constexpr std::chrono::milliseconds verdict_timeout{30000};
+// How often it looks meanwhile, at most.
+constexpr std::chrono::milliseconds poll_max{5};
+
+// Claims of this process, numbered so a node finds its own claim again.
+std::atomic<uint64_t> claims_made{0};
+
+// What the owner and its committer share.
+struct owner_core {
+  shard_identity id;
+  std::string stream;
+  std::shared_ptr<changelog_state> state;
+  std::unique_ptr<checkpoint_store> store;
+  // The epoch this node holds the shard in (-1: not taken over yet), the
+  // last batch it counted in it, and where that batch is in the stream.
+  int64_t epoch = -1;
+  uint64_t sequence = 0;
+  int64_t last_accepted = -1;
+  int64_t last_flushed = -1;
+  // Outbox rows of a shard owner are not in the file: their ids (for the
+  // relay's bookkeeping) are made up, below zero.
+  int64_t next_outbox_id = -1;
+  std::chrono::steady_clock::time_point last_flush_sent{};
+
+  changelog_record record(record_kind kind) const {
+    changelog_record r;
+    r.kind = kind;
+    r.shard = id.shard;
+    r.shards = id.shards;
+    r.node = id.node;
+    r.incarnation = id.incarnation;
+    return r;
+  }
+};
+
+using outcome_callback = std::function<void(record_outcome)>;
+
+// Publishes `record` and calls `then` once this node's reader judged it
+// (the read-back). A publish the broker does not confirm is tried again; no
+// verdict in time ends the consumer.
+void publish_and_wait(bridges::consumer_host& host,
+                      const std::shared_ptr<owner_core>& core,
+                      const changelog_record& record, outcome_callback then);
+
+void wait_for_verdict(bridges::consumer_host& host,
+                      const std::shared_ptr<owner_core>& core, std::string id,
+                      std::chrono::steady_clock::time_point deadline,
+                      std::chrono::milliseconds pause, outcome_callback then) {
+  if (auto outcome = core->state->take(id)) {
+    then(*outcome);
+    return;
+  }
+  if (std::chrono::steady_clock::now() > deadline) {
+    core->state->forget(id);
+    host.fail("the changelog " + core->stream + " did not show record " + id +
+              " within " + std::to_string(verdict_timeout.count()) + " ms");
+    return;
+  }
+  auto next = std::min(pause * 2, poll_max);
+  host.after(pause, [&host, core, id = std::move(id), deadline, next,
+                     then = std::move(then)]() mutable {
+    wait_for_verdict(host, core, std::move(id), deadline, next,
+                     std::move(then));
+  });
+}
+
+void publish_and_wait(bridges::consumer_host& host,
+                      const std::shared_ptr<owner_core>& core,
+                      const changelog_record& record, outcome_callback then) {
+  auto msg = to_message(record, core->stream);
+  auto id = msg.properties.message_id;
+  core->state->expect(id);
+  host.publish(
+    std::move(msg), [&host, core, record, id,
+                     then = std::move(then)](const caf::error& err) mutable {
+      if (err) {
+        core->state->forget(id);
+        log::warning(log::scope{core->id.actor},
+                     "shard {}: publishing {} to {} failed ({}); trying again",
+                     core->id.shard, id, core->stream, describe(err));
+        host.after(std::chrono::milliseconds{500},
+                   [&host, core, record, then = std::move(then)]() mutable {
+                     publish_and_wait(host, core, record, std::move(then));
+                   });
+        return;
+      }
+      wait_for_verdict(host, core, id,
+                       std::chrono::steady_clock::now() + verdict_timeout,
+                       std::chrono::milliseconds{1}, std::move(then));
+    });
+}
+
+void send_flushed(bridges::consumer_host& host,
+                  const std::shared_ptr<owner_core>& core, int64_t upto) {
+  auto flushed = core->record(record_kind::flushed);
+  flushed.upto = upto;
+  core->last_flushed = std::max(core->last_flushed, upto);
+  core->last_flush_sent = std::chrono::steady_clock::now();
+  // Not waited for: a flush lost only makes a later takeover send copies.
+  host.publish(to_message(flushed, core->stream), [](const caf::error&) {});
+}
+
+// Units of work through the changelog (see shard_owner.hpp).
+class shard_committer : public warren::detail::unit_committer {
+ public:
+  explicit shard_committer(std::shared_ptr<owner_core> core)
+    : core_(std::move(core)) {}
+
+  // Every message of the batches accepted so far left: the standbys may
+  // forget them (at most once a second).
+  void idle(bridges::consumer_host& host, std::size_t unconfirmed) override {
+    if (unconfirmed == 0 && core_->last_accepted > core_->last_flushed &&
+        std::chrono::steady_clock::now() - core_->last_flush_sent >
+          std::chrono::seconds{1})
+      send_flushed(host, core_, core_->last_accepted);
+  }
+
+  void commit(bridges::consumer_host& host, unit_of_work& work,
+              std::function<void(caf::error)> then) override {
+    auto changes = core_->store->capture_changeset(work);
+    if (!changes) {
+      then(changes.error());
+      return;
+    }
+    auto batch = core_->record(record_kind::batch);
+    batch.epoch = core_->epoch;
+    batch.sequence = core_->sequence + 1;
+    batch.changeset = std::move(*changes);
+    for (const auto& row : work.outbox())
+      batch.outbox.push_back(row.message);
+    auto core = core_;
+    publish_and_wait(
+      host, core_, batch,
+      [&host, &work, core, sequence = batch.sequence,
+       then = std::move(then)](record_outcome outcome) {
+        if (outcome.outcome != verdict::accepted) {
+          auto view = core->state->shard(core->id.shard);
+          host.fail("shard " + std::to_string(core->id.shard) + " of '" +
+                    core->id.actor + "': its batch " +
+                    std::to_string(sequence) + " of epoch " +
+                    std::to_string(core->epoch) + " was " +
+                    to_string(outcome.outcome) + " (the shard's epoch is " +
+                    std::to_string(view.epoch) + ", claimed by " + view.node +
+                    "): this node gives the shard up");
+          return;
+        }
+        core->sequence = sequence;
+        core->last_accepted = outcome.offset;
+        for (auto& row : work.outbox()) {
+          row.id = core->next_outbox_id--;
+          row.actor = core->id.actor;
+        }
+        kill_point("after_acceptance");
+        then(caf::none);
+      });
+  }
+
+ private:
+  std::shared_ptr<owner_core> core_;
+};
+
+class shard_owner : public bridges::delivery_handler {
+ public:
+  shard_owner(shard_identity id, std::shared_ptr<changelog_state> state,
+              store_settings store, dispatcher_factory make_dispatcher)
+    : core_(std::make_shared<owner_core>()), settings_(std::move(store)),
+      make_dispatcher_(std::move(make_dispatcher)) {
+    core_->stream = changelog_name(id.actor);
+    core_->id = std::move(id);
+    core_->state = std::move(state);
+  }
+
+  caf::error start(bridges::consumer_host&) override {
+    auto store = checkpoint_store::open(settings_);
+    if (!store)
+      return store.error();
+    core_->store = std::move(*store);
+    return caf::none;
+  }
+
+  void handle(bridges::consumer_host& host, bridges::delivery msg,
+              std::function<void(bridges::settlement)> done) override {
+    if (inner_) {
+      inner_->handle(host, std::move(msg), std::move(done));
+      return;
+    }
+    held_.push_back({std::move(msg), std::move(done)});
+    if (!claiming_)
+      take_over(host);
+  }
+
+  void idle(bridges::consumer_host& host) override {
+    if (inner_)
+      inner_->idle(host);
+  }
+
+  void acked(uint64_t generation, uint64_t tag, bool multiple) override {
+    if (inner_)
+      inner_->acked(generation, tag, multiple);
+  }
+
+ private:
+  struct held_delivery {
+    bridges::delivery msg;
+    std::function<void(bridges::settlement)> done;
+  };
+
+  void take_over(bridges::consumer_host& host) {
+    claiming_ = true;
+    const auto& id = core_->id;
+    log::info(log::scope{id.actor}, "shard {}: taking it over", id.shard);
+    auto count = core_->record(record_kind::shards);
+    count.sequence = ++claims_made;
+    publish_and_wait(host, core_, count, [this, &host](record_outcome outcome) {
+      if (outcome.outcome != verdict::shards_set) {
+        host.fail("'" + core_->id.actor + "' is configured with " +
+                  std::to_string(core_->id.shards) + " shards, its changelog " +
+                  core_->stream + " with " +
+                  std::to_string(core_->state->shards()) +
+                  " (the count of an actor's shards cannot change)");
+        return;
+      }
+      claim(host);
+    });
+  }
+
+  void claim(bridges::consumer_host& host) {
+    auto claim = core_->record(record_kind::claim);
+    claim.sequence = ++claims_made;
+    publish_and_wait(host, core_, claim, [this, &host](record_outcome outcome) {
+      if (outcome.outcome != verdict::claimed) {
+        host.fail("shard " + std::to_string(core_->id.shard) + " of '" +
+                  core_->id.actor + "': its claim was " +
+                  to_string(outcome.outcome));
+        return;
+      }
+      kill_point("during_takeover");
+      core_->epoch = outcome.offset;
+      core_->sequence = 0;
+      log::info(log::scope{core_->id.actor}, "shard {}: taken over in epoch {}",
+                core_->id.shard, core_->epoch);
+      resend_owed(host);
+      start_dispatcher(host);
+    });
+  }
+
+  // What the earlier owners' accepted batches sent and no `flushed` says
+  // left: sent again (the ids are the batches'; downstream drops copies).
+  void resend_owed(bridges::consumer_host& host) {
+    struct owed_message {
+      int64_t offset;
+      std::string text;
+    };
+    std::vector<owed_message> owed;
+    auto err = core_->store->read_sql(
+      "SELECT offset, message FROM local_changelog_outbox WHERE actor = ?1 "
+      "AND shard = ?2 ORDER BY offset, n",
+      {core_->id.actor, int64_t{core_->id.shard}},
+      [&](const sql_row& row) -> caf::error {
+        owed.push_back({row.integer(0), std::string{row.text(1)}});
+        return caf::none;
+      });
+    if (err) {
+      log::warning(log::scope{core_->id.actor},
+                   "shard {}: reading the messages it owes: {}",
+                   core_->id.shard, describe(err));
+      return;
+    }
+    if (owed.empty())
+      return;
+    auto left = std::make_shared<std::size_t>(owed.size());
+    auto failed = std::make_shared<bool>(false);
+    auto upto = owed.back().offset;
+    log::info(log::scope{core_->id.actor},
+              "shard {}: sending {} messages earlier owners owed",
+              core_->id.shard, owed.size());
+    for (auto& o : owed) {
+      auto msg = decode_outgoing(o.text);
+      if (!msg) {
+        log::error(log::scope{core_->id.actor},
+                   "shard {}: an owed message at offset {} cannot be "
+                   "decoded: {}",
+                   core_->id.shard, o.offset, describe(msg.error()));
+        *failed = true;
+        continue;
+      }
+      auto core = core_;
+      host.publish(std::move(*msg),
+                   [&host, core, left, failed, upto](const caf::error& e) {
+                     if (e)
+                       *failed = true;
+                     if (--*left == 0 && !*failed)
+                       send_flushed(host, core, upto);
+                   });
+    }
+  }
+
+  void start_dispatcher(bridges::consumer_host& host) {
+    auto inner = make_dispatcher_(std::make_shared<shard_committer>(core_));
+    if (!inner) {
+      host.fail(describe(inner.error()));
+      return;
+    }
+    inner_ = std::move(*inner);
+    if (auto err = inner_->start(host)) {
+      host.fail(describe(err));
+      return;
+    }
+    auto held = std::move(held_);
+    held_.clear();
+    for (auto& h : held)
+      inner_->handle(host, std::move(h.msg), std::move(h.done));
+  }
+
+  std::shared_ptr<owner_core> core_;
+  store_settings settings_;
+  dispatcher_factory make_dispatcher_;
+  std::shared_ptr<bridges::delivery_handler> inner_;
+  std::deque<held_delivery> held_;
+  bool claiming_ = false;
+};
+
+} // namespace
+
+std::string changelog_name(const std::string& actor) {
+  return actor + ".log";
+}
+
+std::shared_ptr<bridges::delivery_handler>
+make_shard_owner(shard_identity id, std::shared_ptr<changelog_state> state,
+                 store_settings store, dispatcher_factory make_dispatcher) {
+  return std::make_shared<shard_owner>(std::move(id), std::move(state),
+                                       std::move(store),
+                                       std::move(make_dispatcher));
+}
+
+} // namespace warren::runtime::cluster
