@@ -194,10 +194,21 @@ class shard_owner : public bridges::delivery_handler {
 
   void handle(bridges::consumer_host& host, bridges::delivery msg,
               std::function<void(bridges::settlement)> done) override {
+    if (claiming_ && msg->channel_generation != generation_) {
+      // The consumer lost its channel and consumes again: the broker may
+      // have given the shard to another node meanwhile. Ownership is only
+      // ever taken by a claim, so start over as a standby.
+      host.fail("shard " + std::to_string(core_->id.shard) + " of '" +
+                core_->id.actor +
+                "': its channel was opened again; it takes the shard over "
+                "anew");
+      return;
+    }
     if (inner_) {
       inner_->handle(host, std::move(msg), std::move(done));
       return;
     }
+    generation_ = msg->channel_generation;
     held_.push_back({std::move(msg), std::move(done)});
     if (!claiming_)
       take_over(host);
@@ -332,6 +343,8 @@ class shard_owner : public bridges::delivery_handler {
   std::shared_ptr<bridges::delivery_handler> inner_;
   std::deque<held_delivery> held_;
   bool claiming_ = false;
+  // The channel generation the shard was taken over on.
+  uint64_t generation_ = 0;
 };
 
 } // namespace

@@ -54,6 +54,10 @@ bridges::topology effective_topology(const config::node_config& cfg) {
     if (!has_queue(spec.queue)) {
       bridges::queue_spec q;
       q.name = spec.queue;
+      // A sharded actor runs on a cluster: its own queue (the routers')
+      // must outlive any one broker.
+      if (spec.shards > 0)
+        q.type = bridges::queue_type::quorum;
       topo.queues.push_back(q);
     }
     bridges::binding_spec b;

@@ -154,12 +154,22 @@ const std::string& incarnation() {
   return id;
 }
 
-// A sharded actor's children on this node (README.md, "Clustering"): the
-// reader of its changelog, an owner (active or standby) of each shard, and
-// `instances` routers on its own queue.
-void add_sharded(supervisor_spec& spec, const config::child_spec& child_spec,
+// A sharded actor on this node (README.md, "Clustering"): a supervisor of
+// its own over the reader of its changelog, an owner (active or standby) of
+// each shard, and `instances` routers on its own queue. An owner that loses
+// its shard (fenced, or its broker gone) ends and comes back as a standby:
+// routine in a cluster, so this supervisor allows a restart per child every
+// few seconds before it gives up.
+void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
                  const std::shared_ptr<const instance_context>& ctx,
-                 const config::actor_spec* actor) {
+                 const config::actor_spec* actor,
+                 const supervisor_options& options) {
+  supervisor_spec spec;
+  spec.id = actor->name + ".shards";
+  spec.intensity.max_restarts = 3 * (actor->shards + actor->instances + 1);
+  spec.intensity.period = std::chrono::seconds{10};
+  spec.backoff.min = std::chrono::milliseconds{50};
+  spec.backoff.max = std::chrono::seconds{5};
   auto state = std::make_shared<runtime::cluster::changelog_state>();
   auto store = store_settings_of(*ctx->cfg);
   supervised_child reader;
@@ -228,6 +238,11 @@ void add_sharded(supervisor_spec& spec, const config::child_spec& child_spec,
     };
     spec.children.push_back(std::move(router));
   }
+  supervised_child subtree;
+  subtree.spec = child_spec;
+  subtree.spec.id = spec.id;
+  subtree.start = subtree_starter(*ctx->sys, std::move(spec), options);
+  parent.children.push_back(std::move(subtree));
 }
 
 } // namespace
@@ -302,7 +317,7 @@ supervisor_spec build_tree(const config::supervisor_config& sc,
       continue; // The config reader made sure it exists.
     const config::actor_spec* actor = &*found;
     if (actor->shards > 0) {
-      add_sharded(spec, child.spec, ctx, actor);
+      add_sharded(spec, child.spec, ctx, actor, options);
       continue;
     }
     if (const auto* kind = ctx->kinds->describe(actor->kind);
