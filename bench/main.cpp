@@ -3,7 +3,7 @@
 //
 //   build/bench/warren-bench [--uri URI] [--messages N] [--calls N]
 //     [--rounds N]
-//     [--only classic|streams[.window|.batched|.pipeline]|sagas|events]
+//     [--only classic|streams[.window|.batched|.pipeline]|sagas|events|shards]
 //     [--sagas N] [--saga-timers N]
 //     [--event-window N] [--event-rate N] [--event-batched N]
 //     [--event-commit-delay MS]
@@ -47,6 +47,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <string>
@@ -112,7 +113,7 @@ bool parse(int argc, char** argv, options& opts) {
              (value == "classic" || value == "streams" ||
               value == "streams.window" || value == "streams.batched" ||
               value == "streams.pipeline" || value == "sagas" ||
-              value == "events"))
+              value == "events" || value == "shards"))
       opts.only = value;
     else if (flag == "--sagas")
       opts.sagas = std::stoul(value);
@@ -383,6 +384,30 @@ void run_events(const options& opts, std::size_t r, double raw_tp, samples& s) {
             << replay.write_events_per_sec << " events/s\n";
 }
 
+// A stateful counter over 64 keys, unsharded and with 4 shards (routed from
+// its own queue, every unit through its changelog), one node, back to back.
+void run_shards(const options& opts, std::size_t r, double raw_tp, samples& s) {
+  using namespace warren::bench;
+  std::cerr << "round " << r + 1 << ": shards\n";
+  const std::string state_dir = "/tmp/warren-bench-state";
+  // A fresh name per run: a sharded actor's changelog outlives its queues.
+  auto queue = "bench.warren.sharded." + std::to_string(std::time(nullptr));
+  auto plain = warren_throughput(opts.uri, "bench.warren.keyed", opts.messages,
+                                 256, state_dir, false, 64)
+                 .msgs_per_sec;
+  auto sharded = warren_throughput(opts.uri, queue, opts.messages, 256,
+                                   state_dir, false, 64, 4)
+                   .msgs_per_sec;
+  s.add("shards.unsharded.throughput", plain);
+  s.add("shards.sharded.throughput", sharded);
+  s.add("shards.sharded.ratio", sharded / plain);
+  s.add("shards.unsharded.ratio_raw", plain / raw_tp);
+  std::cerr << "round " << r + 1 << ": raw " << raw_tp
+            << " msg/s; stateful, 64 keys: unsharded " << plain
+            << " msg/s, 4 shards " << sharded << " msg/s (" << sharded / plain
+            << "x)\n";
+}
+
 void run_round(const options& opts, std::size_t r, samples& s) {
   using namespace warren::bench;
   const std::string state_dir = "/tmp/warren-bench-state";
@@ -397,8 +422,10 @@ void run_round(const options& opts, std::size_t r, samples& s) {
     run_sagas(opts, r, raw_tp, s);
   if (opts.only.empty() || opts.only == "events")
     run_events(opts, r, raw_tp, s);
+  if (opts.only.empty() || opts.only == "shards")
+    run_shards(opts, r, raw_tp, s);
   if (opts.only.rfind("streams", 0) == 0 || opts.only == "sagas" ||
-      opts.only == "events")
+      opts.only == "events" || opts.only == "shards")
     return;
   // Metrics on and off back to back, the order alternating by round.
   auto through = [&](bool stateful, bool metrics) {
@@ -465,6 +492,10 @@ void print_results(const options& opts, const samples& s) {
   s.print("warren.metrics.throughput.ratio", "ratio");
   s.print("warren.metrics.stateful.throughput.ratio", "ratio");
   s.print("warren.stateful.recovery_100k", "s");
+  s.print("shards.unsharded.throughput", "msg/s");
+  s.print("shards.sharded.throughput", "msg/s");
+  s.print("shards.sharded.ratio", "ratio");
+  s.print("shards.unsharded.ratio_raw", "ratio");
   for (const char* name :
        {"streams.window.throughput", "streams.window_percentiles.throughput",
         "streams.window_batched.events"})
@@ -546,20 +577,22 @@ void print_results(const options& opts, const samples& s) {
 int main(int argc, char** argv) {
   options opts;
   if (!parse(argc, argv, opts)) {
-    std::cerr << "usage: warren-bench [--uri URI] [--messages N] [--calls N] "
-                 "[--rounds N] [--only "
-                 "classic|streams[.window|.batched|.pipeline]|sagas|events] "
-                 "[--sagas N] [--saga-timers N] "
-                 "[--event-window N] [--event-rate N] [--event-batched N] "
-                 "[--event-commit-delay MS] "
-                 "[--replay-events N] "
-                 "[--batched-events N] "
-                 "[--batched-commit N] [--pipeline-rate N] "
-                 "[--date-time-format on|off]\n";
+    std::cerr
+      << "usage: warren-bench [--uri URI] [--messages N] [--calls N] "
+         "[--rounds N] [--only "
+         "classic|streams[.window|.batched|.pipeline]|sagas|events|shards] "
+         "[--sagas N] [--saga-timers N] "
+         "[--event-window N] [--event-rate N] [--event-batched N] "
+         "[--event-commit-delay MS] "
+         "[--replay-events N] "
+         "[--batched-events N] "
+         "[--batched-commit N] [--pipeline-rate N] "
+         "[--date-time-format on|off]\n";
     return 2;
   }
   try {
-    if (opts.only.rfind("streams", 0) != 0 && opts.only != "events")
+    if (opts.only.rfind("streams", 0) != 0 && opts.only != "events" &&
+        opts.only != "shards")
       warren::bench::measure_metrics_cost();
     samples s;
     for (std::size_t r = 0; r < opts.rounds; ++r)

@@ -23,10 +23,15 @@ namespace warren::bench {
 /// With `metrics`, the node keeps its metrics and serves them on
 /// 127.0.0.1 (any port), scraped once a second during the run (fifteen
 /// times as often as Prometheus's default).
+/// With `keys` > 1 the messages spread over that many keys (header
+/// x-warren-key); with `shards` > 0 the stateful actor is sharded (its own
+/// queue routed to `shards` shard queues, every unit through its
+/// changelog; README.md, "Clustering").
 throughput_result
 warren_throughput(const std::string& uri, const std::string& queue,
                   std::size_t messages, std::size_t body_bytes = 256,
-                  const std::string& state_dir = {}, bool metrics = false);
+                  const std::string& state_dir = {}, bool metrics = false,
+                  std::size_t keys = 1, uint32_t shards = 0);
 
 /// Seconds from constructing a node whose stateful actor has `states` keys
 /// (written to `<state_dir>/warren.db` beforehand) to the node consuming.

@@ -3,6 +3,7 @@
 #include "warren/bridges/atoms.hpp"
 #include "warren/bridges/client.hpp"
 #include "warren/bridges/publisher.hpp"
+#include "warren/core/shard.hpp"
 #include "warren/runtime/call.hpp"
 #include "warren/runtime/node.hpp"
 #include "warren/runtime/stateful.hpp"
@@ -89,10 +90,12 @@ class stateful_counter : public warren::stateful_actor<bench_state> {
 
 } // namespace
 
-throughput_result
-warren_throughput(const std::string& uri, const std::string& queue,
-                  std::size_t messages, std::size_t body_bytes,
-                  const std::string& state_dir, bool metrics) {
+throughput_result warren_throughput(const std::string& uri,
+                                    const std::string& queue,
+                                    std::size_t messages,
+                                    std::size_t body_bytes,
+                                    const std::string& state_dir, bool metrics,
+                                    std::size_t keys, uint32_t shards) {
   auto cfg = make_config(uri);
   if (metrics) {
     cfg.metrics.enabled = true;
@@ -107,6 +110,7 @@ warren_throughput(const std::string& uri, const std::string& queue,
   spec.prefetch = 500;
   // Group commit: up to 250 messages per transaction and multiple-ack.
   spec.commit.max_batch = 250;
+  spec.shards = shards;
   cfg.actors.push_back(spec);
   if (!state_dir.empty()) {
     std::filesystem::remove_all(state_dir);
@@ -137,9 +141,12 @@ warren_throughput(const std::string& uri, const std::string& queue,
     auto confirmed = done->get_future();
     scraper scrapes{node.metrics_port(), std::chrono::seconds{1}};
     auto start = clock_type::now();
-    message_maker make = [prototype](std::size_t i) {
+    message_maker make = [prototype, keys](std::size_t i) {
       auto msg = prototype;
       msg.properties.message_id = std::to_string(i);
+      if (keys > 1)
+        set_field(msg.properties.headers, "x-warren-key",
+                  "k" + std::to_string(i % keys));
       return msg;
     };
     sys.spawn(publish_driver, node.publisher(), std::move(make), messages,
@@ -164,6 +171,10 @@ warren_throughput(const std::string& uri, const std::string& queue,
   }
   current_finish = nullptr;
   delete_queues(cfg, queue);
+  for (uint32_t i = 0; i < shards; ++i)
+    delete_queues(cfg, shard_name(queue, i));
+  if (shards > 0)
+    delete_queues(cfg, queue + ".log");
   return result;
 }
 

@@ -137,3 +137,44 @@ TEST_CASE("a stream declared by the topology is read from the offset the "
   caf::anon_send_exit(second, caf::exit_reason::user_shutdown);
   (*client)->delete_queue(stream);
 }
+
+TEST_CASE("a stream's reader at its end gets each record appended after it, "
+          "the last one too, without waiting for another",
+          "[broker][stream]") {
+  auto client = bridges::blocking_client::connect(test::broker_settings());
+  REQUIRE(client);
+  auto stream = test::unique("bt-tail");
+  bridges::topology topo;
+  bridges::queue_spec q;
+  q.name = stream;
+  q.type = bridges::queue_type::stream;
+  topo.queues.push_back(q);
+  REQUIRE_FALSE((*client)->declare(topo));
+  publish_range(**client, stream, 0, 1);
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", size_t{2});
+  cfg.set("logger.console", caf::atom("none"));
+  caf::actor_system sys{cfg};
+  auto handler = std::make_shared<tail_handler>();
+  bridges::consumer_config cc;
+  cc.broker = test::broker_settings();
+  cc.topo = topo;
+  cc.queue = stream;
+  cc.prefetch = 100;
+  cc.handler = handler;
+  cc.actor_name = "tail";
+  cc.consume_arguments = [handler] {
+    return field_table{{"x-stream-offset", int64_t{handler->next}}};
+  };
+  auto consumer = bridges::spawn_consumer(sys, cc);
+  REQUIRE(wait_until([&] { return handler->count() == 1; }, 10s));
+  for (int i = 1; i < 6; ++i) {
+    std::this_thread::sleep_for(300ms);
+    publish_range(**client, stream, i, i + 1);
+    INFO("record " << i);
+    CHECK(wait_until(
+      [&] { return handler->count() == static_cast<std::size_t>(i + 1); }, 5s));
+  }
+  caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);
+  (*client)->delete_queue(stream);
+}

@@ -151,6 +151,9 @@ TEST_CASE("the rule: a claim's offset is the shard's epoch, and a batch "
   CHECK(rule.apply(claim(1, "a"), 10) == verdict::claimed);
   CHECK(rule.shard(1).epoch == 10);
   CHECK(rule.shard(1).node == "a");
+  // A copy of the claim (its publish retried) changes nothing.
+  CHECK(rule.apply(claim(1, "a"), 10) == verdict::duplicate);
+  CHECK(rule.shard(1).epoch == 10);
   CHECK(rule.apply(batch(1, 10, 1), 11) == verdict::accepted);
   CHECK(rule.apply(batch(1, 10, 1), 12) == verdict::duplicate);
   CHECK(rule.apply(batch(1, 10, 3), 13) == verdict::out_of_order);

@@ -225,7 +225,12 @@ void changelog_reader::handle(bridges::consumer_host&, bridges::delivery msg,
     }
   }
   next_offset_ = offset + 1;
-  pending_.push_back({msg->properties.message_id, outcome, std::move(done)});
+  // An ack on a stream only gives credit back: the position that counts is
+  // the one stored with what was applied (a record read but not applied is
+  // read again after a restart). Acked now, a stopping consumer waits for
+  // nothing.
+  done(bridges::settlement::ack());
+  pending_.push_back({msg->properties.message_id, outcome});
   if (pending_.size() >= max_group_)
     apply_pending();
 }
@@ -264,10 +269,8 @@ caf::error changelog_reader::apply_pending() {
                  report->replaced, report->missing);
   std::vector<std::pair<std::string, record_outcome>> done;
   done.reserve(pending_.size());
-  for (auto& p : pending_) {
+  for (auto& p : pending_)
     done.emplace_back(std::move(p.id), p.outcome);
-    p.done(bridges::settlement::ack());
-  }
   state_->applied(next_offset_, rule_, done);
   pending_.clear();
   changesets_.clear();

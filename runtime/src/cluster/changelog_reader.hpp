@@ -98,7 +98,6 @@ class changelog_reader : public bridges::delivery_handler {
   struct pending_record {
     std::string id;
     record_outcome outcome;
-    std::function<void(bridges::settlement)> done;
   };
 
   caf::error apply_pending();
@@ -110,8 +109,8 @@ class changelog_reader : public bridges::delivery_handler {
   std::unique_ptr<checkpoint_store> store_;
   changelog_rule rule_;
   int64_t next_offset_ = 0;
-  // The group being built: changesets, bookkeeping, and the deliveries to
-  // settle once it is applied.
+  // The group being built: changesets, bookkeeping, and the records whose
+  // verdicts owners learn once it is applied.
   std::vector<std::string> changesets_;
   std::vector<sql_group> local_;
   std::vector<pending_record> pending_;

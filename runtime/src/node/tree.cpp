@@ -241,6 +241,9 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
   supervised_child subtree;
   subtree.spec = child_spec;
   subtree.spec.id = spec.id;
+  // As a pool's: each child keeps its own shutdown time, the subtree waits
+  // for all of them.
+  subtree.spec.shutdown = std::chrono::milliseconds::max();
   subtree.start = subtree_starter(*ctx->sys, std::move(spec), options);
   parent.children.push_back(std::move(subtree));
 }
