@@ -9,8 +9,11 @@
 #include "warren/core/envelope.hpp"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <string>
+#include <thread>
 
 namespace warren::test {
 
@@ -47,6 +50,19 @@ inline int broker_script(const std::string& command,
               " '" + env_or_fail("WARREN_TEST_BROKER_NAME") + "' " + args +
               " >&2";
   return std::system(line.c_str());
+}
+
+/// Polls `done` every 10 ms until it holds (true) or `timeout` passed
+/// (false).
+inline bool wait_until(const std::function<bool()>& done,
+                       std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  return true;
 }
 
 /// A name no other test uses.

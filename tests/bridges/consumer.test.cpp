@@ -27,17 +27,6 @@ struct holding_handler : bridges::delivery_handler {
   }
 };
 
-bool wait_until(const std::function<bool()>& done,
-                std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
 } // namespace
 
 TEST_CASE("a consumer that is killed closes its connection at once: its "
@@ -73,10 +62,11 @@ TEST_CASE("a consumer that is killed closes its connection at once: its "
   cc.handler = handler;
   cc.actor_name = "killed";
   auto consumer = bridges::spawn_consumer(sys, cc);
-  REQUIRE(wait_until([&] { return handler->received == 5; }, 10s));
+  REQUIRE(test::wait_until([&] { return handler->received == 5; }, 10s));
   CHECK(*(*client)->message_count(queue) == 0);
   // `consumer` keeps a handle: only the kill can release the deliveries.
   caf::anon_send_exit(consumer, caf::exit_reason::kill);
-  CHECK(wait_until([&] { return *(*client)->message_count(queue) == 5; }, 5s));
+  CHECK(test::wait_until([&] { return *(*client)->message_count(queue) == 5; },
+                         5s));
   (*client)->delete_queue(queue);
 }

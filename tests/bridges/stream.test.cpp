@@ -44,15 +44,23 @@ struct tail_handler : bridges::delivery_handler {
   }
 };
 
-bool wait_until(const std::function<bool()>& done,
-                std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
+// A consumer of `stream` that starts where `handler` says.
+bridges::consumer_actor start_tail(caf::actor_system& sys,
+                                   const bridges::topology& topo,
+                                   const std::string& stream,
+                                   const std::shared_ptr<tail_handler>& handler,
+                                   uint16_t prefetch) {
+  bridges::consumer_config cc;
+  cc.broker = test::broker_settings();
+  cc.topo = topo;
+  cc.queue = stream;
+  cc.prefetch = prefetch;
+  cc.handler = handler;
+  cc.actor_name = "tail";
+  cc.consume_arguments = [handler] {
+    return field_table{{"x-stream-offset", int64_t{handler->next}}};
+  };
+  return bridges::spawn_consumer(sys, cc);
 }
 
 void publish_range(bridges::blocking_client& client, const std::string& stream,
@@ -95,20 +103,10 @@ TEST_CASE("a stream declared by the topology is read from the offset the "
   auto handler = std::make_shared<tail_handler>();
   handler->next = 5;
   auto start = [&] {
-    bridges::consumer_config cc;
-    cc.broker = test::broker_settings();
-    cc.topo = topo;
-    cc.queue = stream;
-    cc.prefetch = 4;
-    cc.handler = handler;
-    cc.actor_name = "tail";
-    cc.consume_arguments = [handler] {
-      return field_table{{"x-stream-offset", int64_t{handler->next}}};
-    };
-    return bridges::spawn_consumer(sys, cc);
+    return start_tail(sys, topo, stream, handler, 4);
   };
   auto first = start();
-  REQUIRE(wait_until([&] { return handler->count() >= 5; }, 10s));
+  REQUIRE(test::wait_until([&] { return handler->count() >= 5; }, 10s));
   std::this_thread::sleep_for(300ms);
   {
     std::lock_guard<std::mutex> guard{handler->mutex};
@@ -124,7 +122,7 @@ TEST_CASE("a stream declared by the topology is read from the offset the "
   // Records appended meanwhile are read from where the last one ended.
   publish_range(**client, stream, 10, 14);
   auto second = start();
-  REQUIRE(wait_until([&] { return handler->count() >= 9; }, 10s));
+  REQUIRE(test::wait_until([&] { return handler->count() >= 9; }, 10s));
   std::this_thread::sleep_for(300ms);
   {
     std::lock_guard<std::mutex> guard{handler->mutex};
@@ -156,23 +154,13 @@ TEST_CASE("a stream's reader at its end gets each record appended after it, "
   cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{cfg};
   auto handler = std::make_shared<tail_handler>();
-  bridges::consumer_config cc;
-  cc.broker = test::broker_settings();
-  cc.topo = topo;
-  cc.queue = stream;
-  cc.prefetch = 100;
-  cc.handler = handler;
-  cc.actor_name = "tail";
-  cc.consume_arguments = [handler] {
-    return field_table{{"x-stream-offset", int64_t{handler->next}}};
-  };
-  auto consumer = bridges::spawn_consumer(sys, cc);
-  REQUIRE(wait_until([&] { return handler->count() == 1; }, 10s));
+  auto consumer = start_tail(sys, topo, stream, handler, 100);
+  REQUIRE(test::wait_until([&] { return handler->count() == 1; }, 10s));
   for (int i = 1; i < 6; ++i) {
     std::this_thread::sleep_for(300ms);
     publish_range(**client, stream, i, i + 1);
     INFO("record " << i);
-    CHECK(wait_until(
+    CHECK(test::wait_until(
       [&] { return handler->count() == static_cast<std::size_t>(i + 1); }, 5s));
   }
   caf::anon_send_exit(consumer, caf::exit_reason::user_shutdown);

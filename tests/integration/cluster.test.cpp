@@ -265,9 +265,16 @@ TEST_CASE("three nodes on the three-broker cluster share a sharded counter "
         ledger_counts = counts_in(*dirs[n], ledger);
         return sum(acct_counts) >= sent && sum(ledger_counts) >= sent;
       },
-      120s);
+      60s);
     INFO("accounts counted " << sum(acct_counts) << ", ledger "
                              << sum(ledger_counts) << " of " << sent);
+    if (sum(acct_counts) < sent || sum(ledger_counts) < sent) {
+      // What the nodes said, for the failure's report.
+      std::string said;
+      for (auto& node : nodes)
+        said += node->err();
+      UNSCOPED_INFO(said);
+    }
     CHECK(acct_counts == expected);
     CHECK(ledger_counts == expected);
   }

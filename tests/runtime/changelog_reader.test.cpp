@@ -93,17 +93,6 @@ int64_t owed(const std::string& db) {
   return n;
 }
 
-bool wait_until(const std::function<bool()>& done,
-                std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
 } // namespace
 
 TEST_CASE("a changelog reader applies the accepted batches into its file, "
@@ -173,7 +162,7 @@ TEST_CASE("a changelog reader applies the accepted batches into its file, "
   for (const auto& id : {accepted_id, fenced_id, second_id})
     state->expect(id);
   auto reader = start(state);
-  REQUIRE(wait_until([&] { return state->next_offset() == 7; }, 15s));
+  REQUIRE(test::wait_until([&] { return state->next_offset() == 7; }, 15s));
   auto a = state->take(accepted_id);
   REQUIRE(a);
   CHECK(a->outcome == verdict::accepted);
@@ -201,7 +190,7 @@ TEST_CASE("a changelog reader applies the accepted batches into its file, "
   flushed.kind = record_kind::flushed;
   flushed.upto = 2;
   publish(flushed); // 7
-  REQUIRE(wait_until([&] { return state->next_offset() == 8; }, 15s));
+  REQUIRE(test::wait_until([&] { return state->next_offset() == 8; }, 15s));
   CHECK(owed(db) == 0);
   CHECK(state->shard(0).flushed == 2);
 
@@ -212,7 +201,7 @@ TEST_CASE("a changelog reader applies the accepted batches into its file, "
   auto resumed = std::make_shared<changelog_state>();
   resumed->expect(third_id);
   auto again = start(resumed);
-  REQUIRE(wait_until([&] { return resumed->next_offset() == 9; }, 15s));
+  REQUIRE(test::wait_until([&] { return resumed->next_offset() == 9; }, 15s));
   auto t = resumed->take(third_id);
   REQUIRE(t);
   CHECK(t->outcome == verdict::accepted);

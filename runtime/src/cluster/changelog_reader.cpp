@@ -5,6 +5,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <utility>
 
 namespace warren::runtime::cluster {
 
@@ -95,6 +96,16 @@ changelog_state::take(const std::string& id,
 void changelog_state::forget(const std::string& id) {
   std::lock_guard<std::mutex> guard{mutex_};
   expected_.erase(id);
+}
+
+void changelog_state::request_reread() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  reread_ = true;
+}
+
+bool changelog_state::take_reread() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return std::exchange(reread_, false);
 }
 
 int64_t changelog_state::next_offset() const {
@@ -235,9 +246,19 @@ void changelog_reader::handle(bridges::consumer_host&, bridges::delivery msg,
     apply_pending();
 }
 
-void changelog_reader::idle(bridges::consumer_host&) {
+void changelog_reader::idle(bridges::consumer_host& host) {
   if (!pending_.empty())
     apply_pending();
+  if (state_->take_reread() && pending_.empty()) {
+    // Restarted by its supervisor, the reader consumes again from the
+    // offset after the last record it applied.
+    log::warning(log::scope{actor_},
+                 "changelog: an owner waits for a record this reader has not "
+                 "seen; reading {}.log again from offset {}",
+                 actor_, next_offset_);
+    host.fail("reading the changelog again from offset " +
+              std::to_string(next_offset_));
+  }
 }
 
 caf::error changelog_reader::apply_pending() {

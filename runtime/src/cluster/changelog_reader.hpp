@@ -52,6 +52,13 @@ class changelog_state {
   /// Forgets an expected record (its owner gave up on it).
   void forget(const std::string& id);
 
+  /// An owner waits too long for a record the broker confirmed: the reader
+  /// reads the stream again from its position (at its next quiet moment).
+  void request_reread();
+
+  /// The reader's side: whether a re-read was asked for (clears it).
+  bool take_reread();
+
   /// The offset after the last record applied (where the reader resumes).
   int64_t next_offset() const;
 
@@ -74,6 +81,7 @@ class changelog_state {
   std::vector<shard_view> views_;
   // Expected ids: nullopt until applied.
   std::unordered_map<std::string, std::optional<record_outcome>> expected_;
+  bool reread_ = false;
 };
 
 class changelog_reader : public bridges::delivery_handler {

@@ -10,9 +10,14 @@ namespace warren::runtime::cluster {
 
 namespace {
 
-// How long an owner waits for its reader to judge one of its records
-// before it gives the shard up.
-constexpr std::chrono::milliseconds verdict_timeout{30000};
+// How long an owner waits for the broker's confirm of one of its records,
+// and then for its reader to judge it, before it gives the shard up.
+constexpr std::chrono::milliseconds confirm_timeout{10000};
+constexpr std::chrono::milliseconds verdict_timeout{15000};
+// Past this wait for a confirmed record, the reader is asked to read the
+// stream again from its position (a stream consumer that stopped getting
+// records after a leader change comes back this way).
+constexpr std::chrono::milliseconds reread_after{2000};
 // How often it looks meanwhile, at most.
 constexpr std::chrono::milliseconds poll_max{5};
 
@@ -64,7 +69,11 @@ void wait_for_verdict(bridges::consumer_host& host,
     then(*outcome);
     return;
   }
-  if (std::chrono::steady_clock::now() > deadline) {
+  auto now = std::chrono::steady_clock::now();
+  if (now > deadline - verdict_timeout + reread_after &&
+      now <= deadline - verdict_timeout + reread_after + pause)
+    core->state->request_reread();
+  if (now > deadline) {
     core->state->forget(id);
     host.fail("the changelog " + core->stream + " did not show record " + id +
               " within " + std::to_string(verdict_timeout.count()) + " ms");
@@ -84,9 +93,19 @@ void publish_and_wait(bridges::consumer_host& host,
   auto msg = to_message(record, core->stream);
   auto id = msg.properties.message_id;
   core->state->expect(id);
+  // A confirm that never comes (the stream's leader went with the publish
+  // in flight) must not hold the shard forever.
+  auto answered = std::make_shared<bool>(false);
+  host.after(confirm_timeout, [&host, core, id, answered] {
+    if (!*answered)
+      host.fail("the changelog " + core->stream + " did not confirm record " +
+                id + " within " + std::to_string(confirm_timeout.count()) +
+                " ms");
+  });
   host.publish(
-    std::move(msg), [&host, core, record, id,
+    std::move(msg), [&host, core, record, id, answered,
                      then = std::move(then)](const caf::error& err) mutable {
+      *answered = true;
       if (err) {
         core->state->forget(id);
         log::warning(log::scope{core->id.actor},

@@ -121,10 +121,12 @@ caf::error check_kinds(const config::node_config& cfg, const registry& kinds) {
                           "; is its plugin listed under plugins?)");
     if (spec.shards > 0 && !kind->stateful())
       return make_error(errc::invalid_config,
-                        where + ".shards: only a stateful kind's keys are "
-                                "sharded; '" +
-                          spec.kind + "' is not stateful (run more instances "
-                                      "or nodes instead)");
+                        where +
+                          ".shards: only a stateful kind's keys are "
+                          "sharded; '" +
+                          spec.kind +
+                          "' is not stateful (run more instances "
+                          "or nodes instead)");
     if (spec.shards > 0 && spec.chunks.enabled)
       return make_error(errc::invalid_config,
                         where + ".shards: a sharded actor takes no chunked "
