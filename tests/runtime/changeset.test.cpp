@@ -72,16 +72,9 @@ std::string dump(const std::string& path) {
   return out;
 }
 
-// One strict statement as a group.
-sql_group statement(std::string sql, std::vector<sql_value> params) {
-  sql_group g;
-  g.statements.push_back({std::move(sql), std::move(params)});
-  return g;
-}
-
 sql_group append(const std::string& stream, int64_t version,
                  const std::string& data) {
-  return statement(
+  return sql_group::of(
     "INSERT INTO events (stream, version, data) VALUES (?1, ?2, ?3)",
     {stream, version, data});
 }
@@ -202,13 +195,13 @@ TEST_CASE("a node's bookkeeping commits with the changeset it applies and is "
   auto owner = open_node(dir + "/owner.db");
   auto standby = open_node(dir + "/standby.db");
   auto u1 = first_unit();
-  u1.execute(
-    statement("INSERT INTO local_position (actor, position) VALUES (?1, ?2)",
-              {std::string{"bank.s3"}, int64_t{41}}));
+  u1.execute(sql_group::of(
+    "INSERT INTO local_position (actor, position) VALUES (?1, ?2)",
+    {std::string{"bank.s3"}, int64_t{41}}));
   auto changes = owner->capture_changeset(u1);
   REQUIRE(changes);
 
-  std::vector<sql_group> position{statement(
+  std::vector<sql_group> position{sql_group::of(
     "INSERT OR REPLACE INTO local_position (actor, position) VALUES (?1, ?2)",
     {std::string{"bank.s3"}, int64_t{7}})};
   REQUIRE(standby->apply_changeset(*changes, position));
@@ -220,7 +213,7 @@ TEST_CASE("a node's bookkeeping commits with the changeset it applies and is "
   auto other = open_node(dir2 + "/other.db");
   auto before = dump(dir2 + "/other.db");
   std::vector<sql_group> broken{
-    statement("INSERT INTO no_such_table VALUES (1)", {})};
+    sql_group::of("INSERT INTO no_such_table VALUES (1)", {})};
   auto failed = other->apply_changeset(*changes, broken);
   REQUIRE_FALSE(failed);
   CHECK(code_of(failed.error()) == errc::store_failed);

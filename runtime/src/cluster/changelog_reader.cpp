@@ -60,12 +60,6 @@ caf::expected<std::vector<shard_view>> decode_views(const std::string& text) {
   return views;
 }
 
-sql_group statement(std::string sql, std::vector<sql_value> params) {
-  sql_group g;
-  g.statements.push_back({std::move(sql), std::move(params)});
-  return g;
-}
-
 } // namespace
 
 // -- changelog_state ----------------------------------------------------------
@@ -213,14 +207,14 @@ void changelog_reader::handle(bridges::consumer_host&, bridges::delivery msg,
       case verdict::accepted:
         changesets_.push_back(std::move(record->changeset));
         for (std::size_t n = 0; n < record->outbox.size(); ++n)
-          local_.push_back(statement(
+          local_.push_back(sql_group::of(
             "INSERT OR REPLACE INTO local_changelog_outbox (actor, shard, "
             "offset, n, message) VALUES (?1, ?2, ?3, ?4, ?5)",
             {actor_, int64_t{record->shard}, offset, static_cast<int64_t>(n),
              encode_outgoing(record->outbox[n])}));
         break;
       case verdict::flushed:
-        local_.push_back(statement(
+        local_.push_back(sql_group::of(
           "DELETE FROM local_changelog_outbox WHERE actor = ?1 AND shard = ?2 "
           "AND offset <= ?3",
           {actor_, int64_t{record->shard}, record->upto}));
@@ -263,7 +257,7 @@ void changelog_reader::idle(bridges::consumer_host& host) {
 
 caf::error changelog_reader::apply_pending() {
   auto local = local_;
-  local.push_back(statement(
+  local.push_back(sql_group::of(
     "INSERT OR REPLACE INTO local_changelog (actor, next_offset, shards, "
     "views) VALUES (?1, ?2, ?3, ?4)",
     {actor_, next_offset_, int64_t{rule_.shards()},

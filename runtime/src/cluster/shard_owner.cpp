@@ -61,28 +61,31 @@ void publish_and_wait(bridges::consumer_host& host,
                       const std::shared_ptr<owner_core>& core,
                       const changelog_record& record, outcome_callback then);
 
+// Polls for the verdict on record `id`, confirmed at `confirmed`.
 void wait_for_verdict(bridges::consumer_host& host,
                       const std::shared_ptr<owner_core>& core, std::string id,
-                      std::chrono::steady_clock::time_point deadline,
-                      std::chrono::milliseconds pause, outcome_callback then) {
+                      std::chrono::steady_clock::time_point confirmed,
+                      std::chrono::milliseconds pause, bool reread_asked,
+                      outcome_callback then) {
   if (auto outcome = core->state->take(id)) {
     then(*outcome);
     return;
   }
-  auto now = std::chrono::steady_clock::now();
-  if (now > deadline - verdict_timeout + reread_after &&
-      now <= deadline - verdict_timeout + reread_after + pause)
-    core->state->request_reread();
-  if (now > deadline) {
+  auto waited = std::chrono::steady_clock::now() - confirmed;
+  if (waited > verdict_timeout) {
     core->state->forget(id);
     host.fail("the changelog " + core->stream + " did not show record " + id +
               " within " + std::to_string(verdict_timeout.count()) + " ms");
     return;
   }
+  if (!reread_asked && waited > reread_after) {
+    core->state->request_reread();
+    reread_asked = true;
+  }
   auto next = std::min(pause * 2, poll_max);
-  host.after(pause, [&host, core, id = std::move(id), deadline, next,
-                     then = std::move(then)]() mutable {
-    wait_for_verdict(host, core, std::move(id), deadline, next,
+  host.after(pause, [&host, core, id = std::move(id), confirmed, next,
+                     reread_asked, then = std::move(then)]() mutable {
+    wait_for_verdict(host, core, std::move(id), confirmed, next, reread_asked,
                      std::move(then));
   });
 }
@@ -117,9 +120,8 @@ void publish_and_wait(bridges::consumer_host& host,
                    });
         return;
       }
-      wait_for_verdict(host, core, id,
-                       std::chrono::steady_clock::now() + verdict_timeout,
-                       std::chrono::milliseconds{1}, std::move(then));
+      wait_for_verdict(host, core, id, std::chrono::steady_clock::now(),
+                       std::chrono::milliseconds{1}, false, std::move(then));
     });
 }
 

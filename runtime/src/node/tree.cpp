@@ -40,6 +40,17 @@ warren::detail::dispatch_settings settings_of(const config::actor_spec& spec,
   return {spec.queue, spec.retry, spec.require_message_id, retried};
 }
 
+// Instance `instance` of `spec`'s kind. Throws what the kind's constructor
+// throws.
+caf::expected<std::shared_ptr<actor>> make_user(const instance_context& ctx,
+                                                const config::actor_spec& spec,
+                                                uint32_t instance) {
+  const auto* kind = ctx.kinds->describe(spec.kind);
+  if (kind == nullptr || !kind->make)
+    return make_error(errc::unknown_kind, "no kind '" + spec.kind + "'");
+  return std::shared_ptr<actor>{kind->make(init_of(ctx, spec, instance))};
+}
+
 // The dispatcher of a warren actor instance (stateless or stateful). Throws
 // what the actor's constructor throws: a start failure. A shard owner's
 // stateful dispatcher commits through `committer`.
@@ -47,10 +58,11 @@ caf::expected<std::shared_ptr<bridges::delivery_handler>> make_dispatcher(
   const instance_context& ctx, const config::actor_spec& spec,
   uint32_t instance, metrics::counter retried, metrics::gauge* store_failing,
   std::shared_ptr<warren::detail::unit_committer> committer = {}) {
+  auto made = make_user(ctx, spec, instance);
+  if (!made)
+    return made.error();
+  auto user = std::move(*made);
   const auto* kind = ctx.kinds->describe(spec.kind);
-  if (kind == nullptr || !kind->make)
-    return make_error(errc::unknown_kind, "no kind '" + spec.kind + "'");
-  auto user = std::shared_ptr<actor>{kind->make(init_of(ctx, spec, instance))};
   auto settings = settings_of(spec, retried);
   auto stateful = std::dynamic_pointer_cast<stateful_base>(user);
   if (stateful && !kind->stateful())
@@ -219,11 +231,10 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
     router.spec.id = instance_id(*actor, i);
     router.start = [ctx, actor, i,
                     id = router.spec.id]() -> caf::expected<child_members> {
-      const auto* kind = ctx->kinds->describe(actor->kind);
-      if (kind == nullptr || !kind->make)
-        return make_error(errc::unknown_kind, "no kind '" + actor->kind + "'");
-      auto keys = std::dynamic_pointer_cast<stateful_base>(
-        std::shared_ptr<warren::actor>{kind->make(init_of(*ctx, *actor, i))});
+      auto made = make_user(*ctx, *actor, i);
+      if (!made)
+        return made.error();
+      auto keys = std::dynamic_pointer_cast<stateful_base>(std::move(*made));
       if (!keys)
         return make_error(errc::invalid_config,
                           "kind '" + actor->kind + "' is not stateful");

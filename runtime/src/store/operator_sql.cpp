@@ -192,7 +192,7 @@ caf::error checkpoint_store::read_sql(const std::string& sql,
 caf::error checkpoint_store::setup(const std::string& sql,
                                    const std::vector<sql_value>& params) {
   unit_of_work work;
-  work.execute(sql_group{{sql_statement{sql, params}}, false, {}});
+  work.execute(sql_group::of(sql, params));
   return commit(work);
 }
 

@@ -48,6 +48,13 @@ struct sql_group {
   bool tolerant = false;
   /// Names the group in the report (a projection: the event's position).
   std::string label;
+
+  /// A strict group of one statement.
+  static sql_group of(std::string sql, std::vector<sql_value> params = {}) {
+    sql_group g;
+    g.statements.push_back({std::move(sql), std::move(params)});
+    return g;
+  }
 };
 
 /// A tolerant group left out of a commit, and why (SQLite's words).
