@@ -8,13 +8,17 @@
 // by pika, and kill -9 at every commit point.
 
 #include "support.hpp"
+#include "warren/core/shard.hpp"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -431,6 +435,92 @@ TEST_CASE("a saga's timers survive a restart and fire after it",
   auto done = sys.wait_for("o-7", "compensated");
   CHECK_THAT(std::string{done.at("steps").at(2).at("error").as_string()},
              Catch::Contains("no reply within 1500 ms"));
+}
+
+TEST_CASE("a sharded saga actor on two nodes: its owner killed with kill -9 "
+          "while sagas wait on a step's timeout, the other node takes the "
+          "shards over, their timers fire there and every saga is "
+          "compensated, no command applied twice",
+          "[broker][saga][shards]") {
+  order_system sys;
+  sys.timeout_ms = 1500;
+  sys.step_retry = {{"max", 0}};
+  sys.behaviour[sys.payment] = {{"silent", json::array{"charge_payment"}}};
+  const uint32_t shards = 3;
+  for (uint32_t i = 0; i < shards; ++i)
+    sys.broker.track_queue(shard_name(sys.sagas, i));
+  sys.broker.track_queue(sys.sagas + ".log");
+  auto full = sys.config();
+  // The participants on a node of their own; the sagas on two others.
+  auto participants = full;
+  json::array steps;
+  json::object saga_actor;
+  for (const auto& a : full.at("actors").as_array())
+    if (a.at("name").as_string() == sys.sagas)
+      saga_actor = a.as_object();
+    else
+      steps.push_back(a);
+  participants["actors"] = std::move(steps);
+  saga_actor["shards"] = shards;
+  auto sagas_in = [&](const test::temp_dir& dir) {
+    auto cfg = test::node_config(dir);
+    cfg["topology"] = full.at("topology");
+    cfg["actors"] = json::array{saga_actor};
+    return cfg;
+  };
+  auto taken = [](const std::string& log) {
+    std::size_t n = 0;
+    for (auto at = log.find("taken over in epoch"); at != std::string::npos;
+         at = log.find("taken over in epoch", at + 1))
+      ++n;
+    return n;
+  };
+  test::node_process steps_node{sys.dir, participants};
+  test::temp_dir first_dir;
+  test::temp_dir second_dir;
+  auto first =
+    std::make_unique<test::node_process>(first_dir, sagas_in(first_dir));
+  CHECK(test::eventually([&] { return taken(first->err()) == shards; }, 20s));
+  test::node_process second{second_dir, sagas_in(second_dir)};
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back("sh-" + std::to_string(i));
+    sys.start(ids.back());
+  }
+  // Every charge applied and not answered: each saga waits on its timer.
+  INFO("participants: " << steps_node.err());
+  INFO("first: " << first->err());
+  REQUIRE(test::eventually(
+    [&] {
+      auto a = sys.applied();
+      return std::count_if(a.begin(), a.end(), [](const std::string& line) {
+               return line.rfind("charge_payment", 0) == 0;
+             }) == 6;
+    },
+    20s));
+  REQUIRE(::kill(first->pid(), SIGKILL) == 0);
+  first->stop();
+  first.reset();
+  for (const auto& id : ids) {
+    auto done = sys.wait_for(id, "compensated");
+    CHECK_THAT(std::string{done.at("steps").at(2).at("error").as_string()},
+               Catch::Contains("no reply within 1500 ms"));
+  }
+  std::multiset<std::string> applied;
+  for (const auto& line : sys.applied())
+    applied.insert(line);
+  std::multiset<std::string> expected;
+  for (const auto& id : ids)
+    for (const auto& line : {"create_order " + key(id, "create", "a"),
+                             "reserve_inventory " + key(id, "reserve", "a"),
+                             "charge_payment " + key(id, "charge", "a"),
+                             "refund_payment " + key(id, "charge", "c"),
+                             "release_inventory " + key(id, "reserve", "c"),
+                             "cancel_order " + key(id, "create", "c")})
+      expected.insert(line);
+  CHECK(applied == expected);
+  INFO(second.err());
+  CHECK(taken(second.err()) == shards);
 }
 
 TEST_CASE("a start for a saga id that exists starts nothing and answers its "

@@ -10,6 +10,7 @@
 #include "warren/config/reader.hpp"
 
 #include <list>
+#include <stdexcept>
 #include <unordered_map>
 
 namespace warren {
@@ -111,9 +112,15 @@ struct aggregate_base::impl {
 };
 
 aggregate_base::aggregate_base(const actor_init& init)
-  : stream_operator(init),
-    impl_(std::make_unique<impl>(init,
-                                 actors::read_options(init, read_settings))) {}
+  : stream_operator(init), impl_(std::make_unique<impl>(
+                             init, actors::read_options(init, read_settings))) {
+  // Its events are in an event store of its own (see register.cpp).
+  if (init.shards > 0)
+    throw std::invalid_argument(
+      "aggregate '" + init.name +
+      "': shards are not supported for aggregates yet (their events are "
+      "numbered in one sequence for the whole store); remove \"shards\"");
+}
 
 aggregate_base::~aggregate_base() = default;
 

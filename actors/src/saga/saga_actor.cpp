@@ -288,7 +288,7 @@ saga_actor::saga_actor(const actor_init& init,
   if (reg == nullptr)
     return;
   metrics_->reg = reg;
-  metrics_->who = {{"actor", init.name}};
+  metrics_->who = {{"actor", init.metrics_name()}};
   for (auto status :
        {saga_status::running, saga_status::compensating, saga_status::stuck}) {
     auto labels = metrics_->who;
@@ -331,6 +331,28 @@ caf::error saga_actor::open(operator_store& store) {
   return caf::none;
 }
 
+caf::expected<std::string> saga_actor::key_of(const envelope& msg) const {
+  const auto& type = msg.properties.type;
+  const auto* body = msg.body.if_object();
+  if (type == "saga.start")
+    return body != nullptr && body->contains("saga_id")
+             ? text_of(*body, "saga_id")
+             : msg.properties.message_id;
+  if (is_seed_start(msg)) {
+    const auto* saga = body != nullptr ? body->if_contains("saga") : nullptr;
+    const auto* o = saga != nullptr ? saga->if_object() : nullptr;
+    return o != nullptr ? text_of(*o, "saga_id") : std::string{};
+  }
+  if (!msg.properties.correlation_id.empty() && type.rfind("saga.", 0) != 0) {
+    auto saga = saga_of_send(msg.properties.correlation_id);
+    if (!saga.empty())
+      return saga;
+  }
+  // saga.resume, saga.abort, saga.get; saga.list and anything else on any
+  // shard (apply answers or refuses it there).
+  return body != nullptr ? text_of(*body, "saga_id") : std::string{};
+}
+
 caf::error saga_actor::restore(operator_row_set) {
   // The sagas not ended, from their table (the rows are not used).
   auto err = store_->query(
@@ -362,8 +384,11 @@ caf::error saga_actor::restore(operator_row_set) {
   auto now = runtime::now_ms();
   err =
     store_->query(saga_sql::select_active, {name()}, [&](const sql_row& row) {
-      auto s = std::make_shared<saga>();
       std::string id{row.text(0)};
+      // Another shard's, on a sharded actor (its owner runs its timers).
+      if (!owns_key(id))
+        return caf::error{};
+      auto s = std::make_shared<saga>();
       auto def = by_hash_.find(std::string{row.text(1)});
       auto status = status_named(row.text(5));
       if (def == by_hash_.end() || !status)

@@ -96,6 +96,10 @@ class saga_actor : public stream_operator {
 
   bool replies_with_errors() const override { return true; }
 
+  /// The saga a message is about (its saga_id, the message id of a
+  /// saga.start without one, or the saga of the command a reply answers):
+  /// a sharded saga actor gets every message of one saga on one shard.
+  caf::expected<std::string> key_of(const envelope& msg) const override;
   caf::error open(operator_store& store) override;
   caf::error restore(operator_row_set rows) override;
   status apply(context& ctx, const envelope& msg) override;

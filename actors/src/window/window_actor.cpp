@@ -42,7 +42,7 @@ window_actor::window_actor(const actor_init& init)
     kernel_(settings_.spec), log_(settings_.fields.size()),
     values_(settings_.fields.size()) {
   if (auto* reg = init.metrics) {
-    metrics::labels who{{"actor", init.name}};
+    metrics::labels who{{"actor", init.metrics_name()}};
     metrics_.events = reg->make_counter("warren_window_events_total",
                                         "Events a window actor accepted.", who);
     metrics_.late = reg->make_counter(
@@ -91,6 +91,14 @@ window_actor::window_actor(const actor_init& init)
 
 void window_actor::check_options(config::object_reader& options) {
   read_window_settings(options);
+}
+
+caf::expected<std::string> window_actor::key_of(const envelope& msg) const {
+  std::string key;
+  std::string why;
+  if (!codec_.read_key(msg.body, key, why))
+    return make_error(errc::validation_failed, why);
+  return key;
 }
 
 caf::error window_actor::restore(operator_row_set rows) {

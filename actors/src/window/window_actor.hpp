@@ -35,6 +35,9 @@ class window_actor : public stream_operator {
 
   static void check_options(config::object_reader& options);
 
+  /// The event's key (its key fields as a JSON array): a sharded window
+  /// gets each key's events on one shard, in one kernel.
+  caf::expected<std::string> key_of(const envelope& msg) const override;
   caf::error restore(operator_row_set rows) override;
   status apply(context& ctx, const envelope& msg) override;
   void checkpoint(operator_rows& rows) override;

@@ -32,9 +32,8 @@ window_codec::window_codec(const window_settings& settings)
   // Nothing else to do.
 }
 
-bool window_codec::read(const boost::json::value& body, int64_t now_ms,
-                        std::string& key_text, int64_t& time, double* values,
-                        std::string& why) const {
+bool window_codec::read_key(const boost::json::value& body,
+                            std::string& key_text, std::string& why) const {
   boost::json::array key;
   for (const auto& field : settings_.key_fields) {
     const auto* v = field.find(body);
@@ -46,6 +45,14 @@ bool window_codec::read(const boost::json::value& body, int64_t now_ms,
     key.push_back(*v);
   }
   key_text = boost::json::serialize(key);
+  return true;
+}
+
+bool window_codec::read(const boost::json::value& body, int64_t now_ms,
+                        std::string& key_text, int64_t& time, double* values,
+                        std::string& why) const {
+  if (!read_key(body, key_text, why))
+    return false;
   if (settings_.time_field) {
     const auto* v = settings_.time_field->find(body);
     if (v == nullptr) {

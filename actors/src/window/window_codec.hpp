@@ -38,6 +38,11 @@ class window_codec {
             std::string& key_text, int64_t& time, double* values,
             std::string& why) const;
 
+  /// Reads only the key of `body` (read's first step): what a sharded
+  /// window's routers send each event by.
+  bool read_key(const boost::json::value& body, std::string& key_text,
+                std::string& why) const;
+
   boost::json::value result_body(const window_result& r) const;
 
   static std::string result_id(const window_result& r,

@@ -155,6 +155,9 @@ caf::error changelog_reader::start(bridges::consumer_host&) {
     return err;
   if (auto err = store_->setup(create_owed_table))
     return err;
+  if (prepare_)
+    if (auto err = prepare_(*store_))
+      return err;
   caf::error bad;
   auto err = store_->read_sql(
     "SELECT next_offset, shards, views FROM local_changelog WHERE actor = ?1",
@@ -173,7 +176,8 @@ caf::error changelog_reader::start(bridges::consumer_host&) {
   return caf::none;
 }
 
-void changelog_reader::handle(bridges::consumer_host&, bridges::delivery msg,
+void changelog_reader::handle(bridges::consumer_host& host,
+                              bridges::delivery msg,
                               std::function<void(bridges::settlement)> done) {
   const auto* header = find_field(msg->properties.headers, "x-stream-offset");
   if (header == nullptr || !std::holds_alternative<int64_t>(*header)) {
@@ -236,8 +240,19 @@ void changelog_reader::handle(bridges::consumer_host&, bridges::delivery msg,
   // nothing.
   done(bridges::settlement::ack());
   pending_.push_back({msg->properties.message_id, outcome});
-  if (pending_.size() >= max_group_)
+  if (pending_.size() >= max_group_) {
     apply_pending();
+  } else if (!apply_armed_) {
+    // An owner waits for this record's verdict: apply the group once the
+    // records that arrived with it are read (the consumer's idle call only
+    // comes after a whole quiet poll, 200 ms).
+    apply_armed_ = true;
+    host.after(group_delay, [this] {
+      apply_armed_ = false;
+      if (!pending_.empty())
+        apply_pending();
+    });
+  }
 }
 
 void changelog_reader::idle(bridges::consumer_host& host) {

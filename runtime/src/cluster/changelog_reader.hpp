@@ -10,15 +10,18 @@
 // can rebuild.
 //
 // Records are applied in groups: one transaction for what arrived together
-// (up to `max_group` records, or when the consumer's socket is quiet). The
-// actor's shard owners on the node learn their own records' verdicts
-// through `changelog_state`, after the transaction that applied them.
+// (up to `max_group` records, applied at most a millisecond after the first
+// of them). The actor's shard owners on the node learn their own records'
+// verdicts through `changelog_state`, after the transaction that applied
+// them.
 
 #include "cluster/changelog_rule.hpp"
 #include "warren/bridges/consumer.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
+#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -91,6 +94,14 @@ class changelog_reader : public bridges::delivery_handler {
                    std::shared_ptr<changelog_state> state,
                    std::size_t max_group = 256);
 
+  /// Runs `prepare` on the store once it is open, before any record is
+  /// applied: the tables the actor's kind keeps (a saga's) must exist in
+  /// this node's file for the changesets to fill them (SQLite skips the
+  /// changes of a table the file does not have).
+  void prepare_with(std::function<caf::error(checkpoint_store&)> prepare) {
+    prepare_ = std::move(prepare);
+  }
+
   /// The consumer's arguments: the stream from the next offset to apply.
   field_table consume_arguments() const;
 
@@ -113,6 +124,10 @@ class changelog_reader : public bridges::delivery_handler {
   std::string actor_;
   store_settings settings_;
   std::shared_ptr<changelog_state> state_;
+  std::function<caf::error(checkpoint_store&)> prepare_;
+  // A group is applied this long after its first record at the latest.
+  static constexpr std::chrono::milliseconds group_delay{1};
+  bool apply_armed_ = false;
   std::size_t max_group_;
   std::unique_ptr<checkpoint_store> store_;
   changelog_rule rule_;

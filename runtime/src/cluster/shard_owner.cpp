@@ -2,7 +2,9 @@
 
 #include "warren/core/kill_point.hpp"
 #include "warren/core/log.hpp"
+#include "warren/core/shard.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 
@@ -36,6 +38,9 @@ struct owner_core {
   uint64_t sequence = 0;
   int64_t last_accepted = -1;
   int64_t last_flushed = -1;
+  // The last accepted batch that sent messages: a batch that sent none
+  // owes nothing, and needs no `flushed`.
+  int64_t last_owing = -1;
   // Outbox rows of a shard owner are not in the file: their ids (for the
   // relay's bookkeeping) are made up, below zero.
   int64_t next_outbox_id = -1;
@@ -144,7 +149,7 @@ class shard_committer : public warren::detail::unit_committer {
   // Every message of the batches accepted so far left: the standbys may
   // forget them (at most once a second).
   void idle(bridges::consumer_host& host, std::size_t unconfirmed) override {
-    if (unconfirmed == 0 && core_->last_accepted > core_->last_flushed &&
+    if (unconfirmed == 0 && core_->last_owing > core_->last_flushed &&
         std::chrono::steady_clock::now() - core_->last_flush_sent >
           std::chrono::seconds{1})
       send_flushed(host, core_, core_->last_accepted);
@@ -181,6 +186,8 @@ class shard_committer : public warren::detail::unit_committer {
         }
         core->sequence = sequence;
         core->last_accepted = outcome.offset;
+        if (!work.outbox().empty())
+          core->last_owing = outcome.offset;
         for (auto& row : work.outbox()) {
           row.id = core->next_outbox_id--;
           row.actor = core->id.actor;
@@ -225,6 +232,16 @@ class shard_owner : public bridges::delivery_handler {
                 "anew");
       return;
     }
+    if (msg->properties.type == shard_probe_type) {
+      // Only a cue: a live owner lets it go, a standby the broker made
+      // active takes the shard over.
+      done(bridges::settlement::ack());
+      if (inner_ || claiming_)
+        return;
+      generation_ = msg->channel_generation;
+      take_over(host);
+      return;
+    }
     if (inner_) {
       inner_->handle(host, std::move(msg), std::move(done));
       return;
@@ -238,6 +255,8 @@ class shard_owner : public bridges::delivery_handler {
   void idle(bridges::consumer_host& host) override {
     if (inner_)
       inner_->idle(host);
+    else if (!claiming_ && !probe_armed_)
+      arm_probe(host);
   }
 
   void acked(uint64_t generation, uint64_t tag, bool multiple) override {
@@ -250,6 +269,24 @@ class shard_owner : public bridges::delivery_handler {
     bridges::delivery msg;
     std::function<void(bridges::settlement)> done;
   };
+
+  void arm_probe(bridges::consumer_host& host) {
+    probe_armed_ = true;
+    host.after(probe_interval(core_->id.shards), [this, &host] {
+      probe_armed_ = false;
+      if (inner_ || claiming_)
+        return;
+      outgoing_message probe;
+      probe.routing_key = shard_name(core_->id.actor, core_->id.shard);
+      probe.properties.type = shard_probe_type;
+      probe.properties.delivery_mode = 1;
+      // Probes nobody takes (no consumer at all) do not pile up.
+      probe.properties.expiration =
+        std::to_string(probe_interval(core_->id.shards).count() * 5);
+      // Lost or refused, the next one follows.
+      host.publish(std::move(probe), [](const caf::error&) {});
+    });
+  }
 
   void take_over(bridges::consumer_host& host) {
     claiming_ = true;
@@ -364,11 +401,16 @@ class shard_owner : public bridges::delivery_handler {
   std::shared_ptr<bridges::delivery_handler> inner_;
   std::deque<held_delivery> held_;
   bool claiming_ = false;
+  bool probe_armed_ = false;
   // The channel generation the shard was taken over on.
   uint64_t generation_ = 0;
 };
 
 } // namespace
+
+std::chrono::milliseconds probe_interval(uint32_t shards) {
+  return std::chrono::milliseconds{std::max<int64_t>(1000, 50LL * shards)};
+}
 
 std::string changelog_name(const std::string& actor) {
   return actor + ".log";

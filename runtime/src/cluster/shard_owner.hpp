@@ -24,10 +24,19 @@
 // ends the consumer at once: its unacked deliveries go back to the broker,
 // nothing of the work leaves, and the supervisor starts it again as a
 // standby.
+//
+// A shard that gets no message would never be taken over, and a dead
+// owner's timers (a saga's, a window's idle timeout) and owed messages would
+// wait for the next message. So a standby probes its shard: every
+// `probe_interval` it publishes a probe (type `warren.shard.probe`, not
+// persistent, expiring) to the shard's queue. The broker hands it to the
+// active consumer: a live owner acks it and goes on; a standby the broker
+// made active after the owner died takes the shard over, message or not.
 
 #include "cluster/changelog_reader.hpp"
 #include "dispatch/dispatchers.hpp"
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -52,6 +61,14 @@ using dispatcher_factory =
 std::shared_ptr<bridges::delivery_handler>
 make_shard_owner(shard_identity id, std::shared_ptr<changelog_state> state,
                  store_settings store, dispatcher_factory make_dispatcher);
+
+/// The type of a standby's probe (see above).
+inline constexpr const char* shard_probe_type = "warren.shard.probe";
+
+/// How often each standby probes a shard of an actor with `shards` shards:
+/// every second, slower past 20 shards so a node's probes of one actor stay
+/// under 20 a second.
+std::chrono::milliseconds probe_interval(uint32_t shards);
 
 /// The changelog stream of `actor`: "<actor>.log".
 std::string changelog_name(const std::string& actor);

@@ -2,6 +2,7 @@
 // stateful.hpp).
 
 #include "warren/core/errc.hpp"
+#include "warren/core/shard.hpp"
 #include "warren/runtime/stateful.hpp"
 
 namespace warren {
@@ -9,6 +10,15 @@ namespace warren {
 context::~context() = default;
 
 actor::~actor() = default;
+
+std::string actor_init::metrics_name() const {
+  return shards == 0 ? name : shard_name(name, shard);
+}
+
+bool stateful_base::owns_key(std::string_view key) const noexcept {
+  const auto& at = init();
+  return at.shards == 0 || shard_of(key, at.shards) == at.shard;
+}
 
 stateful_base::stateful_base(const actor_init& init) : actor(init) {
   if (const auto* field = init.options.if_contains("key_field"))

@@ -42,12 +42,18 @@ boost::json::value stream_operator::initial_state() const {
 
 namespace warren::detail {
 
+std::string row_prefix(const actor_init& init) {
+  return init.shards == 0 ? std::string{}
+                          : "s" + std::to_string(init.shard) + "/";
+}
+
 void unit_rows::put(std::string name, std::string data) {
-  work_.put_row(std::move(name), std::move(data));
+  work_.put_row(prefix_.empty() ? std::move(name) : prefix_ + name,
+                std::move(data));
 }
 
 void unit_rows::erase(std::string name) {
-  work_.erase_row(std::move(name));
+  work_.erase_row(prefix_.empty() ? std::move(name) : prefix_ + name);
 }
 
 void unit_rows::execute(sql_group group) {

@@ -13,15 +13,22 @@
 
 namespace warren::detail {
 
+/// The name prefix of an operator's rows: none, or "s<i>/" for the owner
+/// of shard i of a sharded actor, whose rows (a window's watermark) must not
+/// mix with the other shards' in the same file.
+std::string row_prefix(const actor_init& init);
+
 class unit_rows : public operator_rows {
  public:
-  explicit unit_rows(runtime::unit_of_work& work) : work_(work) {}
+  unit_rows(runtime::unit_of_work& work, const std::string& prefix)
+    : work_(work), prefix_(prefix) {}
   void put(std::string name, std::string data) override;
   void erase(std::string name) override;
   void execute(sql_group group) override;
 
  private:
   runtime::unit_of_work& work_;
+  const std::string& prefix_;
 };
 
 /// The checkpoint store as the operator reads it; `setup` only while it

@@ -67,7 +67,7 @@ class stateful_dispatcher : public bridges::delivery_handler,
                       dispatch_services services, stateful_settings settings)
     : user_(std::move(user)),
       operator_(dynamic_cast<stream_operator*>(user_.get())),
-      settings_(std::move(settings)),
+      row_prefix_(row_prefix(user_->init())), settings_(std::move(settings)),
       instance_(std::make_shared<instance_scope>()), work_(user_->name()),
       relay_(user_->name(), services.node_name, settings_.dispatch.queue),
       anonymous_(settings_.anonymous_window, settings_.max_anonymous),
@@ -124,9 +124,11 @@ class stateful_dispatcher : public bridges::delivery_handler,
       if (auto err = operator_->open(*reader_))
         return err;
       reader_->opened();
-      auto rows = store_->load_rows(user_->name());
+      auto rows = store_->load_rows(user_->name(), row_prefix_);
       if (!rows)
         return rows.error();
+      for (auto& row : *rows)
+        row.first.erase(0, row_prefix_.size());
       if (auto err = operator_->restore(std::move(*rows)))
         return err;
     }
@@ -691,7 +693,7 @@ class stateful_dispatcher : public bridges::delivery_handler,
         key, entry.version, boost::json::serialize(entry.state)});
     }
     if (operator_ != nullptr) {
-      unit_rows rows{work_};
+      unit_rows rows{work_, row_prefix_};
       operator_->checkpoint(rows);
     }
     work_.relayed(relay_.take_confirmed());
@@ -790,7 +792,7 @@ class stateful_dispatcher : public bridges::delivery_handler,
       // What it changed joins the unit now; a tick that changed nothing
       // costs no transaction.
       auto rows_before = work_.rows().size() + work_.groups().size();
-      unit_rows rows{work_};
+      unit_rows rows{work_, row_prefix_};
       operator_->checkpoint(rows);
       if (out.published() > 0 ||
           work_.rows().size() + work_.groups().size() > rows_before) {
@@ -830,6 +832,8 @@ class stateful_dispatcher : public bridges::delivery_handler,
   std::shared_ptr<stateful_base> user_;
   // Set when the actor is a stream operator.
   stream_operator* operator_ = nullptr;
+  // Before the operator's row names (row_prefix).
+  std::string row_prefix_;
   stateful_settings settings_;
   std::shared_ptr<instance_scope> instance_;
   std::unique_ptr<runtime::checkpoint_store> store_;

@@ -127,6 +127,11 @@ caf::error check_kinds(const config::node_config& cfg, const registry& kinds) {
                           spec.kind +
                           "' is not stateful (run more instances "
                           "or nodes instead)");
+    if (spec.shards > 0 && !kind->not_shardable.empty())
+      return make_error(errc::invalid_config,
+                        where + ".shards: the kind '" + spec.kind +
+                          "' cannot be sharded: " + kind->not_shardable +
+                          "; remove \"shards\"");
     if (spec.shards > 0 && spec.chunks.enabled)
       return make_error(errc::invalid_config,
                         where + ".shards: a sharded actor takes no chunked "

@@ -22,6 +22,7 @@ kind_descriptor describe_kind(std::string name, kind_descriptor::family what,
   kind.what = what;
   kind.takes_handler = traits.takes_handler;
   kind.check_options = std::move(traits.check_options);
+  kind.not_shardable = std::move(traits.not_shardable);
   return kind;
 }
 

@@ -6,6 +6,7 @@
 #include "dispatch/batch_splitter.hpp"
 #include "dispatch/chunk_assembler.hpp"
 #include "dispatch/dispatchers.hpp"
+#include "dispatch/operator_support.hpp"
 #include "pool/pool.hpp"
 #include "warren/core/shard.hpp"
 #include "warren/runtime/node.hpp"
@@ -42,23 +43,35 @@ warren::detail::dispatch_settings settings_of(const config::actor_spec& spec,
 
 // Instance `instance` of `spec`'s kind. Throws what the kind's constructor
 // throws.
+// The owner of a shard of a sharded actor makes the instance that owns it.
+struct owned_shard {
+  uint32_t index = 0;
+  uint32_t count = 0;
+};
+
 caf::expected<std::shared_ptr<actor>> make_user(const instance_context& ctx,
                                                 const config::actor_spec& spec,
-                                                uint32_t instance) {
+                                                uint32_t instance,
+                                                owned_shard shard = {}) {
   const auto* kind = ctx.kinds->describe(spec.kind);
   if (kind == nullptr || !kind->make)
     return make_error(errc::unknown_kind, "no kind '" + spec.kind + "'");
-  return std::shared_ptr<actor>{kind->make(init_of(ctx, spec, instance))};
+  auto init = init_of(ctx, spec, instance);
+  init.shard = shard.index;
+  init.shards = shard.count;
+  return std::shared_ptr<actor>{kind->make(init)};
 }
 
 // The dispatcher of a warren actor instance (stateless or stateful). Throws
 // what the actor's constructor throws: a start failure. A shard owner's
 // stateful dispatcher commits through `committer`.
-caf::expected<std::shared_ptr<bridges::delivery_handler>> make_dispatcher(
-  const instance_context& ctx, const config::actor_spec& spec,
-  uint32_t instance, metrics::counter retried, metrics::gauge* store_failing,
-  std::shared_ptr<warren::detail::unit_committer> committer = {}) {
-  auto made = make_user(ctx, spec, instance);
+caf::expected<std::shared_ptr<bridges::delivery_handler>>
+make_dispatcher(const instance_context& ctx, const config::actor_spec& spec,
+                uint32_t instance, metrics::counter retried,
+                metrics::gauge* store_failing,
+                std::shared_ptr<warren::detail::unit_committer> committer = {},
+                owned_shard shard = {}) {
+  auto made = make_user(ctx, spec, instance, shard);
   if (!made)
     return made.error();
   auto user = std::move(*made);
@@ -72,12 +85,6 @@ caf::expected<std::shared_ptr<bridges::delivery_handler>> make_dispatcher(
                         "' made a stateful actor but was registered as "
                         "stateless; register it with add_kind<T> or "
                         "add_stateful_kind");
-  if (committer && dynamic_cast<stream_operator*>(user.get()) != nullptr)
-    return make_error(errc::invalid_config,
-                      "actor '" + spec.name + "' (kind '" + spec.kind +
-                        "'): shards are not supported for stream operators "
-                        "(windows, sagas, event stores, projections) yet; "
-                        "remove \"shards\"");
   if (stateful) {
     warren::detail::stateful_settings ss;
     ss.committer = std::move(committer);
@@ -160,6 +167,22 @@ child_members spawn_tracked(const instance_context& ctx, const std::string& id,
   return members;
 }
 
+// The tables a stream operator keeps of its own (a saga's), created in the
+// node's file as its `open` does: a standby's reader fills them from the
+// changelog before any owner on this node opened the kind.
+caf::error create_kind_tables(const instance_context& ctx,
+                              const config::actor_spec& spec,
+                              checkpoint_store& file) {
+  auto made = make_user(ctx, spec, 0);
+  if (!made)
+    return made.error();
+  auto* op = dynamic_cast<stream_operator*>(made->get());
+  if (op == nullptr)
+    return caf::none;
+  warren::detail::store_reader reader{file};
+  return op->open(reader);
+}
+
 // This run of the node's process, in the claims its shard owners make.
 const std::string& incarnation() {
   static const std::string id = make_message_id();
@@ -194,6 +217,9 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
     cc.prefetch = 1000;
     auto handler = std::make_shared<runtime::cluster::changelog_reader>(
       actor->name, store, state);
+    handler->prepare_with([ctx, actor](checkpoint_store& file) {
+      return create_kind_tables(*ctx, *actor, file);
+    });
     cc.consume_arguments = [handler] {
       return handler->consume_arguments();
     };
@@ -215,10 +241,10 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
         *ctx, *actor, id,
         runtime::cluster::make_shard_owner(
           std::move(who), state, store,
-          [ctx, actor,
+          [ctx, actor, i,
            retried](std::shared_ptr<warren::detail::unit_committer> committer) {
             return make_dispatcher(*ctx, *actor, 0, retried, nullptr,
-                                   std::move(committer));
+                                   std::move(committer), {i, actor->shards});
           }));
       return caf::expected<child_members>{
         spawn_tracked(*ctx, id, std::move(cc), {})};

@@ -318,6 +318,16 @@ struct actor_init {
   /// The queue the actor consumes (`actors[].queue`, by default its name):
   /// where replies to the requests it sends come back (`reply_to`).
   std::string queue;
+  /// A sharded actor's (`actors[].shards`, README.md "Clustering") owner of
+  /// shard `shard` of `shards`; `shards` is 0 for every other instance
+  /// (unsharded actors, and the routers of a sharded one).
+  uint32_t shard = 0;
+  uint32_t shards = 0;
+
+  /// The `actor` label of the instance's metrics: the actor's name, or
+  /// "<name>.s<shard>" for a shard's owner (as its consumer's metrics), so
+  /// the shards a node owns each report their own gauges.
+  std::string metrics_name() const;
 };
 
 /// Base class of custom actors. One instance per configured instance; a

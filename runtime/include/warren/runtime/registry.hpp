@@ -52,6 +52,9 @@ struct kind_traits {
   /// `add_kind<T>` that has `static void check_options(config::object_reader&)`
   /// gets that.
   options_validator check_options;
+  /// Why an actor of this stateful kind cannot declare `shards` (README.md,
+  /// "Clustering"); empty when it can. Checked with the config.
+  std::string not_shardable;
 };
 
 /// Everything the registry knows of one kind.
@@ -90,6 +93,8 @@ struct kind_descriptor {
   pool_factory make_pool;
   bool takes_handler = false;
   options_validator check_options;
+  /// Why it cannot be sharded (kind_traits::not_shardable).
+  std::string not_shardable;
 
   bool stateful() const noexcept { return what == family::stateful; }
 };

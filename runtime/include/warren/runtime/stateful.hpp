@@ -53,6 +53,7 @@
 #include <boost/json/value_to.hpp>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace warren {
@@ -152,6 +153,13 @@ class stateful_base : public actor {
   /// (`errc::validation_failed`, say why) dead-letters the message without
   /// running a handler.
   virtual caf::expected<std::string> key_of(const envelope& msg) const;
+
+  /// Whether the state of `key` belongs to this instance: always, except
+  /// for a sharded actor's owner of one shard, which owns the keys that
+  /// hash to it (warren/core/shard.hpp). A kind that keeps its own tables
+  /// restores and runs timers only for the keys it owns: the other shards'
+  /// rows are in the same file (every node is a standby of every shard).
+  bool owns_key(std::string_view key) const noexcept;
 
  private:
   // Stateful actors register state handlers instead.
