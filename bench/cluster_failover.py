@@ -634,7 +634,8 @@ def main():
     ap.add_argument("--plugin", default=os.path.join(
         ROOT, "build", "tests", "libwarren-test-plugin.so"),
         help="the test plugin (test.counter); build it with "
-             "-DWARREN_BUILD_TESTS=ON --target warren-test-plugin")
+             "-DWARREN_BUILD_TESTS=ON -DWARREN_BUILD_EXAMPLES=ON, target "
+             "warren-test-plugin")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rate", type=float, default=400, help="messages/s")
     ap.add_argument("--shards", type=int, default=6)
