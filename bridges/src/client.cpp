@@ -170,8 +170,9 @@ blocking_client::call(outgoing_message request,
 
 caf::expected<std::vector<envelope>>
 blocking_client::receive(const std::string& queue, std::size_t max,
-                         std::chrono::milliseconds idle_timeout, bool ack) {
-  auto taken = take(queue, max, idle_timeout);
+                         std::chrono::milliseconds idle_timeout, bool ack,
+                         const field_table& arguments) {
+  auto taken = take(queue, max, idle_timeout, arguments);
   if (!taken)
     return taken;
   std::vector<uint64_t> done;
@@ -185,7 +186,8 @@ blocking_client::receive(const std::string& queue, std::size_t max,
 
 caf::expected<std::vector<envelope>>
 blocking_client::take(const std::string& queue, std::size_t max,
-                      std::chrono::milliseconds idle_timeout) {
+                      std::chrono::milliseconds idle_timeout,
+                      const field_table& arguments) {
   if (max == 0)
     return std::vector<envelope>{};
   auto& conn = st_->core.conn();
@@ -197,7 +199,7 @@ blocking_client::take(const std::string& queue, std::size_t max,
   max = std::min<std::size_t>(max, 65535);
   if (auto err = conn.qos(receive_channel, static_cast<uint16_t>(max)))
     return err;
-  auto tag = conn.consume(receive_channel, queue, false, false);
+  auto tag = conn.consume(receive_channel, queue, false, false, arguments);
   if (!tag)
     return tag.error();
   st_->taking = true;

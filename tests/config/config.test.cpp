@@ -226,6 +226,9 @@ const std::map<std::string, std::string> bad_configs = {
    ": $.scheduler.threads: expected an integer from 0 to 256, found 1000"},
   {"calls_timeout_zero.json",
    ": $.calls.timeout_ms: expected an integer from 1 to 3600000, found 0"},
+  {"cluster_announce_interval_too_short.json",
+   ": $.cluster.announce_interval_ms: expected an integer from 100 to 600000, "
+   "found 50"},
   {"limits_unknown_key.json",
    ": $.limits.max_body_size: unknown key (expected one of: "
    "max_body_bytes)"},
