@@ -24,7 +24,8 @@ caf::expected<std::vector<membership::announcement>>
 read_announcements(bridges::blocking_client& client, int64_t since_seconds) {
   field_table from{{"x-stream-offset", std::to_string(since_seconds) + "s"}};
   auto got = client.receive(membership::stream_name, 65535,
-                            std::chrono::milliseconds{1000}, true, from);
+                            std::chrono::milliseconds{1000}, true, from,
+                            std::chrono::milliseconds{3000});
   if (!got)
     return got.error();
   std::vector<membership::announcement> heard;
