@@ -194,8 +194,8 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   CHECK(moved);
   CHECK(st.status.at("stuck_shards").to_number<int64_t>() == 0);
   // The human table says the same.
-  auto table = test::warren({"cluster", "status", "-u", cluster.uri(3),
-                             "--actor", actor});
+  auto table =
+    test::warren({"cluster", "status", "-u", cluster.uri(3), "--actor", actor});
   CHECK(table.exit_code == 0);
   CHECK_THAT(table.out, Catch::Contains(victim) && Catch::Contains("gone"));
 
