@@ -11,10 +11,12 @@
 //   warren saga list|show|resume|abort ACTOR [ID]   a saga actor's sagas
 //   warren projection status|rebuild NAME   a projection's position, rebuild
 //   warren top URL...               live dashboard of nodes' /metrics
+//   warren cluster status           nodes, shard owners, lag, queue depths
 //
 // Exit codes: see commands.hpp (0 ok, 1 failed, 2 usage, 3 config, 4 broker,
 // 5 timeout, 6 error reply).
 
+#include "cluster.hpp"
 #include "commands.hpp"
 #include "dlq.hpp"
 #include "projection.hpp"
@@ -53,6 +55,7 @@ struct command_line {
   warren::cli::window_options window;
   warren::cli::saga_options saga;
   warren::cli::projection_options projection;
+  warren::cli::cluster_options cluster;
   CLI::App* run = nullptr;
   CLI::App* check = nullptr;
   CLI::App* send_cmd = nullptr;
@@ -71,6 +74,7 @@ struct command_line {
   CLI::App* projection_rebuild = nullptr;
   CLI::App* top_cmd = nullptr;
   CLI::App* window_replay = nullptr;
+  CLI::App* cluster_status = nullptr;
 };
 
 void add_run_and_check(CLI::App& app, command_line& cl) {
@@ -295,6 +299,26 @@ void add_top(CLI::App& app, command_line& cl) {
                 "print one plain-text frame after two scrapes and exit");
 }
 
+void add_cluster(CLI::App& app, command_line& cl) {
+  auto& opts = cl.cluster;
+  auto* cluster =
+    app.add_subcommand("cluster", "a cluster running sharded actors");
+  cluster->require_subcommand(1);
+  cl.cluster_status = cluster->add_subcommand(
+    "status",
+    "nodes, shard owners with their epochs, changelog lag and shard queue "
+    "depths, from the nodes' announcements (exit 1 when a shard has messages "
+    "waiting and no live owner)");
+  auto* cmd = cl.cluster_status;
+  add_broker_options(*cmd, opts.broker);
+  cmd->add_option("--actor", opts.actor, "only this sharded actor");
+  cmd->add_flag("--json", opts.json, "print one JSON object");
+  cmd
+    ->add_option("--since", opts.since_seconds,
+                 "read the announcements of the last N seconds (default 60)")
+    ->check(CLI::PositiveNumber);
+}
+
 void add_window(CLI::App& app, command_line& cl) {
   auto& opts = cl.window;
   auto* window = app.add_subcommand("window", "tools for window actors");
@@ -366,6 +390,8 @@ int dispatch(command_line& cl) {
     return top(cl.top);
   if (*cl.window_replay)
     return window_replay(cl.window);
+  if (*cl.cluster_status)
+    return cluster_status(cl.cluster);
   return exit_usage;
 }
 
@@ -385,6 +411,7 @@ int main(int argc, char** argv) {
   add_projection(app, cl);
   add_window(app, cl);
   add_top(app, cl);
+  add_cluster(app, cl);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

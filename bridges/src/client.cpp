@@ -170,8 +170,10 @@ blocking_client::call(outgoing_message request,
 
 caf::expected<std::vector<envelope>>
 blocking_client::receive(const std::string& queue, std::size_t max,
-                         std::chrono::milliseconds idle_timeout, bool ack) {
-  auto taken = take(queue, max, idle_timeout);
+                         std::chrono::milliseconds idle_timeout, bool ack,
+                         const field_table& arguments,
+                         std::chrono::milliseconds at_most) {
+  auto taken = take(queue, max, idle_timeout, arguments, at_most);
   if (!taken)
     return taken;
   std::vector<uint64_t> done;
@@ -185,7 +187,9 @@ blocking_client::receive(const std::string& queue, std::size_t max,
 
 caf::expected<std::vector<envelope>>
 blocking_client::take(const std::string& queue, std::size_t max,
-                      std::chrono::milliseconds idle_timeout) {
+                      std::chrono::milliseconds idle_timeout,
+                      const field_table& arguments,
+                      std::chrono::milliseconds at_most) {
   if (max == 0)
     return std::vector<envelope>{};
   auto& conn = st_->core.conn();
@@ -197,7 +201,7 @@ blocking_client::take(const std::string& queue, std::size_t max,
   max = std::min<std::size_t>(max, 65535);
   if (auto err = conn.qos(receive_channel, static_cast<uint16_t>(max)))
     return err;
-  auto tag = conn.consume(receive_channel, queue, false, false);
+  auto tag = conn.consume(receive_channel, queue, false, false, arguments);
   if (!tag)
     return tag.error();
   st_->taking = true;
@@ -205,15 +209,17 @@ blocking_client::take(const std::string& queue, std::size_t max,
   st_->taking_tag = *tag;
   st_->taken.clear();
   st_->last_taken = clock_type::now();
-  // Until `max` arrived, or none for `idle_timeout`.
+  // Until `max` arrived, or none for `idle_timeout`, or `at_most` passed.
+  auto give_up = clock_type::now() + at_most;
   for (;;) {
     auto before = st_->taken.size();
     auto err = st_->wait_until(
       [&] { return st_->taken.size() >= max || st_->taken.size() != before; },
-      st_->last_taken + idle_timeout, caf::error{});
+      std::min(st_->last_taken + idle_timeout, give_up), caf::error{});
     if (err)
       return err;
-    if (st_->taken.size() >= max || st_->taken.size() == before)
+    if (st_->taken.size() >= max || st_->taken.size() == before ||
+        clock_type::now() >= give_up)
       break;
   }
   if (auto err = conn.cancel(receive_channel, st_->taking_tag))

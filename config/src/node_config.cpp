@@ -122,6 +122,8 @@ void read_sections(object_reader& root, const std::string& base_dir,
   read_single(root, "calls", "timeout_ms", {1, 3'600'000}, cfg.call_timeout);
   read_single(root, "shutdown", "timeout_ms", {0, 3'600'000},
               cfg.shutdown_timeout);
+  read_single(root, "cluster", "announce_interval_ms", {100, 600'000},
+              cfg.cluster.announce_interval);
   detail::read_store(r, root.find("store"), cfg.store);
   detail::read_log(r, root.find("log"), cfg.log);
   detail::read_metrics(r, root.find("metrics"), cfg.metrics);
@@ -144,7 +146,7 @@ caf::expected<node_config> parse_config(const std::string& text,
   if (auto root = r.object(*doc, "$")) {
     root->allow({"node", "state_dir", "broker", "topology", "actors", "plugins",
                  "scheduler", "publisher", "limits", "calls", "shutdown",
-                 "supervision", "store", "log", "metrics"});
+                 "supervision", "store", "log", "metrics", "cluster"});
     read_node_name(*root, cfg);
     if (r.ok())
       read_sections(*root, base_dir, cfg);

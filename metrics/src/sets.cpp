@@ -185,4 +185,44 @@ store_metrics make_store_metrics(registry& reg, const std::string& actor) {
   return m;
 }
 
+changelog_metrics make_changelog_metrics(registry& reg,
+                                         const std::string& actor) {
+  labels who{{"actor", actor}};
+  changelog_metrics m;
+  m.lag_seconds = reg.make_gauge(
+    "warren_changelog_lag_seconds",
+    "Standby lag: from the publish of the last changelog record applied to "
+    "this node applying it.",
+    who);
+  m.lag = reg.make_histogram(
+    "warren_changelog_lag",
+    "From a changelog record's publish to this node applying it (seconds).",
+    duration_buckets(), who);
+  m.applied =
+    reg.make_counter("warren_changelog_records_applied_total",
+                     "Changelog records this node read and judged.", who);
+  m.position = reg.make_gauge(
+    "warren_changelog_position",
+    "The changelog stream offset after the last record this node applied.",
+    who);
+  return m;
+}
+
+shard_metrics make_shard_metrics(registry& reg, const std::string& actor,
+                                 uint32_t shard, const std::string& queue) {
+  labels who{
+    {"actor", actor}, {"shard", std::to_string(shard)}, {"queue", queue}};
+  shard_metrics m;
+  m.owned = reg.make_gauge(
+    "warren_shard_owned",
+    "1 while this node owns the shard with a claimed epoch, else 0.", who);
+  m.epoch = reg.make_gauge(
+    "warren_shard_epoch",
+    "The epoch (claim offset) this node owns or last owned the shard in; -1 "
+    "before any.",
+    who);
+  m.epoch.set(-1);
+  return m;
+}
+
 } // namespace warren::metrics

@@ -96,7 +96,7 @@ const std::map<std::string, std::string> bad_configs = {
   {"unknown_top_level_key.json",
    ": $.actor: unknown key (expected one of: node, state_dir, broker, "
    "topology, actors, plugins, scheduler, publisher, limits, calls, "
-   "shutdown, supervision, store, log, metrics)"},
+   "shutdown, supervision, store, log, metrics, cluster)"},
   {"missing_node.json", ": $.node: required key is missing"},
   {"node_name_with_space.json",
    ": $.node: expected a name of 1 to 64 characters from A-Z, a-z, 0-9, "
@@ -226,6 +226,9 @@ const std::map<std::string, std::string> bad_configs = {
    ": $.scheduler.threads: expected an integer from 0 to 256, found 1000"},
   {"calls_timeout_zero.json",
    ": $.calls.timeout_ms: expected an integer from 1 to 3600000, found 0"},
+  {"cluster_announce_interval_too_short.json",
+   ": $.cluster.announce_interval_ms: expected an integer from 100 to 600000, "
+   "found 50"},
   {"limits_unknown_key.json",
    ": $.limits.max_body_size: unknown key (expected one of: "
    "max_body_bytes)"},
@@ -493,11 +496,11 @@ TEST_CASE("integers must be JSON integers and booleans true or false",
 }
 
 TEST_CASE("keys that are not identifiers are quoted in paths", "[config]") {
-  CHECK(
-    parse_error(R"({"node": "n1", "max body": 1})") ==
-    "node.json: $[\"max body\"]: unknown key (expected one of: node, "
-    "state_dir, broker, topology, actors, plugins, scheduler, "
-    "publisher, limits, calls, shutdown, supervision, store, log, metrics)");
+  CHECK(parse_error(R"({"node": "n1", "max body": 1})") ==
+        "node.json: $[\"max body\"]: unknown key (expected one of: node, "
+        "state_dir, broker, topology, actors, plugins, scheduler, "
+        "publisher, limits, calls, shutdown, supervision, store, log, metrics, "
+        "cluster)");
 }
 
 TEST_CASE("WARREN_BROKER_URI replaces the configured broker URIs", "[config]") {

@@ -64,6 +64,9 @@ caf::expected<std::vector<shard_view>> decode_views(const std::string& text) {
 
 // -- changelog_state ----------------------------------------------------------
 
+changelog_state::changelog_state(std::shared_ptr<member_status> status)
+  : status_(std::move(status)) {}
+
 void changelog_state::expect(const std::string& id) {
   std::lock_guard<std::mutex> guard{mutex_};
   expected_.emplace(id, std::nullopt);
@@ -173,6 +176,7 @@ caf::error changelog_reader::start(bridges::consumer_host&) {
   if (err)
     return err;
   state_->applied(next_offset_, rule_, {});
+  state_->status().applied(next_offset_, 0, {});
   return caf::none;
 }
 
@@ -189,6 +193,7 @@ void changelog_reader::handle(bridges::consumer_host& host,
     return;
   }
   auto offset = std::get<int64_t>(*header);
+  read_since_idle_ = true;
   if (offset < next_offset_) {
     // Read again after a reconnect: applied already.
     done(bridges::settlement::ack());
@@ -201,7 +206,10 @@ void changelog_reader::handle(bridges::consumer_host& host,
                "them",
                next_offset_, offset - 1);
   record_outcome outcome{verdict::invalid_shard, offset};
+  int64_t published_ms = -1;
   auto record = from_message(msg->properties, msg->raw_body);
+  if (record)
+    published_ms = record->published_ms;
   if (!record) {
     log::error(log::scope{actor_}, "changelog: record at offset {} ignored: {}",
                offset, describe(record.error()));
@@ -239,7 +247,7 @@ void changelog_reader::handle(bridges::consumer_host& host,
   // read again after a restart). Acked now, a stopping consumer waits for
   // nothing.
   done(bridges::settlement::ack());
-  pending_.push_back({msg->properties.message_id, outcome});
+  pending_.push_back({msg->properties.message_id, outcome, published_ms});
   if (pending_.size() >= max_group_) {
     apply_pending();
   } else if (!apply_armed_) {
@@ -258,6 +266,11 @@ void changelog_reader::handle(bridges::consumer_host& host,
 void changelog_reader::idle(bridges::consumer_host& host) {
   if (!pending_.empty())
     apply_pending();
+  // Quiet since the last look (the consumer looks every 200 ms while
+  // nothing arrives): the reader is at the end of the stream.
+  if (!read_since_idle_ && pending_.empty())
+    state_->status().caught_up();
+  read_since_idle_ = false;
   if (state_->take_reread() && pending_.empty()) {
     // Restarted by its supervisor, the reader consumes again from the
     // offset after the last record it applied.
@@ -299,9 +312,19 @@ caf::error changelog_reader::apply_pending() {
                  report->replaced, report->missing);
   std::vector<std::pair<std::string, record_outcome>> done;
   done.reserve(pending_.size());
-  for (auto& p : pending_)
+  std::vector<double> lags;
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  for (auto& p : pending_) {
     done.emplace_back(std::move(p.id), p.outcome);
+    if (p.published_ms >= 0)
+      lags.push_back(
+        static_cast<double>(std::max<int64_t>(0, now_ms - p.published_ms)) /
+        1000.0);
+  }
   state_->applied(next_offset_, rule_, done);
+  state_->status().applied(next_offset_, pending_.size(), lags);
   pending_.clear();
   changesets_.clear();
   local_.clear();

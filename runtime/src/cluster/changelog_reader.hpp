@@ -16,6 +16,7 @@
 // them.
 
 #include "cluster/changelog_rule.hpp"
+#include "cluster/member_status.hpp"
 #include "warren/bridges/consumer.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
@@ -42,6 +43,13 @@ struct record_outcome {
 /// read by the actor's shard owners on the node (other threads).
 class changelog_state {
  public:
+  /// `status` learns what the reader applies and what the owners own (for
+  /// announcements and metrics); by default one nobody reads.
+  explicit changelog_state(std::shared_ptr<member_status> status =
+                             std::make_shared<member_status>("", 0));
+
+  member_status& status() const noexcept { return *status_; }
+
   /// An owner about to publish record `id` wants its verdict: kept until
   /// `take` (only expected ids are kept, so memory is bounded by the
   /// records in flight).
@@ -85,6 +93,7 @@ class changelog_state {
   // Expected ids: nullopt until applied.
   std::unordered_map<std::string, std::optional<record_outcome>> expected_;
   bool reread_ = false;
+  std::shared_ptr<member_status> status_;
 };
 
 class changelog_reader : public bridges::delivery_handler {
@@ -117,6 +126,7 @@ class changelog_reader : public bridges::delivery_handler {
   struct pending_record {
     std::string id;
     record_outcome outcome;
+    int64_t published_ms = -1;
   };
 
   caf::error apply_pending();
@@ -138,6 +148,8 @@ class changelog_reader : public bridges::delivery_handler {
   std::vector<sql_group> local_;
   std::vector<pending_record> pending_;
   bool failing_ = false;
+  // A record arrived since the last quiet moment: not caught up yet.
+  bool read_since_idle_ = false;
 };
 
 } // namespace warren::runtime::cluster

@@ -12,6 +12,8 @@ namespace {
 
 constexpr const char* kind_header = "x-warren-record";
 constexpr std::string_view batch_magic = "WCL1";
+// Optional: records without it are read as they always were.
+constexpr const char* published_header = "x-warren-published-ms";
 
 void put_u32(std::string& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8)
@@ -138,6 +140,8 @@ outgoing_message to_message(const changelog_record& r,
   p.content_type = "application/octet-stream";
   p.type = std::string{"warren.changelog."} + to_string(r.kind);
   set_field(p.headers, kind_header, std::string{to_string(r.kind)});
+  if (r.published_ms >= 0)
+    set_field(p.headers, published_header, r.published_ms);
   if (r.kind == record_kind::shards) {
     set_field(p.headers, "x-warren-shards", int64_t{r.shards});
     // Each owner's own (several wait for theirs on one node).
@@ -181,6 +185,9 @@ caf::expected<changelog_record> from_message(const message_properties& props,
   if (auto err = text_header(props, kind_header, kind))
     return err;
   changelog_record r;
+  if (const auto* v = find_field(props.headers, published_header);
+      v != nullptr && std::holds_alternative<int64_t>(*v))
+    r.published_ms = std::get<int64_t>(*v);
   int64_t n = 0;
   if (kind == "shards") {
     r.kind = record_kind::shards;

@@ -49,6 +49,9 @@ struct changelog_record {
   std::vector<outgoing_message> outbox;
   /// flushed: the stream offset of the last batch whose messages all left.
   int64_t upto = -1;
+  /// When its writer made it (ms since the epoch; -1: not said, as in
+  /// records of earlier versions): a reader's standby lag is measured from it.
+  int64_t published_ms = -1;
 };
 
 /// The stream message of `record` (published to the default exchange with

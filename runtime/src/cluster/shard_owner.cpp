@@ -53,6 +53,9 @@ struct owner_core {
     r.shards = id.shards;
     r.node = id.node;
     r.incarnation = id.incarnation;
+    r.published_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
     return r;
   }
 };
@@ -212,6 +215,13 @@ class shard_owner : public bridges::delivery_handler {
     core_->state = std::move(state);
   }
 
+  ~shard_owner() override {
+    // Its consumer ended: whatever the reason, this node works on the shard
+    // no more.
+    if (core_->epoch >= 0)
+      core_->state->status().released(core_->id.shard);
+  }
+
   caf::error start(bridges::consumer_host&) override {
     auto store = checkpoint_store::open(settings_);
     if (!store)
@@ -322,6 +332,7 @@ class shard_owner : public bridges::delivery_handler {
       core_->sequence = 0;
       log::info(log::scope{core_->id.actor}, "shard {}: taken over in epoch {}",
                 core_->id.shard, core_->epoch);
+      core_->state->status().owned(core_->id.shard, core_->epoch);
       resend_owed(host);
       start_dispatcher(host);
     });

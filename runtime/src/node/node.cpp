@@ -1,5 +1,6 @@
 #include "warren/runtime/node.hpp"
 
+#include "cluster/announcer.hpp"
 #include "node/tree.hpp"
 #include "warren/bridges/client.hpp"
 #include "warren/core/log.hpp"
@@ -196,12 +197,25 @@ void node::start_tree(bridges::topology topo) {
       state->consumers.erase(id);
     }
   };
+  auto members = std::make_shared<cluster::member_directory>();
+  ctx->members = members;
   auto tree = cfg_.supervision;
   config::place_unlisted_actors(tree, cfg_.actors, cfg_.shutdown_timeout);
   supervisor_options options;
   options.metrics = metrics_.get();
   root_ =
     spawn_supervisor(sys_, detail::build_tree(tree, ctx, options), options);
+  if (!members->empty()) {
+    cluster::announcer_config ac;
+    ac.node = cfg_.node_name;
+    ac.incarnation = cluster::process_incarnation();
+    ac.started_ms = cluster::process_started_ms();
+    ac.interval = cfg_.cluster.announce_interval;
+    ac.members = std::move(members);
+    ac.publisher = publisher_;
+    announcer_ = caf::actor_cast<caf::actor>(
+      cluster::spawn_announcer(sys_, std::move(ac)));
+  }
   // The root ending on its own (not by `stop`) is the node's failure.
   root_->attach_functor([weak](const caf::error& reason) {
     auto state = weak.lock();
@@ -317,6 +331,17 @@ void node::stop() {
   }
   caf::scoped_actor self{sys_};
   auto timeout = cfg_.shutdown_timeout;
+  // 0. The node's last announcement: it is leaving (at most a few seconds;
+  // only `warren cluster status` reads it).
+  if (announcer_) {
+    auto announcer = caf::actor_cast<cluster::announcer_actor>(announcer_);
+    self
+      ->request(announcer, std::chrono::seconds{3}, cluster::leave_atom::value)
+      .receive([](caf::ok_atom) {}, [](const caf::error&) {});
+    self->send_exit(announcer_, caf::exit_reason::user_shutdown);
+    self->wait_for(announcer_);
+    announcer_ = nullptr;
+  }
   // 1. Stop consuming everywhere at once: each consumer cancels on its own
   // thread, none waits for another (a broker that does not answer one
   // cancel holds up only that consumer, until its shutdown time).

@@ -4,6 +4,7 @@
 
 #include "warren/core/shard.hpp"
 #include "warren/runtime/dispatch/retry_policy.hpp"
+#include "warren/runtime/membership.hpp"
 #include "warren/runtime/node.hpp"
 
 #include <algorithm>
@@ -91,6 +92,19 @@ bridges::topology effective_topology(const config::node_config& cfg) {
     log.type = bridges::queue_type::stream;
     if (!has_queue(log.name))
       topo.queues.push_back(std::move(log));
+  }
+  // Membership announcements of nodes with a sharded actor: kept an hour,
+  // in small segments so that retention can drop them.
+  bool sharded = std::any_of(cfg.actors.begin(), cfg.actors.end(),
+                             [](const auto& a) { return a.shards > 0; });
+  if (sharded && !has_queue(membership::stream_name)) {
+    bridges::queue_spec announcements;
+    announcements.name = membership::stream_name;
+    announcements.type = bridges::queue_type::stream;
+    announcements.max_age = "1h";
+    announcements.stream_max_segment_size_bytes = 1024 * 1024;
+    announcements.dead_letter_queue = false;
+    topo.queues.push_back(std::move(announcements));
   }
   return topo;
 }

@@ -1,5 +1,6 @@
 #include "node/tree.hpp"
 
+#include "cluster/announcer.hpp"
 #include "cluster/changelog_reader.hpp"
 #include "cluster/shard_owner.hpp"
 #include "cluster/shard_router.hpp"
@@ -185,8 +186,25 @@ caf::error create_kind_tables(const instance_context& ctx,
 
 // This run of the node's process, in the claims its shard owners make.
 const std::string& incarnation() {
-  static const std::string id = make_message_id();
-  return id;
+  return runtime::cluster::process_incarnation();
+}
+
+// What the node's membership announcements and metrics say of `actor`.
+std::shared_ptr<runtime::cluster::member_status>
+member_status_of(const instance_context& ctx, const config::actor_spec& actor) {
+  metrics::changelog_metrics changelog;
+  std::vector<metrics::shard_metrics> shards;
+  if (ctx.metrics != nullptr) {
+    changelog = metrics::make_changelog_metrics(*ctx.metrics, actor.name);
+    for (uint32_t i = 0; i < actor.shards; ++i)
+      shards.push_back(metrics::make_shard_metrics(*ctx.metrics, actor.name, i,
+                                                   shard_name(actor.name, i)));
+  }
+  auto status = std::make_shared<runtime::cluster::member_status>(
+    actor.name, actor.shards, changelog, std::move(shards));
+  if (ctx.members)
+    ctx.members->add(status);
+  return status;
 }
 
 // A sharded actor on this node (README.md, "Clustering"): a supervisor of
@@ -205,7 +223,8 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
   spec.intensity.period = std::chrono::seconds{10};
   spec.backoff.min = std::chrono::milliseconds{50};
   spec.backoff.max = std::chrono::seconds{5};
-  auto state = std::make_shared<runtime::cluster::changelog_state>();
+  auto state = std::make_shared<runtime::cluster::changelog_state>(
+    member_status_of(*ctx, *actor));
   auto store = store_settings_of(*ctx->cfg);
   supervised_child reader;
   reader.spec = child_spec;
@@ -233,7 +252,9 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
     owner.spec = child_spec;
     owner.spec.id = shard_name(actor->name, i);
     owner.start = [ctx, actor, state, store, i, id = owner.spec.id] {
-      auto cc = consumer_base(*ctx, *actor, id, id, i == 0);
+      // Each shard is a queue of its own: its depth is watched (the alert
+      // on a shard without an owner reads it).
+      auto cc = consumer_base(*ctx, *actor, id, id, true);
       runtime::cluster::shard_identity who{actor->name, i, actor->shards,
                                            ctx->cfg->node_name, incarnation()};
       auto retried = cc.delivery_metrics.retried;

@@ -28,6 +28,14 @@ struct readiness_gauges {
   metrics::gauge store_failing;
 };
 
+} // namespace warren::runtime::detail
+
+namespace warren::runtime::cluster {
+class member_directory;
+} // namespace warren::runtime::cluster
+
+namespace warren::runtime::detail {
+
 struct instance_context {
   caf::actor_system* sys = nullptr;
   const registry* kinds = nullptr;
@@ -43,6 +51,9 @@ struct instance_context {
   /// Told when a pool removed the worker of this child id for good: the
   /// node forgets its consumer (readiness no longer waits for it).
   std::function<void(const std::string&)> untrack;
+  /// Told of every sharded actor's status, for the membership announcer;
+  /// nullptr: not kept.
+  std::shared_ptr<cluster::member_directory> members;
 };
 
 /// Wraps an instance's dispatcher (a pool's workers count their deliveries).

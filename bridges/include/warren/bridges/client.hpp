@@ -46,17 +46,24 @@ class blocking_client {
   /// for each next one (`max` is capped at 65535, the largest prefetch).
   /// `ack`: remove them; otherwise they are requeued. Bodies are parsed into
   /// `body` when they are JSON and left null otherwise (the bytes are always in
-  /// `raw_body`).
+  /// `raw_body`). `arguments` go with the consume (a stream's
+  /// `x-stream-offset`, e.g. "60s" for what arrived in the last minute);
+  /// `at_most` bounds the whole wait (a stream written to all the time is
+  /// never quiet for `idle_timeout`).
   caf::expected<std::vector<envelope>>
   receive(const std::string& queue, std::size_t max,
-          std::chrono::milliseconds idle_timeout, bool ack);
+          std::chrono::milliseconds idle_timeout, bool ack,
+          const field_table& arguments = {},
+          std::chrono::milliseconds at_most = std::chrono::hours{24});
 
   /// Takes up to `max` messages from `queue` like `receive`, but keeps them
   /// unacked until `settle`, so a tool can act on them first (replay them,
   /// say) and lose nothing if it fails halfway.
   caf::expected<std::vector<envelope>>
   take(const std::string& queue, std::size_t max,
-       std::chrono::milliseconds idle_timeout);
+       std::chrono::milliseconds idle_timeout,
+       const field_table& arguments = {},
+       std::chrono::milliseconds at_most = std::chrono::hours{24});
 
   /// Ends a `take`: acks the deliveries whose tags are in `done` and returns
   /// every other one to the queue.

@@ -39,6 +39,14 @@ struct publisher_settings {
   std::size_t max_unconfirmed = 1000;
 };
 
+/// Clustering (README.md, "Clustering").
+struct cluster_settings {
+  /// How often a node running a sharded actor announces itself on the
+  /// stream `warren.cluster` (`warren cluster status` reads it; a node
+  /// silent for 3 intervals is shown as gone). Default 2 s.
+  std::chrono::milliseconds announce_interval{2000};
+};
+
 struct node_config {
   /// The file the config came from (as given), for error messages.
   std::string source_file;
@@ -73,6 +81,7 @@ struct node_config {
   store_config store;
   log_config log;
   metrics_config metrics;
+  cluster_settings cluster;
 };
 
 /// Reads and validates the config file at `path`.

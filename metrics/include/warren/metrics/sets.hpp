@@ -118,4 +118,30 @@ struct store_metrics {
 };
 store_metrics make_store_metrics(registry& reg, const std::string& actor);
 
+/// One sharded actor's changelog as this node's reader applies it (label
+/// `actor`; README.md, "Clustering").
+struct changelog_metrics {
+  /// Standby lag: from a record's publish to this node applying it, of the
+  /// last record applied; and of every record.
+  gauge lag_seconds;
+  histogram lag;
+  counter applied;
+  /// The stream offset after the last record applied.
+  gauge position;
+};
+changelog_metrics make_changelog_metrics(registry& reg,
+                                         const std::string& actor);
+
+/// One shard of a sharded actor on this node (labels `actor`, `shard` and
+/// its `queue`). Every node exports every shard: summed over the nodes,
+/// `owned` is 0 for a shard without an owner.
+struct shard_metrics {
+  /// 1 while this node owns the shard with a claimed epoch.
+  gauge owned;
+  /// The epoch this node owns it in (the last one, after it let it go).
+  gauge epoch;
+};
+shard_metrics make_shard_metrics(registry& reg, const std::string& actor,
+                                 uint32_t shard, const std::string& queue);
+
 } // namespace warren::metrics

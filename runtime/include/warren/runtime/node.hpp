@@ -159,6 +159,9 @@ class node {
   bridges::publisher_actor publisher_;
   bridges::requester_actor requester_;
   caf::actor root_;
+  /// The membership announcer (runtime/src/cluster/announcer.hpp), when the
+  /// node runs a sharded actor.
+  caf::actor announcer_;
   std::shared_ptr<shared_state> state_;
   bool running_ = false;
 };

@@ -1,0 +1,146 @@
+#pragma once
+
+/// Cluster membership (README.md, "Clustering"; DESIGN.md §6): every node
+/// running a sharded actor announces itself every
+/// `cluster.announce_interval_ms` on the stream `warren.cluster` (its name,
+/// the run of its process, the shards it owns with their epochs, how far
+/// its changelog readers are), and once more when it stops. `warren cluster
+/// status` reads the recent announcements and sums them up here. Display
+/// and alerts only: ownership is decided by the changelog, never by this.
+///
+/// Pure: no I/O. The JSON of an announcement is its wire format.
+
+#include <boost/json/value.hpp>
+#include <caf/expected.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace warren::runtime::membership {
+
+/// The stream announcements go to (max-age 1 h).
+constexpr const char* stream_name = "warren.cluster";
+
+/// The message type of an announcement.
+constexpr const char* announcement_type = "warren.cluster.announce";
+
+/// A node is taken for gone once silent this many of its own intervals.
+constexpr int64_t silent_intervals = 3;
+
+/// One shard a node owns, in the epoch it claimed it in.
+struct owned_shard {
+  uint32_t shard = 0;
+  int64_t epoch = -1;
+};
+
+/// What a node does for one sharded actor.
+struct actor_report {
+  std::string actor;
+  uint32_t shards = 0;
+  std::vector<owned_shard> owned;
+  /// Its changelog reader: the offset after the last record it applied,
+  /// and that record's lag (publish to apply; nullopt: none yet).
+  int64_t position = 0;
+  std::optional<double> lag_seconds;
+};
+
+/// One node's announcement.
+struct announcement {
+  std::string node;
+  /// The run of its process (a restarted node is a new incarnation).
+  std::string incarnation;
+  /// Milliseconds since the Unix epoch: when the process started, and when
+  /// it made this announcement.
+  int64_t started_ms = 0;
+  int64_t at_ms = 0;
+  /// How often it announces.
+  int64_t interval_ms = 2000;
+  /// Its last word: it is stopping (gracefully).
+  bool leaving = false;
+  std::vector<actor_report> actors;
+};
+
+boost::json::value to_json(const announcement& a);
+
+/// An announcement read back; `errc::validation_failed` names what is wrong.
+caf::expected<announcement> parse_announcement(std::string_view text);
+
+/// A shard queue's figures (a passive declare).
+struct queue_figures {
+  uint32_t messages = 0;
+  uint32_t consumers = 0;
+};
+
+/// One shard as the live nodes tell it.
+struct shard_status {
+  uint32_t shard = 0;
+  /// Its queue, `<actor>.s<i>`.
+  std::string queue;
+  /// The live node announcing it owns the shard in the highest epoch; empty
+  /// when no live node does.
+  std::string owner;
+  int64_t epoch = -1;
+  /// Other live nodes that still say they own it in a lower epoch (fenced,
+  /// about to give it up).
+  std::vector<std::string> stale_owners;
+  /// Filled in by the caller when it could read the queue.
+  std::optional<queue_figures> queue_state;
+
+  /// Messages are waiting and no live node owns the shard.
+  bool stuck() const noexcept {
+    return owner.empty() && queue_state && queue_state->messages > 0;
+  }
+};
+
+/// One node's reader of one actor's changelog.
+struct reader_status {
+  std::string node;
+  int64_t position = 0;
+  /// Records behind the furthest live reader of the actor.
+  int64_t behind = 0;
+  std::optional<double> lag_seconds;
+};
+
+struct actor_status {
+  std::string actor;
+  uint32_t shards = 0;
+  std::vector<shard_status> shard;
+  /// Live nodes only.
+  std::vector<reader_status> readers;
+};
+
+struct node_status {
+  std::string node;
+  std::string incarnation;
+  int64_t started_ms = 0;
+  int64_t last_heard_ms = 0;
+  int64_t interval_ms = 0;
+  /// Heard within `silent_intervals` of its interval and not leaving.
+  bool live = false;
+  bool leaving = false;
+  /// Shards it owns (live nodes), over every actor.
+  std::size_t owned = 0;
+};
+
+struct cluster_status {
+  int64_t now_ms = 0;
+  std::vector<node_status> nodes;
+  std::vector<actor_status> actors;
+
+  /// Shards with messages waiting and no live owner.
+  std::size_t stuck_shards() const noexcept;
+};
+
+/// Sums up `heard` (any order; each node's latest counts) as of `now_ms`;
+/// `only_actor`, when not empty, keeps that actor alone.
+cluster_status summarize(const std::vector<announcement>& heard, int64_t now_ms,
+                         const std::string& only_actor = {});
+
+boost::json::value to_json(const cluster_status& status);
+
+/// The human table of `warren cluster status`.
+std::string to_text(const cluster_status& status);
+
+} // namespace warren::runtime::membership

@@ -1,0 +1,221 @@
+// Cluster membership on the three-broker cluster (README.md, "Clustering"):
+// `warren cluster status` shows the truth while nodes own shards, after a
+// node is killed, and after one stops.
+
+#include "cluster_support.hpp"
+#include "support.hpp"
+#include "warren/bridges/topology.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
+#include <map>
+#include <string>
+#include <thread>
+
+using namespace warren;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+// One increment for each of 40 keys (every shard of a few gets some).
+void send_round(bridges::blocking_client& client, const std::string& actor,
+                int round) {
+  for (int k = 0; k < 40; ++k) {
+    outgoing_message m;
+    m.exchange = bridges::actors_exchange;
+    m.routing_key = actor;
+    m.properties.message_id =
+      actor + "-" + std::to_string(round) + "-" + std::to_string(k);
+    m.properties.type = "increment";
+    m.body = R"({"counter":"k)" + std::to_string(k) + R"(","by":1})";
+    for (int attempt = 0;; ++attempt) {
+      auto err = client.publish(m, 10s);
+      if (!err)
+        break;
+      REQUIRE(attempt < 20);
+      std::this_thread::sleep_for(500ms);
+    }
+  }
+}
+
+// `warren cluster status --json` for `actor`, with its exit code.
+struct status_reading {
+  int exit_code = -1;
+  json::object status;
+  std::string text;
+};
+
+status_reading cluster_status(const std::string& uri,
+                              const std::string& actor) {
+  auto r = test::warren(
+    {"cluster", "status", "--json", "-u", uri, "--actor", actor}, 30s);
+  status_reading out;
+  out.exit_code = r.exit_code;
+  out.text = r.out + r.err;
+  boost::system::error_code ec;
+  auto v = json::parse(r.out, ec);
+  if (!ec && v.is_object())
+    out.status = v.as_object();
+  return out;
+}
+
+const json::object* node_in(const json::object& status,
+                            const std::string& name) {
+  for (const auto& n : status.at("nodes").as_array())
+    if (n.at("node").as_string() == name)
+      return &n.as_object();
+  return nullptr;
+}
+
+// Shard -> (owner, epoch) of the actor's shards in `status`.
+std::map<int64_t, std::pair<std::string, int64_t>>
+owners_in(const json::object& status) {
+  std::map<int64_t, std::pair<std::string, int64_t>> out;
+  const auto& actors = status.at("actors").as_array();
+  if (actors.empty())
+    return out;
+  for (const auto& s : actors[0].at("shard").as_array()) {
+    const auto& owner = s.at("owner");
+    out[s.at("shard").to_number<int64_t>()] = {
+      owner.is_string() ? std::string{owner.as_string()} : std::string{},
+      s.at("epoch").to_number<int64_t>()};
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("warren cluster status shows each node and each shard's owner as "
+          "the nodes' logs do, and after kill -9 of a node shows it gone and "
+          "its shards owned by the survivors in newer epochs",
+          "[cluster][membership]") {
+  test::test_cluster cluster;
+  constexpr int shards = 4;
+  auto actor = test::unique_name("mb-acct");
+  std::vector<std::unique_ptr<test::temp_dir>> dirs;
+  std::vector<std::unique_ptr<test::node_process>> nodes;
+  std::map<std::string, std::size_t> index_of;
+  for (std::size_t n = 0; n < 3; ++n) {
+    dirs.push_back(std::make_unique<test::temp_dir>());
+    auto cfg = test::node_config(*dirs.back());
+    json::array uris;
+    for (std::size_t k = 0; k < 3; ++k)
+      uris.push_back(json::value(cluster.uri((n + k) % 3 + 1)));
+    cfg["broker"] = json::object{{"uris", uris}, {"heartbeat_seconds", 2}};
+    cfg["cluster"] = json::object{{"announce_interval_ms", 500}};
+    cfg["metrics"] = json::object{{"listen", "127.0.0.1:0"}};
+    auto acct = test::counter_actor(actor);
+    acct["shards"] = shards;
+    cfg["actors"] = json::array{acct};
+    nodes.push_back(std::make_unique<test::node_process>(*dirs[n], cfg));
+    index_of[nodes.back()->name()] = n;
+  }
+  auto client = cluster.client(3);
+  send_round(*client, actor, 0);
+
+  // Every shard owned by a live node, as its log says.
+  status_reading st;
+  auto all_owned = [&] {
+    st = cluster_status(cluster.uri(3), actor);
+    if (st.status.empty() || st.exit_code != 0)
+      return false;
+    int live = 0;
+    for (const auto& n : st.status.at("nodes").as_array())
+      live += n.at("live").as_bool() ? 1 : 0;
+    auto owners = owners_in(st.status);
+    if (live != 3 || owners.size() != shards)
+      return false;
+    for (const auto& [shard, owner] : owners)
+      if (owner.first.empty())
+        return false;
+    return true;
+  };
+  bool owned = test::eventually(all_owned, 30s);
+  INFO(st.text);
+  REQUIRE(owned);
+  auto before = owners_in(st.status);
+  std::map<std::string, int> owned_by;
+  for (const auto& [shard, owner] : before) {
+    auto it = index_of.find(owner.first);
+    REQUIRE(it != index_of.end());
+    auto& node = *nodes[it->second];
+    INFO("shard " << shard << " owner " << owner.first << " log:\n"
+                  << node.err());
+    CHECK_THAT(node.err(), Catch::Contains("shard " + std::to_string(shard) +
+                                           ": taken over in epoch " +
+                                           std::to_string(owner.second)));
+    // Its metrics agree: it owns the shard in that epoch.
+    auto shard_label = "shard=\"" + std::to_string(shard) + "\"";
+    CHECK(test::metric_sample(node.metrics_port(), "warren_shard_owned",
+                              {"actor=\"" + actor + "\"", shard_label}) == 1);
+    CHECK(test::metric_sample(node.metrics_port(), "warren_shard_epoch",
+                              {"actor=\"" + actor + "\"", shard_label}) ==
+          static_cast<double>(owner.second));
+    ++owned_by[owner.first];
+  }
+  // Each live node's reader is reported with its position.
+  const auto& readers =
+    st.status.at("actors").as_array()[0].at("readers").as_array();
+  CHECK(readers.size() == 3);
+  for (const auto& r : readers)
+    CHECK(r.at("position").to_number<int64_t>() > 0);
+
+  // The node that owns the most shards dies.
+  std::string victim;
+  for (const auto& [name, count] : owned_by)
+    if (victim.empty() || count > owned_by[victim])
+      victim = name;
+  auto& dead = *nodes[index_of[victim]];
+  ::kill(dead.pid(), SIGKILL);
+  dead.stop();
+  // Its shards get messages again: the survivors take them over.
+  send_round(*client, actor, 1);
+  auto taken_over = [&] {
+    st = cluster_status(cluster.uri(3), actor);
+    if (st.status.empty() || st.exit_code != 0)
+      return false;
+    const auto* gone = node_in(st.status, victim);
+    if (gone == nullptr || gone->at("live").as_bool())
+      return false;
+    for (const auto& [shard, owner] : owners_in(st.status)) {
+      if (owner.first.empty() || owner.first == victim)
+        return false;
+      if (before[shard].first == victim && owner.second <= before[shard].second)
+        return false;
+    }
+    return true;
+  };
+  bool moved = test::eventually(taken_over, 40s);
+  INFO(st.text);
+  CHECK(moved);
+  CHECK(st.status.at("stuck_shards").to_number<int64_t>() == 0);
+  // The human table says the same.
+  auto table =
+    test::warren({"cluster", "status", "-u", cluster.uri(3), "--actor", actor});
+  CHECK(table.exit_code == 0);
+  CHECK_THAT(table.out, Catch::Contains(victim) && Catch::Contains("gone"));
+
+  // A node that stops says so: it is shown as left at once.
+  std::string leaver;
+  for (std::size_t n = 0; n < 3; ++n)
+    if (nodes[n]->name() != victim) {
+      leaver = nodes[n]->name();
+      CHECK(nodes[n]->stop() == 0);
+      break;
+    }
+  st = cluster_status(cluster.uri(3), actor);
+  const auto* left = node_in(st.status, leaver);
+  REQUIRE(left != nullptr);
+  CHECK(left->at("leaving").as_bool());
+  CHECK_FALSE(left->at("live").as_bool());
+  for (auto& n : nodes)
+    n->stop();
+  for (int i = 0; i < shards; ++i)
+    client->delete_queue(actor + ".s" + std::to_string(i));
+  client->delete_queue(actor);
+  client->delete_queue(actor + ".log");
+}
