@@ -13,6 +13,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace warren;
 using namespace std::chrono_literals;
@@ -116,4 +117,61 @@ TEST_CASE("a sharded counter counts every message once through its shards, "
   CHECK(broker.count(actor) == 0);
   for (uint32_t i = 0; i < shards; ++i)
     CHECK(broker.count(shard_name(actor, i)) == 0);
+}
+
+TEST_CASE("a shard owner killed at each point of its path through the "
+          "changelog (a record published and not read back, a batch "
+          "accepted and not acked, a takeover half done) loses no message "
+          "and applies none twice",
+          "[broker][shards][kill]") {
+  // Point -> which pass kills: records, batches and claims each pass it.
+  const std::vector<std::pair<std::string, int>> points = {
+    {"before_readback", 12},
+    {"after_acceptance", 6},
+    {"before_ack", 6},
+    {"during_takeover", 2}};
+  for (const auto& [point, nth] : points) {
+    DYNAMIC_SECTION(point) {
+      test::broker_scratch broker;
+      auto actor = broker.queue("sh-kill");
+      const uint32_t shards = 3;
+      for (uint32_t i = 0; i < shards; ++i)
+        broker.track_queue(shard_name(actor, i));
+      broker.track_queue(actor + ".log");
+      test::temp_dir first_dir;
+      test::temp_dir second_dir;
+      auto first = std::make_unique<test::node_process>(
+        first_dir, sharded_node(first_dir, actor, shards),
+        std::vector<std::string>{"WARREN_KILL_POINT=" + point + ":" +
+                                 std::to_string(nth)});
+      // The first node owns the shards (its probes) before the second
+      // starts, except when it dies taking them over.
+      if (point != "during_takeover")
+        test::eventually(
+          [&] {
+            return first->err().find("shard 2: taken over") !=
+                     std::string::npos &&
+                   first->err().find("shard 1: taken over") !=
+                     std::string::npos &&
+                   first->err().find("shard 0: taken over") !=
+                     std::string::npos;
+          },
+          20s);
+      test::node_process second{second_dir,
+                                sharded_node(second_dir, actor, shards)};
+      publish_increments(actor, 0, 300);
+      bool died = test::eventually([&] { return !first->running(); }, 30s);
+      INFO(first->err());
+      CHECK(died);
+      std::map<std::string, int64_t> counts;
+      test::eventually(
+        [&] {
+          counts = test::counter_counts(db_of(second_dir), actor);
+          return total(counts) >= 300;
+        },
+        60s);
+      INFO(second.err());
+      CHECK(counts == expected_counts(300));
+    }
+  }
 }

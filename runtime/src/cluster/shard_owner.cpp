@@ -128,6 +128,7 @@ void publish_and_wait(bridges::consumer_host& host,
                    });
         return;
       }
+      kill_point("before_readback");
       wait_for_verdict(host, core, id, std::chrono::steady_clock::now(),
                        std::chrono::milliseconds{1}, false, std::move(then));
     });
