@@ -398,14 +398,21 @@ void run_shards(const options& opts, std::size_t r, double raw_tp, samples& s) {
   auto sharded = warren_throughput(opts.uri, queue, opts.messages, 256,
                                    state_dir, false, 64, 4)
                    .msgs_per_sec;
+  // The same, published to each key's shard queue: the router hop's cost.
+  auto direct = warren_throughput(opts.uri, queue + ".direct", opts.messages,
+                                  256, state_dir, false, 64, 4, true)
+                  .msgs_per_sec;
   s.add("shards.unsharded.throughput", plain);
   s.add("shards.sharded.throughput", sharded);
+  s.add("shards.sharded_direct.throughput", direct);
   s.add("shards.sharded.ratio", sharded / plain);
+  s.add("shards.sharded_direct.ratio", direct / plain);
   s.add("shards.unsharded.ratio_raw", plain / raw_tp);
   std::cerr << "round " << r + 1 << ": raw " << raw_tp
             << " msg/s; stateful, 64 keys: unsharded " << plain
             << " msg/s, 4 shards " << sharded << " msg/s (" << sharded / plain
-            << "x)\n";
+            << "x), published to the shards " << direct << " msg/s ("
+            << direct / plain << "x)\n";
 }
 
 void run_round(const options& opts, std::size_t r, samples& s) {
@@ -494,7 +501,9 @@ void print_results(const options& opts, const samples& s) {
   s.print("warren.stateful.recovery_100k", "s");
   s.print("shards.unsharded.throughput", "msg/s");
   s.print("shards.sharded.throughput", "msg/s");
+  s.print("shards.sharded_direct.throughput", "msg/s");
   s.print("shards.sharded.ratio", "ratio");
+  s.print("shards.sharded_direct.ratio", "ratio");
   s.print("shards.unsharded.ratio_raw", "ratio");
   for (const char* name :
        {"streams.window.throughput", "streams.window_percentiles.throughput",

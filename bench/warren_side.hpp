@@ -26,12 +26,15 @@ namespace warren::bench {
 /// With `keys` > 1 the messages spread over that many keys (header
 /// x-warren-key); with `shards` > 0 the stateful actor is sharded (its own
 /// queue routed to `shards` shard queues, every unit through its
-/// changelog; README.md, "Clustering").
+/// changelog; README.md, "Clustering"); with `to_shards` as well, the
+/// publisher computes each key's shard and publishes to its queue, as a
+/// client may (no router hop).
 throughput_result
 warren_throughput(const std::string& uri, const std::string& queue,
                   std::size_t messages, std::size_t body_bytes = 256,
                   const std::string& state_dir = {}, bool metrics = false,
-                  std::size_t keys = 1, uint32_t shards = 0);
+                  std::size_t keys = 1, uint32_t shards = 0,
+                  bool to_shards = false);
 
 /// Seconds from constructing a node whose stateful actor has `states` keys
 /// (written to `<state_dir>/warren.db` beforehand) to the node consuming.

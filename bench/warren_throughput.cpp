@@ -25,6 +25,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 // Throughput through warren (a counting subscriber, stateless or stateful)
 // and the recovery of a stateful actor's states.
@@ -90,12 +91,11 @@ class stateful_counter : public warren::stateful_actor<bench_state> {
 
 } // namespace
 
-throughput_result warren_throughput(const std::string& uri,
-                                    const std::string& queue,
-                                    std::size_t messages,
-                                    std::size_t body_bytes,
-                                    const std::string& state_dir, bool metrics,
-                                    std::size_t keys, uint32_t shards) {
+throughput_result
+warren_throughput(const std::string& uri, const std::string& queue,
+                  std::size_t messages, std::size_t body_bytes,
+                  const std::string& state_dir, bool metrics, std::size_t keys,
+                  uint32_t shards, bool to_shards) {
   auto cfg = make_config(uri);
   if (metrics) {
     cfg.metrics.enabled = true;
@@ -141,12 +141,20 @@ throughput_result warren_throughput(const std::string& uri,
     auto confirmed = done->get_future();
     scraper scrapes{node.metrics_port(), std::chrono::seconds{1}};
     auto start = clock_type::now();
-    message_maker make = [prototype, keys](std::size_t i) {
+    // A key's shard queue, when the publisher routes (computed once).
+    std::vector<std::string> shard_of_key;
+    if (to_shards && shards > 0)
+      for (std::size_t k = 0; k < keys; ++k)
+        shard_of_key.push_back(
+          shard_name(queue, shard_of("k" + std::to_string(k), shards)));
+    message_maker make = [prototype, keys, shard_of_key](std::size_t i) {
       auto msg = prototype;
       msg.properties.message_id = std::to_string(i);
       if (keys > 1)
         set_field(msg.properties.headers, "x-warren-key",
                   "k" + std::to_string(i % keys));
+      if (!shard_of_key.empty())
+        msg.routing_key = shard_of_key[i % keys];
       return msg;
     };
     sys.spawn(publish_driver, node.publisher(), std::move(make), messages,

@@ -175,3 +175,41 @@ TEST_CASE("a shard owner killed at each point of its path through the "
     }
   }
 }
+
+TEST_CASE("a warren actor's messages to a sharded actor go straight to the "
+          "key's shard queue: its routers see none of them",
+          "[broker][shards]") {
+  test::broker_scratch broker;
+  auto source = broker.queue("sh-source");
+  auto ledger = broker.queue("sh-ledger");
+  const uint32_t shards = 4;
+  for (uint32_t i = 0; i < shards; ++i)
+    broker.track_queue(shard_name(ledger, i));
+  broker.track_queue(ledger + ".log");
+  test::temp_dir dir;
+  auto cfg = test::node_config(dir);
+  auto book = test::counter_actor(ledger);
+  book["shards"] = shards;
+  cfg["actors"] = json::array{test::counter_actor(source, ledger), book};
+  cfg["metrics"] = json::object{{"listen", "127.0.0.1:0"}};
+  test::node_process node{dir, cfg};
+  publish_increments(source, 0, 200);
+  std::map<std::string, int64_t> counts;
+  test::eventually(
+    [&] {
+      counts = test::counter_counts(db_of(dir), ledger);
+      return total(counts) >= 200;
+    },
+    30s);
+  CHECK(counts == expected_counts(200));
+  auto port = node.metrics_port();
+  // The ledger's router consumes its own queue: nothing came that way.
+  CHECK(test::metric_sample(port, "warren_messages_received_total",
+                            {"actor=\"" + ledger + "\""}) == 0);
+  double at_shards = 0;
+  for (uint32_t i = 0; i < shards; ++i)
+    at_shards +=
+      test::metric_sample(port, "warren_messages_handled_total",
+                          {"actor=\"" + shard_name(ledger, i) + "\""});
+  CHECK(at_shards == 200);
+}

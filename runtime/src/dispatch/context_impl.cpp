@@ -1,5 +1,6 @@
 #include "dispatch/context_impl.hpp"
 
+#include "cluster/shard_directory.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/core/batch.hpp"
 #include "warren/core/log.hpp"
@@ -89,11 +90,30 @@ void context_impl::queue_reply(outgoing_message msg) {
   scope_->replied = true;
 }
 
+void context_impl::to_shard(const std::string& actor, outgoing_message& msg,
+                            boost::json::value& body) const {
+  const auto& shards = scope_->instance->services.shards;
+  if (!shards || shards->empty())
+    return;
+  // The key is read from the message as its receiver will see it; the
+  // properties and body are lent, not copied.
+  envelope probe;
+  probe.properties = std::move(msg.properties);
+  probe.body = std::move(body);
+  auto queue = shards->shard_queue(actor, probe);
+  msg.properties = std::move(probe.properties);
+  if (queue.empty())
+    return;
+  msg.exchange.clear();
+  msg.routing_key = std::move(queue);
+}
+
 void context_impl::send_json(const std::string& actor, std::string type,
                              boost::json::value body) {
   auto msg = make_outgoing(*scope_, bridges::actors_exchange, actor,
                            std::move(type), body);
   msg.mandatory = true;
+  to_shard(actor, msg, body);
   scope_->effects.push_back(std::move(msg));
 }
 
@@ -178,6 +198,7 @@ void context_impl::call_json(const std::string& service, std::string type,
   }
   auto msg = make_outgoing(*scope_, bridges::actors_exchange, service,
                            std::move(type), body);
+  to_shard(service, msg, body);
   // Requests are transient: a reply to a caller that restarted is useless.
   msg.properties.delivery_mode = 1;
   if (timeout.count() <= 0)

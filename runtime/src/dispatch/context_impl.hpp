@@ -44,6 +44,10 @@ class context_impl : public context {
                               std::string type,
                               std::vector<boost::json::value> bodies);
   void apply(outgoing_message& msg, publish_options& opts);
+  // A message for a sharded actor the node knows goes to its key's shard
+  // queue (cluster/shard_directory.hpp); `body` is `msg`'s, lent.
+  void to_shard(const std::string& actor, outgoing_message& msg,
+                boost::json::value& body) const;
 
   scope_ptr scope_;
 };

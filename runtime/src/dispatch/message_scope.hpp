@@ -25,6 +25,10 @@
 #include <string>
 #include <vector>
 
+namespace warren::runtime::cluster {
+class shard_directory;
+} // namespace warren::runtime::cluster
+
 namespace warren::detail {
 
 /// What every dispatcher of a node shares.
@@ -34,6 +38,9 @@ struct dispatch_services {
   std::chrono::milliseconds call_timeout{5000};
   /// Larger bodies are rejected at admission.
   std::size_t max_body_bytes = 1024 * 1024;
+  /// The sharded actors of the node's config: sends to them go to their
+  /// shard queues (null: none).
+  std::shared_ptr<const runtime::cluster::shard_directory> shards;
 };
 
 /// What one actor's dispatchers need to know of its config.

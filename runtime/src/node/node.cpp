@@ -180,6 +180,7 @@ void node::start_tree(bridges::topology topo) {
   ctx->services.call_timeout = cfg_.call_timeout;
   ctx->services.max_body_bytes = cfg_.max_body_bytes;
   ctx->metrics = metrics_.get();
+  ctx->services.shards = detail::make_shard_directory(*ctx);
   std::weak_ptr<shared_state> weak = state_;
   ctx->track = [weak](std::string id, bridges::consumer_actor consumer,
                       detail::readiness_gauges gauges) {

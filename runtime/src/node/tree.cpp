@@ -2,6 +2,7 @@
 
 #include "cluster/announcer.hpp"
 #include "cluster/changelog_reader.hpp"
+#include "cluster/shard_directory.hpp"
 #include "cluster/shard_owner.hpp"
 #include "cluster/shard_router.hpp"
 #include "dispatch/batch_splitter.hpp"
@@ -167,6 +168,32 @@ child_members spawn_tracked(const instance_context& ctx, const std::string& id,
   members.push_back(caf::actor_cast<caf::actor>(consumer));
   return members;
 }
+
+} // namespace
+
+std::shared_ptr<const cluster::shard_directory>
+make_shard_directory(const instance_context& ctx) {
+  auto directory = std::make_shared<cluster::shard_directory>();
+  for (const auto& spec : ctx.cfg->actors) {
+    if (spec.shards == 0)
+      continue;
+    // A kind whose instance cannot be made fails to start anyway; its
+    // messages then go through the routers.
+    try {
+      auto made = make_user(ctx, spec, 0);
+      auto keys = made ? std::dynamic_pointer_cast<const stateful_base>(
+                           std::shared_ptr<const actor>{std::move(*made)})
+                       : nullptr;
+      if (keys)
+        directory->add(spec.name, spec.shards, std::move(keys));
+    } catch (const std::exception&) {
+      continue;
+    }
+  }
+  return directory;
+}
+
+namespace {
 
 // The tables a stream operator keeps of its own (a saga's), created in the
 // node's file as its `open` does: a standby's reader fills them from the

@@ -32,6 +32,7 @@ struct readiness_gauges {
 
 namespace warren::runtime::cluster {
 class member_directory;
+class shard_directory;
 } // namespace warren::runtime::cluster
 
 namespace warren::runtime::detail {
@@ -65,6 +66,11 @@ using handler_wrapper =
 /// name, kinds and metrics, the config's directory, its queue.
 actor_init init_of(const instance_context& ctx, const config::actor_spec& spec,
                    uint32_t instance);
+
+/// The sharded actors of the node's config, each with an instance of its
+/// kind to read keys with (the context API sends to their shards).
+std::shared_ptr<const cluster::shard_directory>
+make_shard_directory(const instance_context& ctx);
 
 /// Starts instance `i` of `spec` as child `id` (what each instance child's
 /// starter does, and what a pool does for each worker, with `wrap`).

@@ -76,6 +76,18 @@ void outbox_relay::on_confirm(int64_t row, const caf::error& err) {
     to_publish_.push_back(row); // At the next relay, on a new connection.
     return;
   }
+  if (code_of(err) == errc::publish_nacked) {
+    // The broker could not take it now (a quorum queue electing a new
+    // leader after a broker died, a full queue that rejects publishes): it
+    // is published again at the next relay, not dead-lettered. Meanwhile
+    // it stays in the outbox, whose bound holds new work back.
+    const auto& nacked = i->second.properties;
+    log::debug(log::scope{actor_, nacked.message_id, trace_of(nacked)},
+               "outbox message {} nacked by the broker; publishing it again",
+               nacked.message_id);
+    to_publish_.push_back(row);
+    return;
+  }
   auto& msg = i->second;
   if (msg.routing_key == dead_letter_queue_name(queue_) &&
       msg.exchange.empty()) {

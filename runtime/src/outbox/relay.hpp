@@ -9,12 +9,15 @@
 // At start it is given the rows an earlier instance committed and did not
 // see confirmed; they go out before anything new.
 //
-// A row the broker will not take (nacked, returned because no queue took
-// it, refused because its exchange does not exist or access is denied) is
-// not published again and again: it goes to the actor's dead-letter queue,
-// with the reason, through the one dead-letter builder, and leaves the
-// outbox once that copy is confirmed. A row whose publish was lost with the
-// connection goes out again at the next `relay`.
+// A row the broker will not take (returned because no queue took it,
+// refused because its exchange does not exist or access is denied) is not
+// published again and again: it goes to the actor's dead-letter queue, with
+// the reason, through the one dead-letter builder, and leaves the outbox
+// once that copy is confirmed. A row whose publish was lost with the
+// connection, or that the broker nacked (it could not take it for now: a
+// quorum queue without a leader while a broker is down, a full queue that
+// rejects publishes), goes out again at the next `relay`: at least once,
+// the outbox's bound holding new work back meanwhile.
 //
 // Bound: at most `max_unconfirmed` rows are committed and not yet
 // confirmed; past it `full()` says so, and the actor's dispatcher lets new

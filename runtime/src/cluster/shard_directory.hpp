@@ -1,0 +1,44 @@
+#pragma once
+
+// Private to warren::runtime: where a warren sender's message to a sharded
+// actor goes (README.md, "Clustering"). The context API sends a message for
+// a sharded actor of the node's config straight to its key's shard queue
+// rather than to the actor's own queue, where a router would forward it: a
+// broker hop less, and a sender's messages for one key stay in the order
+// it sent them. Messages for actors the node does not know as sharded, and
+// messages whose key cannot be read (the router refuses them with the
+// reason), go to the actor's name as before.
+
+#include "warren/core/envelope.hpp"
+#include "warren/runtime/stateful.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace warren::runtime::cluster {
+
+class shard_directory {
+ public:
+  /// `actor` has `shards` shards; `keys` reads a message's key (its kind's
+  /// `key_of`, which must not change the instance: several consumer
+  /// threads call it at once).
+  void add(std::string actor, uint32_t shards,
+           std::shared_ptr<const stateful_base> keys);
+
+  bool empty() const noexcept { return actors_.empty(); }
+
+  /// The queue of the shard `msg` belongs to, when `actor` is sharded and
+  /// the key of `msg` can be read; empty otherwise.
+  std::string shard_queue(const std::string& actor, const envelope& msg) const;
+
+ private:
+  struct sharded_actor {
+    uint32_t shards = 0;
+    std::shared_ptr<const stateful_base> keys;
+  };
+  std::unordered_map<std::string, sharded_actor> actors_;
+};
+
+} // namespace warren::runtime::cluster
