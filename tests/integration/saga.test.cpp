@@ -469,11 +469,7 @@ TEST_CASE("a sharded saga actor on two nodes: its owner killed with kill -9 "
     return cfg;
   };
   auto taken = [](const std::string& log) {
-    std::size_t n = 0;
-    for (auto at = log.find("taken over in epoch"); at != std::string::npos;
-         at = log.find("taken over in epoch", at + 1))
-      ++n;
-    return n;
+    return test::occurrences(log, "taken over in epoch");
   };
   test::node_process steps_node{sys.dir, participants};
   test::temp_dir first_dir;

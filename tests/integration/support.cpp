@@ -492,6 +492,14 @@ boost::json::object counter_actor(const std::string& name,
   return {{"name", name}, {"kind", "test.counter"}, {"options", options}};
 }
 
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + what.size()))
+    ++n;
+  return n;
+}
+
 double metric_sample(uint16_t port, const std::string& name,
                      const std::vector<std::string>& labels) {
   auto body = metrics::http_get({"127.0.0.1", port, "/metrics"});

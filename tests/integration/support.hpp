@@ -114,6 +114,9 @@ wait_for_records(const std::string& path, std::size_t n,
 double metric_sample(uint16_t port, const std::string& name,
                      const std::vector<std::string>& labels = {});
 
+/// How many times `what` occurs in `text` (a node's log lines, say).
+std::size_t occurrences(const std::string& text, const std::string& what);
+
 /// Polls `done` every 20 ms until it returns true or `timeout` passes.
 bool eventually(const std::function<bool()>& done,
                 std::chrono::milliseconds timeout);

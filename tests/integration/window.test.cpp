@@ -319,11 +319,7 @@ TEST_CASE("a sharded window actor on two nodes: the owner killed with "
     std::make_unique<test::node_process>(first_dir, sharded(first_dir));
   // Its probes make it the owner of every shard before any event.
   auto taken = [](const std::string& log) {
-    std::size_t n = 0;
-    for (auto at = log.find("taken over in epoch"); at != std::string::npos;
-         at = log.find("taken over in epoch", at + 1))
-      ++n;
-    return n;
+    return test::occurrences(log, "taken over in epoch");
   };
   CHECK(test::eventually([&] { return taken(first->err()) == shards; }, 20s));
   test::node_process second{second_dir, sharded(second_dir)};

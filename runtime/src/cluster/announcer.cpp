@@ -109,16 +109,10 @@ make_announcement(const announcer_config& cfg,
   a.interval_ms = cfg.interval.count();
   a.leaving = leaving;
   for (const auto& m : members) {
-    membership::actor_report r;
-    r.actor = m.actor;
-    r.shards = m.shards;
+    a.actors.push_back(m);
     // A leaving node owns nothing any more as far as anyone should know.
-    if (!leaving)
-      for (const auto& s : m.owned)
-        r.owned.push_back({s.shard, s.epoch});
-    r.position = m.position;
-    r.lag_seconds = m.lag_seconds;
-    a.actors.push_back(std::move(r));
+    if (leaving)
+      a.actors.back().owned.clear();
   }
   return a;
 }

@@ -32,7 +32,6 @@ void member_status::applied(int64_t position, uint64_t records,
                             const std::vector<double>& lag_seconds) {
   std::lock_guard<std::mutex> guard{mutex_};
   position_ = position;
-  applied_ += records;
   changelog_metrics_.position.set(static_cast<double>(position));
   changelog_metrics_.applied.inc(static_cast<double>(records));
   for (auto lag : lag_seconds)
@@ -59,7 +58,6 @@ member_status::snapshot member_status::read() const {
       out.owned.push_back({i, owned_[i]});
   out.position = position_;
   out.lag_seconds = lag_;
-  out.applied = applied_;
   return out;
 }
 

@@ -8,6 +8,7 @@
 // never by this.
 
 #include "warren/metrics/sets.hpp"
+#include "warren/runtime/membership.hpp"
 
 #include <cstdint>
 #include <mutex>
@@ -19,24 +20,10 @@ namespace warren::runtime::cluster {
 
 class member_status {
  public:
-  /// One shard this node owns.
-  struct owned_shard {
-    uint32_t shard = 0;
-    int64_t epoch = -1;
-  };
-
-  /// What the announcer reads.
-  struct snapshot {
-    std::string actor;
-    uint32_t shards = 0;
-    std::vector<owned_shard> owned;
-    /// The stream offset after the last record applied.
-    int64_t position = 0;
-    /// From the last applied record's publish to its apply, 0 once the
-    /// reader caught up; nullopt before either.
-    std::optional<double> lag_seconds;
-    uint64_t applied = 0;
-  };
+  /// What the announcer reads: the actor as this node's announcement
+  /// reports it (the shards it owns with their epochs, its reader's
+  /// position and lag).
+  using snapshot = membership::actor_report;
 
   /// `actor` with `shards` shards; metrics off when `changelog` and
   /// `shards_metrics` are default (one entry per shard otherwise).
@@ -70,7 +57,6 @@ class member_status {
   std::vector<int64_t> owned_;
   int64_t position_ = 0;
   std::optional<double> lag_;
-  uint64_t applied_ = 0;
   metrics::changelog_metrics changelog_metrics_;
   std::vector<metrics::shard_metrics> shard_metrics_;
 };
