@@ -198,11 +198,8 @@ TEST_CASE("three nodes on the three-broker cluster share a sharded counter "
   for (std::size_t n = 0; n < 3; ++n) {
     dirs.push_back(std::make_unique<test::temp_dir>());
     auto cfg = test::node_config(*dirs.back());
-    // Each node starts on its own broker and fails over to the others.
-    json::array uris;
-    for (std::size_t k = 0; k < 3; ++k)
-      uris.push_back(json::value(cluster.uri((n + k) % 3 + 1)));
-    cfg["broker"] = json::object{{"uris", uris}, {"heartbeat_seconds", 2}};
+    cfg["broker"] = json::object{{"uris", cluster.uris_from(n + 1)},
+                                 {"heartbeat_seconds", 2}};
     auto acct = test::counter_actor(accounts, ledger);
     acct["shards"] = 6;
     auto book = test::counter_actor(ledger);

@@ -51,6 +51,13 @@ const std::string& test_cluster::uri(std::size_t i) const {
   return uris_[i - 1];
 }
 
+boost::json::array test_cluster::uris_from(std::size_t first) const {
+  boost::json::array out;
+  for (std::size_t k = 0; k < size(); ++k)
+    out.emplace_back(uri((first - 1 + k) % size() + 1));
+  return out;
+}
+
 boost::json::array test_cluster::uris() const {
   boost::json::array out;
   for (const auto& uri : uris_)

@@ -37,6 +37,11 @@ class test_cluster {
   /// Every member's URI, in order, as a config's `broker.uris`.
   boost::json::array uris() const;
 
+  /// Every member's URI starting with member `first` (1-based) and
+  /// wrapping around: node n of a test starts on its own broker and fails
+  /// over to the others.
+  boost::json::array uris_from(std::size_t first) const;
+
   /// Settings for a client of member `i` alone (no failover).
   bridges::broker_settings settings(std::size_t i) const;
 

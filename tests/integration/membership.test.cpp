@@ -102,10 +102,8 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   for (std::size_t n = 0; n < 3; ++n) {
     dirs.push_back(std::make_unique<test::temp_dir>());
     auto cfg = test::node_config(*dirs.back());
-    json::array uris;
-    for (std::size_t k = 0; k < 3; ++k)
-      uris.push_back(json::value(cluster.uri((n + k) % 3 + 1)));
-    cfg["broker"] = json::object{{"uris", uris}, {"heartbeat_seconds", 2}};
+    cfg["broker"] = json::object{{"uris", cluster.uris_from(n + 1)},
+                                 {"heartbeat_seconds", 2}};
     cfg["cluster"] = json::object{{"announce_interval_ms", 500}};
     cfg["metrics"] = json::object{{"listen", "127.0.0.1:0"}};
     auto acct = test::counter_actor(actor);
