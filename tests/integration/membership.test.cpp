@@ -90,8 +90,10 @@ owners_in(const json::object& status) {
 } // namespace
 
 TEST_CASE("warren cluster status shows each node and each shard's owner as "
-          "the nodes' logs do, and after kill -9 of a node shows it gone and "
-          "its shards owned by the survivors in newer epochs",
+          "the nodes' logs do; after kill -9 of a node it shows it gone and "
+          "its shards owned by the survivors in newer epochs; a node paused "
+          "past its heartbeat is shown gone and then, resumed, live and "
+          "owning nothing it was fenced out of",
           "[cluster][membership]") {
   test::test_cluster cluster;
   constexpr int shards = 4;
@@ -197,14 +199,69 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   CHECK(table.exit_code == 0);
   CHECK_THAT(table.out, Catch::Contains(victim) && Catch::Contains("gone"));
 
-  // A node that stops says so: it is shown as left at once.
-  std::string leaver;
-  for (std::size_t n = 0; n < 3; ++n)
-    if (nodes[n]->name() != victim) {
-      leaver = nodes[n]->name();
-      CHECK(nodes[n]->stop() == 0);
-      break;
+  // A survivor paused past its heartbeat (the zombie case): shown gone
+  // while it is silent, its shards owned by the other in newer epochs;
+  // resumed, it is live again and owns nothing it was fenced out of.
+  auto owners_now = owners_in(st.status);
+  std::map<std::string, int> now_owned_by;
+  for (const auto& [shard, owner] : owners_now)
+    ++now_owned_by[owner.first];
+  std::string paused;
+  std::string other;
+  for (std::size_t n = 0; n < 3; ++n) {
+    const auto& name = nodes[n]->name();
+    if (name == victim)
+      continue;
+    if (paused.empty() || now_owned_by[name] > now_owned_by[paused]) {
+      if (!paused.empty())
+        other = paused;
+      paused = name;
+    } else {
+      other = name;
     }
+  }
+  auto& zombie = *nodes[index_of[paused]];
+  REQUIRE(::kill(zombie.pid(), SIGSTOP) == 0);
+  send_round(*client, actor, 2);
+  auto all_with_other = [&] {
+    st = cluster_status(cluster.uri(3), actor);
+    if (st.status.empty())
+      return false;
+    const auto* silent = node_in(st.status, paused);
+    if (silent == nullptr || silent->at("live").as_bool())
+      return false;
+    for (const auto& [shard, owner] : owners_in(st.status)) {
+      if (owner.first != other)
+        return false;
+      if (owners_now[shard].first == paused &&
+          owner.second <= owners_now[shard].second)
+        return false;
+    }
+    return true;
+  };
+  bool paused_shown = test::eventually(all_with_other, 40s);
+  REQUIRE(::kill(zombie.pid(), SIGCONT) == 0);
+  INFO(st.text);
+  CHECK(paused_shown);
+  auto back_as_standby = [&] {
+    st = cluster_status(cluster.uri(3), actor);
+    if (st.status.empty())
+      return false;
+    const auto* resumed = node_in(st.status, paused);
+    if (resumed == nullptr || !resumed->at("live").as_bool())
+      return false;
+    for (const auto& [shard, owner] : owners_in(st.status))
+      if (owner.first != other)
+        return false;
+    return true;
+  };
+  bool resumed_shown = test::eventually(back_as_standby, 30s);
+  INFO(st.text);
+  CHECK(resumed_shown);
+
+  // A node that stops says so: it is shown as left at once.
+  std::string leaver = other;
+  CHECK(nodes[index_of[other]]->stop() == 0);
   st = cluster_status(cluster.uri(3), actor);
   const auto* left = node_in(st.status, leaver);
   REQUIRE(left != nullptr);
