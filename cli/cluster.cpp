@@ -2,6 +2,7 @@
 
 #include "warren/bridges/client.hpp"
 #include "warren/runtime/membership.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <iostream>
@@ -11,12 +12,6 @@ namespace warren::cli {
 namespace membership = runtime::membership;
 
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 // The announcements of the last `since_seconds` (the stream from that
 // point on, up to its end).
@@ -54,7 +49,7 @@ int cluster_status(const cluster_options& opts) {
   auto heard = read_announcements(**client, opts.since_seconds);
   if (!heard)
     return report("cluster status", heard.error());
-  auto status = membership::summarize(*heard, now_ms(), opts.actor);
+  auto status = membership::summarize(*heard, runtime::now_ms(), opts.actor);
   for (auto& actor : status.actors)
     for (auto& shard : actor.shard) {
       auto counts = (*client)->queue_counts(shard.queue);

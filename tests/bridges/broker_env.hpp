@@ -6,6 +6,8 @@
 // broker test fails; it never passes silently.
 
 #include "warren/bridges/broker.hpp"
+#include "warren/bridges/client.hpp"
+#include "warren/bridges/topology.hpp"
 #include "warren/core/envelope.hpp"
 
 #include <catch2/catch.hpp>
@@ -68,6 +70,19 @@ inline bool wait_until(const std::function<bool()>& done,
 /// A name no other test uses.
 inline std::string unique(const std::string& prefix) {
   return prefix + "-" + make_message_id().substr(0, 12);
+}
+
+/// Declares the stream `name` on the test broker (default retention); the
+/// topology that declares it, for consumers of it.
+inline bridges::topology declare_stream(bridges::blocking_client& client,
+                                        const std::string& name) {
+  bridges::topology topo;
+  bridges::queue_spec q;
+  q.name = name;
+  q.type = bridges::queue_type::stream;
+  topo.queues.push_back(q);
+  REQUIRE_FALSE(client.declare(topo));
+  return topo;
 }
 
 } // namespace warren::test

@@ -142,12 +142,7 @@ TEST_CASE("a stream's reader at its end gets each record appended after it, "
   auto client = bridges::blocking_client::connect(test::broker_settings());
   REQUIRE(client);
   auto stream = test::unique("bt-tail");
-  bridges::topology topo;
-  bridges::queue_spec q;
-  q.name = stream;
-  q.type = bridges::queue_type::stream;
-  topo.queues.push_back(q);
-  REQUIRE_FALSE((*client)->declare(topo));
+  auto topo = test::declare_stream(**client, stream);
   publish_range(**client, stream, 0, 1);
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", size_t{2});

@@ -105,12 +105,7 @@ TEST_CASE("a changelog reader applies the accepted batches into its file, "
   auto client = bridges::blocking_client::connect(test::broker_settings());
   REQUIRE(client);
   auto stream = test::unique("bt-bank.log");
-  bridges::topology topo;
-  bridges::queue_spec q;
-  q.name = stream;
-  q.type = bridges::queue_type::stream;
-  topo.queues.push_back(q);
-  REQUIRE_FALSE((*client)->declare(topo));
+  auto topo = test::declare_stream(**client, stream);
   auto publish = [&](const changelog_record& r) {
     auto m = to_message(r, stream);
     REQUIRE_FALSE((*client)->publish(m, 10s));

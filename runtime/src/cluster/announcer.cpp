@@ -1,6 +1,7 @@
 #include "cluster/announcer.hpp"
 
 #include "warren/core/log.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <caf/all.hpp>
@@ -8,12 +9,6 @@
 namespace warren::runtime::cluster {
 
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 struct announcer_state {
   announcer_config cfg;

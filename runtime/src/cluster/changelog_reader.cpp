@@ -206,10 +206,8 @@ void changelog_reader::handle(bridges::consumer_host& host,
                "them",
                next_offset_, offset - 1);
   record_outcome outcome{verdict::invalid_shard, offset};
-  int64_t published_ms = -1;
   auto record = from_message(msg->properties, msg->raw_body);
-  if (record)
-    published_ms = record->published_ms;
+  auto published_ms = record ? record->published_ms : int64_t{-1};
   if (!record) {
     log::error(log::scope{actor_}, "changelog: record at offset {} ignored: {}",
                offset, describe(record.error()));
@@ -313,14 +311,12 @@ caf::error changelog_reader::apply_pending() {
   std::vector<std::pair<std::string, record_outcome>> done;
   done.reserve(pending_.size());
   std::vector<double> lags;
-  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
+  auto now = now_ms();
   for (auto& p : pending_) {
     done.emplace_back(std::move(p.id), p.outcome);
     if (p.published_ms >= 0)
       lags.push_back(
-        static_cast<double>(std::max<int64_t>(0, now_ms - p.published_ms)) /
+        static_cast<double>(std::max<int64_t>(0, now - p.published_ms)) /
         1000.0);
   }
   state_->applied(next_offset_, rule_, done);

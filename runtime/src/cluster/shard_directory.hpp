@@ -27,7 +27,8 @@ class shard_directory {
   void add(std::string actor, uint32_t shards,
            std::shared_ptr<const stateful_base> keys);
 
-  bool empty() const noexcept { return actors_.empty(); }
+  /// Whether `actor` is sharded here.
+  bool has(const std::string& actor) const { return actors_.count(actor) > 0; }
 
   /// The queue of the shard `msg` belongs to, when `actor` is sharded and
   /// the key of `msg` can be read; empty otherwise.

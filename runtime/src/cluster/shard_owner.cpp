@@ -53,9 +53,7 @@ struct owner_core {
     r.shards = id.shards;
     r.node = id.node;
     r.incarnation = id.incarnation;
-    r.published_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+    r.published_ms = now_ms();
     return r;
   }
 };

@@ -93,7 +93,7 @@ void context_impl::queue_reply(outgoing_message msg) {
 void context_impl::to_shard(const std::string& actor, outgoing_message& msg,
                             boost::json::value& body) const {
   const auto& shards = scope_->instance->services.shards;
-  if (!shards || shards->empty())
+  if (!shards || !shards->has(actor))
     return;
   // The key is read from the message as its receiver will see it; the
   // properties and body are lent, not copied.
