@@ -41,6 +41,10 @@ struct owner_core {
   // The last accepted batch that sent messages: a batch that sent none
   // owes nothing, and needs no `flushed`.
   int64_t last_owing = -1;
+  // Messages earlier owners owed are being sent again: no `flushed` may
+  // cover them before their confirms (a flushed record lets every node
+  // forget what it covers).
+  bool resending = false;
   // Outbox rows of a shard owner are not in the file: their ids (for the
   // relay's bookkeeping) are made up, below zero.
   int64_t next_outbox_id = -1;
@@ -151,7 +155,8 @@ class shard_committer : public warren::detail::unit_committer {
   // Every message of the batches accepted so far left: the standbys may
   // forget them (at most once a second).
   void idle(bridges::consumer_host& host, std::size_t unconfirmed) override {
-    if (unconfirmed == 0 && core_->last_owing > core_->last_flushed &&
+    if (unconfirmed == 0 && !core_->resending &&
+        core_->last_owing > core_->last_flushed &&
         std::chrono::steady_clock::now() - core_->last_flush_sent >
           std::chrono::seconds{1})
       send_flushed(host, core_, core_->last_accepted);
@@ -332,14 +337,15 @@ class shard_owner : public bridges::delivery_handler {
       log::info(log::scope{core_->id.actor}, "shard {}: taken over in epoch {}",
                 core_->id.shard, core_->epoch);
       core_->state->status().owned(core_->id.shard, core_->epoch);
-      resend_owed(host);
-      start_dispatcher(host);
+      if (resend_owed(host))
+        start_dispatcher(host);
     });
   }
 
   // What the earlier owners' accepted batches sent and no `flushed` says
   // left: sent again (the ids are the batches'; downstream drops copies).
-  void resend_owed(bridges::consumer_host& host) {
+  // False when it gave the shard up (the host failed).
+  bool resend_owed(bridges::consumer_host& host) {
     struct owed_message {
       int64_t offset;
       std::string text;
@@ -354,19 +360,18 @@ class shard_owner : public bridges::delivery_handler {
         return caf::none;
       });
     if (err) {
-      log::warning(log::scope{core_->id.actor},
-                   "shard {}: reading the messages it owes: {}",
-                   core_->id.shard, describe(err));
-      return;
+      // Unsent, they must stay owed: the next owner sends them.
+      host.fail("shard " + std::to_string(core_->id.shard) + " of '" +
+                core_->id.actor +
+                "': reading the messages it owes: " + describe(err));
+      return false;
     }
     if (owed.empty())
-      return;
-    auto left = std::make_shared<std::size_t>(owed.size());
-    auto failed = std::make_shared<bool>(false);
+      return true;
     auto upto = owed.back().offset;
-    log::info(log::scope{core_->id.actor},
-              "shard {}: sending {} messages earlier owners owed",
-              core_->id.shard, owed.size());
+    // A row that cannot be decoded can never be sent: it is reported and
+    // left out (flushed with the rest).
+    std::vector<outgoing_message> messages;
     for (auto& o : owed) {
       auto msg = decode_outgoing(o.text);
       if (!msg) {
@@ -374,18 +379,42 @@ class shard_owner : public bridges::delivery_handler {
                    "shard {}: an owed message at offset {} cannot be "
                    "decoded: {}",
                    core_->id.shard, o.offset, describe(msg.error()));
-        *failed = true;
         continue;
       }
+      messages.push_back(std::move(*msg));
+    }
+    log::info(log::scope{core_->id.actor},
+              "shard {}: sending {} messages earlier owners owed",
+              core_->id.shard, messages.size());
+    if (messages.empty()) {
+      send_flushed(host, core_, upto);
+      return true;
+    }
+    core_->resending = true;
+    auto left = std::make_shared<std::size_t>(messages.size());
+    auto failed = std::make_shared<bool>(false);
+    for (auto& msg : messages) {
       auto core = core_;
-      host.publish(std::move(*msg),
+      host.publish(std::move(msg),
                    [&host, core, left, failed, upto](const caf::error& e) {
                      if (e)
                        *failed = true;
-                     if (--*left == 0 && !*failed)
-                       send_flushed(host, core, upto);
+                     if (--*left > 0)
+                       return;
+                     if (*failed) {
+                       // Still owed (nothing flushed them): the next owner
+                       // sends them again.
+                       host.fail("shard " + std::to_string(core->id.shard) +
+                                 " of '" + core->id.actor +
+                                 "': a message earlier owners owed was not "
+                                 "confirmed; it gives the shard up");
+                       return;
+                     }
+                     core->resending = false;
+                     send_flushed(host, core, upto);
                    });
     }
+    return true;
   }
 
   void start_dispatcher(bridges::consumer_host& host) {
