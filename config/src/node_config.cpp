@@ -93,6 +93,15 @@ void read_single(object_reader& root, std::string_view section,
   }
 }
 
+void read_cluster(object_reader& root, cluster_settings& out) {
+  if (auto obj = root.object("cluster")) {
+    obj->allow({"announce_interval_ms", "rebalance", "rebalance_hold_ms"});
+    obj->millis("announce_interval_ms", {100, 600'000}, out.announce_interval);
+    obj->boolean("rebalance", out.rebalance);
+    obj->millis("rebalance_hold_ms", {0, 3'600'000}, out.rebalance_hold);
+  }
+}
+
 void read_node_name(object_reader& root, node_config& cfg) {
   if (auto v = root.require("node"))
     if (auto name = detail::plain_name(root.reader(), "$.node", *v,
@@ -122,8 +131,7 @@ void read_sections(object_reader& root, const std::string& base_dir,
   read_single(root, "calls", "timeout_ms", {1, 3'600'000}, cfg.call_timeout);
   read_single(root, "shutdown", "timeout_ms", {0, 3'600'000},
               cfg.shutdown_timeout);
-  read_single(root, "cluster", "announce_interval_ms", {100, 600'000},
-              cfg.cluster.announce_interval);
+  read_cluster(root, cfg.cluster);
   detail::read_store(r, root.find("store"), cfg.store);
   detail::read_log(r, root.find("log"), cfg.log);
   detail::read_metrics(r, root.find("metrics"), cfg.metrics);

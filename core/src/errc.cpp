@@ -44,6 +44,8 @@ const char* to_string(errc code) noexcept {
       return "remote_error";
     case errc::actor_failed:
       return "actor_failed";
+    case errc::released:
+      return "released";
     case errc::supervisor_gave_up:
       return "supervisor_gave_up";
     case errc::store_failed:

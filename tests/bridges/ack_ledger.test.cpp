@@ -34,12 +34,17 @@ TEST_CASE("a slow delivery holds back the acks of later ones, not their "
   CHECK(ledger.settle(3, state::ack_due));
   CHECK(ledger.settled_prefix().length == 0);
   CHECK(ledger.any_working());
+  CHECK(ledger.working() == 1);
   CHECK(ledger.all_due() == std::vector<uint64_t>{2, 3});
   CHECK(ledger.settle(1, state::ack_due));
   auto p = ledger.settled_prefix();
   CHECK(p.length == 3);
   CHECK(p.last_due == 3);
   CHECK_FALSE(ledger.any_working());
+  CHECK(ledger.working() == 0);
+  ledger.add(4);
+  ledger.add(5);
+  CHECK(ledger.working() == 2);
 }
 
 TEST_CASE("a requeued delivery needs no ack but still counts in the settled "

@@ -3,6 +3,7 @@
 #include "support.hpp"
 #include "warren/core/errc.hpp"
 
+#include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <sstream>
@@ -117,6 +118,43 @@ int test_cluster::script(const std::string& command, std::size_t i) const {
   if (r.exit_code != 0)
     WARN("broker.sh " << command << " " << member(i) << ": " << r.err);
   return r.exit_code;
+}
+
+status_reading cluster_status(const std::string& uri,
+                              const std::string& actor) {
+  auto r = warren({"cluster", "status", "--json", "-u", uri, "--actor", actor},
+                  std::chrono::seconds{30});
+  status_reading out;
+  out.exit_code = r.exit_code;
+  out.text = r.out + r.err;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(r.out, ec);
+  if (!ec && v.is_object())
+    out.status = v.as_object();
+  return out;
+}
+
+const boost::json::object* node_in(const boost::json::object& status,
+                                   const std::string& name) {
+  for (const auto& n : status.at("nodes").as_array())
+    if (n.at("node").as_string() == name)
+      return &n.as_object();
+  return nullptr;
+}
+
+std::map<int64_t, std::pair<std::string, int64_t>>
+owners_in(const boost::json::object& status) {
+  std::map<int64_t, std::pair<std::string, int64_t>> out;
+  const auto& actors = status.at("actors").as_array();
+  if (actors.empty())
+    return out;
+  for (const auto& s : actors[0].at("shard").as_array()) {
+    const auto& owner = s.at("owner");
+    out[s.at("shard").to_number<int64_t>()] = {
+      owner.is_string() ? std::string{owner.as_string()} : std::string{},
+      s.at("epoch").to_number<int64_t>()};
+  }
+  return out;
 }
 
 } // namespace warren::test

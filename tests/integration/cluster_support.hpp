@@ -8,10 +8,13 @@
 #include "warren/bridges/client.hpp"
 
 #include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace warren::test {
@@ -66,5 +69,23 @@ class test_cluster {
   std::vector<std::string> uris_;
   std::set<std::size_t> killed_;
 };
+
+/// `warren cluster status --json` for `actor`, with its exit code.
+struct status_reading {
+  int exit_code = -1;
+  boost::json::object status;
+  std::string text;
+};
+
+status_reading cluster_status(const std::string& uri, const std::string& actor);
+
+/// Node `name` in a status; nullptr when it is not shown.
+const boost::json::object* node_in(const boost::json::object& status,
+                                   const std::string& name);
+
+/// Shard -> (owner, epoch) of the first actor's shards in `status` (owner
+/// empty: none).
+std::map<int64_t, std::pair<std::string, int64_t>>
+owners_in(const boost::json::object& status);
 
 } // namespace warren::test

@@ -42,51 +42,6 @@ void send_round(bridges::blocking_client& client, const std::string& actor,
   }
 }
 
-// `warren cluster status --json` for `actor`, with its exit code.
-struct status_reading {
-  int exit_code = -1;
-  json::object status;
-  std::string text;
-};
-
-status_reading cluster_status(const std::string& uri,
-                              const std::string& actor) {
-  auto r = test::warren(
-    {"cluster", "status", "--json", "-u", uri, "--actor", actor}, 30s);
-  status_reading out;
-  out.exit_code = r.exit_code;
-  out.text = r.out + r.err;
-  boost::system::error_code ec;
-  auto v = json::parse(r.out, ec);
-  if (!ec && v.is_object())
-    out.status = v.as_object();
-  return out;
-}
-
-const json::object* node_in(const json::object& status,
-                            const std::string& name) {
-  for (const auto& n : status.at("nodes").as_array())
-    if (n.at("node").as_string() == name)
-      return &n.as_object();
-  return nullptr;
-}
-
-// Shard -> (owner, epoch) of the actor's shards in `status`.
-std::map<int64_t, std::pair<std::string, int64_t>>
-owners_in(const json::object& status) {
-  std::map<int64_t, std::pair<std::string, int64_t>> out;
-  const auto& actors = status.at("actors").as_array();
-  if (actors.empty())
-    return out;
-  for (const auto& s : actors[0].at("shard").as_array()) {
-    const auto& owner = s.at("owner");
-    out[s.at("shard").to_number<int64_t>()] = {
-      owner.is_string() ? std::string{owner.as_string()} : std::string{},
-      s.at("epoch").to_number<int64_t>()};
-  }
-  return out;
-}
-
 } // namespace
 
 TEST_CASE("warren cluster status shows each node and each shard's owner as "
@@ -118,15 +73,15 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   send_round(*client, actor, 0);
 
   // Every shard owned by a live node, as its log says.
-  status_reading st;
+  test::status_reading st;
   auto all_owned = [&] {
-    st = cluster_status(cluster.uri(3), actor);
+    st = test::cluster_status(cluster.uri(3), actor);
     if (st.status.empty() || st.exit_code != 0)
       return false;
     int live = 0;
     for (const auto& n : st.status.at("nodes").as_array())
       live += n.at("live").as_bool() ? 1 : 0;
-    auto owners = owners_in(st.status);
+    auto owners = test::owners_in(st.status);
     if (live != 3 || owners.size() != shards)
       return false;
     for (const auto& [shard, owner] : owners)
@@ -137,7 +92,7 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   bool owned = test::eventually(all_owned, 30s);
   INFO(st.text);
   REQUIRE(owned);
-  auto before = owners_in(st.status);
+  auto before = test::owners_in(st.status);
   std::map<std::string, int> owned_by;
   for (const auto& [shard, owner] : before) {
     auto it = index_of.find(owner.first);
@@ -175,13 +130,13 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   // Its shards get messages again: the survivors take them over.
   send_round(*client, actor, 1);
   auto taken_over = [&] {
-    st = cluster_status(cluster.uri(3), actor);
+    st = test::cluster_status(cluster.uri(3), actor);
     if (st.status.empty() || st.exit_code != 0)
       return false;
-    const auto* gone = node_in(st.status, victim);
+    const auto* gone = test::node_in(st.status, victim);
     if (gone == nullptr || gone->at("live").as_bool())
       return false;
-    for (const auto& [shard, owner] : owners_in(st.status)) {
+    for (const auto& [shard, owner] : test::owners_in(st.status)) {
       if (owner.first.empty() || owner.first == victim)
         return false;
       if (before[shard].first == victim && owner.second <= before[shard].second)
@@ -202,7 +157,7 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   // A survivor paused past its heartbeat (the zombie case): shown gone
   // while it is silent, its shards owned by the other in newer epochs;
   // resumed, it is live again and owns nothing it was fenced out of.
-  auto owners_now = owners_in(st.status);
+  auto owners_now = test::owners_in(st.status);
   std::map<std::string, int> now_owned_by;
   for (const auto& [shard, owner] : owners_now)
     ++now_owned_by[owner.first];
@@ -224,13 +179,13 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   REQUIRE(::kill(zombie.pid(), SIGSTOP) == 0);
   send_round(*client, actor, 2);
   auto all_with_other = [&] {
-    st = cluster_status(cluster.uri(3), actor);
+    st = test::cluster_status(cluster.uri(3), actor);
     if (st.status.empty())
       return false;
-    const auto* silent = node_in(st.status, paused);
+    const auto* silent = test::node_in(st.status, paused);
     if (silent == nullptr || silent->at("live").as_bool())
       return false;
-    for (const auto& [shard, owner] : owners_in(st.status)) {
+    for (const auto& [shard, owner] : test::owners_in(st.status)) {
       if (owner.first != other)
         return false;
       if (owners_now[shard].first == paused &&
@@ -244,13 +199,13 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   INFO(st.text);
   CHECK(paused_shown);
   auto back_as_standby = [&] {
-    st = cluster_status(cluster.uri(3), actor);
+    st = test::cluster_status(cluster.uri(3), actor);
     if (st.status.empty())
       return false;
-    const auto* resumed = node_in(st.status, paused);
+    const auto* resumed = test::node_in(st.status, paused);
     if (resumed == nullptr || !resumed->at("live").as_bool())
       return false;
-    for (const auto& [shard, owner] : owners_in(st.status))
+    for (const auto& [shard, owner] : test::owners_in(st.status))
       if (owner.first != other)
         return false;
     return true;
@@ -262,8 +217,8 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   // A node that stops says so: it is shown as left at once.
   std::string leaver = other;
   CHECK(nodes[index_of[other]]->stop() == 0);
-  st = cluster_status(cluster.uri(3), actor);
-  const auto* left = node_in(st.status, leaver);
+  st = test::cluster_status(cluster.uri(3), actor);
+  const auto* left = test::node_in(st.status, leaver);
   REQUIRE(left != nullptr);
   CHECK(left->at("leaving").as_bool());
   CHECK_FALSE(left->at("live").as_bool());

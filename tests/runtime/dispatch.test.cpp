@@ -48,7 +48,10 @@ struct host_stand_in : bridges::consumer_host {
     fn();
   }
   void fail(std::string reason) override { failed = std::move(reason); }
+  void release(std::string reason) override { released = std::move(reason); }
+  std::size_t working() const override { return 0; }
   std::string failed;
+  std::string released;
 };
 
 // A test actor: "greet" replies, "boom" throws, "send" sends two messages,

@@ -4,10 +4,15 @@
 
 #include "warren/runtime/supervision/supervision.hpp"
 
+#include "warren/core/errc.hpp"
+#include "warren/runtime/supervision/supervisor.hpp"
+
 #include <catch2/catch.hpp>
 #include <vector>
 
 using namespace warren::runtime;
+using warren::errc;
+using warren::make_error;
 using namespace std::chrono_literals;
 using indexes = std::vector<std::size_t>;
 
@@ -88,6 +93,32 @@ TEST_CASE("one_for_all: the others are stopped in reverse start order, then "
                            exit_kind::abnormal);
   CHECK(plan.stop == indexes{2, 0});
   CHECK(plan.restart == indexes{0, 1, 2});
+}
+
+TEST_CASE("released: a child that let its work go is started again alone "
+          "and at once, whatever the strategy; a temporary one is not",
+          "[supervision]") {
+  for (auto strategy :
+       {restart_strategy::one_for_one, restart_strategy::one_for_all,
+        restart_strategy::rest_for_one}) {
+    for (auto type : {permanent, transient}) {
+      auto plan = plan_restart(strategy, children({permanent, type, permanent}),
+                               1, exit_kind::released);
+      CHECK(plan.stop.empty());
+      CHECK(plan.restart == indexes{1});
+      CHECK(plan.at_once);
+    }
+  }
+  auto plan =
+    plan_restart(restart_strategy::one_for_all,
+                 children({permanent, temporary}), 1, exit_kind::released);
+  CHECK(plan.restart.empty());
+  CHECK(plan.remove_exited);
+  CHECK(classify_exit(make_error(errc::released, "handed over")) ==
+        exit_kind::released);
+  CHECK_FALSE(plan_restart(restart_strategy::one_for_one, children({permanent}),
+                           0, exit_kind::abnormal)
+                .at_once);
 }
 
 TEST_CASE("one_for_all_temporary: a temporary sibling stopped by one_for_all "

@@ -38,6 +38,13 @@ bool ack_ledger::any_working() const {
   return prefix_.length < slots_.size();
 }
 
+std::size_t ack_ledger::working() const {
+  // The settled prefix has none.
+  return static_cast<std::size_t>(std::count_if(
+    slots_.begin() + static_cast<std::ptrdiff_t>(prefix_.length), slots_.end(),
+    [](const slot& s) { return s.st == state::working; }));
+}
+
 void ack_ledger::drop_front(std::size_t n) {
   n = std::min(n, slots_.size());
   slots_.erase(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(n));

@@ -40,6 +40,10 @@ class ack_ledger {
   /// Whether any delivery is working.
   bool any_working() const;
 
+  /// How many deliveries are working (counted: for a handover's rare
+  /// checks, not per delivery).
+  std::size_t working() const;
+
   /// The settled prefix: its length, how many of it are due an ack, and the
   /// tag of the last due one (0 when none): one multiple-ack up to that tag
   /// acks exactly the due ones (the settled ones were nacked already).

@@ -161,6 +161,33 @@ void consumer_impl::fail(std::string reason) {
   begin_end(0, failed);
 }
 
+void consumer_impl::release(std::string reason) {
+  if (exiting_)
+    return;
+  log::info(log::scope{config_.actor_name}, "leaving '{}': {}", config_.queue,
+            reason);
+  ending_ = true;
+  exiting_ = true;
+  ending_tag_ = 0;
+  exit_reason_ = make_error(errc::released, std::move(reason));
+  // No basic.cancel first: single-active-consumer would activate the next
+  // consumer at once, and it could take newer messages before the ones this
+  // consumer gives back (a key's order). Closing the connection gives them
+  // back and activates the next one in the same step.
+  exit_if_done();
+}
+
+bool consumer_impl::reads_stream() const {
+  for (const auto& q : config_.topo.queues)
+    if (q.name == config_.queue)
+      return q.type == queue_type::stream;
+  return false;
+}
+
+std::size_t consumer_impl::working() const {
+  return ledger_.working();
+}
+
 void consumer_impl::on_exit() {
   // However the actor ends (a kill skips the exit handler), its connection
   // closes now, so the broker gives its unacked deliveries to another

@@ -78,6 +78,11 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
   void watch_queue();
 
   void fail(std::string reason) override;
+  void release(std::string reason) override;
+
+  /// Whether its queue is a stream (in its topology).
+  bool reads_stream() const;
+  std::size_t working() const override;
   void after(std::chrono::milliseconds delay,
              std::function<void()> fn) override;
 

@@ -144,6 +144,13 @@ void consumer_impl::requeue(uint64_t tag, const std::string& why,
                             log::level lvl) {
   log::emit(lvl, log::scope{config_.actor_name},
             "requeueing a message of '{}': {}", config_.queue, why);
+  if (reads_stream()) {
+    // A stream refuses nack and reject (it closes the connection): its
+    // records stay in it, and the reader resumes from its own offset, so
+    // the delivery is only let go.
+    ledger_.settle(tag, ledger_state::ack_due);
+    return;
+  }
   ++stats_.requeued;
   if (auto err = core_.conn().nack(consume_channel, tag, false, true)) {
     lose(describe(err));

@@ -8,6 +8,7 @@
 #include <iomanip>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 namespace warren::runtime::membership {
 
@@ -185,7 +186,7 @@ cluster_status summarize(const std::vector<announcement>& heard, int64_t now_ms,
       if (!n.live)
         continue;
       n.owned += r.owned.size();
-      st.readers.push_back({name, r.position, 0, r.lag_seconds});
+      st.readers.push_back({name, r.shards, r.position, 0, r.lag_seconds});
     }
     out.nodes.push_back(std::move(n));
   }
@@ -222,6 +223,63 @@ cluster_status summarize(const std::vector<announcement>& heard, int64_t now_ms,
     for (auto& r : st.readers)
       r.behind = furthest - r.position;
     out.actors.push_back(std::move(st));
+  }
+  return out;
+}
+
+std::vector<std::string> shard_candidates(const cluster_status& status,
+                                          const std::string& actor,
+                                          uint32_t shards) {
+  std::vector<std::string> out;
+  for (const auto& a : status.actors) {
+    if (a.actor != actor)
+      continue;
+    // Readers are of live nodes only.
+    for (const auto& r : a.readers)
+      if (r.shards == shards &&
+          (r.behind <= caught_up_records ||
+           (r.lag_seconds && *r.lag_seconds <= caught_up_seconds)))
+        out.push_back(r.node);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> place_shards(const std::string& actor, uint32_t shards,
+                                      const std::vector<std::string>& nodes) {
+  if (nodes.empty())
+    return {};
+  // Every (shard, node) pair ranked by its rendezvous weight; each shard
+  // goes to the first node with room in that order. The rooms add up to
+  // `shards`, so every shard finds one.
+  struct pair_weight {
+    uint64_t weight;
+    uint32_t shard;
+    uint32_t node;
+  };
+  std::vector<pair_weight> pairs;
+  pairs.reserve(std::size_t{shards} * nodes.size());
+  for (uint32_t i = 0; i < shards; ++i)
+    for (uint32_t n = 0; n < nodes.size(); ++n)
+      pairs.push_back(
+        {stable_key_hash(actor + '\n' + std::to_string(i) + '\n' + nodes[n]), i,
+         n});
+  std::sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
+    return std::tie(y.weight, x.shard, x.node) <
+           std::tie(x.weight, y.shard, y.node);
+  });
+  auto count = static_cast<uint32_t>(nodes.size());
+  std::vector<uint32_t> room(count, shards / count);
+  for (uint32_t n = 0; n < shards % count; ++n)
+    ++room[n];
+  std::vector<std::string> out(shards);
+  std::vector<bool> placed(shards, false);
+  for (const auto& p : pairs) {
+    if (placed[p.shard] || room[p.node] == 0)
+      continue;
+    placed[p.shard] = true;
+    --room[p.node];
+    out[p.shard] = nodes[p.node];
   }
   return out;
 }

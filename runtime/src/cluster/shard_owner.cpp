@@ -19,9 +19,13 @@ constexpr std::chrono::milliseconds verdict_timeout{15000};
 // Past this wait for a confirmed record, the reader is asked to read the
 // stream again from its position (a stream consumer that stopped getting
 // records after a leader change comes back this way).
-constexpr std::chrono::milliseconds reread_after{2000};
+constexpr std::chrono::milliseconds reread_after{1000};
 // How often it looks meanwhile, at most.
 constexpr std::chrono::milliseconds poll_max{5};
+// How often an owner asks whether to hand its shard over, and how long a
+// handover waits for the work in hand.
+constexpr std::chrono::milliseconds rebalance_check{1000};
+constexpr std::chrono::milliseconds handover_drain{10000};
 
 // Claims of this process, numbered so a node finds its own claim again.
 std::atomic<uint64_t> claims_made{0};
@@ -211,9 +215,11 @@ class shard_committer : public warren::detail::unit_committer {
 class shard_owner : public bridges::delivery_handler {
  public:
   shard_owner(shard_identity id, std::shared_ptr<changelog_state> state,
-              store_settings store, dispatcher_factory make_dispatcher)
+              store_settings store, dispatcher_factory make_dispatcher,
+              std::shared_ptr<rebalancer> rebalance)
     : core_(std::make_shared<owner_core>()), settings_(std::move(store)),
-      make_dispatcher_(std::move(make_dispatcher)) {
+      make_dispatcher_(std::move(make_dispatcher)),
+      rebalance_(std::move(rebalance)) {
     core_->stream = changelog_name(id.actor);
     core_->id = std::move(id);
     core_->state = std::move(state);
@@ -222,8 +228,11 @@ class shard_owner : public bridges::delivery_handler {
   ~shard_owner() override {
     // Its consumer ended: whatever the reason, this node works on the shard
     // no more.
-    if (core_->epoch >= 0)
+    if (core_->epoch >= 0) {
       core_->state->status().released(core_->id.shard);
+      if (rebalance_)
+        rebalance_->released(core_->id.shard);
+    }
   }
 
   caf::error start(bridges::consumer_host&) override {
@@ -253,16 +262,19 @@ class shard_owner : public bridges::delivery_handler {
       if (inner_ || claiming_)
         return;
       generation_ = msg->channel_generation;
-      take_over(host);
+      if (!leave_to_placement(host))
+        take_over(host);
       return;
     }
-    if (inner_) {
+    if (inner_ && !handing_over_) {
       inner_->handle(host, std::move(msg), std::move(done));
       return;
     }
     generation_ = msg->channel_generation;
+    // Held until taken over, or, handing over, until the consumer closes
+    // and they go back to the broker.
     held_.push_back({std::move(msg), std::move(done)});
-    if (!claiming_)
+    if (!claiming_ && !inner_ && !leave_to_placement(host))
       take_over(host);
   }
 
@@ -283,6 +295,56 @@ class shard_owner : public bridges::delivery_handler {
     bridges::delivery msg;
     std::function<void(bridges::settlement)> done;
   };
+
+  // A standby the broker made active: whether it leaves the shard to the
+  // node placement gives it to (the consumer is ending then).
+  bool leave_to_placement(bridges::consumer_host& host) {
+    if (!rebalance_)
+      return false;
+    auto view = core_->state->shard(core_->id.shard);
+    auto to = rebalance_->yield_to(core_->id.shard, view.node, view.epoch);
+    if (to.empty())
+      return false;
+    host.release("shard " + std::to_string(core_->id.shard) +
+                 " is placed on node " + to + ": left to it");
+    return true;
+  }
+
+  // Every `rebalance_check`, an owner asks whether to hand its shard over.
+  void arm_rebalance_check(bridges::consumer_host& host) {
+    if (!rebalance_)
+      return;
+    host.after(rebalance_check, [this, &host] {
+      auto to = rebalance_->hand_over_to(core_->id.shard,
+                                         std::chrono::steady_clock::now());
+      if (to.empty()) {
+        arm_rebalance_check(host);
+        return;
+      }
+      log::info(log::scope{core_->id.actor},
+                "shard {}: handing it over to node {} (placement)",
+                core_->id.shard, to);
+      handing_over_ = true;
+      handover_to_ = std::move(to);
+      finish_handover(host, std::chrono::steady_clock::now());
+    });
+  }
+
+  // Closes the consumer once every delivery the dispatcher has is settled
+  // (the held ones are still working: they go back to the broker), or
+  // after `handover_drain` at the latest (what is not settled then goes
+  // back too; the next owner's inbox drops what an accepted batch applied).
+  void finish_handover(bridges::consumer_host& host,
+                       std::chrono::steady_clock::time_point started) {
+    if (host.working() <= held_.size() ||
+        std::chrono::steady_clock::now() - started > handover_drain) {
+      host.release("shard " + std::to_string(core_->id.shard) +
+                   " handed over to node " + handover_to_);
+      return;
+    }
+    host.after(std::chrono::milliseconds{5},
+               [this, &host, started] { finish_handover(host, started); });
+  }
 
   void arm_probe(bridges::consumer_host& host) {
     probe_armed_ = true;
@@ -337,8 +399,13 @@ class shard_owner : public bridges::delivery_handler {
       log::info(log::scope{core_->id.actor}, "shard {}: taken over in epoch {}",
                 core_->id.shard, core_->epoch);
       core_->state->status().owned(core_->id.shard, core_->epoch);
-      if (resend_owed(host))
+      if (rebalance_)
+        rebalance_->took_over(core_->id.shard,
+                              std::chrono::steady_clock::now());
+      if (resend_owed(host)) {
         start_dispatcher(host);
+        arm_rebalance_check(host);
+      }
     });
   }
 
@@ -437,9 +504,12 @@ class shard_owner : public bridges::delivery_handler {
   std::shared_ptr<owner_core> core_;
   store_settings settings_;
   dispatcher_factory make_dispatcher_;
+  std::shared_ptr<rebalancer> rebalance_;
   std::shared_ptr<bridges::delivery_handler> inner_;
   std::deque<held_delivery> held_;
   bool claiming_ = false;
+  bool handing_over_ = false;
+  std::string handover_to_;
   bool probe_armed_ = false;
   // The channel generation the shard was taken over on.
   uint64_t generation_ = 0;
@@ -457,10 +527,11 @@ std::string changelog_name(const std::string& actor) {
 
 std::shared_ptr<bridges::delivery_handler>
 make_shard_owner(shard_identity id, std::shared_ptr<changelog_state> state,
-                 store_settings store, dispatcher_factory make_dispatcher) {
-  return std::make_shared<shard_owner>(std::move(id), std::move(state),
-                                       std::move(store),
-                                       std::move(make_dispatcher));
+                 store_settings store, dispatcher_factory make_dispatcher,
+                 std::shared_ptr<rebalancer> rebalance) {
+  return std::make_shared<shard_owner>(
+    std::move(id), std::move(state), std::move(store),
+    std::move(make_dispatcher), std::move(rebalance));
 }
 
 } // namespace warren::runtime::cluster

@@ -32,8 +32,17 @@
 // persistent, expiring) to the shard's queue. The broker hands it to the
 // active consumer: a live owner acks it and goes on; a standby the broker
 // made active after the owner died takes the shard over, message or not.
+//
+// Rebalancing (cluster/rebalancer.hpp): a standby the broker made active
+// on a shard that placement gives to another node closes its consumer
+// without claiming (its deliveries go back first in line), and an owner
+// whose shard placement gives to another node hands it over: it hands its
+// dispatcher nothing more, waits until what it has is settled (so the next
+// owner finds every accepted batch acked or in the changelog), and closes
+// its consumer. Either consumes again behind the queue's other consumers.
 
 #include "cluster/changelog_reader.hpp"
+#include "cluster/rebalancer.hpp"
 #include "dispatch/dispatchers.hpp"
 
 #include <chrono>
@@ -58,9 +67,12 @@ using dispatcher_factory =
   std::function<caf::expected<std::shared_ptr<bridges::delivery_handler>>(
     std::shared_ptr<warren::detail::unit_committer> committer)>;
 
+/// `rebalance`, when not null, is shared by the actor's shard owners on the
+/// node.
 std::shared_ptr<bridges::delivery_handler>
 make_shard_owner(shard_identity id, std::shared_ptr<changelog_state> state,
-                 store_settings store, dispatcher_factory make_dispatcher);
+                 store_settings store, dispatcher_factory make_dispatcher,
+                 std::shared_ptr<rebalancer> rebalance = nullptr);
 
 /// The type of a standby's probe (see above).
 inline constexpr const char* shard_probe_type = "warren.shard.probe";

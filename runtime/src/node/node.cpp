@@ -238,10 +238,11 @@ void node::start_tree(bridges::topology topo) {
 }
 
 std::size_t node::expected_consumers(const config::actor_spec& spec) const {
-  // A sharded actor: its changelog's reader, a consumer per shard (active
-  // or standby), and its routers.
+  // A sharded actor: its changelog's reader, its reader of the cluster's
+  // announcements when it rebalances, a consumer per shard (active or
+  // standby), and its routers.
   if (spec.shards > 0)
-    return 1 + spec.shards + spec.instances;
+    return 1 + (cfg_.cluster.rebalance ? 1 : 0) + spec.shards + spec.instances;
   // A worker pool starts its policy's min_workers workers.
   const auto* kind = kinds_.describe(spec.kind);
   if (kind == nullptr || !kind->make_pool)

@@ -2,6 +2,7 @@
 
 #include "cluster/announcer.hpp"
 #include "cluster/changelog_reader.hpp"
+#include "cluster/member_view.hpp"
 #include "cluster/shard_directory.hpp"
 #include "cluster/shard_owner.hpp"
 #include "cluster/shard_router.hpp"
@@ -274,11 +275,41 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
       spawn_tracked(*ctx, id, std::move(cc), {})};
   };
   spec.children.push_back(std::move(reader));
+  // What the node hears of the cluster, for the placement of the shards
+  // (README.md, "Rebalancing").
+  const auto& cluster = ctx->cfg->cluster;
+  auto view = std::make_shared<runtime::cluster::member_view>();
+  auto rebalance = std::make_shared<runtime::cluster::rebalancer>(
+    ctx->cfg->node_name, actor->name, actor->shards, view,
+    runtime::cluster::rebalance_settings{cluster.rebalance,
+                                         cluster.rebalance_hold});
+  if (cluster.rebalance) {
+    supervised_child listener;
+    listener.spec = child_spec;
+    listener.spec.id = actor->name + ".members";
+    listener.start = [ctx, actor, view, id = listener.spec.id] {
+      auto cc = consumer_base(*ctx, *actor, id, membership::stream_name, false);
+      cc.prefetch = 100;
+      auto handler = std::make_shared<runtime::cluster::member_view_reader>(
+        view, ctx->cfg->cluster.announce_interval *
+                (membership::silent_intervals + 1));
+      cc.consume_arguments = [handler] {
+        return handler->consume_arguments();
+      };
+      cc.handler = handler;
+      return caf::expected<child_members>{
+        spawn_tracked(*ctx, id, std::move(cc), {})};
+    };
+    spec.children.push_back(std::move(listener));
+  }
   for (uint32_t i = 0; i < actor->shards; ++i) {
     supervised_child owner;
     owner.spec = child_spec;
     owner.spec.id = shard_name(actor->name, i);
-    owner.start = [ctx, actor, state, store, i, id = owner.spec.id] {
+    // An owner that hands its shard over ends normally and must consume
+    // again, whatever the actor's own restart type.
+    owner.spec.restart = config::restart_type::permanent;
+    owner.start = [ctx, actor, state, store, i, rebalance, id = owner.spec.id] {
       // Each shard is a queue of its own: its depth is watched (the alert
       // on a shard without an owner reads it).
       auto cc = consumer_base(*ctx, *actor, id, id, true);
@@ -293,7 +324,8 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
            retried](std::shared_ptr<warren::detail::unit_committer> committer) {
             return make_dispatcher(*ctx, *actor, 0, retried, nullptr,
                                    std::move(committer), {i, actor->shards});
-          }));
+          },
+          ctx->cfg->cluster.rebalance ? rebalance : nullptr));
       return caf::expected<child_members>{
         spawn_tracked(*ctx, id, std::move(cc), {})};
     };

@@ -10,7 +10,7 @@ bool needs_restart(restart_type type, exit_kind how) noexcept {
     case restart_type::permanent:
       return true;
     case restart_type::transient:
-      return how == exit_kind::abnormal;
+      return how == exit_kind::abnormal || how == exit_kind::released;
     case restart_type::temporary:
       return false;
   }
@@ -27,6 +27,12 @@ restart_plan plan_restart(restart_strategy strategy,
     // OTP deletes a temporary child; a transient one that ended normally
     // keeps its spec but is not restarted. Either way the others go on.
     plan.remove_exited = children[exited].restart == restart_type::temporary;
+    return plan;
+  }
+  if (how == exit_kind::released) {
+    // Whatever the strategy: the others did not fail with it.
+    plan.restart.push_back(exited);
+    plan.at_once = true;
     return plan;
   }
   switch (strategy) {

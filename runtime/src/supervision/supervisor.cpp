@@ -298,6 +298,10 @@ class supervisor_actor : public supervisor_impl_actor::base {
     }
     if (plan.empty())
       return;
+    if (plan.at_once) {
+      restart_at_once(i);
+      return;
+    }
     if (!intensity_.record(clock::now())) {
       give_up(make_error(
         errc::supervisor_gave_up,
@@ -371,6 +375,21 @@ class supervisor_actor : public supervisor_impl_actor::base {
       }
       stop_queue_.pop_front();
     }
+  }
+
+  // A released child (exit_kind::released): started again as soon as its
+  // members are down, uncounted. A restart already pending for others keeps
+  // its backoff; this child then starts with them.
+  void restart_at_once(std::size_t i) {
+    auto& c = children_[i];
+    bool others_pending = std::any_of(
+      children_.begin(), children_.end(),
+      [](const child_state& other) { return other.restart_pending; });
+    c.restart_pending = true;
+    report(kind::restart_scheduled, c, exit_kind::released, {},
+           std::chrono::milliseconds{0});
+    if (!others_pending)
+      schedule_restart(std::chrono::milliseconds{0});
   }
 
   void schedule_restart(std::chrono::milliseconds delay) {

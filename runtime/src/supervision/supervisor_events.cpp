@@ -13,6 +13,8 @@ exit_kind classify_exit(const caf::error& reason) noexcept {
     return exit_kind::normal;
   if (reason == caf::exit_reason::user_shutdown)
     return exit_kind::shutdown;
+  if (code_of(reason) == errc::released)
+    return exit_kind::released;
   return exit_kind::abnormal;
 }
 
@@ -24,6 +26,8 @@ const char* to_string(exit_kind how) noexcept {
       return "shutdown";
     case exit_kind::abnormal:
       return "abnormal";
+    case exit_kind::released:
+      return "released";
   }
   return "unknown";
 }

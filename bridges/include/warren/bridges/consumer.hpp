@@ -155,6 +155,17 @@ class consumer_host {
   /// back to the broker as its connection closes, and nothing more is
   /// published (a shard owner that learns it was fenced).
   virtual void fail(std::string reason) = 0;
+
+  /// Ends the consumer now with `errc::released` (its supervisor starts it
+  /// again at once, so it consumes anew, behind the queue's other
+  /// consumers; see exit_kind::released): the
+  /// deliveries already settled with an ack are acked, every other one goes
+  /// back to the broker as its connection closes (a shard owner handing its
+  /// shard over, or a standby leaving it to the node placement wants).
+  virtual void release(std::string reason) = 0;
+
+  /// Deliveries handed to the handler and not settled yet.
+  virtual std::size_t working() const = 0;
 };
 
 /// Handles deliveries in the consumer's thread.

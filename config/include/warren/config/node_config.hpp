@@ -45,6 +45,13 @@ struct cluster_settings {
   /// stream `warren.cluster` (`warren cluster status` reads it; a node
   /// silent for 3 intervals is shown as gone). Default 2 s.
   std::chrono::milliseconds announce_interval{2000};
+  /// Whether the nodes spread each sharded actor's shards evenly over the
+  /// live, caught-up nodes, handing shards over as nodes join and leave
+  /// (README.md, "Rebalancing"). Default true.
+  bool rebalance = true;
+  /// The least time a node owns a shard before it hands it over (doubled
+  /// after each handover that came back). Default 5 s.
+  std::chrono::milliseconds rebalance_hold{5000};
 };
 
 struct node_config {

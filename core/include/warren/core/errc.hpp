@@ -66,6 +66,10 @@ enum class errc : uint8_t {
   /// The broker refused an operation on a channel for another reason (406
   /// PRECONDITION_FAILED and the like); the channel was reopened.
   channel_error,
+  /// A consumer let its queue go to consume again at once, behind the
+  /// queue's other consumers (a shard owner handing its shard over). Not a
+  /// failure: its supervisor starts it again at once, uncounted.
+  released,
 };
 
 /// The code of a channel-level AMQP error the broker sent (its reply code):

@@ -97,6 +97,8 @@ struct shard_status {
 /// One node's reader of one actor's changelog.
 struct reader_status {
   std::string node;
+  /// The actor's shard count on that node.
+  uint32_t shards = 0;
   int64_t position = 0;
   /// Records behind the furthest live reader of the actor.
   int64_t behind = 0;
@@ -139,6 +141,28 @@ cluster_status summarize(const std::vector<announcement>& heard, int64_t now_ms,
                          const std::string& only_actor = {});
 
 boost::json::value to_json(const cluster_status& status);
+
+/// A reader this close to the furthest live one (records), or whose last
+/// record was applied this soon after it was published (seconds), is caught
+/// up: its node may be given shards.
+constexpr int64_t caught_up_records = 1000;
+constexpr double caught_up_seconds = 2.0;
+
+/// The nodes fit to own shards of `actor` (README.md, "Rebalancing"): live,
+/// running it with `shards` shards, and caught up. In name order.
+std::vector<std::string> shard_candidates(const cluster_status& status,
+                                          const std::string& actor,
+                                          uint32_t shards);
+
+/// Which of `nodes` (in name order, no repeats) should own each shard of
+/// `actor` with `shards` shards: every node gets shards / nodes of them or
+/// one more (the first `shards % nodes` nodes in name order get one more),
+/// and each shard goes to the node that ranks it highest by rendezvous
+/// hashing among those with room, so a node joining or leaving moves few
+/// shards besides its own. Empty when `nodes` is. Pure and the same on
+/// every node: nodes that hear the same announcements agree.
+std::vector<std::string> place_shards(const std::string& actor, uint32_t shards,
+                                      const std::vector<std::string>& nodes);
 
 /// The human table of `warren cluster status`.
 std::string to_text(const cluster_status& status);

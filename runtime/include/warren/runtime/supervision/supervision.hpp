@@ -49,6 +49,10 @@ enum class exit_kind {
   shutdown,
   /// It failed.
   abnormal,
+  /// It let its work go to start again at once (`errc::released`: a shard
+  /// owner handing its shard over). Routine, not a failure: it alone is
+  /// started again, without backoff and not counted in the intensity.
+  released,
 };
 
 /// What to do after a child exited.
@@ -58,6 +62,8 @@ struct restart_plan {
   std::vector<std::size_t> stop;
   /// Children to start again, in this order (start order).
   std::vector<std::size_t> restart;
+  /// A released child: started again now, uncounted (see exit_kind).
+  bool at_once = false;
   /// The exited child leaves the supervisor (a temporary child).
   bool remove_exited = false;
   /// Nothing to restart and nothing to stop.
