@@ -129,7 +129,9 @@ TEST_CASE("a shard owner killed at each point of its path through the "
     {"before_readback", 12},
     {"after_acceptance", 6},
     {"before_ack", 6},
-    {"during_takeover", 2}};
+    // The first takeover: a second node started at once may be given the
+    // other shards (rebalancing) before the first node claims them.
+    {"during_takeover", 1}};
   for (const auto& [point, nth] : points) {
     DYNAMIC_SECTION(point) {
       test::broker_scratch broker;

@@ -96,7 +96,7 @@ TEST_CASE("candidates are the live nodes running the actor with the same "
           "shard count and a reader caught up",
           "[rebalance]") {
   std::vector<announcement> heard{member("a", 9'000, 5000),
-                                  member("b", 9'000, 4500),
+                                  member("b", 9'000, 4950),
                                   // Replaying: far behind, and its last record
                                   // applied long after it was published.
                                   member("c", 9'000, 10),
@@ -114,6 +114,12 @@ TEST_CASE("candidates are the live nodes running the actor with the same "
   CHECK(shard_candidates(summarize(heard, 10'000), "accounts", 6) ==
         std::vector<std::string>{"a", "b", "c"});
   CHECK(shard_candidates(st, "ledger", 6).empty());
+  // A few hundred records behind with no record applied yet: a node that
+  // just started reading.
+  heard[2].actors[0].position = 4500;
+  heard[2].actors[0].lag_seconds.reset();
+  CHECK(shard_candidates(summarize(heard, 10'000), "accounts", 6) ==
+        std::vector<std::string>{"a", "b"});
 }
 
 TEST_CASE("the member view keeps each node's newest announcement",

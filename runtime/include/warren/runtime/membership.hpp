@@ -142,10 +142,12 @@ cluster_status summarize(const std::vector<announcement>& heard, int64_t now_ms,
 
 boost::json::value to_json(const cluster_status& status);
 
-/// A reader this close to the furthest live one (records), or whose last
-/// record was applied this soon after it was published (seconds), is caught
-/// up: its node may be given shards.
-constexpr int64_t caught_up_records = 1000;
+/// A reader this close to the furthest live one (records: readers of an
+/// idle changelog), or whose last record was applied this soon after it was
+/// published (seconds: readers under load, whose positions are announced
+/// at different moments), is caught up: its node may be given shards. A
+/// node replaying the changelog is neither (its records are old).
+constexpr int64_t caught_up_records = 100;
 constexpr double caught_up_seconds = 2.0;
 
 /// The nodes fit to own shards of `actor` (README.md, "Rebalancing"): live,
