@@ -5,6 +5,7 @@
 #include "warren/config/reader.hpp"
 #include "warren/core/errc.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -93,13 +94,33 @@ void read_single(object_reader& root, std::string_view section,
   }
 }
 
+// `$.cluster`: membership announcements, rebalancing, and the changelogs'
+// retention and snapshots (README.md, "Clustering").
 void read_cluster(object_reader& root, cluster_settings& out) {
-  if (auto obj = root.object("cluster")) {
-    obj->allow({"announce_interval_ms", "rebalance", "rebalance_hold_ms"});
-    obj->millis("announce_interval_ms", {100, 600'000}, out.announce_interval);
-    obj->boolean("rebalance", out.rebalance);
-    obj->millis("rebalance_hold_ms", {0, 3'600'000}, out.rebalance_hold);
-  }
+  auto obj = root.object("cluster");
+  if (!obj)
+    return;
+  obj->allow({"announce_interval_ms", "rebalance", "rebalance_hold_ms",
+              "changelog_max_bytes", "changelog_snapshot_bytes"});
+  obj->millis("announce_interval_ms", {100, 600'000}, out.announce_interval);
+  obj->boolean("rebalance", out.rebalance);
+  obj->millis("rebalance_hold_ms", {0, 3'600'000}, out.rebalance_hold);
+  obj->integer("changelog_max_bytes", {64 * 1024, int64_t{1} << 50},
+               out.changelog_max_bytes);
+  bool snapshot_set =
+    obj->integer("changelog_snapshot_bytes", {4096, int64_t{1} << 50},
+                 out.changelog_snapshot_bytes);
+  if (!snapshot_set)
+    out.changelog_snapshot_bytes =
+      std::min(out.changelog_snapshot_bytes, out.changelog_max_bytes / 16);
+  else if (out.changelog_snapshot_bytes > out.changelog_max_bytes / 5)
+    // Retention must keep a whole snapshot and the records after it.
+    root.reader().fail(obj->path_of("changelog_snapshot_bytes"),
+                       "expected at most a fifth of "
+                       "$.cluster.changelog_max_bytes (" +
+                         std::to_string(out.changelog_max_bytes / 5) +
+                         "), found " +
+                         std::to_string(out.changelog_snapshot_bytes));
 }
 
 void read_node_name(object_reader& root, node_config& cfg) {
@@ -175,6 +196,10 @@ caf::expected<node_config> load_config(const std::string& path) {
     return make_error(errc::invalid_config, path + ": cannot read: " + error);
   auto base_dir = std::filesystem::path{path}.parent_path().string();
   return parse_config(text, path, base_dir);
+}
+
+int64_t changelog_segment_bytes(int64_t max_bytes) {
+  return std::clamp<int64_t>(max_bytes / 8, 8 * 1024, 500'000'000);
 }
 
 } // namespace warren::config

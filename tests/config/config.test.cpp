@@ -229,6 +229,12 @@ const std::map<std::string, std::string> bad_configs = {
   {"cluster_announce_interval_too_short.json",
    ": $.cluster.announce_interval_ms: expected an integer from 100 to 600000, "
    "found 50"},
+  {"cluster_snapshot_above_retention.json",
+   ": $.cluster.changelog_snapshot_bytes: expected at most a fifth of "
+   "$.cluster.changelog_max_bytes (209715), found 524288"},
+  {"cluster_changelog_too_small.json",
+   ": $.cluster.changelog_max_bytes: expected an integer from 65536 to "
+   "1125899906842624, found 1000"},
   {"limits_unknown_key.json",
    ": $.limits.max_body_size: unknown key (expected one of: "
    "max_body_bytes)"},
@@ -280,6 +286,24 @@ TEST_CASE("a minimal config gets every documented default", "[config]") {
   CHECK(cfg->max_body_bytes == 1024 * 1024);
   CHECK(cfg->call_timeout == 5000ms);
   CHECK(cfg->shutdown_timeout == 10000ms);
+  CHECK(cfg->cluster.announce_interval == 2000ms);
+  CHECK(cfg->cluster.changelog_max_bytes == 1024 * 1024 * 1024);
+  CHECK(cfg->cluster.changelog_snapshot_bytes == 64 * 1024 * 1024);
+}
+
+TEST_CASE("a changelog's retention sets its segments, and its snapshot "
+          "interval defaults to a sixteenth of it when that is less",
+          "[config]") {
+  auto cfg =
+    parse_ok(R"({"node": "n1", "cluster": {"changelog_max_bytes": 1048576}})");
+  CHECK(cfg.cluster.changelog_max_bytes == 1048576);
+  CHECK(cfg.cluster.changelog_snapshot_bytes == 65536);
+  CHECK(config::changelog_segment_bytes(1048576) == 131072);
+  CHECK(config::changelog_segment_bytes(65536) == 8192);
+  CHECK(config::changelog_segment_bytes(int64_t{1} << 40) == 500'000'000);
+  cfg = parse_ok(R"({"node": "n1", "cluster": {"changelog_max_bytes": )"
+                 R"(1048576, "changelog_snapshot_bytes": 200000}})");
+  CHECK(cfg.cluster.changelog_snapshot_bytes == 200000);
 }
 
 TEST_CASE("a config using every section is read key by key", "[config]") {

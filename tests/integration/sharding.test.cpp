@@ -10,6 +10,7 @@
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 #include <csignal>
+#include <filesystem>
 #include <map>
 #include <string>
 #include <thread>
@@ -56,6 +57,15 @@ std::map<std::string, int64_t> expected_counts(int messages) {
   return out;
 }
 
+// Deletes `actor`'s shard queues and changelog with the test's broker
+// scratch.
+void track_sharded(test::broker_scratch& broker, const std::string& actor,
+                   uint32_t shards) {
+  for (uint32_t i = 0; i < shards; ++i)
+    broker.track_queue(shard_name(actor, i));
+  broker.track_queue(actor + ".log");
+}
+
 std::string db_of(const test::temp_dir& dir) {
   return dir.file("state") + "/warren.db";
 }
@@ -69,9 +79,7 @@ TEST_CASE("a sharded counter counts every message once through its shards, "
   test::broker_scratch broker;
   auto actor = broker.queue("sh-counter");
   const uint32_t shards = 4;
-  for (uint32_t i = 0; i < shards; ++i)
-    broker.track_queue(shard_name(actor, i));
-  broker.track_queue(actor + ".log");
+  track_sharded(broker, actor, shards);
   test::temp_dir first_dir;
   test::temp_dir second_dir;
   auto first_cfg = sharded_node(first_dir, actor, shards);
@@ -137,9 +145,7 @@ TEST_CASE("a shard owner killed at each point of its path through the "
       test::broker_scratch broker;
       auto actor = broker.queue("sh-kill");
       const uint32_t shards = 3;
-      for (uint32_t i = 0; i < shards; ++i)
-        broker.track_queue(shard_name(actor, i));
-      broker.track_queue(actor + ".log");
+      track_sharded(broker, actor, shards);
       test::temp_dir first_dir;
       test::temp_dir second_dir;
       auto first = std::make_unique<test::node_process>(
@@ -185,9 +191,7 @@ TEST_CASE("a warren actor's messages to a sharded actor go straight to the "
   auto source = broker.queue("sh-source");
   auto ledger = broker.queue("sh-ledger");
   const uint32_t shards = 4;
-  for (uint32_t i = 0; i < shards; ++i)
-    broker.track_queue(shard_name(ledger, i));
-  broker.track_queue(ledger + ".log");
+  track_sharded(broker, ledger, shards);
   test::temp_dir dir;
   auto cfg = test::node_config(dir);
   auto book = test::counter_actor(ledger);
@@ -214,4 +218,249 @@ TEST_CASE("a warren actor's messages to a sharded actor go straight to the "
       test::metric_sample(port, "warren_messages_handled_total",
                           {"actor=\"" + shard_name(ledger, i) + "\""});
   CHECK(at_shards == 200);
+}
+
+namespace {
+
+// The first offset still in `stream` (retention drops the oldest segments).
+int64_t first_offset(test::broker_scratch& broker, const std::string& stream) {
+  auto got = broker.client().receive(
+    stream, 1, 5s, true,
+    field_table{{"x-stream-offset", std::string{"first"}}});
+  REQUIRE(got);
+  REQUIRE_FALSE(got->empty());
+  const auto* offset =
+    find_field(got->front().properties.headers, "x-stream-offset");
+  REQUIRE(offset != nullptr);
+  return std::get<int64_t>(*offset);
+}
+
+// Where a node's file is in the changelog of `actor`.
+int64_t file_position(const test::temp_dir& dir, const std::string& actor) {
+  auto store = test::open_store(dir);
+  int64_t position = -1;
+  REQUIRE_FALSE(
+    store->read_sql("SELECT next_offset FROM local_changelog WHERE actor = ?1",
+                    {actor}, [&](const sql_row& row) -> caf::error {
+                      position = row.integer(0);
+                      return caf::none;
+                    }));
+  return position;
+}
+
+// Every key's count of counter `actor` in a node's file (`warren state show`
+// lists at most 1000 keys).
+std::map<std::string, int64_t> all_counts(const test::temp_dir& dir,
+                                          const std::string& actor) {
+  std::map<std::string, int64_t> out;
+  auto store = test::open_store(dir);
+  REQUIRE_FALSE(store->read_sql(
+    "SELECT key, json_extract(state, '$.count') FROM actor_state WHERE "
+    "actor = ?1",
+    {actor}, [&](const sql_row& row) -> caf::error {
+      out[std::string{row.text(0)}] = row.integer(1);
+      return caf::none;
+    }));
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("with the changelog bounded, a node that joins after retention "
+          "dropped its start and one down longer than the retention start "
+          "from a snapshot and count exactly, and take the shards over when "
+          "the owner is killed",
+          "[broker][shards][snapshot]") {
+  test::broker_scratch broker;
+  auto actor = broker.queue("sh-snap");
+  const uint32_t shards = 4;
+  track_sharded(broker, actor, shards);
+  // 1 MiB of changelog in 128 KiB segments, a snapshot every 64 KiB.
+  auto bounded = [&](const test::temp_dir& dir) {
+    auto cfg = sharded_node(dir, actor, shards);
+    cfg["cluster"] = json::object{{"changelog_max_bytes", 1024 * 1024},
+                                  {"changelog_snapshot_bytes", 64 * 1024}};
+    return cfg;
+  };
+  test::temp_dir owner_dir;
+  test::temp_dir away_dir;
+  test::temp_dir joined_dir;
+  auto owner =
+    std::make_unique<test::node_process>(owner_dir, bounded(owner_dir));
+  auto away = std::make_unique<test::node_process>(away_dir, bounded(away_dir));
+  const int early = 500;
+  publish_increments(actor, 0, early);
+  test::eventually(
+    [&] {
+      return test::counter_counts(db_of(away_dir), actor) ==
+             expected_counts(early);
+    },
+    60s);
+  REQUIRE(test::counter_counts(db_of(away_dir), actor) ==
+          expected_counts(early));
+  // A standby stops; the changelog goes on past its retention.
+  away->stop();
+  auto away_at = file_position(away_dir, actor);
+  const int messages = 10000;
+  publish_increments(actor, early, messages);
+  test::eventually(
+    [&] {
+      return total(test::counter_counts(db_of(owner_dir), actor)) >= messages;
+    },
+    120s);
+  REQUIRE(test::counter_counts(db_of(owner_dir), actor) ==
+          expected_counts(messages));
+  INFO(owner->err());
+  CHECK_THAT(owner->err(), Catch::Contains("snapshot as of offset"));
+  auto first = first_offset(broker, actor + ".log");
+  CHECK(first > away_at);
+  CHECK(first > 0);
+
+  // A new node and the one that was away: both start from a snapshot.
+  test::node_process joined{joined_dir, bounded(joined_dir)};
+  away = std::make_unique<test::node_process>(away_dir, bounded(away_dir));
+  for (const auto* dir : {&joined_dir, &away_dir})
+    test::eventually(
+      [&] {
+        return test::counter_counts(db_of(*dir), actor) ==
+               expected_counts(messages);
+      },
+      60s);
+  INFO(joined.err());
+  INFO(away->err());
+  CHECK(test::counter_counts(db_of(joined_dir), actor) ==
+        expected_counts(messages));
+  CHECK(test::counter_counts(db_of(away_dir), actor) ==
+        expected_counts(messages));
+  CHECK_THAT(joined.err(), Catch::Contains("this node's file starts from a "
+                                           "snapshot"));
+  CHECK_THAT(joined.err(), Catch::Contains("loaded the snapshot as of offset"));
+  CHECK_THAT(away->err(), Catch::Contains("it starts again from a snapshot"));
+  CHECK_THAT(away->err(), Catch::Contains("loaded the snapshot as of offset"));
+
+  // The owner dies: the others take its shards over from the state the
+  // snapshots gave them, and go on counting exactly.
+  REQUIRE(::kill(owner->pid(), SIGKILL) == 0);
+  owner->stop();
+  owner.reset();
+  publish_increments(actor, messages, messages + 1000);
+  for (const auto* dir : {&joined_dir, &away_dir})
+    test::eventually(
+      [&] {
+        return total(test::counter_counts(db_of(*dir), actor)) >=
+               messages + 1000;
+      },
+      90s);
+  CHECK(test::counter_counts(db_of(joined_dir), actor) ==
+        expected_counts(messages + 1000));
+  CHECK(test::counter_counts(db_of(away_dir), actor) ==
+        expected_counts(messages + 1000));
+  CHECK((joined.err().find("taken over in epoch") != std::string::npos ||
+         away->err().find("taken over in epoch") != std::string::npos));
+  CHECK(broker.count(actor) == 0);
+  for (uint32_t i = 0; i < shards; ++i)
+    CHECK(broker.count(shard_name(actor, i)) == 0);
+}
+
+// Not run by default (the figures in README.md, "Retention and snapshots"):
+//   build/tests/warren-integration-test "[snapshot-bench]"
+TEST_CASE("bench: a new node's catch-up on a changelog of 10k keys, from "
+          "the start and from a snapshot",
+          "[.][broker][snapshot-bench]") {
+  test::broker_scratch broker;
+  const uint32_t shards = 4;
+  const int keys = 10000;
+  const int messages = 100000;
+  auto whole = broker.queue("sh-whole");
+  auto bounded = broker.queue("sh-bounded");
+  for (const auto& actor : {whole, bounded}) {
+    track_sharded(broker, actor, shards);
+  }
+  // Both write a snapshot every 2 MiB (at least the last one's size);
+  // `bounded` keeps 40 MiB of changelog (the inbox's 100k ids make a
+  // snapshot about 7 MB), `whole` all of it (its stream declared first with
+  // 1 GiB: the node keeps that).
+  auto config = [&](const test::temp_dir& dir,
+                    std::vector<std::string> actors) {
+    auto cfg = test::node_config(dir);
+    json::array list;
+    for (const auto& name : actors) {
+      auto counter = test::counter_actor(name);
+      counter["shards"] = shards;
+      list.push_back(counter);
+    }
+    cfg["actors"] = list;
+    cfg["cluster"] =
+      json::object{{"changelog_max_bytes", 40 * 1024 * 1024},
+                   {"changelog_snapshot_bytes", 2 * 1024 * 1024}};
+    return cfg;
+  };
+  {
+    bridges::topology topo;
+    bridges::queue_spec q;
+    q.name = whole + ".log";
+    q.type = bridges::queue_type::stream;
+    q.max_length_bytes = int64_t{1} << 30;
+    topo.queues.push_back(q);
+    REQUIRE_FALSE(broker.client().declare(topo));
+  }
+  test::temp_dir owner_dir;
+  test::node_process owner{owner_dir, config(owner_dir, {whole, bounded})};
+  std::map<std::string, int64_t> expected;
+  for (int i = 0; i < messages; ++i)
+    ++expected["k" + std::to_string(i % keys)];
+  for (const auto& actor : {whole, bounded}) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < messages; ++i)
+      ids.push_back(actor + "-m" + std::to_string(i));
+    test::publish_bulk(bridges::actors_exchange, actor, "increment", ids, 200,
+                       [&](std::size_t k) {
+                         return R"({"counter":"k)" + std::to_string(k % keys) +
+                                R"(","by":1})";
+                       });
+  }
+  auto exists = [](const test::temp_dir& dir) {
+    return std::filesystem::exists(db_of(dir));
+  };
+  for (const auto& actor : {whole, bounded}) {
+    auto at = file_position(owner_dir, actor);
+    for (int quiet = 0; quiet < 3;) {
+      std::this_thread::sleep_for(2s);
+      auto now = file_position(owner_dir, actor);
+      quiet = now == at ? quiet + 1 : 0;
+      at = now;
+    }
+    auto counts = all_counts(owner_dir, actor);
+    auto log = owner.err();
+    INFO(actor << ": " << total(counts) << " counted; the owner's log ends: "
+               << log.substr(log.size() > 6000 ? log.size() - 6000 : 0));
+    REQUIRE(counts == expected);
+    WARN(actor << ".log: ends at offset " << at << ", begins at "
+               << first_offset(broker, actor + ".log"));
+  }
+  for (const auto& actor : {whole, bounded}) {
+    auto end = file_position(owner_dir, actor);
+    test::temp_dir dir;
+    auto started = std::chrono::steady_clock::now();
+    test::node_process fresh{dir, config(dir, {actor})};
+    while (!exists(dir) || file_position(dir, actor) < end) {
+      REQUIRE(std::chrono::steady_clock::now() - started < 300s);
+      std::this_thread::sleep_for(20ms);
+    }
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+    CHECK(all_counts(dir, actor) == expected);
+    WARN(actor << ": a new node's file at the end of the changelog "
+               << took.count() << " ms after the node's start");
+    auto log = fresh.err();
+    for (const auto* what : {"loaded the snapshot", "starts from a snapshot"})
+      if (auto at = log.find(what); at != std::string::npos)
+        WARN(log.substr(log.rfind('\n', at) + 1,
+                        log.find('\n', at) - log.rfind('\n', at) - 1));
+  }
+  auto log = owner.err();
+  for (std::size_t at = log.find("snapshot as of offset");
+       at != std::string::npos; at = log.find("snapshot as of offset", at + 1))
+    WARN(log.substr(log.rfind('\n', at) + 1,
+                    log.find('\n', at) - log.rfind('\n', at) - 1));
 }

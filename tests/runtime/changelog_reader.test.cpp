@@ -93,6 +93,31 @@ int64_t owed(const std::string& db) {
   return n;
 }
 
+// A reader of `stream` ("bank"'s changelog) into the file `db`, as a node
+// runs one.
+bridges::consumer_actor start_reader(caf::actor_system& sys,
+                                     const bridges::topology& topo,
+                                     const std::string& stream,
+                                     const std::string& db,
+                                     std::shared_ptr<changelog_state> state,
+                                     snapshot_settings snapshots = {}) {
+  store_settings s;
+  s.path = db;
+  auto reader = std::make_shared<changelog_reader>("bank", s, std::move(state),
+                                                   256, std::move(snapshots));
+  bridges::consumer_config cc;
+  cc.broker = test::broker_settings();
+  cc.topo = topo;
+  cc.queue = stream;
+  cc.prefetch = 50;
+  cc.handler = reader;
+  cc.actor_name = "bank.log";
+  cc.consume_arguments = [reader] {
+    return reader->consume_arguments();
+  };
+  return bridges::spawn_consumer(sys, cc);
+}
+
 } // namespace
 
 TEST_CASE("a changelog reader applies the accepted batches into its file, "
@@ -138,20 +163,7 @@ TEST_CASE("a changelog reader applies the accepted batches into its file, "
   cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{cfg};
   auto start = [&](std::shared_ptr<changelog_state> state) {
-    store_settings s;
-    s.path = db;
-    auto reader = std::make_shared<changelog_reader>("bank", s, state);
-    bridges::consumer_config cc;
-    cc.broker = test::broker_settings();
-    cc.topo = topo;
-    cc.queue = stream;
-    cc.prefetch = 50;
-    cc.handler = reader;
-    cc.actor_name = "bank.log";
-    cc.consume_arguments = [reader] {
-      return reader->consume_arguments();
-    };
-    return bridges::spawn_consumer(sys, cc);
+    return start_reader(sys, topo, stream, db, std::move(state));
   };
   auto state = std::make_shared<changelog_state>();
   for (const auto& id : {accepted_id, fenced_id, second_id})
@@ -203,5 +215,213 @@ TEST_CASE("a changelog reader applies the accepted batches into its file, "
   CHECK(balance_of(db) == 12);
   CHECK(resumed->shard(0).epoch == 4);
   caf::anon_send_exit(again, caf::exit_reason::user_shutdown);
+  (*client)->delete_queue(stream);
+}
+
+namespace {
+
+// A stream bounded at `max_bytes` in segments of `segment_bytes`, as a node
+// declares a changelog.
+bridges::topology declare_bounded_stream(bridges::blocking_client& client,
+                                         const std::string& name,
+                                         int64_t max_bytes,
+                                         int64_t segment_bytes) {
+  bridges::topology topo;
+  bridges::queue_spec q;
+  q.name = name;
+  q.type = bridges::queue_type::stream;
+  q.max_length_bytes = max_bytes;
+  q.stream_max_segment_size_bytes = segment_bytes;
+  topo.queues.push_back(q);
+  REQUIRE_FALSE(client.declare(topo));
+  return topo;
+}
+
+// A unit of actor "bank" (as a sharded actor's rows are named) whose state
+// is padded so that records fill the stream's segments quickly.
+std::string padded_changes(checkpoint_store& owner, const std::string& message,
+                           int64_t version) {
+  unit_of_work u{"bank"};
+  u.applied(message);
+  u.put_state({"alice", version,
+               R"({"balance":)" + std::to_string(version) + R"(,"pad":")" +
+                 std::string(2000, 'x') + R"("})"});
+  auto cs = owner.capture_changeset(u);
+  REQUIRE(cs);
+  REQUIRE(owner.apply_changeset(*cs));
+  return *cs;
+}
+
+int64_t bank_version(const std::string& db) {
+  auto store = open_store(db);
+  auto state = store->load("bank", "alice");
+  REQUIRE(state);
+  return *state ? (*state)->version : -1;
+}
+
+// The first offset still in `stream`.
+int64_t first_offset(bridges::blocking_client& client,
+                     const std::string& stream) {
+  auto got =
+    client.receive(stream, 1, 5s, true,
+                   field_table{{"x-stream-offset", std::string{"first"}}});
+  if (!got || got->empty())
+    return -1;
+  const auto* offset =
+    find_field(got->front().properties.headers, "x-stream-offset");
+  return offset != nullptr ? std::get<int64_t>(*offset) : -1;
+}
+
+} // namespace
+
+TEST_CASE("a reader whose file is behind a stream retention cut applies "
+          "nothing until a complete snapshot it can go on from, loads it, "
+          "reads on from its offset, and then judges every record as the "
+          "snapshot's writer does",
+          "[broker][changelog][snapshot]") {
+  auto dir = scratch("snapshot");
+  auto owner = open_store(dir + "/owner.db");
+  auto client = bridges::blocking_client::connect(test::broker_settings());
+  REQUIRE(client);
+  auto stream = test::unique("bt-snap.log");
+  auto topo = declare_bounded_stream(**client, stream, 256 * 1024, 16 * 1024);
+  auto publish = [&](const changelog_record& r) {
+    auto m = to_message(r, stream);
+    REQUIRE_FALSE((*client)->publish(m, 10s));
+    return m.properties.message_id;
+  };
+
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", size_t{2});
+  cfg.set("logger.console", caf::atom("none"));
+  caf::actor_system sys{cfg};
+  // Every reader ends with the test, also when a REQUIRE fails (the actor
+  // system waits for its actors).
+  struct stopper {
+    std::vector<bridges::consumer_actor> started;
+    ~stopper() {
+      for (const auto& a : started)
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    }
+  } readers;
+  auto start = [&](const std::string& db,
+                   std::shared_ptr<changelog_state> state,
+                   snapshot_settings snapshots) {
+    readers.started.push_back(start_reader(
+      sys, topo, stream, db, std::move(state), std::move(snapshots)));
+    return readers.started.back();
+  };
+
+  changelog_record count;
+  count.kind = record_kind::shards;
+  count.shards = 1;
+  publish(count);      // 0
+  publish(claim("a")); // 1: epoch 1, a owns shard 0
+
+  // A reader that never writes snapshots, on a file behind the cut: it
+  // applies nothing at all (not the records after the cut).
+  int64_t version = 0;
+  for (int i = 0; i < 150; ++i, ++version)
+    publish(batch(
+      1, static_cast<uint64_t>(version + 1),
+      padded_changes(*owner, "m-" + std::to_string(version), version + 1)));
+  REQUIRE(
+    test::wait_until([&] { return first_offset(**client, stream) > 0; }, 20s));
+  auto lost_db = dir + "/lost.db";
+  auto lost_state = std::make_shared<changelog_state>();
+  auto lost = start(lost_db, lost_state, {});
+  std::this_thread::sleep_for(2s);
+  CHECK(lost_state->next_offset() == 0);
+  CHECK(bank_version(lost_db) == -1);
+
+  // The claimant of shard 0 (node a, run a-1) writes snapshots. Its file
+  // is current (here: made so from the owner's rows, with the bookkeeping
+  // of a reader that applied records 0..151).
+  snapshot_settings writes;
+  writes.node = "a";
+  writes.incarnation = "a-1";
+  writes.every_bytes = 16 * 1024;
+  writes.chunk_bytes = 1024; // several chunks per snapshot
+  writes.stream = stream;
+  auto writer_db = dir + "/writer.db";
+  {
+    auto writer = open_store(writer_db);
+    REQUIRE_FALSE(writer->setup(
+      "CREATE TABLE IF NOT EXISTS local_changelog (actor TEXT PRIMARY KEY, "
+      "next_offset INTEGER NOT NULL, shards INTEGER NOT NULL, views TEXT NOT "
+      "NULL)"));
+    auto rows = owner->snapshot_rows("bank");
+    REQUIRE(rows);
+    REQUIRE_FALSE(writer->replace_rows("bank", *rows));
+    REQUIRE(writer->apply_changeset(
+      "", {sql_group::of(
+            "INSERT INTO local_changelog (actor, next_offset, shards, views) "
+            "VALUES ('bank', 152, 1, ?1)",
+            {std::string{R"([{"epoch":1,"node":"a","incarnation":"a-1",)"
+                         R"("claim":1,"sequence":150,"flushed":-1}])"}})}));
+  }
+  auto writer_state = std::make_shared<changelog_state>();
+  auto writer = start(writer_db, writer_state, writes);
+  // More batches: the writer applies them and writes snapshots between.
+  for (int i = 0; i < 40; ++i, ++version)
+    publish(batch(
+      1, static_cast<uint64_t>(version + 1),
+      padded_changes(*owner, "m-" + std::to_string(version), version + 1)));
+  REQUIRE(
+    test::wait_until([&] { return bank_version(writer_db) == 190; }, 20s));
+
+  // The lost reader found a snapshot, loaded it and ended its consumer; on
+  // a restart it reads on from the snapshot's offset.
+  REQUIRE(
+    test::wait_until([&] { return lost_state->next_offset() > 152; }, 20s));
+  auto loaded_at = lost_state->next_offset();
+  CHECK(lost_state->shard(0).epoch == 1);
+  std::this_thread::sleep_for(500ms);
+  caf::anon_send_exit(lost, caf::exit_reason::user_shutdown);
+  auto again_state = std::make_shared<changelog_state>();
+  auto again = start(lost_db, again_state, {});
+  REQUIRE(test::wait_until([&] { return bank_version(lost_db) == 190; }, 20s));
+  CHECK(again_state->next_offset() >= loaded_at);
+  CHECK(again_state->shard(0).sequence == 190);
+
+  // The rule goes on as everyone's: the next batch counts, a copy of an
+  // older one is a duplicate, b's claim fences a.
+  auto next = batch(1, 191, padded_changes(*owner, "m-190", 191));
+  auto copy = batch(1, 190, padded_changes(*owner, "m-189", 190));
+  auto zombie = batch(1, 192, padded_changes(*owner, "m-191", 192));
+  auto next_id = to_message(next, stream).properties.message_id;
+  auto copy_id = to_message(copy, stream).properties.message_id;
+  auto zombie_id = to_message(zombie, stream).properties.message_id;
+  for (const auto& id : {next_id, copy_id, zombie_id}) {
+    again_state->expect(id);
+    writer_state->expect(id);
+  }
+  publish(next);
+  publish(copy);
+  publish(claim("b"));
+  publish(zombie);
+  for (auto* state : {again_state.get(), writer_state.get()}) {
+    auto n = state->take(next_id, 15s);
+    REQUIRE(n);
+    CHECK(n->outcome == verdict::accepted);
+    auto c = state->take(copy_id, 15s);
+    REQUIRE(c);
+    CHECK(c->outcome == verdict::duplicate);
+    auto z = state->take(zombie_id, 15s);
+    REQUIRE(z);
+    CHECK(z->outcome == verdict::fenced);
+  }
+  CHECK(bank_version(lost_db) == 191);
+  CHECK(bank_version(writer_db) == 191);
+  CHECK(again_state->shard(0).node == "b");
+  {
+    auto store = open_store(lost_db);
+    CHECK(*store->seen("bank", "m-190"));
+    CHECK(*store->seen("bank", "m-175"));
+    // From before the writer's file was made current: in its snapshot too.
+    CHECK(*store->seen("bank", "m-3"));
+  }
+  caf::anon_send_exit(again, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
   (*client)->delete_queue(stream);
 }

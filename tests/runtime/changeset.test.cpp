@@ -6,6 +6,7 @@
 #include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <sqlite3.h>
 #include <string>
@@ -218,4 +219,132 @@ TEST_CASE("a node's bookkeeping commits with the changeset it applies and is "
   REQUIRE_FALSE(failed);
   CHECK(code_of(failed.error()) == errc::store_failed);
   CHECK(dump(dir2 + "/other.db") == before);
+}
+
+TEST_CASE("a snapshot holds every row of one actor, its node's bookkeeping "
+          "included, and loading it replaces that actor's rows in another "
+          "file and leaves the other actors' alone",
+          "[store][changeset][snapshot]") {
+  auto dir = scratch("snapshot");
+  auto writer = open_node(dir + "/writer.db");
+  auto behind = open_node(dir + "/behind.db");
+  // The writer's file: two units of bank.s3 and its bookkeeping, another
+  // actor's rows, and an outbox row (never part of a snapshot).
+  auto u1 = first_unit();
+  REQUIRE_FALSE(writer->commit(u1));
+  auto u2 = second_unit();
+  u2.execute(sql_group::of(
+    "INSERT INTO local_position (actor, position) VALUES (?1, ?2)",
+    {std::string{"bank.s3"}, int64_t{41}}));
+  REQUIRE_FALSE(writer->commit(u2));
+  unit_of_work other{"ledger"};
+  other.applied("l-1");
+  other.put_state({"carol", 3, R"({"n":1})"});
+  REQUIRE_FALSE(writer->commit(other));
+
+  // The file behind: stale rows of bank.s3 (some the writer no longer has)
+  // and rows of an actor the snapshot does not touch.
+  unit_of_work stale{"bank.s3"};
+  stale.applied("m-0");
+  stale.put_state({"zed", 9, R"({"balance":1})"});
+  stale.put_row("watermark", std::string{"old"});
+  stale.execute(sql_group::of(
+    "INSERT INTO local_position (actor, position) VALUES (?1, ?2)",
+    {std::string{"bank.s3"}, int64_t{3}}));
+  REQUIRE_FALSE(behind->commit(stale));
+  unit_of_work kept{"audit"};
+  kept.applied("a-1");
+  kept.put_state({"dave", 1, R"({"seen":true})"});
+  REQUIRE_FALSE(behind->commit(kept));
+
+  auto snapshot = writer->snapshot_rows("bank.s3");
+  REQUIRE(snapshot);
+  CHECK_FALSE(snapshot->empty());
+  REQUIRE_FALSE(behind->replace_rows("bank.s3", *snapshot));
+  auto loaded = dump(dir + "/behind.db");
+  INFO(loaded);
+  CHECK(loaded.find(R"(bank.s3|alice|2|{"balance":9}|)") != std::string::npos);
+  CHECK(loaded.find(R"(bank.s3|bob|1|{"balance":7}|)") != std::string::npos);
+  CHECK(loaded.find("bank.s3|m-1|") != std::string::npos);
+  CHECK(loaded.find("bank.s3|m-3|") != std::string::npos);
+  CHECK(loaded.find("bank.s3|41|") != std::string::npos);
+  // What only the stale file had of bank.s3 is gone.
+  CHECK(loaded.find("zed") == std::string::npos);
+  CHECK(loaded.find("bank.s3|m-0|") == std::string::npos);
+  CHECK(loaded.find("bank.s3|watermark") == std::string::npos);
+  CHECK(loaded.find("bank.s3|3|") == std::string::npos);
+  // Other actors: the writer's are not in the snapshot, the file's stay.
+  CHECK(loaded.find("carol") == std::string::npos);
+  CHECK(loaded.find(R"(audit|dave|1|{"seen":true}|)") != std::string::npos);
+  CHECK(loaded.find("audit|a-1|") != std::string::npos);
+  // The outbox travels with the changelog's records, not in snapshots.
+  CHECK(loaded.find("SELECT count(*) FROM outbox\n0|") != std::string::npos);
+  // `events` has no actor column: a kind that keeps such a table cannot be
+  // sharded, and a snapshot leaves it alone.
+  CHECK(loaded.find("alice|1|{\"deposited\":5}") == std::string::npos);
+
+  // Loaded into an empty file, and a snapshot of that loaded into a third:
+  // the same rows.
+  auto fresh = open_node(dir + "/fresh.db");
+  REQUIRE_FALSE(fresh->replace_rows("bank.s3", *snapshot));
+  auto again = fresh->snapshot_rows("bank.s3");
+  REQUIRE(again);
+  auto third = open_node(dir + "/third.db");
+  REQUIRE_FALSE(third->replace_rows("bank.s3", *again));
+  CHECK(dump(dir + "/third.db") == dump(dir + "/fresh.db"));
+  CHECK(dump(dir + "/fresh.db").find(R"(bank.s3|alice|2|{"balance":9}|)") !=
+        std::string::npos);
+}
+
+TEST_CASE("a snapshot of an actor without rows is empty and loading it "
+          "deletes that actor's rows",
+          "[store][changeset][snapshot]") {
+  auto dir = scratch("snapshot-empty");
+  auto writer = open_node(dir + "/writer.db");
+  auto behind = open_node(dir + "/behind.db");
+  auto u1 = first_unit();
+  REQUIRE_FALSE(behind->commit(u1));
+  auto snapshot = writer->snapshot_rows("bank.s3");
+  REQUIRE(snapshot);
+  CHECK(snapshot->empty());
+  REQUIRE_FALSE(behind->replace_rows("bank.s3", *snapshot));
+  auto loaded = dump(dir + "/behind.db");
+  INFO(loaded);
+  CHECK(loaded.find("bank.s3|") == std::string::npos);
+}
+
+// Not run by default (the figures in README.md, "Retention and snapshots"):
+//   build/tests/warren-runtime-test "[snapshot-bench]" -s
+TEST_CASE("bench: a snapshot of 10k keys, written and loaded",
+          "[.][store][snapshot-bench]") {
+  auto dir = scratch("snapshot-bench");
+  for (int inbox_per_key : {1, 6}) {
+    auto writer = open_node(dir + "/writer-" + std::to_string(inbox_per_key));
+    // A counter's rows: 10k keys, and as many inbox ids per key.
+    for (int unit = 0; unit < 100; ++unit) {
+      unit_of_work u{"accounts"};
+      for (int k = unit * 100; k < (unit + 1) * 100; ++k) {
+        auto key = "k" + std::to_string(k);
+        for (int m = 0; m < inbox_per_key; ++m)
+          u.applied("accounts-m" + std::to_string(k * inbox_per_key + m));
+        u.put_state({key, 1, R"({"count":)" + std::to_string(k) + "}"});
+      }
+      REQUIRE_FALSE(writer->commit(u));
+    }
+    using clock = std::chrono::steady_clock;
+    auto ms = [](clock::duration d) {
+      return std::chrono::duration<double, std::milli>(d).count();
+    };
+    auto t0 = clock::now();
+    auto rows = writer->snapshot_rows("accounts");
+    auto t1 = clock::now();
+    REQUIRE(rows);
+    auto fresh = open_node(dir + "/fresh-" + std::to_string(inbox_per_key));
+    auto t2 = clock::now();
+    REQUIRE_FALSE(fresh->replace_rows("accounts", *rows));
+    auto t3 = clock::now();
+    WARN("10000 keys, " << 10000 * inbox_per_key << " inbox ids: snapshot "
+                        << rows->size() << " bytes, read in " << ms(t1 - t0)
+                        << " ms, loaded in " << ms(t3 - t2) << " ms");
+  }
 }

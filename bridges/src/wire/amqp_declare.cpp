@@ -60,6 +60,17 @@ amqp_connection::declare_queue(const queue_spec& spec) {
     name = std::move(as_before);
     used_legacy = true;
   }
+  if (!name && spec.type == queue_type::stream && !spec.name.empty() &&
+      code_of(name.error()) == errc::channel_error && inspect(spec.name)) {
+    // A stream's retention is fixed when it is first declared (a policy
+    // changes it): keep the stream as it is rather than refuse to start.
+    log::warning("stream '{}' exists with other arguments than configured "
+                 "and keeps its own ({}); to change a stream's retention, set "
+                 "a policy (max-length-bytes, stream-max-segment-size-bytes) "
+                 "or delete it",
+                 spec.name, describe(name.error()));
+    name = spec.name;
+  }
   if (!name)
     return name.error();
   if (!spec.name.empty()) {

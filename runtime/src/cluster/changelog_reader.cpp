@@ -1,5 +1,6 @@
 #include "cluster/changelog_reader.hpp"
 
+#include "cluster/shard_owner.hpp"
 #include "warren/core/json_read.hpp"
 #include "warren/core/log.hpp"
 
@@ -10,8 +11,13 @@
 namespace warren::runtime::cluster {
 
 namespace json = boost::json;
+using namespace std::chrono_literals;
 
 namespace {
+
+// A record's headers and framing in the stream, about: what its body does
+// not count of the bytes between two snapshots.
+constexpr std::size_t record_overhead = 256;
 
 constexpr const char* create_position_table =
   "CREATE TABLE IF NOT EXISTS local_changelog (actor TEXT PRIMARY KEY, "
@@ -141,15 +147,20 @@ void changelog_state::applied(
 
 changelog_reader::changelog_reader(std::string actor, store_settings store,
                                    std::shared_ptr<changelog_state> state,
-                                   std::size_t max_group)
+                                   std::size_t max_group,
+                                   snapshot_settings snapshots)
   : actor_(std::move(actor)), settings_(std::move(store)),
-    state_(std::move(state)), max_group_(max_group) {}
+    state_(std::move(state)), max_group_(max_group),
+    snapshots_(std::move(snapshots)), schedule_(snapshots_.every_bytes) {
+  if (snapshots_.stream.empty())
+    snapshots_.stream = changelog_name(actor_);
+}
 
 field_table changelog_reader::consume_arguments() const {
   return {{"x-stream-offset", state_->next_offset()}};
 }
 
-caf::error changelog_reader::start(bridges::consumer_host&) {
+caf::error changelog_reader::start(bridges::consumer_host& host) {
   auto store = checkpoint_store::open(settings_);
   if (!store)
     return store.error();
@@ -161,7 +172,17 @@ caf::error changelog_reader::start(bridges::consumer_host&) {
   if (prepare_)
     if (auto err = prepare_(*store_))
       return err;
-  caf::error bad;
+  host_ = &host;
+  if (auto err = load_position())
+    return err;
+  state_->status().applied(next_offset_, 0, {});
+  return caf::none;
+}
+
+// The position and the rule's views as the file holds them.
+caf::error changelog_reader::load_position() {
+  next_offset_ = 0;
+  rule_ = changelog_rule{};
   auto err = store_->read_sql(
     "SELECT next_offset, shards, views FROM local_changelog WHERE actor = ?1",
     {actor_}, [&](const sql_row& row) -> caf::error {
@@ -176,7 +197,6 @@ caf::error changelog_reader::start(bridges::consumer_host&) {
   if (err)
     return err;
   state_->applied(next_offset_, rule_, {});
-  state_->status().applied(next_offset_, 0, {});
   return caf::none;
 }
 
@@ -194,17 +214,28 @@ void changelog_reader::handle(bridges::consumer_host& host,
   }
   auto offset = std::get<int64_t>(*header);
   read_since_idle_ = true;
-  if (offset < next_offset_) {
-    // Read again after a reconnect: applied already.
+  if (behind_) {
     done(bridges::settlement::ack());
+    bootstrap_read(msg, offset);
     return;
   }
-  if (offset > next_offset_ && next_offset_ > 0)
-    log::error(log::scope{actor_},
-               "changelog: records {} to {} are gone from the stream "
-               "(retention): this node's copy of the actor's state misses "
-               "them",
-               next_offset_, offset - 1);
+  switch (next_step(next_offset_, offset)) {
+    case read_step::skip:
+      // Read again after a reconnect: applied already.
+      done(bridges::settlement::ack());
+      return;
+    case read_step::behind:
+      // Never applied over a gap: what is read so far is, then the file
+      // waits for a snapshot.
+      done(bridges::settlement::ack());
+      if (!pending_.empty())
+        apply_pending();
+      start_bootstrap(offset);
+      bootstrap_read(msg, offset);
+      return;
+    case read_step::apply:
+      break;
+  }
   record_outcome outcome{verdict::invalid_shard, offset};
   auto record = from_message(msg->properties, msg->raw_body);
   auto published_ms = record ? record->published_ms : int64_t{-1};
@@ -229,6 +260,11 @@ void changelog_reader::handle(bridges::consumer_host& host,
           "AND offset <= ?3",
           {actor_, int64_t{record->shard}, record->upto}));
         break;
+      case verdict::snapshot:
+        // Nothing to apply: only the size, for the next one's schedule.
+        if (auto whole = seen_.add(*record, offset))
+          schedule_.seen(whole->bytes);
+        break;
       case verdict::shards_conflict:
         log::error(log::scope{actor_},
                    "changelog: a record at offset {} says {} shards, the "
@@ -239,6 +275,8 @@ void changelog_reader::handle(bridges::consumer_host& host,
         break;
     }
   }
+  if (outcome.outcome != verdict::snapshot)
+    group_bytes_ += msg->raw_body.size() + record_overhead;
   next_offset_ = offset + 1;
   // An ack on a stream only gives credit back: the position that counts is
   // the one stored with what was applied (a record read but not applied is
@@ -262,6 +300,17 @@ void changelog_reader::handle(bridges::consumer_host& host,
 }
 
 void changelog_reader::idle(bridges::consumer_host& host) {
+  if (behind_) {
+    // Owners on this node cannot be answered before the file is current;
+    // their claims time out and the shards stay with other nodes.
+    state_->take_reread();
+    if (behind_->usable)
+      load_snapshot(host);
+    else if (!read_since_idle_)
+      report_bootstrap();
+    read_since_idle_ = false;
+    return;
+  }
   if (!pending_.empty())
     apply_pending();
   // Quiet since the last look (the consumer looks every 200 ms while
@@ -324,7 +373,155 @@ caf::error changelog_reader::apply_pending() {
   pending_.clear();
   changesets_.clear();
   local_.clear();
+  schedule_.applied(std::exchange(group_bytes_, 0));
+  // Right after the group, before anything else writes: the file holds
+  // exactly the records before `next_offset_`.
+  if (schedule_.due(rule_, snapshots_.node, snapshots_.incarnation))
+    write_snapshot();
   return caf::none;
+}
+
+void changelog_reader::write_snapshot() {
+  auto started = std::chrono::steady_clock::now();
+  auto rows = store_->snapshot_rows(actor_);
+  if (!rows) {
+    log::warning(log::scope{actor_},
+                 "changelog: no snapshot written (trying again after as "
+                 "many records): {}",
+                 describe(rows.error()));
+    schedule_.writing(0);
+    schedule_.written();
+    return;
+  }
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::steady_clock::now() - started);
+  auto upto = next_offset_;
+  auto size = rows->size();
+  auto chunks = snapshot_chunks(*rows, upto, rule_.shards(), snapshots_.node,
+                                snapshots_.incarnation, snapshots_.chunk_bytes);
+  rows->clear();
+  schedule_.writing(size);
+  if (snapshots_.retention_bytes > 0 && size > snapshots_.retention_bytes / 5)
+    log::warning(log::scope{actor_},
+                 "changelog: a snapshot of {} bytes is more than a fifth of "
+                 "the changelog's retention ({} bytes): a node behind the "
+                 "retention may find no complete snapshot left in {}; raise "
+                 "cluster.changelog_max_bytes",
+                 size, snapshots_.retention_bytes, snapshots_.stream);
+  auto left = std::make_shared<std::size_t>(chunks.size());
+  auto failed = std::make_shared<bool>(false);
+  auto count = chunks.size();
+  for (auto& chunk : chunks) {
+    chunk.published_ms = now_ms();
+    host_->publish(
+      to_message(chunk, snapshots_.stream),
+      [this, left, failed, upto, size, count, took](const caf::error& err) {
+        if (err && !*failed) {
+          *failed = true;
+          log::warning(log::scope{actor_},
+                       "changelog: the snapshot as of offset {} is "
+                       "incomplete (a chunk was not confirmed: {}); readers "
+                       "skip it, the next one comes after as many records",
+                       upto, describe(err));
+        }
+        if (--*left > 0)
+          return;
+        schedule_.written();
+        if (!*failed)
+          log::info(log::scope{actor_},
+                    "changelog: snapshot as of offset {} written ({} bytes "
+                    "in {} chunks; rows read in {} ms)",
+                    upto, size, count, took.count());
+      });
+  }
+}
+
+void changelog_reader::start_bootstrap(int64_t offset) {
+  behind_.emplace();
+  behind_->first_retained = offset;
+  behind_->reported = std::chrono::steady_clock::now();
+  if (next_offset_ == 0)
+    log::info(log::scope{actor_},
+              "changelog: {} begins at offset {} (retention dropped the "
+              "records before): this node's file starts from a snapshot",
+              snapshots_.stream, offset);
+  else
+    log::warning(log::scope{actor_},
+                 "changelog: this node's file is at offset {} but {} begins "
+                 "at offset {} (retention dropped the records between): it "
+                 "starts again from a snapshot",
+                 next_offset_, snapshots_.stream, offset);
+}
+
+void changelog_reader::bootstrap_read(const bridges::delivery& msg,
+                                      int64_t offset) {
+  auto record = from_message(msg->properties, msg->raw_body);
+  if (!record || record->kind != record_kind::snapshot)
+    return;
+  auto whole = behind_->chunks.add(*record, offset);
+  if (!whole)
+    return;
+  if (!usable(*whole, behind_->first_retained, next_offset_)) {
+    log::warning(log::scope{actor_},
+                 "changelog: the snapshot as of offset {} (by {}) cannot be "
+                 "used: the records from {} on are not all in the stream any "
+                 "more (it begins at {}); waiting for a later one",
+                 whole->upto, whole->node, whole->upto,
+                 behind_->first_retained);
+    return;
+  }
+  behind_->usable = std::move(whole);
+}
+
+void changelog_reader::load_snapshot(bridges::consumer_host& host) {
+  auto whole = std::move(*behind_->usable);
+  behind_->usable.reset();
+  auto started = std::chrono::steady_clock::now();
+  if (auto err = store_->replace_rows(actor_, whole.content)) {
+    log::error(log::scope{actor_},
+               "changelog: loading the snapshot as of offset {} failed: {}",
+               whole.upto, describe(err));
+    host.fail("loading a snapshot of the changelog failed");
+    return;
+  }
+  if (auto err = load_position()) {
+    host.fail("reading the position a snapshot loaded: " + describe(err));
+    return;
+  }
+  if (next_offset_ != whole.upto) {
+    // A snapshot always holds its writer's position: this one is broken.
+    log::error(log::scope{actor_},
+               "changelog: the snapshot as of offset {} (by {}) holds the "
+               "position {}; reading from there",
+               whole.upto, whole.node, next_offset_);
+  }
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+    std::chrono::steady_clock::now() - started);
+  log::info(log::scope{actor_},
+            "changelog: loaded the snapshot as of offset {} (by {}, {} "
+            "bytes, {} ms); reading on from offset {}",
+            whole.upto, whole.node, whole.bytes, took.count(), next_offset_);
+  state_->status().applied(next_offset_, 0, {});
+  // The consumer is past the records after the snapshot: it starts again
+  // from them.
+  host.fail("reading the changelog on from offset " +
+            std::to_string(next_offset_) + " after its snapshot");
+}
+
+void changelog_reader::report_bootstrap() {
+  auto now = std::chrono::steady_clock::now();
+  if (behind_->reported_once && now - behind_->reported < 30s)
+    return;
+  behind_->reported_once = true;
+  behind_->reported = now;
+  log::error(log::scope{actor_},
+             "changelog: this node's file is at offset {} and {} begins at "
+             "offset {}: no complete snapshot to start from in the stream "
+             "yet, so nothing is applied and this node owns no shard of {} "
+             "(snapshots are written by the node owning shard 0, every "
+             "cluster.changelog_snapshot_bytes of records; one larger than "
+             "the retention never survives whole)",
+             next_offset_, snapshots_.stream, behind_->first_retained, actor_);
 }
 
 } // namespace warren::runtime::cluster

@@ -14,8 +14,20 @@
 // of them). The actor's shard owners on the node learn their own records'
 // verdicts through `changelog_state`, after the transaction that applied
 // them.
+//
+// Retention and snapshots (changelog_snapshot.hpp): right after applying a
+// group, the reader of the node whose claim on shard 0 is the latest writes
+// a snapshot of the actor's rows when enough was applied since the last
+// one. A reader whose file is behind the stream's first record (retention
+// dropped records it never applied) applies nothing: it reads on until a
+// complete snapshot it can go on from and a quiet moment (the latest such
+// snapshot by then), loads it in one transaction, and ends its consumer so
+// that it is started again from the snapshot's offset (records it skipped
+// meanwhile are read again). Until then it says why it applies nothing,
+// every 30 s.
 
 #include "cluster/changelog_rule.hpp"
+#include "cluster/changelog_snapshot.hpp"
 #include "cluster/member_status.hpp"
 #include "warren/bridges/consumer.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
@@ -96,12 +108,31 @@ class changelog_state {
   std::shared_ptr<member_status> status_;
 };
 
+/// When and how a reader writes snapshots.
+struct snapshot_settings {
+  /// This node and this run of its process: the reader writes snapshots
+  /// while their claim on shard 0 is the changelog's latest. Empty: it
+  /// never writes one (it still loads one when its file is behind).
+  std::string node;
+  std::string incarnation;
+  /// `cluster.changelog_snapshot_bytes`: changelog bytes applied between
+  /// two snapshots (at least the last snapshot's size). Default 64 MiB.
+  std::size_t every_bytes = 64 * 1024 * 1024;
+  /// `cluster.changelog_max_bytes`, the stream's bound: a snapshot larger
+  /// than a fifth of it is warned about (0: no warning).
+  std::size_t retention_bytes = 0;
+  std::size_t chunk_bytes = default_snapshot_chunk_bytes;
+  /// The stream it reads and writes snapshots to; empty: `<actor>.log`.
+  std::string stream;
+};
+
 class changelog_reader : public bridges::delivery_handler {
  public:
   /// Reads `actor`'s changelog into the store at `store`.
   changelog_reader(std::string actor, store_settings store,
                    std::shared_ptr<changelog_state> state,
-                   std::size_t max_group = 256);
+                   std::size_t max_group = 256,
+                   snapshot_settings snapshots = {});
 
   /// Runs `prepare` on the store once it is open, before any record is
   /// applied: the tables the actor's kind keeps (a saga's) must exist in
@@ -129,7 +160,25 @@ class changelog_reader : public bridges::delivery_handler {
     int64_t published_ms = -1;
   };
 
+  // A file behind the stream: the snapshot being looked for.
+  struct bootstrap {
+    // The first offset the stream gave: records from it on are there.
+    int64_t first_retained = -1;
+    snapshot_assembler chunks{true};
+    // The latest whole snapshot it can go on from, loaded at the next quiet
+    // moment (by then a later one may have come).
+    std::optional<snapshot> usable;
+    std::chrono::steady_clock::time_point reported;
+    bool reported_once = false;
+  };
+
   caf::error apply_pending();
+  caf::error load_position();
+  void write_snapshot();
+  void start_bootstrap(int64_t offset);
+  void bootstrap_read(const bridges::delivery& msg, int64_t offset);
+  void load_snapshot(bridges::consumer_host& host);
+  void report_bootstrap();
 
   std::string actor_;
   store_settings settings_;
@@ -150,6 +199,14 @@ class changelog_reader : public bridges::delivery_handler {
   bool failing_ = false;
   // A record arrived since the last quiet moment: not caught up yet.
   bool read_since_idle_ = false;
+  // Snapshots: writing them, telling them apart from records.
+  snapshot_settings snapshots_;
+  snapshot_schedule schedule_;
+  snapshot_assembler seen_{false};
+  // Bytes of the records in the group being built.
+  std::size_t group_bytes_ = 0;
+  std::optional<bootstrap> behind_;
+  bridges::consumer_host* host_ = nullptr;
 };
 
 } // namespace warren::runtime::cluster

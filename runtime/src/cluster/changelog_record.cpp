@@ -4,6 +4,7 @@
 #include "warren/core/shard.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
+#include <limits>
 #include <string_view>
 
 namespace warren::runtime::cluster {
@@ -116,6 +117,49 @@ caf::error read_batch_body(const std::string& body, changelog_record& r) {
   return caf::none;
 }
 
+// The actor's shard count (`shards` and `snapshot` records).
+caf::error shards_header(const message_properties& props, uint32_t& out) {
+  int64_t n = 0;
+  if (auto err = int_header(props, "x-warren-shards", n))
+    return err;
+  if (n < 1 || n > max_shards)
+    return invalid("x-warren-shards " + std::to_string(n) + " is not in 1.." +
+                   std::to_string(max_shards));
+  out = static_cast<uint32_t>(n);
+  return caf::none;
+}
+
+caf::expected<changelog_record> read_snapshot(const message_properties& props,
+                                              const std::string& body,
+                                              changelog_record r) {
+  r.kind = record_kind::snapshot;
+  if (auto err = shards_header(props, r.shards))
+    return err;
+  int64_t n = 0;
+  if (auto err = text_header(props, "x-warren-node", r.node))
+    return err;
+  if (auto err = text_header(props, "x-warren-incarnation", r.incarnation))
+    return err;
+  if (auto err = int_header(props, "x-warren-upto", r.upto))
+    return err;
+  if (r.upto < 0)
+    return invalid("a snapshot's x-warren-upto " + std::to_string(r.upto) +
+                   " is negative");
+  int64_t chunks = 0;
+  if (auto err = int_header(props, "x-warren-chunks", chunks))
+    return err;
+  if (auto err = int_header(props, "x-warren-chunk", n))
+    return err;
+  if (chunks < 1 || chunks > std::numeric_limits<uint32_t>::max() || n < 0 ||
+      n >= chunks)
+    return invalid("a snapshot's chunk " + std::to_string(n) + " of " +
+                   std::to_string(chunks) + " is not in 0..chunks-1");
+  r.chunk = static_cast<uint32_t>(n);
+  r.chunks = static_cast<uint32_t>(chunks);
+  r.changeset = body;
+  return r;
+}
+
 } // namespace
 
 const char* to_string(record_kind kind) noexcept {
@@ -128,6 +172,8 @@ const char* to_string(record_kind kind) noexcept {
       return "batch";
     case record_kind::flushed:
       return "flushed";
+    case record_kind::snapshot:
+      return "snapshot";
   }
   return "batch";
 }
@@ -148,6 +194,20 @@ outgoing_message to_message(const changelog_record& r,
     p.message_id = stream + "/shards/" + std::to_string(r.shards) + "/" +
                    std::to_string(r.shard) + "/" + r.node + "/" +
                    r.incarnation + "/" + std::to_string(r.sequence);
+    return m;
+  }
+  if (r.kind == record_kind::snapshot) {
+    set_field(p.headers, "x-warren-shards", int64_t{r.shards});
+    set_field(p.headers, "x-warren-node", r.node);
+    set_field(p.headers, "x-warren-incarnation", r.incarnation);
+    set_field(p.headers, "x-warren-upto", r.upto);
+    set_field(p.headers, "x-warren-chunk", int64_t{r.chunk});
+    set_field(p.headers, "x-warren-chunks", int64_t{r.chunks});
+    // One writer's snapshot as of one offset: a chunk published again is a
+    // copy; another writer's snapshot of the same offset is another one.
+    p.message_id = stream + "/snapshot/" + std::to_string(r.upto) + "/" +
+                   r.node + "/" + r.incarnation + "/" + std::to_string(r.chunk);
+    m.body = r.changeset;
     return m;
   }
   set_field(p.headers, "x-warren-shard", int64_t{r.shard});
@@ -174,6 +234,7 @@ outgoing_message to_message(const changelog_record& r,
       p.message_id = shard_id + "flushed/" + std::to_string(r.upto);
       break;
     case record_kind::shards:
+    case record_kind::snapshot:
       break;
   }
   return m;
@@ -191,14 +252,12 @@ caf::expected<changelog_record> from_message(const message_properties& props,
   int64_t n = 0;
   if (kind == "shards") {
     r.kind = record_kind::shards;
-    if (auto err = int_header(props, "x-warren-shards", n))
+    if (auto err = shards_header(props, r.shards))
       return err;
-    if (n < 1 || n > max_shards)
-      return invalid("x-warren-shards " + std::to_string(n) + " is not in 1.." +
-                     std::to_string(max_shards));
-    r.shards = static_cast<uint32_t>(n);
     return r;
   }
+  if (kind == "snapshot")
+    return read_snapshot(props, body, std::move(r));
   if (kind == "claim")
     r.kind = record_kind::claim;
   else if (kind == "batch")

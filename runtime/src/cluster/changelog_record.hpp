@@ -12,7 +12,10 @@
 //            the messages it sends, under the epoch it was made in, with
 //            its sequence number in that epoch;
 //   flushed  the owner's outbox of the shard's batches up to a stream
-//            offset was confirmed by the broker: no takeover sends it again.
+//            offset was confirmed by the broker: no takeover sends it again;
+//   snapshot one chunk of the actor's whole replicated state as of a stream
+//            offset (changelog_snapshot.hpp): what a node whose file is
+//            behind the stream's retention starts from.
 //
 // Scalar fields travel as headers (a stream drops array and table headers);
 // a batch's changeset and messages are the body. Pure: no I/O.
@@ -26,17 +29,18 @@
 
 namespace warren::runtime::cluster {
 
-enum class record_kind { shards, claim, batch, flushed };
+enum class record_kind { shards, claim, batch, flushed, snapshot };
 
 const char* to_string(record_kind kind) noexcept;
 
 struct changelog_record {
   record_kind kind = record_kind::batch;
-  /// shards: the actor's count; else the shard the record is about.
+  /// shards, snapshot: the actor's count; else the shard the record is
+  /// about.
   uint32_t shard = 0;
   uint32_t shards = 0;
-  /// claim, batch, flushed: who wrote it (a node's name and the run of
-  /// its process: a restarted node is another incarnation).
+  /// claim, batch, flushed, snapshot: who wrote it (a node's name and the run
+  /// of its process: a restarted node is another incarnation).
   std::string node;
   std::string incarnation;
   /// batch: the epoch it was made in; its number in that epoch (1, 2, ...).
@@ -44,11 +48,16 @@ struct changelog_record {
   /// an owner finds its own claim when it claims a shard again.
   int64_t epoch = -1;
   uint64_t sequence = 0;
-  /// batch: the changeset and what it sends.
+  /// batch: the changeset and what it sends. snapshot: this chunk's bytes.
   std::string changeset;
   std::vector<outgoing_message> outbox;
   /// flushed: the stream offset of the last batch whose messages all left.
+  /// snapshot: the offset of the first record the snapshot does not reflect
+  /// (a node loading it reads on from there).
   int64_t upto = -1;
+  /// snapshot: this chunk's number (0, 1, ...) among `chunks`.
+  uint32_t chunk = 0;
+  uint32_t chunks = 0;
   /// When its writer made it (ms since the epoch; -1: not said, as in
   /// records of earlier versions): a reader's standby lag is measured from it.
   int64_t published_ms = -1;

@@ -24,6 +24,8 @@ const char* to_string(verdict v) noexcept {
       return "flushed";
     case verdict::invalid_shard:
       return "invalid_shard";
+    case verdict::snapshot:
+      return "snapshot";
   }
   return "invalid_shard";
 }
@@ -34,6 +36,8 @@ changelog_rule::changelog_rule(uint32_t shards, std::vector<shard_view> views)
 }
 
 verdict changelog_rule::apply(const changelog_record& r, int64_t offset) {
+  if (r.kind == record_kind::snapshot)
+    return verdict::snapshot;
   if (r.kind == record_kind::shards) {
     if (shards_ == 0) {
       shards_ = r.shards;
@@ -70,6 +74,7 @@ verdict changelog_rule::apply(const changelog_record& r, int64_t offset) {
       view.flushed = std::max(view.flushed, r.upto);
       return verdict::flushed;
     case record_kind::shards:
+    case record_kind::snapshot:
       break;
   }
   return verdict::invalid_shard;

@@ -13,7 +13,10 @@
 //     publish retried after a lost confirm) is a duplicate, a batch after a
 //     gap is out of order;
 //   - the first record fixes the shard count; a `shards` record with
-//     another count is a conflict.
+//     another count is a conflict;
+//   - a snapshot changes nothing: its state is what the records before it
+//     made, views included (a node starting from one judges every later
+//     record as the others do).
 //
 // An owner knows its batch counted only once its own reader reached it: the
 // read-back. Pure: no I/O; the reader persists `shard_view`s with what it
@@ -48,6 +51,9 @@ enum class verdict {
   flushed,
   /// A shard outside the count (or any record before the count is known).
   invalid_shard,
+  /// snapshot: a chunk of a snapshot; the rule ignores it (a reader whose
+  /// file is current has every record the snapshot reflects).
+  snapshot,
 };
 
 const char* to_string(verdict v) noexcept;

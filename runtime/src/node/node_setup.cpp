@@ -87,9 +87,14 @@ bridges::topology effective_topology(const config::node_config& cfg) {
       if (!has_queue(shard.name))
         topo.queues.push_back(std::move(shard));
     }
+    // Bounded: the broker drops its oldest segments, and a node whose file
+    // is behind them starts from a snapshot (changelog_snapshot.hpp).
     bridges::queue_spec log;
     log.name = spec.name + ".log";
     log.type = bridges::queue_type::stream;
+    log.max_length_bytes = cfg.cluster.changelog_max_bytes;
+    log.stream_max_segment_size_bytes =
+      config::changelog_segment_bytes(cfg.cluster.changelog_max_bytes);
     if (!has_queue(log.name))
       topo.queues.push_back(std::move(log));
   }

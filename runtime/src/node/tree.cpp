@@ -262,8 +262,15 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
       *ctx, *actor, id, runtime::cluster::changelog_name(actor->name), false);
     // A stream's credit: records read ahead of the one being applied.
     cc.prefetch = 1000;
+    runtime::cluster::snapshot_settings snapshots;
+    snapshots.node = ctx->cfg->node_name;
+    snapshots.incarnation = incarnation();
+    snapshots.every_bytes =
+      static_cast<std::size_t>(ctx->cfg->cluster.changelog_snapshot_bytes);
+    snapshots.retention_bytes =
+      static_cast<std::size_t>(ctx->cfg->cluster.changelog_max_bytes);
     auto handler = std::make_shared<runtime::cluster::changelog_reader>(
-      actor->name, store, state);
+      actor->name, store, state, 256, std::move(snapshots));
     handler->prepare_with([ctx, actor](checkpoint_store& file) {
       return create_kind_tables(*ctx, *actor, file);
     });

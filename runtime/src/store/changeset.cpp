@@ -12,6 +12,8 @@
 #include <cstring>
 #include <memory>
 #include <sqlite3.h>
+#include <utility>
+#include <vector>
 
 namespace warren::runtime {
 
@@ -33,6 +35,74 @@ struct session_deleter {
     sqlite3session_delete(s);
   }
 };
+
+// Every table but the outbox: a snapshot loads the node's bookkeeping too.
+int snapshot_table(void*, const char* table) {
+  return std::strcmp(table, "outbox") != 0 &&
+         std::strncmp(table, "sqlite_", 7) != 0;
+}
+
+struct connection_closer {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close(db); }
+};
+
+// The tables holding rows of one actor (`snapshot_rows`): name and CREATE
+// statement of each table with an `actor` column, but the outbox and
+// SQLite's own.
+caf::expected<std::vector<std::pair<std::string, std::string>>>
+actor_tables(sqlite3* db, const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto err = query(
+    db, path,
+    "SELECT m.name, m.sql FROM sqlite_master m WHERE m.type = 'table' AND "
+    "m.name <> 'outbox' AND substr(m.name, 1, 7) <> 'sqlite_' AND EXISTS "
+    "(SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'actor') "
+    "ORDER BY m.name",
+    [&](sqlite3_stmt* row) -> caf::error {
+      out.emplace_back(column_text(row, 0), column_text(row, 1));
+      return caf::none;
+    });
+  if (err)
+    return err;
+  return out;
+}
+
+std::string quoted(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name)
+    out += c == '"' ? std::string{"\"\""} : std::string{c};
+  return out + "\"";
+}
+
+// Copies the rows of `actor` in `table` from `from` into the same table of
+// `to` (whose session records them).
+caf::error copy_rows(sqlite3* from, const std::string& path, sqlite3* to,
+                     const std::string& table, const std::string& actor) {
+  statement select;
+  auto sql = "SELECT * FROM " + quoted(table) + " WHERE actor = ?1";
+  if (auto err = select.prepare(from, path, sql.c_str()))
+    return err;
+  auto* rows = select.bind(actor);
+  auto columns = sqlite3_column_count(rows);
+  std::string insert_sql = "INSERT INTO " + quoted(table) + " VALUES (";
+  for (int c = 0; c < columns; ++c)
+    insert_sql += c == 0 ? "?" : ", ?";
+  insert_sql += ")";
+  statement insert;
+  if (auto err = insert.prepare(to, ":memory:", insert_sql.c_str()))
+    return err;
+  int rc = 0;
+  while ((rc = sqlite3_step(rows)) == SQLITE_ROW) {
+    auto* out = insert.bind();
+    for (int c = 0; c < columns; ++c)
+      sqlite3_bind_value(out, c + 1, sqlite3_column_value(rows, c));
+    if (sqlite3_step(out) != SQLITE_DONE)
+      return failure(to, ":memory:", "copying a row of " + table);
+  }
+  if (rc != SQLITE_DONE)
+    return failure(from, path, sql);
+  return caf::none;
+}
 
 struct conflict_counts {
   checkpoint_store::apply_report report;
@@ -127,6 +197,85 @@ checkpoint_store::apply_changesets(const std::vector<std::string>& changesets,
     return err;
   }
   return counts.report;
+}
+
+caf::expected<std::string>
+checkpoint_store::snapshot_rows(const std::string& actor) {
+  // The rows are copied into an in-memory database of the same tables
+  // under a session, which then gives them as a changeset of inserts.
+  sqlite3* raw_copy = nullptr;
+  if (sqlite3_open(":memory:", &raw_copy) != SQLITE_OK) {
+    sqlite3_close(raw_copy);
+    return make_error(errc::store_failed, "opening an in-memory database");
+  }
+  std::unique_ptr<sqlite3, connection_closer> copy{raw_copy};
+  // One read transaction: the rows as of one commit of this file.
+  if (auto err = exec(db_, path_, "BEGIN"))
+    return err;
+  auto finish = [this](caf::error err) {
+    exec(db_, path_, err ? "ROLLBACK" : "COMMIT");
+    return err;
+  };
+  auto tables = actor_tables(db_, path_);
+  if (!tables)
+    return finish(tables.error());
+  for (const auto& [name, create] : *tables)
+    if (auto err = exec(raw_copy, ":memory:", create.c_str()))
+      return finish(std::move(err));
+  sqlite3_session* raw = nullptr;
+  if (sqlite3session_create(raw_copy, "main", &raw) != SQLITE_OK)
+    return finish(failure(raw_copy, ":memory:", "starting a session"));
+  std::unique_ptr<sqlite3_session, session_deleter> session{raw};
+  if (sqlite3session_attach(raw, nullptr) != SQLITE_OK)
+    return finish(failure(raw_copy, ":memory:", "attaching a session"));
+  if (auto err = exec(raw_copy, ":memory:", "BEGIN"))
+    return finish(std::move(err));
+  for (const auto& [name, create] : *tables)
+    if (auto err = copy_rows(db_, path_, raw_copy, name, actor))
+      return finish(std::move(err));
+  if (auto err = finish(caf::none))
+    return err;
+  int size = 0;
+  void* data = nullptr;
+  if (sqlite3session_changeset(raw, &size, &data) != SQLITE_OK)
+    return failure(raw_copy, ":memory:", "reading a session's changeset");
+  std::string rows{static_cast<const char*>(data),
+                   static_cast<std::size_t>(size)};
+  sqlite3_free(data);
+  return rows;
+}
+
+caf::error checkpoint_store::replace_rows(const std::string& actor,
+                                          const std::string& snapshot) {
+  auto tables = actor_tables(db_, path_);
+  if (!tables)
+    return tables.error();
+  if (auto err = step(stmts_->begin.bind(), "BEGIN"))
+    return err;
+  caf::error err;
+  for (const auto& [name, create] : *tables) {
+    statement erase;
+    auto sql = "DELETE FROM " + quoted(name) + " WHERE actor = ?1";
+    if ((err = erase.prepare(db_, path_, sql.c_str())))
+      break;
+    if ((err = step(erase.bind(actor), sql.c_str())))
+      break;
+  }
+  conflict_counts counts;
+  if (!err && !snapshot.empty() &&
+      sqlite3changeset_apply_v2(db_, static_cast<int>(snapshot.size()),
+                                const_cast<char*>(snapshot.data()),
+                                snapshot_table, resolve_conflict, &counts,
+                                nullptr, nullptr,
+                                SQLITE_CHANGESETAPPLY_NOSAVEPOINT) != SQLITE_OK)
+    err = failure(db_, path_, "loading a snapshot");
+  if (!err)
+    err = step(stmts_->commit.bind(), "COMMIT");
+  if (err) {
+    step(stmts_->rollback.bind(), "ROLLBACK");
+    return err;
+  }
+  return caf::none;
 }
 
 } // namespace warren::runtime

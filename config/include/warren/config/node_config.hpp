@@ -52,7 +52,20 @@ struct cluster_settings {
   /// The least time a node owns a shard before it hands it over (doubled
   /// after each handover that came back). Default 5 s.
   std::chrono::milliseconds rebalance_hold{5000};
+  /// The size bound of each sharded actor's changelog stream
+  /// (`x-max-length-bytes`; the broker drops its oldest segments, of an
+  /// eighth of it each, past it). Default 1 GiB.
+  int64_t changelog_max_bytes = int64_t{1} << 30;
+  /// Changelog bytes applied between two snapshots of a sharded actor's
+  /// state (at least the last snapshot's size); at most a fifth of
+  /// `changelog_max_bytes`. Default 64 MiB.
+  int64_t changelog_snapshot_bytes = int64_t{64} << 20;
 };
+
+/// The segment size of a changelog stream bounded at `max_bytes`
+/// (`x-stream-max-segment-size-bytes`): an eighth of it, so retention drops
+/// an eighth at a time, from 8 KiB up to RabbitMQ's default 500 MB.
+int64_t changelog_segment_bytes(int64_t max_bytes);
 
 struct node_config {
   /// The file the config came from (as given), for error messages.

@@ -140,6 +140,22 @@ class checkpoint_store {
   apply_changesets(const std::vector<std::string>& changesets,
                    const std::vector<sql_group>& local = {});
 
+  // -- snapshots of a sharded actor (README.md, "Retention and snapshots") --
+
+  /// Every row of `actor` in this file, in one read transaction, as an
+  /// SQLite changeset of inserts: the rows of each table with an `actor`
+  /// column (the state, inbox and operator tables, a kind's own tables and
+  /// a node's bookkeeping `local_*`), but not the outbox (its rows are per
+  /// file). A table without a primary key is left out (the session
+  /// extension needs one; no changeset carries such a table either).
+  caf::expected<std::string> snapshot_rows(const std::string& actor);
+
+  /// Replaces every row of `actor` (the same tables) with the rows of
+  /// `snapshot` (from `snapshot_rows`) in one transaction: all or nothing.
+  /// A table the file does not have is skipped.
+  caf::error replace_rows(const std::string& actor,
+                          const std::string& snapshot);
+
   /// Runs read-only `sql` (a statement that would write is refused) with
   /// `params`, calling `on_row` for each row. Sees what was committed.
   caf::error read_sql(const std::string& sql,
