@@ -188,6 +188,24 @@ int64_t sum(const std::map<std::string, int64_t>& counts) {
   return n;
 }
 
+// Node `n` (from 0) of the oracle: on the cluster from its broker n % 3 + 1
+// on (heartbeat 2 s), running `accounts` (6 shards), a counter whose every
+// increment sends one to `ledger` (3 shards).
+json::object oracle_node_config(const test::test_cluster& cluster,
+                                const test::temp_dir& dir, std::size_t n,
+                                const std::string& accounts,
+                                const std::string& ledger) {
+  auto cfg = test::node_config(dir);
+  cfg["broker"] = json::object{{"uris", cluster.uris_from(n % 3 + 1)},
+                               {"heartbeat_seconds", 2}};
+  auto acct = test::counter_actor(accounts, ledger);
+  acct["shards"] = 6;
+  auto book = test::counter_actor(ledger);
+  book["shards"] = 3;
+  cfg["actors"] = json::array{acct, book};
+  return cfg;
+}
+
 // The oracle's verdict: `sent` increments of keys c0..c9 (i % 10) went to
 // `accounts`, which forwards each to `ledger`; every node's file in `files`
 // converges to exactly those counts in both (each is a copy of every
@@ -248,15 +266,8 @@ TEST_CASE("three nodes on the three-broker cluster share a sharded counter "
   std::vector<json::object> cfgs;
   for (std::size_t n = 0; n < 3; ++n) {
     dirs.push_back(std::make_unique<test::temp_dir>());
-    auto cfg = test::node_config(*dirs.back());
-    cfg["broker"] = json::object{{"uris", cluster.uris_from(n + 1)},
-                                 {"heartbeat_seconds", 2}};
-    auto acct = test::counter_actor(accounts, ledger);
-    acct["shards"] = 6;
-    auto book = test::counter_actor(ledger);
-    book["shards"] = 3;
-    cfg["actors"] = json::array{acct, book};
-    cfgs.push_back(std::move(cfg));
+    cfgs.push_back(
+      oracle_node_config(cluster, *dirs.back(), n, accounts, ledger));
   }
   std::vector<std::unique_ptr<test::node_process>> nodes;
   for (std::size_t n = 0; n < 3; ++n)
@@ -409,16 +420,9 @@ TEST_CASE("rebalancing under load: three nodes spread a sharded actor's "
   std::vector<std::string> names;
   for (std::size_t n = 0; n < 4; ++n) {
     dirs.push_back(std::make_unique<test::temp_dir>());
-    auto cfg = test::node_config(*dirs.back());
-    cfg["broker"] = json::object{{"uris", cluster.uris_from(n % 3 + 1)},
-                                 {"heartbeat_seconds", 2}};
+    auto cfg = oracle_node_config(cluster, *dirs.back(), n, accounts, ledger);
     cfg["cluster"] =
       json::object{{"announce_interval_ms", 500}, {"rebalance_hold_ms", 1000}};
-    auto acct = test::counter_actor(accounts, ledger);
-    acct["shards"] = 6;
-    auto book = test::counter_actor(ledger);
-    book["shards"] = 3;
-    cfg["actors"] = json::array{acct, book};
     names.emplace_back(cfg["node"].as_string());
     cfgs.push_back(std::move(cfg));
   }
