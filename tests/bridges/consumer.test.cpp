@@ -5,6 +5,7 @@
 
 #include "broker_env.hpp"
 #include "warren/bridges/client.hpp"
+#include "warren/core/errc.hpp"
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
@@ -27,46 +28,117 @@ struct holding_handler : bridges::delivery_handler {
   }
 };
 
+// Holds its deliveries like holding_handler and, told that the connection
+// is lost, ends the consumer (as a shard owner gives its shard up).
+struct quitting_handler : holding_handler {
+  std::atomic<int> lost{0};
+  void connection_lost(bridges::consumer_host& host) override {
+    ++lost;
+    host.fail("its connection was lost");
+  }
+};
+
+// Two scheduler threads, no CAF log on the console.
+struct quiet_config : caf::actor_system_config {
+  quiet_config() {
+    set("scheduler.max-threads", size_t{2});
+    set("logger.console", caf::atom("none"));
+  }
+};
+
+// A consumer of the queue `topo` declares, run by `handler`.
+bridges::consumer_config
+consumer_of(const bridges::topology& topo,
+            std::shared_ptr<bridges::delivery_handler> handler,
+            bridges::broker_settings broker, std::string actor_name) {
+  bridges::consumer_config cc;
+  cc.broker = std::move(broker);
+  cc.topo = topo;
+  cc.queue = topo.queues[0].name;
+  cc.handler = std::move(handler);
+  cc.actor_name = std::move(actor_name);
+  return cc;
+}
+
+// A non-durable queue of the test's own holding 5 messages, a client to
+// look at it, and an actor system for a consumer of it. Deletes the queue.
+struct queue_fixture {
+  explicit queue_fixture(const std::string& prefix) {
+    auto connected = bridges::blocking_client::connect(test::broker_settings());
+    REQUIRE(connected);
+    client = std::move(*connected);
+    bridges::queue_spec q;
+    q.name = queue = test::unique(prefix);
+    q.durable = false;
+    q.dead_letter_queue = false;
+    topo.queues.push_back(q);
+    REQUIRE_FALSE(client->declare(topo));
+    for (int i = 0; i < 5; ++i) {
+      outgoing_message msg;
+      msg.routing_key = queue;
+      msg.properties.message_id = "m-" + std::to_string(i);
+      msg.body = "{}";
+      REQUIRE_FALSE(client->publish(msg, 10s));
+    }
+  }
+
+  ~queue_fixture() { client->delete_queue(queue); }
+
+  // Its ready messages.
+  uint32_t ready() { return *client->message_count(queue); }
+
+  std::unique_ptr<bridges::blocking_client> client;
+  std::string queue;
+  bridges::topology topo;
+  quiet_config cfg;
+  caf::actor_system sys{cfg};
+};
+
 } // namespace
 
 TEST_CASE("a consumer that is killed closes its connection at once: its "
           "unacked deliveries are ready in the queue again while its handle "
           "is still held",
           "[broker][consumer]") {
-  auto client = bridges::blocking_client::connect(test::broker_settings());
-  REQUIRE(client);
-  auto queue = test::unique("bt-killed");
-  bridges::topology topo;
-  bridges::queue_spec q;
-  q.name = queue;
-  q.durable = false;
-  q.dead_letter_queue = false;
-  topo.queues.push_back(q);
-  REQUIRE_FALSE((*client)->declare(topo));
-  for (int i = 0; i < 5; ++i) {
-    outgoing_message msg;
-    msg.routing_key = queue;
-    msg.properties.message_id = "m-" + std::to_string(i);
-    msg.body = "{}";
-    REQUIRE_FALSE((*client)->publish(msg, 10s));
-  }
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", size_t{2});
-  cfg.set("logger.console", caf::atom("none"));
-  caf::actor_system sys{cfg};
+  queue_fixture f{"bt-killed"};
   auto handler = std::make_shared<holding_handler>();
-  bridges::consumer_config cc;
-  cc.broker = test::broker_settings();
-  cc.topo = topo;
-  cc.queue = queue;
-  cc.handler = handler;
-  cc.actor_name = "killed";
-  auto consumer = bridges::spawn_consumer(sys, cc);
+  auto consumer = bridges::spawn_consumer(
+    f.sys, consumer_of(f.topo, handler, test::broker_settings(), "killed"));
   REQUIRE(test::wait_until([&] { return handler->received == 5; }, 10s));
-  CHECK(*(*client)->message_count(queue) == 0);
+  CHECK(f.ready() == 0);
   // `consumer` keeps a handle: only the kill can release the deliveries.
   caf::anon_send_exit(consumer, caf::exit_reason::kill);
-  CHECK(test::wait_until([&] { return *(*client)->message_count(queue) == 5; },
-                         5s));
-  (*client)->delete_queue(queue);
+  CHECK(test::wait_until([&] { return f.ready() == 5; }, 5s));
+}
+
+TEST_CASE("a consumer whose connection the broker closes tells its handler, "
+          "which may end it there: it exits with the handler's reason "
+          "instead of connecting again, and its deliveries are back in the "
+          "queue",
+          "[broker][consumer]") {
+  auto user = test::unique("bt-user");
+  auto password = test::unique("pw");
+  REQUIRE(test::broker_script("add-user", user + " " + password) == 0);
+  queue_fixture f{"bt-lost"};
+  auto handler = std::make_shared<quitting_handler>();
+  auto consumer = bridges::spawn_consumer(
+    f.sys, consumer_of(f.topo, handler, test::broker_settings(user, password),
+                       "lost"));
+  REQUIRE(test::wait_until([&] { return handler->received == 5; }, 10s));
+  caf::scoped_actor self{f.sys};
+  self->monitor(consumer);
+  REQUIRE(test::broker_script("close-connections", user) == 0);
+  caf::error reason;
+  bool down = false;
+  self->receive(
+    [&](caf::down_msg& msg) {
+      down = true;
+      reason = msg.reason;
+    },
+    caf::after(10s) >> [] {});
+  REQUIRE(down);
+  CHECK(handler->lost == 1);
+  CHECK(code_of(reason) == errc::actor_failed);
+  CHECK_THAT(describe(reason), Catch::Contains("its connection was lost"));
+  CHECK(test::wait_until([&] { return f.ready() == 5; }, 5s));
 }

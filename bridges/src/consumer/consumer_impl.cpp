@@ -27,6 +27,10 @@ void delivery_handler::acked(uint64_t, uint64_t, bool) {
   // Nothing by default.
 }
 
+void delivery_handler::connection_lost(consumer_host&) {
+  // Nothing by default.
+}
+
 consumer_actor spawn_consumer(caf::actor_system& sys, consumer_config cfg) {
   return sys.spawn<detail::consumer_impl, caf::detached>(std::move(cfg));
 }
@@ -212,6 +216,8 @@ void consumer_impl::on_connection_lost(const std::string& why) {
   calls_.on_connection_lost(make_error(
     errc::connection_lost, "connection lost while the call was out: " + why));
   answer_drains();
+  if (config_.handler && !exiting_)
+    config_.handler->connection_lost(*this);
   if (exiting_)
     exit_if_done(); // The broker has the unacked deliveries back.
 }

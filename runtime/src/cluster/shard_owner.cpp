@@ -290,6 +290,20 @@ class shard_owner : public bridges::delivery_handler {
       inner_->acked(generation, tag, multiple);
   }
 
+  void connection_lost(bridges::consumer_host& host) override {
+    // The broker gives the shard's queue to another node's consumer as
+    // soon as this connection is gone: an owner (or a claimant) that stayed
+    // one would announce a shard it no longer owns for as long as no
+    // delivery told it so (a standby gets none). Ownership is only ever
+    // taken by a claim, so start over as a standby now; what was in flight
+    // is the next owner's, like after a kill.
+    if (claiming_)
+      host.fail("shard " + std::to_string(core_->id.shard) + " of '" +
+                core_->id.actor +
+                "': its consumer lost its connection; it gives the shard up "
+                "and comes back as a standby");
+  }
+
  private:
   struct held_delivery {
     bridges::delivery msg;

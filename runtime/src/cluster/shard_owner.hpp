@@ -23,7 +23,9 @@
 // is fenced (another node claimed the shard), or any verdict but accepted,
 // ends the consumer at once: its unacked deliveries go back to the broker,
 // nothing of the work leaves, and the supervisor starts it again as a
-// standby.
+// standby. So does a lost connection: the broker may give the queue to
+// another node's consumer at once (a partition, a broker's death), and
+// ownership is only ever taken by a claim.
 //
 // A shard that gets no message would never be taken over, and a dead
 // owner's timers (a saga's, a window's idle timeout) and owed messages would

@@ -31,6 +31,10 @@ class batch_splitter : public bridges::delivery_handler {
     inner_->acked(generation, tag, multiple);
   }
 
+  void connection_lost(bridges::consumer_host& host) override {
+    inner_->connection_lost(host);
+  }
+
   void handle(bridges::consumer_host& host, bridges::delivery msg,
               settle_fn done) override {
     if (!is_batch(msg->properties)) {

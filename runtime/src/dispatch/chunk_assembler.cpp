@@ -122,6 +122,10 @@ class chunk_assembler : public bridges::delivery_handler {
     inner_->acked(generation, tag, multiple);
   }
 
+  void connection_lost(bridges::consumer_host& host) override {
+    inner_->connection_lost(host);
+  }
+
   void handle(bridges::consumer_host& host, bridges::delivery msg,
               settle_fn done) override {
     arm_expiry(host);

@@ -45,6 +45,10 @@ class activity_counter : public bridges::delivery_handler {
     inner_->acked(generation, tag, multiple);
   }
 
+  void connection_lost(bridges::consumer_host& host) override {
+    inner_->connection_lost(host);
+  }
+
  private:
   std::shared_ptr<bridges::delivery_handler> inner_;
   std::shared_ptr<worker_activity> activity_;

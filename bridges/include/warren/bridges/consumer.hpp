@@ -194,6 +194,13 @@ class delivery_handler {
   /// Written is not yet received: the connection may still drop before the
   /// broker reads it. Default: nothing.
   virtual void acked(uint64_t generation, uint64_t tag, bool multiple);
+
+  /// Called when the consumer's connection is lost, before it connects
+  /// again: its unacked deliveries are back with the broker, which may give
+  /// them (and a single-active-consumer queue) to another consumer
+  /// meanwhile, and settlements of them will be ignored. The handler may
+  /// end the consumer here (`consumer_host::fail`). Default: nothing.
+  virtual void connection_lost(consumer_host& host);
 };
 
 struct consumer_config {
