@@ -48,7 +48,7 @@ TEST_CASE("a slow delivery holds back the acks of later ones, not their "
 }
 
 TEST_CASE("a requeued delivery needs no ack but still counts in the settled "
-          "prefix; the ack stops at the last one due",
+          "prefix, the ack stops at the last one due",
           "[ack_ledger]") {
   ack_ledger ledger;
   for (uint64_t tag = 1; tag <= 3; ++tag)
@@ -62,7 +62,7 @@ TEST_CASE("a requeued delivery needs no ack but still counts in the settled "
   CHECK(p.last_due == 2);
 }
 
-TEST_CASE("a delivery settles once; unknown and stale tags are refused",
+TEST_CASE("a delivery settles once, unknown and stale tags are refused",
           "[ack_ledger]") {
   ack_ledger ledger;
   ledger.add(5);

@@ -35,7 +35,7 @@ envelope reply_to(const std::string& id, std::string body) {
 
 } // namespace
 
-TEST_CASE("a reply ends its call once; a late or foreign reply is dropped",
+TEST_CASE("a reply ends its call once, a late or foreign reply is dropped",
           "[call_table]") {
   call_table table;
   recorder r;
@@ -67,7 +67,7 @@ TEST_CASE("a call ends with timeout at its deadline, and expire says how "
   CHECK(table.expire(now + 150ms, 50ms) == 50ms); // Capped.
 }
 
-TEST_CASE("a lost connection fails the calls whose requests were sent; the "
+TEST_CASE("a lost connection fails the calls whose requests were sent, the "
           "others keep waiting",
           "[call_table]") {
   call_table table;
@@ -92,8 +92,8 @@ TEST_CASE("a caller's own correlation id is kept unless it is in use",
   CHECK(table.add(b.handler(), deadline, "corr-1") != "corr-1");
 }
 
-TEST_CASE("a reply's body is the call's result; an error reply is "
-          "remote_error with the service's sentence; a body that is not "
+TEST_CASE("a reply's body is the call's result, an error reply is "
+          "remote_error with the service's sentence, a body that is not "
           "JSON is malformed_body",
           "[call_table]") {
   auto ok = reply_body(reply_to("c", R"({"n":1})"));

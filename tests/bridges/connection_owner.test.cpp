@@ -117,7 +117,7 @@ bool all_answered(const std::vector<std::optional<caf::error>>& slots) {
 } // namespace
 
 TEST_CASE("a publish to an exchange that does not exist fails alone with "
-          "not_found; the channel comes back and the connection stays",
+          "not_found, the channel comes back and the connection stays",
           "[broker][connection]") {
   fixture f;
   auto missing = test::unique("no-such-exchange");
@@ -211,7 +211,7 @@ TEST_CASE("a declare with inequivalent arguments fails alone with the "
 }
 
 TEST_CASE("a consume channel the broker closes goes to its owner, which "
-          "reopens it; its unacked delivery comes back redelivered",
+          "reopens it, its unacked delivery comes back redelivered",
           "[broker][connection]") {
   fixture f;
   std::optional<caf::error> sent;

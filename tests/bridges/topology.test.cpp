@@ -103,7 +103,7 @@ TEST_CASE("a quorum queue declares x-queue-type and a classic one does not",
 }
 
 TEST_CASE("a named quorum queue routes the broker's own dead letters to its "
-          ".dlq at least once; an earlier warren's arguments lack them",
+          ".dlq at least once, an earlier warren's arguments lack them",
           "[topology]") {
   queue_spec spec;
   spec.name = "orders";

@@ -731,7 +731,7 @@ TEST_CASE("an actor's retry policy is read from its config, and defaults to "
   CHECK(b.max_attempts() == 1);
 }
 
-TEST_CASE("the supervision tree is read from the config; unlisted actors "
+TEST_CASE("the supervision tree is read from the config, unlisted actors "
           "join the root as permanent children",
           "[config]") {
   auto cfg = parse_ok(R"({"node": "n",

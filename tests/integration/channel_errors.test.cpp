@@ -67,7 +67,7 @@ void check_never_reconnected(const test::node_process& node) {
 } // namespace
 
 TEST_CASE("a handler's publish to an exchange that does not exist "
-          "dead-letters that message as not_found; the rest goes through and "
+          "dead-letters that message as not_found, the rest goes through and "
           "the node never reconnects",
           "[broker][channel_errors]") {
   test::temp_dir dir;
@@ -93,7 +93,7 @@ TEST_CASE("a handler's publish to an exchange that does not exist "
 }
 
 TEST_CASE("a handler's publish to an exchange its user may not write to "
-          "dead-letters that message as access_refused; the rest goes "
+          "dead-letters that message as access_refused, the rest goes "
           "through and the node never reconnects",
           "[broker][channel_errors]") {
   test::temp_dir dir;

@@ -409,7 +409,7 @@ std::string describe_spread(const std::map<std::string, int>& spread) {
 
 TEST_CASE("rebalancing under load: three nodes spread a sharded actor's "
           "shards evenly, a fourth node joining takes its share and leaving "
-          "gives it back; every count is exact and every ledger effect is "
+          "gives it back, every count is exact and every ledger effect is "
           "applied once",
           "[cluster][shards][rebalance]") {
   test::test_cluster cluster;

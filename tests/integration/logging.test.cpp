@@ -89,7 +89,7 @@ TEST_CASE("a node's debug log never contains its broker password, neither "
 
 TEST_CASE("with log.format json every line is one JSON object with time, "
           "level, node and message, and lines about a message name its "
-          "actor, id and trace; warren dlq show prints the trace",
+          "actor, id and trace, warren dlq show prints the trace",
           "[broker][logging]") {
   test::temp_dir dir;
   test::broker_scratch broker;
@@ -154,7 +154,7 @@ TEST_CASE("with log.format json every line is one JSON object with time, "
 }
 
 TEST_CASE("log.level warning leaves out a node's info lines and keeps its "
-          "warnings; a bad --log-level is a usage error",
+          "warnings, a bad --log-level is a usage error",
           "[broker][logging]") {
   test::temp_dir dir;
   test::broker_scratch broker;

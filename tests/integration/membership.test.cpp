@@ -45,8 +45,8 @@ void send_round(bridges::blocking_client& client, const std::string& actor,
 } // namespace
 
 TEST_CASE("warren cluster status shows each node and each shard's owner as "
-          "the nodes' logs do; after kill -9 of a node it shows it gone and "
-          "its shards owned by the survivors in newer epochs; a node paused "
+          "the nodes' logs do, after kill -9 of a node it shows it gone and "
+          "its shards owned by the survivors in newer epochs, a node paused "
           "past its heartbeat is shown gone and then, resumed, live and "
           "owning nothing it was fenced out of",
           "[cluster][membership]") {

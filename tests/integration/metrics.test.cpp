@@ -817,7 +817,7 @@ TEST_CASE("/metrics counts what an actor received, handled, failed and "
   CHECK(codes["malformed_body"] == malformed);
 }
 
-TEST_CASE("/healthz answers while the node runs; /readyz says which actor is "
+TEST_CASE("/healthz answers while the node runs, /readyz says which actor is "
           "not connected while the broker has closed its connections, and "
           "counters stay monotonic across the reconnect",
           "[broker][metrics]") {

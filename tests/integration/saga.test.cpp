@@ -267,7 +267,7 @@ TEST_CASE("a step that is refused compensates the completed steps in "
   CHECK(sys.broker.count(sys.feed) == 0);
 }
 
-TEST_CASE("a parallel group sends its steps together; when one is refused "
+TEST_CASE("a parallel group sends its steps together, when one is refused "
           "the other is waited for and undone before the steps before it",
           "[broker][saga]") {
   order_system sys;
@@ -337,7 +337,7 @@ TEST_CASE("a compensation that fails twice is retried and then succeeds",
 }
 
 TEST_CASE("a compensation out of its budget leaves the saga stuck, visible "
-          "and counted; resumed by hand it compensates, aborted it fails",
+          "and counted, resumed by hand it compensates, aborted it fails",
           "[broker][saga]") {
   order_system sys;
   sys.step_retry = {{"max", 0}};

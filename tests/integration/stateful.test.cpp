@@ -99,7 +99,7 @@ TEST_CASE("a stateful actor applies each message once: a duplicate is acked "
   check_integrity(db_of(dir));
 }
 
-TEST_CASE("a failed message leaves the state as it was; state survives a "
+TEST_CASE("a failed message leaves the state as it was, state survives a "
           "restart of the node and a restart by the supervisor",
           "[broker][stateful]") {
   test::temp_dir dir;

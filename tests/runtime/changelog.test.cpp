@@ -399,7 +399,7 @@ TEST_CASE("a snapshot is used only whole: a copy of a chunk is skipped, a "
 }
 
 TEST_CASE("a reader applies the next record, skips what it applied, and is "
-          "behind when the stream begins after its position; it goes on "
+          "behind when the stream begins after its position, it goes on "
           "only from a snapshot whose records after it are all retained",
           "[changelog][snapshot]") {
   CHECK(next_step(10, 10) == read_step::apply);

@@ -190,7 +190,7 @@ TEST_CASE("a copy that diverged converges to the changeset's rows, and the "
 }
 
 TEST_CASE("a node's bookkeeping commits with the changeset it applies and is "
-          "never part of one; a failure leaves nothing",
+          "never part of one, a failure leaves nothing",
           "[store][changeset]") {
   auto dir = scratch("local");
   auto owner = open_node(dir + "/owner.db");

@@ -158,7 +158,7 @@ std::string header_text(const outgoing_message& msg, const char* key) {
 } // namespace
 
 TEST_CASE("admission: an oversized body, a foreign content type and a body "
-          "that is not JSON never reach the actor; they are dead-lettered "
+          "that is not JSON never reach the actor, they are dead-lettered "
           "with their reason",
           "[dispatch]") {
   fixture f;
@@ -420,7 +420,7 @@ TEST_CASE("stateless and stateful handler tables find a handler by one rule: "
   }
 }
 
-TEST_CASE("a reply to a persistent request goes out with a confirm; one to a "
+TEST_CASE("a reply to a persistent request goes out with a confirm, one to a "
           "transient request goes out on the request's own channel, without",
           "[dispatch]") {
   fixture f;

@@ -68,7 +68,7 @@ TEST_CASE("placement gives every node shards / nodes shards or one more, "
 }
 
 TEST_CASE("a node joining takes shards from the others and moves few "
-          "besides; leaving again gives the same placement back",
+          "besides, leaving again gives the same placement back",
           "[rebalance]") {
   std::vector<std::string> three{"a", "b", "c"};
   std::vector<std::string> four{"a", "b", "c", "d"};

@@ -96,7 +96,7 @@ TEST_CASE("one_for_all: the others are stopped in reverse start order, then "
 }
 
 TEST_CASE("released: a child that let its work go is started again alone "
-          "and at once, whatever the strategy; a temporary one is not",
+          "and at once, whatever the strategy, a temporary one is not",
           "[supervision]") {
   for (auto strategy :
        {restart_strategy::one_for_one, restart_strategy::one_for_all,

@@ -432,7 +432,7 @@ TEST_CASE("supervisor actor, backoff: restarts wait min doubling up to max, "
 
 TEST_CASE("supervisor actor, start_failure: a child that cannot start at the "
           "supervisor's start "
-          "fails the supervisor; at a restart it counts as another exit",
+          "fails the supervisor, at a restart it counts as another exit",
           "[supervisor]") {
   SECTION("at start") {
     fixture f;
