@@ -437,7 +437,9 @@ void changelog_reader::write_snapshot() {
 }
 
 void changelog_reader::start_bootstrap(int64_t offset) {
-  behind_.emplace();
+  // Assigned, not emplaced: clang takes a nested struct with default member
+  // initializers for not default-constructible inside its class.
+  behind_ = bootstrap{};
   behind_->first_retained = offset;
   behind_->reported = std::chrono::steady_clock::now();
   if (next_offset_ == 0)
