@@ -313,8 +313,8 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
     supervised_child owner;
     owner.spec = child_spec;
     owner.spec.id = shard_name(actor->name, i);
-    // An owner that hands its shard over ends normally and must consume
-    // again, whatever the actor's own restart type.
+    // An owner that hands its shard over ends `released` and must consume
+    // again, whatever the actor's own restart type (even `temporary`).
     owner.spec.restart = config::restart_type::permanent;
     owner.start = [ctx, actor, state, store, i, rebalance, id = owner.spec.id] {
       // Each shard is a queue of its own: its depth is watched (the alert
