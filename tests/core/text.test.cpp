@@ -23,7 +23,9 @@ TEST_CASE("UTF-8 validation accepts well-formed text and refuses the rest",
   CHECK_FALSE(is_utf8("\xe2\x82"));         // truncated at the end
 }
 
-TEST_CASE("log text shows bytes that are not UTF-8 as \\xNN", "[text]") {
+TEST_CASE(
+  "log text shows bytes that are not UTF-8 as backslash-x and two hex digits",
+  "[text]") {
   CHECK(escape_non_utf8("id-\xff\xc3\xa9") == "id-\\xff\xc3\xa9");
   CHECK(escape_non_utf8("plain") == "plain");
 }

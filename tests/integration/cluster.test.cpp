@@ -45,21 +45,6 @@ outgoing_message increment(const std::string& actor, int i) {
   return m;
 }
 
-// Publishes with a confirm, again (same id) while the broker cannot confirm
-// it: a quorum queue electing a new leader delays confirms, and a resend is
-// a duplicate the actor's inbox drops.
-void publish_until_confirmed(bridges::blocking_client& client,
-                             const outgoing_message& m) {
-  for (int attempt = 0;; ++attempt) {
-    auto err = client.publish(m, 10s);
-    if (!err)
-      return;
-    INFO("publishing " << m.properties.message_id << ": " << describe(err));
-    REQUIRE(attempt < 40);
-    std::this_thread::sleep_for(500ms);
-  }
-}
-
 } // namespace
 
 TEST_CASE("the broker script's cluster: three members in one cluster, a "
@@ -133,7 +118,7 @@ TEST_CASE("a node given the cluster's URIs fails over to another broker when "
     // The node connects to the first URI it is given: member 1.
     if (i == total / 3)
       cluster.kill(1);
-    publish_until_confirmed(*publisher, increment(actor, i));
+    test::publish_until_confirmed(*publisher, increment(actor, i));
     std::this_thread::sleep_for(2ms);
   }
 
@@ -280,7 +265,7 @@ TEST_CASE("three nodes on the three-broker cluster share a sharded counter "
   auto send = [&](int count) {
     for (int i = 0; i < count; ++i, ++sent) {
       auto m = increment(accounts, sent);
-      publish_until_confirmed(*publisher, m);
+      test::publish_until_confirmed(*publisher, m);
       std::this_thread::sleep_for(3ms);
     }
   };

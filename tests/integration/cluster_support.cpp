@@ -5,8 +5,10 @@
 
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 
 namespace warren::test {
 
@@ -118,6 +120,18 @@ int test_cluster::script(const std::string& command, std::size_t i) const {
   if (r.exit_code != 0)
     WARN("broker.sh " << command << " " << member(i) << ": " << r.err);
   return r.exit_code;
+}
+
+void publish_until_confirmed(bridges::blocking_client& client,
+                             const outgoing_message& m) {
+  for (int attempt = 0;; ++attempt) {
+    auto err = client.publish(m, std::chrono::seconds{10});
+    if (!err)
+      return;
+    INFO("publishing " << m.properties.message_id << ": " << describe(err));
+    REQUIRE(attempt < 40);
+    std::this_thread::sleep_for(std::chrono::milliseconds{500});
+  }
 }
 
 status_reading cluster_status(const std::string& uri,

@@ -70,6 +70,13 @@ class test_cluster {
   std::set<std::size_t> killed_;
 };
 
+/// Publishes with a confirm, again (same id) while the broker cannot
+/// confirm it: a quorum queue electing a new leader delays confirms, and a
+/// resend is a duplicate the actor's inbox drops. Fails the test after 40
+/// tries.
+void publish_until_confirmed(bridges::blocking_client& client,
+                             const outgoing_message& m);
+
 /// `warren cluster status --json` for `actor`, with its exit code.
 struct status_reading {
   int exit_code = -1;

@@ -5,10 +5,14 @@
 
 #include "support.hpp"
 #include "warren/bridges/topology.hpp"
+#include "warren/core/shard.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
+#include <csignal>
+#include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -292,4 +296,163 @@ TEST_CASE("an event store killed at any point of its commit keeps positions "
       CHECK(seen.size() == events.size());
     }
   }
+}
+
+namespace {
+
+// Each shard's events in a node's file: shard -> event ids by position
+// (read while the node runs; the file is WAL).
+std::map<uint32_t, std::vector<std::string>>
+events_by_shard(const test::temp_dir& dir, const std::string& store,
+                uint32_t shards) {
+  std::map<uint32_t, std::vector<std::string>> out;
+  auto file = test::open_store(dir);
+  for (uint32_t s = 0; s < shards; ++s)
+    REQUIRE_FALSE(file->read_sql(
+      "SELECT event_id FROM warren_events WHERE store = ?1 ORDER BY position",
+      {shard_name(store, s)}, [&](const sql_row& row) -> caf::error {
+        out[s].emplace_back(row.text(0));
+        return caf::none;
+      }));
+  return out;
+}
+
+std::size_t count_all(const std::map<uint32_t, std::vector<std::string>>& m) {
+  std::size_t n = 0;
+  for (const auto& [shard, ids] : m)
+    n += ids.size();
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("a sharded event store on two nodes numbers each shard's events "
+          "without gaps, and after kill -9 of the owner the other node takes "
+          "its shards over and every append lands once",
+          "[broker][eventstore][shards]") {
+  test::broker_scratch broker;
+  auto name = broker.queue("sh-events");
+  const uint32_t shards = 3;
+  for (uint32_t i = 0; i < shards; ++i)
+    broker.track_queue(shard_name(name, i));
+  broker.track_queue(name + ".log");
+  test::temp_dir first_dir;
+  test::temp_dir second_dir;
+  auto config = [&](const test::temp_dir& dir) {
+    auto cfg = test::node_config(dir);
+    cfg["actors"] = json::array{{{"name", name},
+                                 {"kind", "event_store"},
+                                 {"shards", shards},
+                                 {"commit", {{"max_batch", 8}}},
+                                 {"prefetch", 20}}};
+    return cfg;
+  };
+  // 300 appends of 1 or 2 events to 12 streams, each with ids of its own;
+  // appends 120..149 are sent again after the kill (a producer retrying).
+  auto stream_of = [](std::size_t i) {
+    return "order-" + std::to_string(i % 12);
+  };
+  auto body_of = [&](std::size_t i) {
+    json::array events{{{"event_id", "ev-" + std::to_string(i) + "-a"},
+                        {"type", "A"},
+                        {"data", i}}};
+    if (i % 2 == 0)
+      events.push_back({{"event_id", "ev-" + std::to_string(i) + "-b"},
+                        {"type", "B"},
+                        {"data", i}});
+    return json::serialize(
+      json::object{{"stream", stream_of(i)}, {"events", std::move(events)}});
+  };
+  auto publish = [&](std::size_t from, std::size_t to) {
+    std::vector<std::string> ids;
+    for (auto i = from; i < to; ++i)
+      ids.push_back(name + "-append-" + std::to_string(i));
+    test::publish_bulk(bridges::actors_exchange, name, "event_store.append",
+                       ids, 50,
+                       [&](std::size_t k) { return body_of(from + k); });
+  };
+  std::map<uint32_t, std::size_t> expected;
+  std::size_t expected_total = 0;
+  for (std::size_t i = 0; i < 300; ++i) {
+    auto n = i % 2 == 0 ? 2U : 1U;
+    expected[shard_of(stream_of(i), shards)] += n;
+    expected_total += n;
+  }
+
+  auto first =
+    std::make_unique<test::node_process>(first_dir, config(first_dir));
+  auto taken = [](const std::string& log) {
+    return test::occurrences(log, "taken over in epoch");
+  };
+  REQUIRE(test::eventually([&] { return taken(first->err()) == shards; }, 20s));
+  test::node_process second{second_dir, config(second_dir)};
+  publish(0, 150);
+  // The standby's file follows: some of the events are there.
+  REQUIRE(test::eventually(
+    [&] { return count_all(events_by_shard(second_dir, name, shards)) >= 60; },
+    30s));
+  REQUIRE(::kill(first->pid(), SIGKILL) == 0);
+  first->stop();
+  first.reset();
+  publish(120, 300);
+
+  std::map<uint32_t, std::vector<std::string>> got;
+  test::eventually(
+    [&] {
+      got = events_by_shard(second_dir, name, shards);
+      return count_all(got) >= expected_total;
+    },
+    60s);
+  INFO(second.err());
+  CHECK(taken(second.err()) == shards);
+  CHECK(count_all(got) == expected_total);
+  std::set<std::string> all_ids;
+  for (uint32_t s = 0; s < shards; ++s) {
+    INFO("shard " << s);
+    CHECK(got[s].size() == expected[s]);
+    all_ids.insert(got[s].begin(), got[s].end());
+    // Read through the store as a client would: the shard's events,
+    // numbered 1..n without gaps, each stream's versions 1..k in order.
+    auto read =
+      call(name, "event_store.read_all",
+           json::object{{"shard", static_cast<int64_t>(s)}, {"count", 1000}});
+    INFO(read.err);
+    REQUIRE(read.exit_code == 0);
+    CHECK(read.body.at("shard") == static_cast<int64_t>(s));
+    CHECK(read.body.at("head") == static_cast<int64_t>(expected[s]));
+    const auto& events = read.body.at("events").as_array();
+    REQUIRE(events.size() == expected[s]);
+    std::map<std::string, int64_t> versions;
+    for (std::size_t k = 0; k < events.size(); ++k) {
+      CHECK(events[k].at("position") == static_cast<int64_t>(k + 1));
+      auto stream = std::string{events[k].at("stream").as_string()};
+      CHECK(shard_of(stream, shards) == s);
+      CHECK(events[k].at("version") == ++versions[stream]);
+    }
+  }
+  CHECK(all_ids.size() == expected_total);
+  // Streams are answered from any shard's owner; read_all needs a shard.
+  auto stream = call(name, "event_store.read_stream",
+                     json::object{{"stream", "order-3"}, {"count", 1000}});
+  REQUIRE(stream.exit_code == 0);
+  // Appends 3, 15, .., 291: one event each.
+  CHECK(stream.body.at("events").as_array().size() == 25);
+  auto unsharded_read = call(name, "event_store.read_all", json::object{});
+  CHECK(unsharded_read.exit_code == 6);
+  CHECK_THAT(json::serialize(unsharded_read.body),
+             Catch::Contains("shard: expected the shard to read"));
+  // An append published straight to another shard's queue is refused with
+  // the reason, not written where its stream does not live.
+  auto home = shard_of("order-5", shards);
+  auto wrong = shard_name(name, (home + 1) % shards);
+  outgoing_message stray;
+  stray.routing_key = wrong;
+  stray.properties.type = "event_store.append";
+  stray.properties.message_id = name + "-stray";
+  stray.body = R"({"stream": "order-5", "events": [{"type": "A", "data": 0}]})";
+  broker.publish(stray);
+  auto dead = broker.wait_and_receive(wrong + ".dlq", 1, 30s);
+  CHECK_THAT(test::header_string(dead.front(), "x-warren-error"),
+             Catch::Contains("belongs to shard " + std::to_string(home)));
+  CHECK(count_all(events_by_shard(second_dir, name, shards)) == expected_total);
 }

@@ -6,10 +6,12 @@
 // SQLite file.
 
 #include "support.hpp"
+#include "warren/core/shard.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
+#include <map>
 #include <string>
 
 using namespace warren;
@@ -60,6 +62,9 @@ struct order_events {
   std::string exchange = broker.exchange("order-events-x");
   bool with_projection = true;
   bool live = true;
+  // The store's shards (0: not sharded); the projection's source says the
+  // same.
+  uint32_t store_shards = 0;
 
   json::object config() const {
     auto cfg = test::node_config(dir);
@@ -75,20 +80,27 @@ struct order_events {
       json::object{{"name", store},
                    {"kind", "event_store"},
                    {"options", {{"publish", {{"exchange", exchange}}}}}}};
+    if (store_shards > 0)
+      actors[0].as_object()["shards"] = store_shards;
     if (with_projection) {
       auto options = std::string{projection_options};
       options.replace(options.find("@STORE@"), 7, store);
       options.replace(options.find("@LIVE@"), 6, live ? "true" : "false");
+      auto parsed = json::parse(options);
+      if (store_shards > 0)
+        parsed.at("source").as_object()["shards"] = store_shards;
       actors.push_back(json::object{{"name", summary},
                                     {"kind", "projection"},
-                                    {"options", json::parse(options)}});
+                                    {"options", std::move(parsed)}});
     }
     cfg["actors"] = actors;
     cfg["metrics"] = json::object{{"listen", "127.0.0.1:0"}};
     return cfg;
   }
 
-  void append(const std::string& order, const char* type, double total = 0) {
+  // The store's reply.
+  json::object append(const std::string& order, const char* type,
+                      double total = 0) {
     auto r = call(
       store, "event_store.append",
       json::object{
@@ -98,6 +110,7 @@ struct order_events {
                       {"data", {{"order_id", order}, {"total", total}}}}}}});
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
+    return r.body.as_object();
   }
 
   json::object status() {
@@ -277,4 +290,88 @@ TEST_CASE("a projection killed at any commit point resumes without applying "
       CHECK(sys.rows("all").size() == n);
     }
   }
+}
+
+TEST_CASE("a projection of a sharded event store follows each shard's "
+          "positions: caught up by pages and live, read-your-writes by "
+          "shard, rebuilt equal",
+          "[broker][projection][shards]") {
+  order_events sys;
+  sys.store_shards = 3;
+  for (uint32_t i = 0; i < sys.store_shards; ++i)
+    sys.broker.track_queue(shard_name(sys.store, i));
+  sys.broker.track_queue(sys.store + ".log");
+  sys.with_projection = false;
+  std::map<std::string, int64_t> expected;
+  {
+    test::node_process node{sys.dir, sys.config()};
+    for (int i = 1; i <= 12; ++i) {
+      sys.append(std::to_string(i), "OrderCreated", i);
+      ++expected["order-" + std::to_string(i)];
+    }
+    for (int i = 1; i <= 4; ++i) {
+      sys.append(std::to_string(i * 3), "OrderPaid");
+      ++expected["order-" + std::to_string(i * 3)];
+    }
+  }
+  sys.with_projection = true;
+  test::node_process node{sys.dir, sys.config()};
+  // 16 events over three shards, each shard's read in pages of two.
+  sys.wait_for_position(16);
+  auto counts = [&] {
+    std::map<std::string, int64_t> out;
+    for (const auto& row : sys.rows("counts"))
+      out[std::string{row.at("stream").as_string()}] = row.at("n").as_int64();
+    return out;
+  };
+  CHECK(counts() == expected);
+  auto status = sys.status();
+  INFO(json::serialize(status));
+  const auto& shards = status.at("shards").as_array();
+  REQUIRE(shards.size() == 3);
+  std::map<uint32_t, int64_t> per_shard;
+  for (const auto& [stream, n] : expected)
+    per_shard[shard_of(stream, 3)] += n;
+  for (uint32_t i = 0; i < 3; ++i) {
+    CHECK(shards[i].at("position") == per_shard[i]);
+    CHECK(shards[i].at("head") == per_shard[i]);
+  }
+  CHECK(status.at("lag_events") == 0);
+
+  // Live, and read-your-writes: the append's shard and position.
+  auto appended = sys.append("13", "OrderCreated", 13);
+  ++expected["order-13"];
+  REQUIRE(appended.at("shard") ==
+          static_cast<int64_t>(shard_of("order-13", 3)));
+  auto query = json::object{{"query", "by_id"},
+                            {"params", {{"id", "13"}}},
+                            {"min_position", appended.at("last_position")},
+                            {"shard", appended.at("shard")}};
+  reply seen;
+  CHECK(test::eventually(
+    [&] {
+      seen = call(sys.summary, "projection.query", query);
+      return seen.exit_code == 0;
+    },
+    20s));
+  CHECK(seen.body.at("rows").as_array().size() == 1);
+  // A position without its shard means nothing here.
+  query.erase("shard");
+  auto unsharded = call(sys.summary, "projection.query", query);
+  CHECK(unsharded.exit_code == 6);
+  CHECK_THAT(json::serialize(unsharded.body),
+             Catch::Contains("give \\\"shard\\\" too"));
+  sys.wait_for_position(17);
+  CHECK(counts() == expected);
+
+  // Rebuilt from every shard's start: the same model.
+  auto before = sys.rows("all");
+  auto r = test::warren(
+    {"projection", "rebuild", "-u", test::broker_uri(), sys.summary, "--wait"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(sys.status().at("generation") == 2);
+  CHECK(sys.status().at("position") == 17);
+  CHECK(sys.rows("all") == before);
+  CHECK(counts() == expected);
 }

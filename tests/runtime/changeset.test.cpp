@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <sqlite3.h>
 #include <string>
 
@@ -279,8 +280,8 @@ TEST_CASE("a snapshot holds every row of one actor, its node's bookkeeping "
   CHECK(loaded.find("audit|a-1|") != std::string::npos);
   // The outbox travels with the changelog's records, not in snapshots.
   CHECK(loaded.find("SELECT count(*) FROM outbox\n0|") != std::string::npos);
-  // `events` has no actor column: a kind that keeps such a table cannot be
-  // sharded, and a snapshot leaves it alone.
+  // `events` has no actor (or store) column: a kind that keeps such a table
+  // cannot be sharded, and a snapshot leaves it alone.
   CHECK(loaded.find("alice|1|{\"deposited\":5}") == std::string::npos);
 
   // Loaded into an empty file, and a snapshot of that loaded into a third:
@@ -294,6 +295,50 @@ TEST_CASE("a snapshot holds every row of one actor, its node's bookkeeping "
   CHECK(dump(dir + "/third.db") == dump(dir + "/fresh.db"));
   CHECK(dump(dir + "/fresh.db").find(R"(bank.s3|alice|2|{"balance":9}|)") !=
         std::string::npos);
+}
+
+TEST_CASE("a snapshot takes the rows a store column gives to the actor or "
+          "to one of its shards, and no other actor's",
+          "[store][changeset][snapshot]") {
+  auto dir = scratch("snapshot-store-column");
+  auto writer = open_node(dir + "/writer.db");
+  auto behind = open_node(dir + "/behind.db");
+  const char* create =
+    "CREATE TABLE IF NOT EXISTS kind_events (store TEXT NOT NULL, position "
+    "INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (store, position))";
+  REQUIRE_FALSE(writer->setup(create));
+  REQUIRE_FALSE(behind->setup(create));
+  auto insert = [](const std::string& store, int64_t position,
+                   const std::string& data) {
+    return sql_group::of(
+      "INSERT INTO kind_events (store, position, data) VALUES (?1, ?2, ?3)",
+      {store, position, data});
+  };
+  unit_of_work u{"bank"};
+  for (const char* store :
+       {"bank", "bank.s0", "bank.s12", "bank.sx", "bank.s", "banker"})
+    u.execute(insert(store, 1, std::string{"new "} + store));
+  REQUIRE_FALSE(writer->commit(u));
+  unit_of_work stale{"bank"};
+  for (const char* store : {"bank.s0", "bank.s7", "bank.sx", "banker"})
+    stale.execute(insert(store, 2, std::string{"old "} + store));
+  REQUIRE_FALSE(behind->commit(stale));
+
+  auto snapshot = writer->snapshot_rows("bank");
+  REQUIRE(snapshot);
+  REQUIRE_FALSE(behind->replace_rows("bank", *snapshot));
+  std::set<std::string> rows;
+  REQUIRE_FALSE(behind->read_sql(
+    "SELECT store || '/' || position || '/' || data FROM kind_events", {},
+    [&](const sql_row& row) -> caf::error {
+      rows.emplace(row.text(0));
+      return caf::none;
+    }));
+  // bank's and its shards' rows are the writer's; the others the file's.
+  CHECK(rows ==
+        std::set<std::string>{"bank/1/new bank", "bank.s0/1/new bank.s0",
+                              "bank.s12/1/new bank.s12",
+                              "bank.sx/2/old bank.sx", "banker/2/old banker"});
 }
 
 TEST_CASE("a snapshot of an actor without rows is empty and loading it "

@@ -3,7 +3,9 @@
 
 #include "warren/runtime/stateful.hpp"
 
+#include "cluster/shard_directory.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/core/shard.hpp"
 #include "warren/runtime/node.hpp"
 
 #include <boost/describe.hpp>
@@ -108,6 +110,43 @@ TEST_CASE("a message's key comes from x-warren-key, else the key_field",
   envelope other;
   other.body = boost::json::value{{"account", "alice"}};
   CHECK(plain.key_of(other)->empty());
+}
+
+namespace {
+
+// A kind whose messages of type "about_shard" ask for the shard in their
+// body's "shard".
+class shard_asker : public adder {
+ public:
+  using adder::adder;
+  std::optional<uint32_t> shard_asked(const envelope& msg) const override {
+    if (msg.properties.type != "about_shard")
+      return std::nullopt;
+    return static_cast<uint32_t>(msg.body.at("shard").as_int64());
+  }
+};
+
+} // namespace
+
+TEST_CASE("a message goes to the shard it asks for, else to its key's, and a "
+          "key that cannot be read is the error",
+          "[stateful][shard]") {
+  shard_asker a{init_with({{"key_field", "account"}})};
+  envelope keyed;
+  keyed.body = boost::json::value{{"account", "acct-1"}};
+  CHECK(*runtime::cluster::shard_of_message(a, keyed, 16) == 13);
+  envelope asking;
+  asking.properties.type = "about_shard";
+  asking.body = boost::json::value{{"shard", 5}, {"account", "acct-1"}};
+  CHECK(*runtime::cluster::shard_of_message(a, asking, 16) == 5);
+  // A shard past the actor's count is ignored: the key decides.
+  CHECK(*runtime::cluster::shard_of_message(a, asking, 4) ==
+        shard_of("acct-1", 4));
+  envelope keyless;
+  keyless.body = boost::json::value{{"other", 1}};
+  auto none = runtime::cluster::shard_of_message(a, keyless, 16);
+  REQUIRE_FALSE(none);
+  CHECK(code_of(none.error()) == errc::validation_failed);
 }
 
 TEST_CASE("a key field that is missing, empty, an object or a float is a "

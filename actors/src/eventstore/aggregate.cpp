@@ -112,15 +112,9 @@ struct aggregate_base::impl {
 };
 
 aggregate_base::aggregate_base(const actor_init& init)
-  : stream_operator(init), impl_(std::make_unique<impl>(
-                             init, actors::read_options(init, read_settings))) {
-  // Its events are in an event store of its own (see register.cpp).
-  if (init.shards > 0)
-    throw std::invalid_argument(
-      "aggregate '" + init.name +
-      "': shards are not supported for aggregates yet (their events are "
-      "numbered in one sequence for the whole store); remove \"shards\"");
-}
+  : stream_operator(init),
+    impl_(std::make_unique<impl>(init,
+                                 actors::read_options(init, read_settings))) {}
 
 aggregate_base::~aggregate_base() = default;
 
@@ -156,6 +150,31 @@ void aggregate_base::committed(const std::vector<skipped_group>& skipped) {
   impl_->store.committed(skipped);
 }
 
+caf::expected<std::string>
+aggregate_base::command_key(const envelope& msg) const {
+  // aggregate.get may name its key as {"key": k}.
+  const auto* named =
+    msg.body.is_object() && msg.properties.type == "aggregate.get"
+      ? msg.body.get_object().if_contains("key")
+      : nullptr;
+  if (named != nullptr && named->is_string())
+    return std::string{named->get_string()};
+  return stateful_base::key_of(msg);
+}
+
+caf::expected<std::string> aggregate_base::key_of(const envelope& msg) const {
+  if (msg.properties.type.rfind("event_store.", 0) == 0)
+    return impl_->store.key_of(msg);
+  auto key = command_key(msg);
+  if (!key)
+    return key.error();
+  return impl_->settings.stream_prefix + *key;
+}
+
+std::optional<uint32_t> aggregate_base::shard_asked(const envelope& msg) const {
+  return impl_->store.shard_asked(msg);
+}
+
 status aggregate_base::apply(context& ctx, const envelope& msg) {
   auto& self = *impl_;
   const auto& type = msg.properties.type;
@@ -169,13 +188,7 @@ status aggregate_base::apply(context& ctx, const envelope& msg) {
         self.forget(std::string{stream->get_string()});
     return self.store.apply(ctx, msg);
   }
-  // aggregate.get may name its key as {"key": k}.
-  const auto* named = msg.body.is_object() && type == "aggregate.get"
-                        ? msg.body.get_object().if_contains("key")
-                        : nullptr;
-  auto key = named != nullptr && named->is_string()
-               ? caf::expected<std::string>{std::string{named->get_string()}}
-               : key_of(msg);
+  auto key = command_key(msg);
   if (!key)
     return invalid(describe(key.error()));
   if (key->empty())
@@ -269,6 +282,8 @@ status aggregate_base::apply(context& ctx, const envelope& msg) {
   reply["version"] = current.version;
   reply["first_position"] = appended->events.front().position;
   reply["last_position"] = appended->events.back().position;
+  if (appended->shard)
+    reply["shard"] = static_cast<int64_t>(*appended->shard);
   ctx.reply_json(std::move(reply), "aggregate.accepted");
   return status::ok();
 }

@@ -3,6 +3,7 @@
 #include "options.hpp"
 #include "warren/config/reader.hpp"
 #include "warren/core/json_read.hpp"
+#include "warren/core/shard.hpp"
 #include "warren/metrics/registry.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
@@ -76,6 +77,22 @@ event_store_settings read_settings(config::object_reader& o) {
 
 status invalid(const std::string& why) {
   return status::fail(errc::validation_failed, why, true);
+}
+
+// Why an owner of shard `shard` of `init`'s actor may not write `stream`;
+// empty when it may (always, unsharded).
+std::string foreign_stream(const actor_init& init, const std::string& stream) {
+  if (init.shards == 0)
+    return {};
+  auto belongs = shard_of(stream, init.shards);
+  if (belongs == init.shard)
+    return {};
+  return "stream " + stream + " belongs to shard " + std::to_string(belongs) +
+         " of " + std::to_string(init.shards) + ", not to this one (" +
+         std::to_string(init.shard) +
+         "): send to the actor's name, or to "
+         "queue " +
+         shard_name(init.name, belongs);
 }
 
 } // namespace
@@ -164,7 +181,8 @@ event_store::event_store(const actor_init& init)
   : event_store(init, read_options(init, read_settings)) {}
 
 event_store::event_store(const actor_init& init, event_store_settings settings)
-  : stream_operator(init), settings_(std::move(settings)) {
+  : stream_operator(init), settings_(std::move(settings)),
+    tag_(init.shards == 0 ? init.name : shard_name(init.name, init.shard)) {
   auto* reg = init.metrics;
   if (reg == nullptr)
     return;
@@ -205,7 +223,7 @@ caf::error event_store::open(operator_store& store) {
        {create_table, create_by_stream, create_by_id, create_snapshots})
     if (auto err = store.setup(sql))
       return err;
-  return store.query(select_head, {name()}, [this](const sql_row& row) {
+  return store.query(select_head, {tag_}, [this](const sql_row& row) {
     next_position_ = row.integer(0) + 1;
     metrics_.head.set(static_cast<double>(row.integer(0)));
     return caf::error{};
@@ -239,11 +257,39 @@ status event_store::apply(context& ctx, const envelope& msg) {
                       true);
 }
 
+caf::expected<std::string> event_store::key_of(const envelope& msg) const {
+  if (const auto* body = msg.body.if_object())
+    if (const auto* stream = body->if_contains("stream"))
+      if (const auto* text = stream->if_string())
+        return std::string{*text};
+  // read_all and what is not a request: any shard (apply answers or
+  // refuses it there).
+  return std::string{};
+}
+
+std::optional<uint32_t> event_store::shard_asked(const envelope& msg) const {
+  const auto* body = msg.body.if_object();
+  const auto* shard =
+    body != nullptr && msg.properties.type == "event_store.read_all"
+      ? body->if_contains("shard")
+      : nullptr;
+  if (shard == nullptr || !shard->is_int64() || shard->get_int64() < 0 ||
+      shard->get_int64() >= static_cast<int64_t>(max_shards))
+    return std::nullopt;
+  return static_cast<uint32_t>(shard->get_int64());
+}
+
+std::string event_store::tag_of(const std::string& stream) const {
+  const auto& at = init();
+  return at.shards == 0 ? at.name
+                        : shard_name(at.name, shard_of(stream, at.shards));
+}
+
 caf::expected<int64_t> event_store::version_of(const std::string& stream) {
   if (auto i = staged_versions_.find(stream); i != staged_versions_.end())
     return i->second;
   int64_t version = 0;
-  if (auto err = store_->query(select_version, {name(), stream},
+  if (auto err = store_->query(select_version, {tag_of(stream), stream},
                                [&](const sql_row& row) {
                                  version = row.integer(0);
                                  return caf::error{};
@@ -258,7 +304,7 @@ event_store::find_event(const std::string& id) {
     return i->second;
   std::optional<recorded_at> found;
   if (auto err =
-        store_->query(select_by_id, {name(), id}, [&](const sql_row& row) {
+        store_->query(select_by_id, {tag_, id}, [&](const sql_row& row) {
           found = recorded_at{std::string{row.text(0)}, row.integer(1),
                               row.integer(2)};
           return caf::error{};
@@ -334,15 +380,17 @@ status event_store::reply_to_append(context& ctx, const std::string& stream,
                     {{"stream", stream}});
     return status::ok();
   }
-  ctx.reply_json(
-    boost::json::object{
-      {"stream", stream},
-      {"first_version", result.events.front().version},
-      {"last_version", result.events.back().version},
-      {"first_position", result.events.front().position},
-      {"last_position", result.events.back().position},
-      {"idempotent", result.decision == append_decision::already}},
-    "event_store.appended");
+  boost::json::object reply{
+    {"stream", stream},
+    {"first_version", result.events.front().version},
+    {"last_version", result.events.back().version},
+    {"first_position", result.events.front().position},
+    {"last_position", result.events.back().position},
+    {"idempotent", result.decision == append_decision::already}};
+  // Sharded, positions are the shard's (read_all and projections by shard).
+  if (result.shard)
+    reply["shard"] = static_cast<int64_t>(*result.shard);
+  ctx.reply_json(std::move(reply), "event_store.appended");
   return status::ok();
 }
 
@@ -365,6 +413,8 @@ event_store::stage_append(context& ctx, const std::string& stream,
     return refuse("stream: expected a non-empty string of at most 255 bytes");
   if (events.empty())
     return refuse("events: none to append");
+  if (auto why = foreign_stream(init(), stream); !why.empty())
+    return refuse(why);
   if (events.size() > settings_.max_append_events)
     return refuse("events: " + std::to_string(events.size()) +
                   " events, over max_append_events (" +
@@ -397,6 +447,8 @@ event_store::stage_append(context& ctx, const std::string& stream,
     return current.error();
   append_result result;
   result.current = *current;
+  if (init().shards > 0)
+    result.shard = init().shard;
   result.decision = decide_append(stream, expected, *current, found);
   if (result.decision == append_decision::wrong_expected_version) {
     metrics_.wrong_version.inc();
@@ -438,7 +490,7 @@ event_store::stage_append(context& ctx, const std::string& stream,
     e.recorded_ms = recorded_ms;
     pending_.statements.push_back(
       {insert_event,
-       {name(), e.position, stream, e.version, e.event_id, e.type,
+       {tag_, e.position, stream, e.version, e.event_id, e.type,
         boost::json::serialize(e.data), boost::json::serialize(e.metadata),
         recorded_ms}});
     staged_ids_[e.event_id] = recorded_at{stream, e.version, e.position};
@@ -449,6 +501,9 @@ event_store::stage_append(context& ctx, const std::string& stream,
       set_field(opts.headers, "x-warren-stream", stream);
       set_field(opts.headers, "x-warren-version", e.version);
       set_field(opts.headers, "x-warren-position", e.position);
+      if (init().shards > 0)
+        set_field(opts.headers, "x-warren-shard",
+                  static_cast<int64_t>(init().shard));
       ctx.publish_json(settings_.exchange,
                        routing_key_of(settings_.routing_key, stream, e.type),
                        e.type, event_json(e), std::move(opts));
@@ -466,13 +521,13 @@ event_store::stage_append(context& ctx, const std::string& stream,
 caf::expected<std::vector<recorded_event>>
 event_store::events_after(const std::string& stream, int64_t version) {
   std::vector<recorded_event> out;
-  auto err =
-    store_->query(select_forward, {name(), stream, version + 1, INT64_MAX},
-                  [&](const sql_row& row) {
-                    out.push_back(event_of(row));
-                    upcasters_.apply(out.back());
-                    return caf::error{};
-                  });
+  auto err = store_->query(select_forward,
+                           {tag_of(stream), stream, version + 1, INT64_MAX},
+                           [&](const sql_row& row) {
+                             out.push_back(event_of(row));
+                             upcasters_.apply(out.back());
+                             return caf::error{};
+                           });
   if (err)
     return err;
   // What this unit appended is not in the file yet.
@@ -491,8 +546,8 @@ event_store::snapshot_of(const std::string& stream) {
   if (auto i = staged_snapshots_.find(stream); i != staged_snapshots_.end())
     return std::optional<std::pair<int64_t, boost::json::value>>{i->second};
   std::optional<std::pair<int64_t, boost::json::value>> found;
-  auto err =
-    store_->query(select_snapshot, {name(), stream}, [&](const sql_row& row) {
+  auto err = store_->query(
+    select_snapshot, {tag_of(stream), stream}, [&](const sql_row& row) {
       boost::json::error_code ec;
       auto data = read_json(row.text(2), ec);
       if (ec)
@@ -511,7 +566,7 @@ void event_store::stage_snapshot(const std::string& stream, int64_t version,
                                  const boost::json::value& data) {
   pending_.statements.push_back(
     {upsert_snapshot,
-     {name(), stream, version, type, boost::json::serialize(data),
+     {tag_of(stream), stream, version, type, boost::json::serialize(data),
       runtime::now_ms()}});
   staged_snapshots_[stream] = {version, data};
 }
@@ -548,8 +603,9 @@ status event_store::read_stream(context& ctx, const boost::json::object& body) {
   auto limit =
     std::min<int64_t>(*count, static_cast<int64_t>(settings_.max_read_count));
   boost::json::array events;
-  if (auto err = read_events(forward ? select_forward : select_backward,
-                             {name(), stream, *from, limit + 1}, events))
+  if (auto err =
+        read_events(forward ? select_forward : select_backward,
+                    {tag_of(stream), stream, *from, limit + 1}, events))
     return status::fail(errc::store_failed, describe(err), false);
   bool end = static_cast<int64_t>(events.size()) <= limit;
   boost::json::value next = nullptr;
@@ -573,21 +629,44 @@ status event_store::read_all(context& ctx, const boost::json::object& body) {
     return invalid("from and count: expected integers (count >= 1)");
   auto limit =
     std::min<int64_t>(*count, static_cast<int64_t>(settings_.max_read_count));
+  // Sharded, each shard has its own positions: a read names its shard.
+  const auto& at = init();
+  auto shard = number_field(body, "shard", -1, 0);
+  if (at.shards > 0 && (!shard || *shard < 0 || *shard >= at.shards))
+    return invalid("shard: expected the shard to read, an integer from 0 to " +
+                   std::to_string(at.shards - 1) +
+                   " (this event store is sharded: each shard numbers its "
+                   "own events)");
+  if (at.shards == 0 && body.contains("shard") && shard != 0 && shard != -1)
+    return invalid("shard: this event store is not sharded (shard 0 or none)");
+  auto tag =
+    at.shards == 0 ? tag_ : shard_name(at.name, static_cast<uint32_t>(*shard));
   boost::json::array events;
-  if (auto err = read_events(select_all, {name(), *from, limit + 1}, events))
+  if (auto err = read_events(select_all, {tag, *from, limit + 1}, events))
     return status::fail(errc::store_failed, describe(err), false);
+  // The head: the last position given, or committed for another shard's
+  // (this node's copy, as its changelog reader got it).
+  auto head = next_position_ - 1;
+  if (tag != tag_)
+    if (auto err = store_->query(select_head, {tag}, [&](const sql_row& row) {
+          head = row.integer(0);
+          return caf::error{};
+        }))
+      return status::fail(errc::store_failed, describe(err), false);
   bool end = static_cast<int64_t>(events.size()) <= limit;
   boost::json::value next = nullptr;
   if (!end) {
     next = events.back().at("position");
     events.pop_back();
   }
-  // The head: the last position given (readers measure their lag by it).
-  ctx.reply_json(boost::json::object{{"events", std::move(events)},
-                                     {"next", next},
-                                     {"end", end},
-                                     {"head", next_position_ - 1}},
-                 "event_store.events");
+  // Readers measure their lag by the head.
+  boost::json::object reply{{"events", std::move(events)},
+                            {"next", next},
+                            {"end", end},
+                            {"head", head}};
+  if (at.shards > 0)
+    reply["shard"] = *shard;
+  ctx.reply_json(std::move(reply), "event_store.events");
   return status::ok();
 }
 
@@ -604,6 +683,8 @@ status event_store::save_snapshot(context& ctx,
   const auto* data = body.if_contains("data");
   if (!version || !body.contains("version") || data == nullptr)
     return invalid("version (an integer >= 1) and data are required");
+  if (auto foreign = foreign_stream(init(), stream); !foreign.empty())
+    return invalid(foreign);
   auto current = version_of(stream);
   if (!current)
     return status::fail(errc::store_failed, describe(current.error()), false);
@@ -629,7 +710,7 @@ status event_store::load_snapshot(context& ctx,
   if (stream.empty())
     return invalid(why);
   boost::json::object reply{{"stream", stream}, {"version", 0}};
-  if (auto err = store_->query(select_snapshot, {name(), stream},
+  if (auto err = store_->query(select_snapshot, {tag_of(stream), stream},
                                [&](const sql_row& row) {
                                  boost::json::error_code ec;
                                  reply["version"] = row.integer(0);

@@ -25,6 +25,15 @@
 //     -> event_store.snapshot {"stream", "version", "type", "data",
 //                              "recorded_ms"} ("version": 0 when none)
 //
+// Sharded (`shards: N`, README.md "Clustering"): each stream belongs to
+// the shard of its name (its key; an aggregate's command key is its
+// stream), and each shard numbers its own events: rows tagged
+// "<actor>.s<i>", positions from 1 per shard, without gaps, in that
+// shard's commit order. `read_all` then reads one shard ("shard" in the
+// body, routed to its owner); an append of a stream another shard owns is
+// refused; event ids are unique per shard (a stream's repeat is still
+// found).
+//
 // An event: {"position", "stream", "version", "event_id", "type", "data",
 // "metadata", "recorded_ms"}. Positions count from 1 over the whole store,
 // without gaps, in commit order: this actor is the only writer of its rows
@@ -84,6 +93,11 @@ class event_store : public stream_operator {
 
   bool replies_with_errors() const override { return true; }
 
+  /// A request's stream (sharded: its shard's owner answers it).
+  caf::expected<std::string> key_of(const envelope& msg) const override;
+  /// A `read_all`'s "shard".
+  std::optional<uint32_t> shard_asked(const envelope& msg) const override;
+
   caf::error open(operator_store& store) override;
   caf::error restore(operator_row_set rows) override;
   status apply(context& ctx, const envelope& msg) override;
@@ -108,6 +122,8 @@ class event_store : public stream_operator {
     /// write: the events as appended; already: where they are (without
     /// their data).
     std::vector<recorded_event> events;
+    /// Sharded: the shard whose positions these are.
+    std::optional<uint32_t> shard;
   };
 
   /// Appends `events` to `stream` in the unit being built (publishing them
@@ -153,6 +169,8 @@ class event_store : public stream_operator {
   status load_snapshot(context& ctx, const boost::json::object& body);
   // Where event `id` is, staged or committed.
   caf::expected<std::optional<recorded_at>> find_event(const std::string& id);
+  // The tag of the rows of `stream` (its shard's, when sharded).
+  std::string tag_of(const std::string& stream) const;
   // Events of a read, as JSON.
   caf::error read_events(const std::string& sql,
                          const std::vector<sql_value>& params,
@@ -171,6 +189,9 @@ class event_store : public stream_operator {
   upcasters upcasters_;
   metric_set metrics_;
   operator_store* store_ = nullptr;
+  // The tag of the rows this instance writes (column `store`): the actor's
+  // name, or its shard's.
+  std::string tag_;
   // The next position to give.
   int64_t next_position_ = 1;
   // Appended but not yet committed (then in the file).

@@ -30,6 +30,19 @@ constexpr const char* upsert_progress =
   "generation = excluded.generation, rebuild_generation = "
   "excluded.rebuild_generation, rebuild_position = excluded.rebuild_position, "
   "definition = excluded.definition";
+// Following a sharded store: where each shard's events stand.
+constexpr const char* create_shard_progress =
+  "CREATE TABLE IF NOT EXISTS warren_projection_shards (actor TEXT NOT NULL, "
+  "shard INTEGER NOT NULL, position INTEGER NOT NULL, rebuild_position "
+  "INTEGER NOT NULL, PRIMARY KEY (actor, shard))";
+constexpr const char* select_shard_progress =
+  "SELECT shard, position, rebuild_position FROM warren_projection_shards "
+  "WHERE actor = ?1";
+constexpr const char* upsert_shard_progress =
+  "INSERT INTO warren_projection_shards (actor, shard, position, "
+  "rebuild_position) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (actor, shard) DO "
+  "UPDATE SET position = excluded.position, rebuild_position = "
+  "excluded.rebuild_position";
 constexpr const char* select_object =
   "SELECT count(*) FROM sqlite_master WHERE name = ?1";
 
@@ -84,7 +97,8 @@ int64_t integer_of(const boost::json::object& o, const char* key) {
 } // namespace
 
 projection::projection(const actor_init& init)
-  : stream_operator(init), spec_(read_spec(init)) {
+  : stream_operator(init), spec_(read_spec(init)),
+    feeds_(std::max<std::size_t>(1, spec_.shards)) {
   auto* reg = init.metrics;
   if (reg == nullptr)
     return;
@@ -145,20 +159,38 @@ std::vector<sql_statement> projection::drop_generation(int64_t g) const {
 
 caf::error projection::open(operator_store& store) {
   store_ = &store;
-  if (auto err = store.setup(create_progress))
-    return err;
+  for (const char* sql : {create_progress, create_shard_progress})
+    if (auto err = store.setup(sql))
+      return err;
   std::optional<std::string> stored_definition;
   auto err = store.query(select_progress, {name()}, [&](const sql_row& row) {
-    progress_.position = row.integer(0);
+    feeds_[0].position = row.integer(0);
     progress_.generation = row.integer(1);
     if (!row.is_null(2))
       progress_.rebuild_generation = row.integer(2);
-    progress_.rebuild_position = row.integer(3);
+    feeds_[0].rebuild_position = row.integer(3);
     stored_definition = std::string{row.text(4)};
     return caf::error{};
   });
   if (err)
     return err;
+  if (spec_.shards > 0) {
+    // The summed row says nothing of each shard: the shards' rows do (none
+    // for a shard not read yet, and none from another shard count, whose
+    // definition differs and is rebuilt below).
+    feeds_[0] = feed{};
+    err = store.query(select_shard_progress, {name()}, [&](const sql_row& row) {
+      auto shard = row.integer(0);
+      if (shard >= 0 && shard < static_cast<int64_t>(feeds_.size())) {
+        feeds_[static_cast<std::size_t>(shard)].position = row.integer(1);
+        feeds_[static_cast<std::size_t>(shard)].rebuild_position =
+          row.integer(2);
+      }
+      return caf::error{};
+    });
+    if (err)
+      return err;
+  }
   // A changed definition: the model is rebuilt into a new generation while
   // the old one answers queries.
   if (stored_definition && *stored_definition != spec_.definition_hash) {
@@ -167,7 +199,10 @@ caf::error projection::open(operator_store& store) {
         if (auto e = store.setup(st.sql))
           return e;
     progress_.rebuild_generation = progress_.generation + 1;
-    progress_.rebuild_position = 0;
+    for (auto& f : feeds_) {
+      f.rebuild_position = 0;
+      f.changed = true;
+    }
     log::info(log::scope{name()},
               "the projection's definition changed: rebuilding it as "
               "generation {}",
@@ -192,10 +227,22 @@ caf::error projection::open(operator_store& store) {
           return e;
     }
   auto rebuild_generation = nullable(progress_.rebuild_generation);
-  return store.setup(upsert_progress,
-                     {name(), progress_.position, progress_.generation,
-                      rebuild_generation, progress_.rebuild_position,
-                      spec_.definition_hash});
+  int64_t rebuild_position = 0;
+  for (const auto& f : feeds_)
+    rebuild_position += f.rebuild_position;
+  if (auto e =
+        store.setup(upsert_progress, {name(), position(), progress_.generation,
+                                      rebuild_generation, rebuild_position,
+                                      spec_.definition_hash}))
+    return e;
+  if (spec_.shards > 0)
+    for (std::size_t i = 0; i < feeds_.size(); ++i)
+      if (auto e =
+            store.setup(upsert_shard_progress,
+                        {name(), static_cast<int64_t>(i), feeds_[i].position,
+                         feeds_[i].rebuild_position}))
+        return e;
+  return caf::none;
 }
 
 caf::error projection::restore(operator_row_set) {
@@ -225,6 +272,12 @@ status projection::apply(context& ctx, const envelope& msg) {
   if (type == "event_store.events" &&
       msg.properties.correlation_id.rfind(name() + "/read/", 0) == 0)
     return apply_page(ctx, msg);
+  if (type == "warren.error" &&
+      msg.properties.correlation_id.rfind(name() + "/read/", 0) == 0)
+    return status::fail(errc::validation_failed,
+                        "the event store refused a read: " +
+                          boost::json::serialize(msg.body),
+                        true);
   if (find_field(msg.properties.headers, "x-warren-position") != nullptr)
     return apply_live(msg);
   return status::fail(errc::unknown_type,
@@ -234,12 +287,51 @@ status projection::apply(context& ctx, const envelope& msg) {
                       true);
 }
 
-bool projection::apply_event(const boost::json::value& event) {
+caf::expected<std::size_t> projection::feed_of(const envelope& msg,
+                                               bool page) const {
+  // A page says its shard in its body, a live event in a header.
+  std::optional<int64_t> shard;
+  if (page) {
+    const auto* v = msg.body.is_object()
+                      ? msg.body.get_object().if_contains("shard")
+                      : nullptr;
+    if (v != nullptr && v->is_int64())
+      shard = v->get_int64();
+  } else if (const auto* v =
+               find_field(msg.properties.headers, "x-warren-shard")) {
+    if (const auto* n = std::get_if<int64_t>(v))
+      shard = *n;
+    else
+      shard = -1;
+  }
+  auto from = page ? "a page of the store" : "an event";
+  if (spec_.shards == 0) {
+    if (!shard)
+      return std::size_t{0};
+    return make_error(errc::validation_failed,
+                      std::string{from} +
+                        " from a sharded event store (shard " +
+                        std::to_string(*shard) +
+                        "): set the projection's source.shards to the "
+                        "store's shards");
+  }
+  if (!shard || *shard < 0 || *shard >= static_cast<int64_t>(spec_.shards))
+    return make_error(
+      errc::validation_failed,
+      std::string{from} +
+        (shard ? " of shard " + std::to_string(*shard)
+               : std::string{" without a shard"}) +
+        ", but source.shards is " + std::to_string(spec_.shards) +
+        ": set it to the store's shards (0 when it is not sharded)");
+  return static_cast<std::size_t>(*shard);
+}
+
+bool projection::apply_event(const boost::json::value& event, feed& f) {
   const auto* e = event.if_object();
   if (e == nullptr)
     return false;
   bool rebuilding = progress_.rebuild_generation.has_value();
-  auto& cursor = rebuilding ? progress_.rebuild_position : progress_.position;
+  auto& cursor = rebuilding ? f.rebuild_position : f.position;
   auto generation =
     rebuilding ? *progress_.rebuild_generation : progress_.generation;
   auto position = integer_of(*e, "position");
@@ -252,7 +344,9 @@ bool projection::apply_event(const boost::json::value& event) {
       const auto& sql = rendered(on->first, on->second, generation);
       sql_group group;
       group.tolerant = true;
-      group.label = std::to_string(position);
+      group.label = spec_.shards > 0 ? std::to_string(position) + " of shard " +
+                                         std::to_string(&f - feeds_.data())
+                                     : std::to_string(position);
       for (std::size_t i = 0; i < on->second.size(); ++i) {
         sql_statement statement;
         statement.sql = sql[i];
@@ -265,8 +359,9 @@ bool projection::apply_event(const boost::json::value& event) {
   }
   cursor = position;
   last_recorded_ms_ = integer_of(*e, "recorded_ms");
-  head_ = std::max(head_, position);
+  f.head = std::max(f.head, position);
   metrics_.events.inc();
+  f.changed = true;
   progress_changed_ = true;
   return true;
 }
@@ -291,11 +386,15 @@ status projection::apply_page(context& ctx, const envelope& msg) {
   const auto* events = body != nullptr ? body->if_contains("events") : nullptr;
   if (events == nullptr || !events->is_array())
     return invalid("event_store.events: expected {\"events\": [...]}");
-  if (msg.properties.correlation_id == outstanding_)
-    outstanding_.clear();
+  auto index = feed_of(msg, true);
+  if (!index)
+    return invalid(describe(index.error()));
+  auto& f = feeds_[*index];
+  if (msg.properties.correlation_id == f.outstanding)
+    f.outstanding.clear();
   for (const auto& e : events->get_array())
-    apply_event(e);
-  head_ = std::max(head_, integer_of(*body, "head"));
+    apply_event(e, f);
+  f.head = std::max(f.head, integer_of(*body, "head"));
   const auto* end = body->if_contains("end");
   bool at_end = end == nullptr || !end->is_bool() || end->get_bool();
   if (!at_end) {
@@ -305,42 +404,56 @@ status projection::apply_page(context& ctx, const envelope& msg) {
         ctx.publish_json(bridges::actors_exchange, spec_.store, std::move(type),
                          std::move(req), std::move(opts));
       },
-      runtime::now_ms());
-  } else if (outstanding_.empty()) {
-    if (progress_.rebuild_generation) {
-      // Caught up: the new generation replaces the old one, in one
-      // transaction.
-      sql_group swap;
-      swap.statements = drop_generation(progress_.generation);
-      groups_.push_back(std::move(swap));
-      log::info(log::scope{name()},
-                "rebuilt as generation {} up to position {}; generation {} "
-                "dropped",
-                *progress_.rebuild_generation, progress_.rebuild_position,
-                progress_.generation);
-      progress_.generation = *progress_.rebuild_generation;
-      progress_.position = progress_.rebuild_position;
-      progress_.rebuild_generation.reset();
-      progress_.rebuild_position = 0;
-      progress_changed_ = true;
-    }
-    catching_up_ = false;
+      *index, runtime::now_ms());
+  } else if (f.outstanding.empty()) {
+    f.catching_up = false;
+    finish_rebuild_if_caught_up();
   }
   update_metrics();
   return status::ok();
 }
 
+void projection::finish_rebuild_if_caught_up() {
+  if (!progress_.rebuild_generation)
+    return;
+  for (const auto& f : feeds_)
+    if (f.catching_up || !f.outstanding.empty())
+      return;
+  // The new generation replaces the old one, in one transaction.
+  sql_group swap;
+  swap.statements = drop_generation(progress_.generation);
+  groups_.push_back(std::move(swap));
+  int64_t rebuilt = 0;
+  for (auto& f : feeds_) {
+    rebuilt += f.rebuild_position;
+    f.position = f.rebuild_position;
+    f.rebuild_position = 0;
+    f.changed = true;
+  }
+  log::info(log::scope{name()},
+            "rebuilt as generation {} up to position {}; generation {} "
+            "dropped",
+            *progress_.rebuild_generation, rebuilt, progress_.generation);
+  progress_.generation = *progress_.rebuild_generation;
+  progress_.rebuild_generation.reset();
+  progress_changed_ = true;
+}
+
 status projection::apply_live(const envelope& msg) {
+  auto index = feed_of(msg, false);
+  if (!index)
+    return invalid(describe(index.error()));
   // Live events wait while a rebuild reads the store from the start: it
   // will get them there.
   if (progress_.rebuild_generation)
     return status::ok();
-  if (!apply_event(msg.body)) {
+  auto& f = feeds_[*index];
+  if (!apply_event(msg.body, f)) {
     const auto* e = msg.body.if_object();
     auto position = e != nullptr ? integer_of(*e, "position") : 0;
-    if (position > progress_.position + 1)
-      catching_up_ = true; // a gap: the store has what is missing
-    head_ = std::max(head_, position);
+    if (position > f.position + 1)
+      f.catching_up = true; // a gap: the store has what is missing
+    f.head = std::max(f.head, position);
   }
   update_metrics();
   return status::ok();
@@ -354,33 +467,38 @@ void projection::start_rebuild() {
     create.statements.push_back(std::move(st));
   groups_.push_back(std::move(create));
   progress_.rebuild_generation = g;
-  progress_.rebuild_position = 0;
+  for (auto& f : feeds_) {
+    f.rebuild_position = 0;
+    f.catching_up = true;
+    f.outstanding.clear();
+    f.changed = true;
+  }
   progress_changed_ = true;
-  catching_up_ = true;
-  outstanding_.clear();
   log::info(log::scope{name()}, "rebuilding as generation {}", g);
   update_metrics();
 }
 
 template<class Publish>
-void projection::request_page(Publish&& publish, int64_t now_ms) {
+void projection::request_page(Publish&& publish, std::size_t index,
+                              int64_t now_ms) {
   if (reads_ == 0)
     nonce_ = make_message_id();
-  auto cursor = progress_.rebuild_generation ? progress_.rebuild_position
-                                             : progress_.position;
+  auto& f = feeds_[index];
+  auto cursor = progress_.rebuild_generation ? f.rebuild_position : f.position;
   // Unique across this actor's lives: the replies' ids derive from it, and
   // the inbox must not take a new reply for an old one.
-  outstanding_ = name() + "/read/" + nonce_ + "/" + std::to_string(++reads_);
-  asked_ms_ = now_ms;
+  f.outstanding = name() + "/read/" + nonce_ + "/" + std::to_string(++reads_);
+  f.asked_ms = now_ms;
   publish_options opts;
-  opts.message_id = outstanding_;
-  opts.correlation_id = outstanding_;
+  opts.message_id = f.outstanding;
+  opts.correlation_id = f.outstanding;
   opts.reply_to = init().queue;
   opts.persistent = false;
-  publish("event_store.read_all",
-          boost::json::object{{"from", cursor + 1},
-                              {"count", static_cast<int64_t>(spec_.page)}},
-          std::move(opts));
+  boost::json::object read{{"from", cursor + 1},
+                           {"count", static_cast<int64_t>(spec_.page)}};
+  if (spec_.shards > 0)
+    read["shard"] = static_cast<int64_t>(index);
+  publish("event_store.read_all", std::move(read), std::move(opts));
 }
 
 std::chrono::milliseconds projection::tick_interval() const {
@@ -389,18 +507,22 @@ std::chrono::milliseconds projection::tick_interval() const {
 
 void projection::tick(operator_output& out, int64_t now_ms) {
   if (!spec_.live && now_ms >= next_poll_ms_) {
-    catching_up_ = true;
+    for (auto& f : feeds_)
+      f.catching_up = true;
     next_poll_ms_ = now_ms + spec_.poll_ms;
   }
-  bool waiting =
-    !outstanding_.empty() && now_ms - asked_ms_ < spec_.read_timeout_ms;
-  if (catching_up_ && !waiting)
-    request_page(
-      [&](std::string type, boost::json::value req, publish_options opts) {
-        out.publish_json(bridges::actors_exchange, spec_.store, std::move(type),
-                         std::move(req), std::move(opts));
-      },
-      now_ms);
+  for (std::size_t i = 0; i < feeds_.size(); ++i) {
+    const auto& f = feeds_[i];
+    bool waiting =
+      !f.outstanding.empty() && now_ms - f.asked_ms < spec_.read_timeout_ms;
+    if (f.catching_up && !waiting)
+      request_page(
+        [&](std::string type, boost::json::value req, publish_options opts) {
+          out.publish_json(bridges::actors_exchange, spec_.store,
+                           std::move(type), std::move(req), std::move(opts));
+        },
+        i, now_ms);
+  }
   update_metrics();
 }
 
@@ -423,15 +545,28 @@ status projection::query(context& ctx, const envelope& msg) {
     return status::ok();
   }
   if (body != nullptr)
-    if (const auto* min = body->if_contains("min_position"))
-      if (min->is_int64() && min->get_int64() > progress_.position) {
+    if (const auto* min = body->if_contains("min_position")) {
+      // Following a sharded store, a position is a shard's: the query
+      // names it (an append's reply has both).
+      const auto* shard = body->if_contains("shard");
+      std::size_t index = 0;
+      if (spec_.shards > 0) {
+        if (shard == nullptr || !shard->is_int64() || shard->get_int64() < 0 ||
+            shard->get_int64() >= static_cast<int64_t>(spec_.shards))
+          return invalid("min_position: the projection follows a sharded "
+                         "store; give \"shard\" too (0 to " +
+                         std::to_string(spec_.shards - 1) + ")");
+        index = static_cast<std::size_t>(shard->get_int64());
+      }
+      auto at = feeds_[index].position;
+      if (min->is_int64() && min->get_int64() > at) {
         ctx.reply_error("behind",
-                        "the projection is at position " +
-                          std::to_string(progress_.position) + ", below " +
-                          std::to_string(min->get_int64()),
-                        {{"position", progress_.position}});
+                        "the projection is at position " + std::to_string(at) +
+                          ", below " + std::to_string(min->get_int64()),
+                        {{"position", at}});
         return status::ok();
       }
+    }
   const auto* given = body != nullptr ? body->if_contains("params") : nullptr;
   std::vector<sql_value> params;
   for (const auto& p : found->second.params) {
@@ -471,32 +606,70 @@ status projection::query(context& ctx, const envelope& msg) {
                   });
   if (err && !truncated)
     return status::fail(errc::store_failed, describe(err), false);
-  ctx.reply_json(
-    boost::json::object{
-      {"rows", std::move(rows)},
-      {"truncated", truncated},
-      {"position", progress_.position},
-      {"rebuilding", progress_.rebuild_generation.has_value()}},
-    "projection.rows");
+  boost::json::object reply{
+    {"rows", std::move(rows)},
+    {"truncated", truncated},
+    {"position", position()},
+    {"rebuilding", progress_.rebuild_generation.has_value()}};
+  if (spec_.shards > 0) {
+    boost::json::array positions;
+    for (const auto& f : feeds_)
+      positions.push_back(f.position);
+    reply["positions"] = std::move(positions);
+  }
+  ctx.reply_json(std::move(reply), "projection.rows");
   return status::ok();
+}
+
+int64_t projection::position() const {
+  int64_t n = 0;
+  for (const auto& f : feeds_)
+    n += f.position;
+  return n;
+}
+
+int64_t projection::head() const {
+  int64_t n = 0;
+  for (const auto& f : feeds_)
+    n += f.head;
+  return n;
+}
+
+int64_t projection::lag_events() const {
+  int64_t n = 0;
+  for (const auto& f : feeds_)
+    n += std::max<int64_t>(0, f.head - f.position);
+  return n;
 }
 
 boost::json::object projection::status_json() const {
   boost::json::object out{
-    {"position", progress_.position},
+    {"position", position()},
     {"generation", progress_.generation},
     {"rebuilding", progress_.rebuild_generation.has_value()},
-    {"head", head_},
-    {"lag_events", std::max<int64_t>(0, head_ - progress_.position)}};
-  if (progress_.rebuild_generation)
-    out["rebuild_position"] = progress_.rebuild_position;
+    {"head", head()},
+    {"lag_events", lag_events()}};
+  if (progress_.rebuild_generation) {
+    int64_t rebuilt = 0;
+    for (const auto& f : feeds_)
+      rebuilt += f.rebuild_position;
+    out["rebuild_position"] = rebuilt;
+  }
+  if (spec_.shards > 0) {
+    boost::json::array shards;
+    for (std::size_t i = 0; i < feeds_.size(); ++i)
+      shards.push_back({{"shard", static_cast<int64_t>(i)},
+                        {"position", feeds_[i].position},
+                        {"head", feeds_[i].head}});
+    out["shards"] = std::move(shards);
+  }
   return out;
 }
 
 void projection::update_metrics() {
-  metrics_.position.set(static_cast<double>(progress_.position));
-  metrics_.head.set(static_cast<double>(head_));
-  auto lag = std::max<int64_t>(0, head_ - progress_.position);
+  metrics_.position.set(static_cast<double>(position()));
+  metrics_.head.set(static_cast<double>(head()));
+  auto lag = lag_events();
   metrics_.lag_events.set(static_cast<double>(lag));
   metrics_.lag_seconds.set(
     lag > 0 && last_recorded_ms_ > 0
@@ -513,11 +686,23 @@ void projection::checkpoint(operator_rows& rows) {
     return;
   progress_changed_ = false;
   auto rebuild_generation = nullable(progress_.rebuild_generation);
+  int64_t rebuild_position = 0;
+  for (const auto& f : feeds_)
+    rebuild_position += f.rebuild_position;
   sql_group progress;
   progress.statements.push_back(
     {upsert_progress,
-     {name(), progress_.position, progress_.generation, rebuild_generation,
-      progress_.rebuild_position, spec_.definition_hash}});
+     {name(), position(), progress_.generation, rebuild_generation,
+      rebuild_position, spec_.definition_hash}});
+  if (spec_.shards > 0)
+    for (std::size_t i = 0; i < feeds_.size(); ++i)
+      if (feeds_[i].changed)
+        progress.statements.push_back(
+          {upsert_shard_progress,
+           {name(), static_cast<int64_t>(i), feeds_[i].position,
+            feeds_[i].rebuild_position}});
+  for (auto& f : feeds_)
+    f.changed = false;
   rows.execute(std::move(progress));
 }
 

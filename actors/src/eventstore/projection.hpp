@@ -18,6 +18,11 @@
 // generation from position 0 while queries still read the current one,
 // then swaps the two in one transaction and drops the old tables.
 //
+// Following a sharded store (`source.shards`), it keeps a position per
+// shard, reads each shard's pages, and applies each shard's events in that
+// shard's order (events of different shards in any order: a model should
+// not depend on an order between streams of different shards).
+//
 // Requests: projection.query {"query", "params"?, "min_position"?} ->
 // projection.rows {"rows", "position", "rebuilding"} (or warren.error
 // `behind` while the position is below min_position, `unknown_query`);
@@ -58,22 +63,43 @@ class projection : public stream_operator {
   bool is_query(const envelope& msg) const override;
 
  private:
-  // Where the model stands, as `warren_projections` holds it.
+  // Which generation answers queries, and which is being rebuilt, as
+  // `warren_projections` holds it.
   struct progress {
-    int64_t position = 0;
     int64_t generation = 1;
-    // The generation being rebuilt, and how far.
     std::optional<int64_t> rebuild_generation;
+  };
+
+  // One numbering of the store's events the projection follows: the
+  // store's, or one shard's of a sharded store (`source.shards`; rows of
+  // `warren_projection_shards`).
+  struct feed {
+    // The last event applied, in the current generation and in the one
+    // being rebuilt.
+    int64_t position = 0;
     int64_t rebuild_position = 0;
+    // The last position the store gave, as last heard.
+    int64_t head = 0;
+    // The page asked for and not answered yet: its id and when.
+    std::string outstanding;
+    int64_t asked_ms = 0;
+    // Whether the store may hold events past the position (at start, after
+    // a gap, while rebuilding, and always without a live feed).
+    bool catching_up = true;
+    // Positions not written yet.
+    bool changed = false;
   };
 
   status apply_page(context& ctx, const envelope& msg);
   status apply_live(const envelope& msg);
   status query(context& ctx, const envelope& msg);
   boost::json::object status_json() const;
-  // Applies `event` if it is the next one for the generation being
+  // The feed of a page (its "shard") or a live event (its header
+  // x-warren-shard); an error says why the source's shards do not match.
+  caf::expected<std::size_t> feed_of(const envelope& msg, bool page) const;
+  // Applies `event` if it is the next one of `f` for the generation being
   // filled; false when it is not (a gap, or already applied).
-  bool apply_event(const boost::json::value& event);
+  bool apply_event(const boost::json::value& event, feed& f);
   // The SQL of `type`'s statements for `generation`, rendered once per
   // generation.
   const std::vector<std::string>&
@@ -88,9 +114,15 @@ class projection : public stream_operator {
   std::vector<sql_statement> create_generation(int64_t g) const;
   std::vector<sql_statement> drop_generation(int64_t g) const;
   void start_rebuild();
+  // Once every feed has read the store to its end: the rebuilt generation
+  // replaces the current one.
+  void finish_rebuild_if_caught_up();
   template<class Publish>
-  void request_page(Publish&& publish, int64_t now_ms);
-  void save_progress();
+  void request_page(Publish&& publish, std::size_t index, int64_t now_ms);
+  // Positions and heads summed over the feeds (one, unsharded).
+  int64_t position() const;
+  int64_t head() const;
+  int64_t lag_events() const;
   void update_metrics();
 
   struct metric_set {
@@ -107,14 +139,8 @@ class projection : public stream_operator {
   metric_set metrics_;
   operator_store* store_ = nullptr;
   progress progress_;
-  // The page asked for and not answered yet: its id and when.
-  std::string outstanding_;
-  int64_t asked_ms_ = 0;
+  std::vector<feed> feeds_;
   uint64_t reads_ = 0;
-  // Whether the store may hold events past the position (at start, after
-  // a gap, while rebuilding, and always without a live feed).
-  bool catching_up_ = true;
-  int64_t head_ = 0;
   int64_t last_recorded_ms_ = 0;
   int64_t next_poll_ms_ = 0;
   // What the unit being built runs, in order: tables made, events applied,

@@ -2,6 +2,7 @@
 
 #include "warren/config/reader.hpp"
 #include "warren/core/envelope.hpp"
+#include "warren/core/shard.hpp"
 
 #include <boost/json/serialize.hpp>
 #include <cctype>
@@ -133,9 +134,11 @@ projection_spec read_projection_spec(config::object_reader& o,
   auto& reader = o.reader();
   if (o.require("source") != nullptr)
     if (auto source = o.object("source")) {
-      source->allow({"store", "page", "live", "poll_ms", "read_timeout_ms"});
+      source->allow(
+        {"store", "shards", "page", "live", "poll_ms", "read_timeout_ms"});
       if (source->require("store") != nullptr)
         source->string("store", s.store, config::text_rule::non_empty);
+      source->integer("shards", {0, max_shards}, s.shards);
       source->integer("page", pages, s.page);
       source->boolean("live", s.live);
       source->integer("poll_ms", intervals, s.poll_ms);
@@ -263,6 +266,10 @@ projection_spec read_projection_spec(config::object_reader& o,
   for (const char* key : {"tables", "indexes", "on"})
     if (const auto* v = o.find(key))
       definition[key] = *v;
+  // Positions of another numbering: the model is made again (a store not
+  // sharded keeps the hash it always had).
+  if (s.shards > 0)
+    definition["shards"] = s.shards;
   s.definition_hash = content_hash(boost::json::serialize(definition));
   return s;
 }

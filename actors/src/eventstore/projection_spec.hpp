@@ -5,8 +5,8 @@
 // bad SQL by its JSON path), and its SQL rendered for a generation of its
 // tables.
 //
-//   {"source": {"store": "orders-events", "page": 500, "live": false,
-//               "poll_ms": 1000, "read_timeout_ms": 5000},
+//   {"source": {"store": "orders-events", "shards": 0, "page": 500,
+//               "live": false, "poll_ms": 1000, "read_timeout_ms": 5000},
 //    "tables": {"summary": "CREATE TABLE {summary} (order_id TEXT PRIMARY
 //               KEY, status TEXT, total REAL)"},
 //    "indexes": ["CREATE INDEX {index} ON {summary} (status)"],
@@ -53,6 +53,9 @@ struct projection_query {
 struct projection_spec {
   /// The event store actor read from.
   std::string store;
+  /// The store's `shards` (0: not sharded): each shard numbers its own
+  /// events, and the projection follows each shard's positions.
+  uint32_t shards = 0;
   std::size_t page = 500;
   /// Events also come from the store's exchange (the projection's queue is
   /// bound to it): the store is read at start and after a gap only.
@@ -66,8 +69,8 @@ struct projection_spec {
   std::map<std::string, std::vector<projection_statement>, std::less<>> on;
   std::map<std::string, projection_query> queries;
   std::size_t max_rows = 1000;
-  /// A hash of tables, indexes and `on`: when it changes the read model is
-  /// rebuilt.
+  /// A hash of tables, indexes, `on` and the store's shards: when it
+  /// changes the read model is rebuilt.
   std::string definition_hash;
 };
 

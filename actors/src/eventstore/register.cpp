@@ -5,19 +5,14 @@
 namespace warren::actors {
 
 void register_eventstore_kinds(registry& kinds) {
-  // An event store gives each event a position in the whole store, in the
-  // order it commits: one sequence that shards owned by different nodes
-  // could not share. A projection follows those positions.
-  kind_traits store;
-  store.not_shardable =
-    "an event store numbers every event in one sequence for the whole "
-    "store (read_all, projections), which shards on different nodes "
-    "cannot share (not supported yet)";
-  kinds.add_kind<event_store>("event_store", store);
+  // A sharded event store numbers each shard's events on its own.
+  kinds.add_kind<event_store>("event_store");
+  // A projection's tables change shape at runtime (a rebuild's next
+  // generation), which a shard's changelog (row changes) does not carry.
   kind_traits follower;
   follower.not_shardable =
-    "a projection follows an event store's positions in one sequence, one "
-    "event after the other (not supported yet)";
+    "a projection's tables are made and dropped as it rebuilds, which the "
+    "changelog of a sharded actor does not carry (not supported yet)";
   kinds.add_kind<projection>("projection", std::move(follower));
 }
 

@@ -19,6 +19,12 @@
 
 namespace warren::runtime::cluster {
 
+/// The shard `msg` goes to, for an actor of kind `keys` with `shards`
+/// shards: the shard it asks for (`shard_asked`), else its key's; the
+/// key's error when it has none.
+caf::expected<uint32_t> shard_of_message(const stateful_base& keys,
+                                         const envelope& msg, uint32_t shards);
+
 class shard_directory {
  public:
   /// `actor` has `shards` shards; `keys` reads a message's key (its kind's

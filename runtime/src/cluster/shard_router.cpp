@@ -1,5 +1,6 @@
 #include "cluster/shard_router.hpp"
 
+#include "cluster/shard_directory.hpp"
 #include "dispatch/admission.hpp"
 #include "dispatch/settle.hpp"
 #include "warren/core/errc.hpp"
@@ -23,15 +24,15 @@ class shard_router : public bridges::delivery_handler {
         warren::detail::to_settlement(*rejected, *msg, keys_->name(), node_));
       return;
     }
-    auto key = keys_->key_of(*msg);
-    if (!key) {
+    auto shard = shard_of_message(*keys_, *msg, shards_);
+    if (!shard) {
       done(warren::detail::to_settlement(
-        outcome::reject(errc::validation_failed, describe(key.error())), *msg,
+        outcome::reject(errc::validation_failed, describe(shard.error())), *msg,
         keys_->name(), node_));
       return;
     }
     outgoing_message copy;
-    copy.routing_key = shard_name(keys_->name(), shard_of(*key, shards_));
+    copy.routing_key = shard_name(keys_->name(), *shard);
     copy.properties = msg->properties;
     copy.body = msg->raw_body;
     copy.mandatory = true;

@@ -20,6 +20,10 @@ bool stateful_base::owns_key(std::string_view key) const noexcept {
   return at.shards == 0 || shard_of(key, at.shards) == at.shard;
 }
 
+std::optional<uint32_t> stateful_base::shard_asked(const envelope&) const {
+  return std::nullopt;
+}
+
 stateful_base::stateful_base(const actor_init& init) : actor(init) {
   if (const auto* field = init.options.if_contains("key_field"))
     if (field->is_string())

@@ -46,25 +46,44 @@ struct connection_closer {
   void operator()(sqlite3* db) const noexcept { sqlite3_close(db); }
 };
 
-// The tables holding rows of one actor (`snapshot_rows`): name and CREATE
-// statement of each table with an `actor` column, but the outbox and
-// SQLite's own.
-caf::expected<std::vector<std::pair<std::string, std::string>>>
-actor_tables(sqlite3* db, const std::string& path) {
-  std::vector<std::pair<std::string, std::string>> out;
+// A table holding rows of actors (`snapshot_rows`): its name, its CREATE
+// statement, and the column naming each row's actor.
+struct actor_table {
+  std::string name;
+  std::string create;
+  std::string column;
+};
+
+// Every table with an `actor` column (or `store`: an event store's tables)
+// but the outbox and SQLite's own.
+caf::expected<std::vector<actor_table>> actor_tables(sqlite3* db,
+                                                     const std::string& path) {
+  std::vector<actor_table> out;
   auto err = query(
     db, path,
-    "SELECT m.name, m.sql FROM sqlite_master m WHERE m.type = 'table' AND "
-    "m.name <> 'outbox' AND substr(m.name, 1, 7) <> 'sqlite_' AND EXISTS "
-    "(SELECT 1 FROM pragma_table_info(m.name) p WHERE p.name = 'actor') "
-    "ORDER BY m.name",
+    "SELECT m.name, m.sql, (SELECT p.name FROM pragma_table_info(m.name) p "
+    "WHERE p.name IN ('actor', 'store') ORDER BY p.name LIMIT 1) FROM "
+    "sqlite_master m WHERE m.type = 'table' AND m.name <> 'outbox' AND "
+    "substr(m.name, 1, 7) <> 'sqlite_' ORDER BY m.name",
     [&](sqlite3_stmt* row) -> caf::error {
-      out.emplace_back(column_text(row, 0), column_text(row, 1));
+      if (sqlite3_column_type(row, 2) != SQLITE_NULL)
+        out.push_back(
+          {column_text(row, 0), column_text(row, 1), column_text(row, 2)});
       return caf::none;
     });
   if (err)
     return err;
   return out;
+}
+
+// The rows of actor ?1 in a table whose `column` names the actor: its own,
+// and its shards' ("<actor>.s<i>": a sharded event store numbers each
+// shard's events under the shard's name).
+std::string rows_of_actor(const std::string& column) {
+  const auto& c = column;
+  return c + " = ?1 OR (length(" + c + ") > length(?1) + 2 AND substr(" + c +
+         ", 1, length(?1) + 2) = ?1 || '.s' AND substr(" + c +
+         ", length(?1) + 3) NOT GLOB '*[^0-9]*')";
 }
 
 std::string quoted(const std::string& name) {
@@ -77,9 +96,11 @@ std::string quoted(const std::string& name) {
 // Copies the rows of `actor` in `table` from `from` into the same table of
 // `to` (whose session records them).
 caf::error copy_rows(sqlite3* from, const std::string& path, sqlite3* to,
-                     const std::string& table, const std::string& actor) {
+                     const std::string& table, const std::string& column,
+                     const std::string& actor) {
   statement select;
-  auto sql = "SELECT * FROM " + quoted(table) + " WHERE actor = ?1";
+  auto sql =
+    "SELECT * FROM " + quoted(table) + " WHERE " + rows_of_actor(column);
   if (auto err = select.prepare(from, path, sql.c_str()))
     return err;
   auto* rows = select.bind(actor);
@@ -219,8 +240,8 @@ checkpoint_store::snapshot_rows(const std::string& actor) {
   auto tables = actor_tables(db_, path_);
   if (!tables)
     return finish(tables.error());
-  for (const auto& [name, create] : *tables)
-    if (auto err = exec(raw_copy, ":memory:", create.c_str()))
+  for (const auto& table : *tables)
+    if (auto err = exec(raw_copy, ":memory:", table.create.c_str()))
       return finish(std::move(err));
   sqlite3_session* raw = nullptr;
   if (sqlite3session_create(raw_copy, "main", &raw) != SQLITE_OK)
@@ -230,8 +251,9 @@ checkpoint_store::snapshot_rows(const std::string& actor) {
     return finish(failure(raw_copy, ":memory:", "attaching a session"));
   if (auto err = exec(raw_copy, ":memory:", "BEGIN"))
     return finish(std::move(err));
-  for (const auto& [name, create] : *tables)
-    if (auto err = copy_rows(db_, path_, raw_copy, name, actor))
+  for (const auto& table : *tables)
+    if (auto err =
+          copy_rows(db_, path_, raw_copy, table.name, table.column, actor))
       return finish(std::move(err));
   if (auto err = finish(caf::none))
     return err;
@@ -253,9 +275,10 @@ caf::error checkpoint_store::replace_rows(const std::string& actor,
   if (auto err = step(stmts_->begin.bind(), "BEGIN"))
     return err;
   caf::error err;
-  for (const auto& [name, create] : *tables) {
+  for (const auto& table : *tables) {
     statement erase;
-    auto sql = "DELETE FROM " + quoted(name) + " WHERE actor = ?1";
+    auto sql = "DELETE FROM " + quoted(table.name) + " WHERE " +
+               rows_of_actor(table.column);
     if ((err = erase.prepare(db_, path_, sql.c_str())))
       break;
     if ((err = step(erase.bind(actor), sql.c_str())))

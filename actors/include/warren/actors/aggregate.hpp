@@ -147,6 +147,10 @@ class aggregate_base : public stream_operator {
   void checkpoint(operator_rows& rows) override;
   void committed(const std::vector<skipped_group>& skipped) override;
   bool is_query(const envelope& msg) const override;
+  /// A command's stream (`<stream_prefix><key>`), a store request's stream:
+  /// sharded, a stream's commands and requests go to one shard.
+  caf::expected<std::string> key_of(const envelope& msg) const override;
+  std::optional<uint32_t> shard_asked(const envelope& msg) const override;
 
  protected:
   /// A state without events (`snapshot` null), or from a snapshot's data.
@@ -160,6 +164,10 @@ class aggregate_base : public stream_operator {
   virtual void setup_upcasters(upcasters& up);
 
  private:
+  // The key a command names (`aggregate.get` {"key"}, else as any stateful
+  // actor's).
+  caf::expected<std::string> command_key(const envelope& msg) const;
+
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -51,7 +51,9 @@
 #include <boost/json/value.hpp>
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -153,6 +155,13 @@ class stateful_base : public actor {
   /// (`errc::validation_failed`, say why) dead-letters the message without
   /// running a handler.
   virtual caf::expected<std::string> key_of(const envelope& msg) const;
+
+  /// For a request about one shard of a sharded actor rather than about one
+  /// key (an event store's `read_all` of one shard's events): that shard,
+  /// where senders and routers send it instead of its key's (a number past
+  /// the actor's shards is ignored). Like `key_of`, it must not change the
+  /// instance. Default: none.
+  virtual std::optional<uint32_t> shard_asked(const envelope& msg) const;
 
   /// Whether the state of `key` belongs to this instance: always, except
   /// for a sharded actor's owner of one shard, which owns the keys that
