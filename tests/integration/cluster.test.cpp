@@ -247,40 +247,19 @@ TEST_CASE("three nodes on the three-broker cluster share a sharded counter "
   test::test_cluster cluster;
   auto accounts = test::unique_name("cl-acct");
   auto ledger = test::unique_name("cl-ledger");
-  std::vector<std::unique_ptr<test::temp_dir>> dirs;
-  std::vector<json::object> cfgs;
-  for (std::size_t n = 0; n < 3; ++n) {
-    dirs.push_back(std::make_unique<test::temp_dir>());
-    cfgs.push_back(
-      oracle_node_config(cluster, *dirs.back(), n, accounts, ledger));
-  }
-  std::vector<std::unique_ptr<test::node_process>> nodes;
-  for (std::size_t n = 0; n < 3; ++n)
-    nodes.push_back(std::make_unique<test::node_process>(*dirs[n], cfgs[n]));
-  // Declared queues survive a broker's death only ~2 s after declaring.
-  std::this_thread::sleep_for(3s);
+  test::node_group group{3, [&](const test::temp_dir& dir, std::size_t n) {
+                           return oracle_node_config(cluster, dir, n, accounts,
+                                                     ledger);
+                         }};
+  auto& nodes = group.nodes();
 
   auto publisher = cluster.client(3);
   int sent = 0;
   auto send = [&](int count) {
-    for (int i = 0; i < count; ++i, ++sent) {
-      auto m = increment(accounts, sent);
-      test::publish_until_confirmed(*publisher, m);
-      std::this_thread::sleep_for(3ms);
-    }
+    test::send_confirmed(*publisher, sent, count,
+                         [&](int i) { return increment(accounts, i); });
   };
-  send(150);
-  // The first node dies with its shards; it comes back as a standby.
-  ::kill(nodes[0]->pid(), SIGKILL);
-  nodes[0]->stop();
-  send(100);
-  nodes[0] = std::make_unique<test::node_process>(*dirs[0], cfgs[0]);
-  send(100);
-  // The second node dies.
-  ::kill(nodes[1]->pid(), SIGKILL);
-  nodes[1]->stop();
-  send(100);
-  nodes[1] = std::make_unique<test::node_process>(*dirs[1], cfgs[1]);
+  test::kill_two_in_turn(group, send);
   // The third node hangs past its heartbeat timeout (the broker gives its
   // shards to the others) and wakes up: a zombie that must not act.
   ::kill(nodes[2]->pid(), SIGSTOP);
@@ -295,10 +274,7 @@ TEST_CASE("three nodes on the three-broker cluster share a sharded counter "
   cluster.start(1);
   send(90);
 
-  std::vector<const test::temp_dir*> files;
-  for (auto& d : dirs)
-    files.push_back(d.get());
-  auto logs = expect_exact(files, nodes, accounts, ledger, sent);
+  auto logs = expect_exact(group.dirs(), nodes, accounts, ledger, sent);
   CHECK_THAT(logs, Catch::Contains("taken over in epoch"));
 }
 

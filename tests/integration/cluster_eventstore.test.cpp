@@ -80,44 +80,25 @@ TEST_CASE("a sharded aggregate on three nodes of the three-broker cluster: "
           "[cluster][eventstore][shards]") {
   test::test_cluster cluster;
   auto actor = test::unique_name("cl-accounts");
-  std::vector<std::unique_ptr<test::temp_dir>> dirs;
-  std::vector<json::object> cfgs;
-  for (std::size_t n = 0; n < 3; ++n) {
-    dirs.push_back(std::make_unique<test::temp_dir>());
-    auto cfg = test::node_config(*dirs.back());
-    cfg["broker"] = json::object{{"uris", cluster.uris_from(n % 3 + 1)},
-                                 {"heartbeat_seconds", 2}};
-    cfg["actors"] = json::array{
-      {{"name", actor},
-       {"kind", "test.account"},
-       {"shards", shards},
-       {"options", {{"key_field", "account"}, {"snapshot_every", 10}}}}};
-    cfgs.push_back(std::move(cfg));
-  }
-  std::vector<std::unique_ptr<test::node_process>> nodes;
-  for (std::size_t n = 0; n < 3; ++n)
-    nodes.push_back(std::make_unique<test::node_process>(*dirs[n], cfgs[n]));
-  // Declared queues survive a broker's death only ~2 s after declaring.
-  std::this_thread::sleep_for(3s);
-
+  test::node_group group{
+    3, [&](const test::temp_dir& dir, std::size_t n) {
+      auto cfg = test::node_config(dir);
+      cfg["broker"] = json::object{{"uris", cluster.uris_from(n % 3 + 1)},
+                                   {"heartbeat_seconds", 2}};
+      cfg["actors"] = json::array{
+        {{"name", actor},
+         {"kind", "test.account"},
+         {"shards", shards},
+         {"options", {{"key_field", "account"}, {"snapshot_every", 10}}}}};
+      return cfg;
+    }};
   auto publisher = cluster.client(3);
   int sent = 0;
   auto send = [&](int count) {
-    for (int i = 0; i < count; ++i, ++sent) {
-      test::publish_until_confirmed(*publisher, deposit(actor, sent));
-      std::this_thread::sleep_for(3ms);
-    }
+    test::send_confirmed(*publisher, sent, count,
+                         [&](int i) { return deposit(actor, i); });
   };
-  send(150);
-  ::kill(nodes[0]->pid(), SIGKILL);
-  nodes[0]->stop();
-  send(100);
-  nodes[0] = std::make_unique<test::node_process>(*dirs[0], cfgs[0]);
-  send(100);
-  ::kill(nodes[1]->pid(), SIGKILL);
-  nodes[1]->stop();
-  send(100);
-  nodes[1] = std::make_unique<test::node_process>(*dirs[1], cfgs[1]);
+  test::kill_two_in_turn(group, send);
   send(50);
 
   // What the store must hold: one "deposited" per command, its id derived
@@ -128,16 +109,14 @@ TEST_CASE("a sharded aggregate on three nodes of the three-broker cluster: "
     expected_ids.insert(actor + "-d" + std::to_string(i) + "#e0");
     expected_sums["a" + std::to_string(i % 10)] += 1 + i % 7;
   }
-  std::string logs;
-  for (auto& node : nodes)
-    logs += node->err();
+  auto logs = group.logs();
   std::map<uint32_t, std::vector<stored_event>> first_file;
-  for (std::size_t n = 0; n < dirs.size(); ++n) {
+  for (std::size_t n = 0; n < 3; ++n) {
     INFO("node " << n + 1);
     std::map<uint32_t, std::vector<stored_event>> got;
     test::eventually(
       [&] {
-        got = store_in(*dirs[n], actor);
+        got = store_in(group.dir(n), actor);
         return events_in(got) >= expected_ids.size();
       },
       60s);
@@ -159,7 +138,7 @@ TEST_CASE("a sharded aggregate on three nodes of the three-broker cluster: "
     CHECK(ids == expected_ids);
     CHECK(sums == expected_sums);
     // Each stream's latest snapshot is its balance at its version.
-    auto file = test::open_store(*dirs[n]);
+    auto file = test::open_store(group.dir(n));
     int snapshots = 0;
     REQUIRE_FALSE(file->read_sql(
       "SELECT s.stream, s.version, json_extract(s.data, '$.balance'), "
@@ -184,9 +163,9 @@ TEST_CASE("a sharded aggregate on three nodes of the three-broker cluster: "
       }
   }
   CHECK_THAT(logs, Catch::Contains("taken over in epoch"));
-  for (auto& node : nodes)
+  for (auto& node : group.nodes())
     CHECK(node->running());
-  for (auto& node : nodes)
+  for (auto& node : group.nodes())
     node->stop();
   auto client = cluster.client(1);
   for (uint32_t i = 0; i < shards; ++i) {

@@ -134,6 +134,63 @@ void publish_until_confirmed(bridges::blocking_client& client,
   }
 }
 
+void send_confirmed(bridges::blocking_client& client, int& sent, int count,
+                    const std::function<outgoing_message(int)>& make) {
+  for (int i = 0; i < count; ++i, ++sent) {
+    publish_until_confirmed(client, make(sent));
+    std::this_thread::sleep_for(std::chrono::milliseconds{3});
+  }
+}
+
+node_group::node_group(
+  std::size_t size,
+  const std::function<boost::json::object(const temp_dir&, std::size_t)>&
+    config) {
+  for (std::size_t n = 0; n < size; ++n) {
+    dirs_.push_back(std::make_unique<temp_dir>());
+    cfgs_.push_back(config(*dirs_.back(), n));
+  }
+  for (std::size_t n = 0; n < size; ++n)
+    nodes_.push_back(std::make_unique<node_process>(*dirs_[n], cfgs_[n]));
+  std::this_thread::sleep_for(std::chrono::seconds{3});
+}
+
+void node_group::kill(std::size_t n) {
+  kill_hard(*nodes_.at(n));
+}
+
+void node_group::restart(std::size_t n) {
+  nodes_.at(n).reset();
+  nodes_.at(n) = std::make_unique<node_process>(*dirs_.at(n), cfgs_.at(n));
+}
+
+std::vector<const temp_dir*> node_group::dirs() const {
+  std::vector<const temp_dir*> out;
+  for (const auto& d : dirs_)
+    out.push_back(d.get());
+  return out;
+}
+
+std::string node_group::logs() const {
+  std::string out;
+  for (const auto& node : nodes_)
+    out += node->err();
+  return out;
+}
+
+void kill_two_in_turn(node_group& group, const std::function<void(int)>& send) {
+  send(150);
+  // The first node dies with its shards; it comes back as a standby.
+  group.kill(0);
+  send(100);
+  group.restart(0);
+  send(100);
+  // The second node dies.
+  group.kill(1);
+  send(100);
+  group.restart(1);
+}
+
 status_reading cluster_status(const std::string& uri,
                               const std::string& actor) {
   auto r = warren({"cluster", "status", "--json", "-u", uri, "--actor", actor},

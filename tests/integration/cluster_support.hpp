@@ -4,12 +4,14 @@
 // broker nodes (scripts/broker.sh cluster-start) next to the single test
 // broker and exports their name and URIs.
 
+#include "support.hpp"
 #include "warren/bridges/broker.hpp"
 #include "warren/bridges/client.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -76,6 +78,48 @@ class test_cluster {
 /// tries.
 void publish_until_confirmed(bridges::blocking_client& client,
                              const outgoing_message& m);
+
+/// Publishes `count` messages `make(sent)`, `make(sent + 1)`, ... each
+/// until confirmed, 3 ms apart (a few hundred a second), and counts them
+/// in `sent`.
+void send_confirmed(bridges::blocking_client& client, int& sent, int count,
+                    const std::function<outgoing_message(int)>& make);
+
+/// Warren nodes of a cluster test, each with its own directory and
+/// config (`config(dir, n)`, n from 0), all started by the constructor.
+/// Then waits 3 s: queues declared on a quorum are safe from a broker's
+/// death only about 2 s after their declaration.
+class node_group {
+ public:
+  node_group(std::size_t size,
+             const std::function<boost::json::object(const temp_dir&,
+                                                     std::size_t)>& config);
+
+  /// `kill -9` of node `n`.
+  void kill(std::size_t n);
+  /// Node `n` started again on its file (waits until it is ready).
+  void restart(std::size_t n);
+
+  std::vector<std::unique_ptr<node_process>>& nodes() { return nodes_; }
+  node_process& node(std::size_t n) { return *nodes_.at(n); }
+  const temp_dir& dir(std::size_t n) const { return *dirs_.at(n); }
+  const boost::json::object& config(std::size_t n) const { return cfgs_.at(n); }
+  /// Every node's directory, in order.
+  std::vector<const temp_dir*> dirs() const;
+  /// What every node logged so far, one after the other.
+  std::string logs() const;
+
+ private:
+  std::vector<std::unique_ptr<temp_dir>> dirs_;
+  std::vector<boost::json::object> cfgs_;
+  std::vector<std::unique_ptr<node_process>> nodes_;
+};
+
+/// The oracle's first faults, under load: `send(150)`; node 0 killed with
+/// `kill -9`, `send(100)`, started again (a standby now), `send(100)`; the
+/// same for node 1, started again without sending more (`send(n)` publishes
+/// n more messages, confirmed).
+void kill_two_in_turn(node_group& group, const std::function<void(int)>& send);
 
 /// `warren cluster status --json` for `actor`, with its exit code.
 struct status_reading {

@@ -36,6 +36,20 @@ json::object append_ok(const std::string& actor, const json::value& body) {
   return r.body.as_object();
 }
 
+// Append number `i` to `stream`: event ev-<i>-a, and ev-<i>-b when i is
+// even.
+std::string append_body(std::size_t i, const std::string& stream) {
+  json::array events{{{"event_id", "ev-" + std::to_string(i) + "-a"},
+                      {"type", "A"},
+                      {"data", i}}};
+  if (i % 2 == 0)
+    events.push_back({{"event_id", "ev-" + std::to_string(i) + "-b"},
+                      {"type", "B"},
+                      {"data", i}});
+  return json::serialize(
+    json::object{{"stream", stream}, {"events", std::move(events)}});
+}
+
 json::array versions(const json::value& reply, const char* field) {
   json::array out;
   for (const auto& e : reply.at("events").as_array())
@@ -265,16 +279,7 @@ TEST_CASE("an event store killed at any point of its commit keeps positions "
         ids.push_back("append-" + std::to_string(i));
       auto body_of = [&](std::size_t k) {
         auto i = k < 150 ? k : k - 30;
-        json::array events{{{"event_id", "ev-" + std::to_string(i) + "-a"},
-                            {"type", "A"},
-                            {"data", i}}};
-        if (i % 2 == 0)
-          events.push_back({{"event_id", "ev-" + std::to_string(i) + "-b"},
-                            {"type", "B"},
-                            {"data", i}});
-        return json::serialize(
-          json::object{{"stream", "s-" + std::to_string(i % 10)},
-                       {"events", std::move(events)}});
+        return append_body(i, "s-" + std::to_string(i % 10));
       };
       auto node =
         test::killed_then_restarted(dir, cfg, broker, name, point, [&] {
@@ -353,15 +358,7 @@ TEST_CASE("a sharded event store on two nodes numbers each shard's events "
     return "order-" + std::to_string(i % 12);
   };
   auto body_of = [&](std::size_t i) {
-    json::array events{{{"event_id", "ev-" + std::to_string(i) + "-a"},
-                        {"type", "A"},
-                        {"data", i}}};
-    if (i % 2 == 0)
-      events.push_back({{"event_id", "ev-" + std::to_string(i) + "-b"},
-                        {"type", "B"},
-                        {"data", i}});
-    return json::serialize(
-      json::object{{"stream", stream_of(i)}, {"events", std::move(events)}});
+    return append_body(i, stream_of(i));
   };
   auto publish = [&](std::size_t from, std::size_t to) {
     std::vector<std::string> ids;
@@ -391,8 +388,7 @@ TEST_CASE("a sharded event store on two nodes numbers each shard's events "
   REQUIRE(test::eventually(
     [&] { return count_all(events_by_shard(second_dir, name, shards)) >= 60; },
     30s));
-  REQUIRE(::kill(first->pid(), SIGKILL) == 0);
-  first->stop();
+  test::kill_hard(*first);
   first.reset();
   publish(120, 300);
 

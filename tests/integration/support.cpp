@@ -669,6 +669,11 @@ std::string node_process::out() const {
 
 // -- broker -------------------------------------------------------------------
 
+void kill_hard(node_process& node) {
+  REQUIRE(::kill(node.pid(), SIGKILL) == 0);
+  node.stop();
+}
+
 std::string header_string(const warren::envelope& env, const char* key) {
   if (const auto* value = warren::find_field(env.properties.headers, key))
     if (const auto* text = std::get_if<std::string>(value))

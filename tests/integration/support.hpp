@@ -246,6 +246,10 @@ class node_process {
   int exit_code_ = -1;
 };
 
+/// `kill -9` of `node`, reaped (it is replaced by a new node_process to run
+/// again).
+void kill_hard(node_process& node);
+
 // -- broker -------------------------------------------------------------------
 
 /// The value of a string header ("" when missing or not a string).
