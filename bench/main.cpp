@@ -408,11 +408,32 @@ void run_shards(const options& opts, std::size_t r, double raw_tp, samples& s) {
   s.add("shards.sharded.ratio", sharded / plain);
   s.add("shards.sharded_direct.ratio", direct / plain);
   s.add("shards.unsharded.ratio_raw", plain / raw_tp);
+  // An event store's single appends (requests with replies), unsharded and
+  // with 4 shards (a fresh name: its changelog outlives its queues).
+  append_load appends;
+  appends.requests = opts.messages;
+  appends.window = opts.event_window;
+  const std::string events_dir = "/tmp/warren-bench-events";
+  auto store_plain =
+    event_appends(opts.uri, "bench.events", appends, events_dir);
+  appends.shards = 4;
+  auto store_sharded =
+    event_appends(opts.uri, queue + ".events", appends, events_dir);
+  s.add("shards.events_unsharded.throughput", store_plain.appends_per_sec);
+  s.add("shards.events_sharded.throughput", store_sharded.appends_per_sec);
+  s.add("shards.events_sharded.ratio",
+        store_sharded.appends_per_sec / store_plain.appends_per_sec);
+  s.add("shards.events_sharded.p50", store_sharded.p50_ms);
+  s.add("shards.events_sharded.p99", store_sharded.p99_ms);
   std::cerr << "round " << r + 1 << ": raw " << raw_tp
             << " msg/s; stateful, 64 keys: unsharded " << plain
             << " msg/s, 4 shards " << sharded << " msg/s (" << sharded / plain
             << "x), published to the shards " << direct << " msg/s ("
-            << direct / plain << "x)\n";
+            << direct / plain << "x); event store appends: unsharded "
+            << store_plain.appends_per_sec << "/s " << store_plain
+            << ", 4 shards " << store_sharded.appends_per_sec << "/s ("
+            << store_sharded.appends_per_sec / store_plain.appends_per_sec
+            << "x) " << store_sharded << "\n";
 }
 
 void run_round(const options& opts, std::size_t r, samples& s) {
@@ -502,6 +523,11 @@ void print_results(const options& opts, const samples& s) {
   s.print("shards.unsharded.throughput", "msg/s");
   s.print("shards.sharded.throughput", "msg/s");
   s.print("shards.sharded_direct.throughput", "msg/s");
+  s.print("shards.events_unsharded.throughput", "appends/s");
+  s.print("shards.events_sharded.throughput", "appends/s");
+  s.print("shards.events_sharded.ratio", "ratio");
+  s.print("shards.events_sharded.p50", "ms");
+  s.print("shards.events_sharded.p99", "ms");
   s.print("shards.sharded.ratio", "ratio");
   s.print("shards.sharded_direct.ratio", "ratio");
   s.print("shards.unsharded.ratio_raw", "ratio");

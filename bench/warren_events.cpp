@@ -8,6 +8,7 @@
 #include "raw_run.hpp"
 #include "stats.hpp"
 #include "warren/actors/aggregate.hpp"
+#include "warren/core/shard.hpp"
 #include "warren/metrics/http_get.hpp"
 #include "warren/runtime/node.hpp"
 #include "warren_common.hpp"
@@ -392,8 +393,9 @@ append_run event_appends(const std::string& uri, const std::string& name,
   auto target = parse_target(uri);
   auto cfg = make_config(uri);
   delete_queues(cfg, name);
-  cfg.actors.push_back(
-    store_actor(name, "bench.event_store", load.commit_delay));
+  auto store = store_actor(name, "bench.event_store", load.commit_delay);
+  store.shards = load.shards;
+  cfg.actors.push_back(std::move(store));
   std::filesystem::remove_all(state_dir);
   cfg.state_dir = state_dir;
   cfg.store.synchronous = config::sync_mode::full;
@@ -417,6 +419,10 @@ append_run event_appends(const std::string& uri, const std::string& name,
   }
   current_log = nullptr;
   delete_queues(cfg, name);
+  for (uint32_t i = 0; i < load.shards; ++i)
+    delete_queues(cfg, shard_name(name, i));
+  if (load.shards > 0)
+    delete_queues(cfg, name + ".log");
   std::filesystem::remove_all(state_dir);
   auto result = summarize(load, times);
   result.to_apply = segment(times.sent, log.applied);

@@ -24,6 +24,9 @@ struct append_load {
   double rate = 0;
   /// The store's `commit.max_delay` (its default: 5 ms).
   std::chrono::milliseconds commit_delay{5};
+  /// The store's `shards` (0: not sharded): requests go through its router
+  /// to the shards, every unit of work through its changelog.
+  uint32_t shards = 0;
 };
 
 struct append_run {
