@@ -381,6 +381,14 @@ TEST_CASE("a reader whose file is behind a stream retention cut applies "
   auto again_state = std::make_shared<changelog_state>();
   auto again = start(lost_db, again_state, {});
   REQUIRE(test::wait_until([&] { return bank_version(lost_db) == 190; }, 20s));
+  // The file may be at 190 before the restarted reader has started (the
+  // lost one got there): its state tells when it has.
+  test::wait_until(
+    [&] {
+      return again_state->next_offset() >= loaded_at &&
+             again_state->shard(0).sequence == 190;
+    },
+    20s);
   CHECK(again_state->next_offset() >= loaded_at);
   CHECK(again_state->shard(0).sequence == 190);
 
