@@ -7,6 +7,7 @@
 #include "support.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/core/shard.hpp"
+#include "window_readings.hpp"
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
@@ -103,20 +104,7 @@ TEST_CASE("a sharded window on three nodes of the three-broker cluster: "
   REQUIRE(by_id.size() == 40);
   for (const auto& [id, body] : by_id) {
     INFO(id << ": " << json::serialize(body));
-    auto start = body.at("start").as_int64();
-    auto device =
-      std::stoi(std::string{body.at("key").at("device").as_string()}.substr(1));
-    int64_t expected = 0;
-    double sum = 0;
-    for (int i = device; i < 400; i += 8) {
-      auto t = 1000 + i * 10;
-      if (t >= start && t < start + 2000) {
-        ++expected;
-        sum += i;
-      }
-    }
-    CHECK(body.at("count").as_int64() == expected);
-    CHECK(body.at("fields").at("temp").at("sum").as_double() == Approx(sum));
+    test::check_sliding_result(body);
   }
   auto lates = client->receive(late, 10, 300ms, true);
   REQUIRE(lates);
