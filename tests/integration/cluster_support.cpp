@@ -1,11 +1,15 @@
 #include "cluster_support.hpp"
 
-#include "support.hpp"
+#include "warren/bridges/topology.hpp"
 #include "warren/core/errc.hpp"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <sstream>
 
 namespace warren::test {
@@ -155,6 +159,232 @@ owners_in(const boost::json::object& status) {
       s.at("epoch").to_number<int64_t>()};
   }
   return out;
+}
+
+bool no_stale_owners(const boost::json::object& status) {
+  const auto& actors = status.at("actors").as_array();
+  if (actors.empty())
+    return true;
+  for (const auto& s : actors[0].at("shard").as_array())
+    if (!s.at("stale_owners").as_array().empty())
+      return false;
+  return true;
+}
+
+std::map<std::string, int> spread_of(const boost::json::object& status) {
+  std::map<std::string, int> out;
+  for (const auto& [shard, owner] : owners_in(status))
+    ++out[owner.first];
+  return out;
+}
+
+std::optional<double>
+wait_for_status(const test_cluster& cluster, const std::string& actor,
+                const std::function<bool(const boost::json::object&)>& wanted,
+                std::chrono::milliseconds timeout) {
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < timeout) {
+    auto st = cluster_status(cluster.uri(3), actor);
+    if (!st.status.empty() && wanted(st.status))
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                           start)
+        .count();
+    std::this_thread::sleep_for(200ms);
+  }
+  return std::nullopt;
+}
+
+bool even(const std::map<std::string, int>& spread,
+          const std::vector<std::string>& nodes, int low) {
+  if (spread.count("") > 0 || spread.size() != nodes.size())
+    return false;
+  for (const auto& n : nodes) {
+    auto found = spread.find(n);
+    if (found == spread.end() || found->second < low || found->second > low + 1)
+      return false;
+  }
+  return true;
+}
+
+std::string describe_spread(const std::map<std::string, int>& spread) {
+  std::string out;
+  for (const auto& [node, count] : spread)
+    out += (node.empty() ? std::string{"(none)"} : node) + ": " +
+           std::to_string(count) + "  ";
+  return out;
+}
+
+// -- the oracle ---------------------------------------------------------------
+
+outgoing_message increment(const std::string& actor, int i) {
+  outgoing_message m;
+  m.exchange = bridges::actors_exchange;
+  m.routing_key = actor;
+  m.properties.message_id = actor + "-" + std::to_string(i);
+  m.properties.type = "increment";
+  m.body = R"({"counter":"c)" + std::to_string(i % 10) + R"(","by":1})";
+  return m;
+}
+
+std::map<std::string, int64_t> counts_in(const temp_dir& dir,
+                                         const std::string& actor) {
+  return counter_counts(dir.file("state") + "/warren.db", actor);
+}
+
+namespace {
+
+int64_t sum(const std::map<std::string, int64_t>& counts) {
+  int64_t n = 0;
+  for (const auto& [key, count] : counts)
+    n += count;
+  return n;
+}
+
+} // namespace
+
+boost::json::object oracle_node_config(const test_cluster& cluster,
+                                       const temp_dir& dir, std::size_t n,
+                                       const std::string& accounts,
+                                       const std::string& ledger) {
+  auto cfg = node_config(dir);
+  cfg["broker"] = boost::json::object{{"uris", cluster.uris_from(n % 3 + 1)},
+                                      {"heartbeat_seconds", 2}};
+  auto acct = counter_actor(accounts, ledger);
+  acct["shards"] = 6;
+  auto book = counter_actor(ledger);
+  book["shards"] = 3;
+  cfg["actors"] = boost::json::array{acct, book};
+  return cfg;
+}
+
+std::string expect_exact(const std::vector<const temp_dir*>& files,
+                         std::vector<std::unique_ptr<node_process>>& nodes,
+                         const std::string& accounts, const std::string& ledger,
+                         int sent) {
+  std::map<std::string, int64_t> expected;
+  for (int i = 0; i < sent; ++i)
+    ++expected["c" + std::to_string(i % 10)];
+  for (std::size_t n = 0; n < files.size(); ++n) {
+    INFO("node " << n + 1);
+    std::map<std::string, int64_t> acct_counts;
+    std::map<std::string, int64_t> ledger_counts;
+    eventually(
+      [&] {
+        acct_counts = counts_in(*files[n], accounts);
+        ledger_counts = counts_in(*files[n], ledger);
+        return sum(acct_counts) >= sent && sum(ledger_counts) >= sent;
+      },
+      60s);
+    INFO("accounts counted " << sum(acct_counts) << ", ledger "
+                             << sum(ledger_counts) << " of " << sent);
+    if (sum(acct_counts) < sent || sum(ledger_counts) < sent) {
+      // What the nodes said, for the failure's report.
+      std::string said;
+      for (auto& node : nodes)
+        said += node->err();
+      UNSCOPED_INFO(said);
+    }
+    CHECK(acct_counts == expected);
+    CHECK(ledger_counts == expected);
+  }
+  std::string logs;
+  for (auto& node : nodes)
+    logs += node->err();
+  INFO(logs);
+  if (std::getenv("WARREN_TEST_SHOW_LOGS") != nullptr)
+    std::cerr << logs;
+  for (auto& node : nodes)
+    CHECK(node->running());
+  return logs;
+}
+
+steady_load::steady_load(const test_cluster& cluster, std::string actor) {
+  // Connected here, so that a failure to connect fails the test.
+  std::shared_ptr<bridges::blocking_client> client = cluster.client(3);
+  thread_ = std::thread{[this, client, actor{std::move(actor)}] {
+    while (!stopping_) {
+      auto m = increment(actor, sent_);
+      bool confirmed = false;
+      for (int attempt = 0; attempt < 40 && !confirmed; ++attempt) {
+        confirmed = !client->publish(m, 10s);
+        if (!confirmed)
+          std::this_thread::sleep_for(500ms);
+      }
+      if (!confirmed) {
+        ++unconfirmed_;
+        break;
+      }
+      ++sent_;
+      std::this_thread::sleep_for(2ms);
+    }
+  }};
+}
+
+steady_load::~steady_load() {
+  stopping_ = true;
+  if (thread_.joinable())
+    thread_.join();
+}
+
+int steady_load::stop() {
+  stopping_ = true;
+  if (thread_.joinable())
+    thread_.join();
+  REQUIRE(unconfirmed_ == 0);
+  return sent_;
+}
+
+// -- what the nodes' logs say -------------------------------------------------
+
+namespace {
+
+constexpr int64_t day_ms = 24 * 60 * 60 * 1000;
+
+} // namespace
+
+int64_t log_time_ms(const std::string& line) {
+  int h = 0;
+  int m = 0;
+  int sec = 0;
+  int ms = 0;
+  if (line.size() < 24 ||
+      std::sscanf(line.c_str() + 11, "%d:%d:%d.%d", &h, &m, &sec, &ms) != 4)
+    return -1;
+  return ((h * 60 + m) * 60 + sec) * 1000 + ms;
+}
+
+int64_t now_time_ms() {
+  auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch)
+           .count() %
+         day_ms;
+}
+
+double seconds_between(int64_t from, int64_t to) {
+  return static_cast<double>(((to - from) % day_ms + day_ms) % day_ms) / 1000.0;
+}
+
+std::vector<shard_event> shard_events(const std::string& logs,
+                                      const std::string& actor) {
+  std::vector<shard_event> events;
+  std::istringstream in{logs};
+  auto scope = "/" + actor + ": shard ";
+  for (std::string line; std::getline(in, line);) {
+    auto at = line.find(scope);
+    if (at == std::string::npos)
+      continue;
+    bool handover = line.find("handing it over") != std::string::npos;
+    if (!handover && line.find("taken over in epoch") == std::string::npos)
+      continue;
+    shard_event e;
+    e.at = log_time_ms(line);
+    e.shard = std::atoll(line.c_str() + at + scope.size());
+    e.handover = handover;
+    events.push_back(e);
+  }
+  std::stable_sort(events.begin(), events.end(),
+                   [](const auto& a, const auto& b) { return a.at < b.at; });
+  return events;
 }
 
 } // namespace warren::test

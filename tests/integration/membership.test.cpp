@@ -219,11 +219,7 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
       if (owner.first == paused && owner.second <= owners_paused[shard].second)
         return false;
     }
-    for (const auto& s :
-         st.status.at("actors").as_array()[0].at("shard").as_array())
-      if (!s.at("stale_owners").as_array().empty())
-        return false;
-    return true;
+    return test::no_stale_owners(st.status);
   };
   bool resumed_shown = test::eventually(back_as_standby, 30s);
   INFO(st.text);
