@@ -428,6 +428,47 @@ command_result run_command(const std::vector<std::string>& argv,
   return result;
 }
 
+std::string find_program(const std::string& name) {
+  std::string dirs = std::getenv("PATH") != nullptr ? std::getenv("PATH") : "";
+  dirs += ":/usr/sbin:/sbin";
+  std::istringstream in{dirs};
+  for (std::string dir; std::getline(in, dir, ':');) {
+    if (dir.empty())
+      continue;
+    auto path = dir + "/" + name;
+    if (::access(path.c_str(), X_OK) == 0)
+      return path;
+  }
+  return {};
+}
+
+background_process::background_process(const std::vector<std::string>& argv)
+  : pid_{spawn(argv, {}, dir_.file("out"), dir_.file("err"))} {
+  // Nothing else to do.
+}
+
+background_process::~background_process() {
+  if (pid_ < 0)
+    return;
+  ::kill(pid_, SIGTERM);
+  int code = 0;
+  if (!wait_exit(pid_, 2s, code))
+    kill_and_reap(pid_);
+}
+
+bool background_process::running() {
+  int code = 0;
+  if (pid_ < 0 || wait_exit(pid_, 0ms, code)) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+std::string background_process::err() const {
+  return read_file(dir_.file("err"));
+}
+
 command_result warren(const std::vector<std::string>& args,
                       std::chrono::milliseconds timeout) {
   std::vector<std::string> argv{warren_cli()};
@@ -559,7 +600,8 @@ node_process::node_process(const temp_dir& dir, boost::json::object config,
 }
 
 node_process::node_process(const temp_dir& dir, boost::json::object config,
-                           std::vector<std::string> env, until wait) {
+                           std::vector<std::string> env, until wait,
+                           std::vector<std::string> command_prefix) {
   REQUIRE(config.contains("node"));
   name_ = std::string{config.at("node").as_string()};
   config_path_ = dir.file(name_ + ".json");
@@ -569,7 +611,9 @@ node_process::node_process(const temp_dir& dir, boost::json::object config,
   // The config names the broker (node_config uses the test broker); an
   // empty WARREN_BROKER_URI keeps a caller's environment from overriding it.
   env.emplace_back("WARREN_BROKER_URI=");
-  pid_ = spawn({warren_cli(), "run", config_path_}, env, out_path_, err_path_);
+  auto argv = std::move(command_prefix);
+  argv.insert(argv.end(), {warren_cli(), "run", config_path_});
+  pid_ = spawn(argv, env, out_path_, err_path_);
   if (wait == until::started)
     return;
   auto ready_line = "node '" + name_ + "' ready";
