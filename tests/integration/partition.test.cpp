@@ -1,0 +1,278 @@
+// A node cut off from the brokers by a network partition, then healed
+// (issue 13; README.md, "Clustering"): the oracle of cluster.test.cpp, a
+// sharded counter whose every increment sends one to a sharded ledger, on
+// three nodes of the three-broker cluster, one of them in a network
+// namespace whose link to the brokers is blackholed (netns_support.hpp) for
+// well past the heartbeat, under a steady load.
+
+#include "cluster_support.hpp"
+#include "netns_support.hpp"
+#include "support.hpp"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+using namespace warren;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+// The partition lasts this long: six heartbeat intervals (2 s), three times
+// what the brokers wait before they drop the node's connections.
+constexpr auto cut_for = 12s;
+
+// Shard -> epoch of the shards of the first actor in `status` that `node`
+// owns.
+std::map<int64_t, int64_t> owned_by(const json::object& status,
+                                    const std::string& node) {
+  std::map<int64_t, int64_t> out;
+  for (const auto& [shard, owner] : test::owners_in(status))
+    if (owner.first == node)
+      out[shard] = owner.second;
+  return out;
+}
+
+// Whether `status` shows `node` as live (false when it is not shown).
+bool live(const json::object& status, const std::string& node) {
+  const auto* n = test::node_in(status, node);
+  return n != nullptr && n->at("live").as_bool();
+}
+
+// Whether every shard in `status` has an owner other than `cut` and each
+// shard `cut` owned (`had`) is owned in a newer epoch than it had it in.
+bool taken_from(const json::object& status, const std::string& cut,
+                const std::map<int64_t, int64_t>& had) {
+  for (const auto& [shard, owner] : test::owners_in(status)) {
+    if (owner.first.empty() || owner.first == cut)
+      return false;
+    auto was = had.find(shard);
+    if (was != had.end() && owner.second <= was->second)
+      return false;
+  }
+  return true;
+}
+
+// Seconds from `since` (`test::now_time_ms`) to the first "taken over" of
+// `shard` logged after it in `logs`; nothing when there is none.
+std::optional<double> taken_over_after(const std::string& logs,
+                                       const std::string& actor,
+                                       std::optional<int64_t> shard,
+                                       int64_t since) {
+  for (const auto& e : test::shard_events(logs, actor)) {
+    auto after = test::seconds_between(since, e.at);
+    // An event just before `since` is a day "after" it.
+    if (!e.handover && after < 3600 && (!shard || e.shard == *shard))
+      return after;
+  }
+  return std::nullopt;
+}
+
+// The oracle through a partition of the node that owns shards of both
+// actors (all of them without rebalancing, its share with it): it is cut
+// off for `cut_for` under load, the others take its shards over in newer
+// epochs, it is healed and comes back (with rebalancing, taking a share
+// again; without, as a standby), and every count is exact in every node's
+// file, the cut node's too.
+void partition_and_heal(bool rebalance) {
+  if (auto missing = test::network_namespace_unavailable(); !missing.empty()) {
+    WARN("SKIPPED: a network partition needs " << missing);
+    return;
+  }
+  test::test_cluster cluster;
+  std::vector<std::string> broker_uris;
+  for (std::size_t i = 1; i <= cluster.size(); ++i)
+    broker_uris.push_back(cluster.uri(i));
+  test::network_namespace netns{broker_uris};
+  auto accounts = test::unique_name("pt-acct");
+  auto ledger = test::unique_name("pt-ledger");
+  const std::vector<std::string> actors{accounts, ledger};
+  std::vector<std::unique_ptr<test::temp_dir>> dirs;
+  std::vector<json::object> cfgs;
+  std::vector<std::string> names;
+  for (std::size_t n = 0; n < 3; ++n) {
+    dirs.push_back(std::make_unique<test::temp_dir>());
+    auto cfg =
+      test::oracle_node_config(cluster, *dirs.back(), n, accounts, ledger);
+    cfg["cluster"] = json::object{{"announce_interval_ms", 500},
+                                  {"rebalance", rebalance},
+                                  {"rebalance_hold_ms", 1000}};
+    names.emplace_back(cfg["node"].as_string());
+    cfgs.push_back(std::move(cfg));
+  }
+  // Node 0, in the namespace, reaches the brokers through the forwarders.
+  json::array reached;
+  for (const auto& uri : cfgs[0]["broker"].at("uris").as_array())
+    reached.emplace_back(netns.reach(std::string{uri.as_string()}));
+  cfgs[0]["broker"].as_object()["uris"] = std::move(reached);
+  const auto& cut_node = names[0];
+
+  // It starts first and owns every shard; the others join.
+  std::vector<std::unique_ptr<test::node_process>> nodes;
+  nodes.push_back(std::make_unique<test::node_process>(
+    *dirs[0], cfgs[0], std::vector<std::string>{},
+    test::node_process::until::ready, netns.command_prefix()));
+  for (const auto& actor : actors) {
+    auto all_owned = test::wait_for_status(
+      cluster, actor,
+      [&](const json::object& status) {
+        return test::spread_of(status) ==
+               std::map<std::string, int>{
+                 {cut_node, actor == accounts ? 6 : 3}};
+      },
+      30s);
+    INFO(actor << " in " << nodes[0]->err());
+    REQUIRE(all_owned);
+  }
+  for (std::size_t n = 1; n < 3; ++n)
+    nodes.push_back(std::make_unique<test::node_process>(*dirs[n], cfgs[n]));
+
+  test::steady_load load{cluster, accounts};
+  auto load_started = std::chrono::steady_clock::now();
+  // With rebalancing, the cut node keeps its share only: 2 of 6, 1 of 3.
+  std::map<std::string, std::map<int64_t, int64_t>> had;
+  std::map<std::string, std::string> shown;
+  for (const auto& actor : actors) {
+    auto settled = test::wait_for_status(
+      cluster, actor,
+      [&](const json::object& status) {
+        shown[actor] = test::describe_spread(test::spread_of(status));
+        had[actor] = owned_by(status, cut_node);
+        return !rebalance || test::even(test::spread_of(status), names,
+                                        actor == accounts ? 2 : 1);
+      },
+      60s);
+    INFO(actor << " before the cut: " << shown[actor]);
+    REQUIRE(settled);
+    REQUIRE_FALSE(had[actor].empty());
+  }
+
+  // The cut: the brokers stop hearing from the node, and it from them.
+  netns.cut();
+  auto cut_at = test::now_time_ms();
+  auto cut_started = std::chrono::steady_clock::now();
+  for (const auto& actor : actors) {
+    auto taken = test::wait_for_status(
+      cluster, actor,
+      [&](const json::object& status) {
+        shown[actor] = test::describe_spread(test::spread_of(status));
+        return !live(status, cut_node) &&
+               taken_from(status, cut_node, had[actor]);
+      },
+      60s);
+    INFO(actor << " during the cut: " << shown[actor]);
+    CHECK(taken);
+  }
+  std::this_thread::sleep_until(cut_started + cut_for);
+  netns.heal();
+  auto heal_at = test::now_time_ms();
+
+  // Back: live, and (with rebalancing) owning its share again in newer
+  // epochs; nobody shows a shard it lost.
+  for (const auto& actor : actors) {
+    auto back = test::wait_for_status(
+      cluster, actor,
+      [&](const json::object& status) {
+        shown[actor] = test::describe_spread(test::spread_of(status));
+        if (!live(status, cut_node) || !test::no_stale_owners(status))
+          return false;
+        auto now = owned_by(status, cut_node);
+        for (const auto& [shard, epoch] : now) {
+          auto was = had[actor].find(shard);
+          if (was != had[actor].end() && epoch <= was->second)
+            return false;
+        }
+        if (!rebalance)
+          return now.empty() && taken_from(status, cut_node, had[actor]);
+        return test::even(test::spread_of(status), names,
+                          actor == accounts ? 2 : 1);
+      },
+      60s);
+    INFO(actor << " after the heal: " << shown[actor]);
+    CHECK(back);
+  }
+  std::this_thread::sleep_for(3s);
+  int sent = load.stop();
+  auto loaded_for = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - load_started)
+                      .count();
+
+  std::vector<const test::temp_dir*> files;
+  for (auto& d : dirs)
+    files.push_back(d.get());
+  auto logs = test::expect_exact(files, nodes, accounts, ledger, sent);
+  // The cut node noticed through missed heartbeats (nothing was refused
+  // or reset), its owners gave their shards up, its connections came back.
+  auto cut_log = nodes[0]->err();
+  INFO(cut_log);
+  CHECK_THAT(cut_log,
+             Catch::Contains("lost its connection: heartbeat timeout") &&
+               Catch::Contains("connected again to"));
+  CHECK_THAT(cut_log, Catch::Contains("it gives the shard up"));
+
+  // How long the shards were without a live owner: from the cut until the
+  // last of the cut node's shards was taken over elsewhere; and from the
+  // heal until it took one again.
+  std::string others_logs = nodes[1]->err() + nodes[2]->err();
+  double takeover = 0;
+  bool all_taken = true;
+  for (const auto& actor : actors)
+    for (const auto& [shard, epoch] : had[actor]) {
+      auto took = taken_over_after(others_logs, actor, shard, cut_at);
+      INFO(actor << " shard " << shard);
+      CHECK(took);
+      all_taken = all_taken && took;
+      takeover = std::max(takeover, took.value_or(0));
+    }
+  std::optional<double> retake;
+  for (const auto& actor : actors)
+    if (auto took = taken_over_after(cut_log, actor, std::nullopt, heal_at))
+      retake = retake ? std::min(*retake, *took) : *took;
+  if (rebalance)
+    CHECK(retake);
+  else
+    CHECK_FALSE(retake);
+  if (std::getenv("WARREN_TEST_SHOW_LOGS") != nullptr) {
+    std::cerr << "partition (rebalancing " << (rebalance ? "on" : "off")
+              << "): the cut node's last shard taken over "
+              << (all_taken ? takeover : -1) << " s after the cut; ";
+    if (retake)
+      std::cerr << "it took a shard again " << *retake << " s after the heal";
+    else
+      std::cerr << "it took no shard again";
+    std::cerr << "; " << sent << " messages in " << loaded_for << " s\n";
+  }
+  for (const auto& actor : actors) {
+    auto st = test::cluster_status(cluster.uri(3), actor);
+    INFO(st.text);
+    CHECK(test::no_stale_owners(st.status));
+  }
+}
+
+} // namespace
+
+TEST_CASE("a node cut off from the brokers by a network partition past its "
+          "heartbeat loses its shards to the others in newer epochs, and "
+          "once healed takes its share again: every count is exact, every "
+          "ledger effect is applied once, on every node",
+          "[cluster][partition]") {
+  partition_and_heal(true);
+}
+
+TEST_CASE("without rebalancing, a node cut off from the brokers by a network "
+          "partition loses every shard to the others and once healed comes "
+          "back as a standby: every count is exact, every ledger effect is "
+          "applied once, on every node",
+          "[cluster][partition]") {
+  partition_and_heal(false);
+}
