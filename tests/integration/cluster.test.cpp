@@ -222,29 +222,6 @@ TEST_CASE("three nodes on the three-broker cluster share a sharded counter "
   CHECK_THAT(logs, Catch::Contains("taken over in epoch"));
 }
 
-namespace {
-
-// For each handover of one of `actor`'s shards in `logs` (every node's),
-// the seconds until a node said it took that shard over: how long the
-// shard had no owner.
-std::vector<double> handover_pauses(const std::string& logs,
-                                    const std::string& actor) {
-  auto events = test::shard_events(logs, actor);
-  std::vector<double> out;
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    if (!events[i].handover)
-      continue;
-    for (std::size_t j = i + 1; j < events.size(); ++j)
-      if (!events[j].handover && events[j].shard == events[i].shard) {
-        out.push_back(test::seconds_between(events[i].at, events[j].at));
-        break;
-      }
-  }
-  return out;
-}
-
-} // namespace
-
 TEST_CASE("rebalancing under load: three nodes spread a sharded actor's "
           "shards evenly, a fourth node joining takes its share and leaving "
           "gives it back, every count is exact and every ledger effect is "
@@ -312,7 +289,7 @@ TEST_CASE("rebalancing under load: three nodes spread a sharded actor's "
     std::cerr << newcomer->err();
   logs += newcomer->err();
   INFO(logs);
-  auto pauses = handover_pauses(logs, accounts);
+  auto pauses = test::handover_pauses(logs, accounts);
   double worst = 0;
   for (auto p : pauses)
     worst = std::max(worst, p);

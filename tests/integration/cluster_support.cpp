@@ -387,4 +387,20 @@ std::vector<shard_event> shard_events(const std::string& logs,
   return events;
 }
 
+std::vector<double> handover_pauses(const std::string& logs,
+                                    const std::string& actor) {
+  auto events = shard_events(logs, actor);
+  std::vector<double> out;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (!events[i].handover)
+      continue;
+    for (std::size_t j = i + 1; j < events.size(); ++j)
+      if (!events[j].handover && events[j].shard == events[i].shard) {
+        out.push_back(seconds_between(events[i].at, events[j].at));
+        break;
+      }
+  }
+  return out;
+}
+
 } // namespace warren::test

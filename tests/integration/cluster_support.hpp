@@ -200,4 +200,10 @@ struct shard_event {
 std::vector<shard_event> shard_events(const std::string& logs,
                                       const std::string& actor);
 
+/// For each handover of one of `actor`'s shards in `logs` (every node's),
+/// the seconds until a node said it took that shard over: how long the
+/// shard had no owner.
+std::vector<double> handover_pauses(const std::string& logs,
+                                    const std::string& actor);
+
 } // namespace warren::test
