@@ -167,16 +167,10 @@ TEST_CASE("three nodes on the three-broker cluster share a sharded counter "
   test::test_cluster cluster;
   auto accounts = test::unique_name("cl-acct");
   auto ledger = test::unique_name("cl-ledger");
-  std::vector<std::unique_ptr<test::temp_dir>> dirs;
-  std::vector<json::object> cfgs;
-  for (std::size_t n = 0; n < 3; ++n) {
-    dirs.push_back(std::make_unique<test::temp_dir>());
-    cfgs.push_back(
-      test::oracle_node_config(cluster, *dirs.back(), n, accounts, ledger));
-  }
+  test::oracle_fleet fleet{cluster, 3, accounts, ledger};
   std::vector<std::unique_ptr<test::node_process>> nodes;
   for (std::size_t n = 0; n < 3; ++n)
-    nodes.push_back(std::make_unique<test::node_process>(*dirs[n], cfgs[n]));
+    nodes.push_back(fleet.start(n));
   // Declared queues survive a broker's death only ~2 s after declaring.
   std::this_thread::sleep_for(3s);
 
@@ -194,13 +188,13 @@ TEST_CASE("three nodes on the three-broker cluster share a sharded counter "
   ::kill(nodes[0]->pid(), SIGKILL);
   nodes[0]->stop();
   send(100);
-  nodes[0] = std::make_unique<test::node_process>(*dirs[0], cfgs[0]);
+  nodes[0] = fleet.start(0);
   send(100);
   // The second node dies.
   ::kill(nodes[1]->pid(), SIGKILL);
   nodes[1]->stop();
   send(100);
-  nodes[1] = std::make_unique<test::node_process>(*dirs[1], cfgs[1]);
+  nodes[1] = fleet.start(1);
   // The third node hangs past its heartbeat timeout (the broker gives its
   // shards to the others) and wakes up: a zombie that must not act.
   ::kill(nodes[2]->pid(), SIGSTOP);
@@ -215,10 +209,7 @@ TEST_CASE("three nodes on the three-broker cluster share a sharded counter "
   cluster.start(1);
   send(90);
 
-  std::vector<const test::temp_dir*> files;
-  for (auto& d : dirs)
-    files.push_back(d.get());
-  auto logs = test::expect_exact(files, nodes, accounts, ledger, sent);
+  auto logs = test::expect_exact(fleet.files(3), nodes, accounts, ledger, sent);
   CHECK_THAT(logs, Catch::Contains("taken over in epoch"));
 }
 
@@ -230,21 +221,13 @@ TEST_CASE("rebalancing under load: three nodes spread a sharded actor's "
   test::test_cluster cluster;
   auto accounts = test::unique_name("rb-acct");
   auto ledger = test::unique_name("rb-ledger");
-  std::vector<std::unique_ptr<test::temp_dir>> dirs;
-  std::vector<json::object> cfgs;
-  std::vector<std::string> names;
-  for (std::size_t n = 0; n < 4; ++n) {
-    dirs.push_back(std::make_unique<test::temp_dir>());
-    auto cfg =
-      test::oracle_node_config(cluster, *dirs.back(), n, accounts, ledger);
-    cfg["cluster"] =
-      json::object{{"announce_interval_ms", 500}, {"rebalance_hold_ms", 1000}};
-    names.emplace_back(cfg["node"].as_string());
-    cfgs.push_back(std::move(cfg));
-  }
+  test::oracle_fleet fleet{
+    cluster, 4, accounts, ledger,
+    json::object{{"announce_interval_ms", 500}, {"rebalance_hold_ms", 1000}}};
+  const auto& names = fleet.names;
   std::vector<std::unique_ptr<test::node_process>> nodes;
   for (std::size_t n = 0; n < 3; ++n)
-    nodes.push_back(std::make_unique<test::node_process>(*dirs[n], cfgs[n]));
+    nodes.push_back(fleet.start(n));
   std::this_thread::sleep_for(3s);
 
   // The load, all through the rebalancing.
@@ -269,7 +252,7 @@ TEST_CASE("rebalancing under load: three nodes spread a sharded actor's "
   INFO("three nodes: " << test::describe_spread(spread));
   CHECK(spread_out);
 
-  auto newcomer = std::make_unique<test::node_process>(*dirs[3], cfgs[3]);
+  auto newcomer = fleet.start(3);
   auto joined = spread_evenly(four, 1);
   INFO("a fourth node joined: " << test::describe_spread(spread));
   CHECK(joined);
@@ -281,10 +264,7 @@ TEST_CASE("rebalancing under load: three nodes spread a sharded actor's "
   std::this_thread::sleep_for(1s);
   int sent = load.stop();
 
-  std::vector<const test::temp_dir*> files;
-  for (std::size_t n = 0; n < 3; ++n)
-    files.push_back(dirs[n].get());
-  auto logs = test::expect_exact(files, nodes, accounts, ledger, sent);
+  auto logs = test::expect_exact(fleet.files(3), nodes, accounts, ledger, sent);
   if (std::getenv("WARREN_TEST_SHOW_LOGS") != nullptr)
     std::cerr << newcomer->err();
   logs += newcomer->err();

@@ -257,6 +257,35 @@ boost::json::object oracle_node_config(const test_cluster& cluster,
   return cfg;
 }
 
+oracle_fleet::oracle_fleet(const test_cluster& cluster, std::size_t count,
+                           const std::string& accounts,
+                           const std::string& ledger,
+                           const boost::json::object& cluster_section) {
+  for (std::size_t n = 0; n < count; ++n) {
+    dirs.push_back(std::make_unique<temp_dir>());
+    auto cfg = oracle_node_config(cluster, *dirs.back(), n, accounts, ledger);
+    if (!cluster_section.empty())
+      cfg["cluster"] = cluster_section;
+    names.emplace_back(cfg["node"].as_string());
+    configs.push_back(std::move(cfg));
+  }
+}
+
+std::unique_ptr<node_process>
+oracle_fleet::start(std::size_t n,
+                    std::vector<std::string> command_prefix) const {
+  return std::make_unique<node_process>(
+    *dirs.at(n), configs.at(n), std::vector<std::string>{},
+    node_process::until::ready, std::move(command_prefix));
+}
+
+std::vector<const temp_dir*> oracle_fleet::files(std::size_t n) const {
+  std::vector<const temp_dir*> out;
+  for (std::size_t i = 0; i < n && i < dirs.size(); ++i)
+    out.push_back(dirs[i].get());
+  return out;
+}
+
 std::string expect_exact(const std::vector<const temp_dir*>& files,
                          std::vector<std::unique_ptr<node_process>>& nodes,
                          const std::string& accounts, const std::string& ledger,

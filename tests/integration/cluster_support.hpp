@@ -142,6 +142,27 @@ boost::json::object oracle_node_config(const test_cluster& cluster,
                                        const std::string& accounts,
                                        const std::string& ledger);
 
+/// The directories, configs (`oracle_node_config`, with `cluster_section` as
+/// their `cluster` when it is not empty) and names of `count` oracle nodes:
+/// node n is `dirs[n]`, `configs[n]`, `names[n]`.
+struct oracle_fleet {
+  oracle_fleet(const test_cluster& cluster, std::size_t count,
+               const std::string& accounts, const std::string& ledger,
+               const boost::json::object& cluster_section = {});
+
+  /// Starts node `n` (`command_prefix`: see node_process) and waits until
+  /// it is ready.
+  std::unique_ptr<node_process>
+  start(std::size_t n, std::vector<std::string> command_prefix = {}) const;
+
+  /// The files of the first `n` nodes, for `expect_exact`.
+  std::vector<const temp_dir*> files(std::size_t n) const;
+
+  std::vector<std::unique_ptr<temp_dir>> dirs;
+  std::vector<boost::json::object> configs;
+  std::vector<std::string> names;
+};
+
 /// The oracle's verdict: `sent` increments of keys c0..c9 (i % 10) went to
 /// `accounts`, which forwards each to `ledger`; every node's file in `files`
 /// converges to exactly those counts in both (each is a copy of every

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -105,19 +106,12 @@ void partition_and_heal(bool rebalance) {
   // The oracle's shard counts.
   const std::map<std::string, std::size_t> shards_of{{accounts, 6},
                                                      {ledger, 3}};
-  std::vector<std::unique_ptr<test::temp_dir>> dirs;
-  std::vector<json::object> cfgs;
-  std::vector<std::string> names;
-  for (std::size_t n = 0; n < 3; ++n) {
-    dirs.push_back(std::make_unique<test::temp_dir>());
-    auto cfg =
-      test::oracle_node_config(cluster, *dirs.back(), n, accounts, ledger);
-    cfg["cluster"] = json::object{{"announce_interval_ms", 500},
-                                  {"rebalance", rebalance},
-                                  {"rebalance_hold_ms", 1000}};
-    names.emplace_back(cfg["node"].as_string());
-    cfgs.push_back(std::move(cfg));
-  }
+  test::oracle_fleet fleet{cluster, 3, accounts, ledger,
+                           json::object{{"announce_interval_ms", 500},
+                                        {"rebalance", rebalance},
+                                        {"rebalance_hold_ms", 1000}}};
+  const auto& names = fleet.names;
+  auto& cfgs = fleet.configs;
   // Node 0, in the namespace, reaches the brokers through the forwarders.
   json::array reached;
   for (const auto& uri : cfgs[0]["broker"].at("uris").as_array())
@@ -125,14 +119,15 @@ void partition_and_heal(bool rebalance) {
   cfgs[0]["broker"].as_object()["uris"] = std::move(reached);
   const auto& cut_node = names[0];
   auto only_cut_node = [&](const json::object& status,
-                           const std::string& actor) {
+                           const std::string& actor) -> bool {
     return test::spread_of(status) ==
            std::map<std::string, int>{
              {cut_node, static_cast<int>(shards_of.at(actor))}};
   };
   // Where the shards are while nothing fails: all on the first node to
   // start without rebalancing, evenly spread with it.
-  auto placed = [&](const json::object& status, const std::string& actor) {
+  auto placed = [&](const json::object& status,
+                    const std::string& actor) -> bool {
     if (!rebalance)
       return only_cut_node(status, actor);
     return test::even(test::spread_of(status), names,
@@ -141,55 +136,59 @@ void partition_and_heal(bool rebalance) {
 
   // It starts first and owns every shard; the others join.
   std::vector<std::unique_ptr<test::node_process>> nodes;
-  nodes.push_back(std::make_unique<test::node_process>(
-    *dirs[0], cfgs[0], std::vector<std::string>{},
-    test::node_process::until::ready, netns.command_prefix()));
-  for (const auto& actor : actors) {
-    auto all_owned = test::wait_for_status(
-      cluster, actor,
-      [&](const json::object& status) { return only_cut_node(status, actor); },
-      30s);
-    INFO(actor << " in " << nodes[0]->err());
-    REQUIRE(all_owned);
-  }
+  nodes.push_back(fleet.start(0, netns.command_prefix()));
+  // Waits until `wanted` holds of each actor's status, or `timeout`
+  // passed; the last reading of a phase that did not end so is reported.
+  auto each_actor =
+    [&](const char* phase,
+        const std::function<bool(const json::object&, const std::string&)>&
+          wanted,
+        std::chrono::seconds timeout) {
+      bool all = true;
+      for (const auto& actor : actors) {
+        std::string shown;
+        auto done = test::wait_for_status(
+          cluster, actor,
+          [&](const json::object& status) {
+            shown = test::describe_spread(test::spread_of(status));
+            return wanted(status, actor);
+          },
+          timeout);
+        INFO(actor << " " << phase << ": " << shown);
+        CHECK(done);
+        all = all && done;
+      }
+      return all;
+    };
+  bool alone = each_actor("started alone", only_cut_node, 30s);
+  INFO("the node in the namespace said:\n" << nodes[0]->err());
+  REQUIRE(alone);
   for (std::size_t n = 1; n < 3; ++n)
-    nodes.push_back(std::make_unique<test::node_process>(*dirs[n], cfgs[n]));
+    nodes.push_back(fleet.start(n));
 
   test::steady_load load{cluster, accounts};
   auto load_started = std::chrono::steady_clock::now();
   // With rebalancing, the cut node keeps its share only: 2 of 6, 1 of 3.
   std::map<std::string, std::map<int64_t, int64_t>> had;
-  std::map<std::string, std::string> shown;
-  for (const auto& actor : actors) {
-    auto settled = test::wait_for_status(
-      cluster, actor,
-      [&](const json::object& status) {
-        shown[actor] = test::describe_spread(test::spread_of(status));
-        had[actor] = owned_by(status, cut_node);
-        return placed(status, actor);
-      },
-      60s);
-    INFO(actor << " before the cut: " << shown[actor]);
-    REQUIRE(settled);
-    REQUIRE_FALSE(had[actor].empty());
-  }
+  REQUIRE(each_actor(
+    "before the cut",
+    [&](const json::object& status, const std::string& actor) {
+      had[actor] = owned_by(status, cut_node);
+      return placed(status, actor) && !had[actor].empty();
+    },
+    60s));
 
   // The cut: the brokers stop hearing from the node, and it from them.
   netns.cut();
   auto cut_at = test::now_time_ms();
   auto cut_started = std::chrono::steady_clock::now();
-  for (const auto& actor : actors) {
-    auto taken = test::wait_for_status(
-      cluster, actor,
-      [&](const json::object& status) {
-        shown[actor] = test::describe_spread(test::spread_of(status));
-        return !live(status, cut_node) &&
-               taken_from(status, shards_of.at(actor), cut_node, had[actor]);
-      },
-      60s);
-    INFO(actor << " during the cut: " << shown[actor]);
-    CHECK(taken);
-  }
+  each_actor(
+    "during the cut",
+    [&](const json::object& status, const std::string& actor) {
+      return !live(status, cut_node) &&
+             taken_from(status, shards_of.at(actor), cut_node, had[actor]);
+    },
+    60s);
   std::this_thread::sleep_until(cut_started + cut_for);
   netns.heal();
   auto heal_at = test::now_time_ms();
@@ -200,28 +199,23 @@ void partition_and_heal(bool rebalance) {
   // records to catch up on first; placement may give it shards before they
   // have (its readers said they were caught up while they heard nothing),
   // and its claims then wait for them, up to 40 s in our runs.
-  for (const auto& actor : actors) {
-    auto back = test::wait_for_status(
-      cluster, actor,
-      [&](const json::object& status) {
-        shown[actor] = test::describe_spread(test::spread_of(status));
-        if (!live(status, cut_node) || !test::no_stale_owners(status))
+  each_actor(
+    "after the heal",
+    [&](const json::object& status, const std::string& actor) {
+      if (!live(status, cut_node) || !test::no_stale_owners(status))
+        return false;
+      auto now = owned_by(status, cut_node);
+      for (const auto& [shard, epoch] : now) {
+        auto was = had[actor].find(shard);
+        if (was != had[actor].end() && epoch <= was->second)
           return false;
-        auto now = owned_by(status, cut_node);
-        for (const auto& [shard, epoch] : now) {
-          auto was = had[actor].find(shard);
-          if (was != had[actor].end() && epoch <= was->second)
-            return false;
-        }
-        if (!rebalance)
-          return now.empty() &&
-                 taken_from(status, shards_of.at(actor), cut_node, had[actor]);
-        return placed(status, actor);
-      },
-      90s);
-    INFO(actor << " after the heal: " << shown[actor]);
-    CHECK(back);
-  }
+      }
+      if (!rebalance)
+        return now.empty() &&
+               taken_from(status, shards_of.at(actor), cut_node, had[actor]);
+      return placed(status, actor);
+    },
+    90s);
   auto settled =
     std::chrono::duration<double>(std::chrono::steady_clock::now() - healed)
       .count();
@@ -231,10 +225,7 @@ void partition_and_heal(bool rebalance) {
                       std::chrono::steady_clock::now() - load_started)
                       .count();
 
-  std::vector<const test::temp_dir*> files;
-  for (auto& d : dirs)
-    files.push_back(d.get());
-  auto logs = test::expect_exact(files, nodes, accounts, ledger, sent);
+  auto logs = test::expect_exact(fleet.files(3), nodes, accounts, ledger, sent);
   // The cut node noticed through missed heartbeats (nothing was refused
   // or reset), its owners gave their shards up, its connections came back.
   auto cut_log = nodes[0]->err();
