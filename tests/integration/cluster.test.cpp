@@ -167,6 +167,7 @@ TEST_CASE("three nodes on the three-broker cluster share a sharded counter "
   test::test_cluster cluster;
   auto accounts = test::unique_name("cl-acct");
   auto ledger = test::unique_name("cl-ledger");
+  test::sharded_queues queues{cluster, {{accounts, 6}, {ledger, 3}}};
   test::oracle_fleet fleet{cluster, 3, accounts, ledger};
   std::vector<std::unique_ptr<test::node_process>> nodes;
   for (std::size_t n = 0; n < 3; ++n)
@@ -221,6 +222,7 @@ TEST_CASE("rebalancing under load: three nodes spread a sharded actor's "
   test::test_cluster cluster;
   auto accounts = test::unique_name("rb-acct");
   auto ledger = test::unique_name("rb-ledger");
+  test::sharded_queues queues{cluster, {{accounts, 6}, {ledger, 3}}};
   test::oracle_fleet fleet{
     cluster, 4, accounts, ledger,
     json::object{{"announce_interval_ms", 500}, {"rebalance_hold_ms", 1000}}};

@@ -1,6 +1,7 @@
 #include "cluster_support.hpp"
 
 #include "warren/bridges/topology.hpp"
+#include "warren/core/dead_letter.hpp"
 #include "warren/core/errc.hpp"
 
 #include <algorithm>
@@ -122,6 +123,37 @@ int test_cluster::script(const std::string& command, std::size_t i) const {
   if (r.exit_code != 0)
     WARN("broker.sh " << command << " " << member(i) << ": " << r.err);
   return r.exit_code;
+}
+
+sharded_queues::sharded_queues(
+  const test_cluster& cluster,
+  std::vector<std::pair<std::string, std::size_t>> actors)
+  : actors_(std::move(actors)) {
+  for (std::size_t i = cluster.size(); i >= 1; --i)
+    members_.push_back(cluster.settings(i));
+}
+
+sharded_queues::~sharded_queues() {
+  for (const auto& member : members_) {
+    auto client = bridges::blocking_client::connect(member);
+    if (!client)
+      continue;
+    for (const auto& [actor, shards] : actors_) {
+      std::vector<std::string> queues{actor, actor + ".log"};
+      for (std::size_t i = 0; i < shards; ++i)
+        queues.push_back(actor + ".s" + std::to_string(i));
+      for (const auto& queue : queues) {
+        if (auto err = (*client)->delete_queue(queue))
+          std::cerr << "warning: deleting " << queue << ": " << describe(err)
+                    << "\n";
+        if (queue != actor + ".log")
+          (*client)->delete_queue(dead_letter_queue_name(queue));
+      }
+    }
+    return;
+  }
+  std::cerr << "warning: no cluster member to delete the queues of the "
+               "sharded actors on\n";
 }
 
 status_reading cluster_status(const std::string& uri,
@@ -393,6 +425,10 @@ double seconds_between(int64_t from, int64_t to) {
   return static_cast<double>(((to - from) % day_ms + day_ms) % day_ms) / 1000.0;
 }
 
+bool at_or_after(int64_t at, int64_t since) {
+  return seconds_between(since, at) < 3600;
+}
+
 std::vector<shard_event> shard_events(const std::string& logs,
                                       const std::string& actor) {
   std::vector<shard_event> events;
@@ -417,11 +453,12 @@ std::vector<shard_event> shard_events(const std::string& logs,
 }
 
 std::vector<double> handover_pauses(const std::string& logs,
-                                    const std::string& actor) {
+                                    const std::string& actor, int64_t since) {
   auto events = shard_events(logs, actor);
   std::vector<double> out;
   for (std::size_t i = 0; i < events.size(); ++i) {
-    if (!events[i].handover)
+    if (!events[i].handover ||
+        (since >= 0 && !at_or_after(events[i].at, since)))
       continue;
     for (std::size_t j = i + 1; j < events.size(); ++j)
       if (!events[j].handover && events[j].shard == events[i].shard) {

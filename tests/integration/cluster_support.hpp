@@ -78,6 +78,28 @@ class test_cluster {
   std::set<std::size_t> killed_;
 };
 
+/// Deletes, when it goes, what sharded actors leave on the cluster: each
+/// actor's shard queues, its own queue, their `.dlq`s and its changelog.
+/// Declare it after the `test_cluster` and before the nodes, so that the
+/// nodes stop first (they would declare it all again) and the members a
+/// test killed are not started yet (a quorum queue's delete waits for all
+/// its members): it uses the first member that takes a connection. Never
+/// fails the test.
+class sharded_queues {
+ public:
+  /// Each actor with its shard count.
+  sharded_queues(const test_cluster& cluster,
+                 std::vector<std::pair<std::string, std::size_t>> actors);
+  ~sharded_queues();
+
+  sharded_queues(const sharded_queues&) = delete;
+  sharded_queues& operator=(const sharded_queues&) = delete;
+
+ private:
+  std::vector<bridges::broker_settings> members_;
+  std::vector<std::pair<std::string, std::size_t>> actors_;
+};
+
 /// `warren cluster status --json` for `actor`, with its exit code.
 struct status_reading {
   int exit_code = -1;
@@ -208,6 +230,10 @@ int64_t now_time_ms();
 /// Seconds from `from` to `to` (both `log_time_ms`), across midnight.
 double seconds_between(int64_t from, int64_t to);
 
+/// Whether `at` is `since` or later (within the hour after it: a moment
+/// just before `since` is almost a day after it).
+bool at_or_after(int64_t at, int64_t since);
+
 /// A shard of an actor changing hands, as a node logged it.
 struct shard_event {
   int64_t at = -1; ///< log_time_ms
@@ -222,9 +248,10 @@ std::vector<shard_event> shard_events(const std::string& logs,
                                       const std::string& actor);
 
 /// For each handover of one of `actor`'s shards in `logs` (every node's),
-/// the seconds until a node said it took that shard over: how long the
-/// shard had no owner.
+/// from `since` (`log_time_ms`) on when it is not -1, the seconds until a
+/// node said it took that shard over: how long the shard had no owner.
 std::vector<double> handover_pauses(const std::string& logs,
-                                    const std::string& actor);
+                                    const std::string& actor,
+                                    int64_t since = -1);
 
 } // namespace warren::test

@@ -53,6 +53,7 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   test::test_cluster cluster;
   constexpr int shards = 4;
   auto actor = test::unique_name("mb-acct");
+  test::sharded_queues queues{cluster, {{actor, shards}}};
   std::vector<std::unique_ptr<test::temp_dir>> dirs;
   std::vector<std::unique_ptr<test::node_process>> nodes;
   std::map<std::string, std::size_t> index_of;
@@ -233,10 +234,4 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   REQUIRE(left != nullptr);
   CHECK(left->at("leaving").as_bool());
   CHECK_FALSE(left->at("live").as_bool());
-  for (auto& n : nodes)
-    n->stop();
-  for (int i = 0; i < shards; ++i)
-    client->delete_queue(actor + ".s" + std::to_string(i));
-  client->delete_queue(actor);
-  client->delete_queue(actor + ".log");
 }

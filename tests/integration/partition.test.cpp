@@ -75,12 +75,10 @@ std::optional<double> taken_over_after(const std::string& logs,
                                        const std::string& actor,
                                        std::optional<int64_t> shard,
                                        int64_t since) {
-  for (const auto& e : test::shard_events(logs, actor)) {
-    auto after = test::seconds_between(since, e.at);
-    // An event just before `since` is a day "after" it.
-    if (!e.handover && after < 3600 && (!shard || e.shard == *shard))
-      return after;
-  }
+  for (const auto& e : test::shard_events(logs, actor))
+    if (!e.handover && test::at_or_after(e.at, since) &&
+        (!shard || e.shard == *shard))
+      return test::seconds_between(since, e.at);
   return std::nullopt;
 }
 
@@ -102,6 +100,7 @@ void partition_and_heal(bool rebalance) {
   test::network_namespace netns{broker_uris};
   auto accounts = test::unique_name("pt-acct");
   auto ledger = test::unique_name("pt-ledger");
+  test::sharded_queues queues{cluster, {{accounts, 6}, {ledger, 3}}};
   const std::vector<std::string> actors{accounts, ledger};
   // The oracle's shard counts.
   const std::map<std::string, std::size_t> shards_of{{accounts, 6},
@@ -257,11 +256,11 @@ void partition_and_heal(bool rebalance) {
     CHECK(retake);
   else
     CHECK_FALSE(retake);
-  // The longest a shard handed over (by placement) waited for its next
-  // owner's claim.
+  // The longest a shard handed over (by placement) after the heal waited
+  // for its next owner's claim.
   double worst_handover = 0;
   for (const auto& actor : actors)
-    for (auto pause : test::handover_pauses(logs, actor))
+    for (auto pause : test::handover_pauses(logs, actor, heal_at))
       worst_handover = std::max(worst_handover, pause);
   if (std::getenv("WARREN_TEST_SHOW_LOGS") != nullptr) {
     std::cerr << "partition (rebalancing " << (rebalance ? "on" : "off")
@@ -272,8 +271,9 @@ void partition_and_heal(bool rebalance) {
     else
       std::cerr << "it took no shard again";
     std::cerr << ", the status settled " << settled
-              << " s after the heal; the longest handover " << worst_handover
-              << " s; " << sent << " messages in " << loaded_for << " s\n";
+              << " s after the heal; the longest handover since "
+              << worst_handover << " s; " << sent << " messages in "
+              << loaded_for << " s\n";
   }
   for (const auto& actor : actors) {
     auto st = test::cluster_status(cluster.uri(3), actor);
