@@ -425,3 +425,57 @@ TEST_CASE("a reader whose file is behind a stream retention cut applies "
   caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
   (*client)->delete_queue(stream);
 }
+
+TEST_CASE("a changelog reader takes a quiet stream for its end only once "
+          "records came since it subscribed, so a reader started at the end "
+          "of a quiet stream has no known lag until records come",
+          "[broker][changelog]") {
+  auto dir = scratch("caught-up");
+  auto db = dir + "/standby.db";
+  auto client = bridges::blocking_client::connect(test::broker_settings());
+  REQUIRE(client);
+  auto stream = test::unique("bt-bank.log");
+  auto topo = test::declare_stream(**client, stream);
+  auto publish = [&](const changelog_record& r) {
+    auto m = to_message(r, stream);
+    REQUIRE_FALSE((*client)->publish(m, 10s));
+  };
+  changelog_record count;
+  count.kind = record_kind::shards;
+  count.shards = 2;
+  publish(count);      // 0
+  publish(claim("a")); // 1
+
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", size_t{2});
+  cfg.set("logger.console", caf::atom("none"));
+  caf::actor_system sys{cfg};
+  auto lag_of = [](const changelog_state& state) {
+    return state.status().read().lag_seconds;
+  };
+  // It read both, then the stream was quiet: at its end.
+  auto first = std::make_shared<changelog_state>(
+    std::make_shared<member_status>("bank", 2));
+  auto reader = start_reader(sys, topo, stream, db, first);
+  REQUIRE(test::wait_until(
+    [&] { return first->next_offset() == 2 && lag_of(*first) == 0.0; }, 15s));
+  caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+  std::this_thread::sleep_for(300ms);
+
+  // Started again at the end, it hears nothing: a quiet stream, or a
+  // connection that is gone and not known to be yet (a partition), or a
+  // consumer the broker does not deliver to. It does not say it is caught
+  // up (placement would give its node shards).
+  auto second = std::make_shared<changelog_state>(
+    std::make_shared<member_status>("bank", 2));
+  auto again = start_reader(sys, topo, stream, db, second);
+  REQUIRE(test::wait_until([&] { return second->next_offset() == 2; }, 15s));
+  std::this_thread::sleep_for(1s); // several quiet polls (200 ms each)
+  CHECK_FALSE(lag_of(*second));
+  // A record comes, then quiet: caught up.
+  publish(claim("b")); // 2
+  CHECK(test::wait_until(
+    [&] { return second->next_offset() == 3 && lag_of(*second) == 0.0; }, 15s));
+  caf::anon_send_exit(again, caf::exit_reason::user_shutdown);
+  (*client)->delete_queue(stream);
+}

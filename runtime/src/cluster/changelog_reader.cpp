@@ -176,6 +176,8 @@ caf::error changelog_reader::start(bridges::consumer_host& host) {
   if (auto err = load_position())
     return err;
   state_->status().applied(next_offset_, 0, {});
+  read_since_subscribing_ = false;
+  state_->status().lag_unknown();
   return caf::none;
 }
 
@@ -214,6 +216,7 @@ void changelog_reader::handle(bridges::consumer_host& host,
   }
   auto offset = std::get<int64_t>(*header);
   read_since_idle_ = true;
+  read_since_subscribing_ = true;
   if (behind_) {
     done(bridges::settlement::ack());
     bootstrap_read(msg, offset);
@@ -315,7 +318,7 @@ void changelog_reader::idle(bridges::consumer_host& host) {
     apply_pending();
   // Quiet since the last look (the consumer looks every 200 ms while
   // nothing arrives): the reader is at the end of the stream.
-  if (!read_since_idle_ && pending_.empty())
+  if (!read_since_idle_ && read_since_subscribing_ && pending_.empty())
     state_->status().caught_up();
   read_since_idle_ = false;
   if (state_->take_reread() && pending_.empty()) {
@@ -328,6 +331,12 @@ void changelog_reader::idle(bridges::consumer_host& host) {
     host.fail("reading the changelog again from offset " +
               std::to_string(next_offset_));
   }
+}
+
+void changelog_reader::connection_lost(bridges::consumer_host&) {
+  // The consumer subscribes again from the position when it reconnects.
+  read_since_subscribing_ = false;
+  state_->status().lag_unknown();
 }
 
 caf::error changelog_reader::apply_pending() {

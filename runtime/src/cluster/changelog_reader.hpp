@@ -149,6 +149,7 @@ class changelog_reader : public bridges::delivery_handler {
   void handle(bridges::consumer_host& host, bridges::delivery msg,
               std::function<void(bridges::settlement)> done) override;
   void idle(bridges::consumer_host& host) override;
+  void connection_lost(bridges::consumer_host& host) override;
 
   /// Records read and judged, not yet applied (for tests).
   std::size_t pending() const noexcept { return pending_.size(); }
@@ -199,6 +200,13 @@ class changelog_reader : public bridges::delivery_handler {
   bool failing_ = false;
   // A record arrived since the last quiet moment: not caught up yet.
   bool read_since_idle_ = false;
+  // A record arrived since the consumer (re)subscribed: only then does a
+  // quiet moment say the reader is at the end of the stream. Before, the
+  // quiet may be a connection that is gone and not known to be yet (a
+  // partition, until heartbeats tell), or a consumer the broker does not
+  // deliver to; announced as caught up, its node would be given shards
+  // whose claims then wait for it to catch up.
+  bool read_since_subscribing_ = false;
   // Snapshots: writing them, telling them apart from records.
   snapshot_settings snapshots_;
   snapshot_schedule schedule_;

@@ -48,6 +48,11 @@ void member_status::caught_up() {
   changelog_metrics_.lag_seconds.set(0);
 }
 
+void member_status::lag_unknown() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  lag_.reset();
+}
+
 member_status::snapshot member_status::read() const {
   std::lock_guard<std::mutex> guard{mutex_};
   snapshot out;

@@ -48,6 +48,11 @@ class member_status {
   /// may be old (a node that replayed an idle changelog).
   void caught_up();
 
+  /// The reader (re)subscribes or lost its connection: its lag is not known
+  /// until it reads again (a stream that stays quiet then may be one the
+  /// broker does not deliver, not one at its end).
+  void lag_unknown();
+
   snapshot read() const;
 
  private:
