@@ -25,7 +25,9 @@
 // missing, and a test skips visibly with WARN("SKIPPED: ...") then.
 // Everything is removed on destruction, also when the test fails; what a
 // killed test run left behind (its namespace, pair and route) the next
-// construction removes.
+// construction removes. (Not the forwarders' children of a killed run that
+// were writing into the namespace while it was cut off: they end when TCP
+// gives up on the connection, within about 15 minutes.)
 
 #include "support.hpp"
 

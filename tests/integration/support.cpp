@@ -54,11 +54,13 @@ std::string random_hex(std::size_t digits) {
 
 // Starts `argv` with stdin from /dev/null and stdout/stderr into files.
 // `env` entries (KEY=VALUE) replace or extend the inherited environment.
+// With `own_group` the child leads a process group of its own, which the
+// processes it forks join (kill -PID reaches them all).
 // Everything the child needs is prepared before fork, so the child only makes
 // async-signal-safe calls.
 pid_t spawn(const std::vector<std::string>& argv,
             const std::vector<std::string>& env, const std::string& out_path,
-            const std::string& err_path) {
+            const std::string& err_path, bool own_group = false) {
   REQUIRE(!argv.empty());
   std::vector<char*> args;
   for (const auto& a : argv)
@@ -95,6 +97,8 @@ pid_t spawn(const std::vector<std::string>& argv,
   if (pid == 0) {
     // A child must not outlive a crashed test run.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (own_group)
+      ::setpgid(0, 0);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::dup2(in_fd, 0);
     ::dup2(out_fd, 1);
@@ -106,6 +110,10 @@ pid_t spawn(const std::vector<std::string>& argv,
   ::close(out_fd);
   ::close(err_fd);
   REQUIRE(pid > 0);
+  // Here too, so that the group exists before the caller may signal it
+  // (fails harmlessly once the child has run exec).
+  if (own_group)
+    ::setpgid(pid, pid);
   return pid;
 }
 
@@ -443,26 +451,25 @@ std::string find_program(const std::string& name) {
 }
 
 background_process::background_process(const std::vector<std::string>& argv)
-  : pid_{spawn(argv, {}, dir_.file("out"), dir_.file("err"))} {
+  : pid_{spawn(argv, {}, dir_.file("out"), dir_.file("err"), true)} {
   // Nothing else to do.
 }
 
 background_process::~background_process() {
-  if (pid_ < 0)
-    return;
-  ::kill(pid_, SIGTERM);
+  // The whole group: what it forked may outlive it (a forwarder's child
+  // writing to a peer that is cut off blocks until TCP gives up).
+  ::kill(-pid_, SIGTERM);
   int code = 0;
-  if (!wait_exit(pid_, 2s, code))
+  if (!reaped_ && !wait_exit(pid_, 2s, code))
     kill_and_reap(pid_);
+  ::kill(-pid_, SIGKILL);
 }
 
 bool background_process::running() {
   int code = 0;
-  if (pid_ < 0 || wait_exit(pid_, 0ms, code)) {
-    pid_ = -1;
-    return false;
-  }
-  return true;
+  if (!reaped_ && wait_exit(pid_, 0ms, code))
+    reaped_ = true;
+  return !reaped_;
 }
 
 std::string background_process::err() const {

@@ -140,8 +140,11 @@ command_result run_command(const std::vector<std::string>& argv,
 std::string find_program(const std::string& name);
 
 /// A helper process that runs beside a test (a TCP forwarder, say): started
-/// with its output in files of its own, stopped (SIGTERM, SIGKILL after 2 s)
-/// and reaped on destruction, so it never outlives the test.
+/// in a process group of its own with its output in files of its own,
+/// stopped with what it forked (SIGTERM to the group, SIGKILL after 2 s)
+/// and reaped on destruction, so it never outlives the test. (A test
+/// process killed outright takes the helper with it, but not what the
+/// helper forked.)
 class background_process {
  public:
   /// Starts `argv` (argv[0] a path). Fails the test when it cannot.
@@ -159,7 +162,9 @@ class background_process {
 
  private:
   temp_dir dir_;
+  // Also the id of its process group.
   pid_t pid_ = -1;
+  bool reaped_ = false;
 };
 
 /// `run_command` of the warren CLI with `args`.
