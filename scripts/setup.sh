@@ -19,6 +19,8 @@ packages=(
   libvalijson-dev json-schema-test-suite
   rabbitmq-server openssl
   python3-pika amqp-tools
+  # The [partition] tests: a node in a network namespace, forwarders to the brokers.
+  iproute2 socat
 )
 
 missing=()

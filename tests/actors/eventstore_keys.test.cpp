@@ -72,8 +72,8 @@ TEST_CASE("an event store request's key is its stream, and a read_all asks "
     store.shard_asked(request("event_store.read_all", {{"shard", "2"}})));
 }
 
-TEST_CASE("an aggregate's command goes by its stream, the store requests on "
-          "it by theirs: one stream's messages share a shard",
+TEST_CASE("aggregate keys: a command goes by its stream, the store requests on "
+          "it by theirs, so one stream's messages share a shard",
           "[aggregate][shard]") {
   counters agg{init_of({{"key_field", "id"}, {"stream_prefix", "c-"}})};
   auto command = request("bump", {{"id", "7"}});

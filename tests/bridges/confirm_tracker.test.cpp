@@ -81,9 +81,8 @@ TEST_CASE("a returned mandatory message is settled as returned when its ack "
                             {"p3", confirm_result::confirmed}});
 }
 
-TEST_CASE("returns of messages sharing an id (or none) match their publishes "
-          "oldest first: the first unroutable one is returned, the next "
-          "confirmed",
+TEST_CASE("returns matched oldest first: of messages sharing an id (or none), "
+          "the first unroutable one is returned, the next confirmed",
           "[confirm_tracker]") {
   tracker t;
   t.add("", "p1");

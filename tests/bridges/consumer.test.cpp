@@ -111,11 +111,11 @@ TEST_CASE("a consumer that is killed closes its connection at once: its "
   CHECK(test::wait_until([&] { return f.ready() == 5; }, 5s));
 }
 
-TEST_CASE("a consumer whose connection the broker closes tells its handler, "
-          "which may end it there: it exits with the handler's reason "
-          "instead of connecting again, and its deliveries are back in the "
-          "queue",
-          "[broker][consumer]") {
+TEST_CASE(
+  "a consumer whose connection the broker closes: it tells its handler, which "
+  "may end it there, and then exits with the handler's reason instead of "
+  "connecting again, and its deliveries are back in the queue",
+  "[broker][consumer]") {
   auto user = test::unique("bt-user");
   auto password = test::unique("pw");
   REQUIRE(test::broker_script("add-user", user + " " + password) == 0);

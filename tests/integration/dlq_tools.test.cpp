@@ -108,10 +108,10 @@ TEST_CASE("warren dlq purge deletes dead letters only when confirmed",
   CHECK(node.stop() == 0);
 }
 
-TEST_CASE("a dead letter rejected again by an actor consuming the dead-letter "
-          "queue does not loop: its copy keeps the first route, and replay "
-          "sends it there",
-          "[broker][dlq]") {
+TEST_CASE(
+  "a dead letter rejected again: by an actor consuming the dead-letter queue, "
+  "it does not loop, its copy keeps the first route, and replay sends it there",
+  "[broker][dlq]") {
   test::temp_dir dir;
   test::broker_scratch broker;
   auto name = broker.queue("first-route");

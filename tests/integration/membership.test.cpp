@@ -53,6 +53,7 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   test::test_cluster cluster;
   constexpr int shards = 4;
   auto actor = test::unique_name("mb-acct");
+  test::sharded_queues queues{cluster, {{actor, shards}}};
   std::vector<std::unique_ptr<test::temp_dir>> dirs;
   std::vector<std::unique_ptr<test::node_process>> nodes;
   std::map<std::string, std::size_t> index_of;
@@ -219,11 +220,7 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
       if (owner.first == paused && owner.second <= owners_paused[shard].second)
         return false;
     }
-    for (const auto& s :
-         st.status.at("actors").as_array()[0].at("shard").as_array())
-      if (!s.at("stale_owners").as_array().empty())
-        return false;
-    return true;
+    return test::no_stale_owners(st.status);
   };
   bool resumed_shown = test::eventually(back_as_standby, 30s);
   INFO(st.text);
@@ -237,10 +234,4 @@ TEST_CASE("warren cluster status shows each node and each shard's owner as "
   REQUIRE(left != nullptr);
   CHECK(left->at("leaving").as_bool());
   CHECK_FALSE(left->at("live").as_bool());
-  for (auto& n : nodes)
-    n->stop();
-  for (int i = 0; i < shards; ++i)
-    client->delete_queue(actor + ".s" + std::to_string(i));
-  client->delete_queue(actor);
-  client->delete_queue(actor + ".log");
 }

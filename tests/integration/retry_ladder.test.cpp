@@ -39,9 +39,9 @@ TEST_CASE("a message parked on a retry ladder step returns to its queue "
   CHECK(broker.count(runtime::retry_queue_name(queue, 1)) == 0);
 }
 
-TEST_CASE("a message parked on a quorum queue's retry step while the queue is "
-          "full (reject-publish) waits on its step and enters the queue once "
-          "there is room: never nowhere",
+TEST_CASE("a message for a full quorum queue: parked on its retry step while "
+          "the queue is full (reject-publish), it waits there and enters the "
+          "queue once there is room, never nowhere",
           "[broker][retry]") {
   test::broker_scratch broker;
   auto queue = broker.queue("full-ladder");

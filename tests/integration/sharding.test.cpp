@@ -184,8 +184,8 @@ TEST_CASE("a shard owner killed at each point of its path through the "
   }
 }
 
-TEST_CASE("a warren actor's messages to a sharded actor go straight to the "
-          "key's shard queue: its routers see none of them",
+TEST_CASE("a warren actor's messages to a sharded actor: straight to the key's "
+          "shard queue, its routers see none of them",
           "[broker][shards]") {
   test::broker_scratch broker;
   auto source = broker.queue("sh-source");

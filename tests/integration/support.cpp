@@ -54,11 +54,13 @@ std::string random_hex(std::size_t digits) {
 
 // Starts `argv` with stdin from /dev/null and stdout/stderr into files.
 // `env` entries (KEY=VALUE) replace or extend the inherited environment.
+// With `own_group` the child leads a process group of its own, which the
+// processes it forks join (kill -PID reaches them all).
 // Everything the child needs is prepared before fork, so the child only makes
 // async-signal-safe calls.
 pid_t spawn(const std::vector<std::string>& argv,
             const std::vector<std::string>& env, const std::string& out_path,
-            const std::string& err_path) {
+            const std::string& err_path, bool own_group = false) {
   REQUIRE(!argv.empty());
   std::vector<char*> args;
   for (const auto& a : argv)
@@ -95,6 +97,8 @@ pid_t spawn(const std::vector<std::string>& argv,
   if (pid == 0) {
     // A child must not outlive a crashed test run.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (own_group)
+      ::setpgid(0, 0);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::dup2(in_fd, 0);
     ::dup2(out_fd, 1);
@@ -106,6 +110,10 @@ pid_t spawn(const std::vector<std::string>& argv,
   ::close(out_fd);
   ::close(err_fd);
   REQUIRE(pid > 0);
+  // Here too, so that the group exists before the caller may signal it
+  // (fails harmlessly once the child has run exec).
+  if (own_group)
+    ::setpgid(pid, pid);
   return pid;
 }
 
@@ -428,6 +436,46 @@ command_result run_command(const std::vector<std::string>& argv,
   return result;
 }
 
+std::string find_program(const std::string& name) {
+  std::string dirs = std::getenv("PATH") != nullptr ? std::getenv("PATH") : "";
+  dirs += ":/usr/sbin:/sbin";
+  std::istringstream in{dirs};
+  for (std::string dir; std::getline(in, dir, ':');) {
+    if (dir.empty())
+      continue;
+    auto path = dir + "/" + name;
+    if (::access(path.c_str(), X_OK) == 0)
+      return path;
+  }
+  return {};
+}
+
+background_process::background_process(const std::vector<std::string>& argv)
+  : pid_{spawn(argv, {}, dir_.file("out"), dir_.file("err"), true)} {
+  // Nothing else to do.
+}
+
+background_process::~background_process() {
+  // The whole group: what it forked may outlive it (a forwarder's child
+  // writing to a peer that is cut off blocks until TCP gives up).
+  ::kill(-pid_, SIGTERM);
+  int code = 0;
+  if (!reaped_ && !wait_exit(pid_, 2s, code))
+    kill_and_reap(pid_);
+  ::kill(-pid_, SIGKILL);
+}
+
+bool background_process::running() {
+  int code = 0;
+  if (!reaped_ && wait_exit(pid_, 0ms, code))
+    reaped_ = true;
+  return !reaped_;
+}
+
+std::string background_process::err() const {
+  return read_file(dir_.file("err"));
+}
+
 command_result warren(const std::vector<std::string>& args,
                       std::chrono::milliseconds timeout) {
   std::vector<std::string> argv{warren_cli()};
@@ -559,7 +607,8 @@ node_process::node_process(const temp_dir& dir, boost::json::object config,
 }
 
 node_process::node_process(const temp_dir& dir, boost::json::object config,
-                           std::vector<std::string> env, until wait) {
+                           std::vector<std::string> env, until wait,
+                           std::vector<std::string> command_prefix) {
   REQUIRE(config.contains("node"));
   name_ = std::string{config.at("node").as_string()};
   config_path_ = dir.file(name_ + ".json");
@@ -569,7 +618,9 @@ node_process::node_process(const temp_dir& dir, boost::json::object config,
   // The config names the broker (node_config uses the test broker); an
   // empty WARREN_BROKER_URI keeps a caller's environment from overriding it.
   env.emplace_back("WARREN_BROKER_URI=");
-  pid_ = spawn({warren_cli(), "run", config_path_}, env, out_path_, err_path_);
+  auto argv = std::move(command_prefix);
+  argv.insert(argv.end(), {warren_cli(), "run", config_path_});
+  pid_ = spawn(argv, env, out_path_, err_path_);
   if (wait == until::started)
     return;
   auto ready_line = "node '" + name_ + "' ready";

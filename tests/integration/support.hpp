@@ -135,6 +135,38 @@ struct command_result {
 command_result run_command(const std::vector<std::string>& argv,
                            std::chrono::milliseconds timeout = 60s);
 
+/// The path of program `name` in $PATH or, as root's PATH has them, in
+/// /usr/sbin and /sbin; "" when there is none.
+std::string find_program(const std::string& name);
+
+/// A helper process that runs beside a test (a TCP forwarder, say): started
+/// in a process group of its own with its output in files of its own,
+/// stopped with what it forked (SIGTERM to the group, SIGKILL after 2 s)
+/// and reaped on destruction, so it never outlives the test. (A test
+/// process killed outright takes the helper with it, but not what the
+/// helper forked.)
+class background_process {
+ public:
+  /// Starts `argv` (argv[0] a path). Fails the test when it cannot.
+  explicit background_process(const std::vector<std::string>& argv);
+  ~background_process();
+
+  background_process(const background_process&) = delete;
+  background_process& operator=(const background_process&) = delete;
+
+  /// Whether it still runs (reaps it when it exited).
+  bool running();
+
+  /// What it wrote on stderr so far.
+  std::string err() const;
+
+ private:
+  temp_dir dir_;
+  // Also the id of its process group.
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
 /// `run_command` of the warren CLI with `args`.
 command_result warren(const std::vector<std::string>& args,
                       std::chrono::milliseconds timeout = 60s);
@@ -198,8 +230,12 @@ class node_process {
     started,
   };
 
+  /// `command_prefix` goes before `warren run ...` (its first element a
+  /// path): `ip netns exec NAME` starts the node in a network namespace. It
+  /// must exec the node, not fork it, so that `pid()` is the node's.
   node_process(const temp_dir& dir, boost::json::object config,
-               std::vector<std::string> env, until wait);
+               std::vector<std::string> env, until wait,
+               std::vector<std::string> command_prefix = {});
 
   /// Stops the node (see `stop`).
   ~node_process();

@@ -93,6 +93,55 @@ int64_t owed(const std::string& db) {
   return n;
 }
 
+// A stream bounded at `max_bytes` in segments of `segment_bytes`, as a node
+// declares a changelog.
+bridges::topology declare_bounded_stream(bridges::blocking_client& client,
+                                         const std::string& name,
+                                         int64_t max_bytes,
+                                         int64_t segment_bytes) {
+  bridges::topology topo;
+  bridges::queue_spec q;
+  q.name = name;
+  q.type = bridges::queue_type::stream;
+  q.max_length_bytes = max_bytes;
+  q.stream_max_segment_size_bytes = segment_bytes;
+  topo.queues.push_back(q);
+  REQUIRE_FALSE(client.declare(topo));
+  return topo;
+}
+
+// A stream of the test's own on the test broker (bounded as a node
+// declares a changelog when `max_bytes` is not 0) with a client, deleted
+// when the test ends.
+struct test_stream {
+  explicit test_stream(const std::string& prefix, int64_t max_bytes = 0,
+                       int64_t segment_bytes = 0)
+    : name{test::unique(prefix)} {
+    auto connected = bridges::blocking_client::connect(test::broker_settings());
+    REQUIRE(connected);
+    client = std::move(*connected);
+    topo = max_bytes > 0
+             ? declare_bounded_stream(*client, name, max_bytes, segment_bytes)
+             : test::declare_stream(*client, name);
+  }
+
+  ~test_stream() { client->delete_queue(name); }
+
+  test_stream(const test_stream&) = delete;
+  test_stream& operator=(const test_stream&) = delete;
+
+  // Publishes `r` with a confirm; its message id.
+  std::string publish(const changelog_record& r) {
+    auto m = to_message(r, name);
+    REQUIRE_FALSE(client->publish(m, 10s));
+    return m.properties.message_id;
+  }
+
+  std::string name;
+  std::unique_ptr<bridges::blocking_client> client;
+  bridges::topology topo;
+};
+
 // A reader of `stream` ("bank"'s changelog) into the file `db`, as a node
 // runs one.
 bridges::consumer_actor start_reader(caf::actor_system& sys,
@@ -127,14 +176,9 @@ TEST_CASE("a changelog reader applies the accepted batches into its file, "
   auto dir = scratch("reader");
   auto owner = open_store(dir + "/owner.db");
   auto db = dir + "/standby.db";
-  auto client = bridges::blocking_client::connect(test::broker_settings());
-  REQUIRE(client);
-  auto stream = test::unique("bt-bank.log");
-  auto topo = test::declare_stream(**client, stream);
+  test_stream log{"bt-bank.log"};
   auto publish = [&](const changelog_record& r) {
-    auto m = to_message(r, stream);
-    REQUIRE_FALSE((*client)->publish(m, 10s));
-    return m.properties.message_id;
+    return log.publish(r);
   };
 
   changelog_record count;
@@ -163,7 +207,7 @@ TEST_CASE("a changelog reader applies the accepted batches into its file, "
   cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{cfg};
   auto start = [&](std::shared_ptr<changelog_state> state) {
-    return start_reader(sys, topo, stream, db, std::move(state));
+    return start_reader(sys, log.topo, log.name, db, std::move(state));
   };
   auto state = std::make_shared<changelog_state>();
   for (const auto& id : {accepted_id, fenced_id, second_id})
@@ -215,27 +259,9 @@ TEST_CASE("a changelog reader applies the accepted batches into its file, "
   CHECK(balance_of(db) == 12);
   CHECK(resumed->shard(0).epoch == 4);
   caf::anon_send_exit(again, caf::exit_reason::user_shutdown);
-  (*client)->delete_queue(stream);
 }
 
 namespace {
-
-// A stream bounded at `max_bytes` in segments of `segment_bytes`, as a node
-// declares a changelog.
-bridges::topology declare_bounded_stream(bridges::blocking_client& client,
-                                         const std::string& name,
-                                         int64_t max_bytes,
-                                         int64_t segment_bytes) {
-  bridges::topology topo;
-  bridges::queue_spec q;
-  q.name = name;
-  q.type = bridges::queue_type::stream;
-  q.max_length_bytes = max_bytes;
-  q.stream_max_segment_size_bytes = segment_bytes;
-  topo.queues.push_back(q);
-  REQUIRE_FALSE(client.declare(topo));
-  return topo;
-}
 
 // A unit of actor "bank" (as a sharded actor's rows are named) whose state
 // is padded so that records fill the stream's segments quickly.
@@ -281,14 +307,10 @@ TEST_CASE("a reader whose file is behind a stream retention cut applies "
           "[broker][changelog][snapshot]") {
   auto dir = scratch("snapshot");
   auto owner = open_store(dir + "/owner.db");
-  auto client = bridges::blocking_client::connect(test::broker_settings());
-  REQUIRE(client);
-  auto stream = test::unique("bt-snap.log");
-  auto topo = declare_bounded_stream(**client, stream, 256 * 1024, 16 * 1024);
+  test_stream log{"bt-snap.log", 256 * 1024, 16 * 1024};
+  auto& stream = log.name;
   auto publish = [&](const changelog_record& r) {
-    auto m = to_message(r, stream);
-    REQUIRE_FALSE((*client)->publish(m, 10s));
-    return m.properties.message_id;
+    return log.publish(r);
   };
 
   caf::actor_system_config cfg;
@@ -308,7 +330,7 @@ TEST_CASE("a reader whose file is behind a stream retention cut applies "
                    std::shared_ptr<changelog_state> state,
                    snapshot_settings snapshots) {
     readers.started.push_back(start_reader(
-      sys, topo, stream, db, std::move(state), std::move(snapshots)));
+      sys, log.topo, stream, db, std::move(state), std::move(snapshots)));
     return readers.started.back();
   };
 
@@ -325,8 +347,8 @@ TEST_CASE("a reader whose file is behind a stream retention cut applies "
     publish(batch(
       1, static_cast<uint64_t>(version + 1),
       padded_changes(*owner, "m-" + std::to_string(version), version + 1)));
-  REQUIRE(
-    test::wait_until([&] { return first_offset(**client, stream) > 0; }, 20s));
+  REQUIRE(test::wait_until(
+    [&] { return first_offset(*log.client, stream) > 0; }, 20s));
   auto lost_db = dir + "/lost.db";
   auto lost_state = std::make_shared<changelog_state>();
   auto lost = start(lost_db, lost_state, {});
@@ -431,7 +453,52 @@ TEST_CASE("a reader whose file is behind a stream retention cut applies "
   }
   caf::anon_send_exit(again, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
-  (*client)->delete_queue(stream);
+}
+
+TEST_CASE("a changelog reader takes a quiet stream for its end only once "
+          "records came since it subscribed, so a reader started at the end "
+          "of a quiet stream has no known lag until records come",
+          "[broker][changelog]") {
+  auto dir = scratch("caught-up");
+  auto db = dir + "/standby.db";
+  test_stream log{"bt-bank.log"};
+  changelog_record count;
+  count.kind = record_kind::shards;
+  count.shards = 2;
+  log.publish(count);      // 0
+  log.publish(claim("a")); // 1
+
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", size_t{2});
+  cfg.set("logger.console", caf::atom("none"));
+  caf::actor_system sys{cfg};
+  auto lag_of = [](const changelog_state& state) {
+    return state.status().read().lag_seconds;
+  };
+  // It read both, then the stream was quiet: at its end.
+  auto first = std::make_shared<changelog_state>(
+    std::make_shared<member_status>("bank", 2));
+  auto reader = start_reader(sys, log.topo, log.name, db, first);
+  REQUIRE(test::wait_until(
+    [&] { return first->next_offset() == 2 && lag_of(*first) == 0.0; }, 15s));
+  caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+  std::this_thread::sleep_for(300ms);
+
+  // Started again at the end, it hears nothing: a quiet stream, or a
+  // connection that is gone and not known to be yet (a partition), or a
+  // consumer the broker does not deliver to. It does not say it is caught
+  // up (placement would give its node shards).
+  auto second = std::make_shared<changelog_state>(
+    std::make_shared<member_status>("bank", 2));
+  auto again = start_reader(sys, log.topo, log.name, db, second);
+  REQUIRE(test::wait_until([&] { return second->next_offset() == 2; }, 15s));
+  std::this_thread::sleep_for(1s); // several quiet polls (200 ms each)
+  CHECK_FALSE(lag_of(*second));
+  // A record comes, then quiet: caught up.
+  log.publish(claim("b")); // 2
+  CHECK(test::wait_until(
+    [&] { return second->next_offset() == 3 && lag_of(*second) == 0.0; }, 15s));
+  caf::anon_send_exit(again, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("a changelog reader takes a quiet stream for its end only once "

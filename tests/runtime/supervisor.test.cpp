@@ -486,8 +486,8 @@ TEST_CASE("supervisor actor, classify_exit maps CAF exit reasons to OTP's",
         exit_kind::abnormal);
 }
 
-TEST_CASE("supervisor actor, a child a restart plan is already stopping that "
-          "ends on its own is absorbed by the plan: no other child is "
+TEST_CASE("supervisor actor: a child a restart plan is already stopping that "
+          "ends on its own is absorbed by the plan, no other child is "
           "restarted and no extra restart is counted",
           "[supervisor]") {
   fixture f;
