@@ -103,7 +103,7 @@ TEST_CASE("a node given the cluster's URIs fails over to another broker when "
     // The node connects to the first URI it is given: member 1.
     if (i == total / 3)
       cluster.kill(1);
-    publish_until_confirmed(*publisher, test::increment(actor, i));
+    test::publish_until_confirmed(*publisher, test::increment(actor, i));
     std::this_thread::sleep_for(2ms);
   }
 

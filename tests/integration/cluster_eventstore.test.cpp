@@ -61,14 +61,10 @@ std::size_t events_in(const std::map<uint32_t, std::vector<stored_event>>& m) {
 }
 
 outgoing_message deposit(const std::string& actor, int i) {
-  outgoing_message m;
-  m.exchange = bridges::actors_exchange;
-  m.routing_key = actor;
-  m.properties.message_id = actor + "-d" + std::to_string(i);
-  m.properties.type = "deposit";
-  m.body = json::serialize(json::object{
-    {"account", "a" + std::to_string(i % 10)}, {"amount", 1 + i % 7}});
-  return m;
+  return test::to_actor(
+    actor, actor + "-d" + std::to_string(i), "deposit",
+    json::serialize(json::object{{"account", "a" + std::to_string(i % 10)},
+                                 {"amount", 1 + i % 7}}));
 }
 
 } // namespace

@@ -27,15 +27,11 @@ constexpr uint32_t shards = 4;
 
 // Reading `i` of 400: device d<i % 8> at 1000 + 10 i ms, temperature i.
 outgoing_message reading(const std::string& actor, int i) {
-  outgoing_message m;
-  m.exchange = bridges::actors_exchange;
-  m.routing_key = actor;
-  m.properties.message_id = actor + "-r" + std::to_string(i);
-  m.properties.type = "reading";
-  m.body = json::serialize(json::object{{"device", "d" + std::to_string(i % 8)},
-                                        {"ts", 1000 + i * 10},
-                                        {"temp", i}});
-  return m;
+  return test::to_actor(
+    actor, actor + "-r" + std::to_string(i), "reading",
+    json::serialize(json::object{{"device", "d" + std::to_string(i % 8)},
+                                 {"ts", 1000 + i * 10},
+                                 {"temp", i}}));
 }
 
 } // namespace
@@ -185,14 +181,10 @@ TEST_CASE("a sharded saga actor on three nodes of the three-broker cluster: "
   auto send = [&](int count) {
     test::send_confirmed(
       *client, sent, std::min(count * 3 / 10, 120 - sent), [&](int i) {
-        outgoing_message m;
-        m.exchange = bridges::actors_exchange;
-        m.routing_key = sagas;
-        m.properties.message_id = sagas + "-start-" + std::to_string(i);
-        m.properties.type = "saga.start";
-        m.body = json::serialize(json::object{
-          {"saga", "order"}, {"saga_id", "o-" + std::to_string(i)}});
-        return m;
+        return test::to_actor(
+          sagas, sagas + "-start-" + std::to_string(i), "saga.start",
+          json::serialize(json::object{{"saga", "order"},
+                                       {"saga_id", "o-" + std::to_string(i)}}));
       });
   };
   test::kill_two_in_turn(group, send);

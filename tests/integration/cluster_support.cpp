@@ -334,14 +334,20 @@ std::string describe_spread(const std::map<std::string, int>& spread) {
 
 // -- the oracle ---------------------------------------------------------------
 
-outgoing_message increment(const std::string& actor, int i) {
+outgoing_message to_actor(const std::string& actor, std::string id,
+                          std::string type, std::string body) {
   outgoing_message m;
   m.exchange = bridges::actors_exchange;
   m.routing_key = actor;
-  m.properties.message_id = actor + "-" + std::to_string(i);
-  m.properties.type = "increment";
-  m.body = R"({"counter":"c)" + std::to_string(i % 10) + R"(","by":1})";
+  m.properties.message_id = std::move(id);
+  m.properties.type = std::move(type);
+  m.body = std::move(body);
   return m;
+}
+
+outgoing_message increment(const std::string& actor, int i) {
+  return to_actor(actor, actor + "-" + std::to_string(i), "increment",
+                  R"({"counter":"c)" + std::to_string(i % 10) + R"(","by":1})");
 }
 
 std::map<std::string, int64_t> counts_in(const temp_dir& dir,

@@ -205,6 +205,11 @@ std::string describe_spread(const std::map<std::string, int>& spread);
 // under kills, pauses and partitions: every count must be exact and every
 // ledger effect applied once, in every node's file.
 
+/// A message of `type` with `body` and message id `id`, published to
+/// `actor`'s name (the actors exchange).
+outgoing_message to_actor(const std::string& actor, std::string id,
+                          std::string type, std::string body);
+
 /// Increment `i` of stateful counter `actor`: key c<i % 10>, by 1, id
 /// `<actor>-<i>`, published to the actor's name.
 outgoing_message increment(const std::string& actor, int i);

@@ -25,13 +25,9 @@ namespace {
 void send_round(bridges::blocking_client& client, const std::string& actor,
                 int round) {
   for (int k = 0; k < 40; ++k) {
-    outgoing_message m;
-    m.exchange = bridges::actors_exchange;
-    m.routing_key = actor;
-    m.properties.message_id =
-      actor + "-" + std::to_string(round) + "-" + std::to_string(k);
-    m.properties.type = "increment";
-    m.body = R"({"counter":"k)" + std::to_string(k) + R"(","by":1})";
+    auto m = test::to_actor(
+      actor, actor + "-" + std::to_string(round) + "-" + std::to_string(k),
+      "increment", R"({"counter":"k)" + std::to_string(k) + R"(","by":1})");
     for (int attempt = 0;; ++attempt) {
       auto err = client.publish(m, 10s);
       if (!err)
