@@ -76,11 +76,10 @@ TEST_CASE("a sharded aggregate on three nodes of the three-broker cluster: "
           "[cluster][eventstore][shards]") {
   test::test_cluster cluster;
   auto actor = test::unique_name("cl-accounts");
+  test::sharded_queues queues{cluster, {{actor, shards}}};
   test::node_group group{
     3, [&](const test::temp_dir& dir, std::size_t n) {
-      auto cfg = test::node_config(dir);
-      cfg["broker"] = json::object{{"uris", cluster.uris_from(n % 3 + 1)},
-                                   {"heartbeat_seconds", 2}};
+      auto cfg = test::cluster_node_config(cluster, dir, n);
       cfg["actors"] = json::array{
         {{"name", actor},
          {"kind", "test.account"},
@@ -161,14 +160,4 @@ TEST_CASE("a sharded aggregate on three nodes of the three-broker cluster: "
   CHECK_THAT(logs, Catch::Contains("taken over in epoch"));
   for (auto& node : group.nodes())
     CHECK(node->running());
-  for (auto& node : group.nodes())
-    node->stop();
-  auto client = cluster.client(1);
-  for (uint32_t i = 0; i < shards; ++i) {
-    client->delete_queue(shard_name(actor, i));
-    client->delete_queue(shard_name(actor, i) + ".dlq");
-  }
-  client->delete_queue(actor);
-  client->delete_queue(actor + ".dlq");
-  client->delete_queue(actor + ".log");
 }

@@ -44,11 +44,10 @@ TEST_CASE("a sharded window on three nodes of the three-broker cluster: "
   auto actor = test::unique_name("cl-win");
   auto results = test::unique_name("cl-win-results");
   auto late = test::unique_name("cl-win-late");
+  test::sharded_queues queues{cluster, {{actor, shards}}};
   test::node_group group{
     3, [&](const test::temp_dir& dir, std::size_t n) {
-      auto cfg = test::node_config(dir);
-      cfg["broker"] = json::object{{"uris", cluster.uris_from(n % 3 + 1)},
-                                   {"heartbeat_seconds", 2}};
+      auto cfg = test::cluster_node_config(cluster, dir, n);
       cfg["topology"] = json::object{
         {"queues", json::array{{{"name", results}}, {{"name", late}}}}};
       // Sliding windows of 2 s every 1 s; routers on three nodes may swap
@@ -108,13 +107,7 @@ TEST_CASE("a sharded window on three nodes of the three-broker cluster: "
   CHECK_THAT(group.logs(), Catch::Contains("taken over in epoch"));
   for (auto& node : group.nodes())
     CHECK(node->running());
-  for (auto& node : group.nodes())
-    node->stop();
-  for (uint32_t i = 0; i < shards; ++i) {
-    client->delete_queue(shard_name(actor, i));
-    client->delete_queue(shard_name(actor, i) + ".dlq");
-  }
-  for (const auto& q : {actor, actor + ".dlq", actor + ".log", results, late})
+  for (const auto& q : {results, late})
     client->delete_queue(q);
 }
 
@@ -124,14 +117,13 @@ TEST_CASE("a sharded saga actor on three nodes of the three-broker cluster: "
           "[cluster][saga][shards]") {
   test::test_cluster cluster;
   auto sagas = test::unique_name("cl-sagas");
+  test::sharded_queues queues{cluster, {{sagas, 3}}};
   auto orders = test::unique_name("cl-orders");
   auto payment = test::unique_name("cl-payment");
   auto events = test::unique_name("cl-saga-events");
   auto feed = test::unique_name("cl-saga-feed");
   auto on_cluster = [&](const test::temp_dir& dir, std::size_t n) {
-    auto cfg = test::node_config(dir);
-    cfg["broker"] = json::object{{"uris", cluster.uris_from(n % 3 + 1)},
-                                 {"heartbeat_seconds", 2}};
+    auto cfg = test::cluster_node_config(cluster, dir, n);
     cfg["topology"] = json::object{
       {"exchanges", json::array{{{"name", events}, {"type", "topic"}}}},
       {"queues", json::array{{{"name", feed}}}},
@@ -223,14 +215,8 @@ TEST_CASE("a sharded saga actor on three nodes of the three-broker cluster: "
   CHECK_THAT(group.logs(), Catch::Contains("taken over in epoch"));
   for (auto& node : group.nodes())
     CHECK(node->running());
-  for (auto& node : group.nodes())
-    node->stop();
   steps_node.stop();
-  for (uint32_t i = 0; i < 3; ++i) {
-    client->delete_queue(shard_name(sagas, i));
-    client->delete_queue(shard_name(sagas, i) + ".dlq");
-  }
-  for (const auto& q : {sagas, sagas + ".dlq", sagas + ".log", orders,
-                        orders + ".dlq", payment, payment + ".dlq", feed})
+  for (const auto& q :
+       {orders, orders + ".dlq", payment, payment + ".dlq", feed})
     client->delete_queue(q);
 }

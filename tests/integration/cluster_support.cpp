@@ -366,14 +366,20 @@ int64_t sum(const std::map<std::string, int64_t>& counts) {
 
 } // namespace
 
+boost::json::object cluster_node_config(const test_cluster& cluster,
+                                        const temp_dir& dir, std::size_t n) {
+  auto cfg = node_config(dir);
+  cfg["broker"] = boost::json::object{{"uris", cluster.uris_from(n % 3 + 1)},
+                                      {"heartbeat_seconds", 2}};
+  return cfg;
+}
+
 boost::json::object
 oracle_node_config(const test_cluster& cluster, const temp_dir& dir,
                    std::size_t n, const std::string& accounts,
                    const std::string& ledger,
                    const boost::json::object& cluster_section) {
-  auto cfg = node_config(dir);
-  cfg["broker"] = boost::json::object{{"uris", cluster.uris_from(n % 3 + 1)},
-                                      {"heartbeat_seconds", 2}};
+  auto cfg = cluster_node_config(cluster, dir, n);
   auto acct = counter_actor(accounts, ledger);
   acct["shards"] = 6;
   auto book = counter_actor(ledger);

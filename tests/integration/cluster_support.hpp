@@ -219,10 +219,14 @@ outgoing_message increment(const std::string& actor, int i);
 std::map<std::string, int64_t> counts_in(const temp_dir& dir,
                                          const std::string& actor);
 
-/// Node `n` (from 0) of the oracle: on the cluster from its broker n % 3 + 1
-/// on (heartbeat 2 s), running `accounts` (6 shards), a counter whose every
-/// increment sends one to `ledger` (3 shards); `cluster_section` is its
-/// `cluster` when it is not empty.
+/// A config (`node_config(dir)`) for node `n` (from 0) of a cluster test:
+/// on the cluster from its broker n % 3 + 1 on, heartbeat 2 s.
+boost::json::object cluster_node_config(const test_cluster& cluster,
+                                        const temp_dir& dir, std::size_t n);
+
+/// Node `n` (from 0) of the oracle: `cluster_node_config` running `accounts` (6
+/// shards), a counter whose every increment sends one to `ledger` (3 shards);
+/// `cluster_section` is its `cluster` when it is not empty.
 boost::json::object
 oracle_node_config(const test_cluster& cluster, const temp_dir& dir,
                    std::size_t n, const std::string& accounts,
