@@ -3,6 +3,7 @@
 #include "warren/actors/builtin.hpp"
 #include "warren/bridges/client.hpp"
 #include "warren/bridges/topology.hpp"
+#include "warren/config/broker_uris.hpp"
 #include "warren/config/node_config.hpp"
 #include "warren/core/batch.hpp"
 #include "warren/core/errc.hpp"
@@ -134,24 +135,28 @@ broker_settings_for(const broker_choice& choice) {
       uri = env;
   if (uri.empty())
     uri = default_uri;
-  auto endpoint = bridges::parse_broker_uri(uri);
-  if (!endpoint)
-    return endpoint.error();
-  if (uri_has_password(uri)) {
-    if (!choice.uri.empty())
-      std::cerr << "warren: warning: a password in --uri is visible to every "
-                   "user of this machine (ps); use $WARREN_BROKER_PASSWORD or "
-                   "--password-file\n";
-  } else {
-    std::string password;
-    std::string error;
-    if (password_of(choice, password, error))
-      endpoint->password = std::move(password);
-    else if (!error.empty())
-      return make_error(errc::invalid_config, error);
-  }
+  // Several URIs, comma-separated (a cluster's brokers): tried in order,
+  // as a node tries them.
   bridges::broker_settings settings;
-  settings.endpoints.push_back(*endpoint);
+  for (const auto& one : config::split_broker_uris(uri)) {
+    auto endpoint = bridges::parse_broker_uri(one);
+    if (!endpoint)
+      return endpoint.error();
+    if (uri_has_password(one)) {
+      if (!choice.uri.empty() && settings.endpoints.empty())
+        std::cerr << "warren: warning: a password in --uri is visible to "
+                     "every user of this machine (ps); use "
+                     "$WARREN_BROKER_PASSWORD or --password-file\n";
+    } else {
+      std::string password;
+      std::string error;
+      if (password_of(choice, password, error))
+        endpoint->password = std::move(password);
+      else if (!error.empty())
+        return make_error(errc::invalid_config, error);
+    }
+    settings.endpoints.push_back(*endpoint);
+  }
   settings.connection_name = "warren cli";
   return settings;
 }

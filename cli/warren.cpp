@@ -34,7 +34,8 @@ void add_broker_options(CLI::App& cmd, warren::cli::broker_choice& broker) {
   cmd.add_option("-c,--config", broker.config_file,
                  "take the broker settings from this node config");
   cmd.add_option("-u,--uri", broker.uri,
-                 "broker URI (default: $WARREN_BROKER_URI, else "
+                 "broker URI, or several separated by commas, tried in "
+                 "order (default: $WARREN_BROKER_URI, else "
                  "amqp://guest:guest@localhost:5672/); leave the password "
                  "out of it");
   cmd.add_option("--password-file", broker.password_file,

@@ -1,5 +1,6 @@
 #include "json.hpp"
 #include "sections.hpp"
+#include "warren/config/broker_uris.hpp"
 #include "warren/core/errc.hpp"
 
 #include <cstdlib>
@@ -75,17 +76,11 @@ void apply_uri_override(std::vector<uri_source>& uris) {
   if (!value || !*value)
     return;
   uris.clear();
-  std::string_view rest{value};
   std::size_t index = 0;
-  for (;;) {
-    auto comma = rest.find(',');
-    uris.push_back({trim(rest.substr(0, comma)),
-                    std::string{"environment variable "} + broker_uri_env +
-                      " (URI " + std::to_string(++index) + ")"});
-    if (comma == std::string_view::npos)
-      break;
-    rest.remove_prefix(comma + 1);
-  }
+  for (auto& uri : split_broker_uris(value))
+    uris.push_back({std::move(uri), std::string{"environment variable "} +
+                                      broker_uri_env + " (URI " +
+                                      std::to_string(++index) + ")"});
 }
 
 void parse_endpoints(config_reader& r, const std::vector<uri_source>& uris,
@@ -233,3 +228,18 @@ void read_broker(config_reader& r, const json::value* v,
 }
 
 } // namespace warren::config::detail
+
+namespace warren::config {
+
+std::vector<std::string> split_broker_uris(std::string_view list) {
+  std::vector<std::string> out;
+  for (;;) {
+    auto comma = list.find(',');
+    out.push_back(detail::trim(list.substr(0, comma)));
+    if (comma == std::string_view::npos)
+      return out;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+} // namespace warren::config

@@ -93,6 +93,25 @@ TEST_CASE("a mandatory send to an actor that does not exist fails with exit 1 "
   CHECK(res.out.empty());
 }
 
+TEST_CASE("warren send given several broker URIs: it tries them in order "
+          "and goes on past one that refuses the connection",
+          "[broker][cli]") {
+  auto nosuch = test::unique_name("it-nosuch");
+  // Port 1 refuses; the second URI is the test broker, whose answer (no
+  // queue took it, exit 1) shows the send reached it (unreachable: 4).
+  auto uris = "amqp://guest:guest@127.0.0.1:1/ , " + test::broker_uri();
+  auto res =
+    test::warren({"send", "-u", uris, "--actor", nosuch, R"({"hello":1})"});
+  INFO("stdout: " << res.out << "\nstderr: " << res.err);
+  CHECK(res.exit_code == 1);
+  CHECK(res.err.find("no queue took") != std::string::npos);
+  // An empty URI in the list is an error that says what is wrong.
+  auto bad = test::warren({"send", "-u", test::broker_uri() + ",", "--actor",
+                           nosuch, R"({"hello":1})"});
+  INFO("stderr: " << bad.err);
+  CHECK(bad.exit_code == 3);
+}
+
 TEST_CASE("warren send --no-mandatory to an actor that does not exist "
           "succeeds",
           "[broker][cli]") {
