@@ -315,12 +315,15 @@ int check(const std::string& config_file) {
   auto cfg = load_node(config_file, kinds);
   if (!cfg)
     return report("check", cfg.error());
+  auto counted = [](std::size_t n, const char* what) {
+    return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+  };
   std::cout << config_file << ": ok (node '" << cfg->node_name << "', "
-            << cfg->actors.size() << " actors, "
-            << cfg->topology.exchanges.size() << " exchanges, "
-            << cfg->topology.queues.size() << " queues, "
-            << cfg->topology.bindings.size() << " bindings, "
-            << cfg->plugins.size() << " plugins)\n";
+            << counted(cfg->actors.size(), "actor") << ", "
+            << counted(cfg->topology.exchanges.size(), "exchange") << ", "
+            << counted(cfg->topology.queues.size(), "queue") << ", "
+            << counted(cfg->topology.bindings.size(), "binding") << ", "
+            << counted(cfg->plugins.size(), "plugin") << ")\n";
   return exit_ok;
 }
 
