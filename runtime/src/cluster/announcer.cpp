@@ -3,6 +3,7 @@
 #include "warren/core/log.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <caf/all.hpp>
 
@@ -24,9 +25,15 @@ void announce(announcer_pointer self, bool leaving,
   auto& st = self->state;
   auto msg = announcement_message(
     make_announcement(st.cfg, st.cfg.members->read(), now_ms(), leaving));
+  // A leave waits longer for its confirm: it is the node's last word, and a
+  // broker slow to confirm (a loaded machine) must not make it one that
+  // never came.
+  auto timeout = leaving ? std::max<std::chrono::milliseconds>(
+                             st.cfg.interval * 2, std::chrono::seconds{3})
+                         : std::chrono::milliseconds{st.cfg.interval * 2};
   self
-    ->request(st.cfg.publisher, st.cfg.interval * 2,
-              bridges::publish_atom::value, std::move(msg))
+    ->request(st.cfg.publisher, timeout, bridges::publish_atom::value,
+              std::move(msg))
     .then(
       [self, then](caf::ok_atom) {
         if (self->state.failing)

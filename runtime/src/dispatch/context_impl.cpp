@@ -51,9 +51,12 @@ bool context_impl::can_reply() const {
   const auto& req = message();
   if (!req.properties.reply_to.empty())
     return true;
-  log::warning(log::scope{actor_name(), req.properties.message_id,
-                          trace_of(req.properties)},
-               "reply dropped, the request has no reply_to");
+  // Debug, not a warning: a command sent without asking for an answer (a
+  // send, not a call: an append, a deposit) is normal, and a warning for
+  // each would flood the log of a node under such a load.
+  log::debug(log::scope{actor_name(), req.properties.message_id,
+                        trace_of(req.properties)},
+             "reply dropped, the request has no reply_to");
   return false;
 }
 

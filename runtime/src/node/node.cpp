@@ -338,7 +338,7 @@ void node::stop() {
   if (announcer_) {
     auto announcer = caf::actor_cast<cluster::announcer_actor>(announcer_);
     self
-      ->request(announcer, std::chrono::seconds{3}, cluster::leave_atom::value)
+      ->request(announcer, std::chrono::seconds{4}, cluster::leave_atom::value)
       .receive([](caf::ok_atom) {}, [](const caf::error&) {});
     self->send_exit(announcer_, caf::exit_reason::user_shutdown);
     self->wait_for(announcer_);
