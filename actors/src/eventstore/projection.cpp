@@ -242,7 +242,23 @@ caf::error projection::open(operator_store& store) {
                         {name(), static_cast<int64_t>(i), feeds_[i].position,
                          feeds_[i].rebuild_position}))
         return e;
+  staged_ = committed_ = current_view();
   return caf::none;
+}
+
+projection::read_view projection::current_view() const {
+  read_view v;
+  v.generation = progress_.generation;
+  for (const auto& f : feeds_)
+    v.positions.push_back(f.position);
+  return v;
+}
+
+int64_t projection::read_view::position() const {
+  int64_t n = 0;
+  for (auto p : positions)
+    n += p;
+  return n;
 }
 
 caf::error projection::restore(operator_row_set) {
@@ -390,14 +406,21 @@ status projection::apply_page(context& ctx, const envelope& msg) {
   if (!index)
     return invalid(describe(index.error()));
   auto& f = feeds_[*index];
-  if (msg.properties.correlation_id == f.outstanding)
+  // Only the answer to the read asked last moves the catch-up on: a late
+  // one (a read timed out, asked before a rebuild, or by an earlier life of
+  // this actor) was asked from another position, so its end is not the
+  // end of what this feed misses (it would finish a rebuild empty). Its
+  // events still count where they fit.
+  bool answered =
+    !f.outstanding.empty() && msg.properties.correlation_id == f.outstanding;
+  if (answered)
     f.outstanding.clear();
   for (const auto& e : events->get_array())
     apply_event(e, f);
   f.head = std::max(f.head, integer_of(*body, "head"));
   const auto* end = body->if_contains("end");
   bool at_end = end == nullptr || !end->is_bool() || end->get_bool();
-  if (!at_end) {
+  if (answered && !at_end) {
     // More now: the next page, in this unit.
     request_page(
       [&](std::string type, boost::json::value req, publish_options opts) {
@@ -405,7 +428,7 @@ status projection::apply_page(context& ctx, const envelope& msg) {
                          std::move(req), std::move(opts));
       },
       *index, runtime::now_ms());
-  } else if (f.outstanding.empty()) {
+  } else if (answered) {
     f.catching_up = false;
     finish_rebuild_if_caught_up();
   }
@@ -558,7 +581,7 @@ status projection::query(context& ctx, const envelope& msg) {
                          std::to_string(spec_.shards - 1) + ")");
         index = static_cast<std::size_t>(shard->get_int64());
       }
-      auto at = feeds_[index].position;
+      auto at = committed_.positions.at(index);
       if (min->is_int64() && min->get_int64() > at) {
         ctx.reply_error("behind",
                         "the projection is at position " + std::to_string(at) +
@@ -578,7 +601,7 @@ status projection::query(context& ctx, const envelope& msg) {
   boost::json::array rows;
   bool truncated = false;
   auto err =
-    store_->query(render_sql(found->second.sql, name(), progress_.generation),
+    store_->query(render_sql(found->second.sql, name(), committed_.generation),
                   params, [&](const sql_row& row) {
                     if (rows.size() >= spec_.max_rows) {
                       truncated = true;
@@ -609,12 +632,12 @@ status projection::query(context& ctx, const envelope& msg) {
   boost::json::object reply{
     {"rows", std::move(rows)},
     {"truncated", truncated},
-    {"position", position()},
+    {"position", committed_.position()},
     {"rebuilding", progress_.rebuild_generation.has_value()}};
   if (spec_.shards > 0) {
     boost::json::array positions;
-    for (const auto& f : feeds_)
-      positions.push_back(f.position);
+    for (auto p : committed_.positions)
+      positions.push_back(p);
     reply["positions"] = std::move(positions);
   }
   ctx.reply_json(std::move(reply), "projection.rows");
@@ -679,6 +702,7 @@ void projection::update_metrics() {
 }
 
 void projection::checkpoint(operator_rows& rows) {
+  staged_ = current_view();
   for (auto& group : groups_)
     rows.execute(std::move(group));
   groups_.clear();
@@ -707,6 +731,9 @@ void projection::checkpoint(operator_rows& rows) {
 }
 
 void projection::committed(const std::vector<skipped_group>& skipped) {
+  // Everything checkpointed is in the file now (a failed commit is tried
+  // again with a later checkpoint before this runs).
+  committed_ = staged_;
   for (const auto& s : skipped) {
     metrics_.skipped.inc();
     log::warning(log::scope{name()},

@@ -90,6 +90,19 @@ class projection : public stream_operator {
     bool changed = false;
   };
 
+  // What queries read: the generation and the feeds' positions as last
+  // committed. Memory runs ahead of the file while a unit is built (events
+  // applied, their SQL not committed yet), and a query is answered at
+  // once, from the file: checked against memory, `min_position` could pass
+  // and the rows still miss the write (and a swap not committed yet would
+  // send it to a generation half filled).
+  struct read_view {
+    int64_t generation = 1;
+    std::vector<int64_t> positions;
+    int64_t position() const;
+  };
+  read_view current_view() const;
+
   status apply_page(context& ctx, const envelope& msg);
   status apply_live(const envelope& msg);
   status query(context& ctx, const envelope& msg);
@@ -140,6 +153,10 @@ class projection : public stream_operator {
   operator_store* store_ = nullptr;
   progress progress_;
   std::vector<feed> feeds_;
+  // As of the last checkpoint (staged) and the last commit (what queries
+  // read).
+  read_view staged_;
+  read_view committed_;
   uint64_t reads_ = 0;
   int64_t last_recorded_ms_ = 0;
   int64_t next_poll_ms_ = 0;
