@@ -85,3 +85,83 @@ TEST_CASE("a projection's bad options and SQL name their JSON path",
   }
   CHECK(error_of(good).empty());
 }
+
+namespace {
+
+std::string sharded_error_of(const char* options, uint32_t shards) {
+  config::config_reader reader{"node.json"};
+  auto v = boost::json::parse(options);
+  config::object_reader o{reader, v.as_object(), "$.actors[0].options"};
+  check_sharded_projection(o, shards);
+  return reader.ok() ? "" : describe(reader.error());
+}
+
+} // namespace
+
+TEST_CASE("a sharded projection: its store's shards, keys never NULL, no "
+          "DDL in on, each refusal at its JSON path",
+          "[projection][shards]") {
+  const std::string base = "node.json: $.actors[0].options";
+  // clang-format off
+  std::pair<const char*, std::string> cases[] = {
+    {R"json({"source": {"store": "s", "shards": 2}, "tables": {"t": "CREATE TABLE {t} (a TEXT NOT NULL PRIMARY KEY)"}, "on": {}})json",
+     ".source.shards: a sharded projection keeps each shard of its store in the shard with the same number: expected the projection's shards (3), found 2"},
+    {R"json({"source": {"store": "s"}, "tables": {"t": "CREATE TABLE {t} (a TEXT NOT NULL PRIMARY KEY)"}, "on": {}})json",
+     ".source.shards: a sharded projection keeps each shard of its store in the shard with the same number: expected the projection's shards (3), found 0 (the store must be sharded too)"},
+    {R"json({"source": {"store": "s", "shards": 3}, "tables": {"t": "CREATE TABLE {t} (a TEXT, n INTEGER)"}, "on": {}})json",
+     ".tables.t: a sharded projection's table needs a PRIMARY KEY"},
+    {R"json({"source": {"store": "s", "shards": 3}, "tables": {"t": "CREATE TABLE {t} (a TEXT PRIMARY KEY, n INTEGER)"}, "on": {}})json",
+     ".tables.t: a sharded projection's table needs its PRIMARY KEY columns NOT NULL"},
+    {R"json({"source": {"store": "s", "shards": 3}, "tables": {"t": "CREATE TABLE {t} (a TEXT, b TEXT NOT NULL, PRIMARY KEY (a, b))"}, "on": {}})json",
+     "declare a NOT NULL"},
+    {R"json({"source": {"store": "s", "shards": 3}, "tables": {"t": "CREATE TABLE {t} (a TEXT NOT NULL PRIMARY KEY)"},
+             "on": {"E": [{"sql": "CREATE TABLE IF NOT EXISTS {t}2 (x)"}]}})json",
+     ".on.E[0].sql: a sharded projection's events change rows, not tables"},
+  };
+  // Keys that are never NULL: NOT NULL, the rowid itself, or WITHOUT ROWID.
+  const char* good[] = {
+    R"json({"source": {"store": "s", "shards": 3}, "tables": {"t": "CREATE TABLE {t} (a TEXT NOT NULL PRIMARY KEY, n INTEGER)"}, "on": {}})json",
+    R"json({"source": {"store": "s", "shards": 3}, "tables": {"t": "CREATE TABLE {t} (id INTEGER PRIMARY KEY, n INTEGER)"}, "on": {}})json",
+    R"json({"source": {"store": "s", "shards": 3}, "tables": {"t": "CREATE TABLE {t} (a TEXT PRIMARY KEY, n INTEGER) WITHOUT ROWID"}, "on": {}})json",
+  };
+  // clang-format on
+  for (const auto& [options, expected] : cases) {
+    INFO(options);
+    CHECK_THAT(sharded_error_of(options, 3), Catch::Contains(expected));
+    if (expected.front() == '.')
+      CHECK_THAT(sharded_error_of(options, 3),
+                 Catch::Contains(base + expected));
+  }
+  for (const char* options : good) {
+    INFO(options);
+    CHECK(sharded_error_of(options, 3).empty());
+  }
+}
+
+TEST_CASE("a sharded projection's query reads the union of the shards' "
+          "tables, as a common table expression per table",
+          "[projection][shards]") {
+  std::map<std::string, std::vector<std::string>> columns{{"t", {"a", "n"}},
+                                                          {"u", {"x"}}};
+  auto sql = render_sharded_query("SELECT {t}.a FROM {t} WHERE {t}.n > 1",
+                                  "Bal", {1, std::nullopt, 4}, columns);
+  CHECK(sql == "WITH p_bal_g0_q_t (\"a\", \"n\") AS (SELECT \"a\", \"n\" FROM "
+               "p_bal_s0_g1_t UNION ALL SELECT \"a\", \"n\" FROM "
+               "p_bal_s2_g4_t) SELECT p_bal_g0_q_t.a FROM p_bal_g0_q_t WHERE "
+               "p_bal_g0_q_t.n > 1");
+  // The user's own WITH (and RECURSIVE) goes on after ours.
+  CHECK(render_sharded_query("with q AS (SELECT x FROM {u}) SELECT * FROM q",
+                             "b", {2}, columns) ==
+        "WITH p_b_g0_q_u (\"x\") AS (SELECT \"x\" FROM p_b_s0_g2_u), q AS "
+        "(SELECT x FROM p_b_g0_q_u) SELECT * FROM q");
+  CHECK(render_sharded_query(
+          "WITH RECURSIVE r(n) AS (SELECT 1) SELECT * FROM r, {u}", "b", {2},
+          columns) ==
+        "WITH RECURSIVE p_b_g0_q_u (\"x\") AS (SELECT \"x\" FROM "
+        "p_b_s0_g2_u), r(n) AS (SELECT 1) SELECT * FROM r, p_b_g0_q_u");
+  // No shard has started: an empty table with the columns.
+  CHECK(
+    render_sharded_query("SELECT * FROM {u}", "b", {std::nullopt}, columns) ==
+    "WITH p_b_g0_q_u (\"x\") AS (SELECT NULL AS \"x\" WHERE 0) SELECT * "
+    "FROM p_b_g0_q_u");
+}

@@ -1,13 +1,17 @@
 // A sharded event-sourced aggregate on the three-node RabbitMQ cluster
 // (issue 13): the event store's shards owned by three warren nodes, through
 // kill -9 of two of them, every command's event recorded once, each
-// shard's positions without gaps, and every node's file the same store.
+// shard's positions without gaps, and every node's file the same store;
+// and a sharded projection of a store there, every node's file holding the
+// whole read model.
 
 #include "cluster_support.hpp"
+#include "projection_support.hpp"
 #include "support.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/core/shard.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 #include <csignal>
@@ -160,4 +164,78 @@ TEST_CASE("a sharded aggregate on three nodes of the three-broker cluster: "
   CHECK_THAT(logs, Catch::Contains("taken over in epoch"));
   for (auto& node : group.nodes())
     CHECK(node->running());
+}
+
+TEST_CASE("a sharded projection on the three-broker cluster: through kill -9 "
+          "of two nodes in turn every node's file holds the whole model, "
+          "equal to the deposits, and queries answer it",
+          "[cluster][projection][shards]") {
+  test::test_cluster cluster;
+  auto store = test::unique_name("cl-ledger");
+  auto proj = test::unique_name("cl-balances");
+  auto events = test::unique_name("cl-ledger-events");
+  test::sharded_queues queues{cluster, {{store, shards}, {proj, shards}}};
+  test::node_group group{
+    3, [&](const test::temp_dir& dir, std::size_t n) {
+      auto cfg = test::cluster_node_config(cluster, dir, n);
+      cfg["topology"] = json::object{
+        {"exchanges", json::array{{{"name", events}, {"type", "topic"}}}},
+        {"bindings",
+         json::array{
+           {{"exchange", events}, {"queue", proj}, {"routing_key", "#"}}}}};
+      cfg["actors"] =
+        json::array{{{"name", store},
+                     {"kind", "event_store"},
+                     {"shards", shards},
+                     {"options", {{"publish", {{"exchange", events}}}}}},
+                    {{"name", proj},
+                     {"kind", "projection"},
+                     {"shards", shards},
+                     {"options", test::balances_options(store, shards)}}};
+      return cfg;
+    }};
+  auto publisher = cluster.client(3);
+  int sent = 0;
+  auto send = [&](int count) {
+    test::send_confirmed(*publisher, sent, count, [&](int i) {
+      return test::to_actor(
+        store, store + "-d" + std::to_string(i), "event_store.append",
+        json::serialize(json::object{
+          {"stream", "acct-" + std::to_string(i % 10)},
+          {"events", json::array{{{"type", "Deposited"},
+                                  {"data", {{"amount", 1 + i % 7}}}}}}}));
+    });
+  };
+  test::kill_two_in_turn(group, send);
+  send(50);
+  test::balances expected;
+  for (int i = 0; i < sent; ++i) {
+    auto& b = expected["acct-" + std::to_string(i % 10)];
+    b.total += 1 + i % 7;
+    ++b.deposits;
+  }
+  auto logs = group.logs();
+  for (std::size_t n = 0; n < 3; ++n) {
+    INFO("node " << n + 1);
+    test::file_model m;
+    test::eventually(
+      [&] {
+        m = test::model_in(group.dir(n), proj, shards);
+        return m.rows == expected;
+      },
+      90s);
+    INFO(logs);
+    CHECK(m.rows == expected);
+    CHECK(m.objects == m.catalog);
+    CHECK(m.generations.size() == shards);
+  }
+  // Asked through any broker, answered by a shard's owner over the union.
+  std::string uris;
+  for (std::size_t i = 1; i <= cluster.size(); ++i)
+    uris += (uris.empty() ? "" : ",") + cluster.uri(i);
+  auto r = test::warren({"call", "-u", uris, "--timeout", "15000", proj, "-t",
+                         "projection.query", R"({"query": "balances"})"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(test::balances_of(json::parse(r.out).at("rows")) == expected);
 }

@@ -5,9 +5,11 @@
 #include "warren/config/reader.hpp"
 #include "warren/core/envelope.hpp"
 #include "warren/core/log.hpp"
+#include "warren/core/shard.hpp"
 #include "warren/metrics/registry.hpp"
 #include "warren/runtime/store/checkpoint_store.hpp"
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 
 namespace warren::actors {
@@ -45,6 +47,35 @@ constexpr const char* upsert_shard_progress =
   "excluded.rebuild_position";
 constexpr const char* select_object =
   "SELECT count(*) FROM sqlite_master WHERE name = ?1";
+// A sharded projection: where each shard stands, one row per shard
+// ("<actor>.s<i>"), replicated with its tables (README.md, "Sharded
+// projections").
+constexpr const char* create_shard_state =
+  "CREATE TABLE IF NOT EXISTS warren_projection_state (actor TEXT NOT NULL "
+  "PRIMARY KEY, position INTEGER NOT NULL, head INTEGER NOT NULL, "
+  "generation INTEGER NOT NULL, rebuild_generation INTEGER, "
+  "rebuild_position INTEGER NOT NULL, definition TEXT NOT NULL)";
+constexpr const char* select_shard_state =
+  "SELECT position, head, generation, rebuild_generation, rebuild_position, "
+  "definition FROM warren_projection_state WHERE actor = ?1";
+constexpr const char* upsert_shard_state =
+  "INSERT INTO warren_projection_state (actor, position, head, generation, "
+  "rebuild_generation, rebuild_position, definition) VALUES (?1, ?2, ?3, ?4, "
+  "?5, ?6, ?7) ON CONFLICT (actor) DO UPDATE SET position = "
+  "excluded.position, head = excluded.head, generation = "
+  "excluded.generation, rebuild_generation = excluded.rebuild_generation, "
+  "rebuild_position = excluded.rebuild_position, definition = "
+  "excluded.definition";
+// The catalog of objects made at runtime (the store creates it in every
+// file): an object's row and its CREATE travel in the same changeset, and
+// every node's changelog reader makes the object before it applies rows.
+constexpr const char* insert_catalog =
+  "INSERT INTO warren_schema (actor, name, type, sql) VALUES (?1, ?2, ?3, ?4)";
+constexpr const char* delete_catalog =
+  "DELETE FROM warren_schema WHERE actor = ?1 AND name = ?2";
+constexpr const char* select_catalog =
+  "SELECT name, type FROM warren_schema WHERE actor = ?1 ORDER BY type DESC, "
+  "name";
 
 projection_spec read_spec(const actor_init& init) {
   return read_options(init, [&](config::object_reader& o) {
@@ -98,11 +129,32 @@ int64_t integer_of(const boost::json::object& o, const char* key) {
 
 projection::projection(const actor_init& init)
   : stream_operator(init), spec_(read_spec(init)),
-    feeds_(std::max<std::size_t>(1, spec_.shards)) {
-  auto* reg = init.metrics;
-  if (reg == nullptr)
-    return;
-  metrics::labels who{{"actor", init.name}};
+    feeds_(init.shards > 0 ? 1 : std::max<std::size_t>(1, spec_.shards)),
+    sharded_(init.shards > 0),
+    prefix_(init.shards > 0 ? shard_name(init.name, init.shard) : init.name) {}
+
+void projection::check_options(config::object_reader& options) {
+  // The actor's name only shapes table names; any will do for the check.
+  read_projection_spec(options, "check");
+}
+
+uint32_t projection::source_shard(std::size_t index) const {
+  return sharded_ ? init().shard : static_cast<uint32_t>(index);
+}
+
+caf::error projection::restore(operator_row_set) {
+  // Made here, not in the constructor: routers and the node's key
+  // directory make instances that never run, whose series would stay at 0.
+  auto* reg = init().metrics;
+  if (reg != nullptr)
+    make_metrics(*reg);
+  update_metrics();
+  return caf::none; // Everything is in its tables.
+}
+
+void projection::make_metrics(metrics::registry& registry) {
+  auto* reg = &registry;
+  metrics::labels who{{"actor", init().metrics_name()}};
   metrics_.position = reg->make_gauge(
     "warren_projection_position", "The last event a projection applied.", who);
   metrics_.head = reg->make_gauge(
@@ -126,27 +178,66 @@ projection::projection(const actor_init& init)
     "Events whose statements failed on the data (a constraint), skipped.", who);
 }
 
-void projection::check_options(config::object_reader& options) {
-  // The actor's name only shapes table names; any will do for the check.
-  read_projection_spec(options, "check");
-}
-
 std::vector<std::pair<std::string, std::string>>
 projection::generation_objects(int64_t g) const {
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [table, sql] : spec_.tables)
-    out.emplace_back(table_name(name(), g, table), render_sql(sql, name(), g));
+    out.emplace_back(table_name(prefix_, g, table),
+                     render_sql(sql, prefix_, g));
   for (std::size_t i = 0; i < spec_.indexes.size(); ++i)
-    out.emplace_back(table_name(name(), g, "index" + std::to_string(i)),
-                     render_sql(spec_.indexes[i], name(), g, i));
+    out.emplace_back(table_name(prefix_, g, "index" + std::to_string(i)),
+                     render_sql(spec_.indexes[i], prefix_, g, i));
   return out;
 }
 
 std::vector<sql_statement> projection::create_generation(int64_t g) const {
   std::vector<sql_statement> out;
-  for (auto& [object, sql] : generation_objects(g))
+  std::size_t made = 0;
+  for (auto& [object, sql] : generation_objects(g)) {
+    if (sharded_)
+      out.push_back(
+        {insert_catalog,
+         {prefix_, object,
+          std::string{made < spec_.tables.size() ? "table" : "index"}, sql}});
     out.push_back({std::move(sql), {}});
+    ++made;
+  }
   return out;
+}
+
+std::vector<std::pair<std::string, std::string>> projection::catalog_objects(
+  const std::function<bool(int64_t generation)>& which) const {
+  // Names are p_<shard>_g<generation>_<table>: whatever definition made
+  // them (another node's config may name other tables).
+  auto head = table_name(prefix_, 0, "");
+  head = head.substr(0, head.size() - 2); // "..._g"
+  std::vector<std::pair<std::string, std::string>> out;
+  store_->query(select_catalog, {prefix_}, [&](const sql_row& row) {
+    auto object = std::string{row.text(0)};
+    if (object.rfind(head, 0) == 0) {
+      auto digits = object.substr(head.size());
+      auto end = digits.find('_');
+      try {
+        if (which(std::stoll(digits.substr(0, end))))
+          out.emplace_back(object, std::string{row.text(1)});
+      } catch (const std::exception&) {
+      }
+    }
+    return caf::error{};
+  });
+  return out;
+}
+
+sql_group projection::drop_objects(
+  const std::vector<std::pair<std::string, std::string>>& objects) const {
+  sql_group drop;
+  for (const auto& [object, type] : objects) {
+    // An index goes with its table; its catalog row still goes.
+    if (type == "table")
+      drop.statements.push_back({"DROP TABLE IF EXISTS " + object, {}});
+    drop.statements.push_back({delete_catalog, {prefix_, object}});
+  }
+  return drop;
 }
 
 std::vector<sql_statement> projection::drop_generation(int64_t g) const {
@@ -159,6 +250,8 @@ std::vector<sql_statement> projection::drop_generation(int64_t g) const {
 
 caf::error projection::open(operator_store& store) {
   store_ = &store;
+  if (sharded_)
+    return open_shard(store);
   for (const char* sql : {create_progress, create_shard_progress})
     if (auto err = store.setup(sql))
       return err;
@@ -246,6 +339,71 @@ caf::error projection::open(operator_store& store) {
   return caf::none;
 }
 
+caf::error projection::open_shard(operator_store& store) {
+  // Only the kind's own table is made here (every node makes it, also for
+  // its changelog reader): a shard's objects and rows go through its
+  // changelog, staged for the first unit (a tick asks the store for a page
+  // at once, so a unit comes).
+  if (auto err = store.setup(create_shard_state))
+    return err;
+  std::optional<shard_state> stored;
+  auto err =
+    store.query(select_shard_state, {prefix_}, [&](const sql_row& row) {
+      shard_state st;
+      st.position = row.integer(0);
+      st.head = row.integer(1);
+      st.generation = row.integer(2);
+      if (!row.is_null(3))
+        st.rebuild_generation = row.integer(3);
+      st.rebuild_position = row.integer(4);
+      st.definition = std::string{row.text(5)};
+      stored = std::move(st);
+      return caf::error{};
+    });
+  if (err)
+    return err;
+  auto& f = feeds_[0];
+  progress_changed_ = true;
+  if (!stored) {
+    progress_.generation = 1;
+    sql_group made;
+    made.statements = create_generation(1);
+    groups_.push_back(std::move(made));
+  } else {
+    f.position = stored->position;
+    f.head = stored->head;
+    f.rebuild_position = stored->rebuild_position;
+    progress_.generation = stored->generation;
+    progress_.rebuild_generation = stored->rebuild_generation;
+    if (stored->definition != spec_.definition_hash) {
+      // Numbers are never used twice: a changeset cannot tell a table
+      // dropped and made again from one kept.
+      auto g = std::max(progress_.generation,
+                        progress_.rebuild_generation.value_or(0)) +
+               1;
+      progress_.rebuild_generation = g;
+      f.rebuild_position = 0;
+      sql_group made;
+      made.statements = create_generation(g);
+      groups_.push_back(std::move(made));
+      log::info(log::scope{prefix_},
+                "the projection's definition changed: rebuilding this shard "
+                "as generation {}",
+                g);
+    }
+  }
+  // Objects of no generation in use: a rebuild abandoned, or a generation
+  // replaced whose drop did not commit before the shard changed owner.
+  auto stale = catalog_objects([&](int64_t g) {
+    return g != progress_.generation && (!progress_.rebuild_generation ||
+                                         g != *progress_.rebuild_generation);
+  });
+  if (!stale.empty())
+    groups_.push_back(drop_objects(stale));
+  staged_ = committed_ = current_view();
+  return caf::none;
+}
+
 projection::read_view projection::current_view() const {
   read_view v;
   v.generation = progress_.generation;
@@ -261,14 +419,45 @@ int64_t projection::read_view::position() const {
   return n;
 }
 
-caf::error projection::restore(operator_row_set) {
-  update_metrics();
-  return caf::none; // Everything is in its tables.
-}
-
 bool projection::is_query(const envelope& msg) const {
   const auto& type = msg.properties.type;
   return type == "projection.query" || type == "projection.status";
+}
+
+caf::expected<std::string> projection::key_of(const envelope& msg) const {
+  // Queries have no key: each goes to the shard its id hashes to, so they
+  // spread over the shards' owners (any of them answers for all).
+  auto key = stateful_base::key_of(msg);
+  if (key && key->empty())
+    return msg.properties.message_id;
+  return key;
+}
+
+std::optional<uint32_t> projection::shard_asked(const envelope& msg) const {
+  // A live event of the store's shard i goes to shard i.
+  if (const auto* v = find_field(msg.properties.headers, "x-warren-shard"))
+    if (const auto* n = std::get_if<int64_t>(v); n != nullptr && *n >= 0)
+      return static_cast<uint32_t>(*n);
+  const auto& type = msg.properties.type;
+  const auto* body = msg.body.if_object();
+  if (body != nullptr &&
+      (type == "event_store.events" || type == "projection.query" ||
+       type == "projection.status" || type == "projection.rebuild"))
+    if (const auto* n = body->if_contains("shard");
+        n != nullptr && n->is_int64() && n->get_int64() >= 0)
+      return static_cast<uint32_t>(n->get_int64());
+  // The store's refusal of a page read: the read's id names its shard.
+  const auto& id = msg.properties.correlation_id;
+  auto head = name() + ".s";
+  if (type == "warren.error" && id.rfind(head, 0) == 0) {
+    auto end = id.find('/', head.size());
+    try {
+      return static_cast<uint32_t>(
+        std::stoul(id.substr(head.size(), end - head.size())));
+    } catch (const std::exception&) {
+    }
+  }
+  return std::nullopt;
 }
 
 status projection::apply(context& ctx, const envelope& msg) {
@@ -276,20 +465,32 @@ status projection::apply(context& ctx, const envelope& msg) {
   if (type == "projection.query")
     return query(ctx, msg);
   if (type == "projection.status") {
-    ctx.reply_json(status_json(), "projection.status");
+    ctx.reply_json(sharded_ ? shard_status_json() : status_json(),
+                   "projection.status");
     return status::ok();
   }
   if (type == "projection.rebuild") {
     if (!progress_.rebuild_generation)
       start_rebuild();
-    ctx.reply_json(status_json(), "projection.status");
+    // Asked of the projection (not of one shard): every shard rebuilds,
+    // told in this unit's outbox, so exactly once whoever asked.
+    const auto* b = msg.body.if_object();
+    if (sharded_ && (b == nullptr || !b->contains("shard")))
+      for (uint32_t j = 0; j < init().shards; ++j)
+        if (j != init().shard)
+          ctx.publish_json(bridges::actors_exchange, name(),
+                           "projection.rebuild",
+                           boost::json::object{{"shard", int64_t{j}}}, {});
+    ctx.reply_json(sharded_ ? shard_status_json() : status_json(),
+                   "projection.status");
     return status::ok();
   }
+  auto reads = prefix_ + "/read/";
   if (type == "event_store.events" &&
-      msg.properties.correlation_id.rfind(name() + "/read/", 0) == 0)
+      msg.properties.correlation_id.rfind(reads, 0) == 0)
     return apply_page(ctx, msg);
   if (type == "warren.error" &&
-      msg.properties.correlation_id.rfind(name() + "/read/", 0) == 0)
+      msg.properties.correlation_id.rfind(reads, 0) == 0)
     return status::fail(errc::validation_failed,
                         "the event store refused a read: " +
                           boost::json::serialize(msg.body),
@@ -321,6 +522,18 @@ caf::expected<std::size_t> projection::feed_of(const envelope& msg,
       shard = -1;
   }
   auto from = page ? "a page of the store" : "an event";
+  if (sharded_) {
+    if (shard && *shard == static_cast<int64_t>(init().shard))
+      return std::size_t{0};
+    return make_error(
+      errc::validation_failed,
+      std::string{from} +
+        (shard ? " of the store's shard " + std::to_string(*shard)
+               : std::string{" without a shard"}) +
+        " reached shard " + std::to_string(init().shard) + " of projection '" +
+        name() + "', which keeps the store's shard " +
+        std::to_string(init().shard) + " only");
+  }
   if (spec_.shards == 0) {
     if (!shard)
       return std::size_t{0};
@@ -360,9 +573,11 @@ bool projection::apply_event(const boost::json::value& event, feed& f) {
       const auto& sql = rendered(on->first, on->second, generation);
       sql_group group;
       group.tolerant = true;
-      group.label = spec_.shards > 0 ? std::to_string(position) + " of shard " +
-                                         std::to_string(&f - feeds_.data())
-                                     : std::to_string(position);
+      group.label = spec_.shards > 0
+                      ? std::to_string(position) + " of shard " +
+                          std::to_string(source_shard(
+                            static_cast<std::size_t>(&f - feeds_.data())))
+                      : std::to_string(position);
       for (std::size_t i = 0; i < on->second.size(); ++i) {
         sql_statement statement;
         statement.sql = sql[i];
@@ -393,7 +608,7 @@ projection::rendered(const std::string& type,
   auto [it, added] = rendered_.try_emplace(type);
   if (added)
     for (const auto& st : statements)
-      it->second.push_back(render_sql(st.sql, name(), generation));
+      it->second.push_back(render_sql(st.sql, prefix_, generation));
   return it->second;
 }
 
@@ -442,10 +657,15 @@ void projection::finish_rebuild_if_caught_up() {
   for (const auto& f : feeds_)
     if (f.catching_up || !f.outstanding.empty())
       return;
-  // The new generation replaces the old one, in one transaction.
-  sql_group swap;
-  swap.statements = drop_generation(progress_.generation);
-  groups_.push_back(std::move(swap));
+  // The new generation replaces the old one, in one transaction (a shard
+  // drops it in a later unit: see `replaced_`).
+  if (sharded_) {
+    replaced_.push_back(progress_.generation);
+  } else {
+    sql_group swap;
+    swap.statements = drop_generation(progress_.generation);
+    groups_.push_back(std::move(swap));
+  }
   int64_t rebuilt = 0;
   for (auto& f : feeds_) {
     rebuilt += f.rebuild_position;
@@ -455,7 +675,7 @@ void projection::finish_rebuild_if_caught_up() {
   }
   log::info(log::scope{name()},
             "rebuilt as generation {} up to position {}; generation {} "
-            "dropped",
+            "replaced",
             *progress_.rebuild_generation, rebuilt, progress_.generation);
   progress_.generation = *progress_.rebuild_generation;
   progress_.rebuild_generation.reset();
@@ -485,7 +705,10 @@ status projection::apply_live(const envelope& msg) {
 void projection::start_rebuild() {
   auto g = progress_.generation + 1;
   sql_group create;
-  create.statements = drop_generation(g);
+  if (sharded_)
+    g = std::max(g, progress_.rebuild_generation.value_or(0) + 1);
+  else
+    create.statements = drop_generation(g);
   for (auto& st : create_generation(g))
     create.statements.push_back(std::move(st));
   groups_.push_back(std::move(create));
@@ -510,17 +733,18 @@ void projection::request_page(Publish&& publish, std::size_t index,
   auto cursor = progress_.rebuild_generation ? f.rebuild_position : f.position;
   // Unique across this actor's lives: the replies' ids derive from it, and
   // the inbox must not take a new reply for an old one.
-  f.outstanding = name() + "/read/" + nonce_ + "/" + std::to_string(++reads_);
+  f.outstanding = prefix_ + "/read/" + nonce_ + "/" + std::to_string(++reads_);
   f.asked_ms = now_ms;
   publish_options opts;
   opts.message_id = f.outstanding;
   opts.correlation_id = f.outstanding;
-  opts.reply_to = init().queue;
+  // A shard's pages come to its own queue, past the routers.
+  opts.reply_to = sharded_ ? prefix_ : init().queue;
   opts.persistent = false;
   boost::json::object read{{"from", cursor + 1},
                            {"count", static_cast<int64_t>(spec_.page)}};
   if (spec_.shards > 0)
-    read["shard"] = static_cast<int64_t>(index);
+    read["shard"] = static_cast<int64_t>(source_shard(index));
   publish("event_store.read_all", std::move(read), std::move(opts));
 }
 
@@ -567,6 +791,8 @@ status projection::query(context& ctx, const envelope& msg) {
                                        (known.empty() ? "none" : known) + ")");
     return status::ok();
   }
+  if (sharded_)
+    return query_shards(ctx, msg, found->second);
   if (body != nullptr)
     if (const auto* min = body->if_contains("min_position")) {
       // Following a sharded store, a position is a shard's: the query
@@ -590,44 +816,12 @@ status projection::query(context& ctx, const envelope& msg) {
         return status::ok();
       }
     }
-  const auto* given = body != nullptr ? body->if_contains("params") : nullptr;
-  std::vector<sql_value> params;
-  for (const auto& p : found->second.params) {
-    const auto* v = given != nullptr && given->is_object()
-                      ? given->get_object().if_contains(p)
-                      : nullptr;
-    params.push_back(bound(v));
-  }
   boost::json::array rows;
   bool truncated = false;
   auto err =
-    store_->query(render_sql(found->second.sql, name(), committed_.generation),
-                  params, [&](const sql_row& row) {
-                    if (rows.size() >= spec_.max_rows) {
-                      truncated = true;
-                      return make_error(errc::none, "enough");
-                    }
-                    boost::json::object out;
-                    for (int c = 0; c < row.columns(); ++c) {
-                      auto key = std::string{row.name(c)};
-                      switch (row.type(c)) {
-                        case sql_row::value_type::integer:
-                          out[key] = row.integer(c);
-                          break;
-                        case sql_row::value_type::real:
-                          out[key] = row.real(c);
-                          break;
-                        case sql_row::value_type::null:
-                          out[key] = nullptr;
-                          break;
-                        default:
-                          out[key] = row.text(c);
-                      }
-                    }
-                    rows.push_back(std::move(out));
-                    return caf::error{};
-                  });
-  if (err && !truncated)
+    collect_rows(render_sql(found->second.sql, name(), committed_.generation),
+                 params_of(msg, found->second), rows, truncated);
+  if (err)
     return status::fail(errc::store_failed, describe(err), false);
   boost::json::object reply{
     {"rows", std::move(rows)},
@@ -642,6 +836,179 @@ status projection::query(context& ctx, const envelope& msg) {
   }
   ctx.reply_json(std::move(reply), "projection.rows");
   return status::ok();
+}
+
+std::vector<sql_value> projection::params_of(const envelope& msg,
+                                             const projection_query& q) const {
+  const auto* body = msg.body.if_object();
+  const auto* given = body != nullptr ? body->if_contains("params") : nullptr;
+  std::vector<sql_value> params;
+  for (const auto& p : q.params) {
+    const auto* v = given != nullptr && given->is_object()
+                      ? given->get_object().if_contains(p)
+                      : nullptr;
+    params.push_back(bound(v));
+  }
+  return params;
+}
+
+caf::error projection::collect_rows(const std::string& sql,
+                                    const std::vector<sql_value>& params,
+                                    boost::json::array& rows,
+                                    bool& truncated) const {
+  auto err = store_->query(sql, params, [&](const sql_row& row) {
+    if (rows.size() >= spec_.max_rows) {
+      truncated = true;
+      return make_error(errc::none, "enough");
+    }
+    boost::json::object out;
+    for (int c = 0; c < row.columns(); ++c) {
+      auto key = std::string{row.name(c)};
+      switch (row.type(c)) {
+        case sql_row::value_type::integer:
+          out[key] = row.integer(c);
+          break;
+        case sql_row::value_type::real:
+          out[key] = row.real(c);
+          break;
+        case sql_row::value_type::null:
+          out[key] = nullptr;
+          break;
+        default:
+          out[key] = row.text(c);
+      }
+    }
+    rows.push_back(std::move(out));
+    return caf::error{};
+  });
+  return truncated ? caf::error{} : err;
+}
+
+caf::expected<std::vector<std::optional<projection::shard_state>>>
+projection::shard_states() const {
+  std::vector<std::optional<shard_state>> out(init().shards);
+  for (uint32_t i = 0; i < init().shards; ++i) {
+    auto err = store_->query(select_shard_state, {shard_name(name(), i)},
+                             [&](const sql_row& row) {
+                               shard_state st;
+                               st.position = row.integer(0);
+                               st.head = row.integer(1);
+                               st.generation = row.integer(2);
+                               if (!row.is_null(3))
+                                 st.rebuild_generation = row.integer(3);
+                               st.rebuild_position = row.integer(4);
+                               st.definition = std::string{row.text(5)};
+                               out[i] = std::move(st);
+                               return caf::error{};
+                             });
+    if (err)
+      return err;
+  }
+  return out;
+}
+
+status projection::query_shards(context& ctx, const envelope& msg,
+                                const projection_query& q) {
+  // Answered from this node's file, where every shard's tables and state
+  // rows are (each shard's owner wrote them through its changelog): each
+  // shard exactly at the position reported for it.
+  const auto* body = msg.body.if_object();
+  for (int attempt = 0;; ++attempt) {
+    auto states = shard_states();
+    if (!states)
+      return status::fail(errc::store_failed, describe(states.error()), false);
+    if (const auto* min =
+          body != nullptr ? body->if_contains("min_position") : nullptr) {
+      const auto* shard = body->if_contains("shard");
+      if (shard == nullptr || !shard->is_int64() || shard->get_int64() < 0 ||
+          shard->get_int64() >= static_cast<int64_t>(states->size()))
+        return invalid("min_position: a sharded projection's positions are "
+                       "its shards'; give \"shard\" too (0 to " +
+                       std::to_string(states->size() - 1) +
+                       ": the append's reply has it)");
+      const auto& st = (*states)[static_cast<std::size_t>(shard->get_int64())];
+      auto at = st ? st->position : 0;
+      if (min->is_int64() && min->get_int64() > at) {
+        ctx.reply_error("behind",
+                        "shard " + std::to_string(shard->get_int64()) +
+                          " of the projection is at position " +
+                          std::to_string(at) + ", below " +
+                          std::to_string(min->get_int64()),
+                        {{"position", at}, {"shard", shard->get_int64()}});
+        return status::ok();
+      }
+    }
+    std::vector<std::optional<int64_t>> generations;
+    boost::json::array positions;
+    int64_t position = 0;
+    bool rebuilding = false;
+    bool mixed = false;
+    for (const auto& st : *states) {
+      generations.push_back(st ? std::optional<int64_t>{st->generation}
+                               : std::nullopt);
+      positions.push_back(st ? st->position : 0);
+      position += st ? st->position : 0;
+      rebuilding = rebuilding || (st && st->rebuild_generation);
+      mixed = mixed || (st && st->definition != spec_.definition_hash);
+    }
+    boost::json::array rows;
+    bool truncated = false;
+    auto err = collect_rows(
+      render_sharded_query(q.sql, name(), generations, spec_.columns),
+      params_of(msg, q), rows, truncated);
+    if (err && attempt == 0)
+      continue; // a generation replaced meanwhile: its tables are gone
+    if (err && mixed) {
+      ctx.reply_error("rebuilding",
+                      "the shards' tables differ (their owners run different "
+                      "definitions of the projection; each shard rebuilds "
+                      "when its owner runs this one): " +
+                        describe(err));
+      return status::ok();
+    }
+    if (err)
+      return status::fail(errc::store_failed, describe(err), false);
+    boost::json::object reply{
+      {"rows", std::move(rows)},       {"truncated", truncated},
+      {"position", position},          {"positions", std::move(positions)},
+      {"rebuilding", rebuilding},      {"mixed_definitions", mixed},
+      {"shard", int64_t{init().shard}}};
+    ctx.reply_json(std::move(reply), "projection.rows");
+    return status::ok();
+  }
+}
+
+boost::json::object projection::shard_status_json() const {
+  auto states = shard_states();
+  boost::json::array shards;
+  int64_t position = 0;
+  int64_t head = 0;
+  int64_t lag = 0;
+  bool rebuilding = false;
+  for (std::size_t i = 0; states && i < states->size(); ++i) {
+    auto st = (*states)[i].value_or(shard_state{});
+    boost::json::object one{
+      {"shard", static_cast<int64_t>(i)},
+      {"position", st.position},
+      {"head", st.head},
+      {"generation", st.generation},
+      {"rebuilding", st.rebuild_generation.has_value()},
+      {"definition_matches", st.definition == spec_.definition_hash}};
+    if (st.rebuild_generation)
+      one["rebuild_position"] = st.rebuild_position;
+    shards.push_back(std::move(one));
+    position += st.position;
+    head += st.head;
+    lag += std::max<int64_t>(0, st.head - st.position);
+    rebuilding = rebuilding || st.rebuild_generation.has_value();
+  }
+  return {{"position", position},
+          {"head", head},
+          {"lag_events", lag},
+          {"rebuilding", rebuilding},
+          {"generation", progress_.generation},
+          {"shard", int64_t{init().shard}},
+          {"shards", std::move(shards)}};
 }
 
 int64_t projection::position() const {
@@ -703,9 +1070,22 @@ void projection::update_metrics() {
 
 void projection::checkpoint(operator_rows& rows) {
   staged_ = current_view();
+  if (sharded_ && !droppable_.empty()) {
+    // Replaced in a unit that committed: no unit writes them any more.
+    auto gone = std::move(droppable_);
+    droppable_.clear();
+    groups_.push_back(drop_objects(catalog_objects([&](int64_t g) {
+      return std::find(gone.begin(), gone.end(), g) != gone.end();
+    })));
+  }
+  staged_replaced_.insert(staged_replaced_.end(), replaced_.begin(),
+                          replaced_.end());
+  replaced_.clear();
   for (auto& group : groups_)
     rows.execute(std::move(group));
   groups_.clear();
+  if (sharded_ && feeds_[0].head != written_head_)
+    progress_changed_ = true;
   if (!progress_changed_)
     return;
   progress_changed_ = false;
@@ -714,6 +1094,15 @@ void projection::checkpoint(operator_rows& rows) {
   for (const auto& f : feeds_)
     rebuild_position += f.rebuild_position;
   sql_group progress;
+  if (sharded_) {
+    written_head_ = feeds_[0].head;
+    progress.statements.push_back(
+      {upsert_shard_state,
+       {prefix_, feeds_[0].position, feeds_[0].head, progress_.generation,
+        rebuild_generation, rebuild_position, spec_.definition_hash}});
+    rows.execute(std::move(progress));
+    return;
+  }
   progress.statements.push_back(
     {upsert_progress,
      {name(), position(), progress_.generation, rebuild_generation,
@@ -734,6 +1123,9 @@ void projection::committed(const std::vector<skipped_group>& skipped) {
   // Everything checkpointed is in the file now (a failed commit is tried
   // again with a later checkpoint before this runs).
   committed_ = staged_;
+  droppable_.insert(droppable_.end(), staged_replaced_.begin(),
+                    staged_replaced_.end());
+  staged_replaced_.clear();
   for (const auto& s : skipped) {
     metrics_.skipped.inc();
     log::warning(log::scope{name()},

@@ -34,6 +34,7 @@
 #include "warren/metrics/cells.hpp"
 #include "warren/runtime/stream_operator.hpp"
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -42,6 +43,10 @@
 
 namespace warren::config {
 class object_reader;
+}
+
+namespace warren::metrics {
+class registry;
 }
 
 namespace warren::actors {
@@ -61,6 +66,8 @@ class projection : public stream_operator {
   std::chrono::milliseconds tick_interval() const override;
   void tick(operator_output& out, int64_t now_ms) override;
   bool is_query(const envelope& msg) const override;
+  caf::expected<std::string> key_of(const envelope& msg) const override;
+  std::optional<uint32_t> shard_asked(const envelope& msg) const override;
 
  private:
   // Which generation answers queries, and which is being rebuilt, as
@@ -106,7 +113,42 @@ class projection : public stream_operator {
   status apply_page(context& ctx, const envelope& msg);
   status apply_live(const envelope& msg);
   status query(context& ctx, const envelope& msg);
+  std::vector<sql_value> params_of(const envelope& msg,
+                                   const projection_query& q) const;
+  // A query's rows, at most max_rows (`truncated` then).
+  caf::error collect_rows(const std::string& sql,
+                          const std::vector<sql_value>& params,
+                          boost::json::array& rows, bool& truncated) const;
+  void make_metrics(metrics::registry& registry);
   boost::json::object status_json() const;
+
+  // A sharded projection (`shards`: README.md, "Sharded projections"):
+  // shard i keeps the events of the store's shard i in tables of its own,
+  // made and dropped through the catalog `warren_schema` so that they
+  // reach every node's copy; any shard answers queries over the union of
+  // every shard's tables, from the state rows in the file.
+  struct shard_state {
+    int64_t position = 0;
+    int64_t head = 0;
+    int64_t generation = 0;
+    std::optional<int64_t> rebuild_generation;
+    int64_t rebuild_position = 0;
+    std::string definition;
+  };
+  caf::error open_shard(operator_store& store);
+  // Every shard's row as this node's file holds it (none for a shard
+  // that never ran).
+  caf::expected<std::vector<std::optional<shard_state>>> shard_states() const;
+  status query_shards(context& ctx, const envelope& msg,
+                      const projection_query& q);
+  boost::json::object shard_status_json() const;
+  // The catalog's objects of generation `g` of this shard (name, type).
+  std::vector<std::pair<std::string, std::string>>
+  catalog_objects(const std::function<bool(int64_t generation)>& which) const;
+  // The store's shard whose events feed `index` follows.
+  uint32_t source_shard(std::size_t index) const;
+  sql_group drop_objects(
+    const std::vector<std::pair<std::string, std::string>>& objects) const;
   // The feed of a page (its "shard") or a live event (its header
   // x-warren-shard); an error says why the source's shards do not match.
   caf::expected<std::size_t> feed_of(const envelope& msg, bool page) const;
@@ -168,6 +210,18 @@ class projection : public stream_operator {
   int64_t rendered_generation_ = -1;
   // Makes this instance's read ids its own.
   std::string nonce_;
+  bool sharded_ = false;
+  // What names this instance's tables, catalog rows and reads: the actor,
+  // or its shard's name ("<actor>.s<i>").
+  std::string prefix_;
+  // Generations replaced in the unit being committed: dropped in a later
+  // unit (a unit must not drop a table it wrote, which a session cannot
+  // then describe), and those whose unit committed.
+  std::vector<int64_t> replaced_;
+  std::vector<int64_t> staged_replaced_;
+  std::vector<int64_t> droppable_;
+  // The head as last written in the shard's state row.
+  int64_t written_head_ = -1;
 };
 
 } // namespace warren::actors

@@ -58,6 +58,71 @@ struct scratch_db {
   sqlite3* db = nullptr;
 };
 
+// The first word of `sql`, upper-cased (CREATE, INSERT, WITH...).
+std::string leading_keyword(const std::string& sql) {
+  std::size_t i = 0;
+  while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i])))
+    ++i;
+  std::string out;
+  while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i])))
+    out +=
+      static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i++])));
+  return out;
+}
+
+std::string quoted_name(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name)
+    out += c == '"' ? std::string{"\"\""} : std::string{c};
+  return out + "\"";
+}
+
+// Table `table`'s columns in the scratch database, in order, and why its
+// rows would not reach a shard's standbys: an SQLite session records a row
+// by its primary key and skips rows whose key is NULL, which a rowid table
+// allows in a PRIMARY KEY column not declared NOT NULL (an INTEGER
+// PRIMARY KEY is the rowid: never NULL).
+void describe_table(sqlite3* db, const std::string& physical,
+                    std::vector<std::string>& columns, std::string& problem) {
+  sqlite3_stmt* stmt = nullptr;
+  auto sql = "SELECT name, type, \"notnull\", pk, (SELECT wr FROM "
+             "pragma_table_list WHERE name = ?1) FROM pragma_table_info(?1) "
+             "ORDER BY cid";
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK)
+    return;
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard{stmt,
+                                                              sqlite3_finalize};
+  sqlite3_bind_text(stmt, 1, physical.c_str(), -1, SQLITE_TRANSIENT);
+  std::vector<std::string> nullable_keys;
+  int keys = 0;
+  bool integer_key = false;
+  bool without_rowid = false;
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    auto text = [&](int c) {
+      const auto* t = sqlite3_column_text(stmt, c);
+      return t == nullptr ? std::string{}
+                          : std::string{reinterpret_cast<const char*>(t)};
+    };
+    columns.push_back(text(0));
+    without_rowid = sqlite3_column_int(stmt, 4) != 0;
+    if (sqlite3_column_int(stmt, 3) == 0)
+      continue;
+    ++keys;
+    integer_key = leading_keyword(text(1)) == "INTEGER";
+    if (sqlite3_column_int(stmt, 2) == 0)
+      nullable_keys.push_back(text(0));
+  }
+  if (keys == 0)
+    problem = "a sharded projection's table needs a PRIMARY KEY (its rows "
+              "travel to the other nodes by their key)";
+  else if (!without_rowid && !(keys == 1 && integer_key) &&
+           !nullable_keys.empty())
+    problem = "a sharded projection's table needs its PRIMARY KEY columns "
+              "NOT NULL (SQLite lets a rowid table's key be NULL, and such a "
+              "row would not reach the other nodes): declare " +
+              nullable_keys.front() + " NOT NULL";
+}
+
 } // namespace
 
 std::string table_name(const std::string& actor, int64_t generation,
@@ -166,6 +231,11 @@ projection_spec read_projection_spec(config::object_reader& o,
           reader.fail(path, "SQL: " + *why);
           break;
         }
+        std::string problem;
+        describe_table(scratch.db, table_name(actor, 0, key), s.columns[key],
+                       problem);
+        if (!problem.empty())
+          s.not_replicable.emplace(key, std::move(problem));
         s.tables.emplace(key, *sql);
       }
     }
@@ -238,6 +308,12 @@ projection_spec read_projection_spec(config::object_reader& o,
             reader.fail(st->path_of("sql"), "SQL: " + *why);
             break;
           }
+          auto verb = leading_keyword(statement.sql);
+          if (verb == "CREATE" || verb == "DROP" || verb == "ALTER")
+            s.schema_changes.emplace(
+              st->path_of("sql"),
+              "a sharded projection's events change rows, not tables (" + verb +
+                " would not reach the other nodes' copies)");
           statements.push_back(std::move(statement));
         }
       }
@@ -272,6 +348,90 @@ projection_spec read_projection_spec(config::object_reader& o,
     definition["shards"] = s.shards;
   s.definition_hash = content_hash(boost::json::serialize(definition));
   return s;
+}
+
+void check_sharded_projection(config::object_reader& o, uint32_t shards) {
+  auto s = read_projection_spec(o, "check");
+  auto& reader = o.reader();
+  if (!reader.ok())
+    return;
+  if (s.shards != shards) {
+    reader.fail(o.path_of("source") + ".shards",
+                "a sharded projection keeps each shard of its store in the "
+                "shard with the same number: expected the projection's "
+                "shards (" +
+                  std::to_string(shards) + "), found " +
+                  std::to_string(s.shards) +
+                  (s.shards == 0 ? " (the store must be sharded too)" : ""));
+    return;
+  }
+  for (const auto& [table, why] : s.not_replicable) {
+    reader.fail(o.path_of("tables") + "." + table, why);
+    return;
+  }
+  for (const auto& [path, why] : s.schema_changes) {
+    reader.fail(path, why);
+    return;
+  }
+}
+
+std::string render_sharded_query(
+  const std::string& sql, const std::string& actor,
+  const std::vector<std::optional<int64_t>>& generations,
+  const std::map<std::string, std::vector<std::string>>& columns) {
+  // Each {t} becomes a common table expression over the shards' tables:
+  // a reference stays a name (`{t}.col` keeps working), and SQLite pushes
+  // a WHERE on it down into each arm.
+  std::string with;
+  for (const auto& [table, names] : columns) {
+    if (sql.find("{" + table + "}") == std::string::npos)
+      continue;
+    std::string list;
+    for (const auto& c : names)
+      list += (list.empty() ? "" : ", ") + quoted_name(c);
+    std::string arms;
+    for (std::size_t i = 0; i < generations.size(); ++i)
+      if (generations[i])
+        arms += (arms.empty() ? "" : " UNION ALL ") + std::string{"SELECT "} +
+                list + " FROM " +
+                table_name(shard_name(actor, static_cast<uint32_t>(i)),
+                           *generations[i], table);
+    if (arms.empty()) {
+      // No shard has started: the table is empty, with its columns.
+      std::string nulls;
+      for (const auto& c : names)
+        nulls += (nulls.empty() ? "" : ", ") + std::string{"NULL AS "} +
+                 quoted_name(c);
+      arms = "SELECT " + nulls + " WHERE 0";
+    }
+    with += (with.empty() ? "" : ", ") + table_name(actor, 0, "q_" + table) +
+            " (" + list + ") AS (" + arms + ")";
+  }
+  // {t} -> the expression's name.
+  std::string body;
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    auto close = sql[i] == '{' ? sql.find('}', i) : std::string::npos;
+    if (close == std::string::npos) {
+      body += sql[i];
+      continue;
+    }
+    body += table_name(actor, 0, "q_" + sql.substr(i + 1, close - i - 1));
+    i = close;
+  }
+  if (with.empty())
+    return body;
+  // The user's own WITH [RECURSIVE] goes on after ours.
+  auto start = body.find_first_not_of(" \t\r\n");
+  auto verb = leading_keyword(body);
+  if (verb == "WITH") {
+    auto rest = body.substr(start + 4);
+    if (leading_keyword(rest) == "RECURSIVE") {
+      auto at = rest.find_first_not_of(" \t\r\n");
+      return "WITH RECURSIVE " + with + "," + rest.substr(at + 9);
+    }
+    return "WITH " + with + "," + rest;
+  }
+  return "WITH " + with + " " + body;
 }
 
 } // namespace warren::actors

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,7 +73,34 @@ struct projection_spec {
   /// A hash of tables, indexes, `on` and the store's shards: when it
   /// changes the read model is rebuilt.
   std::string definition_hash;
+  /// Each table's columns, in order (a sharded projection's queries read
+  /// the union of every shard's table by these names).
+  std::map<std::string, std::vector<std::string>> columns;
+  /// Why the rows of a table would not travel through a sharded actor's
+  /// changelog (an SQLite session records rows by a primary key that is
+  /// never NULL); tables without a problem are not listed.
+  std::map<std::string, std::string> not_replicable;
+  /// Why an `on` statement cannot run in a sharded projection (it changes
+  /// the schema), by its JSON path.
+  std::map<std::string, std::string> schema_changes;
 };
+
+/// The checks a projection declaring `shards` (README.md, "Sharded
+/// projections") adds to `read_projection_spec`'s: its source is a store of
+/// as many shards, each shard keeps the shard of the store with the same
+/// number, and its tables' rows can travel through the changelog. Errors go
+/// to o's reader with the JSON path.
+void check_sharded_projection(config::object_reader& o, uint32_t shards);
+
+/// A sharded projection's query: `sql` (its `{t}`s) reading, for each
+/// table, the union of the shards' tables of the generation each shard
+/// serves (`generations[i]`: shard i's, none for a shard not started), by
+/// the columns `columns` names. A query starting with WITH keeps its own
+/// common table expressions after ours.
+std::string render_sharded_query(
+  const std::string& sql, const std::string& actor,
+  const std::vector<std::optional<int64_t>>& generations,
+  const std::map<std::string, std::vector<std::string>>& columns);
 
 /// Reads and checks `o` (a projection actor `actor`'s options); errors go
 /// to o's reader with the JSON path.

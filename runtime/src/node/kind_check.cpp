@@ -85,6 +85,8 @@ caf::error check_options(const std::string& source, const std::string& path,
     }
     if (kind.check_options)
       kind.check_options(options);
+    if (kind.check_shards && spec.shards > 0 && r.ok())
+      kind.check_shards(options, spec.shards);
     const auto* handler = kinds.describe(spec.handler);
     if (handler != nullptr && handler->check_options && r.ok()) {
       if (kind.what == kind_descriptor::family::pool) {

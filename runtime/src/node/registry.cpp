@@ -23,6 +23,7 @@ kind_descriptor describe_kind(std::string name, kind_descriptor::family what,
   kind.takes_handler = traits.takes_handler;
   kind.check_options = std::move(traits.check_options);
   kind.not_shardable = std::move(traits.not_shardable);
+  kind.check_shards = std::move(traits.check_shards);
   return kind;
 }
 

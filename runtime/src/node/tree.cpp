@@ -202,7 +202,9 @@ namespace {
 caf::error create_kind_tables(const instance_context& ctx,
                               const config::actor_spec& spec,
                               checkpoint_store& file) {
-  auto made = make_user(ctx, spec, 0);
+  // As a shard's owner when the actor is sharded: a kind whose tables
+  // depend on it (a projection's) makes only what every shard shares.
+  auto made = make_user(ctx, spec, 0, {0, spec.shards});
   if (!made)
     return made.error();
   auto* op = dynamic_cast<stream_operator*>(made->get());

@@ -43,6 +43,10 @@ namespace warren {
 /// ...`). A stateful kind must allow `key_field` if it uses the default key.
 using options_validator = std::function<void(config::object_reader& options)>;
 
+/// Checks the options of an actor of `shards` shards (kind_traits).
+using shard_options_validator =
+  std::function<void(config::object_reader& options, uint32_t shards)>;
+
 /// What a kind says of itself when it is registered.
 struct kind_traits {
   /// The kind needs `actors[].handler`: the registered kind that does its
@@ -55,6 +59,9 @@ struct kind_traits {
   /// Why an actor of this stateful kind cannot declare `shards` (README.md,
   /// "Clustering"); empty when it can. Checked with the config.
   std::string not_shardable;
+  /// Checks `actors[].options` of an actor declaring `shards` (> 0), after
+  /// `check_options`: what sharding asks more of them. Default: none.
+  shard_options_validator check_shards;
 };
 
 /// Everything the registry knows of one kind.
@@ -95,6 +102,7 @@ struct kind_descriptor {
   options_validator check_options;
   /// Why it cannot be sharded (kind_traits::not_shardable).
   std::string not_shardable;
+  shard_options_validator check_shards;
 
   bool stateful() const noexcept { return what == family::stateful; }
 };
