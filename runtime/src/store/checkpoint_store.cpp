@@ -67,6 +67,20 @@ CREATE TABLE operator_rows (
 const char* const migrations[] = {schema_v1, schema_v2, schema_v3};
 static_assert(std::size(migrations) == store_schema_version);
 
+// The catalog of tables and indexes that units create at run time (a
+// sharded projection's generations): replicated as rows, turned into DDL
+// by whoever applies them (changeset.cpp). Outside the versioned schema so
+// that a file it is added to stays readable by an older build.
+constexpr const char* catalog_schema = R"(
+CREATE TABLE IF NOT EXISTS warren_schema (
+  actor TEXT NOT NULL,
+  name TEXT NOT NULL,
+  type TEXT NOT NULL,
+  sql TEXT NOT NULL,
+  PRIMARY KEY (actor, name)
+) WITHOUT ROWID;
+)";
+
 caf::error migrate(sqlite3* db, const std::string& path, int from) {
   for (int v = from; v < store_schema_version; ++v) {
     if (auto err = exec(db, path, "BEGIN IMMEDIATE"))
@@ -116,7 +130,8 @@ caf::expected<int> schema_version(sqlite3* db, const std::string& path) {
   return from;
 }
 
-// WAL mode, the configured synchronous, and the schema migrated from `from`.
+// WAL mode, the configured synchronous, the schema migrated from `from`, and
+// the schema catalog.
 caf::error prepare_for_writing(sqlite3* db, const std::string& path,
                                sync_mode synchronous, int from) {
   auto mode = pragma(db, path, "PRAGMA journal_mode = WAL");
@@ -133,7 +148,7 @@ caf::error prepare_for_writing(sqlite3* db, const std::string& path,
     return err;
   if (auto err = migrate(db, path, from))
     return make_error(errc::store_failed, path + ": " + describe(err));
-  return caf::none;
+  return exec(db, path, catalog_schema);
 }
 
 // A damaged page is found now rather than in the middle of the work.

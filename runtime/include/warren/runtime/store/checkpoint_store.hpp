@@ -15,7 +15,13 @@
 ///                                            not yet seen acked;
 ///   operator_rows(actor, name, data)         the rows of stream operators
 ///                                            (windows): named blobs the
-///                                            kind writes itself.
+///                                            kind writes itself;
+///   warren_schema(actor, name, type, sql)    the schema catalog: tables and
+///                                            indexes units create at run
+///                                            time (see "Schema changes"
+///                                            below); created at open when
+///                                            missing, outside the versioned
+///                                            schema.
 ///
 /// The database runs in WAL mode; `synchronous` is FULL by default (a commit
 /// survives power loss) or NORMAL (survives a crash of the process). A file
@@ -108,13 +114,31 @@ class checkpoint_store {
   caf::error commit(unit_of_work& work);
 
   // -- changesets: a unit's changes, replicated (README.md, "Clustering") --
+  //
+  // Schema changes. A changeset carries rows, never DDL, and applying one
+  // skips the rows of a table the file lacks without a word. A unit that
+  // creates a table or an index at run time (a sharded projection's
+  // generations) therefore records it in the catalog in the same unit:
+  //
+  //   CREATE TABLE p_x_s0_g1_t (...);
+  //   INSERT INTO warren_schema (actor, name, type, sql)
+  //     VALUES ('x.s0', 'p_x_s0_g1_t', 'table', '<that CREATE statement>');
+  //
+  // ('index' for a CREATE INDEX), and drops one with `DROP TABLE IF EXISTS`
+  // (or INDEX) and the DELETE of its catalog row, never in a unit that
+  // wrote rows to it. Catalog names start with `p_`; a catalog row's SQL
+  // may create its own object and do nothing else.
 
   /// Writes `work` as `commit` would, except its outbox rows (they travel
   /// with the changeset, not in the file), records every row it changed,
   /// and rolls it all back: returns the changes as an SQLite changeset
   /// (the session extension's format) that `apply_changeset` writes into
   /// this or any other node's file. The outbox and the tables named
-  /// `local_*` (a node's own bookkeeping) are never part of one.
+  /// `local_*` (a node's own bookkeeping) are never part of one. Fails
+  /// (`errc::store_failed`) when the unit changed the schema without a
+  /// change to `warren_schema` (its tables would reach no other node), and
+  /// when it dropped or altered a table it wrote rows to (SQLite cannot
+  /// make a changeset of that).
   caf::expected<std::string> capture_changeset(unit_of_work& work);
 
   /// What `apply_changeset` met.
@@ -130,6 +154,12 @@ class checkpoint_store {
   /// Writes `changeset` and then `local` (this node's bookkeeping, say the
   /// changelog position applied) in one transaction. A conflict is resolved
   /// for the changeset (see `apply_report`); a constraint it would break
+  /// fails the whole transaction. Catalog rows the changeset inserts or
+  /// updates create their objects before its rows are written (tables,
+  /// then indexes; an object that exists with the same SQL is kept, one
+  /// with other SQL is dropped and created anew, with a warning); catalog
+  /// rows it deletes drop theirs after. A catalog row whose name does not
+  /// start with `p_`, or whose SQL does anything but create that object,
   /// fails the whole transaction.
   caf::expected<apply_report>
   apply_changeset(const std::string& changeset,
@@ -144,15 +174,22 @@ class checkpoint_store {
 
   /// Every row of `actor` in this file, in one read transaction, as an
   /// SQLite changeset of inserts: the rows of each table with an `actor`
-  /// column (the state, inbox and operator tables, a kind's own tables and
-  /// a node's bookkeeping `local_*`), but not the outbox (its rows are per
+  /// (or `store`) column naming `actor` or one of its shards
+  /// (`<actor>.s<i>`): the state, inbox and operator tables, a kind's own
+  /// tables, a node's bookkeeping `local_*` and the catalog
+  /// `warren_schema`; and every row of the tables the actor's catalog rows
+  /// list (whatever their columns say; a table some catalog row lists is
+  /// never selected by its columns). Not the outbox (its rows are per
   /// file). A table without a primary key is left out (the session
   /// extension needs one; no changeset carries such a table either).
   caf::expected<std::string> snapshot_rows(const std::string& actor);
 
   /// Replaces every row of `actor` (the same tables) with the rows of
   /// `snapshot` (from `snapshot_rows`) in one transaction: all or nothing.
-  /// A table the file does not have is skipped.
+  /// The objects this file's catalog lists for the actor are dropped, and
+  /// the ones the snapshot's catalog rows list are created (as
+  /// `apply_changesets` does). A table the file does not have otherwise is
+  /// skipped.
   caf::error replace_rows(const std::string& actor,
                           const std::string& snapshot);
 
