@@ -41,10 +41,9 @@ const std::map<std::string, std::string> bad_kinds = {
    "p_check_g0_orderz"},
   // An event store may be sharded (actors[0]); a projection may not.
   {"projection_sharded.json",
-   "$.actors[1].shards: the kind 'projection' cannot be sharded: a "
-   "projection's tables are made and dropped as it rebuilds, which the "
-   "changelog of a sharded actor does not carry (not supported yet); remove "
-   "\"shards\""},
+   "$.actors[1].options.source.shards: a sharded projection keeps each "
+   "shard of its store in the shard with the same number: expected the "
+   "projection's shards (2), found 0 (the store must be sharded too)"},
   {"saga_step_without_action.json",
    "$.actors[0].options.definitions.order.steps[1].action: required key is "
    "missing"},
