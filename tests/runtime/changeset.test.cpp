@@ -76,9 +76,6 @@ std::string rows_of(const std::string& path, const std::string& sql) {
 // the bookkeeping table, as text (inbox times left out: they are the
 // writer's clock).
 std::string dump(const std::string& path) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
-          SQLITE_OK);
   std::string out;
   for (const char* sql :
        {"SELECT actor, key, version, state FROM actor_state ORDER BY 1, 2",
@@ -86,21 +83,8 @@ std::string dump(const std::string& path) {
         "SELECT actor, name, hex(data) FROM operator_rows ORDER BY 1, 2",
         "SELECT stream, version, data FROM events ORDER BY 1, 2",
         "SELECT count(*) FROM outbox",
-        "SELECT actor, position FROM local_position ORDER BY 1"}) {
-    sqlite3_stmt* stmt = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK);
-    out += std::string{sql} + "\n";
-    while (sqlite3_step(stmt) == SQLITE_ROW) {
-      for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
-        auto* text = sqlite3_column_text(stmt, c);
-        out += text ? reinterpret_cast<const char*>(text) : "NULL";
-        out += '|';
-      }
-      out += '\n';
-    }
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
+        "SELECT actor, position FROM local_position ORDER BY 1"})
+    out += std::string{sql} + "\n" + rows_of(path, sql);
   return out;
 }
 

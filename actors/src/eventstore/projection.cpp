@@ -339,6 +339,18 @@ caf::error projection::open(operator_store& store) {
   return caf::none;
 }
 
+projection::shard_state projection::shard_state_of(const sql_row& row) {
+  shard_state st;
+  st.position = row.integer(0);
+  st.head = row.integer(1);
+  st.generation = row.integer(2);
+  if (!row.is_null(3))
+    st.rebuild_generation = row.integer(3);
+  st.rebuild_position = row.integer(4);
+  st.definition = std::string{row.text(5)};
+  return st;
+}
+
 caf::error projection::open_shard(operator_store& store) {
   // Only the kind's own table is made here (every node makes it, also for
   // its changelog reader): a shard's objects and rows go through its
@@ -349,15 +361,7 @@ caf::error projection::open_shard(operator_store& store) {
   std::optional<shard_state> stored;
   auto err =
     store.query(select_shard_state, {prefix_}, [&](const sql_row& row) {
-      shard_state st;
-      st.position = row.integer(0);
-      st.head = row.integer(1);
-      st.generation = row.integer(2);
-      if (!row.is_null(3))
-        st.rebuild_generation = row.integer(3);
-      st.rebuild_position = row.integer(4);
-      st.definition = std::string{row.text(5)};
-      stored = std::move(st);
+      stored = shard_state_of(row);
       return caf::error{};
     });
   if (err)
@@ -890,15 +894,7 @@ projection::shard_states() const {
   for (uint32_t i = 0; i < init().shards; ++i) {
     auto err = store_->query(select_shard_state, {shard_name(name(), i)},
                              [&](const sql_row& row) {
-                               shard_state st;
-                               st.position = row.integer(0);
-                               st.head = row.integer(1);
-                               st.generation = row.integer(2);
-                               if (!row.is_null(3))
-                                 st.rebuild_generation = row.integer(3);
-                               st.rebuild_position = row.integer(4);
-                               st.definition = std::string{row.text(5)};
-                               out[i] = std::move(st);
+                               out[i] = shard_state_of(row);
                                return caf::error{};
                              });
     if (err)

@@ -135,6 +135,8 @@ class projection : public stream_operator {
     int64_t rebuild_position = 0;
     std::string definition;
   };
+  // A row of `warren_projection_state` (select_shard_state's columns).
+  static shard_state shard_state_of(const sql_row& row);
   caf::error open_shard(operator_store& store);
   // Every shard's row as this node's file holds it (none for a shard
   // that never ran).
