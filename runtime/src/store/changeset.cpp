@@ -561,7 +561,11 @@ checkpoint_store::capture_changeset(unit_of_work& work) {
   // creates too.
   if (sqlite3session_attach(raw, nullptr) != SQLITE_OK)
     return failure(db_, path_, "attaching a session");
-  if (auto err = step(stmts_->begin.bind(), "BEGIN"))
+  // IMMEDIATE: the unit's writes need the lock anyway, and a read first
+  // (the schema version) would pin a snapshot that a commit of another
+  // connection (this node's changelog reader) makes stale, failing the
+  // first write with SQLITE_BUSY that no timeout retries.
+  if (auto err = exec(db_, path_, "BEGIN IMMEDIATE"))
     return err;
   auto schema_before = pragma(db_, path_, "PRAGMA schema_version");
   caf::error err =
