@@ -176,8 +176,11 @@ class brokers:
                         if not m:
                             continue
                         text = m.group(4)
+                        # The broker's heartbeat, a socket closed, or
+                        # a node downing another (its reason says warren).
                         if ("missed heartbeats" not in text and
-                                "unexpectedly closed TCP" not in text):
+                                "unexpectedly closed TCP" not in text and
+                                "downed" not in text):
                             continue
                         t = utc_seconds(m.group(1), "%Y-%m-%d %H:%M:%S.%f")
                         if t >= since:
@@ -186,6 +189,16 @@ class brokers:
 
 
 # --- warren nodes -----------------------------------------------------------
+
+def cluster_section(args):
+    """The nodes' `cluster` config: announce interval and downing."""
+    out = {}
+    if args.announce_ms:
+        out["announce_interval_ms"] = args.announce_ms
+    if args.down_after_ms:
+        out["down_after_ms"] = args.down_after_ms
+    return out
+
 
 class node:
     def __init__(self, index, args, uris, actor, work):
@@ -204,6 +217,7 @@ class node:
             "broker": {"uris": ordered,
                        "heartbeat_seconds": args.heartbeat},
             "plugins": [args.plugin],
+            "cluster": cluster_section(args),
             "actors": [{"name": actor, "kind": "test.counter",
                         "shards": args.shards,
                         "options": {"key_field": "counter"}}],
@@ -641,6 +655,10 @@ def main():
     ap.add_argument("--shards", type=int, default=6)
     ap.add_argument("--keys", type=int, default=60)
     ap.add_argument("--heartbeat", type=int, default=2)
+    ap.add_argument("--announce-ms", type=int, default=0,
+                    help="the nodes' cluster.announce_interval_ms (0: theirs)")
+    ap.add_argument("--down-after-ms", type=int, default=0,
+                    help="the nodes' cluster.down_after_ms (0: no downing)")
     ap.add_argument("--settle", type=float, default=8,
                     help="seconds of load between rounds")
     ap.add_argument("--warmup", type=float, default=15,

@@ -20,8 +20,10 @@
 #   scripts/broker.sh cluster-kill  NAME [SIZE]  kill -9 every node of it
 #   scripts/broker.sh cluster-uris  NAME [SIZE]  their amqp:// URIs, comma-separated (WARREN_BROKER_URI)
 #   scripts/broker.sh cluster-nodes NAME [I]     the running members as NAME-I (default 1) sees them, one per line
+#   scripts/broker.sh management-uri [NAME]      its management API's http:// URI (cluster members)
 # Node NAME-i listens on WARREN_CLUSTER_PORT + i - 1 (default 5700: keep
-# SIZE free ports from there, and a single node's ports out of the way) and shares one Erlang cookie with
+# SIZE free ports from there, and a single node's ports out of the way), serves
+# the management API on that port + 10000, and shares one Erlang cookie with
 # the others. Each is an ordinary node of this script: `kill NAME-2`, `stop
 # NAME-2` and `start NAME-2` (which rejoins it) act on one member. Every
 # node (a cluster member or not) keeps the ports and schedulers it was first
@@ -47,7 +49,7 @@ base="$root/.state/broker/$name"
 # A node started before keeps the ports and schedulers it was first started
 # with, whatever the environment says (its URI must not change under its
 # clients); delete .state/broker/NAME to give it others.
-saved_port="" saved_dist_port="" saved_tls_port="" saved_schedulers=""
+saved_port="" saved_dist_port="" saved_tls_port="" saved_schedulers="" saved_management=""
 # shellcheck disable=SC1091
 [ -f "$base/node.env" ] && . "$base/node.env"
 if [ -n "$saved_port" ]; then
@@ -58,6 +60,9 @@ else
   tls_port=${WARREN_BROKER_TLS_PORT:-$((port + 1000))}
   schedulers=${WARREN_BROKER_SCHEDULERS:-}
 fi
+# The management plugin, on AMQP port + 10000 (RabbitMQ's own 5672/15672):
+# cluster-start turns it on for its members; a member restarted alone keeps it.
+management=${WARREN_BROKER_MANAGEMENT:-$saved_management}
 host=$(hostname -s 2>/dev/null || echo localhost)
 nodename="$name@localhost"
 rabbit_bin=/usr/lib/rabbitmq/bin
@@ -155,8 +160,14 @@ CONF
     fi
     chmod 400 "$base/home/.erlang.cookie"
   fi
-  printf 'saved_port=%s\nsaved_dist_port=%s\nsaved_tls_port=%s\nsaved_schedulers=%s\n' \
-    "$port" "$dist_port" "$tls_port" "$schedulers" > "$base/node.env"
+  if [ -n "$management" ]; then
+    # The management API (cluster members): warren nodes that down a silent
+    # node close its connections through it (README.md, "Downing").
+    echo "[rabbitmq_management]." > "$base/enabled_plugins"
+    printf 'management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = %s\n' "$((port + 10000))" >> "$base/rabbitmq.conf"
+  fi
+  printf 'saved_port=%s\nsaved_dist_port=%s\nsaved_tls_port=%s\nsaved_schedulers=%s\nsaved_management=%s\n' \
+    "$port" "$dist_port" "$tls_port" "$schedulers" "$management" > "$base/node.env"
   broker_env
   rm -f "$base/log/erl_crash.dump"
   "$rabbit_bin/rabbitmq-server" -detached > "$base/log/start.out" 2>&1 || die "rabbitmq-server failed to start; see $base/log"
@@ -210,7 +221,7 @@ cluster_start() {
     WARREN_BROKER_PORT=$((first_port + i - 1)) WARREN_BROKER_COOKIE=$cookie \
       WARREN_BROKER_DIST_PORT="" WARREN_BROKER_TLS_PORT="" \
       WARREN_BROKER_SCHEDULERS=${WARREN_BROKER_SCHEDULERS:-1} \
-      "$0" start "$name-$i" &
+      WARREN_BROKER_MANAGEMENT=1 "$0" start "$name-$i" &
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
@@ -262,6 +273,9 @@ case "$cmd" in
   kill) kill_node; echo "broker.sh: $nodename killed" ;;
   status) is_running ;;
   uri) echo "amqp://guest:guest@127.0.0.1:$port/" ;;
+  management-uri)
+    [ -n "$management" ] || die "$nodename runs without the management plugin (cluster-start turns it on)"
+    echo "http://127.0.0.1:$((port + 10000))/" ;;
   tls-uri) echo "amqps://guest:guest@localhost:$tls_port/" ;;
   ca) echo "$base/tls/ca.pem" ;;
   add-user)

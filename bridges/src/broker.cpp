@@ -1,5 +1,6 @@
 #include "warren/bridges/broker.hpp"
 
+#include "warren/bridges/management.hpp"
 #include "warren/core/errc.hpp"
 #include "warren/core/text.hpp"
 
@@ -17,6 +18,8 @@ namespace {
 
 constexpr uint16_t amqp_port = 5672;
 constexpr uint16_t amqps_port = 5671;
+// RabbitMQ's management API listens on the AMQP port + 10000.
+constexpr uint16_t management_offset = 10000;
 
 bool is_unreserved(char c) {
   auto u = static_cast<unsigned char>(c);
@@ -44,22 +47,6 @@ std::optional<std::string> percent_decode(std::string_view in) {
   return out;
 }
 
-std::string percent_encode(std::string_view in) {
-  static constexpr char digits[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : in) {
-    if (is_unreserved(c)) {
-      out += c;
-    } else {
-      auto u = static_cast<unsigned char>(c);
-      out += '%';
-      out += digits[u >> 4];
-      out += digits[u & 0xF];
-    }
-  }
-  return out;
-}
-
 /// The URI with anything that may be a password replaced by "***", so error
 /// messages can quote the input without leaking a secret.
 std::string redact_text(std::string_view uri) {
@@ -78,10 +65,12 @@ std::string redact_text(std::string_view uri) {
   return out;
 }
 
-/// Parses URIs; each failure names the part that is wrong.
+/// Parses URIs; each failure names the part that is wrong. A management
+/// API's URI has the same authority, the scheme http and no path.
 class uri_parser {
  public:
-  explicit uri_parser(std::string_view uri) : uri_(uri) {}
+  explicit uri_parser(std::string_view uri, bool management = false)
+    : uri_(uri), management_(management) {}
 
   caf::expected<broker_endpoint> run() {
     auto rest = uri_;
@@ -100,25 +89,38 @@ class uri_parser {
                   "or password as %2F, and '@' in the vhost as %40");
     if (auto err = parse_authority(authority))
       return err;
+    if (management_ && path.size() > 1)
+      return fail("expected no path after the host and port");
     if (auto err = parse_vhost(path))
       return err;
     return result_;
   }
 
+  /// Whether the URI named a user.
+  bool had_userinfo() const noexcept { return had_userinfo_; }
+
  private:
   caf::error fail(const std::string& what) const {
-    return make_error(errc::invalid_uri, "invalid broker URI \"" +
-                                           redact_text(uri_) + "\": " + what);
+    return make_error(errc::invalid_uri,
+                      std::string{management_ ? "invalid management URI \""
+                                              : "invalid broker URI \""} +
+                        redact_text(uri_) + "\": " + what);
   }
 
   caf::error parse_scheme(std::string_view& rest) {
     auto sep = rest.find("://");
     if (sep == std::string_view::npos)
-      return fail("expected it to start with amqp:// or amqps://");
+      return fail(management_
+                    ? "expected it to start with http://"
+                    : "expected it to start with amqp:// or amqps://");
     std::string scheme;
     for (char c : rest.substr(0, sep))
       scheme += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (scheme == "amqps") {
+    if (management_) {
+      if (scheme != "http")
+        return fail("unsupported scheme \"" + scheme + "\" (expected http)");
+      result_.port = amqp_port + management_offset;
+    } else if (scheme == "amqps") {
       result_.tls = true;
       result_.port = amqps_port;
     } else if (scheme == "amqp") {
@@ -136,6 +138,7 @@ class uri_parser {
     // in a password still parses the way the user meant.
     auto at = authority.rfind('@');
     if (at != std::string_view::npos) {
+      had_userinfo_ = true;
       if (auto err = parse_userinfo(authority.substr(0, at)))
         return err;
       authority.remove_prefix(at + 1);
@@ -235,6 +238,8 @@ class uri_parser {
   }
 
   std::string_view uri_;
+  bool management_ = false;
+  bool had_userinfo_ = false;
   broker_endpoint result_;
 };
 
@@ -258,6 +263,43 @@ std::string broker_endpoint::redacted() const {
 
 caf::expected<broker_endpoint> parse_broker_uri(std::string_view uri) {
   return uri_parser{uri}.run();
+}
+
+std::string management_endpoint::redacted() const {
+  std::string out = "http://";
+  if (host.find(':') != std::string::npos)
+    out += "[" + host + "]";
+  else
+    out += percent_encode(host);
+  return out + ':' + std::to_string(port) + '/';
+}
+
+caf::expected<management_endpoint>
+parse_management_uri(std::string_view uri,
+                     const management_endpoint& defaults) {
+  uri_parser parser{uri, true};
+  auto parsed = parser.run();
+  if (!parsed)
+    return parsed.error();
+  management_endpoint out = defaults;
+  out.host = std::move(parsed->host);
+  out.port = parsed->port;
+  if (parser.had_userinfo()) {
+    out.user = std::move(parsed->user);
+    out.password = std::move(parsed->password);
+  }
+  return out;
+}
+
+management_endpoint management_of(const broker_endpoint& ep) {
+  management_endpoint out;
+  out.host = ep.host;
+  out.port = static_cast<uint16_t>(ep.port <= 65535 - management_offset
+                                     ? ep.port + management_offset
+                                     : ep.port);
+  out.user = ep.user;
+  out.password = ep.password;
+  return out;
 }
 
 } // namespace warren::bridges

@@ -96,13 +96,58 @@ void read_single(object_reader& root, std::string_view section,
 
 // `$.cluster`: membership announcements, rebalancing, and the changelogs'
 // retention and snapshots (README.md, "Clustering").
-void read_cluster(object_reader& root, cluster_settings& out) {
-  auto obj = root.object("cluster");
-  if (!obj)
+// `$.cluster.management_uris`: the management APIs downing uses; by
+// default the broker URIs' (their port + 10000).
+void read_management(object_reader& obj, const bridges::broker_settings& broker,
+                     cluster_settings& out) {
+  auto defaults = broker.endpoints.empty()
+                    ? bridges::management_endpoint{}
+                    : bridges::management_of(broker.endpoints.front());
+  const auto* list = obj.array("management_uris");
+  if (list == nullptr) {
+    for (const auto& ep : broker.endpoints)
+      out.management.push_back(bridges::management_of(ep));
     return;
+  }
+  auto& r = obj.reader();
+  if (list->empty())
+    r.fail(obj.path_of("management_uris"),
+           "expected a non-empty array of http:// URIs, found []");
+  for (std::size_t i = 0; i < list->size() && r.ok(); ++i) {
+    auto path = obj.path_of("management_uris") + "[" + std::to_string(i) + "]";
+    auto text = r.string((*list)[i], path, text_rule::non_empty);
+    if (!text)
+      return;
+    auto ep = bridges::parse_management_uri(*text, defaults);
+    if (!ep)
+      r.fail(path, describe(ep.error()));
+    else
+      out.management.push_back(std::move(*ep));
+  }
+}
+
+void read_cluster(object_reader& root, const bridges::broker_settings& broker,
+                  cluster_settings& out) {
+  auto obj = root.object("cluster");
+  if (!obj) {
+    for (const auto& ep : broker.endpoints)
+      out.management.push_back(bridges::management_of(ep));
+    return;
+  }
   obj->allow({"announce_interval_ms", "rebalance", "rebalance_hold_ms",
-              "changelog_max_bytes", "changelog_snapshot_bytes"});
+              "changelog_max_bytes", "changelog_snapshot_bytes",
+              "down_after_ms", "management_uris"});
   obj->millis("announce_interval_ms", {100, 600'000}, out.announce_interval);
+  obj->millis("down_after_ms", {0, 3'600'000}, out.down_after);
+  if (out.down_after.count() > 0 && out.down_after < 2 * out.announce_interval)
+    // Closer than that, a node whose announcement is a little late would be
+    // downed.
+    root.reader().fail(obj->path_of("down_after_ms"),
+                       "expected 0 (off) or at least twice "
+                       "$.cluster.announce_interval_ms (" +
+                         std::to_string(2 * out.announce_interval.count()) +
+                         "), found " + std::to_string(out.down_after.count()));
+  read_management(*obj, broker, out);
   obj->boolean("rebalance", out.rebalance);
   obj->millis("rebalance_hold_ms", {0, 3'600'000}, out.rebalance_hold);
   obj->integer("changelog_max_bytes", {64 * 1024, int64_t{1} << 50},
@@ -152,7 +197,7 @@ void read_sections(object_reader& root, const std::string& base_dir,
   read_single(root, "calls", "timeout_ms", {1, 3'600'000}, cfg.call_timeout);
   read_single(root, "shutdown", "timeout_ms", {0, 3'600'000},
               cfg.shutdown_timeout);
-  read_cluster(root, cfg.cluster);
+  read_cluster(root, cfg.broker, cfg.cluster);
   detail::read_store(r, root.find("store"), cfg.store);
   detail::read_log(r, root.find("log"), cfg.log);
   detail::read_metrics(r, root.find("metrics"), cfg.metrics);

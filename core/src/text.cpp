@@ -1,5 +1,6 @@
 #include "warren/core/text.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 
@@ -138,6 +139,23 @@ const char* find_unwritable(const boost::json::value& v, bool check_utf8,
 }
 
 } // namespace
+
+std::string percent_encode(std::string_view in) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(in.size());
+  for (char c : in) {
+    auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += digits[u >> 4];
+      out += digits[u & 0xF];
+    }
+  }
+  return out;
+}
 
 int hex_digit(char c) noexcept {
   if (c >= '0' && c <= '9')

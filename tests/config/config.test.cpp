@@ -232,6 +232,13 @@ const std::map<std::string, std::string> bad_configs = {
   {"cluster_snapshot_above_retention.json",
    ": $.cluster.changelog_snapshot_bytes: expected at most a fifth of "
    "$.cluster.changelog_max_bytes (209715), found 524288"},
+  {"cluster_down_after_too_short.json",
+   ": $.cluster.down_after_ms: expected 0 (off) or at least twice "
+   "$.cluster.announce_interval_ms (1000), found 900"},
+  {"cluster_management_uri_https.json",
+   ": $.cluster.management_uris[1]: invalid management URI "
+   "\"https://rabbit-2:15671/\": unsupported scheme \"https\" (expected "
+   "http)"},
   {"cluster_changelog_too_small.json",
    ": $.cluster.changelog_max_bytes: expected an integer from 65536 to "
    "1125899906842624, found 1000"},
@@ -304,6 +311,30 @@ TEST_CASE("a changelog's retention sets its segments, and its snapshot "
   cfg = parse_ok(R"({"node": "n1", "cluster": {"changelog_max_bytes": )"
                  R"(1048576, "changelog_snapshot_bytes": 200000}})");
   CHECK(cfg.cluster.changelog_snapshot_bytes == 200000);
+}
+
+TEST_CASE("downing is off by default and goes through each broker's "
+          "management API unless told others",
+          "[config]") {
+  env_guard no_uri{"WARREN_BROKER_URI", std::nullopt};
+  auto cfg = parse_ok(R"({"node": "n1", "broker": {"uris": [)"
+                      R"("amqp://w:pw@r1:5700/", "amqp://w:pw@r2:5701/"]}})");
+  CHECK(cfg.cluster.down_after == 0ms);
+  REQUIRE(cfg.cluster.management.size() == 2);
+  CHECK(cfg.cluster.management[0].redacted() == "http://r1:15700/");
+  CHECK(cfg.cluster.management[1].redacted() == "http://r2:15701/");
+  CHECK(cfg.cluster.management[1].user == "w");
+  CHECK(cfg.cluster.management[1].password == "pw");
+  cfg = parse_ok(R"({"node": "n1", "broker": {"uri": "amqp://w:pw@r1/"},)"
+                 R"("cluster": {"down_after_ms": 4000, "management_uris": [)"
+                 R"("http://ops:x@m1:8080", "http://m2:8081/"]}})");
+  CHECK(cfg.cluster.down_after == 4000ms);
+  REQUIRE(cfg.cluster.management.size() == 2);
+  CHECK(cfg.cluster.management[0].user == "ops");
+  CHECK(cfg.cluster.management[0].port == 8080);
+  // Without credentials, the broker's.
+  CHECK(cfg.cluster.management[1].user == "w");
+  CHECK(cfg.cluster.management[1].password == "pw");
 }
 
 TEST_CASE("a config using every section is read key by key", "[config]") {

@@ -121,6 +121,94 @@ TEST_CASE("a node silent for three of its intervals is gone and owns nothing",
   CHECK(st.actors[0].readers[0].node == "b");
 }
 
+namespace {
+
+// `name`'s announcement of `at_ms` (its clock), heard here at `heard_ms`.
+heard_announcement heard_at(const std::string& name, int64_t at_ms,
+                            int64_t heard_ms, bool leaving = false) {
+  auto a = node(name, at_ms, {});
+  a.leaving = leaving;
+  return {std::move(a), heard_ms};
+}
+
+std::vector<std::string> names_of(const std::vector<silent_node>& down) {
+  std::vector<std::string> out;
+  for (const auto& n : down)
+    out.push_back(n.node);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("downing: the first live node downs those silent past the bound",
+          "[membership][downing]") {
+  // Heard here at 10 s (a), 9.5 s (b), 7.9 s (c), 8 s (d); bound 2 s at 10 s.
+  std::vector<heard_announcement> heard{
+    heard_at("a", 100, 10'000), heard_at("b", 200, 9'500),
+    heard_at("c", 300, 7'900), heard_at("d", 400, 8'000)};
+  auto down = nodes_to_down(heard, "a", 10'000, 2'000);
+  // c is 2.1 s silent; d exactly 2 s is not past the bound.
+  REQUIRE(names_of(down) == std::vector<std::string>{"c"});
+  CHECK(down[0].incarnation == "c-run");
+  CHECK(down[0].said_ms == 300);
+  CHECK(down[0].silent_ms == 2'100);
+  // Silence is measured on this node's clock, never on the sender's: c's
+  // own clock (at_ms) says nothing about it.
+  heard[2].said.at_ms = 9'999'999;
+  CHECK(names_of(nodes_to_down(heard, "a", 10'000, 2'000)) ==
+        std::vector<std::string>{"c"});
+  // b is not the first live node: it leaves it to a.
+  CHECK(nodes_to_down(heard, "b", 10'000, 2'000).empty());
+}
+
+TEST_CASE("downing: the next node acts when the first is the silent one",
+          "[membership][downing]") {
+  std::vector<heard_announcement> heard{heard_at("a", 100, 5'000),
+                                        heard_at("b", 200, 9'500),
+                                        heard_at("c", 300, 9'800)};
+  CHECK(names_of(nodes_to_down(heard, "b", 10'000, 2'000)) ==
+        std::vector<std::string>{"a"});
+  CHECK(nodes_to_down(heard, "c", 10'000, 2'000).empty());
+}
+
+TEST_CASE("downing: a node that does not hear itself downs nobody",
+          "[membership][downing]") {
+  // A node cut off from the brokers (or whose reader is behind) hears
+  // nobody, itself included: everyone looks silent to it.
+  std::vector<heard_announcement> heard{heard_at("a", 100, 5'000),
+                                        heard_at("b", 200, 5'000)};
+  CHECK(nodes_to_down(heard, "a", 10'000, 2'000).empty());
+  // Nor does one that never heard itself, or that is leaving.
+  CHECK(nodes_to_down(heard, "z", 5'500, 2'000).empty());
+  heard[0].heard_ms = 9'900;
+  heard[0].said.leaving = true;
+  CHECK(nodes_to_down(heard, "a", 10'000, 2'000).empty());
+}
+
+TEST_CASE("downing: leaving nodes are neither downed nor the one to act",
+          "[membership][downing]") {
+  std::vector<heard_announcement> heard{
+    heard_at("a", 100, 9'900, true), heard_at("b", 200, 9'900),
+    heard_at("c", 300, 1'000, true), heard_at("d", 400, 1'000)};
+  CHECK(names_of(nodes_to_down(heard, "b", 10'000, 2'000)) ==
+        std::vector<std::string>{"d"});
+  CHECK(nodes_to_down(heard, "a", 10'000, 2'000).empty());
+}
+
+TEST_CASE("downing: a node's latest word counts, heard in any order",
+          "[membership][downing]") {
+  // b's replayed older word, read last, does not hide its newer one.
+  std::vector<heard_announcement> heard{heard_at("a", 100, 9'900),
+                                        heard_at("b", 500, 9'800),
+                                        heard_at("b", 400, 1'000)};
+  CHECK(nodes_to_down(heard, "a", 10'000, 2'000).empty());
+  std::vector<heard_announcement> later{heard_at("a", 100, 9'900),
+                                        heard_at("b", 400, 9'800),
+                                        heard_at("b", 500, 1'000)};
+  CHECK(names_of(nodes_to_down(later, "a", 10'000, 2'000)) ==
+        std::vector<std::string>{"b"});
+}
+
 TEST_CASE("a node's latest announcement counts, whatever order they are read "
           "in",
           "[membership]") {

@@ -142,18 +142,28 @@ bool amqp_connection::login(const broker_endpoint& ep, std::string& failures) {
     capability_entries[i].value.kind = AMQP_FIELD_KIND_BOOLEAN;
     capability_entries[i].value.value.boolean = 1;
   }
-  amqp_table_entry_t client_entries[3];
+  amqp_table_entry_t client_entries[5];
   client_entries[0].key = amqp_cstring_bytes("capabilities");
   client_entries[0].value.kind = AMQP_FIELD_KIND_TABLE;
   client_entries[0].value.value.table.num_entries = 4;
   client_entries[0].value.value.table.entries = capability_entries;
-  client_entries[1].key = amqp_cstring_bytes("connection_name");
-  client_entries[1].value.kind = AMQP_FIELD_KIND_UTF8;
-  client_entries[1].value.value.bytes = bytes_of(settings_.connection_name);
-  client_entries[2].key = amqp_cstring_bytes("product");
-  client_entries[2].value.kind = AMQP_FIELD_KIND_UTF8;
-  client_entries[2].value.value.bytes = amqp_cstring_bytes("warren");
-  amqp_table_t client_properties{3, client_entries};
+  auto text_entry = [&client_entries](int i, const char* key,
+                                      amqp_bytes_t value) {
+    client_entries[i].key = amqp_cstring_bytes(key);
+    client_entries[i].value.kind = AMQP_FIELD_KIND_UTF8;
+    client_entries[i].value.value.bytes = value;
+  };
+  text_entry(1, "connection_name", bytes_of(settings_.connection_name));
+  text_entry(2, "product", amqp_cstring_bytes("warren"));
+  // Who opened it: a node downing this one finds its connections by them
+  // in the management API (management.hpp).
+  int entries = 3;
+  if (!settings_.owner.node.empty()) {
+    text_entry(3, "warren_node", bytes_of(settings_.owner.node));
+    text_entry(4, "warren_incarnation", bytes_of(settings_.owner.incarnation));
+    entries = 5;
+  }
+  amqp_table_t client_properties{entries, client_entries};
   auto reply = amqp_login_with_properties(
     conn_, ep.vhost.c_str(), 0, frame_max, settings_.heartbeat_seconds,
     &client_properties, AMQP_SASL_METHOD_PLAIN, ep.user.c_str(),

@@ -1,6 +1,7 @@
 #include "cluster/member_view.hpp"
 
 #include "warren/core/log.hpp"
+#include "warren/runtime/store/checkpoint_store.hpp"
 
 #include <vector>
 
@@ -14,17 +15,21 @@ constexpr int64_t forget_after_ms = 3'600'000;
 } // namespace
 
 void member_view::heard(membership::announcement a) {
+  heard(std::move(a), now_ms());
+}
+
+void member_view::heard(membership::announcement a, int64_t heard_ms) {
   std::lock_guard<std::mutex> guard{mutex_};
   auto newest = a.at_ms;
   for (auto i = latest_.begin(); i != latest_.end();)
-    if (i->second.at_ms < newest - forget_after_ms)
+    if (i->second.said.at_ms < newest - forget_after_ms)
       i = latest_.erase(i);
     else
       ++i;
   auto [slot, added] = latest_.try_emplace(a.node);
   // A node's clock runs forward: an older word is a replay.
-  if (added || a.at_ms >= slot->second.at_ms)
-    slot->second = std::move(a);
+  if (added || a.at_ms >= slot->second.said.at_ms)
+    slot->second = {std::move(a), heard_ms};
 }
 
 bool member_view::knows(const std::string& node) const {
@@ -33,14 +38,23 @@ bool member_view::knows(const std::string& node) const {
 }
 
 membership::cluster_status member_view::status(int64_t now_ms) const {
-  std::vector<membership::announcement> heard;
+  std::vector<membership::announcement> said;
   {
     std::lock_guard<std::mutex> guard{mutex_};
-    heard.reserve(latest_.size());
-    for (const auto& [node, a] : latest_)
-      heard.push_back(a);
+    said.reserve(latest_.size());
+    for (const auto& [node, h] : latest_)
+      said.push_back(h.said);
   }
-  return membership::summarize(heard, now_ms);
+  return membership::summarize(said, now_ms);
+}
+
+std::vector<membership::heard_announcement> member_view::heard() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  std::vector<membership::heard_announcement> out;
+  out.reserve(latest_.size());
+  for (const auto& [node, h] : latest_)
+    out.push_back(h);
+  return out;
 }
 
 member_view_reader::member_view_reader(std::shared_ptr<member_view> view,

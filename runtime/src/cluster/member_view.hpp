@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace warren::runtime::cluster {
 
@@ -23,9 +24,10 @@ namespace warren::runtime::cluster {
 /// shard owners of the node read).
 class member_view {
  public:
-  /// Keeps `a` if it is the newest heard from its node. Nodes silent for
-  /// an hour (the stream's retention) are forgotten, so the view stays as
-  /// small as the cluster.
+  /// Keeps `a`, read at `heard_ms` (default now), if it is the newest
+  /// heard from its node. Nodes silent for an hour (the stream's
+  /// retention) are forgotten, so the view stays as small as the cluster.
+  void heard(membership::announcement a, int64_t heard_ms);
   void heard(membership::announcement a);
 
   /// Whether `node` was heard at all (a view that has not heard its own
@@ -35,9 +37,12 @@ class member_view {
   /// The cluster as heard, at `now_ms`.
   membership::cluster_status status(int64_t now_ms) const;
 
+  /// Each node's latest announcement with when it was read (downing).
+  std::vector<membership::heard_announcement> heard() const;
+
  private:
   mutable std::mutex mutex_;
-  std::map<std::string, membership::announcement> latest_;
+  std::map<std::string, membership::heard_announcement> latest_;
 };
 
 /// A reader of the stream `warren.cluster` into `view`, from `replay`

@@ -227,6 +227,36 @@ cluster_status summarize(const std::vector<announcement>& heard, int64_t now_ms,
   return out;
 }
 
+std::vector<silent_node>
+nodes_to_down(const std::vector<heard_announcement>& heard,
+              const std::string& self, int64_t now_ms, int64_t after_ms) {
+  auto fresh = [&](const heard_announcement& h) {
+    return now_ms - h.heard_ms <= after_ms;
+  };
+  // Each node's latest word.
+  std::map<std::string, const heard_announcement*> latest;
+  for (const auto& h : heard) {
+    auto& slot = latest[h.said.node];
+    if (slot == nullptr || h.said.at_ms >= slot->said.at_ms)
+      slot = &h;
+  }
+  auto me = latest.find(self);
+  if (me == latest.end() || !fresh(*me->second) || me->second->said.leaving)
+    return {};
+  for (const auto& [node, h] : latest)
+    if (fresh(*h) && !h->said.leaving) {
+      if (node != self)
+        return {};
+      break;
+    }
+  std::vector<silent_node> out;
+  for (const auto& [node, h] : latest)
+    if (!fresh(*h) && !h->said.leaving)
+      out.push_back(
+        {node, h->said.incarnation, h->said.at_ms, now_ms - h->heard_ms});
+  return out;
+}
+
 std::vector<std::string> shard_candidates(const cluster_status& status,
                                           const std::string& actor,
                                           uint32_t shards) {

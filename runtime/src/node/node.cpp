@@ -1,6 +1,8 @@
 #include "warren/runtime/node.hpp"
 
 #include "cluster/announcer.hpp"
+#include "cluster/downer.hpp"
+#include "cluster/member_view.hpp"
 #include "node/tree.hpp"
 #include "warren/bridges/client.hpp"
 #include "warren/core/log.hpp"
@@ -35,7 +37,9 @@ node::node(caf::actor_system& sys, config::node_config cfg,
            const registry& kinds)
   : sys_(sys), cfg_(std::move(cfg)), kinds_(kinds),
     state_(std::make_shared<shared_state>()) {
-  // Nothing to do.
+  // Every connection of this run says whose it is: a node downing this one
+  // closes them by it (README.md, "Downing").
+  cfg_.broker.owner = {cfg_.node_name, cluster::process_incarnation()};
 }
 
 node::~node() {
@@ -200,6 +204,8 @@ void node::start_tree(bridges::topology topo) {
   };
   auto members = std::make_shared<cluster::member_directory>();
   ctx->members = members;
+  auto view = std::make_shared<cluster::member_view>();
+  ctx->view = view;
   auto tree = cfg_.supervision;
   config::place_unlisted_actors(tree, cfg_.actors, cfg_.shutdown_timeout);
   supervisor_options options;
@@ -216,6 +222,15 @@ void node::start_tree(bridges::topology topo) {
     ac.publisher = publisher_;
     announcer_ = caf::actor_cast<caf::actor>(
       cluster::spawn_announcer(sys_, std::move(ac)));
+    if (cfg_.cluster.down_after.count() > 0) {
+      cluster::downer_config dc;
+      dc.node = cfg_.node_name;
+      dc.after = cfg_.cluster.down_after;
+      dc.tick = cfg_.cluster.announce_interval / 2;
+      dc.view = std::move(view);
+      dc.management = cfg_.cluster.management;
+      downer_ = cluster::spawn_downer(sys_, std::move(dc));
+    }
   }
   // The root ending on its own (not by `stop`) is the node's failure.
   root_->attach_functor([weak](const caf::error& reason) {
@@ -239,10 +254,11 @@ void node::start_tree(bridges::topology topo) {
 
 std::size_t node::expected_consumers(const config::actor_spec& spec) const {
   // A sharded actor: its changelog's reader, its reader of the cluster's
-  // announcements when it rebalances, a consumer per shard (active or
+  // announcements when it rebalances or downs, a consumer per shard (active or
   // standby), and its routers.
   if (spec.shards > 0)
-    return 1 + (cfg_.cluster.rebalance ? 1 : 0) + spec.shards + spec.instances;
+    return 1 + (detail::hears_members(cfg_.cluster) ? 1 : 0) + spec.shards +
+           spec.instances;
   // A worker pool starts its policy's min_workers workers.
   const auto* kind = kinds_.describe(spec.kind);
   if (kind == nullptr || !kind->make_pool)
@@ -334,7 +350,12 @@ void node::stop() {
   caf::scoped_actor self{sys_};
   auto timeout = cfg_.shutdown_timeout;
   // 0. The node's last announcement: it is leaving (at most a few seconds;
-  // only `warren cluster status` reads it).
+  // only `warren cluster status` reads it). It downs nobody any more.
+  if (downer_) {
+    self->send_exit(downer_, caf::exit_reason::user_shutdown);
+    self->wait_for(downer_);
+    downer_ = nullptr;
+  }
   if (announcer_) {
     auto announcer = caf::actor_cast<cluster::announcer_actor>(announcer_);
     self

@@ -194,6 +194,10 @@ make_shard_directory(const instance_context& ctx) {
   return directory;
 }
 
+bool hears_members(const config::cluster_settings& cluster) {
+  return cluster.rebalance || cluster.down_after.count() > 0;
+}
+
 namespace {
 
 // The tables a stream operator keeps of its own (a saga's), created in the
@@ -287,12 +291,13 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
   // What the node hears of the cluster, for the placement of the shards
   // (README.md, "Rebalancing").
   const auto& cluster = ctx->cfg->cluster;
-  auto view = std::make_shared<runtime::cluster::member_view>();
+  auto view =
+    ctx->view ? ctx->view : std::make_shared<runtime::cluster::member_view>();
   auto rebalance = std::make_shared<runtime::cluster::rebalancer>(
     ctx->cfg->node_name, actor->name, actor->shards, view,
     runtime::cluster::rebalance_settings{cluster.rebalance,
                                          cluster.rebalance_hold});
-  if (cluster.rebalance) {
+  if (hears_members(cluster)) {
     supervised_child listener;
     listener.spec = child_spec;
     listener.spec.id = actor->name + ".members";

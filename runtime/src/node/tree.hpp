@@ -32,6 +32,7 @@ struct readiness_gauges {
 
 namespace warren::runtime::cluster {
 class member_directory;
+class member_view;
 class shard_directory;
 } // namespace warren::runtime::cluster
 
@@ -55,7 +56,14 @@ struct instance_context {
   /// Told of every sharded actor's status, for the membership announcer;
   /// nullptr: not kept.
   std::shared_ptr<cluster::member_directory> members;
+  /// What the node hears of its cluster (its sharded actors' readers of
+  /// `warren.cluster` feed it), for rebalancing and downing.
+  std::shared_ptr<cluster::member_view> view;
 };
+
+/// Whether each sharded actor reads the cluster's announcements: to
+/// rebalance, or to down silent nodes.
+bool hears_members(const config::cluster_settings& cluster);
 
 /// Wraps an instance's dispatcher (a pool's workers count their deliveries).
 using handler_wrapper =

@@ -38,6 +38,15 @@ struct tls_settings {
   bool verify_hostname = true;
 };
 
+/// Who opens a connection, as warren tells the broker: the client
+/// properties `warren_node` and `warren_incarnation` (not sent when
+/// `node` is empty). A node downing another closes its connections by them
+/// (README.md, "Downing").
+struct connection_owner {
+  std::string node;
+  std::string incarnation;
+};
+
 /// Everything a connection needs.
 struct broker_settings {
   /// Tried in order, wrapping around, on every (re)connect. Several entries
@@ -56,6 +65,7 @@ struct broker_settings {
   tls_settings tls;
   /// Connection name shown in the management UI (client property).
   std::string connection_name = "warren";
+  connection_owner owner;
 };
 
 /// Parses `amqp[s]://[user[:password]@]host[:port][/vhost]`. The vhost is

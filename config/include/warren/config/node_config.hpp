@@ -15,6 +15,7 @@
 /// are resolved against the directory of the config file.
 
 #include "warren/bridges/broker.hpp"
+#include "warren/bridges/management.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/config/actor.hpp"
 #include "warren/config/log.hpp"
@@ -60,6 +61,17 @@ struct cluster_settings {
   /// state (at least the last snapshot's size); at most a fifth of
   /// `changelog_max_bytes`. Default 64 MiB.
   int64_t changelog_snapshot_bytes = int64_t{64} << 20;
+  /// Downing (README.md, "Downing"): a node not heard announcing for this
+  /// long has its broker connections closed, through the management API,
+  /// by the first live node in name order, so the broker gives its shards
+  /// to the others at once instead of after its heartbeat timeout (2 to 3
+  /// times `broker.heartbeat_seconds`). 0: off. At least twice
+  /// `announce_interval`. Default 0.
+  std::chrono::milliseconds down_after{0};
+  /// The management APIs downing goes through (`management_uris`), tried
+  /// in order. Default: one per broker URI, on its port + 10000 with its
+  /// user and password.
+  std::vector<bridges::management_endpoint> management;
 };
 
 /// The segment size of a changelog stream bounded at `max_bytes`

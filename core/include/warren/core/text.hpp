@@ -26,6 +26,11 @@ std::string escape_non_utf8(std::string_view text);
 /// The value of hex digit `c` (either case), or -1.
 int hex_digit(char c) noexcept;
 
+/// `in` with every byte but RFC 3986's unreserved characters (letters,
+/// digits, `-._~`) written as `%XX`, for a URI's user, host or path
+/// segment.
+std::string percent_encode(std::string_view in);
+
 /// Two lowercase hex digits per byte, and back (nullopt when `hex` is not
 /// an even number of hex digits).
 std::string to_hex(std::string_view bytes);

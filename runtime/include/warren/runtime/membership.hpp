@@ -166,6 +166,33 @@ std::vector<std::string> shard_candidates(const cluster_status& status,
 std::vector<std::string> place_shards(const std::string& actor, uint32_t shards,
                                       const std::vector<std::string>& nodes);
 
+/// An announcement and when this node read it (its own clock, ms since the
+/// Unix epoch: downing never compares two nodes' clocks).
+struct heard_announcement {
+  announcement said;
+  int64_t heard_ms = 0;
+};
+
+/// A node to down: the run `incarnation` of `node`, silent since its
+/// announcement of `said_ms` (its clock; a later silence of the same run is
+/// another one) was heard here `silent_ms` ago.
+struct silent_node {
+  std::string node;
+  std::string incarnation;
+  int64_t said_ms = 0;
+  int64_t silent_ms = 0;
+};
+
+/// The nodes `self` downs at `now_ms` (README.md, "Downing"): those whose
+/// latest announcement, not a leaving one, was heard more than `after_ms`
+/// ago. Only if `self` heard its own announcement within `after_ms` (its
+/// reader is not behind: a node cut off hears nobody, itself included, and
+/// downs nobody), and only the first in name order of the nodes heard
+/// within `after_ms` and not leaving (one node acts). In name order.
+std::vector<silent_node>
+nodes_to_down(const std::vector<heard_announcement>& heard,
+              const std::string& self, int64_t now_ms, int64_t after_ms);
+
 /// The human table of `warren cluster status`.
 std::string to_text(const cluster_status& status);
 

@@ -162,6 +162,8 @@ class node {
   /// The membership announcer (runtime/src/cluster/announcer.hpp), when the
   /// node runs a sharded actor.
   caf::actor announcer_;
+  /// The downer (runtime/src/cluster/downer.hpp), when it downs silent nodes.
+  caf::actor downer_;
   std::shared_ptr<shared_state> state_;
   bool running_ = false;
 };
