@@ -392,21 +392,36 @@ void run_shards(const options& opts, std::size_t r, double raw_tp, samples& s) {
   const std::string state_dir = "/tmp/warren-bench-state";
   // A fresh name per run: a sharded actor's changelog outlives its queues.
   auto queue = "bench.warren.sharded." + std::to_string(std::time(nullptr));
+  keyed_load keyed;
+  keyed.keys = 64;
   auto plain = warren_throughput(opts.uri, "bench.warren.keyed", opts.messages,
-                                 256, state_dir, false, 64)
+                                 256, state_dir, false, keyed)
                  .msgs_per_sec;
+  // The same unsharded actor on a quorum queue, as the shards are: the
+  // queue type's share of the difference.
+  keyed.quorum = true;
+  auto plain_quorum =
+    warren_throughput(opts.uri, queue + ".quorum", opts.messages, 256,
+                      state_dir, false, keyed)
+      .msgs_per_sec;
+  keyed.quorum = false;
+  keyed.shards = 4;
   auto sharded = warren_throughput(opts.uri, queue, opts.messages, 256,
-                                   state_dir, false, 64, 4)
+                                   state_dir, false, keyed)
                    .msgs_per_sec;
   // The same, published to each key's shard queue: the router hop's cost.
+  keyed.to_shards = true;
   auto direct = warren_throughput(opts.uri, queue + ".direct", opts.messages,
-                                  256, state_dir, false, 64, 4, true)
+                                  256, state_dir, false, keyed)
                   .msgs_per_sec;
   s.add("shards.unsharded.throughput", plain);
+  s.add("shards.unsharded_quorum.throughput", plain_quorum);
   s.add("shards.sharded.throughput", sharded);
   s.add("shards.sharded_direct.throughput", direct);
   s.add("shards.sharded.ratio", sharded / plain);
   s.add("shards.sharded_direct.ratio", direct / plain);
+  s.add("shards.unsharded_quorum.ratio", plain_quorum / plain);
+  s.add("shards.sharded_direct.ratio_quorum", direct / plain_quorum);
   s.add("shards.unsharded.ratio_raw", plain / raw_tp);
   // An event store's single appends (requests with replies), unsharded and
   // with 4 shards (a fresh name: its changelog outlives its queues).
@@ -425,15 +440,29 @@ void run_shards(const options& opts, std::size_t r, double raw_tp, samples& s) {
         store_sharded.appends_per_sec / store_plain.appends_per_sec);
   s.add("shards.events_sharded.p50", store_sharded.p50_ms);
   s.add("shards.events_sharded.p99", store_sharded.p99_ms);
+  appends.to_shards = true;
+  auto store_direct =
+    event_appends(opts.uri, queue + ".events.direct", appends, events_dir);
+  s.add("shards.events_sharded_direct.throughput",
+        store_direct.appends_per_sec);
+  s.add("shards.events_sharded_direct.ratio",
+        store_direct.appends_per_sec / store_plain.appends_per_sec);
+  s.add("shards.events_sharded_direct.p50", store_direct.p50_ms);
+  s.add("shards.events_sharded_direct.p99", store_direct.p99_ms);
   std::cerr << "round " << r + 1 << ": raw " << raw_tp
             << " msg/s; stateful, 64 keys: unsharded " << plain
-            << " msg/s, 4 shards " << sharded << " msg/s (" << sharded / plain
-            << "x), published to the shards " << direct << " msg/s ("
-            << direct / plain << "x); event store appends: unsharded "
+            << " msg/s (on a quorum queue " << plain_quorum << " msg/s, "
+            << plain_quorum / plain << "x), 4 shards " << sharded << " msg/s ("
+            << sharded / plain << "x), published to the shards " << direct
+            << " msg/s (" << direct / plain << "x, " << direct / plain_quorum
+            << "x of quorum); event store appends: unsharded "
             << store_plain.appends_per_sec << "/s " << store_plain
             << ", 4 shards " << store_sharded.appends_per_sec << "/s ("
             << store_sharded.appends_per_sec / store_plain.appends_per_sec
-            << "x) " << store_sharded << "\n";
+            << "x) " << store_sharded << ", 4 shards published to the shards "
+            << store_direct.appends_per_sec << "/s ("
+            << store_direct.appends_per_sec / store_plain.appends_per_sec
+            << "x) " << store_direct << "\n";
 }
 
 void run_round(const options& opts, std::size_t r, samples& s) {

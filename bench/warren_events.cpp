@@ -138,8 +138,9 @@ struct request_times {
 // a connection each, so the paced publisher sleeps until each request is
 // due rather than polling the socket (rabbitmq-c's timeouts are whole
 // milliseconds).
+// Request i goes to `queues[i]`, or to `queues[0]` when there is one.
 request_times send_appends(const broker_target& target,
-                           const std::string& queue,
+                           const std::vector<std::string>& queues,
                            const std::vector<std::string>& bodies,
                            const std::string& id_prefix, std::size_t window,
                            double rate,
@@ -247,6 +248,7 @@ request_times send_appends(const broker_target& target,
       // Paced, a request's time runs from when it was due: a publisher
       // that falls behind (a full window, a late wake-up) hides no wait.
       times.sent[i] = rate > 0 ? due : steady::now();
+      const auto& queue = queues.size() == 1 ? queues[0] : queues[i];
       check_status(amqp_basic_publish(state, channel_id, amqp_empty_bytes,
                                       as_bytes(queue), /*mandatory=*/0, 0,
                                       &properties, as_bytes(bodies[i])),
@@ -378,7 +380,7 @@ append_run raw_appends(const std::string& uri, const std::string& queue,
     raw_rpc_server server{target, queue};
     profile used;
     times =
-      send_appends(target, queue, bodies, "r-", load.window, load.rate, "");
+      send_appends(target, {queue}, bodies, "r-", load.window, load.rate, "");
     used.report(raw::seconds_between(times.sent.front(),
                                      *std::max_element(times.answered.begin(),
                                                        times.answered.end())),
@@ -411,7 +413,16 @@ append_run event_appends(const std::string& uri, const std::string& name,
   {
     running_node run{cfg, kinds};
     profile used;
-    times = send_appends(target, name, bodies, "a-", load.window, load.rate);
+    // A request's key is its stream: straight to its shard, or through the
+    // store's own queue and its router.
+    std::vector<std::string> queues{name};
+    if (load.to_shards && load.shards > 0) {
+      queues.clear();
+      for (std::size_t i = 0; i < load.requests; ++i)
+        queues.push_back(shard_name(
+          name, shard_of("s-" + std::to_string(i % 100), load.shards)));
+    }
+    times = send_appends(target, queues, bodies, "a-", load.window, load.rate);
     used.report(raw::seconds_between(times.sent.front(),
                                      *std::max_element(times.answered.begin(),
                                                        times.answered.end())),
@@ -510,7 +521,7 @@ replay_run aggregate_replay(const std::string& uri, const std::string& name,
   // Written through the actor, 4 requests outstanding.
   {
     running_node run{cfg, kinds};
-    auto times = send_appends(target, name, bodies, "w-", 4, 0);
+    auto times = send_appends(target, {name}, bodies, "w-", 4, 0);
     result.write_events_per_sec =
       static_cast<double>(events) /
       raw::seconds_between(

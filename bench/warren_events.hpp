@@ -27,6 +27,9 @@ struct append_load {
   /// The store's `shards` (0: not sharded): requests go through its router
   /// to the shards, every unit of work through its changelog.
   uint32_t shards = 0;
+  /// With `shards`, each request is published to its stream's shard queue
+  /// (as a warren sender or a client computing the shard does): no router.
+  bool to_shards = false;
 };
 
 struct append_run {

@@ -23,18 +23,28 @@ namespace warren::bench {
 /// With `metrics`, the node keeps its metrics and serves them on
 /// 127.0.0.1 (any port), scraped once a second during the run (fifteen
 /// times as often as Prometheus's default).
-/// With `keys` > 1 the messages spread over that many keys (header
-/// x-warren-key); with `shards` > 0 the stateful actor is sharded (its own
-/// queue routed to `shards` shard queues, every unit through its
-/// changelog; README.md, "Clustering"); with `to_shards` as well, the
-/// publisher computes each key's shard and publishes to its queue, as a
-/// client may (no router hop).
+/// How the messages of `warren_throughput` reach a stateful actor.
+struct keyed_load {
+  /// With more than 1, the messages spread over that many keys (header
+  /// x-warren-key).
+  std::size_t keys = 1;
+  /// With more than 0, the stateful actor is sharded (its own queue routed
+  /// to `shards` shard queues, every unit through its changelog; README.md,
+  /// "Clustering").
+  uint32_t shards = 0;
+  /// With `shards`, the publisher computes each key's shard and publishes
+  /// to its queue, as a client may (no router hop).
+  bool to_shards = false;
+  /// The actor's own queue is a quorum queue (declared in the topology),
+  /// as a sharded actor's shard queues are.
+  bool quorum = false;
+};
+
 throughput_result
 warren_throughput(const std::string& uri, const std::string& queue,
                   std::size_t messages, std::size_t body_bytes = 256,
                   const std::string& state_dir = {}, bool metrics = false,
-                  std::size_t keys = 1, uint32_t shards = 0,
-                  bool to_shards = false);
+                  const keyed_load& load = {});
 
 /// Seconds from constructing a node whose stateful actor has `states` keys
 /// (written to `<state_dir>/warren.db` beforehand) to the node consuming.

@@ -91,11 +91,14 @@ class stateful_counter : public warren::stateful_actor<bench_state> {
 
 } // namespace
 
-throughput_result
-warren_throughput(const std::string& uri, const std::string& queue,
-                  std::size_t messages, std::size_t body_bytes,
-                  const std::string& state_dir, bool metrics, std::size_t keys,
-                  uint32_t shards, bool to_shards) {
+throughput_result warren_throughput(const std::string& uri,
+                                    const std::string& queue,
+                                    std::size_t messages,
+                                    std::size_t body_bytes,
+                                    const std::string& state_dir, bool metrics,
+                                    const keyed_load& load) {
+  auto keys = load.keys;
+  auto shards = load.shards;
   auto cfg = make_config(uri);
   if (metrics) {
     cfg.metrics.enabled = true;
@@ -112,6 +115,12 @@ warren_throughput(const std::string& uri, const std::string& queue,
   spec.commit.max_batch = 250;
   spec.shards = shards;
   cfg.actors.push_back(spec);
+  if (load.quorum) {
+    bridges::queue_spec q;
+    q.name = queue;
+    q.type = bridges::queue_type::quorum;
+    cfg.topology.queues.push_back(q);
+  }
   if (!state_dir.empty()) {
     std::filesystem::remove_all(state_dir);
     cfg.state_dir = state_dir;
@@ -143,7 +152,7 @@ warren_throughput(const std::string& uri, const std::string& queue,
     auto start = clock_type::now();
     // A key's shard queue, when the publisher routes (computed once).
     std::vector<std::string> shard_of_key;
-    if (to_shards && shards > 0)
+    if (load.to_shards && shards > 0)
       for (std::size_t k = 0; k < keys; ++k)
         shard_of_key.push_back(
           shard_name(queue, shard_of("k" + std::to_string(k), shards)));
