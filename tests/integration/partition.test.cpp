@@ -88,7 +88,9 @@ std::optional<double> taken_over_after(const std::string& logs,
 // epochs, it is healed and comes back (with rebalancing, taking a share
 // again; without, as a standby), and every count is exact in every node's
 // file, the cut node's too.
-void partition_and_heal(bool rebalance) {
+// With `downing`, the others close the cut node's connections through the
+// management API once they have not heard it for 2 s (README.md, "Downing").
+void partition_and_heal(bool rebalance, bool downing) {
   if (auto missing = test::network_namespace_unavailable(); !missing.empty()) {
     WARN("SKIPPED: a network partition needs " << missing);
     return;
@@ -110,11 +112,12 @@ void partition_and_heal(bool rebalance) {
   test::node_group group{
     3,
     [&](const test::temp_dir& dir, std::size_t n) {
-      auto cfg =
-        test::oracle_node_config(cluster, dir, n, accounts, ledger,
-                                 json::object{{"announce_interval_ms", 500},
-                                              {"rebalance", rebalance},
-                                              {"rebalance_hold_ms", 1000}});
+      auto cfg = test::oracle_node_config(
+        cluster, dir, n, accounts, ledger,
+        json::object{{"announce_interval_ms", 500},
+                     {"rebalance", rebalance},
+                     {"rebalance_hold_ms", 1000},
+                     {"down_after_ms", downing ? 2000 : 0}});
       if (n == 0) {
         json::array reached;
         for (const auto& uri : cfg["broker"].at("uris").as_array())
@@ -247,6 +250,10 @@ void partition_and_heal(bool rebalance) {
   // last of the cut node's shards was taken over elsewhere; and from the
   // heal until it took one again.
   std::string others_logs = nodes[1]->err() + nodes[2]->err();
+  // Downing: the first node in name order of the two that still heard each
+  // other closed the cut node's connections.
+  if (downing)
+    CHECK_THAT(others_logs, Catch::Contains("downed node " + cut_node));
   double takeover = 0;
   bool all_taken = true;
   for (const auto& actor : actors)
@@ -273,6 +280,7 @@ void partition_and_heal(bool rebalance) {
       worst_handover = std::max(worst_handover, pause);
   if (std::getenv("WARREN_TEST_SHOW_LOGS") != nullptr) {
     std::cerr << "partition (rebalancing " << (rebalance ? "on" : "off")
+              << ", downing " << (downing ? "on" : "off")
               << "): the cut node's last shard taken over "
               << (all_taken ? takeover : -1) << " s after the cut; ";
     if (retake)
@@ -296,11 +304,12 @@ void partition_and_heal(bool rebalance) {
 // (Catch indents a long name's lines after its first ": ", which must
 // come early: past the 77th character its console reporter throws.)
 TEST_CASE("a network partition with rebalancing: a node cut off from the "
-          "brokers past its heartbeat loses its shards to the others in "
-          "newer epochs and takes its share again once healed, every count "
-          "exact and every ledger effect applied once on every node",
+          "brokers past its heartbeat, downed by the others, loses its shards "
+          "to them in newer epochs and takes its share again once healed, "
+          "every count exact and every ledger effect applied once on every "
+          "node",
           "[cluster][partition]") {
-  partition_and_heal(true);
+  partition_and_heal(true, true);
 }
 
 TEST_CASE("a network partition without rebalancing: a node cut off from the "
@@ -308,5 +317,5 @@ TEST_CASE("a network partition without rebalancing: a node cut off from the "
           "comes back as a standby once healed, every count exact and every "
           "ledger effect applied once on every node",
           "[cluster][partition]") {
-  partition_and_heal(false);
+  partition_and_heal(false, false);
 }
