@@ -156,10 +156,12 @@ def run_one(args, uri, shards, stamp):
             "bindings": [{"exchange": exchange, "queue": view,
                           "routing_key": "#"}]},
         "actors": [
-            {"name": store, "kind": "event_store", "shards": shards,
+            {"name": store, "kind": "event_store",
              "options": {"publish": {"exchange": exchange}}},
-            {"name": view, "kind": "projection", "shards": shards,
-             "options": options}]}
+            {"name": view, "kind": "projection", "options": options}]}
+    if shards > 0:
+        for actor in cfg["actors"]:
+            actor["shards"] = shards
     path = os.path.join(work, "node.json")
     with open(path, "w") as f:
         json.dump(cfg, f, indent=1)
