@@ -15,7 +15,8 @@ baseline), then:
   queries  `--queries` answered one after another through the projection's
            name (request/reply): `one`, an account's row (a primary-key
            lookup), and `total`, a sum over every account (over the union of
-           the N shards' tables); p50/p99 milliseconds;
+           the N shards' tables); and `total` published straight to the
+           shard queues in turn (N > 0); p50/p99 milliseconds;
   rebuild  `warren projection rebuild NAME --wait`: seconds, events/s;
   log      the projection's changelog `<view>.log` (N > 0) read from
            `first` after the live phase and after the rebuild: records and
@@ -82,10 +83,11 @@ class rpc:
                                  delivery_mode=2,
                                  content_type="application/json"))
 
-    def call(self, actor, kind, body, timeout=30):
+    def call(self, actor, kind, body, timeout=30, queue=None):
+        """A request to `actor`'s name, or straight to `queue`."""
         corr = uuid.uuid4().hex
         self.ch.basic_publish(
-            "warren.actors", actor, json.dumps(body),
+            "" if queue else "warren.actors", queue or actor, json.dumps(body),
             pika.BasicProperties(type=kind, message_id=corr,
                                  correlation_id=corr, reply_to=self.reply_to,
                                  content_type="application/json"))
@@ -225,6 +227,21 @@ def run_one(args, uri, shards, stamp):
             total.append(1000 * (time.perf_counter() - t))
         result["query_one"] = latency(one)
         result["query_total"] = latency(total)
+        if shards > 0:
+            # Any shard's owner answers a query from its file: straight to
+            # a shard queue, without the projection's queue and router.
+            direct = []
+            for q in range(args.queries):
+                t = time.perf_counter()
+                kind, answer = client.call(
+                    view, "projection.query", {"query": "total"},
+                    queue=f"{view}.s{q % shards}")
+                direct.append(1000 * (time.perf_counter() - t))
+                if (answer.get("rows") or [{}])[0].get("total") != \
+                        expected_total:
+                    raise RuntimeError(f"a query straight to a shard: {kind} "
+                                       f"{answer}")
+            result["query_total_to_shards"] = latency(direct)
         say(f"{shards} shards: queries one p50 {quantile(one, 0.5):.2f} ms, "
             f"total p50 {quantile(total, 0.5):.2f} ms")
         t = time.time()
