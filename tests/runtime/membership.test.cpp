@@ -161,6 +161,21 @@ TEST_CASE("downing: the first live node downs those silent past the bound",
   CHECK(nodes_to_down(heard, "b", 10'000, 2'000).empty());
 }
 
+TEST_CASE("downing: the second live node acts once the silence lasts twice "
+          "the bound",
+          "[membership][downing]") {
+  // c silent since 10 s; a and b heard all along (a could not close c's
+  // connections: no management API answered it).
+  std::vector<heard_announcement> heard{heard_at("a", 100, 13'999),
+                                        heard_at("b", 200, 13'999),
+                                        heard_at("c", 300, 10'000)};
+  CHECK(names_of(nodes_to_down(heard, "a", 14'000, 2'000)) ==
+        std::vector<std::string>{"c"});
+  CHECK(nodes_to_down(heard, "b", 14'000, 2'000).empty());
+  CHECK(names_of(nodes_to_down(heard, "b", 14'001, 2'000)) ==
+        std::vector<std::string>{"c"});
+}
+
 TEST_CASE("downing: the next node acts when the first is the silent one",
           "[membership][downing]") {
   std::vector<heard_announcement> heard{heard_at("a", 100, 5'000),

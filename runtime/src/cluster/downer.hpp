@@ -8,8 +8,9 @@
 // after two checks without data). The nodes hear each other sooner: every
 // node announces itself each `announce_interval`. The downer of the first
 // live node in name order closes the broker connections of a node not heard
-// for `cluster.down_after_ms`, through the management API, and the broker
-// hands its shards to the standbys at once.
+// for `cluster.down_after_ms` (the next one's after twice that, ...),
+// through the management API, and the broker hands its shards to the
+// standbys at once.
 //
 // Safe because downing is never fencing: a downed node that was only slow
 // finds its connections closed, reconnects and, its claims outdated by the

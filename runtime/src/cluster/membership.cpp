@@ -243,15 +243,19 @@ nodes_to_down(const std::vector<heard_announcement>& heard,
   auto me = latest.find(self);
   if (me == latest.end() || !fresh(*me->second) || me->second->said.leaving)
     return {};
-  for (const auto& [node, h] : latest)
-    if (fresh(*h) && !h->said.leaving) {
-      if (node != self)
-        return {};
+  // This node's rank among the live ones in name order: the first acts
+  // after `after_ms`, the next after twice that (in case the first cannot
+  // reach a management API), and so on.
+  int64_t rank = 0;
+  for (const auto& [node, h] : latest) {
+    if (node == self)
       break;
-    }
+    if (fresh(*h) && !h->said.leaving)
+      ++rank;
+  }
   std::vector<silent_node> out;
   for (const auto& [node, h] : latest)
-    if (!fresh(*h) && !h->said.leaving)
+    if (!h->said.leaving && now_ms - h->heard_ms > after_ms * (rank + 1))
       out.push_back(
         {node, h->said.incarnation, h->said.at_ms, now_ms - h->heard_ms});
   return out;

@@ -185,10 +185,12 @@ struct silent_node {
 
 /// The nodes `self` downs at `now_ms` (README.md, "Downing"): those whose
 /// latest announcement, not a leaving one, was heard more than `after_ms`
-/// ago. Only if `self` heard its own announcement within `after_ms` (its
-/// reader is not behind: a node cut off hears nobody, itself included, and
-/// downs nobody), and only the first in name order of the nodes heard
-/// within `after_ms` and not leaving (one node acts). In name order.
+/// times (k + 1) ago, k being the number of nodes heard within `after_ms`
+/// and not leaving that come before `self` in name order: the first live
+/// node acts, the next only if the silence lasts twice as long (the first
+/// could not close the connections), and so on. Only if `self` heard its
+/// own announcement within `after_ms` (its reader is not behind: a node cut
+/// off hears nobody, itself included, and downs nobody). In name order.
 std::vector<silent_node>
 nodes_to_down(const std::vector<heard_announcement>& heard,
               const std::string& self, int64_t now_ms, int64_t after_ms);
