@@ -178,7 +178,9 @@ TEST_CASE("downing: the second live node acts once the silence lasts twice "
 
 TEST_CASE("downing: the next node acts when the first is the silent one",
           "[membership][downing]") {
-  std::vector<heard_announcement> heard{heard_at("a", 100, 5'000),
+  // a silent for 3 s: b, now the first live node, acts; c (second) would
+  // after 4 s.
+  std::vector<heard_announcement> heard{heard_at("a", 100, 7'000),
                                         heard_at("b", 200, 9'500),
                                         heard_at("c", 300, 9'800)};
   CHECK(names_of(nodes_to_down(heard, "b", 10'000, 2'000)) ==
