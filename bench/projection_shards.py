@@ -40,7 +40,8 @@ import uuid
 
 import pika
 
-from cluster_failover import ROOT, load_average, machine, quantile, say
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from cluster_failover import ROOT, load_average, machine, quantile, say  # noqa: E402
 
 # The read model: balances per account, and a query over all of them.
 OPTIONS = {
