@@ -96,19 +96,16 @@ void read_single(object_reader& root, std::string_view section,
 
 // `$.cluster`: membership announcements, rebalancing, and the changelogs'
 // retention and snapshots (README.md, "Clustering").
-// `$.cluster.management_uris`: the management APIs downing uses; by
-// default the broker URIs' (their port + 10000).
+// `$.cluster.management_uris`: the management APIs downing uses (without
+// it, read_cluster gives the broker URIs', their port + 10000).
 void read_management(object_reader& obj, const bridges::broker_settings& broker,
                      cluster_settings& out) {
+  const auto* list = obj.array("management_uris");
+  if (list == nullptr)
+    return;
   auto defaults = broker.endpoints.empty()
                     ? bridges::management_endpoint{}
                     : bridges::management_of(broker.endpoints.front());
-  const auto* list = obj.array("management_uris");
-  if (list == nullptr) {
-    for (const auto& ep : broker.endpoints)
-      out.management.push_back(bridges::management_of(ep));
-    return;
-  }
   auto& r = obj.reader();
   if (list->empty())
     r.fail(obj.path_of("management_uris"),
@@ -126,14 +123,12 @@ void read_management(object_reader& obj, const bridges::broker_settings& broker,
   }
 }
 
-void read_cluster(object_reader& root, const bridges::broker_settings& broker,
-                  cluster_settings& out) {
+void read_cluster_section(object_reader& root,
+                          const bridges::broker_settings& broker,
+                          cluster_settings& out) {
   auto obj = root.object("cluster");
-  if (!obj) {
-    for (const auto& ep : broker.endpoints)
-      out.management.push_back(bridges::management_of(ep));
+  if (!obj)
     return;
-  }
   obj->allow({"announce_interval_ms", "rebalance", "rebalance_hold_ms",
               "changelog_max_bytes", "changelog_snapshot_bytes",
               "down_after_ms", "management_uris"});
@@ -166,6 +161,14 @@ void read_cluster(object_reader& root, const bridges::broker_settings& broker,
                          std::to_string(out.changelog_max_bytes / 5) +
                          "), found " +
                          std::to_string(out.changelog_snapshot_bytes));
+}
+
+void read_cluster(object_reader& root, const bridges::broker_settings& broker,
+                  cluster_settings& out) {
+  read_cluster_section(root, broker, out);
+  if (out.management.empty())
+    for (const auto& ep : broker.endpoints)
+      out.management.push_back(bridges::management_of(ep));
 }
 
 void read_node_name(object_reader& root, node_config& cfg) {

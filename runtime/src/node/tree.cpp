@@ -291,8 +291,7 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
   // What the node hears of the cluster, for the placement of the shards
   // (README.md, "Rebalancing").
   const auto& cluster = ctx->cfg->cluster;
-  auto view =
-    ctx->view ? ctx->view : std::make_shared<runtime::cluster::member_view>();
+  const auto& view = ctx->view;
   auto rebalance = std::make_shared<runtime::cluster::rebalancer>(
     ctx->cfg->node_name, actor->name, actor->shards, view,
     runtime::cluster::rebalance_settings{cluster.rebalance,
