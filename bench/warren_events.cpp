@@ -254,10 +254,16 @@ request_times send_appends(const broker_target& target,
                                       &properties, as_bytes(bodies[i])),
                    "basic.publish of an append");
     }
+    // Unconfirmed publishes may still be on their way into the queue: a
+    // connection closed now can take the last of them with it (a quorum
+    // queue's channel drops what it had not handed on). Open until every
+    // reply is in, or the reader gives up.
+    reader.join();
   } catch (...) {
     run.fail(std::current_exception());
   }
-  reader.join();
+  if (reader.joinable())
+    reader.join();
   run.rethrow_if_failed();
   return times;
 }

@@ -7,6 +7,7 @@
 #include "warren/bridges/topology.hpp"
 #include "warren/core/shard.hpp"
 
+#include <atomic>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 #include <csignal>
@@ -218,6 +219,52 @@ TEST_CASE("a warren actor's messages to a sharded actor: straight to the key's "
       test::metric_sample(port, "warren_messages_handled_total",
                           {"actor=\"" + shard_name(ledger, i) + "\""});
   CHECK(at_shards == 200);
+}
+
+TEST_CASE("a node stopped while its shard owners have units in hand: its "
+          "changelog reader reads on until they are done, none is killed, "
+          "and every message counts once",
+          "[broker][shards][stop]") {
+  test::broker_scratch broker;
+  auto actor = broker.queue("sh-stop");
+  const uint32_t shards = 4;
+  track_sharded(broker, actor, shards);
+  test::temp_dir dir;
+  auto cfg = sharded_node(dir, actor, shards);
+  auto node = std::make_unique<test::node_process>(dir, cfg);
+  const int messages = 20000;
+  std::atomic<bool> published{false};
+  std::thread publisher{[&] {
+    publish_increments(actor, 0, messages);
+    published = true;
+  }};
+  // Stopped under load: each owner has a unit out with the changelog,
+  // waiting for its verdict, which only the reader gives.
+  test::eventually(
+    [&] { return total(test::counter_counts(db_of(dir), actor)) > 0; }, 30s);
+  auto counted_at_stop = total(test::counter_counts(db_of(dir), actor));
+  INFO("counted when the stop began: " << counted_at_stop);
+  auto stopped = node->stop();
+  publisher.join();
+  CHECK(stopped == 0);
+  CHECK(counted_at_stop < messages);
+  auto log = node->err();
+  INFO(log);
+  // A reader paused with the rest would leave the owners waiting for
+  // their verdicts until their shutdown time: killed.
+  CHECK_THAT(log, !Catch::Contains("killed"));
+  CHECK_THAT(log, !Catch::Contains("reading the changelog again"));
+  CHECK_THAT(log, !Catch::Contains("did not show record"));
+  // What the stop left in the shard queues counts at the next start.
+  node = std::make_unique<test::node_process>(dir, cfg);
+  std::map<std::string, int64_t> counts;
+  test::eventually(
+    [&] {
+      counts = test::counter_counts(db_of(dir), actor);
+      return total(counts) >= messages;
+    },
+    60s);
+  CHECK(counts == expected_counts(messages));
 }
 
 namespace {

@@ -152,6 +152,13 @@ changelog_reader::changelog_reader(std::string actor, store_settings store,
   : actor_(std::move(actor)), settings_(std::move(store)),
     state_(std::move(state)), max_group_(max_group),
     snapshots_(std::move(snapshots)), schedule_(snapshots_.every_bytes) {
+  // What it writes is a cache of the changelog, with its position in the
+  // same transaction: a power loss that takes the last transactions (WAL,
+  // synchronous NORMAL: no fsync per commit) takes their position with
+  // them, and they are read again. The fsync would sit in every shard
+  // owner's read-back, the latency a unit of work waits for. (Commits of
+  // the node's other connections, FULL, still fsync the WAL up to them.)
+  settings_.synchronous = sync_mode::normal;
   if (snapshots_.stream.empty())
     snapshots_.stream = changelog_name(actor_);
 }

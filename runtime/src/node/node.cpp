@@ -17,6 +17,7 @@
 #include <caf/all.hpp>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace warren::runtime {
@@ -25,6 +26,8 @@ struct node::shared_state {
   mutable std::mutex mtx;
   /// The consumer of each running actor instance, by child id.
   std::map<std::string, bridges::consumer_actor> consumers;
+  /// The child ids of those its subtree stops (detail::stop_step).
+  std::set<std::string> stopped_with_subtree;
   /// What readiness reads of each instance (metrics on only).
   std::map<std::string, detail::readiness_gauges> gauges;
   bool started = false;
@@ -103,6 +106,15 @@ std::vector<bridges::consumer_actor> node::consumers() const {
   std::vector<bridges::consumer_actor> result;
   for (const auto& entry : state_->consumers)
     result.push_back(entry.second);
+  return result;
+}
+
+std::vector<bridges::consumer_actor> node::consumers_stopping_first() const {
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  std::vector<bridges::consumer_actor> result;
+  for (const auto& entry : state_->consumers)
+    if (state_->stopped_with_subtree.count(entry.first) == 0)
+      result.push_back(entry.second);
   return result;
 }
 
@@ -187,11 +199,14 @@ void node::start_tree(bridges::topology topo) {
   ctx->services.shards = detail::make_shard_directory(*ctx);
   std::weak_ptr<shared_state> weak = state_;
   ctx->track = [weak](std::string id, bridges::consumer_actor consumer,
-                      detail::readiness_gauges gauges) {
+                      detail::readiness_gauges gauges,
+                      detail::stop_step stops) {
     if (auto state = weak.lock()) {
       std::lock_guard<std::mutex> guard{state->mtx};
       if (gauges.consuming)
         state->gauges[id] = gauges;
+      if (stops == detail::stop_step::with_its_subtree)
+        state->stopped_with_subtree.insert(id);
       state->consumers[std::move(id)] = std::move(consumer);
     }
   };
@@ -200,6 +215,7 @@ void node::start_tree(bridges::topology topo) {
       std::lock_guard<std::mutex> guard{state->mtx};
       state->gauges.erase(id);
       state->consumers.erase(id);
+      state->stopped_with_subtree.erase(id);
     }
   };
   auto members = std::make_shared<cluster::member_directory>();
@@ -367,8 +383,10 @@ void node::stop() {
   }
   // 1. Stop consuming everywhere at once: each consumer cancels on its own
   // thread, none waits for another (a broker that does not answer one
-  // cancel holds up only that consumer, until its shutdown time).
-  for (const auto& c : consumers())
+  // cancel holds up only that consumer, until its shutdown time). Not the
+  // changelog readers: the units their shard owners have in hand wait for
+  // verdicts that only a reader still reading gives.
+  for (const auto& c : consumers_stopping_first())
     caf::anon_send(c, bridges::pause_atom::value);
   // 2. Stop the tree: each consumer lets its in-flight deliveries settle and
   // be acked, then closes (each within its child spec's shutdown time).

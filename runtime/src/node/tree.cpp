@@ -160,12 +160,12 @@ split_entries(const instance_context& ctx, const config::actor_spec& spec,
 }
 
 child_members spawn_tracked(const instance_context& ctx, const std::string& id,
-                            bridges::consumer_config cc,
-                            child_members members) {
+                            bridges::consumer_config cc, child_members members,
+                            stop_step stops = stop_step::first) {
   readiness_gauges readiness{
     cc.delivery_metrics.consuming, cc.connection_metrics.up, {}};
   auto consumer = bridges::spawn_consumer(*ctx.sys, std::move(cc));
-  ctx.track(id, consumer, readiness);
+  ctx.track(id, consumer, readiness, stops);
   members.push_back(caf::actor_cast<caf::actor>(consumer));
   return members;
 }
@@ -285,8 +285,9 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
     };
     cc.handler = handler;
     return caf::expected<child_members>{
-      spawn_tracked(*ctx, id, std::move(cc), {})};
+      spawn_tracked(*ctx, id, std::move(cc), {}, stop_step::with_its_subtree)};
   };
+  // The first child: its subtree stops it last.
   spec.children.push_back(std::move(reader));
   // What the node hears of the cluster, for the placement of the shards
   // (README.md, "Rebalancing").
@@ -420,7 +421,7 @@ start_instance(const std::shared_ptr<const instance_context>& ctx,
   if (wrap) // Outermost: it sees deliveries as the consumer hands them out.
     cc.handler = wrap(std::move(cc.handler));
   auto consumer = bridges::spawn_consumer(*ctx->sys, std::move(cc));
-  ctx->track(id, consumer, readiness);
+  ctx->track(id, consumer, readiness, stop_step::first);
   members.push_back(caf::actor_cast<caf::actor>(consumer));
   return members;
 }

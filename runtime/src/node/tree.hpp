@@ -28,6 +28,16 @@ struct readiness_gauges {
   metrics::gauge store_failing;
 };
 
+/// When a stopping node tells a consumer to stop consuming.
+enum class stop_step {
+  /// At once, with every other consumer (node::stop's first step).
+  first,
+  /// Only when its subtree stops it, after the siblings started after it:
+  /// a changelog reader goes on reading while its actor's shard owners
+  /// finish the units in hand, whose verdicts come through it.
+  with_its_subtree,
+};
+
 } // namespace warren::runtime::detail
 
 namespace warren::runtime::cluster {
@@ -48,7 +58,8 @@ struct instance_context {
   metrics::registry* metrics = nullptr;
   /// Told of every consumer started, under its child id, with the gauges
   /// its readiness is read from.
-  std::function<void(std::string, bridges::consumer_actor, readiness_gauges)>
+  std::function<void(std::string, bridges::consumer_actor, readiness_gauges,
+                     stop_step)>
     track;
   /// Told when a pool removed the worker of this child id for good: the
   /// node forgets its consumer (readiness no longer waits for it).

@@ -126,6 +126,9 @@ class node {
  private:
   struct shared_state;
 
+  /// The consumers a stop pauses at once (all but the changelog readers).
+  std::vector<bridges::consumer_actor> consumers_stopping_first() const;
+
   caf::actor_system& sys_;
   warren::config::node_config cfg_;
   const registry& kinds_;
