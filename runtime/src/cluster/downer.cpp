@@ -44,9 +44,9 @@ void down(downer_state& st, const membership::silent_node& n) {
   }
   st.done[n.node] = n.said_ms;
   // Closing nothing is the usual end of a node that died (the broker
-  // dropped its connections when its socket closed).
-  // The listing lags a few seconds behind the broker (its statistics
-  // interval): a connection closed already may be listed and closed again.
+  // dropped its connections when its socket closed). The listing lags a
+  // few seconds behind the broker (its statistics interval): a connection
+  // closed already may be listed and closed again.
   if (*closed > 0)
     log::warning(log::scope{"cluster"},
                  "downed node {} (run {}): not heard for {} ms; closed the "

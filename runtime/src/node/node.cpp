@@ -17,17 +17,19 @@
 #include <caf/all.hpp>
 #include <map>
 #include <mutex>
-#include <set>
 #include <thread>
 
 namespace warren::runtime {
 
 struct node::shared_state {
   mutable std::mutex mtx;
+  struct tracked_consumer {
+    bridges::consumer_actor actor;
+    /// When a stop tells it to stop consuming.
+    detail::stop_step stops;
+  };
   /// The consumer of each running actor instance, by child id.
-  std::map<std::string, bridges::consumer_actor> consumers;
-  /// The child ids of those its subtree stops (detail::stop_step).
-  std::set<std::string> stopped_with_subtree;
+  std::map<std::string, tracked_consumer> consumers;
   /// What readiness reads of each instance (metrics on only).
   std::map<std::string, detail::readiness_gauges> gauges;
   bool started = false;
@@ -105,7 +107,7 @@ std::vector<bridges::consumer_actor> node::consumers() const {
   std::lock_guard<std::mutex> guard{state_->mtx};
   std::vector<bridges::consumer_actor> result;
   for (const auto& entry : state_->consumers)
-    result.push_back(entry.second);
+    result.push_back(entry.second.actor);
   return result;
 }
 
@@ -113,8 +115,8 @@ std::vector<bridges::consumer_actor> node::consumers_stopping_first() const {
   std::lock_guard<std::mutex> guard{state_->mtx};
   std::vector<bridges::consumer_actor> result;
   for (const auto& entry : state_->consumers)
-    if (state_->stopped_with_subtree.count(entry.first) == 0)
-      result.push_back(entry.second);
+    if (entry.second.stops == detail::stop_step::first)
+      result.push_back(entry.second.actor);
   return result;
 }
 
@@ -205,9 +207,7 @@ void node::start_tree(bridges::topology topo) {
       std::lock_guard<std::mutex> guard{state->mtx};
       if (gauges.consuming)
         state->gauges[id] = gauges;
-      if (stops == detail::stop_step::with_its_subtree)
-        state->stopped_with_subtree.insert(id);
-      state->consumers[std::move(id)] = std::move(consumer);
+      state->consumers[std::move(id)] = {std::move(consumer), stops};
     }
   };
   ctx->untrack = [weak](const std::string& id) {
@@ -215,7 +215,6 @@ void node::start_tree(bridges::topology topo) {
       std::lock_guard<std::mutex> guard{state->mtx};
       state->gauges.erase(id);
       state->consumers.erase(id);
-      state->stopped_with_subtree.erase(id);
     }
   };
   auto members = std::make_shared<cluster::member_directory>();
