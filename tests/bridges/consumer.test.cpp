@@ -9,7 +9,10 @@
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 using namespace warren;
 using namespace std::chrono_literals;
@@ -38,6 +41,24 @@ struct quitting_handler : holding_handler {
   }
 };
 
+// Acks every delivery at once and notes its message id, in order.
+struct noting_handler : bridges::delivery_handler {
+  std::mutex mtx;
+  std::vector<std::string> ids;
+  void handle(bridges::consumer_host&, bridges::delivery msg,
+              std::function<void(bridges::settlement)> done) override {
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      ids.push_back(msg->properties.message_id);
+    }
+    done(bridges::settlement::ack());
+  }
+  std::vector<std::string> noted() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return ids;
+  }
+};
+
 // Two scheduler threads, no CAF log on the console.
 struct quiet_config : caf::actor_system_config {
   quiet_config() {
@@ -60,10 +81,12 @@ consumer_of(const bridges::topology& topo,
   return cc;
 }
 
-// A non-durable queue of the test's own holding 5 messages, a client to
-// look at it, and an actor system for a consumer of it. Deletes the queue.
+// A non-durable queue of the test's own holding 5 messages (`m-0`..`m-4`),
+// a client to look at it, and an actor system for a consumer of it.
+// Deletes the queue.
 struct queue_fixture {
-  explicit queue_fixture(const std::string& prefix) {
+  explicit queue_fixture(const std::string& prefix,
+                         bool single_active_consumer = false) {
     auto connected = bridges::blocking_client::connect(test::broker_settings());
     REQUIRE(connected);
     client = std::move(*connected);
@@ -71,9 +94,15 @@ struct queue_fixture {
     q.name = queue = test::unique(prefix);
     q.durable = false;
     q.dead_letter_queue = false;
+    q.single_active_consumer = single_active_consumer;
     topo.queues.push_back(q);
     REQUIRE_FALSE(client->declare(topo));
-    for (int i = 0; i < 5; ++i) {
+    publish(0, 5);
+  }
+
+  // Publishes `m-<from>`..`m-<to - 1>` to the queue.
+  void publish(int from, int to) {
+    for (int i = from; i < to; ++i) {
       outgoing_message msg;
       msg.routing_key = queue;
       msg.properties.message_id = "m-" + std::to_string(i);
@@ -141,4 +170,41 @@ TEST_CASE(
   CHECK(code_of(reason) == errc::actor_failed);
   CHECK_THAT(describe(reason), Catch::Contains("its connection was lost"));
   CHECK(test::wait_until([&] { return f.ready() == 5; }, 5s));
+}
+
+TEST_CASE("a paused consumer of a single-active-consumer queue sends no "
+          "cancel: the next consumer stays inactive while it lives, what "
+          "still comes is held unread, and its close hands that to the next "
+          "consumer first, in order",
+          "[broker][consumer]") {
+  queue_fixture f{"bt-sac", true};
+  auto first = std::make_shared<noting_handler>();
+  auto second = std::make_shared<noting_handler>();
+  auto active = bridges::spawn_consumer(
+    f.sys, consumer_of(f.topo, first, test::broker_settings(), "first"));
+  REQUIRE(test::wait_until([&] { return first->noted().size() == 5; }, 10s));
+  auto standby = bridges::spawn_consumer(
+    f.sys, consumer_of(f.topo, second, test::broker_settings(), "second"));
+  caf::scoped_actor self{f.sys};
+  self->request(active, 10s, bridges::pause_atom::value)
+    .receive([](caf::ok_atom) {},
+             [](const caf::error& err) { FAIL(describe(err)); });
+  f.publish(5, 10);
+  // A cancel would have activated the standby: it would take these now.
+  CHECK_FALSE(
+    test::wait_until([&] { return !second->noted().empty(); }, 1500ms));
+  CHECK(first->noted().size() == 5);
+  // Delivered to the paused consumer, unacked, not handed to its handler.
+  CHECK(f.ready() == 0);
+  self->monitor(active);
+  caf::anon_send_exit(active, caf::exit_reason::user_shutdown);
+  self->receive([](caf::down_msg&) {},
+                caf::after(10s) >>
+                  [] { FAIL("the paused consumer did not stop"); });
+  REQUIRE(test::wait_until([&] { return second->noted().size() == 5; }, 10s));
+  CHECK(second->noted() ==
+        std::vector<std::string>{"m-5", "m-6", "m-7", "m-8", "m-9"});
+  CHECK(first->noted() ==
+        std::vector<std::string>{"m-0", "m-1", "m-2", "m-3", "m-4"});
+  caf::anon_send_exit(standby, caf::exit_reason::user_shutdown);
 }

@@ -838,10 +838,11 @@ broker_scratch::wait_and_receive(const std::string& queue, uint32_t n,
   return got;
 }
 
-void publish_bulk(const std::string& exchange, const std::string& routing_key,
-                  const std::string& type, const std::vector<std::string>& ids,
-                  std::size_t batch,
-                  const std::function<std::string(std::size_t)>& body_of) {
+void publish_bulk(
+  const std::string& exchange, const std::string& routing_key,
+  const std::string& type, const std::vector<std::string>& ids,
+  std::size_t batch, const std::function<std::string(std::size_t)>& body_of,
+  const std::function<std::string(std::size_t)>& routing_key_of) {
   try {
     raw_connection raw;
     auto* conn = raw.get();
@@ -897,9 +898,10 @@ void publish_bulk(const std::string& exchange, const std::string& routing_key,
     for (std::size_t i = 0; i < ids.size(); ++i) {
       auto body = body_of ? body_of(i) : "{\"seq\":" + std::to_string(i) + "}";
       props.message_id = bytes_of(ids[i]);
+      auto key = routing_key_of ? routing_key_of(i) : routing_key;
       auto rc =
         amqp_basic_publish(conn, raw_connection::channel, bytes_of(exchange),
-                           bytes_of(routing_key), 0, 0, &props, bytes_of(body));
+                           bytes_of(key), 0, 0, &props, bytes_of(body));
       if (rc != AMQP_STATUS_OK)
         throw std::runtime_error(std::string{"basic.publish: "} +
                                  amqp_error_string2(rc));

@@ -370,11 +370,14 @@ struct broker_user {
 /// Publishes one persistent message per id in `ids` (body: {"seq": i}) to
 /// `exchange` with `routing_key`, with raw rabbitmq-c: publisher confirms
 /// waited for once per `batch` messages instead of per message. Fails the
-/// test on a nack or error.
-void publish_bulk(const std::string& exchange, const std::string& routing_key,
-                  const std::string& type, const std::vector<std::string>& ids,
-                  std::size_t batch = 100,
-                  const std::function<std::string(std::size_t)>& body_of = {});
+/// test on a nack or error. `body_of(i)` and `routing_key_of(i)`, when
+/// given, name message i's body and routing key instead.
+void publish_bulk(
+  const std::string& exchange, const std::string& routing_key,
+  const std::string& type, const std::vector<std::string>& ids,
+  std::size_t batch = 100,
+  const std::function<std::string(std::size_t)>& body_of = {},
+  const std::function<std::string(std::size_t)>& routing_key_of = {});
 
 /// Deletes queues and exchanges with raw rabbitmq-c, ignoring ones that do
 /// not exist. Never fails the test (used by destructors); returns false and

@@ -29,7 +29,9 @@
 //                   counter sends) adds 1 the same way (both keep the
 //                   message's id in the state); "get" replies {count};
 //                   "crash" throws warren::actor_failure; "fail" fails the
-//                   message (the state must stay as it was).
+//                   message (the state must stay as it was); "sequenced"
+//                   {counter, seq} adds 1 and counts in `reordered` each
+//                   seq not above the key's last one (kept in `seq`).
 //   test.raw        a raw CAF kind: records each delivery; type "die" makes
 //                   the actor quit (abnormally) unless the message is a
 //                   redelivery; type "again" is always answered `retry`.
@@ -370,8 +372,12 @@ struct counter_state {
   // The id of the last message counted, byte for byte (ids need not be
   // UTF-8): state the store must read back as it wrote it.
   std::string last_cause;
+  // "sequenced": the key's last sequence number, and how many came after a
+  // higher one (applied out of the order they were published in).
+  int64_t seq = 0;
+  int64_t reordered = 0;
 };
-BOOST_DESCRIBE_STRUCT(counter_state, (), (count, last_cause))
+BOOST_DESCRIBE_STRUCT(counter_state, (), (count, last_cause, seq, reordered))
 
 struct increment {
   std::string counter;
@@ -406,6 +412,14 @@ class counter : public warren::stateful_actor<counter_state> {
                       boost::json::object{{"counter", v.at("counter")},
                                           {"count", s.count},
                                           {"cause", cause_of(ctx.message())}});
+    });
+    on.json("sequenced", [](context& ctx, counter_state& s, const value& v) {
+      auto seq = v.at("seq").to_number<int64_t>();
+      if (seq <= s.seq)
+        ++s.reordered;
+      s.seq = seq;
+      s.count += 1;
+      s.last_cause = ctx.message().properties.message_id;
     });
     on.json("get", [](context& ctx, counter_state& s, const value&) {
       ctx.reply_json(boost::json::object{{"count", s.count}}, "count");

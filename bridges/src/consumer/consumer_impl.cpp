@@ -188,6 +188,19 @@ bool consumer_impl::reads_stream() const {
   return false;
 }
 
+bool consumer_impl::single_active() const {
+  for (const auto& q : config_.topo.queues)
+    if (q.name == config_.queue)
+      return q.single_active_consumer;
+  return false;
+}
+
+bool consumer_impl::holds_late_deliveries() const {
+  // Still registered with the broker (no cancel was sent), which would
+  // deliver a given-back message to this consumer again at once.
+  return (exiting_ || paused_) && !consumer_tag_.empty() && single_active();
+}
+
 std::size_t consumer_impl::working() const {
   return ledger_.working();
 }

@@ -82,6 +82,11 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
 
   /// Whether its queue is a stream (in its topology).
   bool reads_stream() const;
+  /// Whether its queue has single-active-consumer (in its topology).
+  bool single_active() const;
+  /// Whether deliveries that come while stopping are kept unread until the
+  /// connection closes rather than given back (see `pause`).
+  bool holds_late_deliveries() const;
   std::size_t working() const override;
   void after(std::chrono::milliseconds delay,
              std::function<void()> fn) override;

@@ -28,6 +28,15 @@ uint64_t sent_at_ms(const message_properties& props) {
 
 void consumer_impl::on_message(envelope&& env) {
   ++stats_.delivered;
+  if (holds_late_deliveries()) {
+    // Not in the ledger, never settled: the connection's close gives it
+    // back, before newer messages, to the queue's next consumer. Every tag
+    // in the ledger is older, so no multiple-ack covers it.
+    log::debug(log::scope{config_.actor_name},
+               "holding a message of '{}' until the consumer closes",
+               config_.queue);
+    return;
+  }
   const auto& metrics = config_.delivery_metrics;
   env.queue = config_.queue;
   env.channel_generation = generation_;
@@ -246,6 +255,18 @@ void consumer_impl::pause() {
   // the rest.
   if (core_.blocked())
     return;
+  // On a single-active-consumer queue (a shard) a cancel would make the
+  // broker activate the next consumer at once, while this one still
+  // finishes the deliveries it holds: the next one would take newer
+  // messages before those come back (a key's order), and claim a shard
+  // whose unit this one is still building (fencing it: work done twice).
+  // So such a consumer stays registered, holds what is still delivered
+  // (`on_message`), and its connection's close gives everything back and
+  // activates the next consumer in one step, as `release` does.
+  if (single_active()) {
+    config_.delivery_metrics.consuming.set(0);
+    return;
+  }
   if (!core_.down() && !consumer_tag_.empty()) {
     if (auto err = core_.conn().cancel(consume_channel, consumer_tag_))
       log::warning(log::scope{config_.actor_name},

@@ -6,7 +6,10 @@
 /// actor instance: the handler is that instance.
 ///
 /// Protocol (`consumer_actor`):
-///   (pause_atom) -> ok_atom          cancel the consumer; no new deliveries
+///   (pause_atom) -> ok_atom          stop taking deliveries: cancel the
+///                                    consumer (on a single-active-consumer
+///                                    queue: hold what still comes until
+///                                    the close gives it back, see Stopping)
 ///   (drain_atom) -> ok_atom          answered when nothing is in flight
 ///   (stats_atom) -> consumer_stats
 ///
@@ -27,11 +30,16 @@
 /// consumer stop consuming, wait for that delivery to be settled, ack what
 /// is settled, close its connection (every other unacked delivery goes back
 /// to the broker, redelivered) and exit; its supervisor decides what
-/// follows. Deliveries that arrive meanwhile are requeued at once.
+/// follows. Deliveries that arrive meanwhile are requeued at once (held,
+/// on a single-active-consumer queue: see Stopping).
 ///
 /// Stopping: an exit message with reason `user_shutdown` is a graceful stop:
 /// stop consuming, let the deliveries being handled settle (their publishes
 /// confirmed), ack, close, exit. Any other exit reason closes at once.
+/// On a single-active-consumer queue "stop consuming" sends no cancel (the
+/// broker would activate the next consumer while this one still finishes
+/// older deliveries): what still comes is held unread, and the close gives
+/// it back and activates the next consumer in one step.
 ///
 /// Failure: a channel error is a channel error (the consume channel closed
 /// by the broker is reopened and consuming resumes; its unacked deliveries
