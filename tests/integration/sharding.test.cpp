@@ -71,6 +71,16 @@ std::string db_of(const test::temp_dir& dir) {
   return dir.file("state") + "/warren.db";
 }
 
+// Whether `node` logged that it took every one of `shards` over.
+bool took_every_shard(const test::node_process& node, uint32_t shards) {
+  auto log = node.err();
+  for (uint32_t i = 0; i < shards; ++i)
+    if (log.find("shard " + std::to_string(i) + ": taken over") ==
+        std::string::npos)
+      return false;
+  return true;
+}
+
 } // namespace
 
 TEST_CASE("a sharded counter counts every message once through its shards, "
@@ -156,16 +166,7 @@ TEST_CASE("a shard owner killed at each point of its path through the "
       // The first node owns the shards (its probes) before the second
       // starts, except when it dies taking them over.
       if (point != "during_takeover")
-        test::eventually(
-          [&] {
-            return first->err().find("shard 2: taken over") !=
-                     std::string::npos &&
-                   first->err().find("shard 1: taken over") !=
-                     std::string::npos &&
-                   first->err().find("shard 0: taken over") !=
-                     std::string::npos;
-          },
-          20s);
+        test::eventually([&] { return took_every_shard(*first, shards); }, 20s);
       test::node_process second{second_dir,
                                 sharded_node(second_dir, actor, shards)};
       publish_increments(actor, 0, 300);
@@ -285,15 +286,7 @@ TEST_CASE("a node stopped gracefully hands its shards to a standby in "
   };
   auto first =
     std::make_unique<test::node_process>(first_dir, config_of(first_dir));
-  test::eventually(
-    [&] {
-      for (uint32_t i = 0; i < shards; ++i)
-        if (first->err().find("shard " + std::to_string(i) + ": taken over") ==
-            std::string::npos)
-          return false;
-      return true;
-    },
-    20s);
+  test::eventually([&] { return took_every_shard(*first, shards); }, 20s);
   test::node_process second{second_dir, config_of(second_dir)};
 
   // Each key's messages numbered in the order they are published, straight

@@ -448,9 +448,10 @@ TEST_CASE("the latest claimant of shard 0 writes a snapshot once enough was "
   CHECK_FALSE(schedule.due(rule, "a", "a-old")); // an earlier run of a
   CHECK_FALSE(schedule.due(rule, "", ""));       // a reader that never writes
 
-  schedule.writing(300);
+  schedule.writing();
   CHECK(schedule.since() == 0);
   schedule.applied(2000);
+  schedule.sized(300);
   CHECK_FALSE(schedule.due(rule, "a", "a-run")); // its last one is on its way
   schedule.written();
   CHECK(schedule.due(rule, "a", "a-run"));

@@ -15,6 +15,7 @@
 #include <set>
 #include <sqlite3.h>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace warren;
@@ -406,6 +407,52 @@ TEST_CASE("a snapshot holds every row of one actor, its node's bookkeeping "
   REQUIRE_FALSE(third->replace_rows("bank.s3", *again));
   CHECK(dump(dir + "/third.db") == dump(dir + "/fresh.db"));
   CHECK(dump(dir + "/fresh.db").find(R"(bank.s3|alice|2|{"balance":9}|)") !=
+        std::string::npos);
+}
+
+TEST_CASE("a snapshot read after begin_read holds the rows as of that "
+          "moment, on another thread, whatever the writer commits meanwhile",
+          "[store][changeset][snapshot]") {
+  auto dir = scratch("snapshot-pinned");
+  auto writer = open_node(dir + "/writer.db");
+  store_settings read_only;
+  read_only.path = dir + "/writer.db";
+  read_only.read_only = true;
+  auto reader = checkpoint_store::open(read_only);
+  REQUIRE(reader);
+  unit_of_work before{"bank.s3"};
+  before.applied("m-1");
+  before.put_state({"alice", 1, R"({"balance":1})"});
+  REQUIRE_FALSE(writer->commit(before));
+
+  REQUIRE_FALSE((*reader)->begin_read());
+  // Committed after the read began: not in the snapshot.
+  unit_of_work after{"bank.s3"};
+  after.applied("m-2");
+  after.put_state({"alice", 2, R"({"balance":2})"});
+  after.put_state({"bob", 1, R"({"balance":5})"});
+  REQUIRE_FALSE(writer->commit(after));
+  caf::expected<std::string> rows{std::string{}};
+  std::thread other{[&] {
+    rows = (*reader)->snapshot_rows("bank.s3");
+  }};
+  other.join();
+  REQUIRE(rows);
+  auto fresh = open_node(dir + "/fresh.db");
+  REQUIRE_FALSE(fresh->replace_rows("bank.s3", *rows));
+  auto loaded = dump(dir + "/fresh.db");
+  INFO(loaded);
+  CHECK(loaded.find(R"(bank.s3|alice|1|{"balance":1}|)") != std::string::npos);
+  CHECK(loaded.find("bank.s3|m-1|") != std::string::npos);
+  CHECK(loaded.find("bob") == std::string::npos);
+  CHECK(loaded.find("bank.s3|m-2|") == std::string::npos);
+
+  // The read ended with the snapshot: the next one sees the writer's rows.
+  auto later = (*reader)->snapshot_rows("bank.s3");
+  REQUIRE(later);
+  auto third = open_node(dir + "/third.db");
+  REQUIRE_FALSE(third->replace_rows("bank.s3", *later));
+  CHECK(dump(dir + "/third.db").find(R"(bank.s3|bob|1|{"balance":5}|)") !=
         std::string::npos);
 }
 

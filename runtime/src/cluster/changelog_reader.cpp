@@ -323,6 +323,7 @@ void changelog_reader::idle(bridges::consumer_host& host) {
   }
   if (!pending_.empty())
     apply_pending();
+  poll_snapshot();
   // Quiet since the last look (the consumer looks every 200 ms while
   // nothing arrives): the reader is at the end of the stream.
   if (!read_since_idle_ && read_since_subscribing_ && pending_.empty())
@@ -393,30 +394,68 @@ caf::error changelog_reader::apply_pending() {
   // Right after the group, before anything else writes: the file holds
   // exactly the records before `next_offset_`.
   if (schedule_.due(rule_, snapshots_.node, snapshots_.incarnation))
-    write_snapshot();
+    start_snapshot();
+  poll_snapshot();
   return caf::none;
 }
 
-void changelog_reader::write_snapshot() {
-  auto started = std::chrono::steady_clock::now();
-  auto rows = store_->snapshot_rows(actor_);
+void changelog_reader::start_snapshot() {
+  schedule_.writing();
+  if (!snapshot_store_) {
+    auto read_only = settings_;
+    read_only.read_only = true;
+    auto opened = checkpoint_store::open(read_only);
+    if (!opened) {
+      publish_snapshot(next_offset_, {}, opened.error());
+      return;
+    }
+    snapshot_store_ = std::move(*opened);
+  }
+  // Begun here, in the reader's thread before it applies anything more:
+  // the rows read on the other thread are those of the records before
+  // `next_offset_`, however long that takes.
+  if (auto err = snapshot_store_->begin_read()) {
+    publish_snapshot(next_offset_, {}, std::move(err));
+    return;
+  }
+  snapshot_read job;
+  job.upto = next_offset_;
+  job.started = std::chrono::steady_clock::now();
+  job.rows = std::async(std::launch::async,
+                        [store = snapshot_store_.get(), actor = actor_] {
+                          return store->snapshot_rows(actor);
+                        });
+  reading_ = std::move(job);
+}
+
+void changelog_reader::poll_snapshot() {
+  if (!reading_ || reading_->rows.wait_for(std::chrono::seconds{0}) !=
+                     std::future_status::ready)
+    return;
+  auto job = std::move(*reading_);
+  reading_.reset();
+  publish_snapshot(job.upto,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - job.started),
+                   job.rows.get());
+}
+
+void changelog_reader::publish_snapshot(int64_t upto,
+                                        std::chrono::milliseconds took,
+                                        caf::expected<std::string> rows) {
   if (!rows) {
     log::warning(log::scope{actor_},
                  "changelog: no snapshot written (trying again after as "
                  "many records): {}",
                  describe(rows.error()));
-    schedule_.writing(0);
     schedule_.written();
     return;
   }
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-    std::chrono::steady_clock::now() - started);
-  auto upto = next_offset_;
   auto size = rows->size();
   auto chunks = snapshot_chunks(*rows, upto, rule_.shards(), snapshots_.node,
                                 snapshots_.incarnation, snapshots_.chunk_bytes);
   rows->clear();
-  schedule_.writing(size);
+  schedule_.sized(size);
   if (snapshots_.retention_bytes > 0 && size > snapshots_.retention_bytes / 5)
     log::warning(log::scope{actor_},
                  "changelog: a snapshot of {} bytes is more than a fifth of "
@@ -427,11 +466,14 @@ void changelog_reader::write_snapshot() {
   auto left = std::make_shared<std::size_t>(chunks.size());
   auto failed = std::make_shared<bool>(false);
   auto count = chunks.size();
+  // How far the reader went on while the rows were read.
+  auto reached = next_offset_;
   for (auto& chunk : chunks) {
     chunk.published_ms = now_ms();
     host_->publish(
       to_message(chunk, snapshots_.stream),
-      [this, left, failed, upto, size, count, took](const caf::error& err) {
+      [this, left, failed, upto, size, count, took,
+       reached](const caf::error& err) {
         if (err && !*failed) {
           *failed = true;
           log::warning(log::scope{actor_},
@@ -446,8 +488,9 @@ void changelog_reader::write_snapshot() {
         if (!*failed)
           log::info(log::scope{actor_},
                     "changelog: snapshot as of offset {} written ({} bytes "
-                    "in {} chunks; rows read in {} ms)",
-                    upto, size, count, took.count());
+                    "in {} chunks; rows read in {} ms on a thread of their "
+                    "own, while the reader went on to offset {})",
+                    upto, size, count, took.count(), reached);
       });
   }
 }

@@ -16,12 +16,13 @@
 // them.
 //
 // Retention and snapshots (changelog_snapshot.hpp): right after applying a
-// group, the reader of the node whose claim on shard 0 is the latest writes
+// group, the reader of the node whose claim on shard 0 is the latest begins
 // a snapshot of the actor's rows when enough was applied since the last
-// one. A reader whose file is behind the stream's first record (retention
-// dropped records it never applied) applies nothing: it reads on until a
-// complete snapshot it can go on from and a quiet moment (the latest such
-// snapshot by then), loads it in one transaction, and ends its consumer so
+// one (a read transaction of that moment, its rows read on another thread
+// while the reader goes on). A reader whose file is behind the stream's first
+// record (retention dropped records it never applied) applies nothing: it reads
+// on until a complete snapshot it can go on from and a quiet moment (the latest
+// such snapshot by then), loads it in one transaction, and ends its consumer so
 // that it is started again from the snapshot's offset (records it skipped
 // meanwhile are read again). Until then it says why it applies nothing,
 // every 30 s.
@@ -35,6 +36,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -175,7 +177,10 @@ class changelog_reader : public bridges::delivery_handler {
 
   caf::error apply_pending();
   caf::error load_position();
-  void write_snapshot();
+  void start_snapshot();
+  void poll_snapshot();
+  void publish_snapshot(int64_t upto, std::chrono::milliseconds took,
+                        caf::expected<std::string> rows);
   void start_bootstrap(int64_t offset);
   void bootstrap_read(const bridges::delivery& msg, int64_t offset);
   void load_snapshot(bridges::consumer_host& host);
@@ -215,6 +220,19 @@ class changelog_reader : public bridges::delivery_handler {
   std::size_t group_bytes_ = 0;
   std::optional<bootstrap> behind_;
   bridges::consumer_host* host_ = nullptr;
+  // A snapshot's rows are read on a thread of their own, from a connection
+  // of their own whose read transaction was begun right after a group: the
+  // reader goes on applying records meanwhile (the shards this node owns
+  // are not held up). Opened at the first snapshot, kept for the next.
+  std::unique_ptr<checkpoint_store> snapshot_store_;
+  struct snapshot_read {
+    int64_t upto = -1;
+    std::chrono::steady_clock::time_point started;
+    std::future<caf::expected<std::string>> rows;
+  };
+  // Declared after the connection it reads from: destroyed first, its
+  // future waits for the thread.
+  std::optional<snapshot_read> reading_;
 };
 
 } // namespace warren::runtime::cluster

@@ -13,9 +13,10 @@
 //     state as of offset `upto`: every row of the actor in the node's file,
 //     its reader's bookkeeping included (the rule's views: each shard's
 //     epoch, claimant, last sequence, flushed mark; the messages accepted
-//     batches owe; the inbox). It writes it right after its reader applied
-//     a group, from the same connection, so the file holds exactly the
-//     records before `upto`;
+//     batches owe; the inbox). Its reader begins a read transaction right
+//     after it applied a group, so that view of the file holds exactly the
+//     records before `upto`, and reads the rows from it on another thread
+//     while it goes on applying;
 //   - the snapshot travels as chunk records (at most `chunk_bytes` each),
 //     published one after the other by one writer, each naming `upto`, its
 //     number and the count; other records may come between them;
@@ -146,12 +147,14 @@ class snapshot_schedule {
   bool due(const changelog_rule& rule, const std::string& node,
            const std::string& incarnation) const;
 
-  /// This reader starts writing one of `bytes` (the count starts again).
-  void writing(std::size_t bytes) noexcept {
+  /// This reader starts writing one (the count starts again).
+  void writing() noexcept {
     in_flight_ = true;
     since_ = 0;
-    last_size_ = bytes;
   }
+
+  /// The one it writes has `bytes` (known once its rows are read).
+  void sized(std::size_t bytes) noexcept { last_size_ = bytes; }
 
   /// Its chunks were all confirmed, or one failed.
   void written() noexcept { in_flight_ = false; }

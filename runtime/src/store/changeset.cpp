@@ -665,6 +665,17 @@ checkpoint_store::apply_changesets(const std::vector<std::string>& changesets,
   return counts.report;
 }
 
+caf::error checkpoint_store::begin_read() {
+  if (auto err = exec(db_, path_, "BEGIN"))
+    return err;
+  // A deferred transaction takes its view of the file at its first read.
+  if (auto err = exec(db_, path_, "SELECT count(*) FROM sqlite_master")) {
+    exec(db_, path_, "ROLLBACK");
+    return err;
+  }
+  return caf::none;
+}
+
 caf::expected<std::string>
 checkpoint_store::snapshot_rows(const std::string& actor) {
   // The rows are copied into an in-memory database of the same tables
@@ -675,9 +686,11 @@ checkpoint_store::snapshot_rows(const std::string& actor) {
     return make_error(errc::store_failed, "opening an in-memory database");
   }
   std::unique_ptr<sqlite3, connection_closer> copy{raw_copy};
-  // One read transaction: the rows as of one commit of this file.
-  if (auto err = exec(db_, path_, "BEGIN"))
-    return err;
+  // One read transaction: the rows as of one commit of this file (the
+  // one `begin_read` began, when it did).
+  if (sqlite3_get_autocommit(db_) != 0)
+    if (auto err = exec(db_, path_, "BEGIN"))
+      return err;
   auto finish = [this](caf::error err) {
     exec(db_, path_, err ? "ROLLBACK" : "COMMIT");
     return err;

@@ -184,6 +184,12 @@ class checkpoint_store {
   /// extension needs one; no changeset carries such a table either).
   caf::expected<std::string> snapshot_rows(const std::string& actor);
 
+  /// Begins a read transaction and takes its view of the file now: a
+  /// `snapshot_rows` that follows (on another thread, maybe) reads the rows
+  /// as of this moment, whatever other connections commit meanwhile, and
+  /// ends it.
+  caf::error begin_read();
+
   /// Replaces every row of `actor` (the same tables) with the rows of
   /// `snapshot` (from `snapshot_rows`) in one transaction: all or nothing.
   /// The objects this file's catalog lists for the actor are dropped, and
