@@ -6,6 +6,8 @@
 #include "support.hpp"
 #include "warren/bridges/topology.hpp"
 #include "warren/core/shard.hpp"
+#include "warren/metrics/http_get.hpp"
+#include "warren/runtime/membership.hpp"
 
 #include <atomic>
 #include <boost/json/serialize.hpp>
@@ -13,6 +15,7 @@
 #include <csignal>
 #include <filesystem>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -266,6 +269,38 @@ TEST_CASE("a node stopped while its shard owners have units in hand: its "
     },
     60s);
   CHECK(counts == expected_counts(messages));
+}
+
+TEST_CASE("a node with two sharded actors reads the cluster's "
+          "announcements with one consumer",
+          "[broker][shards][membership]") {
+  test::broker_scratch broker;
+  auto first = broker.queue("sh-one");
+  auto second = broker.queue("sh-two");
+  track_sharded(broker, first, 2);
+  track_sharded(broker, second, 3);
+  test::temp_dir dir;
+  auto cfg = test::node_config(dir);
+  auto a = test::counter_actor(first);
+  a["shards"] = 2;
+  auto b = test::counter_actor(second);
+  b["shards"] = 3;
+  cfg["actors"] = json::array{a, b};
+  cfg["metrics"] = json::object{{"listen", "127.0.0.1:0"}};
+  test::node_process node{dir, cfg};
+  auto body = metrics::http_get({"127.0.0.1", node.metrics_port(), "/metrics"});
+  REQUIRE(body);
+  // One series per consumer (labelled with its child's id): which queue it
+  // reads. (A stream's declare-ok counts no consumers.)
+  std::size_t readers = 0;
+  std::istringstream lines{*body};
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("warren_actor_queue_info{", 0) == 0 &&
+        line.find("queue=\"" + std::string{runtime::membership::stream_name} +
+                  "\"") != std::string::npos)
+      ++readers;
+  INFO(*body);
+  CHECK(readers == 1);
 }
 
 TEST_CASE("a node stopped gracefully hands its shards to a standby in "

@@ -268,12 +268,12 @@ void node::start_tree(bridges::topology topo) {
 }
 
 std::size_t node::expected_consumers(const config::actor_spec& spec) const {
-  // A sharded actor: its changelog's reader, its reader of the cluster's
-  // announcements when it rebalances or downs, a consumer per shard (active or
-  // standby), and its routers.
+  // A sharded actor: its changelog's reader, a consumer per shard (active
+  // or standby), its routers, and for one of them the node's reader of the
+  // cluster's announcements when it rebalances or downs.
   if (spec.shards > 0)
-    return 1 + (detail::hears_members(cfg_.cluster) ? 1 : 0) + spec.shards +
-           spec.instances;
+    return 1 + (detail::members_reader_host(cfg_) == &spec ? 1 : 0) +
+           spec.shards + spec.instances;
   // A worker pool starts its policy's min_workers workers.
   const auto* kind = kinds_.describe(spec.kind);
   if (kind == nullptr || !kind->make_pool)

@@ -198,6 +198,15 @@ bool hears_members(const config::cluster_settings& cluster) {
   return cluster.rebalance || cluster.down_after.count() > 0;
 }
 
+const config::actor_spec* members_reader_host(const config::node_config& cfg) {
+  if (!hears_members(cfg.cluster))
+    return nullptr;
+  for (const auto& actor : cfg.actors)
+    if (actor.shards > 0)
+      return &actor;
+  return nullptr;
+}
+
 namespace {
 
 // The tables a stream operator keeps of its own (a saga's), created in the
@@ -297,10 +306,11 @@ void add_sharded(supervisor_spec& parent, const config::child_spec& child_spec,
     ctx->cfg->node_name, actor->name, actor->shards, view,
     runtime::cluster::rebalance_settings{cluster.rebalance,
                                          cluster.rebalance_hold});
-  if (hears_members(cluster)) {
+  // One reader per node: every sharded actor's rebalancer reads the view.
+  if (members_reader_host(*ctx->cfg) == actor) {
     supervised_child listener;
     listener.spec = child_spec;
-    listener.spec.id = actor->name + ".members";
+    listener.spec.id = "warren.members";
     listener.start = [ctx, actor, view, id = listener.spec.id] {
       auto cc = consumer_base(*ctx, *actor, id, membership::stream_name, false);
       cc.prefetch = 100;

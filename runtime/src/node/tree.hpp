@@ -67,14 +67,19 @@ struct instance_context {
   /// Told of every sharded actor's status, for the membership announcer;
   /// nullptr: not kept.
   std::shared_ptr<cluster::member_directory> members;
-  /// What the node hears of its cluster (its sharded actors' readers of
-  /// `warren.cluster` feed it), for rebalancing and downing.
+  /// What the node hears of its cluster (its one reader of
+  /// `warren.cluster` feeds it), for rebalancing and downing.
   std::shared_ptr<cluster::member_view> view;
 };
 
-/// Whether each sharded actor reads the cluster's announcements: to
-/// rebalance, or to down silent nodes.
+/// Whether a node with sharded actors reads the cluster's announcements:
+/// to rebalance, or to down silent nodes.
 bool hears_members(const config::cluster_settings& cluster);
+
+/// The sharded actor whose subtree runs the node's one reader of the
+/// cluster's announcements (the first in the config; the view it fills is
+/// the node's), or null when the node reads none.
+const config::actor_spec* members_reader_host(const config::node_config& cfg);
 
 /// Wraps an instance's dispatcher (a pool's workers count their deliveries).
 using handler_wrapper =
