@@ -181,18 +181,21 @@ void consumer_impl::release(std::string reason) {
   exit_if_done();
 }
 
-bool consumer_impl::reads_stream() const {
+const queue_spec* consumer_impl::own_queue() const {
   for (const auto& q : config_.topo.queues)
     if (q.name == config_.queue)
-      return q.type == queue_type::stream;
-  return false;
+      return &q;
+  return nullptr;
+}
+
+bool consumer_impl::reads_stream() const {
+  const auto* q = own_queue();
+  return q != nullptr && q->type == queue_type::stream;
 }
 
 bool consumer_impl::single_active() const {
-  for (const auto& q : config_.topo.queues)
-    if (q.name == config_.queue)
-      return q.single_active_consumer;
-  return false;
+  const auto* q = own_queue();
+  return q != nullptr && q->single_active_consumer;
 }
 
 bool consumer_impl::holds_late_deliveries() const {

@@ -80,6 +80,8 @@ class consumer_impl : public connection_owner<consumer_impl_actor>,
   void fail(std::string reason) override;
   void release(std::string reason) override;
 
+  /// Its queue's spec in its topology, null when the topology has none.
+  const queue_spec* own_queue() const;
   /// Whether its queue is a stream (in its topology).
   bool reads_stream() const;
   /// Whether its queue has single-active-consumer (in its topology).

@@ -194,12 +194,9 @@ make_shard_directory(const instance_context& ctx) {
   return directory;
 }
 
-bool hears_members(const config::cluster_settings& cluster) {
-  return cluster.rebalance || cluster.down_after.count() > 0;
-}
-
 const config::actor_spec* members_reader_host(const config::node_config& cfg) {
-  if (!hears_members(cfg.cluster))
+  // Announcements are heard to rebalance, or to down silent nodes.
+  if (!cfg.cluster.rebalance && cfg.cluster.down_after.count() == 0)
     return nullptr;
   for (const auto& actor : cfg.actors)
     if (actor.shards > 0)

@@ -72,13 +72,10 @@ struct instance_context {
   std::shared_ptr<cluster::member_view> view;
 };
 
-/// Whether a node with sharded actors reads the cluster's announcements:
-/// to rebalance, or to down silent nodes.
-bool hears_members(const config::cluster_settings& cluster);
-
 /// The sharded actor whose subtree runs the node's one reader of the
 /// cluster's announcements (the first in the config; the view it fills is
-/// the node's), or null when the node reads none.
+/// the node's), or null when the node reads none (it neither rebalances
+/// nor downs silent nodes).
 const config::actor_spec* members_reader_host(const config::node_config& cfg);
 
 /// Wraps an instance's dispatcher (a pool's workers count their deliveries).
