@@ -134,10 +134,16 @@ TEST_CASE("a worker pool grows under a burst, handles every message once, "
   CHECK(lines.size() == static_cast<std::size_t>(burst)); // none twice
   // Idle again: back to min_workers, each removed worker drained.
   CHECK(test::eventually([&] { return broker.consumers(name) == 2; }, 30s));
+  // A worker's consumer is gone from the broker as its drain begins; its
+  // "drained and ended" comes once it has settled and closed: wait for the
+  // last one too, not only the first.
   CHECK(test::eventually(
     [&] {
-      return node.err().find("to 2 worker(s)") != std::string::npos &&
-             node.err().find("drained and ended") != std::string::npos;
+      auto log = node.err();
+      return log.find("to 2 worker(s)") != std::string::npos &&
+             count_of(log, "drained and ended") > 0 &&
+             count_of(log, "pool: scaling down") ==
+               count_of(log, "drained and ended");
     },
     10s));
   auto log = node.err();
