@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <random>
+#include <sqlite3.h>
 #include <string>
 
 using namespace warren;
@@ -225,6 +226,43 @@ TEST_CASE("an aggregate's state replayed after a restart, from its snapshot "
       }
     }
   }
+}
+
+TEST_CASE("a snapshot that no longer converts to the state type (the type "
+          "changed) is passed over: the stream is replayed from its first "
+          "event",
+          "[broker][aggregate]") {
+  test::temp_dir dir;
+  test::broker_scratch broker;
+  auto name = broker.queue("accounts");
+  auto cfg = test::node_config(dir);
+  cfg["actors"] = json::array{accounts(name, 3)};
+  {
+    test::node_process node{dir, cfg};
+    for (int i = 1; i <= 10; ++i)
+      broker.publish(
+        command(name, "s-" + std::to_string(i), "deposit", "s", i));
+    CHECK(state_of(name, "s").at("version") == 10);
+  }
+  // What an older build of the kind stored: `balance` of another kind.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir.file("state") + "/warren.db").c_str(), &db) ==
+          SQLITE_OK);
+  CHECK(sqlite3_exec(db,
+                     "UPDATE warren_event_snapshots SET data = "
+                     "'{\"balance\": \"55 EUR\"}' WHERE stream = 'account-s'",
+                     nullptr, nullptr, nullptr) == SQLITE_OK);
+  CHECK(sqlite3_changes(db) == 1);
+  sqlite3_close(db);
+  test::node_process node{dir, cfg};
+  broker.publish(command(name, "s-11", "deposit", "s", 11));
+  auto state = state_of(name, "s");
+  CHECK(state.at("version") == 11);
+  CHECK(state.at("state").at("balance") == 66);
+  CHECK(state.at("state").at("deposits") == 11);
+  CHECK(state.at("state") == replayed(name, "account-s"));
+  CHECK(node.err().find("replaying the stream from its first event") !=
+        std::string::npos);
 }
 
 TEST_CASE("kill -9 at every commit point: each command is applied once",

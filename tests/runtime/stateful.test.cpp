@@ -96,6 +96,41 @@ TEST_CASE("typed state handlers write the state back only on success",
   CHECK(table.find("other") == nullptr);
 }
 
+TEST_CASE("a state stored before its type gained or lost a member, and a "
+          "body with a field more or one less, convert (the missing ones "
+          "take their defaults); a wrong kind fails naming the field",
+          "[stateful][convert]") {
+  adder a{init_with({})};
+  json_state_handlers table;
+  static_cast<stateful_base&>(a).setup_json_state(table);
+  const auto* handler = table.find("add");
+  REQUIRE(handler != nullptr);
+  empty_context ctx;
+  // Stored by a version of `tally` that had a member more, since dropped.
+  boost::json::value state{{"n", 2}, {"last_by", 9}};
+  CHECK((*handler)(ctx, state, boost::json::value{{"by", 3}}).is_ok());
+  CHECK(state == boost::json::value{{"n", 5}});
+  // Stored before `n` existed: it starts from its default.
+  boost::json::value older = boost::json::object{};
+  CHECK((*handler)(ctx, older, boost::json::value{{"by", 4}}).is_ok());
+  CHECK(older == boost::json::value{{"n", 4}});
+  // A client a version ahead (a field more), and one that leaves `by` out.
+  CHECK((*handler)(ctx, state, boost::json::value{{"by", 1}, {"note", "x"}})
+          .is_ok());
+  CHECK((*handler)(ctx, state, boost::json::object{}).is_ok());
+  CHECK(state == boost::json::value{{"n", 6}});
+  auto bad = (*handler)(ctx, state, boost::json::value{{"by", "x"}});
+  CHECK(bad.code() == errc::validation_failed);
+  CHECK_THAT(bad.reason(),
+             Catch::Contains("at /by:") && Catch::Contains("(found a string)"));
+  // A stored state of another shape altogether is an error, not a reset.
+  boost::json::value wrong{{"n", "many"}};
+  auto unreadable = (*handler)(ctx, wrong, boost::json::value{{"by", 1}});
+  CHECK_FALSE(unreadable.is_ok());
+  CHECK_THAT(unreadable.reason(), Catch::Contains("at /n:"));
+  CHECK(wrong == boost::json::value{{"n", "many"}});
+}
+
 TEST_CASE("a message's key comes from x-warren-key, else the key_field",
           "[stateful]") {
   adder a{init_with({{"key_field", "account"}})};

@@ -80,6 +80,10 @@ struct aggregate_base::impl {
     cached entry;
     entry.state = kind.make_state(*snapshot ? &(*snapshot)->second : nullptr);
     entry.version = *snapshot ? (*snapshot)->first : 0;
+    if (entry.state == nullptr) { // a snapshot of an older state type
+      entry.state = kind.make_state(nullptr);
+      entry.version = 0;
+    }
     auto events = store.events_after(stream, entry.version);
     if (!events)
       return events.error();

@@ -2,6 +2,7 @@
 // stateful.hpp).
 
 #include "warren/core/errc.hpp"
+#include "warren/core/json_convert.hpp"
 #include "warren/core/shard.hpp"
 #include "warren/runtime/stateful.hpp"
 
@@ -29,27 +30,6 @@ stateful_base::stateful_base(const actor_init& init) : actor(init) {
     if (field->is_string())
       key_field_ = std::string{field->get_string()};
 }
-
-namespace {
-
-const char* kind_name(const boost::json::value& v) {
-  switch (v.kind()) {
-    case boost::json::kind::object:
-      return "an object";
-    case boost::json::kind::array:
-      return "an array";
-    case boost::json::kind::double_:
-      return "a number with a fraction or exponent";
-    case boost::json::kind::bool_:
-      return "a boolean";
-    case boost::json::kind::null:
-      return "null";
-    default:
-      return "a string or an integer";
-  }
-}
-
-} // namespace
 
 caf::expected<std::string> stateful_base::key_of(const envelope& msg) const {
   if (const auto* key =
@@ -81,7 +61,7 @@ caf::expected<std::string> stateful_base::key_of(const envelope& msg) const {
   return make_error(errc::validation_failed,
                     "the message has no key: body field '" + key_field_ +
                       "' is " +
-                      (v->is_string() ? "an empty string" : kind_name(*v)) +
+                      (v->is_string() ? "an empty string" : json_kind_of(*v)) +
                       ", expected a non-empty string or an integer");
 }
 

@@ -54,6 +54,8 @@
 /// query: what is committed and staged, without a commit).
 
 #include "warren/actors/events.hpp"
+#include "warren/core/json_convert.hpp"
+#include "warren/core/log.hpp"
 #include "warren/runtime/handler_table.hpp"
 #include "warren/runtime/stream_operator.hpp"
 
@@ -153,7 +155,9 @@ class aggregate_base : public stream_operator {
   std::optional<uint32_t> shard_asked(const envelope& msg) const override;
 
  protected:
-  /// A state without events (`snapshot` null), or from a snapshot's data.
+  /// A state without events (`snapshot` null), or from a snapshot's data;
+  /// null when the snapshot does not convert (the state type changed): the
+  /// stream is then replayed from its start.
   virtual std::unique_ptr<aggregate_state>
   make_state(const boost::json::value* snapshot) const = 0;
 
@@ -187,15 +191,13 @@ class aggregate_handlers {
   aggregate_handlers& command(std::string type, F fn) {
     raw_.json(std::move(type), [fn = std::move(fn)](const aggregate_state& s,
                                                     const envelope& cmd) {
-      // The expected version is the runtime's, not the command type's.
-      const auto* body = cmd.body.if_object();
-      auto typed =
-        body != nullptr && body->contains("expected_version")
-          ? boost::json::try_value_to<Command>(without_expected_version(*body))
-          : boost::json::try_value_to<Command>(cmd.body);
+      // The expected version is the runtime's: a field the command type
+      // does not describe, ignored like any other.
+      std::string why;
+      auto typed = json_to<Command>(cmd.body, why);
       if (!typed)
         throw invalid_command("the body does not match the command type: " +
-                              typed.error().message());
+                              why);
       return fn(state_of(s), *typed);
     });
     return *this;
@@ -213,12 +215,6 @@ class aggregate_handlers {
 
  private:
   static const State& state_of(const aggregate_state& s);
-  static boost::json::value
-  without_expected_version(const boost::json::object& body) {
-    auto copy = body;
-    copy.erase("expected_version");
-    return copy;
-  }
   aggregate_commands& raw_;
 };
 
@@ -260,8 +256,15 @@ class aggregate : public aggregate_base {
   make_state(const boost::json::value* snapshot) const final {
     if (snapshot == nullptr)
       return std::make_unique<holder>(*this, State{});
-    return std::make_unique<holder>(*this,
-                                    boost::json::value_to<State>(*snapshot));
+    std::string why;
+    auto state = json_to<State>(*snapshot, why);
+    if (!state) {
+      log::warning("aggregate: a snapshot does not convert to the state "
+                   "type ({}): replaying the stream from its first event",
+                   why);
+      return nullptr;
+    }
+    return std::make_unique<holder>(*this, std::move(*state));
   }
 
   void setup_commands(aggregate_commands& on) final {

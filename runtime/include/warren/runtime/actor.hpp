@@ -49,6 +49,7 @@
 
 #include "warren/core/envelope.hpp"
 #include "warren/core/errc.hpp"
+#include "warren/core/json_convert.hpp"
 #include "warren/runtime/handler_table.hpp"
 
 #include <boost/json/object.hpp>
@@ -270,12 +271,11 @@ class handlers
     return json(
       std::move(type),
       [fn = std::move(fn)](context& ctx, const boost::json::value& body) {
-        auto typed = boost::json::try_value_to<T>(body);
+        std::string why;
+        auto typed = json_to<T>(body, why);
         if (!typed)
           return status::fail(errc::validation_failed,
-                              "body does not match the message "
-                              "type: " +
-                                typed.error().message(),
+                              "body does not match the message type: " + why,
                               true);
         return invoke(fn, ctx, *typed);
       });

@@ -46,6 +46,7 @@
 /// (its keys are not partitioned among instances), and its handlers cannot
 /// `call` (send a request and handle the reply as a message instead).
 
+#include "warren/core/json_convert.hpp"
 #include "warren/runtime/actor.hpp"
 
 #include <boost/json/value.hpp>
@@ -86,12 +87,12 @@ class state_handlers {
     raw_.json(std::move(type),
               [fn = std::move(fn)](context& ctx, boost::json::value& state,
                                    const boost::json::value& body) -> status {
-                auto typed = boost::json::try_value_to<T>(body);
+                std::string why;
+                auto typed = json_to<T>(body, why);
                 if (!typed)
-                  return status::fail(errc::validation_failed,
-                                      "body does not match the message type: " +
-                                        typed.error().message(),
-                                      true);
+                  return status::fail(
+                    errc::validation_failed,
+                    "body does not match the message type: " + why, true);
                 return with_state(
                   state, [&](State& s) { return invoke(fn, ctx, s, *typed); });
               });
@@ -114,12 +115,13 @@ class state_handlers {
  private:
   template<class G>
   static status with_state(boost::json::value& state, G&& run) {
-    auto typed = boost::json::try_value_to<State>(state);
+    std::string why;
+    auto typed = json_to<State>(state, why);
     if (!typed)
       return status::fail(errc::handler_failed,
                           "the stored state does not convert to the actor's "
                           "state type: " +
-                            typed.error().message(),
+                            why,
                           false);
     auto result = run(*typed);
     if (result.is_ok())
