@@ -98,7 +98,7 @@ TEST_CASE("typed state handlers write the state back only on success",
 
 TEST_CASE("a state stored before its type gained or lost a member, and a "
           "body with a field more or one less, convert (the missing ones "
-          "take their defaults); a wrong kind fails naming the field",
+          "take their defaults), and a wrong kind fails naming the field",
           "[stateful][convert]") {
   adder a{init_with({})};
   json_state_handlers table;
