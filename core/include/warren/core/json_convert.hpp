@@ -139,27 +139,25 @@ bool convert(const boost::json::value& v, T& out, std::string& path,
   } else if constexpr (sequence_of<T>::value) {
     if (!is_kind(v, boost::json::kind::array, path, error))
       return false;
-    T items;
+    out.clear(); // what a failure leaves is never used
     std::size_t i = 0;
     for (const auto& item : v.get_array()) {
       typename T::value_type converted{};
       if (!convert_at(item, std::to_string(i++), converted, path, error))
         return false;
-      items.push_back(std::move(converted));
+      out.push_back(std::move(converted));
     }
-    out = std::move(items);
     return true;
   } else if constexpr (string_map_of<T>::value) {
     if (!is_kind(v, boost::json::kind::object, path, error))
       return false;
-    T items;
+    out.clear();
     for (const auto& field : v.get_object()) {
       typename T::mapped_type converted{};
       if (!convert_at(field.value(), field.key(), converted, path, error))
         return false;
-      items.emplace(std::string{field.key()}, std::move(converted));
+      out.emplace(std::string{field.key()}, std::move(converted));
     }
-    out = std::move(items);
     return true;
   } else {
     auto converted = boost::json::try_value_to<T>(v);
