@@ -10,7 +10,11 @@
 #include "warren/core/errc.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <caf/all.hpp>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <mutex>
+#include <thread>
 
 using namespace warren;
 using namespace warren::runtime;
@@ -318,6 +322,89 @@ TEST_CASE("a node announces the shards its owners hold and its reader's "
   auto msg = cluster::announcement_message(a);
   CHECK(msg.routing_key == "warren.cluster");
   CHECK(parse_announcement(msg.body));
+}
+
+namespace {
+
+// What a publisher was given, in order.
+struct published_log {
+  std::mutex mutex;
+  std::vector<announcement> heard;
+
+  std::vector<announcement> read() {
+    std::lock_guard<std::mutex> guard{mutex};
+    return heard;
+  }
+};
+
+// A publisher that confirms at once, except a leaving announcement, whose
+// confirm takes `leave_confirm` (a broker slow to confirm on a loaded
+// machine).
+bridges::publisher_actor::behavior_type
+slow_to_confirm_a_leave(bridges::publisher_actor::pointer,
+                        std::shared_ptr<published_log> log,
+                        std::chrono::milliseconds leave_confirm) {
+  return {
+    [log, leave_confirm](bridges::publish_atom, const outgoing_message& msg) {
+      // (No Catch assertion here: this runs on a scheduler thread. One that
+      // does not parse is left out and the test's counts fail.)
+      auto a = parse_announcement(msg.body);
+      if (!a)
+        return caf::ok_atom::value;
+      bool leaving = a->leaving;
+      {
+        std::lock_guard<std::mutex> guard{log->mutex};
+        log->heard.push_back(std::move(*a));
+      }
+      if (leaving)
+        std::this_thread::sleep_for(leave_confirm);
+      return caf::ok_atom::value;
+    },
+    [](bridges::publish_atom, const bridges::publish_batch&) {
+      return caf::ok_atom::value;
+    },
+    [](bridges::drain_atom) { return caf::ok_atom::value; },
+    [](bridges::stats_atom) { return bridges::publisher_stats{}; },
+  };
+}
+
+} // namespace
+
+TEST_CASE("a leave is the last announcement of a node even when the "
+          "broker confirms it slowly: no periodic one follows it",
+          "[membership]") {
+  caf::actor_system_config sys_cfg;
+  sys_cfg.set("scheduler.max-threads", size_t{2});
+  sys_cfg.set("logger.console", caf::atom("none"));
+  caf::actor_system sys{sys_cfg};
+  auto log = std::make_shared<published_log>();
+  constexpr auto interval = std::chrono::milliseconds{20};
+  cluster::announcer_config cfg;
+  cfg.node = "a";
+  cfg.incarnation = "run-1";
+  cfg.interval = interval;
+  cfg.members = std::make_shared<cluster::member_directory>();
+  cfg.members->add(std::make_shared<cluster::member_status>("accounts", 2));
+  cfg.publisher = sys.spawn(slow_to_confirm_a_leave, log, interval * 10);
+  auto announcer = cluster::spawn_announcer(sys, cfg);
+  // It announces on its own timer.
+  for (int i = 0; i < 200 && log->read().size() < 2; ++i)
+    std::this_thread::sleep_for(interval);
+  REQUIRE(log->read().size() >= 2);
+  caf::scoped_actor self{sys};
+  bool confirmed = false;
+  self->request(announcer, std::chrono::seconds{5}, cluster::leave_atom::value)
+    .receive([&](caf::ok_atom) { confirmed = true; }, [](const caf::error&) {});
+  CHECK(confirmed);
+  // Ten more intervals: the announcer is still running, and silent.
+  std::this_thread::sleep_for(interval * 10);
+  auto heard = log->read();
+  REQUIRE_FALSE(heard.empty());
+  CHECK(heard.back().leaving);
+  CHECK(std::count_if(heard.begin(), heard.end(),
+                      [](const auto& a) { return a.leaving; }) == 1);
+  self->send_exit(announcer, caf::exit_reason::user_shutdown);
+  self->send_exit(cfg.publisher, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("a changelog record carries its publish time, and one without it "

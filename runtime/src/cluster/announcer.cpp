@@ -15,6 +15,10 @@ struct announcer_state {
   announcer_config cfg;
   // A failure is logged once until a publish works again.
   bool failing = false;
+  // Set by the leave: no periodic announcement may follow it (one composed
+  // while the leave awaits its confirm would carry a later time and be
+  // read as the node's latest word, alive again until it went silent).
+  bool left = false;
   static inline const char* name = "warren.announcer";
 };
 
@@ -57,11 +61,14 @@ announcer_actor::behavior_type announcer(announcer_pointer self,
   self->send(self, announce_atom::value);
   return {
     [self](announce_atom) {
+      if (self->state.left)
+        return;
       announce(self, false, [] {});
       self->delayed_send(self, self->state.cfg.interval, announce_atom::value);
     },
     [self](leave_atom) {
       auto rp = self->make_response_promise<caf::ok_atom>();
+      self->state.left = true;
       announce(self, true, [rp]() mutable { rp.deliver(caf::ok_atom::value); });
       return rp;
     },
