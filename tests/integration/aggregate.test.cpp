@@ -228,9 +228,9 @@ TEST_CASE("an aggregate's state replayed after a restart, from its snapshot "
   }
 }
 
-TEST_CASE("a snapshot that no longer converts to the state type (the type "
-          "changed) is passed over: the stream is replayed from its first "
-          "event",
+TEST_CASE("an old snapshot is passed over: one that no longer converts to "
+          "the state type (the type changed) leaves the stream replayed from "
+          "its first event",
           "[broker][aggregate]") {
   test::temp_dir dir;
   test::broker_scratch broker;

@@ -370,8 +370,8 @@ slow_to_confirm_a_leave(bridges::publisher_actor::pointer,
 
 } // namespace
 
-TEST_CASE("a leave is the last announcement of a node even when the "
-          "broker confirms it slowly: no periodic one follows it",
+TEST_CASE("a leave is final: no periodic announcement of a node follows "
+          "its leave, even when the broker confirms the leave slowly",
           "[membership]") {
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", size_t{2});
