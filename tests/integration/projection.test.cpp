@@ -64,6 +64,9 @@ struct order_events {
   std::string exchange = broker.exchange("order-events-x");
   bool with_projection = true;
   bool live = true;
+  // Whether the topology binds the store's exchange to the projection's
+  // queue (a live projection's feed).
+  bool bound = true;
   // The store's shards (0: not sharded); the projection's source says the
   // same.
   uint32_t store_shards = 0;
@@ -76,8 +79,9 @@ struct order_events {
     // (declared here too, so that it fills while the projection is not
     // running).
     cfg["topology"].as_object()["queues"] = json::array{{{"name", summary}}};
-    cfg["topology"].as_object()["bindings"] = json::array{
-      {{"exchange", exchange}, {"queue", summary}, {"routing_key", "#"}}};
+    if (bound)
+      cfg["topology"].as_object()["bindings"] = json::array{
+        {{"exchange", exchange}, {"queue", summary}, {"routing_key", "#"}}};
     json::array actors{
       json::object{{"name", store},
                    {"kind", "event_store"},
@@ -219,6 +223,35 @@ TEST_CASE("a projection catches up from its store, follows it live, answers "
   auto unknown =
     call(sys.summary, "projection.query", json::object{{"query", "nope"}});
   CHECK(unknown.body.at("error").at("code") == "unknown_query");
+}
+
+TEST_CASE("a live projection whose feed brings nothing still catches up: "
+          "with no binding from the store's exchange to its queue, events "
+          "appended after its start are read from the store once it has "
+          "been quiet for poll_ms, and the likely cause is logged",
+          "[broker][projection]") {
+  order_events sys;
+  sys.bound = false;
+  test::node_process node{sys.dir, sys.config()};
+  // Started, and caught up with the empty store.
+  sys.wait_for_position(0);
+  CHECK(sys.status().at("head") == 0);
+  for (int i = 1; i <= 3; ++i)
+    sys.append(std::to_string(i), "OrderCreated", 10.0 * i);
+  sys.append("2", "OrderPaid");
+  // poll_ms is 200: well within the wait, where the old projection stayed
+  // at 0 for good.
+  sys.wait_for_position(4, 15s);
+  CHECK(sys.rows("by_status", {{"status", "paid"}}) ==
+        json::array{{{"order_id", "2"}}});
+  CHECK(sys.rows("counts").size() == 3);
+  INFO(node.err());
+  CHECK_THAT(node.err(),
+             Catch::Contains("that the live feed had not brought") &&
+               Catch::Contains("bound to the store's publish exchange"));
+  // Each event once, as ever.
+  CHECK(test::metric_sample(node.metrics_port(),
+                            "warren_projection_position") == 4);
 }
 
 TEST_CASE("a projection rebuilt from zero equals the one built "

@@ -632,10 +632,26 @@ status projection::apply_page(context& ctx, const envelope& msg) {
   // events still count where they fit.
   bool answered =
     !f.outstanding.empty() && msg.properties.correlation_id == f.outstanding;
-  if (answered)
+  if (answered) {
     f.outstanding.clear();
+    f.heard_ms = runtime::now_ms();
+  }
+  auto before = f.position;
   for (const auto& e : events->get_array())
     apply_event(e, f);
+  if (answered && f.quiet_check) {
+    f.quiet_check = false;
+    if (f.position > before && !live_gap_reported_) {
+      live_gap_reported_ = true;
+      log::warning(log::scope{name()},
+                   "the store had events past position {} that the live feed "
+                   "had not brought (is this projection's queue bound to the "
+                   "store's publish exchange, and does that exchange "
+                   "exist?); they were read from the store, as they will be "
+                   "after every {} ms without a live event (said once)",
+                   before, spec_.poll_ms);
+    }
+  }
   f.head = std::max(f.head, integer_of(*body, "head"));
   const auto* end = body->if_contains("end");
   bool at_end = end == nullptr || !end->is_bool() || end->get_bool();
@@ -695,6 +711,7 @@ status projection::apply_live(const envelope& msg) {
   if (progress_.rebuild_generation)
     return status::ok();
   auto& f = feeds_[*index];
+  f.heard_ms = runtime::now_ms();
   if (!apply_event(msg.body, f)) {
     const auto* e = msg.body.if_object();
     auto position = e != nullptr ? integer_of(*e, "position") : 0;
@@ -720,6 +737,7 @@ void projection::start_rebuild() {
   for (auto& f : feeds_) {
     f.rebuild_position = 0;
     f.catching_up = true;
+    f.quiet_check = false;
     f.outstanding.clear();
     f.changed = true;
   }
@@ -762,6 +780,13 @@ void projection::tick(operator_output& out, int64_t now_ms) {
       f.catching_up = true;
     next_poll_ms_ = now_ms + spec_.poll_ms;
   }
+  if (spec_.live)
+    for (auto& f : feeds_)
+      if (!f.catching_up && f.outstanding.empty() &&
+          now_ms - f.heard_ms >= spec_.poll_ms) {
+        f.catching_up = true;
+        f.quiet_check = true;
+      }
   for (std::size_t i = 0; i < feeds_.size(); ++i) {
     const auto& f = feeds_[i];
     bool waiting =

@@ -93,6 +93,10 @@ class projection : public stream_operator {
     // Whether the store may hold events past the position (at start, after
     // a gap, while rebuilding, and always without a live feed).
     bool catching_up = true;
+    // When the store was last heard from (a live event, a page asked for),
+    // and whether the read in hand was asked because it had been quiet.
+    int64_t heard_ms = 0;
+    bool quiet_check = false;
     // Positions not written yet.
     bool changed = false;
   };
@@ -204,6 +208,8 @@ class projection : public stream_operator {
   uint64_t reads_ = 0;
   int64_t last_recorded_ms_ = 0;
   int64_t next_poll_ms_ = 0;
+  // A quiet check found events the live feed had not brought: said once.
+  bool live_gap_reported_ = false;
   // What the unit being built runs, in order: tables made, events applied,
   // tables dropped.
   std::vector<sql_group> groups_;

@@ -59,8 +59,13 @@ struct projection_spec {
   uint32_t shards = 0;
   std::size_t page = 500;
   /// Events also come from the store's exchange (the projection's queue is
-  /// bound to it): the store is read at start and after a gap only.
+  /// bound to it): the store is read at start, after a gap, and when a feed
+  /// has heard nothing for `poll_ms` (a live feed that brings nothing, a
+  /// binding left out or the store's publishes dead-lettered, must not
+  /// leave the model behind for good).
   bool live = false;
+  /// Without `live`, how often the store is read; with it, how long a feed
+  /// may be quiet before the store is asked once.
   int64_t poll_ms = 1000;
   int64_t read_timeout_ms = 5000;
   /// Name -> CREATE TABLE statement.
