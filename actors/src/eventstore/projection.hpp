@@ -93,7 +93,7 @@ class projection : public stream_operator {
     // Whether the store may hold events past the position (at start, after
     // a gap, while rebuilding, and always without a live feed).
     bool catching_up = true;
-    // When the store was last heard from (a live event, a page asked for),
+    // When the store was last heard from (a live event, the page asked for),
     // and whether the read in hand was asked because it had been quiet.
     int64_t heard_ms = 0;
     bool quiet_check = false;
