@@ -233,14 +233,17 @@ TEST_CASE("a live projection whose feed brings nothing still catches up: "
   order_events sys;
   sys.bound = false;
   test::node_process node{sys.dir, sys.config()};
-  // Started, and caught up with the empty store.
+  // The first event may come with the read every projection makes at its
+  // start (its status answers before that read is answered), or with a
+  // quiet check; once it is in, nothing but a quiet check reads the store.
   sys.wait_for_position(0);
-  CHECK(sys.status().at("head") == 0);
-  for (int i = 1; i <= 3; ++i)
+  sys.append("1", "OrderCreated", 10.0);
+  sys.wait_for_position(1, 15s);
+  for (int i = 2; i <= 3; ++i)
     sys.append(std::to_string(i), "OrderCreated", 10.0 * i);
   sys.append("2", "OrderPaid");
   // poll_ms is 200: well within the wait, where the old projection stayed
-  // at 0 for good.
+  // behind for good.
   sys.wait_for_position(4, 15s);
   CHECK(sys.rows("by_status", {{"status", "paid"}}) ==
         json::array{{{"order_id", "2"}}});
